@@ -1,0 +1,54 @@
+# rankd: `make run` and `make test` are all the set-up a fresh Debian machine needs.
+SWIFT ?= swift
+HOST ?= 127.0.0.1
+PORT ?= 50051
+RELEASE_BIN := .build/release
+DEBUG_BIN := .build/debug
+
+.PHONY: run test deps test-deps build build-debug unit-test integration-test interop-test \
+        proto check-generated proto-check proto-baseline bench clean
+
+run: deps build
+	$(RELEASE_BIN)/rankd --host $(HOST) --port $(PORT)
+
+deps:
+	@Scripts/install-deps.sh
+
+test-deps:
+	@Scripts/install-deps.sh --test
+
+build:
+	$(SWIFT) build -c release
+
+build-debug:
+	$(SWIFT) build --build-tests
+
+# Every test: generated code, the contract check, Swift unit tests, real-client integration tests, interop.
+test: test-deps check-generated build-debug proto-check unit-test integration-test interop-test
+
+unit-test:
+	$(SWIFT) test --skip-build
+
+integration-test:
+	Scripts/integration-test.sh $(DEBUG_BIN)
+
+interop-test:
+	Scripts/interop-test.sh $(DEBUG_BIN)
+
+proto:
+	Scripts/generate-proto.sh
+
+check-generated:
+	Scripts/generate-proto.sh --check
+
+proto-check:
+	Scripts/proto-check.sh $(DEBUG_BIN)
+
+proto-baseline:
+	Scripts/proto-check.sh --raise-baseline $(DEBUG_BIN)
+
+bench:
+	Scripts/bench.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,116 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Shared by every Swift target: Swift 5 language mode for now (the C handles cross threads under
+// documented ownership rules that strict Sendable checking cannot yet see), optimised whole-module builds.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v5),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "rankd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rankd", targets: ["rankd"]),
+        .executable(name: "rankctl", targets: ["rankctl"]),
+        .executable(name: "rank-load", targets: ["rank-load"]),
+        .executable(name: "rank-compat", targets: ["rank-compat"]),
+        .executable(name: "interop-server", targets: ["interop-server"]),
+        .library(name: "H2GRPC", targets: ["H2GRPC"]),
+        .library(name: "Ranking", targets: ["Ranking"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // MARK: C shims and generated code
+        .target(name: "CNGHTTP2Shim", linkerSettings: [.linkedLibrary("nghttp2")]),
+        .target(name: "CSystemShim"),
+        .target(name: "CZlibShim", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "CRankingProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
+
+        // MARK: RPC: HTTP/2 + gRPC, knows nothing of ranking
+        .target(
+            name: "H2GRPC",
+            dependencies: ["CNGHTTP2Shim", "CSystemShim", "CZlibShim"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "H2GRPCTests", dependencies: ["H2GRPC"], swiftSettings: swiftSettings),
+
+        // Standard gRPC services (health, reflection) on H2GRPC.
+        .target(
+            name: "GRPCStandardServices",
+            dependencies: ["H2GRPC", "CRankingProto"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Ranking: the pipeline, knows nothing of HTTP/2
+        .target(name: "Ranking", swiftSettings: swiftSettings),
+        .testTarget(name: "RankingTests", dependencies: ["Ranking"], swiftSettings: swiftSettings),
+
+        // MARK: The ranking service: contract <-> pipeline
+        .target(
+            name: "RankdService",
+            dependencies: ["H2GRPC", "GRPCStandardServices", "Ranking", "CRankingProto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RankdServiceTests",
+            dependencies: ["RankdService", "H2GRPC", "Ranking", "CRankingProto"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Contract compatibility
+        .target(name: "RankCompat", dependencies: ["CRankingProto"], swiftSettings: swiftSettings),
+        .testTarget(name: "RankCompatTests", dependencies: ["RankCompat"], swiftSettings: swiftSettings),
+
+        // MARK: Load generation
+        .target(
+            name: "RankLoad",
+            dependencies: [
+                "H2GRPC", "CRankingProto", "Ranking",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "RankLoadTests", dependencies: ["RankLoad", "H2GRPC"], swiftSettings: swiftSettings),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "rankd",
+            dependencies: [
+                "RankdService", "H2GRPC", "Ranking",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "rankctl",
+            dependencies: [
+                "H2GRPC", "CRankingProto", "Ranking", "RankdService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "rank-load",
+            dependencies: ["RankLoad", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "rank-compat",
+            dependencies: ["RankCompat", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "interop-server",
+            dependencies: [
+                "H2GRPC", "GRPCStandardServices", "CRankingProto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
