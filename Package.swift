@@ -47,7 +47,10 @@ let package = Package(
         ),
 
         // MARK: Ranking: the pipeline, knows nothing of HTTP/2
-        .target(name: "Ranking", swiftSettings: swiftSettings),
+        // Gradient-boosted tree models (LightGBM text, XGBoost JSON) with golden-file parity checks.
+        .target(name: "RankingModels", swiftSettings: swiftSettings),
+        .testTarget(name: "RankingModelsTests", dependencies: ["RankingModels"], swiftSettings: swiftSettings),
+        .target(name: "Ranking", dependencies: ["RankingModels"], swiftSettings: swiftSettings),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"], swiftSettings: swiftSettings),
 
         // MARK: The ranking service: contract <-> pipeline
