@@ -1,0 +1,76 @@
+/// Builders for the header blocks a gRPC server writes. `ServerStreamStateMachine` uses them; they are public so
+/// the connection code can build the same blocks for streams it refuses before a state machine exists.
+public enum ResponseHeaders {
+    /// The content type of gRPC responses when the request did not name a subtype.
+    public static let grpcContentType = "application/grpc"
+
+    /// Response-Headers: `:status 200`, `content-type`, `grpc-encoding` (when not identity),
+    /// `grpc-accept-encoding`, then the custom metadata. Reserved names in `metadata` are left out, because the
+    /// runtime owns them and a duplicate `content-type` or `grpc-status` would corrupt the response.
+    public static func initial(
+        contentType: String = grpcContentType,
+        encoding: MessageCompression = .identity,
+        acceptEncoding: String = MessageCompression.acceptEncodingHeader,
+        metadata: Metadata = Metadata()
+    ) -> [(String, String)] {
+        var headers: [(String, String)] = [(":status", "200"), ("content-type", contentType)]
+        if encoding != .identity { headers.append(("grpc-encoding", encoding.rawValue)) }
+        headers.append(("grpc-accept-encoding", acceptEncoding))
+        appendCustom(metadata, to: &headers)
+        return headers
+    }
+
+    /// Trailers: `grpc-status`, `grpc-message` (percent-encoded, only when the message is not empty), then the custom
+    /// metadata (reserved names left out; `grpc-status-details-bin` passes).
+    public static func trailers(
+        status: GRPCStatus,
+        metadata: Metadata = Metadata()
+    ) -> [(
+        String, String
+    )] {
+        var headers: [(String, String)] = []
+        appendStatus(status, to: &headers)
+        appendCustom(metadata, to: &headers)
+        return headers
+    }
+
+    /// Trailers-Only, the single HEADERS block (sent with END_STREAM) of a call that fails before any response
+    /// headers: `:status 200`, `content-type`, `grpc-status`, `grpc-message`, the extra runtime headers (such as
+    /// `grpc-accept-encoding` when refusing an encoding), then custom metadata.
+    public static func trailersOnly(
+        status: GRPCStatus,
+        contentType: String = grpcContentType,
+        metadata: Metadata = Metadata(),
+        extraHeaders: [(String, String)] = []
+    ) -> [(String, String)] {
+        var headers: [(String, String)] = [(":status", "200"), ("content-type", contentType)]
+        appendStatus(status, to: &headers)
+        headers.append(contentsOf: extraHeaders)
+        appendCustom(metadata, to: &headers)
+        return headers
+    }
+
+    /// The HEADERS block (sent with END_STREAM) that refuses a request at the HTTP level, such as 415 for a
+    /// non-gRPC content type. It also carries `grpc-status: 13` (INTERNAL) and `grpc-message`, as grpc-go does, so a
+    /// gRPC client that reads them reports the reason rather than only the HTTP status.
+    public static func httpRejection(status: Int, message: String) -> [(String, String)] {
+        var headers: [(String, String)] = [
+            (":status", String(status)), ("content-type", "text/plain; charset=utf-8"),
+        ]
+        appendStatus(GRPCStatus(.internal, message), to: &headers)
+        return headers
+    }
+
+    private static func appendStatus(_ status: GRPCStatus, to headers: inout [(String, String)]) {
+        headers.append(("grpc-status", String(status.code.rawValue)))
+        if !status.message.isEmpty {
+            headers.append(("grpc-message", PercentEncoding.encode(status.message)))
+        }
+    }
+
+    private static func appendCustom(_ metadata: Metadata, to headers: inout [(String, String)]) {
+        for (name, value) in metadata where !Metadata.isReserved(name) {
+            headers.append((name, value))
+        }
+    }
+}
