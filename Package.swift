@@ -39,10 +39,13 @@ let package = Package(
         ),
         .testTarget(name: "H2GRPCTests", dependencies: ["H2GRPC"], swiftSettings: swiftSettings),
 
+        // protobuf-c from Swift: decoding, encoding, and an arena for building messages.
+        .target(name: "ProtoSupport", dependencies: ["CRankingProto", "H2GRPC"], swiftSettings: swiftSettings),
+
         // Standard gRPC services (health, reflection) on H2GRPC.
         .target(
             name: "GRPCStandardServices",
-            dependencies: ["H2GRPC", "CRankingProto"],
+            dependencies: ["H2GRPC", "CRankingProto", "ProtoSupport"],
             swiftSettings: swiftSettings
         ),
 
@@ -56,7 +59,7 @@ let package = Package(
         // MARK: The ranking service: contract <-> pipeline
         .target(
             name: "RankdService",
-            dependencies: ["H2GRPC", "GRPCStandardServices", "Ranking", "CRankingProto"],
+            dependencies: ["H2GRPC", "GRPCStandardServices", "Ranking", "CRankingProto", "ProtoSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -73,7 +76,7 @@ let package = Package(
         .target(
             name: "RankLoad",
             dependencies: [
-                "H2GRPC", "CRankingProto", "Ranking",
+                "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
@@ -92,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "rankctl",
             dependencies: [
-                "H2GRPC", "CRankingProto", "Ranking", "RankdService",
+                "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking", "RankdService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -110,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "interop-server",
             dependencies: [
-                "H2GRPC", "GRPCStandardServices", "CRankingProto",
+                "H2GRPC", "GRPCStandardServices", "CRankingProto", "ProtoSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

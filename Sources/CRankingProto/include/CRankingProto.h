@@ -12,6 +12,7 @@
 #include "ranking/v1/ranking.pb-c.h"
 
 /// The serialized google.protobuf.FileDescriptorSet of every served proto file, for server reflection.
-extern const unsigned char crankingproto_descriptor_set[];
-extern const size_t crankingproto_descriptor_set_size;
+const unsigned char *crankingproto_descriptor_set(void);
+/// Its size in bytes.
+size_t crankingproto_descriptor_set_size(void);
 #endif

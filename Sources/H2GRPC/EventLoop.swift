@@ -1,0 +1,212 @@
+import CSystemShim
+import Dispatch
+import Foundation
+
+/// Something registered with an ``EventLoop`` that reacts to readiness of one file descriptor.
+///
+/// Called only on the loop's own thread.
+protocol EventLoopHandler: AnyObject {
+    /// Handles readiness; `events` is a mask of `CSYSTEM_EV_*`.
+    func handleEvents(_ events: UInt32)
+    /// Writes what the handler has buffered; called once per loop iteration for handlers marked dirty.
+    func flush()
+}
+
+/// One I/O thread: an epoll set, an eventfd to wake it, and a queue of tasks other threads hand it.
+///
+/// Everything registered with a loop (listeners, connections, their nghttp2 sessions) is touched only on this thread.
+/// Other threads talk to it through ``execute(_:)``, which never blocks the caller for longer than a short lock.
+public final class EventLoop: @unchecked Sendable {
+    /// A short name for logs, e.g. "io-0".
+    public let name: String
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private var handlers: [Int32: EventLoopHandler] = [:]
+    private var dirty: [EventLoopHandler] = []
+    private var dirtyIDs = Set<ObjectIdentifier>()
+
+    private let taskLock = NSLock()
+    private var tasks: [() -> Void] = []
+    private var spareTasks: [() -> Void] = []
+    private var stopping = false
+    private var thread: Thread?
+    private var threadID: pthread_t?
+    private let exited = DispatchSemaphore(value: 0)
+    private let pinnedCPU: Int?
+
+    /// Creates a loop; call ``start()`` to give it a thread. `cpu` pins that thread to one core.
+    public init(name: String, cpu: Int? = nil) throws {
+        self.name = name
+        self.pinnedCPU = cpu
+        epollFD = csystem_epoll_create()
+        guard epollFD >= 0 else { throw RPCError.system("epoll_create1", errno) }
+        wakeFD = csystem_eventfd()
+        guard wakeFD >= 0 else {
+            close(epollFD)
+            throw RPCError.system("eventfd", errno)
+        }
+        _ = csystem_epoll_ctl(epollFD, 0, wakeFD, UInt32(CSYSTEM_EV_READ))
+    }
+
+    deinit {
+        close(wakeFD)
+        close(epollFD)
+    }
+
+    /// Starts the loop's thread.
+    public func start() {
+        let thread = Thread { [self] in
+            threadID = pthread_self()
+            if let cpu = pinnedCPU { _ = csystem_pin_thread(Int32(cpu)) }
+            run()
+            exited.signal()
+        }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Whether the caller is on this loop's thread.
+    public var inEventLoop: Bool {
+        guard let id = threadID else { return false }
+        return pthread_equal(id, pthread_self()) != 0
+    }
+
+    /// Runs `task` on the loop's thread, soon. Safe from any thread; tasks run in the order they were handed over.
+    public func execute(_ task: @escaping () -> Void) {
+        taskLock.lock()
+        let wasEmpty = tasks.isEmpty
+        tasks.append(task)
+        taskLock.unlock()
+        if wasEmpty { _ = csystem_eventfd_signal(wakeFD) }
+    }
+
+    /// Stops the loop after the tasks already queued have run, and waits for its thread to end.
+    public func stop() {
+        execute { [self] in stopping = true }
+        if !inEventLoop && thread != nil { exited.wait() }
+    }
+
+    // MARK: Loop-thread only
+
+    func register(fd: Int32, handler: EventLoopHandler, read: Bool = true, write: Bool = false) {
+        precondition(handlers[fd] == nil, "fd \(fd) registered twice")
+        handlers[fd] = handler
+        _ = csystem_epoll_ctl(epollFD, 0, fd, interest(read: read, write: write))
+    }
+
+    func modify(fd: Int32, read: Bool, write: Bool) {
+        _ = csystem_epoll_ctl(epollFD, 1, fd, interest(read: read, write: write))
+    }
+
+    func deregister(fd: Int32) {
+        guard handlers.removeValue(forKey: fd) != nil else { return }
+        _ = csystem_epoll_ctl(epollFD, 2, fd, 0)
+    }
+
+    /// Asks for `handler.flush()` at the end of this loop iteration, so that the bytes of many responses leave in
+    /// one write.
+    func markDirty(_ handler: EventLoopHandler) {
+        if dirtyIDs.insert(ObjectIdentifier(handler)).inserted { dirty.append(handler) }
+    }
+
+    private func interest(read: Bool, write: Bool) -> UInt32 {
+        (read ? UInt32(CSYSTEM_EV_READ) : 0) | (write ? UInt32(CSYSTEM_EV_WRITE) : 0)
+    }
+
+    private func run() {
+        var ready = [csystem_ready](repeating: csystem_ready(), count: 128)
+        while !stopping {
+            let timeout: Int32 = dirty.isEmpty ? -1 : 0
+            let count = ready.withUnsafeMutableBufferPointer {
+                csystem_epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout)
+            }
+            if count > 0 {
+                for index in 0..<Int(count) {
+                    let fd = ready[index].fd
+                    if fd == wakeFD {
+                        csystem_eventfd_drain(wakeFD)
+                        continue
+                    }
+                    handlers[fd]?.handleEvents(ready[index].events)
+                }
+            }
+            runTasks()
+            flushDirty()
+        }
+        // Flush what the last tasks produced so that a GOAWAY or final trailers are not lost.
+        flushDirty()
+    }
+
+    private func runTasks() {
+        // Swap buffers so tasks can enqueue more tasks without deadlocking and without reallocating each time.
+        taskLock.lock()
+        swap(&tasks, &spareTasks)
+        taskLock.unlock()
+        for task in spareTasks { task() }
+        spareTasks.removeAll(keepingCapacity: true)
+    }
+
+    private func flushDirty() {
+        while !dirty.isEmpty {
+            let batch = dirty
+            dirty.removeAll(keepingCapacity: true)
+            dirtyIDs.removeAll(keepingCapacity: true)
+            for handler in batch { handler.flush() }
+        }
+    }
+}
+
+/// A group of event loops, one per I/O thread, handed out round-robin.
+public final class EventLoopGroup: @unchecked Sendable {
+    /// The loops, each with its own thread once started.
+    public let loops: [EventLoop]
+    private var next = 0
+    private let lock = NSLock()
+
+    /// Creates `count` loops named `prefix-N`; with `pinToCPUs`, loop N is pinned to the Nth CPU of that list.
+    public init(count: Int, prefix: String = "io", pinToCPUs: [Int]? = nil) throws {
+        precondition(count > 0, "an event loop group needs at least one loop")
+        var loops: [EventLoop] = []
+        for index in 0..<count {
+            let cpu = pinToCPUs.flatMap { $0.isEmpty ? nil : $0[index % $0.count] }
+            loops.append(try EventLoop(name: "\(prefix)-\(index)", cpu: cpu))
+        }
+        self.loops = loops
+        for loop in loops { loop.start() }
+    }
+
+    /// The next loop in round-robin order.
+    public func nextLoop() -> EventLoop {
+        lock.lock()
+        defer { lock.unlock() }
+        let loop = loops[next % loops.count]
+        next &+= 1
+        return loop
+    }
+
+    /// Stops every loop and waits for their threads.
+    public func shutdown() {
+        for loop in loops { loop.stop() }
+    }
+}
+
+/// Errors of the RPC library itself (not gRPC statuses).
+public enum RPCError: Error, CustomStringConvertible {
+    /// A system call failed.
+    case system(String, Int32)
+    /// The peer or the connection went away.
+    case connectionClosed(String)
+    /// An HTTP/2 protocol failure reported by nghttp2.
+    case http2(String)
+
+    /// A message a person can act on.
+    public var description: String {
+        switch self {
+        case .system(let call, let code): return "\(call) failed: \(String(cString: strerror(code)))"
+        case .connectionClosed(let why): return "connection closed: \(why)"
+        case .http2(let why): return "HTTP/2 error: \(why)"
+        }
+    }
+}
