@@ -82,6 +82,14 @@ public final class EventLoop: @unchecked Sendable {
         if wasEmpty { _ = csystem_eventfd_signal(wakeFD) }
     }
 
+    /// Runs `task` on the loop's thread once `nanoseconds` have passed. Used for deadlines: the task checks itself
+    /// whether it still matters, so nothing needs cancelling.
+    public func schedule(afterNanoseconds nanoseconds: Int64, _ task: @escaping () -> Void) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds))) { [self] in
+            execute(task)
+        }
+    }
+
     /// Stops the loop after the tasks already queued have run, and waits for its thread to end.
     public func stop() {
         execute { [self] in stopping = true }

@@ -308,12 +308,7 @@ final class ServerStream {
     // MARK: Lifetime
 
     private func scheduleDeadline(afterNanoseconds nanoseconds: Int64) {
-        let loop = connection.loop
-        server.workerQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds))) {
-            [weak self] in
-            guard let stream = self else { return }
-            loop.execute { stream.deadlinePassed() }
-        }
+        connection.loop.schedule(afterNanoseconds: nanoseconds) { [weak self] in self?.deadlinePassed() }
     }
 
     private func deadlinePassed() {
