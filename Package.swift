@@ -53,7 +53,12 @@ let package = Package(
         // Gradient-boosted tree models (LightGBM text, XGBoost JSON) with golden-file parity checks.
         .target(name: "RankingModels", swiftSettings: swiftSettings),
         .testTarget(name: "RankingModelsTests", dependencies: ["RankingModels"], swiftSettings: swiftSettings),
-        .target(name: "Ranking", dependencies: ["RankingModels"], swiftSettings: swiftSettings),
+        .target(
+            name: "Ranking",
+            dependencies: ["RankingModels"],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"], swiftSettings: swiftSettings),
 
         // MARK: The ranking service: contract <-> pipeline

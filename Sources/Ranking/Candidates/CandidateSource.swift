@@ -1,0 +1,219 @@
+import Dispatch
+
+/// What a candidate source may know about a request.
+public struct CandidateRequest: @unchecked Sendable {
+    /// The catalog snapshot the request runs on.
+    public let catalog: Catalog
+    /// The user, or nil for an unknown (cold-start) user.
+    public let userIndex: Int?
+    /// Delivery location (the user's home when the caller sent none).
+    public let latitude: Double
+    /// Delivery location.
+    public let longitude: Double
+    /// City of the location, or nil outside every city.
+    public let city: Int?
+    /// Local weekday, 0 = Monday.
+    public let weekday: Int
+    /// Local minute of the day.
+    public let minuteOfDay: Int
+    /// Request day relative to the catalog's reference day.
+    public let day: Int
+    /// For item surfaces: the venue.
+    public let venueIndex: Int?
+    /// Kilometres per degree of longitude at the location.
+    let lonScale: Double
+    /// The user's venues, most ordered first.
+    let pastVenues: [Int32]
+    /// Co-visited venues of the user's past venues, best first.
+    let covisited: [Int32]
+
+    /// Whether venue `v` delivers to the request location, is open now and is taking orders.
+    @inline(__always)
+    public func isOrderable(_ v: Int) -> Bool {
+        guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: weekday, minuteOfDay: minuteOfDay) else {
+            return false
+        }
+        return distanceKm(v) <= Double(catalog.venueRadiusKm[v])
+    }
+
+    /// Distance from the request location to venue `v`.
+    @inline(__always)
+    public func distanceKm(_ v: Int) -> Double {
+        Geo.distanceKm(latitude, longitude, catalog.venueLatitude[v], catalog.venueLongitude[v], lonScale: lonScale)
+    }
+}
+
+/// A way of finding candidates. Sources run concurrently, so an implementation must not share mutable state; it
+/// should stop at `quota` and give up once `deadline` has passed (the engine drops late answers anyway).
+public protocol CandidateSource: Sendable {
+    /// Name used in configuration and reported in each candidate's sources.
+    var name: String { get }
+    /// Appends venue indexes (venue surfaces) or item indexes (item surfaces) to `out`.
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws
+}
+
+/// Venues that deliver to the location and are open, nearest first, found through the spatial index.
+struct NearbySource: CandidateSource {
+    let name = "nearby"
+    static let maxDeliveryKm = 6.0
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let city = request.city else { return }
+        let start = out.count
+        request.catalog.spatial.forEachVenueByRing(city: city, latitude: request.latitude,
+                                                   longitude: request.longitude, maxKm: NearbySource.maxDeliveryKm) {
+            v in
+            if request.isOrderable(v) { out.append(Int32(v)) }
+            return out.count - start < quota
+        }
+    }
+}
+
+/// The user's past venues: "order again".
+struct ReorderSource: CandidateSource {
+    let name = "reorder"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        out.append(contentsOf: request.pastVenues.prefix(quota))
+    }
+}
+
+/// Venues often ordered by people who ordered from the user's venues.
+struct CovisitSource: CandidateSource {
+    let name = "covisit"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        var added = 0
+        for v in request.covisited where added < quota && request.isOrderable(Int(v)) {
+            out.append(v)
+            added += 1
+        }
+    }
+}
+
+/// Top venues by user embedding . venue embedding among those delivering here.
+struct EmbeddingSource: CandidateSource {
+    let name = "embedding"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let user = request.userIndex, let city = request.city, quota > 0 else { return }
+        let catalog = request.catalog
+        let d = Marketplace.embeddingDimension
+        var scored: [(Float, Int32)] = []
+        scored.reserveCapacity(1024)
+        catalog.userEmbedding.withUnsafeBufferPointer { users in
+            catalog.venueEmbedding.withUnsafeBufferPointer { venues in
+                let u = users.baseAddress! + user * d
+                catalog.spatial.forEachVenueByRing(city: city, latitude: request.latitude,
+                                                   longitude: request.longitude, maxKm: NearbySource.maxDeliveryKm) {
+                    v in
+                    guard request.isOrderable(v) else { return true }
+                    let e = venues.baseAddress! + v * d
+                    var dot: Float = 0
+                    for k in 0..<d { dot += u[k] * e[k] }
+                    scored.append((dot, Int32(v)))
+                    return scored.count < 4096
+                }
+            }
+        }
+        if scored.count > quota {
+            scored.sort { ($0.0, -$0.1) > ($1.0, -$1.1) }
+            scored.removeLast(scored.count - quota)
+        }
+        for (_, v) in scored { out.append(v) }
+    }
+}
+
+/// The city's most ordered venues that deliver here.
+struct PopularSource: CandidateSource {
+    let name = "popular"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let city = request.city else { return }
+        var added = 0
+        var inspected = 0
+        for v in request.catalog.cityVenuesByPopularity[city] {
+            if added >= quota || inspected >= 40 * max(quota, 1) { break }
+            inspected += 1
+            if request.isOrderable(Int(v)) { out.append(v); added += 1 }
+        }
+    }
+}
+
+/// Venues that joined recently and deliver here.
+struct NewVenuesSource: CandidateSource {
+    let name = "new"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let city = request.city else { return }
+        var added = 0
+        for v in request.catalog.cityNewVenues[city] where added < quota {
+            guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays else { continue }
+            if request.isOrderable(Int(v)) { out.append(v); added += 1 }
+        }
+    }
+}
+
+/// Every available item on the venue's menu.
+struct MenuSource: CandidateSource {
+    let name = "menu"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let venue = request.venueIndex else { return }
+        let catalog = request.catalog
+        var added = 0
+        for item in Int(catalog.venueItemStart[venue])..<Int(catalog.venueItemStart[venue + 1]) where added < quota {
+            if catalog.itemAvailable[item] { out.append(Int32(item)); added += 1 }
+        }
+    }
+}
+
+/// Items of this venue the user ordered before.
+struct ItemReorderSource: CandidateSource {
+    let name = "reorder"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let user = request.userIndex, let venue = request.venueIndex else { return }
+        let catalog = request.catalog
+        var added = 0
+        for o in stride(from: Int(catalog.userOrderStart[user + 1]) - 1, through: Int(catalog.userOrderStart[user]),
+                        by: -1) where added < quota && Int(catalog.orderVenue[o]) == venue {
+            for item in [catalog.orderItem[o], catalog.orderItem2[o]] where item >= 0 && !out.contains(item) {
+                out.append(item)
+                added += 1
+            }
+        }
+    }
+}
+
+/// The venue's most ordered items.
+struct ItemPopularSource: CandidateSource {
+    let name = "popular"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let venue = request.venueIndex else { return }
+        let catalog = request.catalog
+        for item in Int(catalog.venueItemStart[venue])..<Int(catalog.venueItemStart[venue + 1])
+        where Int(catalog.itemPopularityRank[item]) < quota {
+            out.append(Int32(item))
+        }
+    }
+}
+
+/// The built-in sources for a surface kind, by name.
+enum BuiltinSources {
+    static func named(_ name: String, kind: SurfaceKind) -> (any CandidateSource)? {
+        switch (kind, name) {
+        case (.venues, "nearby"): return NearbySource()
+        case (.venues, "reorder"): return ReorderSource()
+        case (.venues, "covisit"): return CovisitSource()
+        case (.venues, "embedding"): return EmbeddingSource()
+        case (.venues, "popular"): return PopularSource()
+        case (.venues, "new"): return NewVenuesSource()
+        case (.venueItems, "menu"): return MenuSource()
+        case (.venueItems, "reorder"): return ItemReorderSource()
+        case (.venueItems, "popular"): return ItemPopularSource()
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,187 @@
+/// The marketplace as column arrays: venues, items, users, their order histories and the indexes built on them.
+///
+/// Every per-request loop reads these arrays by integer index; there are no per-venue or per-item objects, so a
+/// million items cost a few dozen bytes each and scanning them is cache friendly. A catalog is filled once by its
+/// builder and never mutated after it is published, which is what makes sharing it across threads safe.
+public final class Catalog: @unchecked Sendable {
+    /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
+    public internal(set) var referenceDay: Int = 0
+
+    // MARK: Venues
+    /// Number of venues; venue index `k` has id "v\(k + 1)".
+    public internal(set) var venueCount = 0
+    var venueLatitude: [Double] = []
+    var venueLongitude: [Double] = []
+    var venueCity: [UInt8] = []
+    var venueRadiusKm: [Float] = []
+    /// Minute of the local day the venue opens.
+    var venueOpenMinute: [UInt16] = []
+    /// Minute it closes; above 1440 means after midnight of the next day.
+    var venueCloseMinute: [UInt16] = []
+    /// Bit `d` set: closed all day on weekday `d` (0 = Monday).
+    var venueClosedDays: [UInt8] = []
+    var venueCuisine: [UInt8] = []
+    /// Bit set of cuisine tags (the primary cuisine and an optional secondary one).
+    var venueTags: [UInt32] = []
+    /// Brand index, or -1 for an independent venue.
+    var venueBrand: [Int32] = []
+    var venuePriceLevel: [UInt8] = []
+    var venueRating: [Float] = []
+    var venuePrepMinutes: [UInt8] = []
+    var venueAvailable: [Bool] = []
+    /// Day the venue joined, relative to `referenceDay` (negative: in the past).
+    var venueCreatedDay: [Int32] = []
+    /// log1p of orders in the history: the popularity signal.
+    var venuePopularity: [Float] = []
+    /// Impressions and clicks seen by the exploration policy, the prior of Thompson sampling.
+    var venueImpressions: [Float] = []
+    var venueClicks: [Float] = []
+    /// `embeddingDimension` floats per venue.
+    var venueEmbedding: [Float] = []
+    /// Items of venue `k` are `venueItemStart[k] ..< venueItemStart[k + 1]`.
+    var venueItemStart: [Int32] = []
+    /// Co-visitation neighbours of venue `k`: `covisitStart[k] ..< covisitStart[k + 1]` into the two arrays below.
+    var covisitStart: [Int32] = []
+    var covisitVenue: [Int32] = []
+    var covisitWeight: [Float] = []
+
+    // MARK: Brands
+    /// Number of chains; brand index `b` has id "b\(b + 1)".
+    public internal(set) var brandCount = 0
+
+    // MARK: Items
+    /// Number of menu items; item index `k` has id "i\(k + 1)".
+    public internal(set) var itemCount = 0
+    var itemVenue: [Int32] = []
+    var itemCategory: [UInt8] = []
+    var itemPrice: [Float] = []
+    var itemPopularity: [Float] = []
+    /// 0 for the venue's most ordered item, 1 for the next, ...
+    var itemPopularityRank: [UInt16] = []
+    var itemAvailable: [Bool] = []
+
+    // MARK: Users
+    /// Number of users; user index `k` has id "u\(k + 1)".
+    public internal(set) var userCount = 0
+    var userLatitude: [Double] = []
+    var userLongitude: [Double] = []
+    var userCity: [UInt8] = []
+    /// Declared cuisine affinities, one byte (0-255) per cuisine per user.
+    var userAffinity: [UInt8] = []
+    var userEmbedding: [Float] = []
+    /// Orders of user `k` are `userOrderStart[k] ..< userOrderStart[k + 1]`, oldest first.
+    var userOrderStart: [Int32] = []
+
+    // MARK: Orders
+    var orderVenue: [Int32] = []
+    /// Day of the order relative to `referenceDay`.
+    var orderDay: [Int16] = []
+    /// Up to two items of the order; -1 when absent.
+    var orderItem: [Int32] = []
+    var orderItem2: [Int32] = []
+
+    // MARK: Indexes
+    var spatial = SpatialIndex()
+    /// Per city: venue indexes by descending popularity.
+    var cityVenuesByPopularity: [[Int32]] = []
+    /// Per city: venues created in the last `Marketplace.newVenueDays` days, newest first.
+    var cityNewVenues: [[Int32]] = []
+
+    init() {}
+
+    /// Bytes held by the column arrays and indexes.
+    public var memoryBytes: Int {
+        func b<T>(_ a: [T]) -> Int { a.count * MemoryLayout<T>.stride }
+        let venues = venueBytes
+        let items = b(itemVenue) + b(itemCategory) + b(itemPrice) + b(itemPopularity) + b(itemPopularityRank)
+            + b(itemAvailable)
+        return venues + items + userBytes
+    }
+
+    var venueBytes: Int {
+        func b<T>(_ a: [T]) -> Int { a.count * MemoryLayout<T>.stride }
+        return b(venueLatitude) + b(venueLongitude) + b(venueCity) + b(venueRadiusKm) + b(venueOpenMinute)
+            + b(venueCloseMinute) + b(venueClosedDays) + b(venueCuisine) + b(venueTags) + b(venueBrand)
+            + b(venuePriceLevel) + b(venueRating) + b(venuePrepMinutes) + b(venueAvailable) + b(venueCreatedDay)
+            + b(venuePopularity) + b(venueImpressions) + b(venueClicks) + b(venueEmbedding) + b(venueItemStart)
+            + b(covisitStart) + b(covisitVenue) + b(covisitWeight) + spatial.memoryBytes
+            + cityVenuesByPopularity.reduce(0) { $0 + b($1) } + cityNewVenues.reduce(0) { $0 + b($1) }
+    }
+
+    var userBytes: Int {
+        func b<T>(_ a: [T]) -> Int { a.count * MemoryLayout<T>.stride }
+        return b(userLatitude) + b(userLongitude) + b(userCity) + b(userAffinity) + b(userEmbedding)
+            + b(userOrderStart) + b(orderVenue) + b(orderDay) + b(orderItem) + b(orderItem2)
+    }
+
+    /// One line for operators: total and per-table memory.
+    public var memoryReport: String {
+        let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1_048_576) }
+        let itemBytes = memoryBytes - venueBytes - userBytes
+        return "catalog: \(mb(memoryBytes)) (venues \(venueCount): \(mb(venueBytes)), items \(itemCount): "
+            + "\(mb(itemBytes)), users \(userCount) with \(orderVenue.count) orders: \(mb(userBytes)))"
+    }
+
+    // MARK: Ids
+
+    /// Venue index for an id such as "v12", or nil when it is not a venue of this catalog.
+    @inline(__always)
+    public func venueIndex(_ id: String) -> Int? { Catalog.parse(id, prefix: UInt8(ascii: "v"), count: venueCount) }
+    /// Item index for an id such as "i7".
+    @inline(__always)
+    public func itemIndex(_ id: String) -> Int? { Catalog.parse(id, prefix: UInt8(ascii: "i"), count: itemCount) }
+    /// User index for an id such as "u1".
+    @inline(__always)
+    public func userIndex(_ id: String) -> Int? { Catalog.parse(id, prefix: UInt8(ascii: "u"), count: userCount) }
+
+    /// The readable id of venue `index`.
+    public static func venueID(_ index: Int) -> String { "v\(index + 1)" }
+    /// The readable id of item `index`.
+    public static func itemID(_ index: Int) -> String { "i\(index + 1)" }
+    /// The readable id of user `index`.
+    public static func userID(_ index: Int) -> String { "u\(index + 1)" }
+    /// The readable id of brand `index`.
+    public static func brandID(_ index: Int) -> String { "b\(index + 1)" }
+
+    static func parse(_ id: String, prefix: UInt8, count: Int) -> Int? {
+        var utf8 = id.utf8.makeIterator()
+        guard utf8.next() == prefix else { return nil }
+        var value = 0
+        var digits = 0
+        while let byte = utf8.next() {
+            guard byte >= 48, byte <= 57, digits < 12 else { return nil }
+            if digits == 0 && byte == 48 { return nil }  // "v0" and "v01" are not ids
+            value = value * 10 + Int(byte - 48)
+            digits += 1
+        }
+        guard digits > 0, value >= 1, value <= count else { return nil }
+        return value - 1
+    }
+
+    // MARK: Venue facts used by more than one stage
+
+    /// Whether venue `v` takes orders at local `minuteOfDay` on `weekday` (0 = Monday).
+    @inline(__always)
+    func isOpen(_ v: Int, weekday: Int, minuteOfDay: Int) -> Bool {
+        let open = Int(venueOpenMinute[v])
+        let close = Int(venueCloseMinute[v])
+        let closed = venueClosedDays[v]
+        if closed & (1 << UInt8(weekday)) == 0 && minuteOfDay >= open && minuteOfDay < close { return true }
+        // The tail of yesterday's opening that runs past midnight.
+        let yesterday = (weekday + 6) % 7
+        return close > 1440 && minuteOfDay < close - 1440 && closed & (1 << UInt8(yesterday)) == 0
+    }
+
+    /// Minutes until venue `v` closes, or 0 when it is closed.
+    @inline(__always)
+    func minutesToClose(_ v: Int, weekday: Int, minuteOfDay: Int) -> Int {
+        guard isOpen(v, weekday: weekday, minuteOfDay: minuteOfDay) else { return 0 }
+        let close = Int(venueCloseMinute[v])
+        return minuteOfDay >= Int(venueOpenMinute[v]) ? close - minuteOfDay : close - 1440 - minuteOfDay
+    }
+
+    /// City whose centre is nearest to the location, if it is within `SpatialIndex.cityRadiusKm`.
+    func city(latitude: Double, longitude: Double) -> Int? { spatial.city(latitude: latitude, longitude: longitude) }
+}
+
+import Foundation

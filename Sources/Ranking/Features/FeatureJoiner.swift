@@ -1,0 +1,300 @@
+import Foundation
+
+/// Per-request facts the feature join and the candidate sources share, computed once per request.
+struct RequestFrame {
+    var userIndex: Int?
+    var latitude: Double
+    var longitude: Double
+    var lonScale: Double
+    var city: Int?
+    var day: Int
+    var weekday: Int
+    var minuteOfDay: Int
+    var hour: Int
+    var venueIndex: Int?
+    /// User history summaries, sorted by id for binary search.
+    var venueHistory: [(venue: Int32, count: Float, lastDay: Int16)] = []
+    var brandHistory: [(brand: Int32, count: Float)] = []
+    var itemHistory: [(item: Int32, count: Float)] = []
+    var covisit: [(venue: Int32, weight: Float)] = []
+    var orderCount = 0
+    var averagePriceLevel = Double.nan
+    var lastOrderDay: Int?
+
+    init(catalog: Catalog, userIndex: Int?, latitude: Double, longitude: Double, timeUnixMs: Int64,
+         venueIndex: Int?) {
+        self.userIndex = userIndex
+        self.latitude = latitude
+        self.longitude = longitude
+        self.venueIndex = venueIndex
+        lonScale = Geo.kmPerDegreeLongitude(atLatitude: latitude)
+        city = catalog.city(latitude: latitude, longitude: longitude)
+        let offset = Int64(city.map { Marketplace.cities[$0].utcOffsetMinutes } ?? 60) * 60_000
+        let localMs = timeUnixMs + offset
+        let localDay = Int((Double(localMs) / 86_400_000).rounded(.down))
+        let utcDay = Int((Double(timeUnixMs) / 86_400_000).rounded(.down))
+        day = utcDay - catalog.referenceDay
+        weekday = ((localDay + 3) % 7 + 7) % 7  // 1970-01-01 was a Thursday
+        minuteOfDay = Int((localMs - Int64(localDay) * 86_400_000) / 60_000)
+        hour = minuteOfDay / 60
+        guard let user = userIndex else { return }
+        let start = Int(catalog.userOrderStart[user])
+        let end = Int(catalog.userOrderStart[user + 1])
+        orderCount = end - start
+        var priceSum = 0.0
+        for o in start..<end {
+            let v = catalog.orderVenue[o]
+            priceSum += Double(catalog.venuePriceLevel[Int(v)])
+            let d = catalog.orderDay[o]
+            if let i = venueHistory.firstIndex(where: { $0.venue == v }) {
+                venueHistory[i].count += 1
+                venueHistory[i].lastDay = max(venueHistory[i].lastDay, d)
+            } else {
+                venueHistory.append((v, 1, d))
+            }
+            let brand = catalog.venueBrand[Int(v)]
+            if brand >= 0 {
+                if let i = brandHistory.firstIndex(where: { $0.brand == brand }) {
+                    brandHistory[i].count += 1
+                } else {
+                    brandHistory.append((brand, 1))
+                }
+            }
+            for item in [catalog.orderItem[o], catalog.orderItem2[o]] where item >= 0 {
+                if let i = itemHistory.firstIndex(where: { $0.item == item }) {
+                    itemHistory[i].count += 1
+                } else {
+                    itemHistory.append((item, 1))
+                }
+            }
+            lastOrderDay = max(lastOrderDay ?? Int.min, Int(d))
+        }
+        if orderCount > 0 { averagePriceLevel = priceSum / Double(orderCount) }
+        var pairs: [(venue: Int32, weight: Float)] = []
+        for entry in venueHistory {
+            let v = Int(entry.venue)
+            for k in Int(catalog.covisitStart[v])..<Int(catalog.covisitStart[v + 1]) {
+                pairs.append((catalog.covisitVenue[k], catalog.covisitWeight[k] * entry.count))
+            }
+        }
+        pairs.sort { $0.venue < $1.venue }
+        for p in pairs {
+            if let last = covisit.last, last.venue == p.venue {
+                covisit[covisit.count - 1].weight += p.weight
+            } else {
+                covisit.append(p)
+            }
+        }
+        venueHistory.sort { $0.venue < $1.venue }
+        brandHistory.sort { $0.brand < $1.brand }
+        itemHistory.sort { $0.item < $1.item }
+    }
+
+    /// The user's venues, most ordered (then most recent) first.
+    var pastVenuesByFrequency: [Int32] {
+        venueHistory.sorted { ($0.count, $0.lastDay, -$0.venue) > ($1.count, $1.lastDay, -$1.venue) }.map(\.venue)
+    }
+
+    /// Co-visited venues the user has not ordered from, best first.
+    var covisitedByWeight: [Int32] {
+        covisit.filter { c in venueHistoryIndex(c.venue) == nil }
+            .sorted { ($0.weight, -$0.venue) > ($1.weight, -$1.venue) }.map(\.venue)
+    }
+
+    @inline(__always)
+    func venueHistoryIndex(_ v: Int32) -> Int? {
+        var lo = 0
+        var hi = venueHistory.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if venueHistory[mid].venue < v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < venueHistory.count && venueHistory[lo].venue == v ? lo : nil
+    }
+
+    @inline(__always)
+    func brandCount(_ b: Int32) -> Float {
+        var lo = 0
+        var hi = brandHistory.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if brandHistory[mid].brand < b { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < brandHistory.count && brandHistory[lo].brand == b ? brandHistory[lo].count : 0
+    }
+
+    @inline(__always)
+    func itemCount(_ item: Int32) -> Float {
+        var lo = 0
+        var hi = itemHistory.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if itemHistory[mid].item < item { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < itemHistory.count && itemHistory[lo].item == item ? itemHistory[lo].count : 0
+    }
+
+    @inline(__always)
+    func covisitWeight(_ v: Int32) -> Float {
+        var lo = 0
+        var hi = covisit.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if covisit[mid].venue < v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < covisit.count && covisit[lo].venue == v ? covisit[lo].weight : 0
+    }
+}
+
+/// Builds feature rows for candidates: item, user, user x item and context features, by the names models use.
+///
+/// The joiner computes features in its own fixed ("native") order; a `FeatureLayout` maps them into a model's
+/// order once, when the model is activated, so the per-candidate loop does no name lookups.
+public enum FeatureJoiner {
+    /// Feature names for venue surfaces, in native order.
+    public static let venueFeatures: [String] = [
+        "distance_km", "delivery_margin_km", "eta_minutes", "venue_rating", "venue_price_level",
+        "venue_popularity", "venue_age_days", "venue_is_chain", "venue_cuisine", "venue_minutes_to_close",
+        "user_order_count", "user_avg_price_level", "user_days_since_last_order", "user_venue_orders",
+        "user_venue_days_since_last_order", "user_brand_orders", "cuisine_affinity", "price_level_gap",
+        "embedding_dot", "covisit_score", "hour", "weekday",
+    ]
+
+    /// Feature names for item surfaces, in native order.
+    public static let itemFeatures: [String] = [
+        "item_price", "item_category", "item_popularity", "item_popularity_rank", "item_relative_price",
+        "venue_price_level", "venue_cuisine", "venue_rating", "user_item_orders", "user_venue_orders",
+        "user_order_count", "user_avg_price_level", "cuisine_affinity", "hour", "weekday",
+    ]
+
+    /// The native feature names of a surface kind.
+    public static func featureNames(for kind: SurfaceKind) -> [String] {
+        kind == .venues ? venueFeatures : itemFeatures
+    }
+
+    /// Writes the native feature row of each candidate (index -1: unknown to the catalog, all NaN) into `out`,
+    /// `featureNames(for: kind).count` values per candidate.
+    static func join(kind: SurfaceKind, catalog: Catalog, frame: RequestFrame, candidates: [Int32],
+                     into out: UnsafeMutableBufferPointer<Double>) {
+        switch kind {
+        case .venues: joinVenues(catalog: catalog, frame: frame, candidates: candidates, into: out)
+        case .venueItems: joinItems(catalog: catalog, frame: frame, candidates: candidates, into: out)
+        }
+    }
+
+    private static func joinVenues(catalog: Catalog, frame: RequestFrame, candidates: [Int32],
+                                   into out: UnsafeMutableBufferPointer<Double>) {
+        let width = venueFeatures.count
+        let nan = Double.nan
+        let d = Marketplace.embeddingDimension
+        let user = frame.userIndex
+        let known = user != nil
+        let hasOrders = frame.orderCount > 0
+        let userDaysSince = frame.lastOrderDay.map { Double(frame.day - $0) } ?? nan
+        catalog.venueEmbedding.withUnsafeBufferPointer { venueEmbedding in
+            catalog.userEmbedding.withUnsafeBufferPointer { userEmbedding in
+                for (row, v32) in candidates.enumerated() {
+                    let o = row * width
+                    let v = Int(v32)
+                    guard v >= 0 else {
+                        for j in 0..<width { out[o + j] = nan }
+                        out[o + 20] = Double(frame.hour)
+                        out[o + 21] = Double(frame.weekday)
+                        if let user { out[o + 10] = Double(frame.orderCount); _ = user }
+                        continue
+                    }
+                    let km = Geo.distanceKm(frame.latitude, frame.longitude, catalog.venueLatitude[v],
+                                            catalog.venueLongitude[v], lonScale: frame.lonScale)
+                    let price = Double(catalog.venuePriceLevel[v])
+                    out[o + 0] = km
+                    out[o + 1] = Double(catalog.venueRadiusKm[v]) - km
+                    out[o + 2] = Double(catalog.venuePrepMinutes[v]) + 4 * km
+                    out[o + 3] = Double(catalog.venueRating[v])
+                    out[o + 4] = price
+                    out[o + 5] = Double(catalog.venuePopularity[v])
+                    out[o + 6] = Double(frame.day - Int(catalog.venueCreatedDay[v]))
+                    let brand = catalog.venueBrand[v]
+                    out[o + 7] = brand >= 0 ? 1 : 0
+                    let cuisine = Int(catalog.venueCuisine[v])
+                    out[o + 8] = Double(cuisine)
+                    out[o + 9] = Double(catalog.minutesToClose(v, weekday: frame.weekday,
+                                                               minuteOfDay: frame.minuteOfDay))
+                    if let user {
+                        out[o + 10] = Double(frame.orderCount)
+                        out[o + 11] = frame.averagePriceLevel
+                        out[o + 12] = userDaysSince
+                        if let h = frame.venueHistoryIndex(v32) {
+                            out[o + 13] = Double(frame.venueHistory[h].count)
+                            out[o + 14] = Double(frame.day - Int(frame.venueHistory[h].lastDay))
+                        } else {
+                            out[o + 13] = 0
+                            out[o + 14] = nan
+                        }
+                        out[o + 15] = brand >= 0 ? Double(frame.brandCount(brand)) : 0
+                        out[o + 16] = Double(catalog.userAffinity[user * Marketplace.cuisines.count + cuisine]) / 255
+                        out[o + 17] = hasOrders ? price - frame.averagePriceLevel : nan
+                        var dot: Float = 0
+                        let ue = userEmbedding.baseAddress! + user * d
+                        let ve = venueEmbedding.baseAddress! + v * d
+                        for k in 0..<d { dot += ue[k] * ve[k] }
+                        out[o + 18] = Double(dot)
+                        out[o + 19] = Double(frame.covisitWeight(v32))
+                    } else {
+                        for j in 10...19 { out[o + j] = nan }
+                    }
+                    _ = known
+                    out[o + 20] = Double(frame.hour)
+                    out[o + 21] = Double(frame.weekday)
+                }
+            }
+        }
+    }
+
+    private static func joinItems(catalog: Catalog, frame: RequestFrame, candidates: [Int32],
+                                  into out: UnsafeMutableBufferPointer<Double>) {
+        let width = itemFeatures.count
+        let nan = Double.nan
+        for (row, i32) in candidates.enumerated() {
+            let o = row * width
+            let item = Int(i32)
+            guard item >= 0 else {
+                for j in 0..<width { out[o + j] = nan }
+                out[o + 13] = Double(frame.hour)
+                out[o + 14] = Double(frame.weekday)
+                continue
+            }
+            let v = Int(catalog.itemVenue[item])
+            let level = Double(catalog.venuePriceLevel[v])
+            let cuisine = Int(catalog.venueCuisine[v])
+            out[o + 0] = Double(catalog.itemPrice[item])
+            out[o + 1] = Double(catalog.itemCategory[item])
+            out[o + 2] = Double(catalog.itemPopularity[item])
+            out[o + 3] = Double(catalog.itemPopularityRank[item])
+            out[o + 4] = Double(catalog.itemPrice[item]) / (4 + 4 * level)
+            out[o + 5] = level
+            out[o + 6] = Double(cuisine)
+            out[o + 7] = Double(catalog.venueRating[v])
+            if let user = frame.userIndex {
+                out[o + 8] = Double(frame.itemCount(i32))
+                out[o + 9] = frame.venueHistoryIndex(Int32(v)).map { Double(frame.venueHistory[$0].count) } ?? 0
+                out[o + 10] = Double(frame.orderCount)
+                out[o + 11] = frame.averagePriceLevel
+                out[o + 12] = Double(catalog.userAffinity[user * Marketplace.cuisines.count + cuisine]) / 255
+            } else {
+                for j in 8...12 { out[o + j] = nan }
+            }
+            out[o + 13] = Double(frame.hour)
+            out[o + 14] = Double(frame.weekday)
+        }
+    }
+}
+
+extension FeatureJoiner {
+    private static let venueFeatureIndex = Dictionary(uniqueKeysWithValues: venueFeatures.enumerated().map { ($1, $0) })
+    private static let itemFeatureIndex = Dictionary(uniqueKeysWithValues: itemFeatures.enumerated().map { ($1, $0) })
+
+    /// Native index of each feature name; used for caller overrides, never inside the per-candidate loop.
+    static func featureIndex(for kind: SurfaceKind) -> [String: Int] {
+        kind == .venues ? venueFeatureIndex : itemFeatureIndex
+    }
+}

@@ -1,0 +1,196 @@
+import Dispatch
+
+/// Where and when a request is made.
+public struct RequestContext: Sendable {
+    /// Latitude of the delivery location; latitude = longitude = 0 means "use the user's home".
+    public var latitude: Double
+    /// Longitude of the delivery location.
+    public var longitude: Double
+    /// Request time in ms since the Unix epoch; 0 means now on the server's clock.
+    public var requestTimeUnixMs: Int64
+    /// Market code such as "hel"; empty derives it from the location.
+    public var market: String
+    /// Client device class.
+    public var device: String
+    /// BCP 47 locale.
+    public var locale: String
+    /// Caller's request id: the same id gives the same exploration choices.
+    public var requestID: String
+
+    /// Creates a context; every field defaults to "not given".
+    public init(latitude: Double = 0, longitude: Double = 0, requestTimeUnixMs: Int64 = 0, market: String = "",
+                device: String = "", locale: String = "", requestID: String = "") {
+        self.latitude = latitude
+        self.longitude = longitude
+        self.requestTimeUnixMs = requestTimeUnixMs
+        self.market = market
+        self.device = device
+        self.locale = locale
+        self.requestID = requestID
+    }
+}
+
+/// An item the caller wants ranked, with optional feature overrides by model feature name.
+public struct CandidateInput: Sendable {
+    /// Venue id ("v12") on venue surfaces, item id ("i7") on item surfaces.
+    public var itemID: String
+    /// Values that replace the joined ones, keyed by feature name.
+    public var features: [(String, Double)]
+
+    /// Creates a candidate.
+    public init(itemID: String, features: [(String, Double)] = []) {
+        self.itemID = itemID
+        self.features = features
+    }
+}
+
+/// A Rank call: order the caller's candidates.
+public struct RankQuery: Sendable {
+    /// Required.
+    public var userID: String
+    /// Surface name from the surface configuration, e.g. "discovery".
+    public var surface: String
+    /// Location and time.
+    public var context: RequestContext
+    /// What to rank.
+    public var candidates: [CandidateInput]
+    /// Most items to return; 0 means the surface default.
+    public var limit: Int
+    /// Return feature vectors, model scores, sources and timings.
+    public var explain: Bool
+    /// Ids never to return.
+    public var excludeItemIDs: [String]
+    /// Token from a previous answer's `nextPageToken`.
+    public var pageToken: String
+
+    /// Creates a query.
+    public init(userID: String, surface: String, context: RequestContext = RequestContext(),
+                candidates: [CandidateInput], limit: Int = 0, explain: Bool = false, excludeItemIDs: [String] = [],
+                pageToken: String = "") {
+        self.userID = userID
+        self.surface = surface
+        self.context = context
+        self.candidates = candidates
+        self.limit = limit
+        self.explain = explain
+        self.excludeItemIDs = excludeItemIDs
+        self.pageToken = pageToken
+    }
+}
+
+/// A Recommend call: generate candidates, rank them and answer in sections.
+public struct RecommendQuery: Sendable {
+    /// Required.
+    public var userID: String
+    /// Surface name, e.g. "discovery" or "venue_items".
+    public var surface: String
+    /// Location and time.
+    public var context: RequestContext
+    /// Most items per section; 0 means the surface default.
+    public var limit: Int
+    /// Return feature vectors, model scores, sources and timings.
+    public var explain: Bool
+    /// Ids never to return.
+    public var excludeItemIDs: [String]
+    /// The venue, for surfaces that rank inside one venue.
+    public var venueID: String
+
+    /// Creates a query.
+    public init(userID: String, surface: String, context: RequestContext = RequestContext(), limit: Int = 0,
+                explain: Bool = false, excludeItemIDs: [String] = [], venueID: String = "") {
+        self.userID = userID
+        self.surface = surface
+        self.context = context
+        self.limit = limit
+        self.explain = explain
+        self.excludeItemIDs = excludeItemIDs
+        self.venueID = venueID
+    }
+}
+
+/// One ranked venue or item.
+public struct RankedEntry: Sendable {
+    /// The venue or item id.
+    public var itemID: String
+    /// Final score after re-ranking; entries are in descending order of it.
+    public var score: Double
+    /// Raw model output (or the heuristic's, when scoring fell back).
+    public var modelScore: Double
+    /// The venue (for an item) or the venue itself.
+    public var venueID: String
+    /// Candidate sources that produced it ("caller" for Rank).
+    public var sources: [String]
+    /// With explain: the exact feature vector the model saw, in model order.
+    public var features: [(String, Double)]
+}
+
+/// Time spent in one stage.
+public struct StageTiming: Sendable, Equatable {
+    /// Stage name, e.g. "candidates", "candidates.nearby", "features", "score", "rerank".
+    public var stage: String
+    /// Wall time in microseconds.
+    public var micros: Int64
+}
+
+/// A Rank answer.
+public struct RankResult: Sendable {
+    /// The page of ranked entries.
+    public var items: [RankedEntry]
+    /// Version of the model that scored them.
+    public var modelVersion: String
+    /// Experiment variant of this user.
+    public var variant: String
+    /// True when a stage overran or failed and the answer was built without it.
+    public var degraded: Bool
+    /// Which stages were dropped.
+    public var degradedStages: [String]
+    /// Per-stage timings.
+    public var timings: [StageTiming]
+    /// Pass back as `pageToken` for the next page; empty on the last page.
+    public var nextPageToken: String
+}
+
+/// One section of a Recommend answer.
+public struct RecommendSection: Sendable {
+    /// Stable key such as "for_you".
+    public var key: String
+    /// Human title such as "For you".
+    public var title: String
+    /// Ranked entries of this section.
+    public var items: [RankedEntry]
+    /// Version of the model that scored them.
+    public var modelVersion: String
+    /// Experiment variant of this user.
+    public var variant: String
+    /// True when a stage overran or failed.
+    public var degraded: Bool
+    /// Which stages were dropped.
+    public var degradedStages: [String]
+    /// Per-stage timings up to this section.
+    public var timings: [StageTiming]
+}
+
+/// Why a request could not be answered; each case maps to one gRPC status.
+public enum RankingError: Error, CustomStringConvertible, Equatable {
+    /// The caller sent something unusable (INVALID_ARGUMENT).
+    case invalidArgument(String)
+    /// An unknown surface or venue (NOT_FOUND).
+    case notFound(String)
+    /// The deadline passed before an answer could be built (DEADLINE_EXCEEDED).
+    case deadlineExceeded
+    /// The caller cancelled (CANCELLED).
+    case cancelled
+    /// The engine cannot serve right now, e.g. no valid model (UNAVAILABLE).
+    case unavailable(String)
+
+    /// A sentence a person understands.
+    public var description: String {
+        switch self {
+        case .invalidArgument(let message): return "invalid argument: \(message)"
+        case .notFound(let message): return "not found: \(message)"
+        case .deadlineExceeded: return "deadline exceeded before an answer could be built"
+        case .cancelled: return "request cancelled"
+        case .unavailable(let message): return "unavailable: \(message)"
+        }
+    }
+}

@@ -1,0 +1,581 @@
+import Dispatch
+import Foundation
+
+/// The ranking pipeline behind Rank and Recommend: candidate generation, feature join, two-phase model scoring
+/// and re-ranking, over a catalog snapshot and a set of models that can both be swapped while serving.
+///
+/// Every method may be called from many threads at once. A request takes the current snapshot when it starts
+/// and keeps it to the end, so a swap never mixes two models or two catalogs in one answer.
+public final class RankingEngine: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state: EngineState
+    private let loader: ModelLoader?
+    private let resourceDirectory: String?
+    private let additionalSources: [any CandidateSource]
+    private var missingCounts: [String: [Int]] = [:]
+    private var requestsServed: [String: Int] = [:]
+
+    init(state: EngineState, loader: ModelLoader?, resourceDirectory: String?,
+         additionalSources: [any CandidateSource]) {
+        self.state = state
+        self.loader = loader
+        self.resourceDirectory = resourceDirectory
+        self.additionalSources = additionalSources
+    }
+
+    /// Builds an engine over `catalog` with the configuration `config`, loading (and validating against golden
+    /// files) every model the configuration names from `resourceDirectory`.
+    /// - Parameter additionalSources: candidate sources the configuration may name besides the built-in ones.
+    public convenience init(catalog: Catalog, config: PipelineConfig, resourceDirectory: String?,
+                            additionalSources: [any CandidateSource] = []) throws {
+        try self.init(catalog: catalog, config: config, resourceDirectory: resourceDirectory,
+                      additionalSources: additionalSources, loader: RankingEngine.defaultLoader)
+    }
+
+    convenience init(catalog: Catalog, config: PipelineConfig, resourceDirectory: String?,
+                     additionalSources: [any CandidateSource], loader: ModelLoader?) throws {
+        let models = try RankingEngine.loadModels(config: config, resourceDirectory: resourceDirectory, loader: loader)
+        let state = try EngineState(catalog: catalog, config: config, models: models,
+                                    additionalSources: additionalSources)
+        self.init(state: state, loader: loader, resourceDirectory: resourceDirectory,
+                  additionalSources: additionalSources)
+    }
+
+    static func loadModels(config: PipelineConfig, resourceDirectory: String?,
+                           loader: ModelLoader?) throws -> [String: any ScoringModel] {
+        var models: [String: any ScoringModel] = [:]
+        for (key, model) in config.models {
+            guard let loader else { throw RankingError.unavailable("no model loader to load \(key)") }
+            let kind = config.surfaces.values.first { $0.model == key || ($0.experiment?.variants ?? []).contains {
+                $0.model == key } }?.kind ?? .venues
+            models[key] = try loader(resolve(model.file, in: resourceDirectory),
+                                     resolve(model.golden, in: resourceDirectory), kind)
+        }
+        return models
+    }
+
+    static func resolve(_ path: String, in directory: String?) -> String {
+        guard !path.hasPrefix("/"), let directory else { return path }
+        return (directory as NSString).appendingPathComponent(path)
+    }
+
+    /// The embedded demo: the generated marketplace, the embedded surface configuration and models, validated
+    /// against their golden files.
+    public static func demo(seed: UInt64 = 42, scale: Double = 1.0) throws -> RankingEngine {
+        let market = DemoMarketplace.generate(seed: seed, scale: scale)
+        return try demo(catalog: market.catalog)
+    }
+
+    /// An engine over a given catalog with the embedded configuration and models.
+    public static func demo(catalog: Catalog) throws -> RankingEngine {
+        let directory = try EmbeddedResources.directory()
+        let data = try Data(contentsOf: URL(fileURLWithPath: (directory as NSString)
+            .appendingPathComponent("surfaces.json")))
+        let config = try PipelineConfig.decode(data)
+        return try RankingEngine(catalog: catalog, config: config, resourceDirectory: directory)
+    }
+
+    private var current: EngineState {
+        lock.lock()
+        defer { lock.unlock() }
+        return state
+    }
+
+    /// The catalog being served.
+    public var catalog: Catalog { current.catalog }
+
+    /// Version of the model the `discovery` surface's control group is scored with.
+    public var modelVersion: String {
+        let state = current
+        return (state.surfaces["discovery"] ?? state.surfaces.values.first)?.defaultModel.version ?? "none"
+    }
+
+    /// Names of the configured surfaces.
+    public var surfaceNames: [String] { current.surfaces.keys.sorted() }
+
+    /// Memory used by the catalog, for operators.
+    public var memoryReport: String { current.catalog.memoryReport }
+
+    /// How often each feature was missing (NaN) in the feature vectors scored so far, per surface.
+    public func featureMissingCounts(surface: String) -> [(feature: String, missing: Int)] {
+        guard let kind = current.surfaces[surface]?.config.kind else { return [] }
+        lock.lock()
+        let counts = missingCounts[surface] ?? []
+        lock.unlock()
+        let names = FeatureJoiner.featureNames(for: kind)
+        return names.enumerated().map { ($0.element, $0.offset < counts.count ? counts[$0.offset] : 0) }
+    }
+
+    // MARK: Swapping
+
+    /// Loads the model at `path`, checks it against its golden file (`<path without extension>.golden.json`)
+    /// and against the feature join, and only then makes it the model of `key` (by default the discovery
+    /// surface's model). Requests in flight finish on the model they started with.
+    public func swapModel(contentsOf path: String, key: String? = nil) throws {
+        guard let loader else { throw RankingError.unavailable("this engine has no model loader") }
+        let old = current
+        guard let key = key ?? old.config.surfaces["discovery"]?.model ?? old.config.models.keys.sorted().first else {
+            throw RankingError.invalidArgument("no configured model to replace")
+        }
+        guard let existing = old.config.models[key] else {
+            throw RankingError.notFound("no model key \(key); known: \(old.config.models.keys.sorted())")
+        }
+        let golden = RankingEngine.goldenPath(forModel: path)
+        let kind = old.models[key]?.kind ?? .venues
+        let model = try loader(path, golden, kind)
+        var config = old.config
+        config.models[key] = ModelConfig(file: path, golden: golden)
+        _ = existing
+        var models: [String: any ScoringModel] = old.models.mapValues { $0.model }
+        models[key] = model
+        let next = try EngineState(catalog: old.catalog, config: config, models: models,
+                                   additionalSources: additionalSources)
+        lock.lock()
+        state = next
+        lock.unlock()
+    }
+
+    /// Replaces the catalog snapshot after checking that the configured surfaces can serve it.
+    public func swapCatalog(_ catalog: Catalog) throws {
+        let old = current
+        let next = try EngineState(catalog: catalog, config: old.config, models: old.models.mapValues { $0.model },
+                                   additionalSources: additionalSources)
+        lock.lock()
+        state = next
+        lock.unlock()
+    }
+
+    /// The golden file that belongs to a model file: same name, extension replaced by `.golden.json`.
+    public static func goldenPath(forModel path: String) -> String {
+        ((path as NSString).deletingPathExtension) + ".golden.json"
+    }
+
+    // MARK: Requests
+
+    /// Ranks the caller's candidates.
+    public func rank(_ query: RankQuery, deadline: DispatchTime?, isCancelled: () -> Bool) throws -> RankResult {
+        let state = current
+        let surface = try surface(named: query.surface, in: state)
+        let limit = try validateLimit(query.limit, surface: surface)
+        guard query.candidates.count <= surface.config.maxCandidates else {
+            throw RankingError.invalidArgument("\(query.candidates.count) candidates is more than the "
+                + "\(surface.config.maxCandidates) surface \(surface.name) accepts")
+        }
+        var token: PageToken?
+        if !query.pageToken.isEmpty { token = try PageToken(decoding: query.pageToken) }
+        var context = query.context
+        if let token { context.requestTimeUnixMs = token.requestTimeUnixMs }
+        let run = try execute(state: state, surface: surface, userID: query.userID, context: context,
+                              callerCandidates: query.candidates, venueID: "", explain: query.explain,
+                              exclude: query.excludeItemIDs, seed: token?.seed, deadline: deadline,
+                              isCancelled: isCancelled)
+        let check = StableHash.hash(query.userID, surface.name, String(query.candidates.count),
+                                    query.candidates.first?.itemID ?? "", query.candidates.last?.itemID ?? "")
+        if let token, token.check != check {
+            throw RankingError.invalidArgument("page_token belongs to a different request")
+        }
+        let offset = token?.offset ?? 0
+        let page = Array(run.order.dropFirst(offset).prefix(limit))
+        let items = page.map { run.entry(at: $0) }
+        var next = ""
+        if offset + page.count < run.order.count && !page.isEmpty {
+            next = PageToken(offset: offset + page.count, requestTimeUnixMs: run.requestTimeUnixMs, seed: run.seed,
+                             check: check).encoded
+        }
+        return RankResult(items: items, modelVersion: run.modelVersion, variant: run.variant,
+                          degraded: !run.degradedStages.isEmpty, degradedStages: run.degradedStages,
+                          timings: run.timings, nextPageToken: next)
+    }
+
+    /// Generates, ranks and sections a recommendation, calling `emit` once per section from the calling thread as
+    /// soon as that section is ready. Sections never share an entry.
+    public func recommend(_ query: RecommendQuery, deadline: DispatchTime?, isCancelled: () -> Bool,
+                          emit: (RecommendSection) throws -> Void) throws {
+        let state = current
+        let surface = try surface(named: query.surface, in: state)
+        let limit = try validateLimit(query.limit, surface: surface)
+        let run = try execute(state: state, surface: surface, userID: query.userID, context: query.context,
+                              callerCandidates: nil, venueID: query.venueID, explain: query.explain,
+                              exclude: query.excludeItemIDs, seed: nil, deadline: deadline, isCancelled: isCancelled)
+        let sections = surface.config.sections
+        var claimed = Set<Int>()
+        var assigned = [[Int]](repeating: [], count: sections.count)
+        let claimOrder = sections.indices.sorted { (sections[$0].priority ?? $0, $0) < (sections[$1].priority ?? $1, $1) }
+        for s in claimOrder {
+            var bit: UInt32 = 0
+            if let source = sections[s].source {
+                guard let i = surface.generator.names.firstIndex(of: source) else { continue }
+                bit = UInt32(1) << UInt32(i)
+            }
+            for i in run.order where assigned[s].count < limit && !claimed.contains(i) {
+                if bit == 0 || run.sourceMask[i] & bit != 0 {
+                    assigned[s].append(i)
+                    claimed.insert(i)
+                }
+            }
+        }
+        var emitted = 0
+        for (s, section) in sections.enumerated() {
+            if isCancelled() { throw RankingError.cancelled }
+            guard !assigned[s].isEmpty || (emitted == 0 && s == sections.count - 1) else { continue }
+            try emit(RecommendSection(key: section.key, title: section.title,
+                                      items: assigned[s].map { run.entry(at: $0) }, modelVersion: run.modelVersion,
+                                      variant: run.variant, degraded: !run.degradedStages.isEmpty,
+                                      degradedStages: run.degradedStages, timings: run.timings))
+            emitted += 1
+        }
+    }
+
+    /// The generated and ranked list behind Recommend, unsectioned: the top `limit` entries. Used to replay
+    /// held-out users in evaluation and by benchmarks.
+    public func recommendList(_ query: RecommendQuery, deadline: DispatchTime?,
+                              isCancelled: () -> Bool) throws -> RankResult {
+        let state = current
+        let surface = try surface(named: query.surface, in: state)
+        let limit = try validateLimit(query.limit, surface: surface)
+        let run = try execute(state: state, surface: surface, userID: query.userID, context: query.context,
+                              callerCandidates: nil, venueID: query.venueID, explain: query.explain,
+                              exclude: query.excludeItemIDs, seed: nil, deadline: deadline, isCancelled: isCancelled)
+        return RankResult(items: run.order.prefix(limit).map { run.entry(at: $0) }, modelVersion: run.modelVersion,
+                          variant: run.variant, degraded: !run.degradedStages.isEmpty,
+                          degradedStages: run.degradedStages, timings: run.timings, nextPageToken: "")
+    }
+
+    // MARK: Validation
+
+    private func surface(named name: String, in state: EngineState) throws -> ResolvedSurface {
+        guard !name.isEmpty else {
+            throw RankingError.invalidArgument("surface is required; known surfaces: "
+                + state.surfaces.keys.sorted().joined(separator: ", "))
+        }
+        guard let surface = state.surfaces[name] else {
+            throw RankingError.notFound("unknown surface \"\(name)\"; known surfaces: "
+                + state.surfaces.keys.sorted().joined(separator: ", "))
+        }
+        return surface
+    }
+
+    private func validateLimit(_ limit: Int, surface: ResolvedSurface) throws -> Int {
+        guard limit >= 0 else { throw RankingError.invalidArgument("limit must not be negative (got \(limit))") }
+        guard limit <= surface.config.maxLimit else {
+            throw RankingError.invalidArgument("limit \(limit) is above the maximum \(surface.config.maxLimit) "
+                + "for surface \(surface.name)")
+        }
+        return limit == 0 ? surface.config.defaultLimit : limit
+    }
+
+    // MARK: The pipeline
+
+    private func execute(state: EngineState, surface: ResolvedSurface, userID: String, context: RequestContext,
+                         callerCandidates: [CandidateInput]?, venueID: String, explain: Bool, exclude: [String],
+                         seed: UInt64?, deadline: DispatchTime?, isCancelled: () -> Bool) throws -> PipelineRun {
+        guard !userID.isEmpty else { throw RankingError.invalidArgument("user_id is required") }
+        let catalog = state.catalog
+        let kind = surface.config.kind
+        let started = DispatchTime.now()
+        if let deadline, deadline <= started { throw RankingError.deadlineExceeded }
+        if isCancelled() { throw RankingError.cancelled }
+        guard context.latitude.isFinite, context.longitude.isFinite, abs(context.latitude) <= 90,
+              abs(context.longitude) <= 180
+        else {
+            throw RankingError.invalidArgument("context latitude/longitude must be finite and within range "
+                + "(got \(context.latitude), \(context.longitude))")
+        }
+        var venueIndex: Int?
+        if kind == .venueItems && callerCandidates == nil {
+            guard !venueID.isEmpty else {
+                throw RankingError.invalidArgument("venue_id is required for surface \(surface.name)")
+            }
+            guard let v = catalog.venueIndex(venueID) else { throw RankingError.notFound("unknown venue \(venueID)") }
+            venueIndex = v
+        }
+        let userIndex = catalog.userIndex(userID)
+        // Location: the caller's, else the user's home, else the market's centre, else the largest city.
+        var latitude = context.latitude
+        var longitude = context.longitude
+        if latitude == 0 && longitude == 0 {
+            if let user = userIndex {
+                latitude = catalog.userLatitude[user]
+                longitude = catalog.userLongitude[user]
+            } else if let v = venueIndex {
+                latitude = catalog.venueLatitude[v]
+                longitude = catalog.venueLongitude[v]
+            } else {
+                let city = Marketplace.cityIndex(market: context.market) ?? 0
+                latitude = Marketplace.cities[city].latitude
+                longitude = Marketplace.cities[city].longitude
+            }
+        }
+        let timeMs = context.requestTimeUnixMs != 0
+            ? context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        var frame = RequestFrame(catalog: catalog, userIndex: userIndex, latitude: latitude, longitude: longitude,
+                                 timeUnixMs: timeMs, venueIndex: venueIndex)
+        if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
+        let request = CandidateRequest(
+            catalog: catalog, userIndex: userIndex, latitude: latitude, longitude: longitude, city: frame.city,
+            weekday: frame.weekday, minuteOfDay: frame.minuteOfDay, day: frame.day, venueIndex: venueIndex,
+            lonScale: frame.lonScale, pastVenues: kind == .venues ? frame.pastVenuesByFrequency : [],
+            covisited: kind == .venues ? frame.covisitedByWeight : [])
+
+        // Variant, model and re-rank parameters.
+        var variantName = "control"
+        var model = surface.defaultModel
+        var rerankConfig = surface.config.rerank
+        if let experiment = surface.config.experiment {
+            let variant = ExperimentAssignment.variant(userID: userID, experiment: experiment)
+            variantName = variant.name
+            if let bound = surface.variantModels[variant.name] { model = bound }
+            if let rerank = variant.rerank { rerankConfig = rerank }
+        }
+
+        // Capped at a day so a distant-future deadline cannot overflow the stage arithmetic.
+        let budgetNanos = min(deadline.map { Double($0.uptimeNanoseconds - started.uptimeNanoseconds) }
+            ?? surface.config.defaultBudgetMillis * 1e6, 86_400e9)
+        let overall = DispatchTime(uptimeNanoseconds: started.uptimeNanoseconds + UInt64(max(0, budgetNanos)))
+        func stageDeadline(_ fraction: Double) -> DispatchTime {
+            let d = DispatchTime(uptimeNanoseconds: DispatchTime.now().uptimeNanoseconds + UInt64(max(0, budgetNanos * fraction)))
+            return min(d, overall)
+        }
+        var run = PipelineRun()
+        run.variant = variantName
+        run.requestTimeUnixMs = timeMs
+        run.seed = seed ?? (context.requestID.isEmpty
+            ? StableHash.hash(userID, String(timeMs / 60_000)) : StableHash.hash(context.requestID, userID))
+        run.explain = explain
+        run.kind = kind
+        var timer = StageTimer()
+
+        // 1. Candidates.
+        var overrides: [(row: Int, feature: Int, value: Double)] = []
+        if let callerCandidates {
+            let native = FeatureJoiner.featureIndex(for: kind)
+            var seen = Set<String>()
+            run.candidates.reserveCapacity(callerCandidates.count)
+            for candidate in callerCandidates {
+                guard seen.insert(candidate.itemID).inserted else { continue }
+                let index = try RankingEngine.candidateIndex(candidate.itemID, kind: kind, catalog: catalog,
+                                                             surface: surface.name)
+                let row = run.candidates.count
+                for (name, value) in candidate.features {
+                    guard let feature = native[name] else {
+                        throw RankingError.invalidArgument("candidate \(candidate.itemID): unknown feature "
+                            + "\"\(name)\"; surface \(surface.name) knows "
+                            + FeatureJoiner.featureNames(for: kind).joined(separator: ", "))
+                    }
+                    guard value.isFinite else {
+                        throw RankingError.invalidArgument("candidate \(candidate.itemID): feature \(name) "
+                            + "must be finite (got \(value))")
+                    }
+                    overrides.append((row, feature, value))
+                }
+                run.candidates.append(Int32(index))
+                run.sourceMask.append(0)
+                run.callerIDs.append(candidate.itemID)
+            }
+            run.sourceNames = ["caller"]
+            for i in run.sourceMask.indices { run.sourceMask[i] = 1 }
+        } else {
+            var degraded: [String] = []
+            let set = surface.generator.run(request, deadline: stageDeadline(surface.config.stageBudgets.candidates),
+                                            degraded: &degraded, timings: &run.timings)
+            run.candidates = set.indexes
+            run.sourceMask = set.sourceMask
+            run.sourceNames = surface.generator.names
+            run.degradedStages.append(contentsOf: degraded)
+        }
+        timer.lap("candidates", into: &run.timings)
+        if isCancelled() { throw RankingError.cancelled }
+        if DispatchTime.now() >= overall && run.candidates.isEmpty { throw RankingError.deadlineExceeded }
+
+        // 2. Features.
+        let n = run.candidates.count
+        let nativeWidth = FeatureJoiner.featureNames(for: kind).count
+        var nativeRows = [Double](repeating: 0, count: n * nativeWidth)
+        let featuresDeadline = stageDeadline(surface.config.stageBudgets.features)
+        nativeRows.withUnsafeMutableBufferPointer {
+            FeatureJoiner.join(kind: kind, catalog: catalog, frame: frame, candidates: run.candidates, into: $0)
+        }
+        for o in overrides { nativeRows[o.row * nativeWidth + o.feature] = o.value }
+        var missing = [Int](repeating: 0, count: nativeWidth)
+        for r in 0..<n {
+            let base = r * nativeWidth
+            for j in 0..<nativeWidth where nativeRows[base + j].isNaN { missing[j] += 1 }
+        }
+        record(missing: missing, surface: surface.name)
+        if DispatchTime.now() > featuresDeadline { run.degradedStages.append("features") }
+        timer.lap("features", into: &run.timings)
+        if isCancelled() { throw RankingError.cancelled }
+
+        // 3. Score.
+        let scoreDeadline = stageDeadline(surface.config.stageBudgets.score)
+        var scoring = model
+        if DispatchTime.now() >= scoreDeadline && n > 0 {
+            run.degradedStages.append("score")
+            scoring = surface.heuristic
+        }
+        var rows = nativeRows
+        if !scoring.isNativeOrder {
+            rows = [Double](repeating: 0, count: n * scoring.width)
+            for r in 0..<n {
+                for (j, f) in scoring.layout.enumerated() { rows[r * scoring.width + j] = nativeRows[r * nativeWidth + f] }
+            }
+        }
+        var scores: [Double] = []
+        var fullyScored: [Bool] = []
+        var scratch: [Double] = []
+        var complete = rows.withUnsafeBufferPointer {
+            TwoPhaseScorer.score(model: scoring, rows: $0, rowCount: n, config: surface.config.scoring,
+                                 scores: &scores, fullyScored: &fullyScored, scratch: &scratch,
+                                 deadlinePassed: { DispatchTime.now() >= scoreDeadline })
+        }
+        if scores.contains(where: { !$0.isFinite }) {
+            // A model that produces non-finite scores cannot order anything: fall back to the heuristic.
+            run.degradedStages.append("score")
+            scoring = surface.heuristic
+            rows = nativeRows
+            complete = rows.withUnsafeBufferPointer {
+                TwoPhaseScorer.score(model: scoring, rows: $0, rowCount: n, config: surface.config.scoring,
+                                     scores: &scores, fullyScored: &fullyScored, scratch: &scratch,
+                                     deadlinePassed: { false })
+            }
+        }
+        if !complete { run.degradedStages.append("score.full") }
+        run.modelVersion = scoring.version
+        run.modelScores = scores
+        if explain {
+            run.featureNames = scoring.model.featureNames
+            run.featureRows = rows
+            run.featureWidth = scoring.width
+        }
+        timer.lap("score", into: &run.timings)
+        if isCancelled() { throw RankingError.cancelled }
+
+        // 4. Re-rank.
+        var excluded: [Int32] = []
+        var excludedUnknown = Set<String>()
+        for id in exclude {
+            if let index = kind == .venues ? catalog.venueIndex(id) : catalog.itemIndex(id) {
+                excluded.append(Int32(index))
+            } else {
+                excludedUnknown.insert(id)
+            }
+        }
+        excluded.sort()
+        var pinned: [(Int32, Int)] = []
+        for (id, position) in rerankConfig.pins {
+            if let index = kind == .venues ? catalog.venueIndex(id) : catalog.itemIndex(id) {
+                pinned.append((Int32(index), position))
+            }
+        }
+        let buried = rerankConfig.buries.compactMap { kind == .venues ? catalog.venueIndex($0) : catalog.itemIndex($0) }
+            .map { Int32($0) }
+        var effective = rerankConfig
+        if DispatchTime.now() >= overall {
+            // Out of time: keep the filters (they are never optional), skip the optional passes.
+            run.degradedStages.append("rerank")
+            effective.diversityPenalty = 0
+            effective.diversityWindow = 0
+            effective.explorationPolicy = "none"
+        }
+        let reranker = Reranker(config: effective, kind: kind)
+        let output = reranker.rerank(candidates: run.candidates, scores: scores, fullyScored: fullyScored,
+                                     request: request, excluded: excluded, explorationSeed: run.seed,
+                                     pinned: pinned, buried: buried)
+        run.order = output.order
+        if !excludedUnknown.isEmpty {
+            run.order.removeAll { run.candidates[$0] < 0 && excludedUnknown.contains(run.callerIDs[$0]) }
+        }
+        run.finalScores = [Double](repeating: 0, count: n)
+        for (k, i) in output.order.enumerated() { run.finalScores[i] = output.finalScores[k] }
+        run.explored = output.explored
+        timer.lap("rerank", into: &run.timings)
+        run.timings.append(StageTiming(stage: "total",
+                                       micros: Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1000)))
+        run.catalog = catalog
+        return run
+    }
+
+    private static func candidateIndex(_ id: String, kind: SurfaceKind, catalog: Catalog,
+                                       surface: String) throws -> Int {
+        let prefix: UInt8 = kind == .venues ? UInt8(ascii: "v") : UInt8(ascii: "i")
+        if let index = Catalog.parse(id, prefix: prefix, count: kind == .venues ? catalog.venueCount : catalog.itemCount) {
+            return index
+        }
+        // A well-formed id beyond the snapshot is a venue or item the catalog does not know yet: rank it on the
+        // caller's features alone.
+        if Catalog.parse(id, prefix: prefix, count: Int.max / 2) != nil { return -1 }
+        throw RankingError.invalidArgument("candidate \"\(id)\" is not a \(kind == .venues ? "venue" : "item") id; "
+            + "surface \(surface) ranks \(kind == .venues ? "venues (v1, v2, ...)" : "items (i1, i2, ...)")")
+    }
+
+    private func record(missing: [Int], surface: String) {
+        lock.lock()
+        var counts = missingCounts[surface] ?? [Int](repeating: 0, count: missing.count)
+        for j in missing.indices { counts[j] += missing[j] }
+        missingCounts[surface] = counts
+        lock.unlock()
+    }
+}
+
+/// Measures consecutive stages.
+struct StageTimer {
+    private var last = DispatchTime.now()
+
+    mutating func lap(_ stage: String, into timings: inout [StageTiming]) {
+        let now = DispatchTime.now()
+        timings.append(StageTiming(stage: stage, micros: Int64((now.uptimeNanoseconds - last.uptimeNanoseconds) / 1000)))
+        last = now
+    }
+}
+
+/// Everything one request produced, indexed by candidate position.
+struct PipelineRun {
+    var catalog: Catalog?
+    var kind: SurfaceKind = .venues
+    var candidates: [Int32] = []
+    var callerIDs: [String] = []
+    var sourceMask: [UInt32] = []
+    var sourceNames: [String] = []
+    var modelScores: [Double] = []
+    var finalScores: [Double] = []
+    var order: [Int] = []
+    var explored: Int?
+    var modelVersion = ""
+    var variant = ""
+    var degradedStages: [String] = []
+    var timings: [StageTiming] = []
+    var requestTimeUnixMs: Int64 = 0
+    var seed: UInt64 = 0
+    var explain = false
+    var featureNames: [String] = []
+    var featureRows: [Double] = []
+    var featureWidth = 0
+
+    func entry(at i: Int) -> RankedEntry {
+        let index = Int(candidates[i])
+        let id: String
+        var venue = ""
+        if !callerIDs.isEmpty {
+            id = callerIDs[i]
+        } else {
+            id = kind == .venues ? Catalog.venueID(index) : Catalog.itemID(index)
+        }
+        if index >= 0 {
+            venue = kind == .venues ? Catalog.venueID(index) : Catalog.venueID(Int(catalog!.itemVenue[index]))
+        } else if kind == .venues {
+            venue = id
+        }
+        var sources: [String] = []
+        var features: [(String, Double)] = []
+        if explain {
+            for (k, name) in sourceNames.enumerated() where sourceMask[i] & (UInt32(1) << UInt32(k)) != 0 {
+                sources.append(name)
+            }
+            if explored == i { sources.append("exploration") }
+            features.reserveCapacity(featureWidth)
+            for (j, name) in featureNames.enumerated() { features.append((name, featureRows[i * featureWidth + j])) }
+        }
+        return RankedEntry(itemID: id, score: finalScores[i], modelScore: modelScores[i], venueID: venue,
+                           sources: sources, features: features)
+    }
+}

@@ -1,0 +1,224 @@
+/// Turns scored candidates into the final order: drops what cannot be ordered, applies boosts, the brand cap,
+/// cuisine diversity, an exploration slot, pins and buries.
+struct Reranker {
+    let config: RerankConfig
+    let kind: SurfaceKind
+
+    struct Output {
+        /// Candidate positions in final order.
+        var order: [Int] = []
+        /// Final scores, non-increasing along `order`.
+        var finalScores: [Double] = []
+        /// Candidate position placed by exploration, if any.
+        var explored: Int?
+        /// Candidates dropped by the filter, for observability.
+        var dropped = 0
+    }
+
+    /// Whether candidate `index` can be ordered for this request (unknown ids, -1, are kept: the catalog knows
+    /// nothing that would rule them out).
+    static func isOrderable(kind: SurfaceKind, index: Int32, request: CandidateRequest) -> Bool {
+        guard index >= 0 else { return true }
+        switch kind {
+        case .venues:
+            return request.isOrderable(Int(index))
+        case .venueItems:
+            let item = Int(index)
+            return request.catalog.itemAvailable[item] && request.isOrderable(Int(request.catalog.itemVenue[item]))
+        }
+    }
+
+    func rerank(candidates: [Int32], scores: [Double], fullyScored: [Bool], request: CandidateRequest,
+                excluded: [Int32], explorationSeed: UInt64, pinned: [(Int32, Int)], buried: [Int32]) -> Output {
+        let catalog = request.catalog
+        var output = Output()
+        var kept: [Int] = []
+        kept.reserveCapacity(candidates.count)
+        var adjusted = scores
+        for (i, index) in candidates.enumerated() {
+            if index >= 0 && excluded.binarySearchContains(index) { output.dropped += 1; continue }
+            guard Reranker.isOrderable(kind: kind, index: index, request: request) else {
+                output.dropped += 1
+                continue
+            }
+            if kind == .venues && index >= 0 && !config.cuisineBoosts.isEmpty {
+                let name = Marketplace.cuisines[Int(catalog.venueCuisine[Int(index)])]
+                adjusted[i] += config.cuisineBoosts[name] ?? 0
+            }
+            kept.append(i)
+        }
+        kept.sort { a, b in
+            if fullyScored[a] != fullyScored[b] { return fullyScored[a] }
+            if adjusted[a] != adjusted[b] { return adjusted[a] > adjusted[b] }
+            return candidates[a] < candidates[b]
+        }
+        var order = kind == .venues ? diversify(kept, candidates: candidates, adjusted: adjusted,
+                                                fullyScored: fullyScored, catalog: catalog) : kept
+        if kind == .venues {
+            output.explored = explore(&order, candidates: candidates, request: request, seed: explorationSeed)
+        }
+        applyPinsAndBuries(&order, candidates: candidates, pinned: pinned, buried: buried)
+        output.order = order
+        // Reported scores follow the final order, so callers can trust "sorted by score".
+        var previous = Double.infinity
+        output.finalScores.reserveCapacity(order.count)
+        for i in order {
+            var s = adjusted[i]
+            if !s.isFinite { s = -1e9 }
+            if s >= previous { s = previous.nextDown }
+            output.finalScores.append(s)
+            previous = s
+        }
+        return output
+    }
+
+    /// Greedy fill of the first positions: each step takes the best remaining venue after a penalty for every
+    /// venue of the same cuisine already placed, skipping brands that reached their cap.
+    private func diversify(_ sorted: [Int], candidates: [Int32], adjusted: [Double], fullyScored: [Bool],
+                           catalog: Catalog) -> [Int] {
+        let window = max(config.diversityWindow, config.brandCap > 0 ? config.brandCapWindow : 0)
+        guard window > 0, sorted.count > 1 else { return sorted }
+        let poolSize = min(sorted.count, window * 4)
+        var pool = Array(sorted.prefix(poolSize))
+        var result: [Int] = []
+        result.reserveCapacity(sorted.count)
+        var cuisineCount = [Int](repeating: 0, count: Marketplace.cuisines.count)
+        var brandCounts: [(Int32, Int)] = []
+        var deferred: [Int] = []
+        while result.count < window && !pool.isEmpty {
+            var bestK = -1
+            var bestScore = -Double.infinity
+            var bestTier = false
+            for (k, i) in pool.enumerated() {
+                let index = candidates[i]
+                if config.brandCap > 0 && result.count < config.brandCapWindow && index >= 0 {
+                    let brand = catalog.venueBrand[Int(index)]
+                    if brand >= 0, let c = brandCounts.first(where: { $0.0 == brand }), c.1 >= config.brandCap {
+                        continue
+                    }
+                }
+                var s = adjusted[i]
+                if index >= 0 && config.diversityPenalty > 0 {
+                    s -= config.diversityPenalty * Double(cuisineCount[Int(catalog.venueCuisine[Int(index)])])
+                }
+                let tier = fullyScored[i]
+                if bestK < 0 || (tier && !bestTier) || (tier == bestTier && s > bestScore) {
+                    bestK = k
+                    bestScore = s
+                    bestTier = tier
+                }
+            }
+            guard bestK >= 0 else { break }  // everything left is over its brand cap
+            let i = pool.remove(at: bestK)
+            result.append(i)
+            let index = candidates[i]
+            if index >= 0 {
+                cuisineCount[Int(catalog.venueCuisine[Int(index)])] += 1
+                let brand = catalog.venueBrand[Int(index)]
+                if brand >= 0 {
+                    if let k = brandCounts.firstIndex(where: { $0.0 == brand }) {
+                        brandCounts[k].1 += 1
+                    } else {
+                        brandCounts.append((brand, 1))
+                    }
+                }
+            }
+        }
+        // What the window did not take keeps its model order; over-cap venues can only appear after the window.
+        deferred.append(contentsOf: pool)
+        result.append(contentsOf: deferred)
+        result.append(contentsOf: sorted.dropFirst(poolSize))
+        return capTail(result, candidates: candidates, catalog: catalog)
+    }
+
+    /// Moves venues beyond the brand cap out of the capped window when the window was filled by pool leftovers.
+    private func capTail(_ order: [Int], candidates: [Int32], catalog: Catalog) -> [Int] {
+        guard config.brandCap > 0, config.brandCapWindow > 0 else { return order }
+        var head: [Int] = []
+        var moved: [Int] = []
+        var counts: [(Int32, Int)] = []
+        for i in order {
+            guard head.count < config.brandCapWindow else { break }
+            let index = candidates[i]
+            let brand = index >= 0 ? catalog.venueBrand[Int(index)] : -1
+            if brand >= 0 {
+                if let k = counts.firstIndex(where: { $0.0 == brand }) {
+                    if counts[k].1 >= config.brandCap { moved.append(i); continue }
+                    counts[k].1 += 1
+                } else {
+                    counts.append((brand, 1))
+                }
+            }
+            head.append(i)
+        }
+        let taken = head.count + moved.count
+        return head + moved + order.dropFirst(taken)
+    }
+
+    /// Puts one new venue in the exploration slot, chosen by Thompson sampling on its click history (or
+    /// epsilon-greedy); the generator is seeded from the request, so the same request explores the same way.
+    private func explore(_ order: inout [Int], candidates: [Int32], request: CandidateRequest, seed: UInt64) -> Int? {
+        let policy = config.explorationPolicy
+        guard policy == "thompson" || policy == "epsilon", config.explorationSlot < order.count else { return nil }
+        let catalog = request.catalog
+        var rng = SplitMix64(seed: seed)
+        var newPositions: [Int] = []
+        for (p, i) in order.enumerated() where p > config.explorationSlot {
+            let v = candidates[i]
+            if v >= 0 && Int(catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays {
+                newPositions.append(p)
+            }
+        }
+        guard !newPositions.isEmpty else { return nil }
+        var chosen: Int
+        if policy == "epsilon" {
+            guard rng.unit() < config.epsilon else { return nil }
+            chosen = newPositions[rng.below(newPositions.count)]
+        } else {
+            chosen = newPositions[0]
+            var best = -1.0
+            for p in newPositions {
+                let v = Int(candidates[order[p]])
+                let clicks = Double(catalog.venueClicks[v])
+                let misses = max(0, Double(catalog.venueImpressions[v]) - clicks)
+                let sample = rng.beta(1 + clicks, 1 + misses)
+                if sample > best { best = sample; chosen = p }
+            }
+            // Explore only when the sampled click rate is competitive with what holds the slot's neighbourhood.
+        }
+        let i = order.remove(at: chosen)
+        order.insert(i, at: config.explorationSlot)
+        return i
+    }
+
+    private func applyPinsAndBuries(_ order: inout [Int], candidates: [Int32], pinned: [(Int32, Int)],
+                                    buried: [Int32]) {
+        if !buried.isEmpty {
+            var head: [Int] = []
+            var tail: [Int] = []
+            for i in order {
+                if candidates[i] >= 0 && buried.contains(candidates[i]) { tail.append(i) } else { head.append(i) }
+            }
+            order = head + tail
+        }
+        for (index, position) in pinned.sorted(by: { $0.1 < $1.1 }) {
+            guard let p = order.firstIndex(where: { candidates[$0] == index }) else { continue }
+            let i = order.remove(at: p)
+            order.insert(i, at: min(max(position, 0), order.count))
+        }
+    }
+}
+
+extension Array where Element == Int32 {
+    /// Membership in a sorted array.
+    @inline(__always)
+    func binarySearchContains(_ value: Int32) -> Bool {
+        var lo = 0
+        var hi = count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if self[mid] < value { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < count && self[lo] == value
+    }
+}

@@ -1,0 +1,114 @@
+/// Anything that turns feature rows (in its own feature order) into raw scores.
+protocol ScoringModel: Sendable {
+    var featureNames: [String] { get }
+    var version: String { get }
+    var treeCount: Int { get }
+    /// Scores `rowCount` rows laid out row-major, `featureNames.count` values each; `treeLimit` uses only the
+    /// first trees, for the cheap first phase.
+    func score(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>,
+               treeLimit: Int?)
+}
+
+/// A model bound to a surface kind: its column order mapped onto the feature join's native order.
+final class ActiveModel: Sendable {
+    let model: any ScoringModel
+    let kind: SurfaceKind
+    /// `layout[j]` is the native feature index of the model's column `j`.
+    let layout: [Int]
+    /// True when the model's order equals the native order, so rows need no permutation.
+    let isNativeOrder: Bool
+
+    var version: String { model.version }
+    var width: Int { layout.count }
+
+    /// Binds `model` to `kind`, refusing a model that wants a feature the join does not produce.
+    init(model: any ScoringModel, kind: SurfaceKind) throws {
+        let native = FeatureJoiner.featureNames(for: kind)
+        var layout: [Int] = []
+        var missing: [String] = []
+        for name in model.featureNames {
+            if let i = native.firstIndex(of: name) { layout.append(i) } else { missing.append(name) }
+        }
+        guard missing.isEmpty else {
+            throw RankingError.unavailable(
+                "model \(model.version) needs features the \(kind.rawValue) feature join does not produce: "
+                    + missing.joined(separator: ", "))
+        }
+        self.model = model
+        self.kind = kind
+        self.layout = layout
+        isNativeOrder = layout == Array(0..<native.count)
+    }
+}
+
+/// A hand-written order for when no trained model is configured or scoring failed: popularity, quality,
+/// distance and the user's own history, the same signals a person would use.
+struct HeuristicScorer: ScoringModel {
+    let kind: SurfaceKind
+    var featureNames: [String] { FeatureJoiner.featureNames(for: kind) }
+    var version: String { "heuristic-\(kind.rawValue)-v1" }
+    var treeCount: Int { 0 }
+
+    func score(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>,
+               treeLimit: Int?) {
+        let width = featureNames.count
+        @inline(__always) func v(_ x: Double) -> Double { x.isNaN ? 0 : x }
+        for r in 0..<rowCount {
+            let f = rows.baseAddress! + r * width
+            switch kind {
+            case .venues:
+                out[r] = 0.6 * v(f[5]) + 0.8 * (v(f[3]) - 4) - 0.25 * v(f[0]) + 0.5 * min(v(f[13]), 3)
+                    + 2 * v(f[16]) + 0.5 * v(f[18]) - 0.3 * abs(v(f[17]))
+            case .venueItems:
+                out[r] = v(f[2]) - 0.05 * v(f[3]) + 1.5 * min(v(f[8]), 2) + (f[1] == 0 ? 0.5 : 0)
+            }
+        }
+    }
+}
+
+/// Scores candidates in two phases: the first trees on everyone, the full model on the leaders.
+enum TwoPhaseScorer {
+    /// Fills `scores` and `fullyScored` for `rowCount` rows of `rows` (model order).
+    /// - Returns: false if the deadline passed between phases, in which case first-phase scores stand.
+    static func score(model: ActiveModel, rows: UnsafeBufferPointer<Double>, rowCount: Int,
+                      config: ScoringConfig, scores: inout [Double], fullyScored: inout [Bool],
+                      scratch: inout [Double], deadlinePassed: () -> Bool) -> Bool {
+        let width = model.width
+        scores = [Double](repeating: 0, count: rowCount)
+        fullyScored = [Bool](repeating: false, count: rowCount)
+        guard rowCount > 0 else { return true }
+        let trees = model.model.treeCount
+        let topN = max(0, config.fullModelTopN)
+        let firstTrees = config.firstPhaseTrees
+        if trees == 0 || rowCount <= topN || firstTrees <= 0 || firstTrees >= trees {
+            scores.withUnsafeMutableBufferPointer { model.model.score(rows, rowCount: rowCount, into: $0, treeLimit: nil) }
+            for i in 0..<rowCount { fullyScored[i] = true }
+            return true
+        }
+        scores.withUnsafeMutableBufferPointer {
+            model.model.score(rows, rowCount: rowCount, into: $0, treeLimit: firstTrees)
+        }
+        if deadlinePassed() { return false }
+        var order = Array(0..<rowCount)
+        let s = scores
+        order.sort { (s[$0], -$0) > (s[$1], -$1) }
+        let leaders = order.prefix(topN)
+        scratch.removeAll(keepingCapacity: true)
+        scratch.reserveCapacity(leaders.count * width)
+        for i in leaders {
+            let base = i * width
+            for j in 0..<width { scratch.append(rows[base + j]) }
+        }
+        var full = [Double](repeating: 0, count: leaders.count)
+        scratch.withUnsafeBufferPointer { buffer in
+            full.withUnsafeMutableBufferPointer {
+                model.model.score(buffer, rowCount: leaders.count, into: $0, treeLimit: nil)
+            }
+        }
+        for (k, i) in leaders.enumerated() {
+            scores[i] = full[k]
+            fullyScored[i] = true
+        }
+        return true
+    }
+}

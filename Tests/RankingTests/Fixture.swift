@@ -1,0 +1,39 @@
+import Dispatch
+import Foundation
+@testable import Ranking
+
+/// A small marketplace shared by the tests: generated once per process, fast even in a debug build.
+enum Fixture {
+    /// 2025-11-08 as a UTC day number; fixed so ages and recencies never depend on when tests run.
+    static let referenceDay = 20_400
+    static let market = DemoMarketplace.generate(seed: 7, scale: 0.02, referenceDay: referenceDay)
+    static var catalog: Catalog { market.catalog }
+
+    /// The embedded configuration (with the embedded models when present).
+    static let engine: RankingEngine = {
+        do { return try RankingEngine.demo(catalog: market.catalog) } catch { fatalError("fixture engine: \(error)") }
+    }()
+
+    /// Unix ms of local `hour`:00 in Berlin (UTC+1) on the reference day plus `days`.
+    static func time(hour: Int, days: Int = 0) -> Int64 {
+        Int64(referenceDay + days) * 86_400_000 + Int64(hour - 1) * 3_600_000
+    }
+
+    /// A Berlin user with at least `orders` past orders.
+    static func berlinUser(minOrders orders: Int = 3) -> Int {
+        let c = catalog
+        for u in 0..<c.userCount where c.userCity[u] == 0 {
+            if Int(c.userOrderStart[u + 1] - c.userOrderStart[u]) >= orders { return u }
+        }
+        fatalError("no Berlin user with \(orders) orders")
+    }
+
+    static func discovery(user: Int, hour: Int = 19, explain: Bool = false, requestID: String = "r1",
+                          limit: Int = 20) -> RecommendQuery {
+        RecommendQuery(userID: Catalog.userID(user), surface: "discovery",
+                       context: RequestContext(requestTimeUnixMs: time(hour: hour), requestID: requestID),
+                       limit: limit, explain: explain)
+    }
+
+    static let never: () -> Bool = { false }
+}
