@@ -1,7 +1,8 @@
 """Building ranking requests the way the tests need them, shared by the test modules."""
 
 CALL_TIMEOUT_S = 30
-USER = "itest-user-1"
+# A user of the generated demo marketplace, so the history-based sources (order again, co-visits) take part.
+USER = "u1"
 SURFACE = "discovery"
 # A fixed request time and id keep exploration reproducible between the calls a test compares.
 REQUEST_TIME_MS = 1_735_732_800_000

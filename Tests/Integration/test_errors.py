@@ -7,7 +7,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import h2raw
 
 CALL_TIMEOUT_S = 30
-USER = "itest-user-1"
+USER = "u1"
 
 
 def identity(raw):

@@ -62,7 +62,7 @@ def test_server_enforces_grpc_timeout_itself(rankd, ranking_stub, protos):
 
 
 def test_recommend_deadline_gives_deadline_exceeded(rankd, ranking_stub, protos):
-    request = protos.ranking.RecommendRequest(user_id="itest-user-1", surface="discovery")
+    request = protos.ranking.RecommendRequest(user_id="u1", surface="discovery")
     offset = rankd.log_size()
     with pytest.raises(grpc.RpcError) as raised:
         list(ranking_stub.Recommend(request, metadata=delay(LONG_DELAY_MS), timeout=0.5))
@@ -82,7 +82,7 @@ def test_cancelling_a_call_in_flight_stops_the_handler_and_the_server_keeps_serv
             call = ranking_stub.Rank.future(rank_request(protos, candidates), metadata=delay(LONG_DELAY_MS),
                                             timeout=CALL_TIMEOUT_S * 4)
         else:
-            request = protos.ranking.RecommendRequest(user_id="itest-user-1", surface="discovery")
+            request = protos.ranking.RecommendRequest(user_id="u1", surface="discovery")
             call = ranking_stub.Recommend(request, metadata=delay(LONG_DELAY_MS), timeout=CALL_TIMEOUT_S * 4)
         time.sleep(settle)
         assert call.cancel(), "the call finished before it could be cancelled"

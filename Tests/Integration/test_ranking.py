@@ -168,3 +168,40 @@ def test_binary_metadata_values_are_base64_on_the_wire(rankd, ranking_stub, prot
     echoed = response.headers.get("x-echo-raw-bin")
     assert echoed is not None, f"no echo in {response.headers}"
     assert base64.b64decode(echoed + "=" * (-len(echoed) % 4)) == value
+
+
+def test_a_cold_start_user_still_gets_recommendations(ranking_stub, protos):
+    request = protos.ranking.RecommendRequest(user_id="itest-never-seen-user", surface=SURFACE,
+                                              context=context(protos))
+    sections = list(ranking_stub.Recommend(request, timeout=CALL_TIMEOUT_S))
+    assert any(section.items for section in sections), "an unknown user got nothing"
+
+
+def test_an_unknown_surface_is_not_found_and_names_the_known_ones(ranking_stub, protos):
+    with pytest.raises(grpc.RpcError) as raised:
+        recommend(ranking_stub, protos, surface="no_such_surface")
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "discovery" in raised.value.details(), raised.value.details()
+
+
+def test_a_limit_above_the_surface_maximum_is_invalid_argument(ranking_stub, protos):
+    with pytest.raises(grpc.RpcError) as raised:
+        recommend(ranking_stub, protos, limit=1_000_000)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "limit" in raised.value.details().lower(), raised.value.details()
+
+
+def test_venue_items_without_a_venue_is_invalid_argument_naming_venue_id(ranking_stub, protos):
+    with pytest.raises(grpc.RpcError) as raised:
+        recommend(ranking_stub, protos, surface="venue_items")
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "venue_id" in raised.value.details(), raised.value.details()
+
+
+def test_venue_items_recommends_items_of_that_venue(ranking_stub, protos):
+    venue = known_item_ids(ranking_stub, protos)[0]
+    sections = recommend(ranking_stub, protos, surface="venue_items", venue_id=venue)
+    items = [item for section in sections for item in section.items]
+    assert items, f"venue {venue} has nothing to recommend"
+    assert {item.venue_id for item in items} == {venue}, f"items from other venues: {items[:5]}"
+    assert venue not in {item.item_id for item in items}, "the venue itself came back as an item"
