@@ -369,13 +369,20 @@ private func failure(_ action: ServerStreamStateMachine.DataAction) -> GRPCStatu
         #expect(failure(machine.receivedData(MessageFraming.frame([1]), endStream: false))?.code == .internal)
     }
 
-    @Test func headersWithEndStreamCloseTheRequestSide() {
+    @Test func headersWithEndStreamCloseTheRequestSide() throws {
         var machine = ServerStreamStateMachine(configuration: .init())
         guard case .accept = machine.receivedHeaders(requestHeaders(), endStream: true) else {
             Issue.record("not accepted")
             return
         }
         #expect(!machine.isRequestOpen)
+        // Re-signalling the end with an empty buffer is answered with an empty, ended input, repeatedly.
+        for _ in 0..<2 {
+            let end = try #require(messages(machine.receivedData([], endStream: true)))
+            #expect(end.0.isEmpty)
+            #expect(end.1)
+        }
+        #expect(failure(machine.receivedData([0], endStream: true))?.code == .internal)
     }
 }
 

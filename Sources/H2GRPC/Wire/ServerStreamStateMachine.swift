@@ -192,6 +192,9 @@ public struct ServerStreamStateMachine: Sendable {
     }
 
     /// Feeds the payload of one DATA frame; returns the messages it completed, or a failure.
+    ///
+    /// To signal an END_STREAM that came on a HEADERS frame or request trailers, pass an empty buffer with
+    /// `endStream: true`; once the request has ended, empty calls keep answering `.messages([], endOfInput: true)`.
     public mutating func receivedData(_ bytes: UnsafeRawBufferPointer, endStream: Bool) -> DataAction {
         guard case .open(var open) = state else {
             switch state {
@@ -213,6 +216,9 @@ public struct ServerStreamStateMachine: Sendable {
             return .messages([], endOfInput: false)
         }
         guard open.requestOpen else {
+            // Repeating the end (an empty END_STREAM signal, e.g. after END_STREAM on the HEADERS frame) is
+            // harmless; bytes after the end are a protocol violation.
+            if bytes.isEmpty { return .messages([], endOfInput: true) }
             open.inputFailed = true
             state = .open(open)
             return .fail(GRPCStatus(.internal, "DATA after the request's END_STREAM"))
