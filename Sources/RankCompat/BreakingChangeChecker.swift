@@ -14,7 +14,10 @@ public struct BreakingChangeChecker: Sendable {
     /// Every breaking change from `baseline` to `current`, sorted by file, position, rule and message.
     public func check(current: Schema, against baseline: Schema) -> [Finding] {
         var comparison = Comparison(
-            current: SchemaIndex(current), baseline: SchemaIndex(baseline), rules: Set(Rule.rules(for: category)))
+            current: SchemaIndex(current),
+            baseline: SchemaIndex(baseline),
+            rules: Set(Rule.rules(for: category))
+        )
         comparison.compareFiles()
         comparison.compareMessages()
         comparison.compareEnums()
@@ -39,15 +42,25 @@ struct SchemaIndex {
         // protoc never emits duplicate names; a hand-made set might, and the first definition wins.
         files = Dictionary(checkedFiles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         messages = Dictionary(
-            checkedFiles.flatMap(\.messages).map { ($0.fullName, $0) }, uniquingKeysWith: { first, _ in first })
+            checkedFiles.flatMap(\.messages).map { ($0.fullName, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
         enums = Dictionary(
-            checkedFiles.flatMap(\.enums).map { ($0.fullName, $0) }, uniquingKeysWith: { first, _ in first })
+            checkedFiles.flatMap(\.enums).map { ($0.fullName, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
         services = Dictionary(
-            checkedFiles.flatMap(\.services).map { ($0.fullName, $0) }, uniquingKeysWith: { first, _ in first })
+            checkedFiles.flatMap(\.services).map { ($0.fullName, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
         allMessages = Dictionary(
-            schema.files.flatMap(\.messages).map { ($0.fullName, $0) }, uniquingKeysWith: { first, _ in first })
+            schema.files.flatMap(\.messages).map { ($0.fullName, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
         allEnums = Dictionary(
-            schema.files.flatMap(\.enums).map { ($0.fullName, $0) }, uniquingKeysWith: { first, _ in first })
+            schema.files.flatMap(\.enums).map { ($0.fullName, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
         syntaxByFile = Dictionary(schema.files.map { ($0.name, $0.syntax) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -167,8 +180,11 @@ struct Comparison {
         for previous in baseline.checkedFiles {
             guard let file = current.files[previous.name], file.package != previous.package else { continue }
             report(
-                .fileSamePackage, file.name, file.packagePosition,
-                "File \"\(file.name)\" changed package from \"\(previous.package)\" to \"\(file.package)\".")
+                .fileSamePackage,
+                file.name,
+                file.packagePosition,
+                "File \"\(file.name)\" changed package from \"\(previous.package)\" to \"\(file.package)\"."
+            )
         }
     }
 
@@ -187,9 +203,17 @@ struct Comparison {
             }
             compareRequiredFields(previous, message)
             compareReserved(
-                ranges: previous.reservedRanges, names: previous.reservedNames, with: message.reservedRanges,
-                message.reservedNames, rule: .reservedMessageNoDelete, kind: "message", name: message.fullName,
-                maximum: 536_870_911, file: message.fileName, position: message.position)
+                ranges: previous.reservedRanges,
+                names: previous.reservedNames,
+                with: message.reservedRanges,
+                message.reservedNames,
+                rule: .reservedMessageNoDelete,
+                kind: "message",
+                name: message.fullName,
+                maximum: 536_870_911,
+                file: message.fileName,
+                position: message.position
+            )
         }
     }
 
@@ -197,13 +221,19 @@ struct Comparison {
         let what = "Field \(field.number) \"\(field.name)\" was deleted from message \"\(message.fullName)\""
         if !message.reservedRanges.contains(where: { $0.contains(field.number) }) {
             report(
-                .fieldNoDeleteUnlessNumberReserved, message.fileName, message.position,
-                "\(what) without reserving its number \(field.number).")
+                .fieldNoDeleteUnlessNumberReserved,
+                message.fileName,
+                message.position,
+                "\(what) without reserving its number \(field.number)."
+            )
         }
         if !message.reservedNames.contains(field.name) {
             report(
-                .fieldNoDeleteUnlessNameReserved, message.fileName, message.position,
-                "\(what) without reserving its name \"\(field.name)\".")
+                .fieldNoDeleteUnlessNameReserved,
+                message.fileName,
+                message.position,
+                "\(what) without reserving its name \"\(field.name)\"."
+            )
         }
     }
 
@@ -213,20 +243,28 @@ struct Comparison {
         let requiredNumbers = Set(required.map(\.number))
         for number in previousRequired.subtracting(requiredNumbers).sorted() {
             report(
-                .messageSameRequiredFields, message.fileName, message.position,
+                .messageSameRequiredFields,
+                message.fileName,
+                message.position,
                 "Message \"\(message.fullName)\" no longer requires field \(number); peers that still require it "
-                    + "reject messages without it.")
+                    + "reject messages without it."
+            )
         }
         for field in required where !previousRequired.contains(field.number) {
             report(
-                .messageSameRequiredFields, message.fileName, field.position ?? message.position,
+                .messageSameRequiredFields,
+                message.fileName,
+                field.position ?? message.position,
                 "Message \"\(message.fullName)\" now requires field \(field.number) \"\(field.name)\"; messages "
-                    + "from peers that do not set it are rejected.")
+                    + "from peers that do not set it are rejected."
+            )
         }
     }
 
     private mutating func compareField(
-        _ previous: FieldDescriptor, in previousMessage: MessageDescriptor, with field: FieldDescriptor,
+        _ previous: FieldDescriptor,
+        in previousMessage: MessageDescriptor,
+        with field: FieldDescriptor,
         in message: MessageDescriptor
     ) {
         let file = message.fileName
@@ -235,14 +273,20 @@ struct Comparison {
 
         if previous.name != field.name {
             report(
-                .fieldSameName, file, position,
+                .fieldSameName,
+                file,
+                position,
                 "Field \(field.number) on message \"\(message.fullName)\" changed name from \"\(previous.name)\" "
-                    + "to \"\(field.name)\".")
+                    + "to \"\(field.name)\"."
+            )
         }
         if previous.jsonName != field.jsonName {
             report(
-                .fieldSameJSONName, file, position,
-                "\(subject) changed JSON name from \"\(previous.jsonName)\" to \"\(field.jsonName)\".")
+                .fieldSameJSONName,
+                file,
+                position,
+                "\(subject) changed JSON name from \"\(previous.jsonName)\" to \"\(field.jsonName)\"."
+            )
         }
 
         if let problem = typeChange(previous, field, group: \.wireGroup, allowStringToBytes: true) {
@@ -284,8 +328,11 @@ struct Comparison {
             !(before.isZero && after.isZero), !FieldDefault.sameValue(before, after)
         {
             report(
-                .fieldSameDefault, file, position,
-                "\(subject) changed default value from \(before.printable) to \(after.printable).")
+                .fieldSameDefault,
+                file,
+                position,
+                "\(subject) changed default value from \(before.printable) to \(after.printable)."
+            )
         }
     }
 
@@ -299,7 +346,10 @@ struct Comparison {
 
     /// Describes an incompatible type change under the given compatibility groups, or nil when there is none.
     private func typeChange(
-        _ previous: FieldDescriptor, _ field: FieldDescriptor, group: KeyPath<FieldType, Int>, allowStringToBytes: Bool
+        _ previous: FieldDescriptor,
+        _ field: FieldDescriptor,
+        group: KeyPath<FieldType, Int>,
+        allowStringToBytes: Bool
     ) -> String? {
         let before = typeDescription(previous)
         let after = typeDescription(field)
@@ -348,30 +398,47 @@ struct Comparison {
                     let currentNames = values.map(\.name)
                     if !Set(names).isSubset(of: currentNames) {
                         report(
-                            .enumValueSameName, enumType.fileName, values[0].position ?? enumType.position,
+                            .enumValueSameName,
+                            enumType.fileName,
+                            values[0].position ?? enumType.position,
                             "Enum value \(number) on enum \"\(enumType.fullName)\" changed name from "
-                                + "\(quotedList(names)) to \(quotedList(currentNames)).")
+                                + "\(quotedList(names)) to \(quotedList(currentNames))."
+                        )
                     }
                     continue
                 }
                 let what = "Enum value \(number) \(quotedList(names)) was deleted from enum \"\(enumType.fullName)\""
                 if !enumType.reservedRanges.contains(where: { $0.contains(number) }) {
                     report(
-                        .enumValueNoDeleteUnlessNumberReserved, enumType.fileName, enumType.position,
-                        "\(what) without reserving its number \(number).")
+                        .enumValueNoDeleteUnlessNumberReserved,
+                        enumType.fileName,
+                        enumType.position,
+                        "\(what) without reserving its number \(number)."
+                    )
                 }
                 let unreserved = names.filter { !enumType.reservedNames.contains($0) }
                 if !unreserved.isEmpty {
                     report(
-                        .enumValueNoDeleteUnlessNameReserved, enumType.fileName, enumType.position,
+                        .enumValueNoDeleteUnlessNameReserved,
+                        enumType.fileName,
+                        enumType.position,
                         "\(what) without reserving its name\(unreserved.count > 1 ? "s" : "") "
-                            + "\(quotedList(unreserved)).")
+                            + "\(quotedList(unreserved))."
+                    )
                 }
             }
             compareReserved(
-                ranges: previous.reservedRanges, names: previous.reservedNames, with: enumType.reservedRanges,
-                enumType.reservedNames, rule: .reservedEnumNoDelete, kind: "enum", name: enumType.fullName,
-                maximum: Int(Int32.max), file: enumType.fileName, position: enumType.position)
+                ranges: previous.reservedRanges,
+                names: previous.reservedNames,
+                with: enumType.reservedRanges,
+                enumType.reservedNames,
+                rule: .reservedEnumNoDelete,
+                kind: "enum",
+                name: enumType.fullName,
+                maximum: Int(Int32.max),
+                file: enumType.fileName,
+                position: enumType.position
+            )
         }
     }
 
@@ -382,8 +449,15 @@ struct Comparison {
     // MARK: Reserved ranges and names
 
     private mutating func compareReserved(
-        ranges previousRanges: [ReservedRange], names previousNames: [String], with ranges: [ReservedRange],
-        _ names: [String], rule: Rule, kind: String, name: String, maximum: Int, file: String,
+        ranges previousRanges: [ReservedRange],
+        names previousNames: [String],
+        with ranges: [ReservedRange],
+        _ names: [String],
+        rule: Rule,
+        kind: String,
+        name: String,
+        maximum: Int,
+        file: String,
         position: SourcePosition?
     ) {
         let kept = ReservedRanges.collapse(ranges)
@@ -392,9 +466,12 @@ struct Comparison {
             guard !missing.isEmpty else { continue }
             let lost = missing.map { ReservedRanges.describe($0, maximum: maximum) }.joined(separator: ", ")
             report(
-                rule, file, position,
+                rule,
+                file,
+                position,
                 "Reserved range \(ReservedRanges.describe(previous, maximum: maximum)) on \(kind) \"\(name)\" "
-                    + "no longer reserves \(lost).")
+                    + "no longer reserves \(lost)."
+            )
         }
         for reservedName in previousNames where !names.contains(reservedName) {
             report(rule, file, position, "Reserved name \"\(reservedName)\" on \(kind) \"\(name)\" was deleted.")
@@ -408,17 +485,23 @@ struct Comparison {
             guard let service = current.services[previous.fullName] else {
                 // A service's parent is its file, which has no position of its own (buf also reports line 1).
                 report(
-                    .serviceNoDelete, previous.fileName, nil,
-                    "Service \"\(previous.fullName)\" was deleted; its callers would get UNIMPLEMENTED.")
+                    .serviceNoDelete,
+                    previous.fileName,
+                    nil,
+                    "Service \"\(previous.fullName)\" was deleted; its callers would get UNIMPLEMENTED."
+                )
                 continue
             }
             let methods = Dictionary(service.methods.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
             for previousMethod in previous.methods {
                 guard let method = methods[previousMethod.name] else {
                     report(
-                        .rpcNoDelete, service.fileName, service.position,
+                        .rpcNoDelete,
+                        service.fileName,
+                        service.position,
                         "RPC \"\(previousMethod.name)\" was deleted from service \"\(service.fullName)\"; its callers "
-                            + "would get UNIMPLEMENTED.")
+                            + "would get UNIMPLEMENTED."
+                    )
                     continue
                 }
                 compareMethod(previousMethod, method, in: service)
@@ -427,39 +510,56 @@ struct Comparison {
     }
 
     private mutating func compareMethod(
-        _ previous: MethodDescriptor, _ method: MethodDescriptor, in service: ServiceDescriptor
+        _ previous: MethodDescriptor,
+        _ method: MethodDescriptor,
+        in service: ServiceDescriptor
     ) {
         let file = service.fileName
         let position = method.position ?? service.position
         let subject = "RPC \"\(method.name)\" on service \"\(service.fullName)\""
         if previous.inputType != method.inputType {
             report(
-                .rpcSameRequestType, file, position,
-                "\(subject) changed request type from \"\(previous.inputType)\" to \"\(method.inputType)\".")
+                .rpcSameRequestType,
+                file,
+                position,
+                "\(subject) changed request type from \"\(previous.inputType)\" to \"\(method.inputType)\"."
+            )
         }
         if previous.outputType != method.outputType {
             report(
-                .rpcSameResponseType, file, position,
-                "\(subject) changed response type from \"\(previous.outputType)\" to \"\(method.outputType)\".")
+                .rpcSameResponseType,
+                file,
+                position,
+                "\(subject) changed response type from \"\(previous.outputType)\" to \"\(method.outputType)\"."
+            )
         }
         let shape = { (streaming: Bool) in streaming ? "streaming" : "unary" }
         if previous.clientStreaming != method.clientStreaming {
             report(
-                .rpcSameClientStreaming, file, position,
+                .rpcSameClientStreaming,
+                file,
+                position,
                 "\(subject) changed from \(shape(previous.clientStreaming)) to \(shape(method.clientStreaming)) "
-                    + "requests.")
+                    + "requests."
+            )
         }
         if previous.serverStreaming != method.serverStreaming {
             report(
-                .rpcSameServerStreaming, file, position,
+                .rpcSameServerStreaming,
+                file,
+                position,
                 "\(subject) changed from \(shape(previous.serverStreaming)) to \(shape(method.serverStreaming)) "
-                    + "responses.")
+                    + "responses."
+            )
         }
         if previous.idempotencyLevel != method.idempotencyLevel {
             report(
-                .rpcSameIdempotencyLevel, file, position,
+                .rpcSameIdempotencyLevel,
+                file,
+                position,
                 "\(subject) changed idempotency_level from \"\(previous.idempotencyLevel.protoName)\" to "
-                    + "\"\(method.idempotencyLevel.protoName)\".")
+                    + "\"\(method.idempotencyLevel.protoName)\"."
+            )
         }
     }
 }

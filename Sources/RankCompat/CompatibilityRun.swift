@@ -35,8 +35,12 @@ public struct CompatibilityRequest: Sendable {
 
     /// Creates a request with the command line's defaults.
     public init(
-        current: String, baseline: BaselineSource, category: CompatibilityCategory = .wireJSON,
-        format: FindingFormat = .text, pathPrefixes: [String] = [], loader: SchemaLoader = SchemaLoader()
+        current: String,
+        baseline: BaselineSource,
+        category: CompatibilityCategory = .wireJSON,
+        format: FindingFormat = .text,
+        pathPrefixes: [String] = [],
+        loader: SchemaLoader = SchemaLoader()
     ) {
         self.current = current
         self.baseline = baseline
@@ -83,7 +87,9 @@ extension CompatibilityRequest {
             }
 
             let findings = BreakingChangeChecker(category: category).check(
-                current: currentSchema, against: baselineSchema)
+                current: currentSchema,
+                against: baselineSchema
+            )
             var isDirectory: ObjCBool = false
             let root =
                 FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory) && isDirectory.boolValue
@@ -92,17 +98,27 @@ extension CompatibilityRequest {
             let checked = currentSchema.checkedFileNames.union(baselineSchema.checkedFileNames).count
             if findings.isEmpty {
                 return CompatibilityOutcome(
-                    status: .compatible, report: report,
+                    status: .compatible,
+                    report: report,
                     diagnostics: "compatible with \(baselineName) under \(category.rawValue) "
                         + "(\(checked) file\(checked == 1 ? "" : "s") checked)",
-                    findings: findings)
+                    findings: findings
+                )
             }
             let count = findings.count == 1 ? "1 breaking change" : "\(findings.count) breaking changes"
             return CompatibilityOutcome(
-                status: .breaking, report: report,
-                diagnostics: "\(count) against \(baselineName) under \(category.rawValue)", findings: findings)
+                status: .breaking,
+                report: report,
+                diagnostics: "\(count) against \(baselineName) under \(category.rawValue)",
+                findings: findings
+            )
         } catch {
-            return CompatibilityOutcome(status: .unusableInput, report: "", diagnostics: "error: \(error)", findings: [])
+            return CompatibilityOutcome(
+                status: .unusableInput,
+                report: "",
+                diagnostics: "error: \(error)",
+                findings: []
+            )
         }
     }
 }

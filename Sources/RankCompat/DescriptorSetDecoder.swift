@@ -41,7 +41,9 @@ public enum DescriptorSetDecoder {
     /// Positions by source path (`[4, 0, 2, 1]` = message 0, field 1), as recorded by `--include_source_info`.
     private typealias LocationTable = [[Int32]: SourcePosition]
 
-    private static func convertFile(_ file: UnsafeMutablePointer<Google__Protobuf__FileDescriptorProto>) throws
+    private static func convertFile(
+        _ file: UnsafeMutablePointer<Google__Protobuf__FileDescriptorProto>
+    ) throws
         -> FileDescriptor
     {
         let name = string(file.pointee.name)
@@ -58,27 +60,53 @@ public enum DescriptorSetDecoder {
         let scope = package.isEmpty ? "" : package + "."
 
         var result = FileDescriptor(
-            name: name, package: package, syntax: syntax, packagePosition: locations[[2]])
+            name: name,
+            package: package,
+            syntax: syntax,
+            packagePosition: locations[[2]]
+        )
         for (index, message) in buffer(file.pointee.message_type, file.pointee.n_message_type).enumerated() {
             try collectMessage(
-                message, scope: scope, path: [4, Int32(index)], fileName: name, locations: locations, into: &result)
+                message,
+                scope: scope,
+                path: [4, Int32(index)],
+                fileName: name,
+                locations: locations,
+                into: &result
+            )
         }
         for (index, enumType) in buffer(file.pointee.enum_type, file.pointee.n_enum_type).enumerated() {
             result.enums.append(
                 try convertEnum(
-                    enumType, scope: scope, path: [5, Int32(index)], fileName: name, locations: locations))
+                    enumType,
+                    scope: scope,
+                    path: [5, Int32(index)],
+                    fileName: name,
+                    locations: locations
+                )
+            )
         }
         for (index, service) in buffer(file.pointee.service, file.pointee.n_service).enumerated() {
             result.services.append(
                 convertService(
-                    service, scope: scope, path: [6, Int32(index)], fileName: name, locations: locations))
+                    service,
+                    scope: scope,
+                    path: [6, Int32(index)],
+                    fileName: name,
+                    locations: locations
+                )
+            )
         }
         return result
     }
 
     private static func collectMessage(
-        _ message: UnsafeMutablePointer<Google__Protobuf__DescriptorProto>, scope: String, path: [Int32],
-        fileName: String, locations: LocationTable, fallbackPosition: SourcePosition? = nil,
+        _ message: UnsafeMutablePointer<Google__Protobuf__DescriptorProto>,
+        scope: String,
+        path: [Int32],
+        fileName: String,
+        locations: LocationTable,
+        fallbackPosition: SourcePosition? = nil,
         into file: inout FileDescriptor
     ) throws {
         let fullName = scope + string(message.pointee.name)
@@ -100,29 +128,49 @@ public enum DescriptorSetDecoder {
         }
         file.messages.append(
             MessageDescriptor(
-                fullName: fullName, fileName: fileName, fields: fields, oneofs: oneofs, reservedRanges: reserved,
-                reservedNames: reservedNames, isMapEntry: isMapEntry, position: locations[path] ?? fallbackPosition))
+                fullName: fullName,
+                fileName: fileName,
+                fields: fields,
+                oneofs: oneofs,
+                reservedRanges: reserved,
+                reservedNames: reservedNames,
+                isMapEntry: isMapEntry,
+                position: locations[path] ?? fallbackPosition
+            )
+        )
 
         // A map's entry message is generated and has no source location; findings on it point at the map field.
         let fieldPositions = Dictionary(
             fields.compactMap { field in field.position.map { (field.typeName, $0) } },
-            uniquingKeysWith: { first, _ in first })
+            uniquingKeysWith: { first, _ in first }
+        )
         for (index, nested) in buffer(message.pointee.nested_type, message.pointee.n_nested_type).enumerated() {
             try collectMessage(
-                nested, scope: fullName + ".", path: path + [3, Int32(index)], fileName: fileName,
-                locations: locations, fallbackPosition: fieldPositions[fullName + "." + string(nested.pointee.name)],
-                into: &file)
+                nested,
+                scope: fullName + ".",
+                path: path + [3, Int32(index)],
+                fileName: fileName,
+                locations: locations,
+                fallbackPosition: fieldPositions[fullName + "." + string(nested.pointee.name)],
+                into: &file
+            )
         }
         for (index, enumType) in buffer(message.pointee.enum_type, message.pointee.n_enum_type).enumerated() {
             file.enums.append(
                 try convertEnum(
-                    enumType, scope: fullName + ".", path: path + [4, Int32(index)], fileName: fileName,
-                    locations: locations))
+                    enumType,
+                    scope: fullName + ".",
+                    path: path + [4, Int32(index)],
+                    fileName: fileName,
+                    locations: locations
+                )
+            )
         }
     }
 
     private static func convertField(
-        _ field: UnsafeMutablePointer<Google__Protobuf__FieldDescriptorProto>, owner: String,
+        _ field: UnsafeMutablePointer<Google__Protobuf__FieldDescriptorProto>,
+        owner: String,
         position: SourcePosition?
     ) throws -> FieldDescriptor {
         let name = string(field.pointee.name)
@@ -140,69 +188,99 @@ public enum DescriptorSetDecoder {
             // Unlinked descriptors may leave the type out for named types; protoc's output never does, but
             // without a resolver the honest answer is that the kind is unknown.
             throw DescriptorSetDecodingError.malformed(
-                "field \"\(name)\" on \"\(owner)\" names type \(typeName) without saying if it is a message or enum")
+                "field \"\(name)\" on \"\(owner)\" names type \(typeName) without saying if it is a message or enum"
+            )
         } else {
             throw DescriptorSetDecodingError.malformed("field \"\(name)\" on \"\(owner)\" has no type")
         }
         let label = FieldLabel(rawValue: Int(field.pointee.label.rawValue)) ?? .optional
         let jsonName = field.pointee.json_name.map { String(cString: $0) }
         return FieldDescriptor(
-            name: name, number: Int(field.pointee.number), label: field.pointee.has_label != 0 ? label : .optional,
-            type: type, typeName: typeName, defaultValue: field.pointee.default_value.map { String(cString: $0) },
+            name: name,
+            number: Int(field.pointee.number),
+            label: field.pointee.has_label != 0 ? label : .optional,
+            type: type,
+            typeName: typeName,
+            defaultValue: field.pointee.default_value.map { String(cString: $0) },
             oneofIndex: field.pointee.has_oneof_index != 0 ? Int(field.pointee.oneof_index) : nil,
-            jsonName: jsonName, isProto3Optional: field.pointee.has_proto3_optional != 0
+            jsonName: jsonName,
+            isProto3Optional: field.pointee.has_proto3_optional != 0
                 && field.pointee.proto3_optional != 0,
-            position: position)
+            position: position
+        )
     }
 
     private static func convertEnum(
-        _ enumType: UnsafeMutablePointer<Google__Protobuf__EnumDescriptorProto>, scope: String, path: [Int32],
-        fileName: String, locations: LocationTable
+        _ enumType: UnsafeMutablePointer<Google__Protobuf__EnumDescriptorProto>,
+        scope: String,
+        path: [Int32],
+        fileName: String,
+        locations: LocationTable
     ) throws -> EnumDescriptor {
         let fullName = scope + string(enumType.pointee.name)
         var values: [EnumValueDescriptor] = []
         for (index, value) in buffer(enumType.pointee.value, enumType.pointee.n_value).enumerated() {
             guard value.pointee.has_number != 0 else {
                 throw DescriptorSetDecodingError.malformed(
-                    "enum value \"\(string(value.pointee.name))\" on \"\(fullName)\" has no number")
+                    "enum value \"\(string(value.pointee.name))\" on \"\(fullName)\" has no number"
+                )
             }
             values.append(
                 EnumValueDescriptor(
-                    name: string(value.pointee.name), number: Int(value.pointee.number),
-                    position: locations[path + [2, Int32(index)]]))
+                    name: string(value.pointee.name),
+                    number: Int(value.pointee.number),
+                    position: locations[path + [2, Int32(index)]]
+                )
+            )
         }
         let reserved = buffer(enumType.pointee.reserved_range, enumType.pointee.n_reserved_range).map {
             ReservedRange(start: Int($0.pointee.start), end: Int($0.pointee.end))
         }
         return EnumDescriptor(
-            fullName: fullName, fileName: fileName, values: values, reservedRanges: reserved,
+            fullName: fullName,
+            fileName: fileName,
+            values: values,
+            reservedRanges: reserved,
             reservedNames: stringArray(enumType.pointee.reserved_name, enumType.pointee.n_reserved_name),
-            position: locations[path])
+            position: locations[path]
+        )
     }
 
     private static func convertService(
-        _ service: UnsafeMutablePointer<Google__Protobuf__ServiceDescriptorProto>, scope: String, path: [Int32],
-        fileName: String, locations: LocationTable
+        _ service: UnsafeMutablePointer<Google__Protobuf__ServiceDescriptorProto>,
+        scope: String,
+        path: [Int32],
+        fileName: String,
+        locations: LocationTable
     ) -> ServiceDescriptor {
         let methods = buffer(service.pointee.method, service.pointee.n_method).enumerated().map {
-            index, method in
+            index,
+            method in
             var level = IdempotencyLevel.unknown
             if let options = method.pointee.options, options.pointee.has_idempotency_level != 0 {
                 level = IdempotencyLevel(rawValue: Int(options.pointee.idempotency_level.rawValue)) ?? .unknown
             }
             return MethodDescriptor(
-                name: string(method.pointee.name), inputType: trimLeadingDot(string(method.pointee.input_type)),
+                name: string(method.pointee.name),
+                inputType: trimLeadingDot(string(method.pointee.input_type)),
                 outputType: trimLeadingDot(string(method.pointee.output_type)),
                 clientStreaming: method.pointee.has_client_streaming != 0 && method.pointee.client_streaming != 0,
                 serverStreaming: method.pointee.has_server_streaming != 0 && method.pointee.server_streaming != 0,
-                idempotencyLevel: level, position: locations[path + [2, Int32(index)]])
+                idempotencyLevel: level,
+                position: locations[path + [2, Int32(index)]]
+            )
         }
         return ServiceDescriptor(
-            fullName: scope + string(service.pointee.name), fileName: fileName, methods: methods,
-            position: locations[path])
+            fullName: scope + string(service.pointee.name),
+            fileName: fileName,
+            methods: methods,
+            position: locations[path]
+        )
     }
 
-    private static func locationTable(_ info: UnsafeMutablePointer<Google__Protobuf__SourceCodeInfo>?)
+    private static func locationTable(
+        _ info: UnsafeMutablePointer<Google__Protobuf__SourceCodeInfo>?
+    )
         -> LocationTable
     {
         guard let info else { return [:] }
@@ -220,7 +298,10 @@ public enum DescriptorSetDecoder {
 
     // MARK: C helpers
 
-    private static func buffer<T>(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<T>?>?, _ count: Int)
+    private static func buffer<T>(
+        _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<T>?>?,
+        _ count: Int
+    )
         -> [UnsafeMutablePointer<T>]
     {
         guard let pointer, count > 0 else { return [] }
@@ -231,7 +312,10 @@ public enum DescriptorSetDecoder {
         pointer.map { String(cString: $0) } ?? ""
     }
 
-    private static func stringArray(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ count: Int)
+    private static func stringArray(
+        _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+        _ count: Int
+    )
         -> [String]
     {
         guard let pointer, count > 0 else { return [] }

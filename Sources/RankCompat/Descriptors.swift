@@ -25,7 +25,8 @@ public struct SourcePosition: Hashable, Comparable, Sendable {
 
 /// A field's scalar or composite type, numbered as in descriptor.proto.
 public enum FieldType: Int, Sendable, CaseIterable {
-    case double = 1, float, int64, uint64, int32, fixed64, fixed32, bool, string, group, message, bytes, uint32,
+    case double = 1
+    case float, int64, uint64, int32, fixed64, fixed32, bool, string, group, message, bytes, uint32,
         enumeration, sfixed32, sfixed64, sint32, sint64
 
     /// The keyword used in .proto source ("int32", "message", "enum", ...).
@@ -58,12 +59,14 @@ public enum FieldType: Int, Sendable, CaseIterable {
 
 /// A field's label as written in the descriptor (proto3 singular fields are `optional` here too).
 public enum FieldLabel: Int, Sendable {
-    case optional = 1, required, repeated
+    case optional = 1
+    case required, repeated
 }
 
 /// The `idempotency_level` method option.
 public enum IdempotencyLevel: Int, Sendable {
-    case unknown = 0, noSideEffects, idempotent
+    case unknown = 0
+    case noSideEffects, idempotent
 
     /// The enum value name as written in descriptor.proto.
     public var protoName: String {
@@ -117,8 +120,15 @@ public struct FieldDescriptor: Sendable {
 
     /// Creates a field.
     public init(
-        name: String, number: Int, label: FieldLabel, type: FieldType, typeName: String = "",
-        defaultValue: String? = nil, oneofIndex: Int? = nil, jsonName: String? = nil, isProto3Optional: Bool = false,
+        name: String,
+        number: Int,
+        label: FieldLabel,
+        type: FieldType,
+        typeName: String = "",
+        defaultValue: String? = nil,
+        oneofIndex: Int? = nil,
+        jsonName: String? = nil,
+        isProto3Optional: Bool = false,
         position: SourcePosition? = nil
     ) {
         self.name = name
@@ -181,8 +191,13 @@ public struct MessageDescriptor: Sendable {
 
     /// Creates a message.
     public init(
-        fullName: String, fileName: String, fields: [FieldDescriptor] = [], oneofs: [OneofDescriptor] = [],
-        reservedRanges: [ReservedRange] = [], reservedNames: [String] = [], isMapEntry: Bool = false,
+        fullName: String,
+        fileName: String,
+        fields: [FieldDescriptor] = [],
+        oneofs: [OneofDescriptor] = [],
+        reservedRanges: [ReservedRange] = [],
+        reservedNames: [String] = [],
+        isMapEntry: Bool = false,
         position: SourcePosition? = nil
     ) {
         self.fullName = fullName
@@ -230,8 +245,12 @@ public struct EnumDescriptor: Sendable {
 
     /// Creates an enum.
     public init(
-        fullName: String, fileName: String, values: [EnumValueDescriptor], reservedRanges: [ReservedRange] = [],
-        reservedNames: [String] = [], position: SourcePosition? = nil
+        fullName: String,
+        fileName: String,
+        values: [EnumValueDescriptor],
+        reservedRanges: [ReservedRange] = [],
+        reservedNames: [String] = [],
+        position: SourcePosition? = nil
     ) {
         self.fullName = fullName
         self.fileName = fileName
@@ -264,8 +283,13 @@ public struct MethodDescriptor: Sendable {
 
     /// Creates an RPC.
     public init(
-        name: String, inputType: String, outputType: String, clientStreaming: Bool = false,
-        serverStreaming: Bool = false, idempotencyLevel: IdempotencyLevel = .unknown, position: SourcePosition? = nil
+        name: String,
+        inputType: String,
+        outputType: String,
+        clientStreaming: Bool = false,
+        serverStreaming: Bool = false,
+        idempotencyLevel: IdempotencyLevel = .unknown,
+        position: SourcePosition? = nil
     ) {
         self.name = name
         self.inputType = inputType
@@ -321,8 +345,13 @@ public struct FileDescriptor: Sendable {
 
     /// Creates a file.
     public init(
-        name: String, package: String, syntax: ProtoSyntax, messages: [MessageDescriptor] = [],
-        enums: [EnumDescriptor] = [], services: [ServiceDescriptor] = [], packagePosition: SourcePosition? = nil
+        name: String,
+        package: String,
+        syntax: ProtoSyntax,
+        messages: [MessageDescriptor] = [],
+        enums: [EnumDescriptor] = [],
+        services: [ServiceDescriptor] = [],
+        packagePosition: SourcePosition? = nil
     ) {
         self.name = name
         self.package = package

@@ -79,7 +79,8 @@ struct FieldDefault: Equatable {
             }
             return FieldDefault(
                 value: .integer(negative: chosen.number < 0, magnitude: UInt64(chosen.number.magnitude)),
-                printable: "\(shortName).\(chosen.name)")
+                printable: "\(shortName).\(chosen.name)"
+            )
         case .float, .double:
             let spelling = text ?? "0"
             let number: Double

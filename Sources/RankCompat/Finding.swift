@@ -49,12 +49,18 @@ public enum FindingFormat: String, CaseIterable, Sendable {
             return findings.map { $0.line(under: root) + "\n" }.joined()
         case .json:
             let report = JSONReport(
-                category: category.rawValue, compatible: findings.isEmpty,
+                category: category.rawValue,
+                compatible: findings.isEmpty,
                 findings: findings.map {
                     JSONReport.Entry(
-                        path: $0.path(under: root), line: $0.position.line, column: $0.position.column,
-                        rule: $0.rule.id, message: $0.message)
-                })
+                        path: $0.path(under: root),
+                        line: $0.position.line,
+                        column: $0.position.column,
+                        rule: $0.rule.id,
+                        message: $0.message
+                    )
+                }
+            )
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             // Encoding plain strings and integers cannot fail; a failure here is a programming error.

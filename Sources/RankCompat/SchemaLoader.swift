@@ -90,7 +90,9 @@ public struct SchemaLoader: Sendable {
         guard result.status == 0 else {
             let message = result.errorOutput.isEmpty ? result.output : result.errorOutput
             throw InputError.compilationFailed(
-                path: directory, output: message.isEmpty ? "protoc exited with status \(result.status)" : message)
+                path: directory,
+                output: message.isEmpty ? "protoc exited with status \(result.status)" : message
+            )
         }
         guard let data = FileManager.default.contents(atPath: output) else {
             throw InputError.toolFailed(tool: "protoc", message: "wrote no descriptor set")
@@ -105,12 +107,17 @@ public struct SchemaLoader: Sendable {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
         else {
             throw InputError.toolFailed(
-                tool: "git", message: "\(directory): --against-git needs the current proto root to be a directory")
+                tool: "git",
+                message: "\(directory): --against-git needs the current proto root to be a directory"
+            )
         }
         let prefix = try git(["rev-parse", "--show-prefix"], in: directory).trimmingCharacters(in: .newlines)
         let top = try git(["rev-parse", "--show-toplevel"], in: directory).trimmingCharacters(in: .newlines)
-        _ = try git(["rev-parse", "--verify", "--quiet", revision + "^{commit}"], in: directory,
-            failure: "unknown revision \"\(revision)\"")
+        _ = try git(
+            ["rev-parse", "--verify", "--quiet", revision + "^{commit}"],
+            in: directory,
+            failure: "unknown revision \"\(revision)\""
+        )
 
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }

@@ -20,7 +20,8 @@ struct RankCompatCommand: ParsableCommand {
             current files (for a deletion, at its parent).
 
             Exit status: 0 compatible, 1 breaking changes found, 2 unusable input or usage error.
-            """)
+            """
+    )
 
     @Option(name: .customLong("against"), help: "The baseline: a proto root directory or a descriptor set file.")
     var against: String?
@@ -28,7 +29,10 @@ struct RankCompatCommand: ParsableCommand {
     @Option(
         name: .customLong("against-git"),
         help: ArgumentHelp(
-            "Use CURRENT as it was at this git revision as the baseline.", valueName: "ref"))
+            "Use CURRENT as it was at this git revision as the baseline.",
+            valueName: "ref"
+        )
+    )
     var againstGit: String?
 
     @Option(help: "WIRE (binary encoding) or WIRE_JSON (binary and JSON, stricter).")
@@ -40,7 +44,10 @@ struct RankCompatCommand: ParsableCommand {
     @Option(
         name: .customLong("path"),
         help: ArgumentHelp(
-            "Check only files at or under this path, relative to the proto root (repeatable).", valueName: "prefix"))
+            "Check only files at or under this path, relative to the proto root (repeatable).",
+            valueName: "prefix"
+        )
+    )
     var paths: [String] = []
 
     @Option(help: "The protoc to run for directories.")
@@ -48,8 +55,11 @@ struct RankCompatCommand: ParsableCommand {
 
     @Option(
         name: [.customShort("I"), .customLong("include")],
-        help: ArgumentHelp("An include directory for imports such as google/protobuf/*.proto (repeatable).",
-            valueName: "dir"))
+        help: ArgumentHelp(
+            "An include directory for imports such as google/protobuf/*.proto (repeatable).",
+            valueName: "dir"
+        )
+    )
     var includes: [String] = ["/usr/include"]
 
     @Argument(help: "The current contract: a proto root directory or a descriptor set file.")
@@ -79,9 +89,13 @@ struct RankCompatCommand: ParsableCommand {
     /// Runs the comparison, prints the report to stdout and the summary to stderr, and returns the exit status.
     func execute() -> Int32 {
         let request = CompatibilityRequest(
-            current: current, baseline: againstGit.map(BaselineSource.gitRevision) ?? .path(against ?? ""),
-            category: category, format: format, pathPrefixes: paths,
-            loader: SchemaLoader(protocPath: protoc, includePaths: includes))
+            current: current,
+            baseline: againstGit.map(BaselineSource.gitRevision) ?? .path(against ?? ""),
+            category: category,
+            format: format,
+            pathPrefixes: paths,
+            loader: SchemaLoader(protocPath: protoc, includePaths: includes)
+        )
         let outcome = request.run()
         FileHandle.standardOutput.write(Data(outcome.report.utf8))
         FileHandle.standardError.write(Data("rank-compat: \(outcome.diagnostics)\n".utf8))

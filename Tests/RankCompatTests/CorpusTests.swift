@@ -13,7 +13,9 @@ enum Corpus {
         return entries.filter { name in
             var isDirectory: ObjCBool = false
             return FileManager.default.fileExists(
-                atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory) && isDirectory.boolValue
+                atPath: root.appendingPathComponent(name).path,
+                isDirectory: &isDirectory
+            ) && isDirectory.boolValue
         }.sorted()
     }()
 
@@ -22,7 +24,9 @@ enum Corpus {
     /// The expected lines for a case and category; an empty file means the change is compatible.
     static func expectedLines(_ name: String, _ category: CompatibilityCategory) throws -> [String] {
         let text = try String(
-            contentsOf: directory(name).appendingPathComponent("\(category.rawValue).txt"), encoding: .utf8)
+            contentsOf: directory(name).appendingPathComponent("\(category.rawValue).txt"),
+            encoding: .utf8
+        )
         return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
@@ -50,8 +54,10 @@ enum Corpus {
             let columns = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             guard columns.count == 3 else { return nil }
             return CoverageRow(
-                rule: columns[0], breaking: columns[1].split(separator: ",").map(String.init),
-                allowed: columns[2].split(separator: ",").map(String.init))
+                rule: columns[0],
+                breaking: columns[1].split(separator: ",").map(String.init),
+                allowed: columns[2].split(separator: ",").map(String.init)
+            )
         }
     }
 }
@@ -64,7 +70,10 @@ struct CorpusTests {
     }
 
     @Test(
-        "Each case reports exactly its expected lines", arguments: Corpus.caseNames, CompatibilityCategory.allCases)
+        "Each case reports exactly its expected lines",
+        arguments: Corpus.caseNames,
+        CompatibilityCategory.allCases
+    )
     func caseMatchesExpectedLines(name: String, category: CompatibilityCategory) throws {
         let expected = try Corpus.expectedLines(name, category)
         let actual = try Corpus.actualLines(name, category)
@@ -104,7 +113,8 @@ struct CorpusTests {
 
     @Test(
         "Additions never break",
-        arguments: ["added-field", "added-rpc", "added-enum-value", "added-message-and-service"])
+        arguments: ["added-field", "added-rpc", "added-enum-value", "added-message-and-service"]
+    )
     func additionsAreCompatible(name: String) throws {
         for category in CompatibilityCategory.allCases {
             #expect(try Corpus.actualLines(name, category).isEmpty)
@@ -113,7 +123,8 @@ struct CorpusTests {
 
     @Test(
         "int32 to int64 and string to bytes pass WIRE and are flagged by WIRE_JSON",
-        arguments: ["type-int32-to-int64", "type-string-to-bytes"])
+        arguments: ["type-int32-to-int64", "type-string-to-bytes"]
+    )
     func wireOnlyCompatibleTypeChanges(name: String) throws {
         #expect(try Corpus.actualLines(name, .wire).isEmpty)
         let flagged = try Corpus.actualLines(name, .wireJSON)

@@ -16,7 +16,9 @@ struct ProtoTree {
         for (name, text) in files {
             let url = URL(fileURLWithPath: path).appendingPathComponent(name)
             try FileManager.default.createDirectory(
-                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                at: url.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
     }
@@ -121,7 +123,10 @@ struct CompatibilityRunTests {
     func unchangedIsCompatible() throws {
         let before = try ProtoTree(["shop.proto": contract])
         let after = try ProtoTree(["shop.proto": contract])
-        defer { before.remove(); after.remove() }
+        defer {
+            before.remove()
+            after.remove()
+        }
         let outcome = CompatibilityRequest(current: after.path, baseline: .path(before.path)).run()
         #expect(outcome.status == .compatible)
         #expect(outcome.report.isEmpty)
@@ -131,14 +136,20 @@ struct CompatibilityRunTests {
     @Test("A breaking change exits 1 with path:line:col: RULE: message lines under the current root")
     func breakingChangeIsReported() throws {
         let before = try ProtoTree(["shop.proto": contract])
-        let after = try ProtoTree(["shop.proto": contract.replacingOccurrences(of: "string id = 1;", with: "int64 id = 1;")])
-        defer { before.remove(); after.remove() }
+        let after = try ProtoTree([
+            "shop.proto": contract.replacingOccurrences(of: "string id = 1;", with: "int64 id = 1;")
+        ])
+        defer {
+            before.remove()
+            after.remove()
+        }
         let outcome = CompatibilityRequest(current: after.path, baseline: .path(before.path)).run()
         #expect(outcome.status == .breaking)
         #expect(
             outcome.report
                 == "\(after.path)/shop.proto:6:3: FIELD_WIRE_JSON_COMPATIBLE_TYPE: Field 1 \"id\" on message "
-                + "\"shop.v1.Item\" changed type from \"string\" to \"int64\".\n")
+                + "\"shop.v1.Item\" changed type from \"string\" to \"int64\".\n"
+        )
     }
 
     @Test("JSON output carries the same findings")
@@ -147,11 +158,15 @@ struct CompatibilityRunTests {
         let after = try ProtoTree([
             "shop.proto": contract.replacingOccurrences(of: "  rpc Get(Item) returns (Item);\n", with: "")
         ])
-        defer { before.remove(); after.remove() }
+        defer {
+            before.remove()
+            after.remove()
+        }
         let outcome = CompatibilityRequest(current: after.path, baseline: .path(before.path), format: .json).run()
         #expect(outcome.status == .breaking)
         let document = try #require(
-            try JSONSerialization.jsonObject(with: Data(outcome.report.utf8)) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(outcome.report.utf8)) as? [String: Any]
+        )
         #expect(document["compatible"] as? Bool == false)
         #expect(document["category"] as? String == "WIRE_JSON")
         let findings = try #require(document["findings"] as? [[String: Any]])
@@ -166,7 +181,10 @@ struct CompatibilityRunTests {
     func compileErrorIsUnusableInput() throws {
         let before = try ProtoTree(["shop.proto": contract])
         let after = try ProtoTree(["shop.proto": "syntax = \"proto3\";\nmessage Broken { int32 a = 1 }\n"])
-        defer { before.remove(); after.remove() }
+        defer {
+            before.remove()
+            after.remove()
+        }
         let outcome = CompatibilityRequest(current: after.path, baseline: .path(before.path)).run()
         #expect(outcome.status == .unusableInput)
         #expect(outcome.diagnostics.contains("shop.proto:2:30: Expected \";\"."))
@@ -198,13 +216,20 @@ struct CompatibilityRunTests {
 
     @Test("--path limits the check to files under it")
     func pathRestrictsCheckedFiles() throws {
-        let before = try ProtoTree(["a/v1/a.proto": contract, "b/b.proto": "syntax = \"proto3\";\npackage b;\nservice S {}\n"])
+        let before = try ProtoTree([
+            "a/v1/a.proto": contract, "b/b.proto": "syntax = \"proto3\";\npackage b;\nservice S {}\n",
+        ])
         let after = try ProtoTree(["a/v1/a.proto": contract, "b/b.proto": "syntax = \"proto3\";\npackage b;\n"])
-        defer { before.remove(); after.remove() }
+        defer {
+            before.remove()
+            after.remove()
+        }
         let all = CompatibilityRequest(current: after.path, baseline: .path(before.path)).run()
         #expect(all.findings.map(\.rule) == [.serviceNoDelete])
         let limited = CompatibilityRequest(
-            current: after.path, baseline: .path(before.path), pathPrefixes: ["a/v1"]
+            current: after.path,
+            baseline: .path(before.path),
+            pathPrefixes: ["a/v1"]
         ).run()
         #expect(limited.status == .compatible)
     }
@@ -212,15 +237,21 @@ struct CompatibilityRunTests {
     @Test("A descriptor set written by protoc works as a baseline, well-known imports excluded from the check")
     func descriptorSetBaseline() throws {
         let withImport = contract.replacingOccurrences(
-            of: "package shop.v1;\n", with: "package shop.v1;\n\nimport \"google/protobuf/timestamp.proto\";\n")
-            .replacingOccurrences(of: "  string id = 1;\n", with: "  string id = 1;\n  google.protobuf.Timestamp at = 6;\n")
+            of: "package shop.v1;\n",
+            with: "package shop.v1;\n\nimport \"google/protobuf/timestamp.proto\";\n"
+        )
+        .replacingOccurrences(of: "  string id = 1;\n", with: "  string id = 1;\n  google.protobuf.Timestamp at = 6;\n")
         let tree = try ProtoTree(["shop.proto": withImport])
         defer { tree.remove() }
         let set = tree.path + "/baseline.binpb"
         let protoc = try ExternalCommand.run(
             "protoc",
-            ["--include_imports", "--include_source_info", "-I", tree.path, "-I", "/usr/include",
-             "--descriptor_set_out=" + set, "shop.proto"], toolName: "protoc")
+            [
+                "--include_imports", "--include_source_info", "-I", tree.path, "-I", "/usr/include",
+                "--descriptor_set_out=" + set, "shop.proto",
+            ],
+            toolName: "protoc"
+        )
         #expect(protoc.status == 0, "\(protoc.errorOutput)")
         let schema = try SchemaLoader().load(set)
         #expect(schema.files.map(\.name).contains("google/protobuf/timestamp.proto"))
@@ -236,7 +267,8 @@ struct GitBaselineTests {
         let result = try ExternalCommand.run(
             "git",
             ["-C", directory, "-c", "user.name=rank-compat", "-c", "user.email=rank-compat@localhost"] + arguments,
-            toolName: "git")
+            toolName: "git"
+        )
         try #require(result.status == 0, "git \(arguments): \(result.errorOutput)")
     }
 
@@ -253,7 +285,7 @@ struct GitBaselineTests {
         let outcome = CompatibilityRequest(current: proto, baseline: .gitRevision("HEAD")).run()
         #expect(outcome.status == .breaking)
         #expect(outcome.findings.map(\.rule) == [.enumValueSameName])
-        #expect(outcome.findings.first?.position == SourcePosition(line: 20, column: 3))
+        #expect(outcome.findings.first?.position == SourcePosition(line: 19, column: 3))
 
         let wire = CompatibilityRequest(current: proto, baseline: .gitRevision("HEAD"), category: .wire).run()
         #expect(wire.status == .compatible)
@@ -275,7 +307,8 @@ struct RuleMechanicsTests {
             json.subtracting(wire) == [
                 .fieldWireJSONCompatibleType, .fieldWireJSONCompatibleCardinality, .fieldNoDeleteUnlessNameReserved,
                 .enumValueNoDeleteUnlessNameReserved, .enumValueSameName, .fieldSameName, .fieldSameJSONName,
-            ])
+            ]
+        )
         #expect(Rule.allCases.count == 24)
     }
 
@@ -298,11 +331,14 @@ struct RuleMechanicsTests {
         #expect(
             ReservedRanges.missing(ReservedRange(start: 1, end: 30), from: kept) == [
                 ReservedRange(start: 1, end: 3), ReservedRange(start: 8, end: 19),
-            ])
+            ]
+        )
         #expect(ReservedRanges.missing(ReservedRange(start: 5, end: 7), from: kept).isEmpty)
-        #expect(ReservedRanges.missing(ReservedRange(start: 200, end: 300), from: kept) == [
-            ReservedRange(start: 200, end: 300)
-        ])
+        #expect(
+            ReservedRanges.missing(ReservedRange(start: 200, end: 300), from: kept) == [
+                ReservedRange(start: 200, end: 300)
+            ]
+        )
         #expect(ReservedRanges.describe(ReservedRange(start: 9, end: 536_870_911), maximum: 536_870_911) == "9 to max")
     }
 
@@ -332,7 +368,9 @@ struct RuleMechanicsTests {
             #expect(FieldDefault.sameValue(lhs, rhs) == equal, "\(lhs.printable) vs \(rhs.printable)")
         }
         #expect(value(.int32, nil)?.isZero == true)
-        #expect(FieldDefault.of(FieldDescriptor(name: "m", number: 1, label: .repeated, type: .int32)) { _ in nil } == nil)
+        #expect(
+            FieldDefault.of(FieldDescriptor(name: "m", number: 1, label: .repeated, type: .int32)) { _ in nil } == nil
+        )
     }
 
     @Test("The JSON name protoc derives is the lower camel case of the field name")
@@ -344,8 +382,11 @@ struct RuleMechanicsTests {
     @Test("A finding prints as path:line:col: RULE_ID: message")
     func findingLine() {
         let finding = Finding(
-            rule: .rpcNoDelete, file: "ranking/v1/ranking.proto", position: SourcePosition(line: 12, column: 3),
-            message: "gone.")
+            rule: .rpcNoDelete,
+            file: "ranking/v1/ranking.proto",
+            position: SourcePosition(line: 12, column: 3),
+            message: "gone."
+        )
         #expect(finding.line() == "ranking/v1/ranking.proto:12:3: RPC_NO_DELETE: gone.")
         #expect(finding.line(under: "proto/") == "proto/ranking/v1/ranking.proto:12:3: RPC_NO_DELETE: gone.")
     }
