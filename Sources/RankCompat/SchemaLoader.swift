@@ -82,11 +82,19 @@ public struct SchemaLoader: Sendable {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let output = scratch.path + "/descriptor-set.binpb"
-        var arguments = ["--include_imports", "--include_source_info", "-I", directory]
-        for include in includePaths { arguments += ["-I", include] }
+        // protoc runs inside the root: it reads an input name as a path on disk first, so a same-named file in
+        // the caller's working directory could otherwise be picked up instead of the one in the root.
+        let workingDirectory = FileManager.default.currentDirectoryPath
+        var arguments = ["--include_imports", "--include_source_info", "-I", "."]
+        for include in includePaths { arguments += ["-I", absolute(include, from: workingDirectory)] }
         arguments += ["--descriptor_set_out=" + output]
         arguments += sources
-        let result = try ExternalCommand.run(protocPath, arguments, toolName: "protoc")
+        let result = try ExternalCommand.run(
+            protocPath,
+            arguments,
+            toolName: "protoc",
+            currentDirectory: absolute(directory, from: workingDirectory)
+        )
         guard result.status == 0 else {
             let message = result.errorOutput.isEmpty ? result.output : result.errorOutput
             throw InputError.compilationFailed(
@@ -139,6 +147,10 @@ public struct SchemaLoader: Sendable {
     }
 
     // MARK: Helpers
+
+    private func absolute(_ path: String, from directory: String) -> String {
+        path.hasPrefix("/") ? path : directory + "/" + path
+    }
 
     private func decode(_ bytes: [UInt8], path: String) throws -> [FileDescriptor] {
         do {
@@ -199,7 +211,12 @@ enum ExternalCommand {
         var errorOutput: String
     }
 
-    static func run(_ program: String, _ arguments: [String], toolName: String) throws -> Result {
+    static func run(
+        _ program: String,
+        _ arguments: [String],
+        toolName: String,
+        currentDirectory: String? = nil
+    ) throws -> Result {
         guard let executable = resolve(program) else {
             throw InputError.toolFailed(tool: toolName, message: "\(program) not found in PATH")
         }
@@ -216,6 +233,7 @@ enum ExternalCommand {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = out
         process.standardError = err
@@ -235,7 +253,8 @@ enum ExternalCommand {
     /// An absolute path for `program`: itself when it contains a slash, else the first match in PATH.
     private static func resolve(_ program: String) -> String? {
         if program.contains("/") {
-            return FileManager.default.isExecutableFile(atPath: program) ? program : nil
+            guard FileManager.default.isExecutableFile(atPath: program) else { return nil }
+            return program.hasPrefix("/") ? program : FileManager.default.currentDirectoryPath + "/" + program
         }
         let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in searchPath.split(separator: ":") where !directory.isEmpty {
