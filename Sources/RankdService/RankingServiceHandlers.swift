@@ -1,0 +1,101 @@
+import CRankingProto
+import Dispatch
+import Foundation
+import H2GRPC
+import ProtoSupport
+import Ranking
+
+/// ranking.v1.RankingService on H2GRPC: decodes the contract, runs the pipeline on the worker thread the transport
+/// gives the handler, and maps the pipeline's errors onto gRPC statuses.
+///
+/// The engine arrives after start-up (the demo marketplace takes seconds to build); until then both methods answer
+/// UNAVAILABLE, and health says NOT_SERVING.
+public final class RankingServiceHandlers: @unchecked Sendable {
+    /// The fully qualified service name.
+    public static let serviceName = "ranking.v1.RankingService"
+
+    private let lock = NSLock()
+    private var _engine: RankingEngine?
+    private let testHooks: Bool
+
+    /// - Parameter testHooks: honour `rankd-test-delay-ms` request metadata (integration tests only), which makes a
+    ///   handler wait cooperatively before working so deadlines and cancellation can be observed.
+    public init(testHooks: Bool = false) {
+        self.testHooks = testHooks
+    }
+
+    /// The engine serving requests; set once it is built, replaced on a snapshot swap.
+    public var engine: RankingEngine? {
+        get { lock.withLock { _engine } }
+        set { lock.withLock { _engine = newValue } }
+    }
+
+    /// The service definition to register.
+    public var definition: ServiceDefinition {
+        ServiceDefinition(
+            name: Self.serviceName,
+            methods: [
+                RPCMethod(name: "Rank", handler: .unary { [self] call, request in try rank(call, request) }),
+                RPCMethod(
+                    name: "Recommend", handler: .serverStreaming { [self] call, request in try recommend(call, request) }),
+            ])
+    }
+
+    func rank(_ call: ServerCall, _ request: [UInt8]) throws -> [UInt8] {
+        let engine = try prepare(call)
+        let decoded = try ProtoC.decode(request, as: ranking__v1__rank_request__init)
+        let query = ContractMapping.rankQuery(decoded.message)
+        do {
+            let result = try engine.rank(query, deadline: call.deadline, isCancelled: { call.isCancelled })
+            return ContractMapping.encode(result)
+        } catch let error as RankingError {
+            throw Self.status(for: error, call: call)
+        }
+    }
+
+    func recommend(_ call: ServerCall, _ request: [UInt8]) throws {
+        let engine = try prepare(call)
+        let decoded = try ProtoC.decode(request, as: ranking__v1__recommend_request__init)
+        let query = ContractMapping.recommendQuery(decoded.message)
+        do {
+            try engine.recommend(query, deadline: call.deadline, isCancelled: { call.isCancelled }) { section in
+                try call.send(ContractMapping.encode(section))
+            }
+        } catch let error as RankingError {
+            throw Self.status(for: error, call: call)
+        }
+    }
+
+    /// Echoes test metadata, applies the test delay, and returns the engine or UNAVAILABLE.
+    private func prepare(_ call: ServerCall) throws -> RankingEngine {
+        var initial = Metadata()
+        var trailing = Metadata()
+        for entry in call.requestMetadata {
+            if entry.name.hasPrefix("x-echo-trailer-") {
+                trailing.append(entry.name, entry.value)
+            } else if entry.name.hasPrefix("x-echo-") {
+                initial.append(entry.name, entry.value)
+            }
+        }
+        if !initial.isEmpty { call.responseMetadata = initial }
+        if !trailing.isEmpty { call.trailingMetadata = trailing }
+        if testHooks, let delay = call.requestMetadata.first("rankd-test-delay-ms").flatMap(Int.init), delay > 0 {
+            try call.sleep(milliseconds: min(delay, 60_000))
+        }
+        guard let engine else {
+            throw GRPCStatus(.unavailable, "rankd is still loading its data and model; retry shortly")
+        }
+        return engine
+    }
+
+    /// The gRPC status for a pipeline error; a cancelled or expired call reports why it stopped.
+    static func status(for error: RankingError, call: ServerCall) -> GRPCStatus {
+        switch error {
+        case .invalidArgument(let message): return GRPCStatus(.invalidArgument, message)
+        case .notFound(let message): return GRPCStatus(.notFound, message)
+        case .unavailable(let message): return GRPCStatus(.unavailable, message)
+        case .deadlineExceeded: return GRPCStatus(.deadlineExceeded, error.description)
+        case .cancelled: return GRPCStatus(.cancelled, error.description)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import CRankingProto
+import Foundation
+import H2GRPC
+import ProtoSupport
+
+/// A ranked list as rankctl prints it.
+struct Printable {
+    struct Item {
+        var itemID: String
+        var venueID: String
+        var score: Double
+        var modelScore: Double
+        var sources: [String]
+        var features: [(String, Double)]
+    }
+
+    var section: String
+    var title: String
+    var items: [Item]
+    var modelVersion: String
+    var variant: String
+    var degraded: Bool
+    var degradedStages: [String]
+    var timings: [(String, Int64)]
+    var nextPageToken: String = ""
+
+    static func section(_ bytes: [UInt8]) throws -> Printable {
+        let decoded = try ProtoC.decode(bytes, as: ranking__v1__recommend_response__init)
+        let message = decoded.message
+        return Printable(
+            section: ProtoC.string(message.section), title: ProtoC.string(message.title),
+            items: items(message.items, count: message.n_items), modelVersion: ProtoC.string(message.model_version),
+            variant: ProtoC.string(message.variant), degraded: message.degraded != 0,
+            degradedStages: ProtoC.array(message.degraded_stages, count: message.n_degraded_stages) {
+                ProtoC.string($0)
+            },
+            timings: ProtoC.messages(message.timings, count: message.n_timings).map {
+                (ProtoC.string($0.pointee.stage), $0.pointee.micros)
+            })
+    }
+
+    static func rankResponse(_ bytes: [UInt8]) throws -> Printable {
+        let decoded = try ProtoC.decode(bytes, as: ranking__v1__rank_response__init)
+        let message = decoded.message
+        return Printable(
+            section: "rank", title: "Ranked", items: items(message.items, count: message.n_items),
+            modelVersion: ProtoC.string(message.model_version), variant: ProtoC.string(message.variant),
+            degraded: message.degraded != 0,
+            degradedStages: ProtoC.array(message.degraded_stages, count: message.n_degraded_stages) {
+                ProtoC.string($0)
+            },
+            timings: ProtoC.messages(message.timings, count: message.n_timings).map {
+                (ProtoC.string($0.pointee.stage), $0.pointee.micros)
+            },
+            nextPageToken: ProtoC.string(message.next_page_token))
+    }
+
+    private static func items(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Ranking__V1__RankedItem>?>?, count: Int)
+        -> [Item]
+    {
+        ProtoC.messages(pointer, count: count).map { item in
+            let value = item.pointee
+            return Item(
+                itemID: ProtoC.string(value.item_id), venueID: ProtoC.string(value.venue_id), score: value.score,
+                modelScore: value.model_score,
+                sources: ProtoC.array(value.sources, count: value.n_sources) { ProtoC.string($0) },
+                features: ProtoC.messages(value.features, count: value.n_features).map {
+                    (ProtoC.string($0.pointee.key), $0.pointee.value)
+                }.sorted { $0.0 < $1.0 })
+        }
+    }
+}
+
+enum Output {
+    /// Prints the answer; a non-OK status goes to stderr and becomes a non-zero exit.
+    static func print(sections: [Printable], status: GRPCStatus, json: Bool) throws {
+        if json {
+            Swift.print(try jsonText(sections: sections, status: status))
+        } else {
+            for section in sections { table(section) }
+        }
+        if status.code != .ok {
+            FileHandle.standardError.write("rankctl: \(status.code.name): \(status.message)\n".data(using: .utf8)!)
+            throw RankCtlError.exit(status)
+        }
+    }
+
+    private static func table(_ section: Printable) {
+        var header = "== \(section.title) (\(section.section)) · model \(section.modelVersion)"
+        if !section.variant.isEmpty { header += " · variant \(section.variant)" }
+        if section.degraded { header += " · DEGRADED: \(section.degradedStages.joined(separator: ", "))" }
+        Swift.print(header)
+        Swift.print(pad("#", 4) + pad("item", 12) + pad("venue", 10) + pad("score", 12) + pad("model", 12) + "sources")
+        for (index, item) in section.items.enumerated() {
+            Swift.print(
+                pad(String(index + 1), 4) + pad(item.itemID, 12) + pad(item.venueID, 10)
+                    + pad(String(format: "%.5f", item.score), 12) + pad(String(format: "%.5f", item.modelScore), 12)
+                    + item.sources.joined(separator: ","))
+            if !item.features.isEmpty {
+                Swift.print(
+                    "      " + item.features.map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: " "))
+            }
+        }
+        if !section.timings.isEmpty {
+            Swift.print("timings: " + section.timings.map { "\($0.0) \($0.1) µs" }.joined(separator: ", "))
+        }
+        if !section.nextPageToken.isEmpty { Swift.print("next page: --page-token \(section.nextPageToken)") }
+        Swift.print("")
+    }
+
+    private static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+
+    private static func jsonText(sections: [Printable], status: GRPCStatus) throws -> String {
+        let object: [String: Any] = [
+            "status": status.code.name,
+            "message": status.message,
+            "sections": sections.map { section -> [String: Any] in
+                [
+                    "section": section.section, "title": section.title, "model_version": section.modelVersion,
+                    "variant": section.variant, "degraded": section.degraded,
+                    "degraded_stages": section.degradedStages, "next_page_token": section.nextPageToken,
+                    "timings_us": Dictionary(section.timings, uniquingKeysWith: { first, _ in first }),
+                    "items": section.items.map { item -> [String: Any] in
+                        var entry: [String: Any] = [
+                            "item_id": item.itemID, "venue_id": item.venueID, "score": item.score,
+                            "model_score": item.modelScore,
+                        ]
+                        if !item.sources.isEmpty { entry["sources"] = item.sources }
+                        if !item.features.isEmpty {
+                            entry["features"] = Dictionary(item.features, uniquingKeysWith: { first, _ in first })
+                        }
+                        return entry
+                    },
+                ]
+            },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension RankCtlError {
+    static func exit(_ status: GRPCStatus) -> RankCtlError {
+        RankCtlError("call failed with \(status.code.name)")
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GRPCStandardServices
+import H2GRPC
+import RankdService
+import Ranking
+
+/// rankd: the ranking server. Starts listening at once, builds the demo marketplace and loads the model in the
+/// background (health says NOT_SERVING until then), and shuts down gracefully on SIGTERM or SIGINT.
+@main
+struct Rankd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rankd", abstract: "Real-time personalised ranking over gRPC.")
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one.")
+    var port = 50051
+
+    @Option(help: "I/O threads (default: one per core).")
+    var ioThreads: Int?
+
+    @Option(help: "Pin I/O threads to these CPUs, e.g. 0 or 0,1.")
+    var pinIoCpus: String?
+
+    @Option(help: "Largest request message accepted, in bytes.")
+    var maxReceiveMessageSize = 4 << 20
+
+    @Option(help: "Concurrent streams a client may open on one connection.")
+    var maxConcurrentStreams: UInt32 = 1000
+
+    @Option(help: "Connections served at once.")
+    var maxConnections = 10_000
+
+    @Option(help: "Seconds in-flight calls get to finish on SIGTERM.")
+    var gracePeriod = 10.0
+
+    @Option(help: "Log level: debug, info, warning, error.")
+    var logLevel = "info"
+
+    @Option(help: "Seed of the demo marketplace.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Size of the demo marketplace relative to the default (20k venues, 400k items, 200k users).")
+    var scale = 1.0
+
+    @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms). Never in production.")
+    var testHooks = false
+
+    mutating func validate() throws {
+        guard LogLevel(name: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+        guard (0...65535).contains(port) else { throw ValidationError("port must be 0...65535") }
+        guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
+        guard scale > 0 else { throw ValidationError("--scale must be positive") }
+    }
+
+    mutating func run() throws {
+        let signals = try TerminationSignals.block()
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maxReceiveMessageSize = maxReceiveMessageSize
+        configuration.maxConcurrentStreams = maxConcurrentStreams
+        configuration.maxConnections = maxConnections
+        configuration.shutdownGracePeriod = gracePeriod
+        configuration.logLevel = LogLevel(name: logLevel)!
+        if let ioThreads { configuration.ioThreads = ioThreads }
+        if let pinIoCpus {
+            configuration.pinIOThreads = pinIoCpus.split(separator: ",").compactMap { Int($0) }
+        }
+
+        let ranking = RankingServiceHandlers(testHooks: testHooks)
+        let health = HealthService(services: [RankingServiceHandlers.serviceName])
+        let serviceNames = [
+            RankingServiceHandlers.serviceName, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]
+        let reflection = try ReflectionService(services: serviceNames)
+        let server = try Server(
+            configuration: configuration,
+            services: [ranking.definition, health.definition] + reflection.definitions)
+        try server.start()
+        print("rankd listening on \(host):\(server.port)")
+        fflush(stdout)
+
+        let seed = self.seed
+        let scale = self.scale
+        Thread.detachNewThread {
+            let started = DispatchTime.now()
+            do {
+                let engine = try RankingEngine.demo(seed: seed, scale: scale)
+                ranking.engine = engine
+                health.setAll(.serving)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+                server.log(
+                    .info,
+                    "serving: model \(engine.modelVersion), loaded in \(String(format: "%.1f", seconds)) s; "
+                        + engine.memoryReport)
+            } catch {
+                server.log(.error, "could not load the demo data and model: \(error); staying NOT_SERVING")
+            }
+        }
+
+        let signal = TerminationSignals.wait(signals)
+        server.log(.info, "signal \(signal): draining in-flight calls (grace \(gracePeriod) s)")
+        health.setAll(.notServing)
+        let cut = server.shutdown()
+        server.log(.info, cut == 0 ? "shut down cleanly" : "shut down; \(cut) call(s) cut off at the grace period")
+    }
+}
