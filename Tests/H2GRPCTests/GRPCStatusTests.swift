@@ -30,6 +30,17 @@ import Testing
     }
 
     @Test(arguments: [
+        (UInt32(0), GRPCStatus.Code.internal), (1, .internal), (2, .internal), (3, .internal), (4, .internal),
+        (6, .internal), (7, .unavailable), (8, .cancelled), (9, .internal), (10, .internal),
+        (11, .resourceExhausted), (12, .permissionDenied), (13, .internal), (0xFFFF, .internal),
+    ])
+    func resetCodesMapPerTheSpecTable(errorCode: UInt32, code: GRPCStatus.Code) {
+        let status = GRPCStatus.fromHTTP2ErrorCode(errorCode)
+        #expect(status.code == code)
+        #expect(status.message.contains("HTTP/2 error \(errorCode)"))
+    }
+
+    @Test(arguments: [
         ("0", GRPCStatus.Code.ok), ("5", .notFound), ("16", .unauthenticated), ("13", .internal),
         ("007", .permissionDenied),
         ("17", .unknown), ("-1", .unknown), ("", .unknown), ("abc", .unknown), ("1 ", .unknown), ("+1", .unknown),

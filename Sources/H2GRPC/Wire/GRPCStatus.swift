@@ -81,6 +81,33 @@ public struct GRPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
         return GRPCStatus(code, "HTTP status \(status) in a response that is not a gRPC response")
     }
 
+    /// Maps the error code of an RST_STREAM the server sent to the status the client reports, following the table in
+    /// PROTOCOL-HTTP2.md: REFUSED_STREAM (7) is UNAVAILABLE (nothing was processed, so the call may be retried),
+    /// CANCEL (8) is CANCELLED, ENHANCE_YOUR_CALM (11) is RESOURCE_EXHAUSTED, INADEQUATE_SECURITY (12) is
+    /// PERMISSION_DENIED, and every other code, NO_ERROR included (a status should have been sent), is INTERNAL.
+    public static func fromHTTP2ErrorCode(_ errorCode: UInt32) -> GRPCStatus {
+        let code: Code
+        let name: String
+        switch errorCode {
+        case 0x0: (code, name) = (.internal, "NO_ERROR")
+        case 0x1: (code, name) = (.internal, "PROTOCOL_ERROR")
+        case 0x2: (code, name) = (.internal, "INTERNAL_ERROR")
+        case 0x3: (code, name) = (.internal, "FLOW_CONTROL_ERROR")
+        case 0x4: (code, name) = (.internal, "SETTINGS_TIMEOUT")
+        case 0x5: (code, name) = (.internal, "STREAM_CLOSED")
+        case 0x6: (code, name) = (.internal, "FRAME_SIZE_ERROR")
+        case 0x7: (code, name) = (.unavailable, "REFUSED_STREAM")
+        case 0x8: (code, name) = (.cancelled, "CANCEL")
+        case 0x9: (code, name) = (.internal, "COMPRESSION_ERROR")
+        case 0xA: (code, name) = (.internal, "CONNECT_ERROR")
+        case 0xB: (code, name) = (.resourceExhausted, "ENHANCE_YOUR_CALM")
+        case 0xC: (code, name) = (.permissionDenied, "INADEQUATE_SECURITY")
+        case 0xD: (code, name) = (.internal, "HTTP_1_1_REQUIRED")
+        default: (code, name) = (.internal, "unknown error code")
+        }
+        return GRPCStatus(code, "stream reset by the peer with HTTP/2 error \(errorCode) (\(name))")
+    }
+
     /// Parses the value of a `grpc-status` header. Anything that is not a decimal number in 0...16 becomes `.unknown`,
     /// because a peer speaking a newer protocol or a broken proxy must not make the call fail in a stranger way.
     public static func code(fromHeaderValue value: String) -> Code {

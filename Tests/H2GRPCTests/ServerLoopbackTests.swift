@@ -1,0 +1,292 @@
+import Dispatch
+import Foundation
+import Testing
+
+@testable import H2GRPC
+
+/// The server and client of H2GRPC talking over a real loopback socket: message flow, statuses, deadlines,
+/// cancellation, flow control and graceful shutdown, with no protobuf involved (messages are raw bytes).
+@Suite("Server and client over loopback")
+struct ServerLoopbackTests {
+    /// A condition a handler can wait on and a test can open, so tests never depend on timing.
+    final class Gate: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var open = false
+        private(set) var entered = 0
+
+        func enterAndWait(_ call: ServerCall) throws {
+            condition.lock()
+            entered += 1
+            condition.broadcast()
+            while !open && !call.isCancelled { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.01)) }
+            condition.unlock()
+            try call.checkAlive()
+        }
+
+        func waitUntilEntered(_ count: Int = 1) {
+            condition.lock()
+            while entered < count { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.01)) }
+            condition.unlock()
+        }
+
+        func release() {
+            condition.lock()
+            open = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    final class Probe: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _cancelledSeen = false
+        var cancelledSeen: Bool {
+            get { lock.withLock { _cancelledSeen } }
+            set { lock.withLock { _cancelledSeen = newValue } }
+        }
+    }
+
+    static func makeServer(gate: Gate = Gate(), probe: Probe = Probe(), maxReceive: Int = 4 << 20) throws -> Server {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.ioThreads = 2
+        configuration.maxReceiveMessageSize = maxReceive
+        configuration.logLevel = .error
+        configuration.shutdownGracePeriod = 5
+        let service = ServiceDefinition(
+            name: "test.Echo",
+            methods: [
+                RPCMethod(name: "Echo", handler: .unary { call, request in
+                    var metadata = Metadata()
+                    if let value = call.requestMetadata.first("x-echo") { metadata.append("x-echo", value) }
+                    call.responseMetadata = metadata
+                    return request
+                }),
+                RPCMethod(name: "Fail", handler: .unary { _, request in
+                    throw GRPCStatus(.invalidArgument, String(decoding: request, as: UTF8.self))
+                }),
+                RPCMethod(name: "Crash", handler: .unary { _, _ in
+                    struct Oops: Error {}
+                    throw Oops()
+                }),
+                RPCMethod(name: "Gated", handler: .unary { call, request in
+                    do {
+                        try gate.enterAndWait(call)
+                    } catch {
+                        probe.cancelledSeen = true
+                        throw error
+                    }
+                    return request
+                }),
+                RPCMethod(name: "Stream", handler: .serverStreaming { call, request in
+                    // request: 4-byte big-endian count, then each response is 64 KiB of the index byte.
+                    let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+                    for index in 0..<count {
+                        try call.send([UInt8](repeating: UInt8(index & 0xff), count: 64 << 10))
+                    }
+                }),
+                RPCMethod(name: "Sum", handler: .clientStreaming { call in
+                    var total = 0
+                    while let message = try call.receive() { total += message.count }
+                    return Array(String(total).utf8)
+                }),
+            ])
+        let server = try Server(configuration: configuration, services: [service])
+        try server.start()
+        return server
+    }
+
+    static func connect(_ server: Server) throws -> ClientConnection {
+        try ClientConnection(host: "127.0.0.1", port: server.port)
+    }
+
+    @Test("a unary call echoes its message and metadata")
+    func unaryEcho() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        var metadata = Metadata()
+        metadata.append("x-echo", "hello")
+        let (response, result) = client.unary(
+            ClientRequest(path: "/test.Echo/Echo", message: Array("ping".utf8), metadata: metadata))
+        #expect(result.status.code == .ok)
+        #expect(response == Array("ping".utf8))
+        #expect(result.headers.first("x-echo") == "hello")
+    }
+
+    @Test("many concurrent calls on one connection all complete")
+    func concurrentCalls() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let done = DispatchGroup()
+        let lock = NSLock()
+        var ok = 0
+        for index in 0..<500 {
+            done.enter()
+            client.startCall(
+                ClientRequest(path: "/test.Echo/Echo", message: Array(String(index).utf8)),
+                handler: ClientCallHandler(onFinish: { result in
+                    if result.status.code == .ok { lock.withLock { ok += 1 } }
+                    done.leave()
+                }))
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(ok == 500)
+    }
+
+    @Test("statuses: handler error, unknown error, unknown method, unknown service, gzip request")
+    func statuses() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let failed = client.unary(ClientRequest(path: "/test.Echo/Fail", message: Array("limit must be ≥ 0%".utf8)))
+        #expect(failed.result.status == GRPCStatus(.invalidArgument, "limit must be ≥ 0%"))
+        let crashed = client.unary(ClientRequest(path: "/test.Echo/Crash", message: []))
+        #expect(crashed.result.status.code == .unknown)
+        let method = client.unary(ClientRequest(path: "/test.Echo/Nope", message: []))
+        #expect(method.result.status.code == .unimplemented)
+        let service = client.unary(ClientRequest(path: "/test.Nope/Echo", message: []))
+        #expect(service.result.status.code == .unimplemented)
+        #expect(service.result.status.message.contains("test.Nope"))
+        let gzip = client.unary(
+            ClientRequest(path: "/test.Echo/Echo", message: [UInt8](repeating: 7, count: 10_000), compress: true))
+        #expect(gzip.result.status.code == .ok)
+        #expect(gzip.response == [UInt8](repeating: 7, count: 10_000))
+    }
+
+    @Test("a message over the receive limit gets RESOURCE_EXHAUSTED")
+    func receiveLimit() throws {
+        let server = try Self.makeServer(maxReceive: 1024)
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (_, result) = client.unary(
+            ClientRequest(path: "/test.Echo/Echo", message: [UInt8](repeating: 1, count: 100_000)))
+        #expect(result.status.code == .resourceExhausted)
+        // The connection stays usable.
+        let (response, again) = client.unary(ClientRequest(path: "/test.Echo/Echo", message: [1, 2, 3]))
+        #expect(again.status.code == .ok)
+        #expect(response == [1, 2, 3])
+    }
+
+    @Test("the deadline reaches the handler, which stops, and the caller gets DEADLINE_EXCEEDED")
+    func deadline() throws {
+        let gate = Gate()
+        let probe = Probe()
+        let server = try Self.makeServer(gate: gate, probe: probe)
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        // The client's own timer is far later than the server's, so the status must come from the server.
+        let (_, result) = client.unary(
+            ClientRequest(path: "/test.Echo/Gated", message: [1], timeoutNanoseconds: 50_000_000))
+        #expect(result.status.code == .deadlineExceeded)
+        #expect(result.ending == .status || result.ending == .timeout)
+        gate.waitUntilEntered()
+        for _ in 0..<500 where !probe.cancelledSeen { usleep(10_000) }
+        #expect(probe.cancelledSeen)
+    }
+
+    @Test("a client RST_STREAM cancels the handler's work")
+    func cancellation() throws {
+        let gate = Gate()
+        let probe = Probe()
+        let server = try Self.makeServer(gate: gate, probe: probe)
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let finished = DispatchSemaphore(value: 0)
+        // A short client-side timeout without grpc-timeout handling on the server side would still RST; here the
+        // client times out locally (RST_STREAM CANCEL) long before any server deadline.
+        client.startCall(
+            ClientRequest(path: "/test.Echo/Gated", message: [1], timeoutNanoseconds: 60_000_000_000),
+            handler: ClientCallHandler(onFinish: { _ in finished.signal() }))
+        gate.waitUntilEntered()
+        client.close()
+        #expect(finished.wait(timeout: .now() + 10) == .success)
+        for _ in 0..<500 where !probe.cancelledSeen { usleep(10_000) }
+        #expect(probe.cancelledSeen)
+    }
+
+    @Test("a large streamed response arrives whole: flow control never stalls it")
+    func largeStream() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let count = 600  // 600 × 64 KiB ≈ 37.5 MiB, far beyond every window
+        let lock = NSLock()
+        var received = 0
+        var inOrder = true
+        let result = client.serverStreaming(
+            ClientRequest(
+                path: "/test.Echo/Stream", message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff)],
+                timeoutNanoseconds: 60_000_000_000)
+        ) { message in
+            lock.withLock {
+                if message.count != 64 << 10 || message.first != UInt8(received & 0xff) { inOrder = false }
+                received += 1
+            }
+        }
+        #expect(result.status.code == .ok)
+        #expect(received == count)
+        #expect(inOrder)
+    }
+
+    @Test("shutdown sends GOAWAY but lets the in-flight call finish")
+    func gracefulShutdown() throws {
+        let gate = Gate()
+        let server = try Self.makeServer(gate: gate)
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let finished = DispatchSemaphore(value: 0)
+        let lock = NSLock()
+        var status: GRPCStatus?
+        client.startCall(
+            ClientRequest(path: "/test.Echo/Gated", message: [9]),
+            handler: ClientCallHandler(onFinish: { result in
+                lock.withLock { status = result.status }
+                finished.signal()
+            }))
+        gate.waitUntilEntered()
+        let shutdownDone = DispatchSemaphore(value: 0)
+        let cut = ManagedCount()
+        DispatchQueue.global().async {
+            cut.value = server.shutdown(gracePeriod: 10)
+            shutdownDone.signal()
+        }
+        // The call is still running; shutdown must wait for it.
+        #expect(shutdownDone.wait(timeout: .now() + 0.2) == .timedOut)
+        gate.release()
+        #expect(finished.wait(timeout: .now() + 10) == .success)
+        #expect(shutdownDone.wait(timeout: .now() + 10) == .success)
+        #expect(lock.withLock { status?.code } == .ok)
+        #expect(cut.value == 0)
+    }
+
+    @Test("client-streaming requests are read in order to the end")
+    func clientStreamingViaUnaryClient() throws {
+        // The client sends one message; the handler reads until the end of the request stream.
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (response, result) = client.unary(
+            ClientRequest(path: "/test.Echo/Sum", message: [UInt8](repeating: 0, count: 12345)))
+        #expect(result.status.code == .ok)
+        #expect(response.map { String(decoding: $0, as: UTF8.self) } == "12345")
+    }
+}
+
+final class ManagedCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored = -1
+    var value: Int {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
