@@ -1,0 +1,224 @@
+import Foundation
+
+/// Percentiles of one histogram in milliseconds, as the JSON report and the table show them.
+public struct LatencySummary: Codable, Sendable, Equatable {
+    /// Smallest value.
+    public var min: Double
+    /// Median.
+    public var p50: Double
+    /// 90th percentile.
+    public var p90: Double
+    /// 99th percentile.
+    public var p99: Double
+    /// 99.9th percentile.
+    public var p999: Double
+    /// 99.99th percentile.
+    public var p9999: Double
+    /// Largest value.
+    public var max: Double
+    /// Mean (for completeness only).
+    public var mean: Double
+    /// Number of values.
+    public var count: UInt64
+
+    /// Summarises a histogram.
+    public init(_ histogram: LatencyHistogram) {
+        func ms(_ nanoseconds: UInt64) -> Double { (Double(nanoseconds) / 1e3).rounded() / 1e3 }
+        min = ms(histogram.min)
+        p50 = ms(histogram.valueAtPercentile(50))
+        p90 = ms(histogram.valueAtPercentile(90))
+        p99 = ms(histogram.valueAtPercentile(99))
+        p999 = ms(histogram.valueAtPercentile(99.9))
+        p9999 = ms(histogram.valueAtPercentile(99.99))
+        max = ms(histogram.max)
+        mean = (histogram.mean / 1e3).rounded() / 1e3
+        count = histogram.count
+    }
+}
+
+/// The full histogram in the JSON report: every recorded bucket, enough to merge runs or recompute percentiles.
+public struct HistogramDump: Codable, Sendable, Equatable {
+    /// Unit of `counts` values: "us".
+    public var unit = "us"
+    /// Significant digits the histogram keeps.
+    public var significantDigits = 3
+    /// Lowest and highest trackable values, in `unit`.
+    public var lowest = LatencyHistogram.lowestMicroseconds
+    /// Highest trackable value, in `unit`.
+    public var highest = LatencyHistogram.highestMicroseconds
+    /// Values above `highest`, recorded at it.
+    public var clamped: UInt64
+    /// [value, count] pairs, value ascending.
+    public var counts: [[UInt64]]
+
+    /// Dumps a histogram.
+    public init(_ histogram: LatencyHistogram) {
+        clamped = histogram.clampedCount
+        counts = histogram.buckets.map { [$0.microseconds, $0.count] }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case unit, significantDigits = "significant_digits", lowest, highest, clamped, counts
+    }
+}
+
+/// Per-phase summary (warm-up, each step).
+public struct PhaseSummary: Codable, Sendable, Equatable {
+    /// "warm-up", "measured", "step 2".
+    public var name: String
+    /// Target rate.
+    public var targetRPS: Double
+    /// Dispatched per second within the phase's window.
+    public var achievedRPS: Double
+    /// Phase length.
+    public var durationS: Double
+    /// Corrected latency.
+    public var latencyMs: LatencySummary
+    /// Counts per grpc-status.
+    public var statusCounts: [String: UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case name, targetRPS = "target_rps", achievedRPS = "achieved_rps", durationS = "duration_s",
+            latencyMs = "latency_ms", statusCounts = "status_counts"
+    }
+}
+
+/// What a run found, judged: the JSON report's content and the source of the human table.
+public struct RunReport: Codable, Sendable {
+    /// "rank-load".
+    public var tool = "rank-load"
+    /// "host:port".
+    public var target: String
+    /// The method most requests call.
+    public var method: String
+    /// The request mix.
+    public var workload: String
+    /// "open-loop" or "closed-loop".
+    public var mode: String
+    /// Connections.
+    public var connections: Int
+    /// Streams per connection.
+    public var streamsPerConnection: Int
+    /// Call deadline in ms.
+    public var timeoutMs: Double
+    /// Measured window length.
+    public var durationS: Double
+    /// Warm-up length (excluded from everything but `warmup`).
+    public var warmupS: Double
+    /// Mean target rate of the measured window (0 in closed loop).
+    public var targetRPS: Double
+    /// Requests dispatched per second in the measured window.
+    public var achievedRPS: Double
+    /// Calls finished per second of the measured window.
+    public var completedRPS: Double
+    /// Whether the generator kept up (see ``ValidityGate``).
+    public var valid: Bool
+    /// Why not, when not.
+    public var invalidReasons: [String]
+    /// Latency from intended send time (coordinated-omission corrected), every call.
+    public var latencyMs: LatencySummary
+    /// Latency from the actual send (what tools without the correction report).
+    public var uncorrectedLatencyMs: LatencySummary
+    /// Time to the first response message from intended send time (streaming methods).
+    public var firstMessageMs: LatencySummary?
+    /// The generator's own lag.
+    public var schedulingLagMs: LatencySummary
+    /// Calls per grpc-status name.
+    public var statusCounts: [String: UInt64]
+    /// Calls per HTTP :status.
+    public var httpStatusCounts: [String: UInt64]
+    /// Calls per kind of ending (trailers, http_error, rst_stream, goaway, timeout, transport_error).
+    public var endingCounts: [String: UInt64]
+    /// RST_STREAM error codes.
+    public var rstStreamCodes: [String: UInt64]
+    /// Transport failures by reason.
+    public var transportErrors: [String: UInt64]
+    /// Share of measured calls that did not end with OK.
+    public var errorRate: Double
+    /// Requests that waited in the generator for a free stream (their wait is part of their latency).
+    public var waitedForStream: UInt64
+    /// Response messages per finished call.
+    public var messagesPerCall: Double
+    /// The warm-up, reported but excluded.
+    public var warmup: PhaseSummary?
+    /// Every phase (warm-up and steps).
+    public var phases: [PhaseSummary]
+    /// The SLO checked, if any.
+    public var slo: String?
+    /// Whether it held; nil without an SLO.
+    public var sloMet: Bool?
+    /// Breached bounds.
+    public var sloBreaches: [String]?
+    /// The corrected latency histogram of the measured window.
+    public var histogram: HistogramDump
+    /// The uncorrected latency histogram of the measured window.
+    public var uncorrectedHistogram: HistogramDump
+
+    enum CodingKeys: String, CodingKey {
+        case tool, target, method, workload, mode, connections, streamsPerConnection = "streams_per_connection",
+            timeoutMs = "timeout_ms", durationS = "duration_s", warmupS = "warmup_s", targetRPS = "target_rps",
+            achievedRPS = "achieved_rps", completedRPS = "completed_rps", valid, invalidReasons = "invalid_reasons",
+            latencyMs = "latency_ms", uncorrectedLatencyMs = "uncorrected_latency_ms",
+            firstMessageMs = "first_message_ms", schedulingLagMs = "scheduling_lag_ms",
+            statusCounts = "status_counts", httpStatusCounts = "http_status_counts", endingCounts = "ending_counts",
+            rstStreamCodes = "rst_stream_codes", transportErrors = "transport_errors", errorRate = "error_rate",
+            waitedForStream = "waited_for_stream", messagesPerCall = "messages_per_call", warmup, phases, slo,
+            sloMet = "slo_met", sloBreaches = "slo_breaches", histogram, uncorrectedHistogram = "uncorrected_histogram"
+    }
+
+    /// Judges a result with a validity gate and, optionally, an SLO.
+    public init(result: LoadResult, gate: ValidityGate = ValidityGate(), slo: ServiceLevelObjective? = nil) {
+        let measured = result.measured
+        target = result.target
+        method = result.path
+        workload = result.workloadName
+        mode = result.isOpenLoop ? "open-loop" : "closed-loop"
+        connections = result.connections
+        streamsPerConnection = result.streamsPerConnection
+        timeoutMs = Double(result.timeoutNanoseconds) / 1e6
+        durationS = Double(result.measuredNanoseconds) / 1e9
+        warmupS = Double(result.warmupNanoseconds) / 1e9
+        targetRPS = (result.targetRate * 10).rounded() / 10
+        achievedRPS = (result.achievedRate * 10).rounded() / 10
+        completedRPS = (result.completedRate * 10).rounded() / 10
+        invalidReasons = gate.problems(result)
+        valid = invalidReasons.isEmpty
+        latencyMs = LatencySummary(measured.corrected)
+        uncorrectedLatencyMs = LatencySummary(measured.uncorrected)
+        firstMessageMs = measured.firstMessage.count > 0 ? LatencySummary(measured.firstMessage) : nil
+        schedulingLagMs = LatencySummary(measured.schedulingLag)
+        let statuses = measured.statuses
+        statusCounts = statuses.countsByName
+        httpStatusCounts = Dictionary(uniqueKeysWithValues: statuses.byHTTPStatus.map { (String($0.key), $0.value) })
+        endingCounts = statuses.countsByEnding
+        rstStreamCodes = Dictionary(uniqueKeysWithValues: statuses.resets.map { (String($0.key), $0.value) })
+        transportErrors = statuses.transportErrors
+        errorRate = statuses.errorFraction
+        waitedForStream = measured.waitedForStream
+        messagesPerCall = statuses.total > 0 ? Double(measured.messages) / Double(statuses.total) : 0
+        phases = result.phases.indices.map { index in
+            let seconds = Double(result.phaseDurations[index]) / 1e9
+            return PhaseSummary(
+                name: result.phaseNames[index], targetRPS: result.phaseTargetRates[index],
+                achievedRPS: seconds > 0 ? (Double(result.phases[index].dispatchedInWindow) / seconds * 10).rounded() / 10 : 0,
+                durationS: seconds, latencyMs: LatencySummary(result.phases[index].corrected),
+                statusCounts: result.phases[index].statuses.countsByName)
+        }
+        warmup = result.warmupPhases > 0 ? phases[0] : nil
+        if let slo {
+            let verdict = slo.evaluate(latency: measured.corrected, errorFraction: statuses.errorFraction)
+            self.slo = slo.description
+            sloMet = verdict.met
+            sloBreaches = verdict.breaches
+        }
+        histogram = HistogramDump(measured.corrected)
+        uncorrectedHistogram = HistogramDump(measured.uncorrected)
+    }
+
+    /// The JSON report, keys sorted so runs diff cleanly.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}
