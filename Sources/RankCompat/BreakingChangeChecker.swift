@@ -163,6 +163,9 @@ struct Comparison {
     let rules: Set<Rule>
     var findings: [Finding] = []
 
+    /// The largest field number protobuf allows (2^29 - 1), which `reserved N to max` extends to.
+    static let maximumFieldNumber = 536_870_911
+
     init(current: SchemaIndex, baseline: SchemaIndex, rules: Set<Rule>) {
         self.current = current
         self.baseline = baseline
@@ -210,7 +213,7 @@ struct Comparison {
                 rule: .reservedMessageNoDelete,
                 kind: "message",
                 name: message.fullName,
-                maximum: 536_870_911,
+                maximum: Comparison.maximumFieldNumber,
                 file: message.fileName,
                 position: message.position
             )

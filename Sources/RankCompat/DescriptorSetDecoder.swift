@@ -9,6 +9,7 @@ public enum DescriptorSetDecodingError: Error, Equatable, CustomStringConvertibl
     /// A required part of a descriptor is missing, e.g. a field without a number.
     case malformed(String)
 
+    /// A one-line explanation for the user.
     public var description: String {
         switch self {
         case .notADescriptorSet:

@@ -18,6 +18,7 @@ public struct SourcePosition: Hashable, Comparable, Sendable {
     /// The start of a file, used when a descriptor set carries no source info for an element.
     public static let startOfFile = SourcePosition(line: 1, column: 1)
 
+    /// Orders by line, then column.
     public static func < (lhs: SourcePosition, rhs: SourcePosition) -> Bool {
         (lhs.line, lhs.column) < (rhs.line, rhs.column)
     }

@@ -31,6 +31,7 @@ public struct Finding: Hashable, Sendable, Comparable {
         "\(path(under: root)):\(position.line):\(position.column): \(rule.id): \(message)"
     }
 
+    /// Report order: file, position, rule id, message, so output is stable from run to run.
     public static func < (lhs: Finding, rhs: Finding) -> Bool {
         (lhs.file, lhs.position.line, lhs.position.column, lhs.rule.id, lhs.message)
             < (rhs.file, rhs.position.line, rhs.position.column, rhs.rule.id, rhs.message)

@@ -59,5 +59,6 @@ public enum Rule: String, CaseIterable, Sendable, Comparable {
         allCases.filter { $0.categories.contains(category) }
     }
 
+    /// Orders by rule id.
     public static func < (lhs: Rule, rhs: Rule) -> Bool { lhs.rawValue < rhs.rawValue }
 }

@@ -16,6 +16,7 @@ public enum InputError: Error, CustomStringConvertible, Equatable {
     /// An external tool (protoc, git, tar) could not be run or failed.
     case toolFailed(tool: String, message: String)
 
+    /// A one-line explanation for the user (protoc's output follows on further lines).
     public var description: String {
         switch self {
         case .missing(let path):
