@@ -7,6 +7,7 @@ always speak the contract in the tree.
 
 import os
 import pathlib
+import shlex
 import sys
 import types
 
@@ -25,6 +26,9 @@ _servers_in_test = []
 def pytest_addoption(parser):
     parser.addoption("--bin-dir", default=os.environ.get("RANKD_BIN_DIR"),
                      help="directory holding the rankd executable (default: $RANKD_BIN_DIR)")
+    parser.addoption("--rankd-args", default=os.environ.get("RANKD_EXTRA_ARGS", ""),
+                     help="extra arguments for every rankd started, e.g. '--scale 0.05' for a smaller demo "
+                          "marketplace that loads in seconds in a debug build (default: $RANKD_EXTRA_ARGS)")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -92,12 +96,13 @@ def protos(tmp_path_factory):
 class ServerFactory:
     """Starts servers for one scope and stops every one of them at the end of it."""
 
-    def __init__(self, tmp_dir):
+    def __init__(self, tmp_dir, common_args):
         self.tmp_dir = tmp_dir
+        self.common_args = common_args
         self.started = []
 
     def start_rankd(self, bin_dir, *extra_args, wait_serving=True):
-        argv = [str(bin_dir / "rankd"), "--host", "127.0.0.1", "--port", "0", *extra_args]
+        argv = [str(bin_dir / "rankd"), "--host", "127.0.0.1", "--port", "0", *self.common_args, *extra_args]
         log_path = self.tmp_dir / f"rankd-{len(self.started)}.log"
         server = ServerProcess(argv, log_path, "rankd")
         self.started.append(server)
@@ -112,18 +117,23 @@ class ServerFactory:
             server.stop()
 
 
+@pytest.fixture(scope="session")
+def rankd_args(pytestconfig):
+    return shlex.split(pytestconfig.getoption("--rankd-args"))
+
+
 @pytest.fixture
-def servers(tmp_path, request):
+def servers(tmp_path, request, rankd_args):
     """Starts extra rankd processes for one test (own flags, or ones the test signals); stops them after."""
-    factory = ServerFactory(tmp_path)
+    factory = ServerFactory(tmp_path, rankd_args)
     request.addfinalizer(factory.stop_all)
     return factory
 
 
 @pytest.fixture(scope="session")
-def rankd(bin_dir, tmp_path_factory, request):
+def rankd(bin_dir, tmp_path_factory, request, rankd_args):
     """The shared rankd: default limits, test hooks on, debug logging to a file the tests read."""
-    factory = ServerFactory(tmp_path_factory.mktemp("rankd"))
+    factory = ServerFactory(tmp_path_factory.mktemp("rankd"), rankd_args)
     request.addfinalizer(factory.stop_all)
     return factory.start_rankd(bin_dir, "--test-hooks", "--log-level", "debug")
 
