@@ -67,7 +67,8 @@ public struct LatencyHistogram: Sendable {
     public func spectrum(ticksPerHalfDistance: Int = 5) -> [(percentile: Double, nanoseconds: UInt64)] {
         guard count > 0 else { return [] }
         return storage.percentiles(ticksPerHalfDistance: ticksPerHalfDistance).map {
-            ($0.percentileLevelIteratedTo, $0.value * 1000)
+            // Bucket values are the top of their bucket; no point of the curve may claim more than was recorded.
+            ($0.percentileLevelIteratedTo, Swift.min($0.value, storage.maxRecorded) * 1000)
         }
     }
 }

@@ -1,0 +1,66 @@
+import CRankingProto
+import ProtoSupport
+import Testing
+
+@testable import RankLoad
+
+@Suite("RequestMix")
+struct RequestMixTests {
+    @Test("the same seed draws the same requests; another seed draws others")
+    func seedMakesItReproducible() {
+        let first = RequestMix(method: .mixed(recommendShare: 0.5), seed: 7, poolSize: 64).makeWorkload()
+        let again = RequestMix(method: .mixed(recommendShare: 0.5), seed: 7, poolSize: 64).makeWorkload()
+        let other = RequestMix(method: .mixed(recommendShare: 0.5), seed: 8, poolSize: 64).makeWorkload()
+        #expect(first.requests.map(\.message) == again.requests.map(\.message))
+        #expect(first.requests.map(\.message) != other.requests.map(\.message))
+    }
+
+    @Test("Recommend requests name demo users and surfaces and decode as RecommendRequest")
+    func recommendRequestsDecode() throws {
+        let shape = DemoDataShape(userCount: 1000, venueCount: 100)
+        let workload = RequestMix(method: .recommend, shape: shape, seed: 3, poolSize: 200).makeWorkload()
+        var surfaces: [String: Int] = [:]
+        var unknownUsers = 0
+        for request in workload.requests {
+            #expect(request.path == RequestMix.recommendPath)
+            let decoded: DecodedMessage<Ranking__V1__RecommendRequest> = try ProtoC.decode(
+                request.message, as: ranking__v1__recommend_request__init)
+            let user = ProtoC.string(decoded.message.user_id)
+            let number = Int(user.dropFirst()) ?? 0
+            #expect(user.hasPrefix("u") && number >= 1)
+            if number > 1000 { unknownUsers += 1 }
+            let surface = ProtoC.string(decoded.message.surface)
+            surfaces[surface, default: 0] += 1
+            if surface == "venue_items" {
+                let venue = Int(ProtoC.string(decoded.message.venue_id).dropFirst()) ?? 0
+                #expect((1...100).contains(venue))
+            }
+        }
+        #expect(Set(surfaces.keys) == ["discovery", "venue_items"])
+        #expect(surfaces["discovery", default: 0] > surfaces["venue_items", default: 0])
+        #expect(unknownUsers < 30)
+    }
+
+    @Test("Rank requests carry the asked number of distinct venue candidates")
+    func rankCandidates() throws {
+        let shape = DemoDataShape(userCount: 1000, venueCount: 5000)
+        let workload = RequestMix(method: .rank, shape: shape, candidates: 500, seed: 1, poolSize: 4).makeWorkload()
+        for request in workload.requests {
+            let decoded: DecodedMessage<Ranking__V1__RankRequest> = try ProtoC.decode(
+                request.message, as: ranking__v1__rank_request__init)
+            let ids = ProtoC.messages(decoded.message.candidates, count: decoded.message.n_candidates).map {
+                ProtoC.string($0.pointee.item_id)
+            }
+            #expect(ids.count == 500)
+            #expect(Set(ids).count == 500)
+            #expect(ids.allSatisfy { $0.hasPrefix("v") })
+        }
+    }
+
+    @Test("the demo shape follows the demo generator's sizing rule")
+    func demoShape() {
+        #expect(DemoDataShape.demo(scale: 1) == DemoDataShape(userCount: 200_000, venueCount: 20_000))
+        #expect(DemoDataShape.demo(scale: 5).userCount == 1_000_000)
+        #expect(DemoDataShape.demo(scale: 0.0001) == DemoDataShape(userCount: 100, venueCount: 50))
+    }
+}
