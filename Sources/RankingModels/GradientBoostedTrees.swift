@@ -25,8 +25,8 @@ public final class GradientBoostedTrees: Sendable {
     public let format: ModelFormat
 
     let nodes: [SplitNode]
-    let leafValues: [Double]
     let roots: [Int32]
+    let firstLeaves: [Int32]
     let categorySets: [CategorySet]
     let categoryWords: [UInt32]
     /// The margin every row starts from: 0 for LightGBM (its bias lives in the first tree), XGBoost's base margin.
@@ -49,8 +49,8 @@ public final class GradientBoostedTrees: Sendable {
         self.format = format
         self.baseScore = baseScore
         self.nodes = trees.nodes
-        self.leafValues = trees.leafValues
         self.roots = trees.roots
+        self.firstLeaves = trees.firstLeaves
         self.categorySets = trees.categorySets
         self.categoryWords = trees.categoryWords
     }
@@ -160,14 +160,15 @@ public final class GradientBoostedTrees: Sendable {
 
     private func withWalker<R>(_ body: (TreeWalker) -> R) -> R {
         nodes.withUnsafeBufferPointer { nodes in
-            leafValues.withUnsafeBufferPointer { leaves in
-                roots.withUnsafeBufferPointer { roots in
+            roots.withUnsafeBufferPointer { roots in
+                firstLeaves.withUnsafeBufferPointer { firstLeaves in
                     categorySets.withUnsafeBufferPointer { sets in
                         categoryWords.withUnsafeBufferPointer { words in
                             body(
                                 TreeWalker(
-                                    nodes: nodes.baseAddress, leaves: leaves.baseAddress, roots: roots.baseAddress,
-                                    categorySets: sets.baseAddress, categoryWords: words.baseAddress
+                                    nodes: nodes.baseAddress, roots: roots.baseAddress,
+                                    firstLeaves: firstLeaves.baseAddress, categorySets: sets.baseAddress,
+                                    categoryWords: words.baseAddress
                                 )
                             )
                         }
@@ -180,14 +181,49 @@ public final class GradientBoostedTrees: Sendable {
     private func sumTrees(_ walker: TreeWalker, row: UnsafePointer<Double>, limit: Int) -> Double {
         switch format {
         case .lightGBM:
-            var sum = baseScore
-            for tree in 0..<limit { sum += walker.leafValue(tree: tree, row: row) }
-            return sum
+            return sumTrees(walker, DoubleSum.self, row: row, limit: limit)
         case .xgboost:
-            var sum = Float(baseScore)
-            for tree in 0..<limit { sum += Float(walker.leafValue(tree: tree, row: row)) }
-            return Double(sum)
+            return sumTrees(walker, Float32Sum.self, row: row, limit: limit)
         }
+    }
+
+    /// One row, four trees walked in lockstep (independent load chains overlap), leaves still added in tree order.
+    private func sumTrees<Sum: LeafSum>(
+        _ walker: TreeWalker,
+        _: Sum.Type,
+        row: UnsafePointer<Double>,
+        limit: Int
+    ) -> Double {
+        let roots = walker.roots.unsafelyUnwrapped
+        let firstLeaves = walker.firstLeaves.unsafelyUnwrapped
+        var sum = baseScore
+        var tree = 0
+        while tree + 4 <= limit {
+            var n0 = roots[tree]
+            var n1 = roots[tree + 1]
+            var n2 = roots[tree + 2]
+            var n3 = roots[tree + 3]
+            let f0 = firstLeaves[tree]
+            let f1 = firstLeaves[tree + 1]
+            let f2 = firstLeaves[tree + 2]
+            let f3 = firstLeaves[tree + 3]
+            while min(min(n0 - f0, n1 - f1), min(n2 - f2, n3 - f3)) < 0 {
+                n0 = walker.step(n0, row)
+                n1 = walker.step(n1, row)
+                n2 = walker.step(n2, row)
+                n3 = walker.step(n3, row)
+            }
+            sum = Sum.add(sum, walker.value(n0))
+            sum = Sum.add(sum, walker.value(n1))
+            sum = Sum.add(sum, walker.value(n2))
+            sum = Sum.add(sum, walker.value(n3))
+            tree += 4
+        }
+        while tree < limit {
+            sum = Sum.add(sum, walker.leafValue(tree: tree, row: row))
+            tree += 1
+        }
+        return sum
     }
 
     /// Rows per block: 64 rows of a typical ranking feature vector stay in L1/L2 while every tree walks them.
@@ -208,27 +244,38 @@ public final class GradientBoostedTrees: Sendable {
             for row in blockStart..<blockEnd { out[row] = baseScore }
             for tree in 0..<limit {
                 let root = walker.roots.unsafelyUnwrapped[tree]
-                if root < 0 {
-                    let value = walker.leaves.unsafelyUnwrapped[Int(~root)]
-                    for row in blockStart..<blockEnd { out[row] = Sum.add(out[row], value) }
-                    continue
-                }
+                let firstLeaf = walker.firstLeaves.unsafelyUnwrapped[tree]
                 var row = blockStart
-                // Four independent walks interleaved: each step is a dependent load chain, and interleaving lets
-                // the CPU overlap the four chains instead of waiting on one.
-                while row + 4 <= blockEnd {
+                // Several rows walk the tree in lockstep: each step is a chain of dependent loads, and independent
+                // chains let the CPU overlap them. Rows that reach a leaf early sit there (leaves loop to
+                // themselves) until the slowest row of the group arrives.
+                while row + 8 <= blockEnd {
                     let base = rows + row * stride
-                    let (l0, l1, l2, l3) = walker.leafIndices4(
-                        root: root, base, base + stride, base + 2 * stride, base + 3 * stride)
-                    out[row] = Sum.add(out[row], walker.leaves.unsafelyUnwrapped[l0])
-                    out[row + 1] = Sum.add(out[row + 1], walker.leaves.unsafelyUnwrapped[l1])
-                    out[row + 2] = Sum.add(out[row + 2], walker.leaves.unsafelyUnwrapped[l2])
-                    out[row + 3] = Sum.add(out[row + 3], walker.leaves.unsafelyUnwrapped[l3])
-                    row += 4
+                    var n = (root, root, root, root, root, root, root, root)
+                    while min(min(min(n.0, n.1), min(n.2, n.3)), min(min(n.4, n.5), min(n.6, n.7))) < firstLeaf {
+                        n.0 = walker.step(n.0, base)
+                        n.1 = walker.step(n.1, base + stride)
+                        n.2 = walker.step(n.2, base + 2 * stride)
+                        n.3 = walker.step(n.3, base + 3 * stride)
+                        n.4 = walker.step(n.4, base + 4 * stride)
+                        n.5 = walker.step(n.5, base + 5 * stride)
+                        n.6 = walker.step(n.6, base + 6 * stride)
+                        n.7 = walker.step(n.7, base + 7 * stride)
+                    }
+                    out[row] = Sum.add(out[row], walker.value(n.0))
+                    out[row + 1] = Sum.add(out[row + 1], walker.value(n.1))
+                    out[row + 2] = Sum.add(out[row + 2], walker.value(n.2))
+                    out[row + 3] = Sum.add(out[row + 3], walker.value(n.3))
+                    out[row + 4] = Sum.add(out[row + 4], walker.value(n.4))
+                    out[row + 5] = Sum.add(out[row + 5], walker.value(n.5))
+                    out[row + 6] = Sum.add(out[row + 6], walker.value(n.6))
+                    out[row + 7] = Sum.add(out[row + 7], walker.value(n.7))
+                    row += 8
                 }
                 while row < blockEnd {
-                    let leaf = walker.leafIndex(root: root, row: rows + row * stride)
-                    out[row] = Sum.add(out[row], walker.leaves.unsafelyUnwrapped[leaf])
+                    var node = root
+                    while node < firstLeaf { node = walker.step(node, rows + row * stride) }
+                    out[row] = Sum.add(out[row], walker.value(node))
                     row += 1
                 }
             }
@@ -257,62 +304,43 @@ enum Float32Sum: LeafSum {
 struct TreeWalker {
     // Optional only because an empty array has no base address; a pointer is used only when its array has elements.
     let nodes: UnsafePointer<SplitNode>?
-    let leaves: UnsafePointer<Double>?
     let roots: UnsafePointer<Int32>?
+    let firstLeaves: UnsafePointer<Int32>?
     let categorySets: UnsafePointer<CategorySet>?
     let categoryWords: UnsafePointer<UInt32>?
 
     @inline(__always)
     func leafValue(tree: Int, row: UnsafePointer<Double>) -> Double {
-        let root = roots.unsafelyUnwrapped[tree]
-        return leaves.unsafelyUnwrapped[root < 0 ? Int(~root) : leafIndex(root: root, row: row)]
+        let firstLeaf = firstLeaves.unsafelyUnwrapped[tree]
+        var node = roots.unsafelyUnwrapped[tree]
+        while node < firstLeaf { node = step(node, row) }
+        return value(node)
     }
 
+    /// A leaf's value.
+    @inline(__always)
+    func value(_ leaf: Int32) -> Double {
+        nodes.unsafelyUnwrapped[Int(leaf)].threshold
+    }
+
+    /// The child of `node` that `row` goes to (the node itself for a leaf).
     @inline(__always)
     func step(_ node: Int32, _ row: UnsafePointer<Double>) -> Int32 {
-        let split = nodes.unsafelyUnwrapped[Int(node)]
-        let x = row[Int(split.feature)]
-        let goLeft: Bool
-        if split.kind.rawValue <= SplitKind.numericMissingLeft.rawValue {
-            // `x <= t` is false for NaN, so NaN goes right unless the node sends it left.
-            goLeft = x <= split.threshold || (split.kind == .numericMissingLeft && x.isNaN)
+        let split = nodes.unsafelyUnwrapped + Int(node)
+        let kind = split.pointee.kind.rawValue
+        let x = row[Int(split.pointee.feature)]
+        let goRight: Int
+        if kind <= SplitKind.numericMissingLeft.rawValue {
+            // `x <= t` is false for NaN, so NaN goes right unless the node sends it left. Built from bits and
+            // used as an offset, not branched on: split outcomes look random to a branch predictor. kind is 1
+            // exactly for numericMissingLeft, so it doubles as the "NaN goes left" bit.
+            let lessOrEqual = unsafeBitCast(x <= split.pointee.threshold, to: UInt8.self)
+            let isNaN = unsafeBitCast(x != x, to: UInt8.self)
+            goRight = Int((lessOrEqual | (isNaN & kind)) ^ 1)
         } else {
-            goLeft = decideSlowPath(split, x)
+            goRight = decideSlowPath(split.pointee, x) ? 0 : 1
         }
-        return goLeft ? split.left : split.right
-    }
-
-    @inline(__always)
-    func leafIndex(root: Int32, row: UnsafePointer<Double>) -> Int {
-        var node = root
-        while node >= 0 { node = step(node, row) }
-        return Int(~node)
-    }
-
-    /// Walks four rows down one tree together while all four are on split nodes, then finishes each alone.
-    @inline(__always)
-    func leafIndices4(
-        root: Int32,
-        _ r0: UnsafePointer<Double>,
-        _ r1: UnsafePointer<Double>,
-        _ r2: UnsafePointer<Double>,
-        _ r3: UnsafePointer<Double>
-    ) -> (Int, Int, Int, Int) {
-        var n0 = root
-        var n1 = root
-        var n2 = root
-        var n3 = root
-        while (n0 | n1 | n2 | n3) >= 0 {
-            n0 = step(n0, r0)
-            n1 = step(n1, r1)
-            n2 = step(n2, r2)
-            n3 = step(n3, r3)
-        }
-        while n0 >= 0 { n0 = step(n0, r0) }
-        while n1 >= 0 { n1 = step(n1, r1) }
-        while n2 >= 0 { n2 = step(n2, r2) }
-        while n3 >= 0 { n3 = step(n3, r3) }
-        return (Int(~n0), Int(~n1), Int(~n2), Int(~n3))
+        return UnsafeRawPointer(split).load(fromByteOffset: SplitNode.leftOffset + goRight * 4, as: Int32.self)
     }
 
     /// Zero-as-missing and categorical decisions, kept out of line so the numeric fast path stays small.

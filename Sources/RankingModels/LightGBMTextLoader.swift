@@ -91,10 +91,10 @@ enum LightGBMTextLoader {
                 break
             }
             guard line.text.hasPrefix("Tree=") else {
-                throw fail(line.number, "expected 'Tree=\(builder.roots.count)' or 'end of trees'")
+                throw fail(line.number, "expected 'Tree=\(builder.treeCount)' or 'end of trees'")
             }
-            guard Int(line.text.dropFirst(5)) == builder.roots.count else {
-                throw fail(line.number, "expected 'Tree=\(builder.roots.count)', found '\(line.text)'")
+            guard Int(line.text.dropFirst(5)) == builder.treeCount else {
+                throw fail(line.number, "expected 'Tree=\(builder.treeCount)', found '\(line.text)'")
             }
             cursor += 1
             var fields: [Substring: (value: Substring, line: Int)] = [:]
@@ -111,7 +111,7 @@ enum LightGBMTextLoader {
             try addTree(fields, headerLine: line.number, to: &builder)
         }
         guard sawEnd else { throw fail(lines.last?.number ?? 0, "file ends before 'end of trees'") }
-        guard builder.roots.count > 0 else { throw fail(lines[cursor].number, "model has no trees") }
+        guard builder.treeCount > 0 else { throw fail(lines[cursor].number, "model has no trees") }
 
         return GradientBoostedTrees(
             featureNames: featureNames, version: version, objective: objective, format: .lightGBM, baseScore: 0,
@@ -124,7 +124,7 @@ enum LightGBMTextLoader {
         headerLine: Int,
         to builder: inout TreeEnsembleBuilder
     ) throws {
-        let treeIndex = builder.roots.count
+        let treeIndex = builder.treeCount
         let location = "Tree=\(treeIndex) (line \(headerLine))"
         func fail(_ reason: String) -> ModelLoadError {
             .malformed(format: format, location: location, reason: reason)

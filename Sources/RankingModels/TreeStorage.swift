@@ -17,16 +17,21 @@ enum SplitKind: UInt8 {
     case xgboostCategoricalMissingLeft = 6
 }
 
-/// One split node, 24 bytes, so that a step down a tree touches a single cache line.
+/// One node, 24 bytes, so that a step down a tree touches a single cache line.
 ///
-/// Children are node indices when non-negative and `~leafIndex` when negative, as in LightGBM. For categorical
-/// kinds `threshold` holds the index of the node's category set.
+/// Leaves are nodes too: a leaf keeps its value in `threshold` and points both children at itself, so a walk that
+/// reaches it stays put whatever the comparison says. That lets several rows walk one tree in lockstep without a
+/// per-row "am I done" branch. For categorical kinds `threshold` holds the index of the node's category set.
 struct SplitNode {
     var threshold: Double
     var feature: Int32
     var left: Int32
     var right: Int32
     var kind: SplitKind
+
+    /// Byte offset of `left`, with `right` 4 bytes after it, so a child can be read at `leftOffset + 4 * goRight`.
+    /// A test pins this to the actual layout.
+    static let leftOffset = 12
 }
 
 /// Where one node's category bitset lives in the shared word array.
@@ -40,14 +45,19 @@ let lightGBMZeroThreshold = Double(Float(1e-35))
 
 /// Collects trees in the flat layout `GradientBoostedTrees` walks, and checks each tree's shape on the way in so
 /// that scoring can index without bounds checks and can never loop.
+///
+/// Each tree occupies a contiguous run of `nodes`: its splits from `roots[t]`, then its leaves from
+/// `firstLeaves[t]`, so "is this a leaf" is one comparison with the tree's first leaf index.
 struct TreeEnsembleBuilder {
     let featureCount: Int
     let format: String
     private(set) var nodes: [SplitNode] = []
-    private(set) var leafValues: [Double] = []
     private(set) var roots: [Int32] = []
+    private(set) var firstLeaves: [Int32] = []
     private(set) var categorySets: [CategorySet] = []
     private(set) var categoryWords: [UInt32] = []
+
+    var treeCount: Int { roots.count }
 
     init(featureCount: Int, format: String) {
         self.featureCount = featureCount
@@ -64,10 +74,11 @@ struct TreeEnsembleBuilder {
         return categorySets.count - 1
     }
 
-    /// Adds one tree whose child indices are local to `treeNodes` / `treeLeaves`.
+    /// Adds one tree given as splits whose children are split indices (>= 0) or `~leafIndex` (< 0), local to this
+    /// tree, as in LightGBM's text format.
     ///
-    /// A tree with no split nodes has exactly one leaf. Otherwise the nodes must form a binary tree rooted at node 0
-    /// in which every node and every leaf is reached exactly once: that rules out cycles, shared subtrees and
+    /// A tree with no splits has exactly one leaf. Otherwise the splits must form a binary tree rooted at split 0
+    /// in which every split and every leaf is reached exactly once: that rules out cycles, shared subtrees and
     /// dangling indices, whatever the file says.
     mutating func addTree(nodes treeNodes: [SplitNode], leafValues treeLeaves: [Double], location: String) throws {
         func fail(_ reason: String) -> ModelLoadError {
@@ -76,20 +87,39 @@ struct TreeEnsembleBuilder {
         for (index, value) in treeLeaves.enumerated() where !value.isFinite {
             throw fail("leaf \(index) has non-finite value \(value)")
         }
-        guard nodes.count + treeNodes.count < Int(Int32.max), leafValues.count + treeLeaves.count < Int(Int32.max)
-        else { throw fail("model too large") }
-        let nodeBase = Int32(nodes.count)
-        let leafBase = Int32(leafValues.count)
+        guard nodes.count + treeNodes.count + treeLeaves.count < Int(Int32.max) else { throw fail("model too large") }
         if treeNodes.isEmpty {
             guard treeLeaves.count == 1 else {
                 throw fail("a tree without splits must have exactly one leaf, found \(treeLeaves.count)")
             }
-            roots.append(~leafBase)
-            leafValues.append(treeLeaves[0])
-            return
+        } else {
+            try checkShape(treeNodes, leafCount: treeLeaves.count, fail: fail)
         }
-        guard treeLeaves.count == treeNodes.count + 1 else {
-            throw fail("\(treeNodes.count) splits need \(treeNodes.count + 1) leaves, found \(treeLeaves.count)")
+
+        let base = Int32(nodes.count)
+        let firstLeaf = base + Int32(treeNodes.count)
+        roots.append(base)
+        firstLeaves.append(firstLeaf)
+        for var node in treeNodes {
+            node.left = node.left >= 0 ? base + node.left : firstLeaf + ~node.left
+            node.right = node.right >= 0 ? base + node.right : firstLeaf + ~node.right
+            nodes.append(node)
+        }
+        for (index, value) in treeLeaves.enumerated() {
+            let me = firstLeaf + Int32(index)
+            // Feature 0 exists in every accepted model; what it compares to does not matter with both children
+            // pointing home.
+            nodes.append(SplitNode(threshold: value, feature: 0, left: me, right: me, kind: .numericMissingRight))
+        }
+    }
+
+    private func checkShape(
+        _ treeNodes: [SplitNode],
+        leafCount: Int,
+        fail: (String) -> ModelLoadError
+    ) throws {
+        guard leafCount == treeNodes.count + 1 else {
+            throw fail("\(treeNodes.count) splits need \(treeNodes.count + 1) leaves, found \(leafCount)")
         }
         for (index, node) in treeNodes.enumerated() {
             guard node.feature >= 0, Int(node.feature) < featureCount else {
@@ -106,7 +136,7 @@ struct TreeEnsembleBuilder {
             }
         }
         var nodeSeen = [Bool](repeating: false, count: treeNodes.count)
-        var leafSeen = [Bool](repeating: false, count: treeLeaves.count)
+        var leafSeen = [Bool](repeating: false, count: leafCount)
         var stack: [Int32] = [0]
         nodeSeen[0] = true
         while let current = stack.popLast() {
@@ -119,7 +149,7 @@ struct TreeEnsembleBuilder {
                     stack.append(child)
                 } else {
                     let leaf = Int(~child)
-                    guard leaf < treeLeaves.count else { throw fail("split \(current) has leaf child \(leaf)") }
+                    guard leaf < leafCount else { throw fail("split \(current) has leaf child \(leaf)") }
                     guard !leafSeen[leaf] else { throw fail("leaf \(leaf) is reached twice") }
                     leafSeen[leaf] = true
                 }
@@ -127,14 +157,6 @@ struct TreeEnsembleBuilder {
         }
         if let unreached = nodeSeen.firstIndex(of: false) { throw fail("split \(unreached) is not reachable") }
         if let unreached = leafSeen.firstIndex(of: false) { throw fail("leaf \(unreached) is not reachable") }
-
-        roots.append(nodeBase)
-        for var node in treeNodes {
-            node.left = node.left >= 0 ? node.left + nodeBase : ~(~node.left + leafBase)
-            node.right = node.right >= 0 ? node.right + nodeBase : ~(~node.right + leafBase)
-            nodes.append(node)
-        }
-        leafValues.append(contentsOf: treeLeaves)
     }
 }
 

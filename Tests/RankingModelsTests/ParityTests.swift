@@ -107,7 +107,7 @@ enum Fixtures {
         var multiWordSets = 0
         for name in Fixtures.models {
             let model = try Fixtures.model(name)
-            kinds.formUnion(model.nodes.map(\.kind))
+            kinds.formUnion(model.nodes.filter { $0.left != $0.right }.map(\.kind))
             multiWordSets += model.categorySets.filter { $0.wordCount > 1 }.count
         }
         #expect(kinds == Set([
@@ -115,6 +115,12 @@ enum Fixtures {
             .xgboostCategoricalMissingLeft, .xgboostCategoricalMissingRight,
         ]))
         #expect(multiWordSets > 0)
+    }
+
+    @Test func nodeLayoutMatchesTheChildOffsetTheWalkerReads() {
+        #expect(MemoryLayout<SplitNode>.offset(of: \SplitNode.left) == SplitNode.leftOffset)
+        #expect(MemoryLayout<SplitNode>.offset(of: \SplitNode.right) == SplitNode.leftOffset + 4)
+        #expect(MemoryLayout<SplitNode>.stride == 24)
     }
 
     @Test func versionChangesWithTheFileContent() throws {
