@@ -36,7 +36,7 @@ def test_unknown_service_or_method_is_unimplemented(channel, path):
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED, raised.value.details()
 
 
-def test_unknown_method_leaves_the_connection_usable(channel, protos):
+def test_unknown_method_leaves_the_connection_usable(channel):
     with pytest.raises(grpc.RpcError):
         raw_unary(channel, "/no.such.Service/Method", b"")
     answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT_S)
