@@ -52,7 +52,12 @@ let package = Package(
         // MARK: Ranking: the pipeline, knows nothing of HTTP/2
         // Gradient-boosted tree models (LightGBM text, XGBoost JSON) with golden-file parity checks.
         .target(name: "RankingModels", swiftSettings: swiftSettings),
-        .testTarget(name: "RankingModelsTests", dependencies: ["RankingModels"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RankingModelsTests",
+            dependencies: ["RankingModels"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Ranking",
             dependencies: ["RankingModels"],
@@ -75,7 +80,8 @@ let package = Package(
 
         // MARK: Contract compatibility
         .target(name: "RankCompat", dependencies: ["CRankingProto"], swiftSettings: swiftSettings),
-        .testTarget(name: "RankCompatTests", dependencies: ["RankCompat"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RankCompatTests", dependencies: ["RankCompat"], exclude: ["Corpus"], swiftSettings: swiftSettings),
 
         // MARK: Load generation
         .target(
