@@ -120,7 +120,9 @@ extension GradientBoostedTrees {
         }
         for (index, name) in featureNames.enumerated() {
             let found = index < golden.featureNames.count ? golden.featureNames[index] : nil
-            guard found == name else { throw ModelValidationError.featureMismatch(index: index, expected: name, found: found) }
+            guard found == name else {
+                throw ModelValidationError.featureMismatch(index: index, expected: name, found: found)
+            }
         }
         guard golden.rowCount > 0 else { throw ModelValidationError.emptyGoldenFile }
 
@@ -129,13 +131,19 @@ extension GradientBoostedTrees {
             try golden.values.withUnsafeBufferPointer { values in
                 for row in 0..<golden.rowCount {
                     let single = rawScore(
-                        UnsafeBufferPointer(rebasing: values[row * featureNames.count..<(row + 1) * featureNames.count]),
+                        UnsafeBufferPointer(
+                            rebasing: values[row * featureNames.count..<(row + 1) * featureNames.count]
+                        ),
                         treeLimit: treeLimit
                     )
                     for got in [batch[row], single] where !(abs(got - expected[row]) <= tolerance) {
                         if let treeLimit {
                             throw ModelValidationError.limitedScoreMismatch(
-                                treeLimit: treeLimit, row: row, expected: expected[row], got: got)
+                                treeLimit: treeLimit,
+                                row: row,
+                                expected: expected[row],
+                                got: got
+                            )
                         }
                         throw ModelValidationError.scoreMismatch(row: row, expected: expected[row], got: got)
                     }

@@ -78,10 +78,13 @@ public final class GradientBoostedTrees: Sendable {
     public static func load(contentsOf path: String) throws -> GradientBoostedTrees {
         let lowercased = path.lowercased()
         let isLightGBM = lowercased.hasSuffix(".txt")
-        guard isLightGBM || lowercased.hasSuffix(".json") else { throw ModelLoadError.unknownModelExtension(path: path) }
+        guard isLightGBM || lowercased.hasSuffix(".json") else {
+            throw ModelLoadError.unknownModelExtension(path: path)
+        }
         let bytes = try readFile(path)
         let hash = String(fnv1a64(bytes), radix: 16)
-        let version = "\((path as NSString).lastPathComponent)#fnv1a64:\(String(repeating: "0", count: 16 - hash.count))\(hash)"
+        let version =
+            "\((path as NSString).lastPathComponent)#fnv1a64:\(String(repeating: "0", count: 16 - hash.count))\(hash)"
         if isLightGBM {
             guard let text = String(validating: bytes, as: UTF8.self) else {
                 throw ModelLoadError.malformed(format: "LightGBM", location: path, reason: "not valid UTF-8")
@@ -166,8 +169,10 @@ public final class GradientBoostedTrees: Sendable {
                         categoryWords.withUnsafeBufferPointer { words in
                             body(
                                 TreeWalker(
-                                    nodes: nodes.baseAddress, roots: roots.baseAddress,
-                                    firstLeaves: firstLeaves.baseAddress, categorySets: sets.baseAddress,
+                                    nodes: nodes.baseAddress,
+                                    roots: roots.baseAddress,
+                                    firstLeaves: firstLeaves.baseAddress,
+                                    categorySets: sets.baseAddress,
                                     categoryWords: words.baseAddress
                                 )
                             )

@@ -348,7 +348,11 @@ struct JSONCursor {
         result.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
             guard case .number(let text) = element, let number = Int(text) else {
-                throw ModelLoadError.malformed(format: format, location: "\(path)[\(index)]", reason: "expected an integer")
+                throw ModelLoadError.malformed(
+                    format: format,
+                    location: "\(path)[\(index)]",
+                    reason: "expected an integer"
+                )
             }
             result.append(number)
         }
@@ -361,7 +365,11 @@ struct JSONCursor {
         result.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
             guard case .number(let text) = element, let number = Float(text) else {
-                throw ModelLoadError.malformed(format: format, location: "\(path)[\(index)]", reason: "expected a number")
+                throw ModelLoadError.malformed(
+                    format: format,
+                    location: "\(path)[\(index)]",
+                    reason: "expected a number"
+                )
             }
             result.append(number)
         }

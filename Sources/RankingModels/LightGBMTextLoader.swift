@@ -106,7 +106,9 @@ enum LightGBMTextLoader {
                 guard let equals = fieldLine.text.firstIndex(of: "=") else {
                     throw fail(fieldLine.number, "expected key=value in a tree, found '\(fieldLine.text)'")
                 }
-                fields[fieldLine.text[..<equals]] = (fieldLine.text[fieldLine.text.index(after: equals)...], fieldLine.number)
+                fields[fieldLine.text[..<equals]] = (
+                    fieldLine.text[fieldLine.text.index(after: equals)...], fieldLine.number
+                )
             }
             try addTree(fields, headerLine: line.number, to: &builder)
         }
@@ -114,7 +116,11 @@ enum LightGBMTextLoader {
         guard builder.treeCount > 0 else { throw fail(lines[cursor].number, "model has no trees") }
 
         return GradientBoostedTrees(
-            featureNames: featureNames, version: version, objective: objective, format: .lightGBM, baseScore: 0,
+            featureNames: featureNames,
+            version: version,
+            objective: objective,
+            format: .lightGBM,
+            baseScore: 0,
             trees: builder
         )
     }
@@ -173,7 +179,10 @@ enum LightGBMTextLoader {
             else { throw fail("cat_boundaries do not delimit cat_threshold's \(words.count) words") }
             firstCategorySet = builder.categorySets.count
             for index in 0..<catCount {
-                _ = try builder.addCategorySet(words: Array(words[boundaries[index]..<boundaries[index + 1]]), location: location)
+                _ = try builder.addCategorySet(
+                    words: Array(words[boundaries[index]..<boundaries[index + 1]]),
+                    location: location
+                )
             }
         }
 
@@ -209,7 +218,13 @@ enum LightGBMTextLoader {
                 }
             }
             nodes.append(
-                SplitNode(threshold: threshold, feature: features[index], left: lefts[index], right: rights[index], kind: kind)
+                SplitNode(
+                    threshold: threshold,
+                    feature: features[index],
+                    left: lefts[index],
+                    right: rights[index],
+                    kind: kind
+                )
             )
         }
         try builder.addTree(nodes: nodes, leafValues: leafValues, location: location)

@@ -43,7 +43,8 @@ enum XGBoostJSONLoader {
         guard let transform = baseMarginTransforms[objective] else {
             throw ModelLoadError.unsupported(
                 format: format,
-                feature: "objective \(objective) (supported: \(baseMarginTransforms.keys.sorted().joined(separator: ", ")))"
+                feature:
+                    "objective \(objective) (supported: \(baseMarginTransforms.keys.sorted().joined(separator: ", ")))"
             )
         }
         let baseScore = try parseBaseScore(parameters["base_score"])
@@ -97,8 +98,12 @@ enum XGBoostJSONLoader {
         var builder = TreeEnsembleBuilder(featureCount: featureCount, format: format)
         for tree in trees { try addTree(tree, to: &builder) }
         return GradientBoostedTrees(
-            featureNames: featureNames, version: version, objective: objective, format: .xgboost,
-            baseScore: Double(baseMargin), trees: builder
+            featureNames: featureNames,
+            version: version,
+            objective: objective,
+            format: .xgboost,
+            baseScore: Double(baseMargin),
+            trees: builder
         )
     }
 
@@ -145,7 +150,8 @@ enum XGBoostJSONLoader {
                 return try element.int() != 0
             }
         }
-        let splitTypes = try tree.optional("split_type") == nil
+        let splitTypes =
+            try tree.optional("split_type") == nil
             ? [Int](repeating: 0, count: nodeCount) : try array("split_type") { try $0.intArray() }
 
         // Node -> its category list, from the parallel categories_* arrays.
@@ -186,10 +192,18 @@ enum XGBoostJSONLoader {
                 leaves.append(Double(conditions[node]))
             } else {
                 reference = Int32(nodes.count)
-                nodes.append(try splitNode(
-                    node, feature: features[node], condition: conditions[node], defaultLeft: defaultLeft[node],
-                    splitType: splitTypes[node], categories: categoriesOfNode[node], builder: &builder, fail: fail
-                ))
+                nodes.append(
+                    try splitNode(
+                        node,
+                        feature: features[node],
+                        condition: conditions[node],
+                        defaultLeft: defaultLeft[node],
+                        splitType: splitTypes[node],
+                        categories: categoriesOfNode[node],
+                        builder: &builder,
+                        fail: fail
+                    )
+                )
                 stack.append((rights[node], Int(reference), false))
                 stack.append((lefts[node], Int(reference), true))
             }
@@ -217,7 +231,10 @@ enum XGBoostJSONLoader {
                 throw fail("node \(node) has non-finite split condition \(condition)")
             }
             return SplitNode(
-                threshold: threshold, feature: feature, left: 0, right: 0,
+                threshold: threshold,
+                feature: feature,
+                left: 0,
+                right: 0,
                 kind: defaultLeft ? .numericMissingLeft : .numericMissingRight
             )
         case 1:
@@ -233,7 +250,10 @@ enum XGBoostJSONLoader {
             }
             let set = try builder.addCategorySet(words: words, location: "node \(node)")
             return SplitNode(
-                threshold: Double(set), feature: feature, left: 0, right: 0,
+                threshold: Double(set),
+                feature: feature,
+                left: 0,
+                right: 0,
                 kind: defaultLeft ? .xgboostCategoricalMissingLeft : .xgboostCategoricalMissingRight
             )
         default:

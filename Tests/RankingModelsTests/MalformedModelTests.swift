@@ -9,7 +9,11 @@ import Testing
         try GradientBoostedTrees.loadLightGBM(text: text, version: "test")
     }
 
-    private func expectMalformed(_ text: String, _ reasonContains: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    private func expectMalformed(
+        _ text: String,
+        _ reasonContains: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             _ = try load(text)
             Issue.record("loaded a model that should be refused (\(reasonContains))", sourceLocation: sourceLocation)
@@ -34,7 +38,7 @@ import Testing
         let end = try #require(text.range(of: "end of trees")).upperBound
         let endOffset = text.utf8.distance(from: text.startIndex, to: end)
         var generator = SplitMix64(seed: 7)
-        var cuts = (0..<150).map { _ in Int(generator.next() % UInt64(endOffset)) }
+        var cuts = (0..<80).map { _ in Int(generator.next() % UInt64(endOffset)) }
         cuts += [0, 1, 5, endOffset - 1]
         for cut in cuts {
             let truncated = String(decoding: Array(text.utf8.prefix(cut)), as: UTF8.self)
@@ -83,8 +87,12 @@ import Testing
         expectMalformed(v.replacingOccurrences(of: "max_feature_idx=1\n", with: ""), "header has no 'max_feature_idx'")
         expectMalformed(v.replacingOccurrences(of: "num_class=1", with: "num_class=x"), "not an integer")
         expectMalformed(
-            v.replacingOccurrences(of: "\nTree=0", with: "\nend of trees\nTree=0").replacingOccurrences(of: "Tree=0\n", with: ""),
-            "model has no trees")
+            v.replacingOccurrences(of: "\nTree=0", with: "\nend of trees\nTree=0").replacingOccurrences(
+                of: "Tree=0\n",
+                with: ""
+            ),
+            "model has no trees"
+        )
     }
 
     @Test func categoricalCorruptionsAreRefused() {
@@ -113,7 +121,8 @@ import Testing
         #expect(throws: ModelLoadError.unsupported(format: "LightGBM", feature: "model format version v9")) {
             try load(v.replacingOccurrences(of: "version=v4", with: "version=v9"))
         }
-        #expect(throws: ModelLoadError.unsupported(format: "LightGBM", feature: "average_output (random forest mode)")) {
+        #expect(throws: ModelLoadError.unsupported(format: "LightGBM", feature: "average_output (random forest mode)"))
+        {
             try load(v.replacingOccurrences(of: "tree_sizes=1", with: "tree_sizes=1\naverage_output"))
         }
     }
@@ -124,7 +133,11 @@ import Testing
         try GradientBoostedTrees.loadXGBoostJSON(data: Array(json.utf8), version: "test")
     }
 
-    private func expectRefused(_ json: String, _ reasonContains: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    private func expectRefused(
+        _ json: String,
+        _ reasonContains: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             _ = try load(json)
             Issue.record("loaded a model that should be refused (\(reasonContains))", sourceLocation: sourceLocation)
@@ -144,7 +157,7 @@ import Testing
     @Test func everyTruncationIsRefused() throws {
         let bytes = try Fixtures.bytes("xgb_categorical.json")
         var generator = SplitMix64(seed: 11)
-        var cuts = (0..<150).map { _ in Int(generator.next() % UInt64(bytes.count)) }
+        var cuts = (0..<80).map { _ in Int(generator.next() % UInt64(bytes.count)) }
         cuts += [0, 1, bytes.count - 2]
         for cut in cuts {
             #expect(throws: ModelLoadError.self, "cut at byte \(cut)") {
@@ -172,7 +185,10 @@ import Testing
         func tree(_ replace: String, _ with: String) -> String { base.replacingOccurrences(of: replace, with: with) }
         expectRefused(tree("\"left_children\":[1,-1,-1]", "\"left_children\":[1,0,-1]"), "node 0 is reached twice")
         expectRefused(tree("\"right_children\":[2,-1,-1]", "\"right_children\":[2,1,-1]"), "only a right child")
-        expectRefused(tree("\"right_children\":[2,-1,-1]", "\"right_children\":[9,-1,-1]"), "child index 9 out of range")
+        expectRefused(
+            tree("\"right_children\":[2,-1,-1]", "\"right_children\":[9,-1,-1]"),
+            "child index 9 out of range"
+        )
         expectRefused(tree("\"split_indices\":[0,0,0]", "\"split_indices\":[5,0,0]"), "uses feature 5")
         expectRefused(tree("\"split_indices\":[0,0,0]", "\"split_indices\":[0,0]"), "'split_indices' has 2 entries")
         expectRefused(tree("\"split_conditions\":[1E-1,", "\"split_conditions\":[\"x\","), "split_conditions[0]")
@@ -180,7 +196,10 @@ import Testing
         expectRefused(tree("1E0,2E0]", "Infinity,2E0]"), "non-finite value")
         expectRefused(tree("\"num_nodes\":\"3\"", "\"num_nodes\":\"0\""), "tree has no nodes")
         expectRefused(tree("\"num_trees\":\"1\"", "\"num_trees\":\"2\""), "num_trees does not match")
-        expectRefused(tree("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":\"3\",\"num_target\""), "2 feature names")
+        expectRefused(
+            tree("\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":\"3\",\"num_target\""),
+            "2 feature names"
+        )
         expectRefused(tree("\"feature_names\":[\"a\",\"b\"]", "\"feature_names\":[\"a\",\"a\"]"), "appears twice")
         expectRefused(tree("\"split_type\":[0,0,0]", "\"split_type\":[1,0,0]"), "has no categories")
         expectRefused(OneSplit.xgboost(categories: [-1]), "invalid category -1")
@@ -194,13 +213,20 @@ import Testing
         let base = OneSplit.xgboost()
         expectRefused(OneSplit.xgboost(objective: "multi:softprob"), "objective multi:softprob")
         expectRefused(base.replacingOccurrences(of: "\"num_class\":\"0\"", with: "\"num_class\":\"3\""), "num_class=3")
-        expectRefused(base.replacingOccurrences(of: "\"num_target\":\"1\"", with: "\"num_target\":\"2\""), "num_target=2")
+        expectRefused(
+            base.replacingOccurrences(of: "\"num_target\":\"1\"", with: "\"num_target\":\"2\""),
+            "num_target=2"
+        )
         expectRefused(base.replacingOccurrences(of: "\"name\":\"gbtree\"", with: "\"name\":\"dart\""), "booster dart")
         expectRefused(
             base.replacingOccurrences(of: "\"num_parallel_tree\":\"1\"", with: "\"num_parallel_tree\":\"2\""),
-            "num_parallel_tree=2")
+            "num_parallel_tree=2"
+        )
         expectRefused(base.replacingOccurrences(of: "\"enc\":[]", with: "\"enc\":[{}]"), "re-coded string categories")
-        expectRefused(base.replacingOccurrences(of: "\"split_type\":[0,0,0]", with: "\"split_type\":[2,0,0]"), "split_type 2")
+        expectRefused(
+            base.replacingOccurrences(of: "\"split_type\":[0,0,0]", with: "\"split_type\":[2,0,0]"),
+            "split_type 2"
+        )
         expectRefused(OneSplit.xgboost(baseScore: "[1E0,2E0]"), "more than one base_score")
     }
 
@@ -252,7 +278,7 @@ import Testing
         let alphabet = Array("0123456789-.eE ,[]{}\":=\nabc".utf8)
         var generator = SplitMix64(seed: 2024)
         var loaded = 0
-        for _ in 0..<120 {
+        for _ in 0..<60 {
             var bytes = original
             for _ in 0..<(1 + Int(generator.next() % 3)) {
                 let at = Int(generator.next() % UInt64(bytes.count))
@@ -261,7 +287,10 @@ import Testing
             let model: GradientBoostedTrees
             do {
                 if name.hasSuffix(".txt") {
-                    model = try GradientBoostedTrees.loadLightGBM(text: String(decoding: bytes, as: UTF8.self), version: "m")
+                    model = try GradientBoostedTrees.loadLightGBM(
+                        text: String(decoding: bytes, as: UTF8.self),
+                        version: "m"
+                    )
                 } else {
                     model = try GradientBoostedTrees.loadXGBoostJSON(data: bytes, version: "m")
                 }

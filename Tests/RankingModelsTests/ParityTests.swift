@@ -8,7 +8,9 @@ enum Fixtures {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures").path
 
-    static let lightGBMModels = ["lgb_binary_nan.txt", "lgb_binary_zero.txt", "lgb_categorical.txt", "lgb_lambdarank.txt"]
+    static let lightGBMModels = [
+        "lgb_binary_nan.txt", "lgb_binary_zero.txt", "lgb_categorical.txt", "lgb_lambdarank.txt",
+    ]
     static let xgboostModels = [
         "xgb_binary.json", "xgb_regression.json", "xgb_pairwise.json", "xgb_ndcg.json", "xgb_categorical.json",
     ]
@@ -65,7 +67,10 @@ enum Fixtures {
                 let batch = model.rawScores(rows, rowCount: rowCount, treeLimit: limit)
                 for row in 0..<rowCount {
                     let single = model.rawScore(Array(rows[row * width..<(row + 1) * width]), treeLimit: limit)
-                    #expect(batch[row].bitPattern == single.bitPattern, "row \(row) of \(rowCount), limit \(limit as Any)")
+                    #expect(
+                        batch[row].bitPattern == single.bitPattern,
+                        "row \(row) of \(rowCount), limit \(limit as Any)"
+                    )
                 }
             }
         }
@@ -94,7 +99,9 @@ enum Fixtures {
         #expect(lambdarank.format == .lightGBM)
         #expect(lambdarank.objective == "lambdarank")
         #expect(lambdarank.treeCount == 60)
-        #expect(lambdarank.featureNames == ["user_ctr", "item_age_days", "price", "dwell_secs", "similarity", "popularity"])
+        #expect(
+            lambdarank.featureNames == ["user_ctr", "item_age_days", "price", "dwell_secs", "similarity", "popularity"]
+        )
         let pairwise = try Fixtures.model("xgb_pairwise.json")
         #expect(pairwise.format == .xgboost)
         #expect(pairwise.objective == "rank:pairwise")
@@ -110,10 +117,14 @@ enum Fixtures {
             kinds.formUnion(model.nodes.filter { $0.left != $0.right }.map(\.kind))
             multiWordSets += model.categorySets.filter { $0.wordCount > 1 }.count
         }
-        #expect(kinds == Set([
-            .numericMissingLeft, .numericMissingRight, .zeroMissingLeft, .zeroMissingRight, .lightGBMCategorical,
-            .xgboostCategoricalMissingLeft, .xgboostCategoricalMissingRight,
-        ]))
+        #expect(
+            kinds
+                == Set([
+                    .numericMissingLeft, .numericMissingRight, .zeroMissingLeft, .zeroMissingRight,
+                    .lightGBMCategorical,
+                    .xgboostCategoricalMissingLeft, .xgboostCategoricalMissingRight,
+                ])
+        )
         #expect(multiWordSets > 0)
     }
 

@@ -67,15 +67,17 @@ enum OneSplit {
         treeOverride: String? = nil
     ) -> String {
         let splitType = categories == nil ? 0 : 1
-        let tree = treeOverride ?? """
-            {"base_weights":[0,1,2],"categories":\(categories ?? []),
-             "categories_nodes":\(categories == nil ? "[]" : "[0]"),"categories_segments":\(categories == nil ? "[]" : "[0]"),
-             "categories_sizes":\(categories.map { "[\($0.count)]" } ?? "[]"),
-             "default_left":[\(defaultLeft),0,0],"id":0,"left_children":[1,-1,-1],"loss_changes":[1,0,0],
-             "parents":[2147483647,0,0],"right_children":[2,-1,-1],"split_conditions":[\(condition),1E0,2E0],
-             "split_indices":[0,0,0],"split_type":[\(splitType),0,0],"sum_hessian":[2,1,1],
-             "tree_param":{"num_deleted":"0","num_feature":"2","num_nodes":"3","size_leaf_vector":"1"}}
-            """
+        let categoryNodes = categories == nil ? "[]" : "[0]"
+        let tree =
+            treeOverride ?? """
+                {"base_weights":[0,1,2],"categories":\(categories ?? []),
+                 "categories_nodes":\(categoryNodes),"categories_segments":\(categoryNodes),
+                 "categories_sizes":\(categories.map { "[\($0.count)]" } ?? "[]"),
+                 "default_left":[\(defaultLeft),0,0],"id":0,"left_children":[1,-1,-1],"loss_changes":[1,0,0],
+                 "parents":[2147483647,0,0],"right_children":[2,-1,-1],"split_conditions":[\(condition),1E0,2E0],
+                 "split_indices":[0,0,0],"split_type":[\(splitType),0,0],"sum_hessian":[2,1,1],
+                 "tree_param":{"num_deleted":"0","num_feature":"2","num_nodes":"3","size_leaf_vector":"1"}}
+                """
         return """
             {"learner":{"attributes":{},"feature_names":["a","b"],"feature_types":["q","q"],
              "gradient_booster":{"model":{"cats":{"enc":[],"feature_segments":[],"sorted_idx":[]},
@@ -96,7 +98,9 @@ enum OneSplit {
 @Suite struct LightGBMSplitSemanticsTests {
     private func model(_ decisionType: Int, _ threshold: String) throws -> GradientBoostedTrees {
         try GradientBoostedTrees.loadLightGBM(
-            text: OneSplit.lightGBM(decisionType: decisionType, threshold: threshold), version: "test")
+            text: OneSplit.lightGBM(decisionType: decisionType, threshold: threshold),
+            version: "test"
+        )
     }
 
     @Test func withoutAMissingTypeNaNIsScoredAsZero() throws {
@@ -147,7 +151,9 @@ enum OneSplit {
     @Test func categoricalSplitsFollowLightGBMsIntegerTruncation() throws {
         // Categories {0, 3, 40}: word 0 = bits 0 and 3, word 1 = bit 8.
         let model = try GradientBoostedTrees.loadLightGBM(
-            text: OneSplit.lightGBM(decisionType: 9, threshold: "0", categories: ("0 2", "9 256")), version: "test")
+            text: OneSplit.lightGBM(decisionType: 9, threshold: "0", categories: ("0 2", "9 256")),
+            version: "test"
+        )
         let expectations: [(Double, Double)] = [
             (0, OneSplit.left), (3, OneSplit.left), (40, OneSplit.left), (3.9, OneSplit.left), (40.7, OneSplit.left),
             (-0.5, OneSplit.left),  // truncates to category 0
@@ -172,14 +178,18 @@ enum OneSplit {
         #expect(OneSplit.score(model, Double(Float(0.1).nextDown)) == OneSplit.left)
         #expect(OneSplit.score(model, .nan) == OneSplit.right)
         let defaultLeft = try GradientBoostedTrees.loadXGBoostJSON(
-            data: Array(OneSplit.xgboost(defaultLeft: 1).utf8), version: "test")
+            data: Array(OneSplit.xgboost(defaultLeft: 1).utf8),
+            version: "test"
+        )
         #expect(OneSplit.score(defaultLeft, .nan) == OneSplit.left)
         #expect(OneSplit.score(defaultLeft, 1) == OneSplit.right)
     }
 
     @Test func listedCategoriesGoRightAndInvalidOnesLeft() throws {
         let model = try GradientBoostedTrees.loadXGBoostJSON(
-            data: Array(OneSplit.xgboost(categories: [1, 5, 33]).utf8), version: "test")
+            data: Array(OneSplit.xgboost(categories: [1, 5, 33]).utf8),
+            version: "test"
+        )
         let expectations: [(Double, Double)] = [
             (1, OneSplit.right), (5, OneSplit.right), (33, OneSplit.right), (5.9, OneSplit.right),
             (0, OneSplit.left), (2, OneSplit.left), (34, OneSplit.left), (64, OneSplit.left), (-1, OneSplit.left),
@@ -194,7 +204,9 @@ enum OneSplit {
 
     @Test func logisticBaseScoreBecomesAFloatLogitMargin() throws {
         let model = try GradientBoostedTrees.loadXGBoostJSON(
-            data: Array(OneSplit.xgboost(objective: "binary:logistic", baseScore: "3E-1").utf8), version: "test")
+            data: Array(OneSplit.xgboost(objective: "binary:logistic", baseScore: "3E-1").utf8),
+            version: "test"
+        )
         let margin = model.rawScore([0, 0], treeLimit: 0)
         #expect(margin == Double(-logf(1 / Float(0.3) - 1)))
         #expect(model.rawScore([5, 0]) == Double(Float(margin) + 2))

@@ -8,8 +8,10 @@ import Testing
         var scores = golden.rawScores
         scores[row] += delta
         return GoldenFile(
-            featureNames: golden.featureNames, rows: (0..<golden.rowCount).map { Array(golden.row($0)) },
-            rawScores: scores, limitedScores: golden.limitedScores
+            featureNames: golden.featureNames,
+            rows: (0..<golden.rowCount).map { Array(golden.row($0)) },
+            rawScores: scores,
+            limitedScores: golden.limitedScores
         )
     }
 
@@ -33,12 +35,19 @@ import Testing
         scores[3] = -scores[3] + 1
         limited[1] = .init(treeLimit: limited[1].treeLimit, rawScores: scores)
         let bad = GoldenFile(
-            featureNames: golden.featureNames, rows: (0..<golden.rowCount).map { Array(golden.row($0)) },
-            rawScores: golden.rawScores, limitedScores: limited
+            featureNames: golden.featureNames,
+            rows: (0..<golden.rowCount).map { Array(golden.row($0)) },
+            rawScores: golden.rawScores,
+            limitedScores: limited
         )
-        #expect(throws: ModelValidationError.limitedScoreMismatch(
-            treeLimit: limited[1].treeLimit, row: 3, expected: scores[3], got: golden.limitedScores[1].rawScores[3]
-        )) {
+        #expect(
+            throws: ModelValidationError.limitedScoreMismatch(
+                treeLimit: limited[1].treeLimit,
+                row: 3,
+                expected: scores[3],
+                got: golden.limitedScores[1].rawScores[3]
+            )
+        ) {
             try model.validate(against: bad)
         }
     }
@@ -54,12 +63,18 @@ import Testing
             try model.validate(against: reordered)
         }
         let shorter = GoldenFile(
-            featureNames: Array(names.prefix(5)), rows: rows.map { Array($0.prefix(5)) }, rawScores: golden.rawScores)
+            featureNames: Array(names.prefix(5)),
+            rows: rows.map { Array($0.prefix(5)) },
+            rawScores: golden.rawScores
+        )
         #expect(throws: ModelValidationError.featureMismatch(index: 2, expected: "price", found: "similarity")) {
             try model.validate(against: shorter)
         }
         let longer = GoldenFile(
-            featureNames: golden.featureNames + ["extra"], rows: rows.map { $0 + [1] }, rawScores: golden.rawScores)
+            featureNames: golden.featureNames + ["extra"],
+            rows: rows.map { $0 + [1] },
+            rawScores: golden.rawScores
+        )
         #expect(throws: ModelValidationError.extraFeature(index: 6, name: "extra")) {
             try model.validate(against: longer)
         }
@@ -75,8 +90,10 @@ import Testing
         let model = try Fixtures.model("xgb_ndcg.json")
         let golden = try Fixtures.golden("xgb_ndcg.json")
         let bad = GoldenFile(
-            featureNames: golden.featureNames, rows: (0..<golden.rowCount).map { Array(golden.row($0)) },
-            rawScores: golden.rawScores, limitedScores: [.init(treeLimit: 41, rawScores: golden.rawScores)]
+            featureNames: golden.featureNames,
+            rows: (0..<golden.rowCount).map { Array(golden.row($0)) },
+            rawScores: golden.rawScores,
+            limitedScores: [.init(treeLimit: 41, rawScores: golden.rawScores)]
         )
         #expect(throws: ModelValidationError.treeLimitOutOfRange(treeLimit: 41, treeCount: 40)) {
             try model.validate(against: bad)
@@ -147,11 +164,17 @@ import Testing
     }
 
     @Test func validationErrorsDescribeWhatDiffers() {
-        #expect(ModelValidationError.scoreMismatch(row: 4, expected: 0.5, got: 0.25).description
-            == "golden row 4: expected raw score 0.5, model gives 0.25")
-        #expect(ModelValidationError.missingFeature(name: "price", modelIndex: 2).description
-            == "feature 'price' (model feature 2) is not provided by the feature join")
-        #expect(ModelValidationError.featureMismatch(index: 1, expected: "a", found: nil).description
-            == "feature 1: model expects 'a', golden file has no feature there")
+        #expect(
+            ModelValidationError.scoreMismatch(row: 4, expected: 0.5, got: 0.25).description
+                == "golden row 4: expected raw score 0.5, model gives 0.25"
+        )
+        #expect(
+            ModelValidationError.missingFeature(name: "price", modelIndex: 2).description
+                == "feature 'price' (model feature 2) is not provided by the feature join"
+        )
+        #expect(
+            ModelValidationError.featureMismatch(index: 1, expected: "a", found: nil).description
+                == "feature 1: model expects 'a', golden file has no feature there"
+        )
     }
 }
