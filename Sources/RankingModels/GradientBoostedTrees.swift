@@ -130,19 +130,59 @@ public final class GradientBoostedTrees: Sendable {
         into out: UnsafeMutableBufferPointer<Double>,
         treeLimit: Int? = nil
     ) {
+        scoreRows(rows, rowCount: rowCount, scores: out, trees: 0..<resolvedTreeLimit(treeLimit), startFromBase: true)
+    }
+
+    /// Second phase of two-phase scoring: `scores[0..<rowCount]` holds each row's raw score over the first
+    /// `trees.lowerBound` trees (as `rawScores(treeLimit: trees.lowerBound)` returned it) and gets the trees in
+    /// `trees` added. The result equals `rawScores(treeLimit: trees.upperBound)` exactly, because the leaves are
+    /// added in the same order either way; so a cheap first pass over all candidates can be finished for the
+    /// survivors only, without re-walking the first trees.
+    public func continueRawScores(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        scores: UnsafeMutableBufferPointer<Double>,
+        trees: Range<Int>
+    ) {
+        precondition(trees.lowerBound >= 0 && trees.upperBound <= treeCount, "trees \(trees) outside 0..<\(treeCount)")
+        scoreRows(rows, rowCount: rowCount, scores: scores, trees: trees, startFromBase: false)
+    }
+
+    private func scoreRows(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        scores: UnsafeMutableBufferPointer<Double>,
+        trees: Range<Int>,
+        startFromBase: Bool
+    ) {
         precondition(rowCount >= 0, "negative row count")
         let (needed, overflow) = rowCount.multipliedReportingOverflow(by: featureNames.count)
         precondition(!overflow && rows.count >= needed, "rows hold \(rows.count) values, \(rowCount) rows need more")
-        precondition(out.count >= rowCount, "output holds \(out.count) scores, \(rowCount) rows need more")
-        guard rowCount > 0, let outBase = out.baseAddress else { return }
-        let limit = resolvedTreeLimit(treeLimit)
+        precondition(scores.count >= rowCount, "output holds \(scores.count) scores, \(rowCount) rows need more")
+        guard rowCount > 0, let outBase = scores.baseAddress else { return }
         let rowBase = rows.baseAddress.unsafelyUnwrapped
         withWalker { walker in
             switch format {
             case .lightGBM:
-                scoreBlocks(walker, DoubleSum.self, rows: rowBase, rowCount: rowCount, out: outBase, limit: limit)
+                scoreBlocks(
+                    walker,
+                    DoubleSum.self,
+                    rows: rowBase,
+                    rowCount: rowCount,
+                    out: outBase,
+                    trees: trees,
+                    startFromBase: startFromBase
+                )
             case .xgboost:
-                scoreBlocks(walker, Float32Sum.self, rows: rowBase, rowCount: rowCount, out: outBase, limit: limit)
+                scoreBlocks(
+                    walker,
+                    Float32Sum.self,
+                    rows: rowBase,
+                    rowCount: rowCount,
+                    out: outBase,
+                    trees: trees,
+                    startFromBase: startFromBase
+                )
             }
         }
     }
@@ -240,14 +280,17 @@ public final class GradientBoostedTrees: Sendable {
         rows: UnsafePointer<Double>,
         rowCount: Int,
         out: UnsafeMutablePointer<Double>,
-        limit: Int
+        trees: Range<Int>,
+        startFromBase: Bool
     ) {
         let stride = featureNames.count
         var blockStart = 0
         while blockStart < rowCount {
             let blockEnd = min(blockStart + Self.blockRows, rowCount)
-            for row in blockStart..<blockEnd { out[row] = baseScore }
-            for tree in 0..<limit {
+            if startFromBase {
+                for row in blockStart..<blockEnd { out[row] = baseScore }
+            }
+            for tree in trees {
                 let root = walker.roots.unsafelyUnwrapped[tree]
                 let firstLeaf = walker.firstLeaves.unsafelyUnwrapped[tree]
                 var row = blockStart

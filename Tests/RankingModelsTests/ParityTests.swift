@@ -77,6 +77,34 @@ enum Fixtures {
     }
 
     @Test(arguments: Fixtures.models)
+    func continuingFirstPhaseScoresEqualsScoringAllTreesAtOnce(_ name: String) throws {
+        let model = try Fixtures.model(name)
+        let golden = try Fixtures.golden(name)
+        let width = model.featureNames.count
+        let full = model.rawScores(golden.values, rowCount: golden.rowCount)
+        for firstPhase in [0, 1, 7, model.treeCount / 2, model.treeCount] {
+            // Second phase on every third row only, as a pipeline would for the first phase's survivors.
+            let survivors = Array(stride(from: 0, to: golden.rowCount, by: 3))
+            let rows = survivors.flatMap { golden.row($0) }
+            var scores = model.rawScores(rows, rowCount: survivors.count, treeLimit: firstPhase)
+            rows.withUnsafeBufferPointer { rowBuffer in
+                scores.withUnsafeMutableBufferPointer { scoreBuffer in
+                    model.continueRawScores(
+                        rowBuffer,
+                        rowCount: survivors.count,
+                        scores: scoreBuffer,
+                        trees: firstPhase..<model.treeCount
+                    )
+                }
+            }
+            for (index, row) in survivors.enumerated() {
+                #expect(scores[index].bitPattern == full[row].bitPattern, "row \(row), first phase \(firstPhase)")
+            }
+            #expect(rows.count == survivors.count * width)
+        }
+    }
+
+    @Test(arguments: Fixtures.models)
     func treeLimitAboveTheTreeCountMeansAllTrees(_ name: String) throws {
         let model = try Fixtures.model(name)
         let golden = try Fixtures.golden(name)
