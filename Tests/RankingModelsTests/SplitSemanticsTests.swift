@@ -148,6 +148,38 @@ enum OneSplit {
         #expect(OneSplit.score(atZero, 2e-35) == OneSplit.right)
     }
 
+    @Test func singleLeafTreesAddTheirValueToEveryRow() throws {
+        let stump = """
+            Tree=1
+            num_leaves=1
+            num_cat=0
+            split_feature=
+            split_gain=
+            threshold=
+            decision_type=
+            left_child=
+            right_child=
+            leaf_value=0.25
+            leaf_weight=
+            leaf_count=5
+            internal_value=
+            internal_weight=
+            internal_count=
+            is_linear=0
+            shrinkage=1
+
+
+            """
+        let text = OneSplit.lightGBM(decisionType: 8, threshold: "0.5")
+            .replacingOccurrences(of: "end of trees", with: stump + "end of trees")
+        let model = try GradientBoostedTrees.loadLightGBM(text: text, version: "test")
+        #expect(model.treeCount == 2)
+        let rows: [Double] = [0, 0, 1, 0, .nan, 0, 0.5, 0, 7, 0, 0, 0, 1, 0, 0, 0, 1, 0]
+        #expect(model.rawScores(rows, rowCount: 9) == [1.25, 2.25, 2.25, 1.25, 2.25, 1.25, 2.25, 1.25, 2.25])
+        #expect(model.rawScores(rows, rowCount: 9, treeLimit: 1) == [1, 2, 2, 1, 2, 1, 2, 1, 2])
+        #expect(model.rawScore([3, 0]) == 2.25)
+    }
+
     @Test func categoricalSplitsFollowLightGBMsIntegerTruncation() throws {
         // Categories {0, 3, 40}: word 0 = bits 0 and 3, word 1 = bit 8.
         let model = try GradientBoostedTrees.loadLightGBM(
@@ -183,6 +215,23 @@ enum OneSplit {
         )
         #expect(OneSplit.score(defaultLeft, .nan) == OneSplit.left)
         #expect(OneSplit.score(defaultLeft, 1) == OneSplit.right)
+    }
+
+    @Test func aTreeThatIsOneLeafScoresItsValue() throws {
+        let leafOnly = """
+            {"categories":[],"categories_nodes":[],"categories_segments":[],"categories_sizes":[],
+             "default_left":[0],"id":0,"left_children":[-1],"right_children":[-1],"split_conditions":[7.5E-1],
+             "split_indices":[0],"split_type":[0],
+             "tree_param":{"num_deleted":"0","num_feature":"2","num_nodes":"1","size_leaf_vector":"1"}}
+            """
+        let model = try GradientBoostedTrees.loadXGBoostJSON(
+            data: Array(OneSplit.xgboost(baseScore: "[5E-1]", treeOverride: leafOnly).utf8),
+            version: "test"
+        )
+        #expect(model.rawScore([.nan, 3]) == 1.25)
+        #expect(
+            model.rawScores([Double](repeating: 1, count: 20), rowCount: 10) == [Double](repeating: 1.25, count: 10)
+        )
     }
 
     @Test func listedCategoriesGoRightAndInvalidOnesLeft() throws {
