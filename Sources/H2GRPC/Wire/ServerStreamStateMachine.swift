@@ -130,6 +130,8 @@ public struct ServerStreamStateMachine: Sendable {
         case statusSent(requestOpen: Bool)
         case cancelled
         case closed
+        /// Held only inside a mutating method, so the payload being changed is uniquely referenced.
+        case modifying
     }
 
     /// The configuration this stream was created with.
@@ -168,7 +170,7 @@ public struct ServerStreamStateMachine: Sendable {
             open.inputFailed = true
             state = .open(open)
             return .fail(GRPCStatus(.internal, "unexpected HEADERS block after the request headers"))
-        case .rejected, .statusSent, .cancelled, .closed:
+        case .rejected, .statusSent, .cancelled, .closed, .modifying:
             return .fail(GRPCStatus(.internal, "HEADERS block on a finished stream"))
         }
 
@@ -204,15 +206,18 @@ public struct ServerStreamStateMachine: Sendable {
                 state = .rejected(requestOpen: requestOpen && !endStream)
             case .statusSent(let requestOpen):
                 state = .statusSent(requestOpen: requestOpen && !endStream)
-            case .open, .cancelled, .closed:
+            case .open, .cancelled, .closed, .modifying:
                 break
             }
             // The call is over; what the client still had in flight is discarded.
             return .messages([], endOfInput: false)
         }
+        // Leave no second reference to the deframer's buffer in `state`, or appending would copy it on every frame.
+        state = .modifying
+        defer { state = .open(open) }
+
         if open.inputFailed {
             open.requestOpen = open.requestOpen && !endStream
-            state = .open(open)
             return .messages([], endOfInput: false)
         }
         guard open.requestOpen else {
@@ -220,7 +225,6 @@ public struct ServerStreamStateMachine: Sendable {
             // harmless; bytes after the end are a protocol violation.
             if bytes.isEmpty { return .messages([], endOfInput: true) }
             open.inputFailed = true
-            state = .open(open)
             return .fail(GRPCStatus(.internal, "DATA after the request's END_STREAM"))
         }
         if endStream { open.requestOpen = false }
@@ -239,10 +243,8 @@ public struct ServerStreamStateMachine: Sendable {
             }
         } catch {
             open.inputFailed = true
-            state = .open(open)
             return .fail(Self.status(for: error))
         }
-        state = .open(open)
         return .messages(messages, endOfInput: endStream)
     }
 
@@ -259,7 +261,7 @@ public struct ServerStreamStateMachine: Sendable {
             state = .cancelled
         case .rejected, .statusSent:
             state = .closed
-        case .cancelled, .closed:
+        case .cancelled, .closed, .modifying:
             break
         }
     }
@@ -349,7 +351,7 @@ public struct ServerStreamStateMachine: Sendable {
     public var isClosed: Bool {
         switch state {
         case .awaitingHeaders, .open: return false
-        case .rejected, .statusSent, .cancelled, .closed: return true
+        case .rejected, .statusSent, .cancelled, .closed, .modifying: return true
         }
     }
 
@@ -360,7 +362,7 @@ public struct ServerStreamStateMachine: Sendable {
         case .awaitingHeaders: return true
         case .open(let open): return open.requestOpen
         case .rejected(let requestOpen), .statusSent(let requestOpen): return requestOpen
-        case .cancelled, .closed: return false
+        case .cancelled, .closed, .modifying: return false
         }
     }
 
