@@ -102,6 +102,12 @@ struct RankLoadCommand: ParsableCommand {
     @Option(name: .customLong("max-lag-p99"), help: "Validity: generator scheduling lag p99 at most this.")
     var maxLagP99 = "5ms"
 
+    @Option(name: .customLong("wait-serving"), help: "First wait up to this long for Health/Check to say SERVING.")
+    var waitServing: String?
+
+    @Flag(name: .customLong("wait-only"), help: "Exit after --wait-serving succeeds, without load.")
+    var waitOnly = false
+
     @Flag(help: "No progress line.")
     var quiet = false
 
@@ -134,6 +140,18 @@ struct RankLoadCommand: ParsableCommand {
 
     private func execute() throws {
         let (host, port) = try LoadParsing.target(target)
+        if let waitServing {
+            do {
+                try HealthProbe.waitUntilServing(
+                    host: host, port: port, timeoutNanoseconds: try LoadParsing.nanoseconds(waitServing))
+            } catch let error as HealthProbe.NotServing {
+                FileHandle.standardError.write("rank-load: \(error)\n".data(using: .utf8)!)
+                throw ExitCode(1)
+            }
+            if waitOnly { return }
+        } else if waitOnly {
+            throw ValidationError("--wait-only needs --wait-serving")
+        }
         let startRate = try LoadParsing.rate(rate)
         let durationNs = try LoadParsing.nanoseconds(duration)
         let warmupNs = try LoadParsing.nanoseconds(warmup)
