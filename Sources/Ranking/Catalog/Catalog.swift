@@ -1,15 +1,11 @@
-/// The marketplace as column arrays: venues, items, users, their order histories and the indexes built on them.
-///
-/// Every per-request loop reads these arrays by integer index; there are no per-venue or per-item objects, so a
-/// million items cost a few dozen bytes each and scanning them is cache friendly. A catalog is filled once by its
-/// builder and never mutated after it is published, which is what makes sharing it across threads safe.
-public final class Catalog: @unchecked Sendable {
+/// Column arrays as a generator fills them, before they are frozen into a `Catalog`.
+struct CatalogColumns {
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
-    public internal(set) var referenceDay: Int = 0
+    var referenceDay: Int = 0
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
-    public internal(set) var venueCount = 0
+    var venueCount = 0
     var venueLatitude: [Double] = []
     var venueLongitude: [Double] = []
     var venueCity: [UInt8] = []
@@ -47,11 +43,11 @@ public final class Catalog: @unchecked Sendable {
 
     // MARK: Brands
     /// Number of chains; brand index `b` has id "b\(b + 1)".
-    public internal(set) var brandCount = 0
+    var brandCount = 0
 
     // MARK: Items
     /// Number of menu items; item index `k` has id "i\(k + 1)".
-    public internal(set) var itemCount = 0
+    var itemCount = 0
     var itemVenue: [Int32] = []
     var itemCategory: [UInt8] = []
     var itemPrice: [Float] = []
@@ -62,7 +58,7 @@ public final class Catalog: @unchecked Sendable {
 
     // MARK: Users
     /// Number of users; user index `k` has id "u\(k + 1)".
-    public internal(set) var userCount = 0
+    var userCount = 0
     var userLatitude: [Double] = []
     var userLongitude: [Double] = []
     var userCity: [UInt8] = []
@@ -87,7 +83,147 @@ public final class Catalog: @unchecked Sendable {
     /// Per city: venues created in the last `Marketplace.newVenueDays` days, newest first.
     var cityNewVenues: [[Int32]] = []
 
-    init() {}
+}
+
+/// The marketplace as column arrays: venues, items, users, their order histories and the indexes built on them.
+///
+/// Every per-request loop reads these arrays by integer index; there are no per-venue or per-item objects, so a
+/// million items cost a few dozen bytes each and scanning them is cache friendly. A catalog is built from `CatalogColumns`
+/// and every column is a `let`, so sharing it across threads is safe and reads need no exclusivity checks.
+public final class Catalog: Sendable {
+    /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
+    public let referenceDay: Int
+
+    // MARK: Venues
+    /// Number of venues; venue index `k` has id "v\(k + 1)".
+    public let venueCount: Int
+    let venueLatitude: [Double]
+    let venueLongitude: [Double]
+    let venueCity: [UInt8]
+    let venueRadiusKm: [Float]
+    /// Minute of the local day the venue opens.
+    let venueOpenMinute: [UInt16]
+    /// Minute it closes; above 1440 means after midnight of the next day.
+    let venueCloseMinute: [UInt16]
+    /// Bit `d` set: closed all day on weekday `d` (0 = Monday).
+    let venueClosedDays: [UInt8]
+    let venueCuisine: [UInt8]
+    /// Bit set of cuisine tags (the primary cuisine and an optional secondary one).
+    let venueTags: [UInt32]
+    /// Brand index, or -1 for an independent venue.
+    let venueBrand: [Int32]
+    let venuePriceLevel: [UInt8]
+    let venueRating: [Float]
+    let venuePrepMinutes: [UInt8]
+    let venueAvailable: [Bool]
+    /// Day the venue joined, relative to `referenceDay` (negative: in the past).
+    let venueCreatedDay: [Int32]
+    /// log1p of orders in the history: the popularity signal.
+    let venuePopularity: [Float]
+    /// Impressions and clicks seen by the exploration policy, the prior of Thompson sampling.
+    let venueImpressions: [Float]
+    let venueClicks: [Float]
+    /// `embeddingDimension` floats per venue.
+    let venueEmbedding: [Float]
+    /// Items of venue `k` are `venueItemStart[k] ..< venueItemStart[k + 1]`.
+    let venueItemStart: [Int32]
+    /// Co-visitation neighbours of venue `k`: `covisitStart[k] ..< covisitStart[k + 1]` into the two arrays below.
+    let covisitStart: [Int32]
+    let covisitVenue: [Int32]
+    let covisitWeight: [Float]
+
+    // MARK: Brands
+    /// Number of chains; brand index `b` has id "b\(b + 1)".
+    public let brandCount: Int
+
+    // MARK: Items
+    /// Number of menu items; item index `k` has id "i\(k + 1)".
+    public let itemCount: Int
+    let itemVenue: [Int32]
+    let itemCategory: [UInt8]
+    let itemPrice: [Float]
+    let itemPopularity: [Float]
+    /// 0 for the venue's most ordered item, 1 for the next, ...
+    let itemPopularityRank: [UInt16]
+    let itemAvailable: [Bool]
+
+    // MARK: Users
+    /// Number of users; user index `k` has id "u\(k + 1)".
+    public let userCount: Int
+    let userLatitude: [Double]
+    let userLongitude: [Double]
+    let userCity: [UInt8]
+    /// Declared cuisine affinities, one byte (0-255) per cuisine per user.
+    let userAffinity: [UInt8]
+    let userEmbedding: [Float]
+    /// Orders of user `k` are `userOrderStart[k] ..< userOrderStart[k + 1]`, oldest first.
+    let userOrderStart: [Int32]
+
+    // MARK: Orders
+    let orderVenue: [Int32]
+    /// Day of the order relative to `referenceDay`.
+    let orderDay: [Int16]
+    /// Up to two items of the order; -1 when absent.
+    let orderItem: [Int32]
+    let orderItem2: [Int32]
+
+    // MARK: Indexes
+    let spatial: SpatialIndex
+    /// Per city: venue indexes by descending popularity.
+    let cityVenuesByPopularity: [[Int32]]
+    /// Per city: venues created in the last `Marketplace.newVenueDays` days, newest first.
+    let cityNewVenues: [[Int32]]
+
+    /// Freezes generated columns into a catalog.
+    init(_ c: CatalogColumns) {
+        referenceDay = c.referenceDay
+        venueCount = c.venueCount
+        venueLatitude = c.venueLatitude
+        venueLongitude = c.venueLongitude
+        venueCity = c.venueCity
+        venueRadiusKm = c.venueRadiusKm
+        venueOpenMinute = c.venueOpenMinute
+        venueCloseMinute = c.venueCloseMinute
+        venueClosedDays = c.venueClosedDays
+        venueCuisine = c.venueCuisine
+        venueTags = c.venueTags
+        venueBrand = c.venueBrand
+        venuePriceLevel = c.venuePriceLevel
+        venueRating = c.venueRating
+        venuePrepMinutes = c.venuePrepMinutes
+        venueAvailable = c.venueAvailable
+        venueCreatedDay = c.venueCreatedDay
+        venuePopularity = c.venuePopularity
+        venueImpressions = c.venueImpressions
+        venueClicks = c.venueClicks
+        venueEmbedding = c.venueEmbedding
+        venueItemStart = c.venueItemStart
+        covisitStart = c.covisitStart
+        covisitVenue = c.covisitVenue
+        covisitWeight = c.covisitWeight
+        brandCount = c.brandCount
+        itemCount = c.itemCount
+        itemVenue = c.itemVenue
+        itemCategory = c.itemCategory
+        itemPrice = c.itemPrice
+        itemPopularity = c.itemPopularity
+        itemPopularityRank = c.itemPopularityRank
+        itemAvailable = c.itemAvailable
+        userCount = c.userCount
+        userLatitude = c.userLatitude
+        userLongitude = c.userLongitude
+        userCity = c.userCity
+        userAffinity = c.userAffinity
+        userEmbedding = c.userEmbedding
+        userOrderStart = c.userOrderStart
+        orderVenue = c.orderVenue
+        orderDay = c.orderDay
+        orderItem = c.orderItem
+        orderItem2 = c.orderItem2
+        spatial = c.spatial
+        cityVenuesByPopularity = c.cityVenuesByPopularity
+        cityNewVenues = c.cityNewVenues
+    }
 
     /// Bytes held by the column arrays and indexes.
     public var memoryBytes: Int {

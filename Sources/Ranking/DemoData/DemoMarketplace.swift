@@ -29,7 +29,7 @@ public struct DemoMarketplace: Sendable {
         let today = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down))
         generator.catalog.referenceDay = referenceDay ?? today
         generator.run()
-        return DemoMarketplace(catalog: generator.catalog, truth: generator.truth, seed: seed)
+        return DemoMarketplace(catalog: Catalog(generator.catalog), truth: generator.truth, seed: seed)
     }
 }
 
@@ -60,8 +60,26 @@ struct HiddenTruth: Sendable {
         u -= 0.35 * distanceKm
         u -= 0.6 * Double(priceGap)
         u -= 0.03 * Double(catalog.venuePrepMinutes[venue])
-        u += HiddenTruth.timeOfDayEffect(cuisine: cuisine, hour: hour)
+        u += HiddenTruth.timeOfDayTable[cuisine * 24 + min(max(hour, 0), 23)]
         return u
+    }
+
+    /// `timeOfDayEffect` for every cuisine and hour, so the generator's inner loop compares no strings.
+    static let timeOfDayTable: [Double] = (0..<cuisineCount).flatMap { c in
+        (0..<24).map { timeOfDayEffect(cuisine: c, hour: $0) }
+    }
+
+    /// Category effect on item utility by category and hour.
+    static let itemCategoryTable: [Double] = Marketplace.itemCategories.flatMap { category in
+        (0..<24).map { hour -> Double in
+            switch category {
+            case "main": return 1.2
+            case "starter": return hour >= 17 ? 0.3 : -0.3
+            case "drink": return 0.0
+            case "dessert": return hour >= 19 ? 0.4 : -0.5
+            default: return -0.2
+            }
+        }
     }
 
     static func timeOfDayEffect(cuisine: Int, hour: Int) -> Double {
@@ -77,15 +95,8 @@ struct HiddenTruth: Sendable {
 
     /// The user's utility of an item inside a venue at local `hour`, before habit and noise.
     func itemUtility(catalog: Catalog, user: Int, item: Int, hour: Int) -> Double {
-        let category = Marketplace.itemCategories[Int(catalog.itemCategory[item])]
         var u = 1.0 * Double(itemQuality[item])
-        switch category {
-        case "main": u += 1.2
-        case "starter": u += hour >= 17 ? 0.3 : -0.3
-        case "drink": u += 0.0
-        case "dessert": u += hour >= 19 ? 0.4 : -0.5
-        default: u -= 0.2
-        }
+        u += HiddenTruth.itemCategoryTable[Int(catalog.itemCategory[item]) * 24 + min(max(hour, 0), 23)]
         let venuePrice = Double(catalog.venuePriceLevel[Int(catalog.itemVenue[item])])
         let relativePrice = Double(catalog.itemPrice[item]) / (4 + 4 * venuePrice)
         u -= (1.2 - 0.25 * Double(userPricePreference[user])) * relativePrice
@@ -97,7 +108,9 @@ struct HiddenTruth: Sendable {
 private struct Generator {
     var rng: SplitMix64
     let scale: Double
-    var catalog = Catalog()
+    var catalog = CatalogColumns()
+    /// A frozen copy of the venue and item columns, for the read-only queries order generation makes.
+    var view: Catalog!
     var truth = HiddenTruth()
     var brandCuisine: [UInt8] = []
     var brandPrice: [UInt8] = []
@@ -109,17 +122,33 @@ private struct Generator {
     }
 
     mutating func run() {
+        let timing = ProcessInfo.processInfo.environment["RANKD_GENERATOR_TIMING"] != nil
+        var last = Date()
+        func step(_ name: String) {
+            guard timing else { return }
+            print(String(format: "  %@: %.2f s", name, Date().timeIntervalSince(last)))
+            last = Date()
+        }
         makeCentroids()
         makeBrands()
         makeVenues()
+        step("venues")
         makeItems()
+        step("items")
         catalog.spatial = SpatialIndex(cities: Marketplace.cities, venueCity: catalog.venueCity,
                                        latitude: catalog.venueLatitude, longitude: catalog.venueLongitude)
+        view = Catalog(catalog)
+        step("spatial index")
         makeUsers()
+        step("users")
         makeOrders()
+        step("orders")
         makePopularity()
+        step("popularity")
         makeCovisitation()
+        step("co-visitation")
         makeCityLists()
+        step("city lists")
     }
 
     mutating func makeCentroids() {
@@ -281,6 +310,10 @@ private struct Generator {
         let d = HiddenTruth.dimension
         let cc = HiddenTruth.cuisineCount
         catalog.userAffinity.reserveCapacity(total * cc)
+        var affinity = [Float](repeating: 0, count: cc)
+        var taste = [Float](repeating: 0, count: d)
+        var weights: [Double] = []
+        var favourites: [Int] = []
         for _ in 0..<total {
             var r = rng.unit()
             var city = 0
@@ -293,16 +326,16 @@ private struct Generator {
             catalog.userCity.append(UInt8(city))
             catalog.userLatitude.append(info.latitude + dy / Geo.kmPerDegreeLatitude)
             catalog.userLongitude.append(info.longitude + dx / Geo.kmPerDegreeLongitude(atLatitude: info.latitude))
-            var affinity = [Float](repeating: 0.05, count: cc)
-            var weights: [Double] = []
-            var favourites: [Int] = []
+            for c in 0..<cc { affinity[c] = 0.05 }
+            for k in 0..<d { taste[k] = 0 }
+            weights.removeAll(keepingCapacity: true)
+            favourites.removeAll(keepingCapacity: true)
             while favourites.count < 3 {
                 let c = pickCuisine()
                 if !favourites.contains(c) { favourites.append(c); weights.append(rng.gamma(shape: 1.5)) }
             }
             let sum = weights.reduce(0, +)
             for (c, w) in zip(favourites, weights) { affinity[c] += Float(w / sum) }
-            var taste = [Float](repeating: 0, count: d)
             for c in 0..<cc where affinity[c] > 0.1 {
                 for k in 0..<d { taste[k] += affinity[c] * truth.cuisineCentroids[c * d + k] }
             }
@@ -363,27 +396,27 @@ private struct Generator {
         let lat = catalog.userLatitude[user]
         let lon = catalog.userLongitude[user]
         let city = Int(catalog.userCity[user])
-        let lonScale = catalog.spatial.grids[city].lonScale
-        let weekday = ((catalog.referenceDay + day) % 7 + 7 + 3) % 7  // 1970-01-01 was a Thursday
+        let lonScale = view.spatial.grids[city].lonScale
+        let weekday = ((view.referenceDay + day) % 7 + 7 + 3) % 7  // 1970-01-01 was a Thursday
         let minute = hour * 60 + 30
         if !visited.isEmpty && rng.unit() < 0.4 {
             var best = -1
             var bestU = -Double.infinity
             for v32 in visited {
                 let v = Int(v32)
-                guard catalog.isOpen(v, weekday: weekday, minuteOfDay: minute) else { continue }
-                let km = Geo.distanceKm(lat, lon, catalog.venueLatitude[v], catalog.venueLongitude[v], lonScale: lonScale)
-                let u = truth.utility(catalog: catalog, user: user, venue: v, distanceKm: km, hour: hour) + rng.gumbel()
+                guard view.isOpen(v, weekday: weekday, minuteOfDay: minute) else { continue }
+                let km = Geo.distanceKm(lat, lon, view.venueLatitude[v], view.venueLongitude[v], lonScale: lonScale)
+                let u = truth.utility(catalog: view, user: user, venue: v, distanceKm: km, hour: hour) + rng.gumbel()
                 if u > bestU { bestU = u; best = v }
             }
             if best >= 0 { return best }
         }
-        let grid = catalog.spatial.grids[city]
+        let grid = view.spatial.grids[city]
         let (cx, cy) = SpatialIndex.cellXY(grid, lat, lon)
         let side = SpatialIndex.cellsPerSide
         var best = -1
         var bestU = -Double.infinity
-        for _ in 0..<24 {
+        for _ in 0..<16 {
             let x = cx + rng.below(13) - 6
             let y = cy + rng.below(13) - 6
             guard x >= 0, y >= 0, x < side, y < side else { continue }
@@ -392,13 +425,13 @@ private struct Generator {
             let count = Int(grid.cellStart[cell + 1]) - start
             guard count > 0 else { continue }
             let v = Int(grid.cellVenues[start + rng.below(count)])
-            guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: weekday, minuteOfDay: minute),
-                  Int(catalog.venueCreatedDay[v]) <= day
+            guard view.venueAvailable[v], view.isOpen(v, weekday: weekday, minuteOfDay: minute),
+                  Int(view.venueCreatedDay[v]) <= day
             else { continue }
-            let km = Geo.distanceKm(lat, lon, catalog.venueLatitude[v], catalog.venueLongitude[v], lonScale: lonScale)
-            guard km <= Double(catalog.venueRadiusKm[v]) else { continue }
+            let km = Geo.distanceKm(lat, lon, view.venueLatitude[v], view.venueLongitude[v], lonScale: lonScale)
+            guard km <= Double(view.venueRadiusKm[v]) else { continue }
             // log(count) corrects for sampling one venue per cell, so dense cells are not under-represented.
-            let u = truth.utility(catalog: catalog, user: user, venue: v, distanceKm: km, hour: hour)
+            let u = truth.utility(catalog: view, user: user, venue: v, distanceKm: km, hour: hour)
                 + log(Double(count)) + rng.gumbel()
             if u > bestU { bestU = u; best = v }
         }
@@ -410,9 +443,9 @@ private struct Generator {
         var second = -1
         var bestU = -Double.infinity
         var secondU = -Double.infinity
-        for item in Int(catalog.venueItemStart[venue])..<Int(catalog.venueItemStart[venue + 1]) {
-            guard catalog.itemAvailable[item] else { continue }
-            let u = truth.itemUtility(catalog: catalog, user: user, item: item, hour: hour) + rng.gumbel()
+        for item in Int(view.venueItemStart[venue])..<Int(view.venueItemStart[venue + 1]) {
+            guard view.itemAvailable[item] else { continue }
+            let u = truth.itemUtility(catalog: view, user: user, item: item, hour: hour) + rng.gumbel()
             if u > bestU {
                 second = first; secondU = bestU
                 first = item; bestU = u

@@ -148,6 +148,8 @@ public struct RankResult: Sendable {
     public var timings: [StageTiming]
     /// Pass back as `pageToken` for the next page; empty on the last page.
     public var nextPageToken: String
+    /// How many candidates were scored (before filtering and paging).
+    public var candidateCount: Int = 0
 }
 
 /// One section of a Recommend answer.

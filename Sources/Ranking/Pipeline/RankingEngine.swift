@@ -66,13 +66,22 @@ public final class RankingEngine: @unchecked Sendable {
         return try demo(catalog: market.catalog)
     }
 
-    /// An engine over a given catalog with the embedded configuration and models.
-    public static func demo(catalog: Catalog) throws -> RankingEngine {
+    /// An engine over a given catalog with the embedded configuration and models; `adjust` may change the
+    /// configuration first (benchmarks turn parallel sources off, evaluations pin a variant).
+    public static func demo(catalog: Catalog, adjust: (inout PipelineConfig) -> Void = { _ in }) throws
+        -> RankingEngine {
+        var config = try embeddedConfig()
+        adjust(&config)
+        try config.validate()
+        return try RankingEngine(catalog: catalog, config: config, resourceDirectory: try EmbeddedResources.directory())
+    }
+
+    /// The embedded surface configuration.
+    public static func embeddedConfig() throws -> PipelineConfig {
         let directory = try EmbeddedResources.directory()
         let data = try Data(contentsOf: URL(fileURLWithPath: (directory as NSString)
             .appendingPathComponent("surfaces.json")))
-        let config = try PipelineConfig.decode(data)
-        return try RankingEngine(catalog: catalog, config: config, resourceDirectory: directory)
+        return try PipelineConfig.decode(data)
     }
 
     private var current: EngineState {
@@ -184,13 +193,21 @@ public final class RankingEngine: @unchecked Sendable {
         }
         return RankResult(items: items, modelVersion: run.modelVersion, variant: run.variant,
                           degraded: !run.degradedStages.isEmpty, degradedStages: run.degradedStages,
-                          timings: run.timings, nextPageToken: next)
+                          timings: run.timings, nextPageToken: next, candidateCount: run.candidates.count)
     }
 
     /// Generates, ranks and sections a recommendation, calling `emit` once per section from the calling thread as
     /// soon as that section is ready. Sections never share an entry.
     public func recommend(_ query: RecommendQuery, deadline: DispatchTime?, isCancelled: () -> Bool,
                           emit: (RecommendSection) throws -> Void) throws {
+        _ = try recommendCountingCandidates(query, deadline: deadline, isCancelled: isCancelled, emit: emit)
+    }
+
+    /// `recommend`, returning how many candidates were scored (for benchmarks' per-candidate cost).
+    @discardableResult
+    public func recommendCountingCandidates(_ query: RecommendQuery, deadline: DispatchTime?,
+                                            isCancelled: () -> Bool,
+                                            emit: (RecommendSection) throws -> Void) throws -> Int {
         let state = current
         let surface = try surface(named: query.surface, in: state)
         let limit = try validateLimit(query.limit, surface: surface)
@@ -224,6 +241,7 @@ public final class RankingEngine: @unchecked Sendable {
                                       degradedStages: run.degradedStages, timings: run.timings))
             emitted += 1
         }
+        return run.candidates.count
     }
 
     /// The generated and ranked list behind Recommend, unsectioned: the top `limit` entries. Used to replay
@@ -238,7 +256,8 @@ public final class RankingEngine: @unchecked Sendable {
                               exclude: query.excludeItemIDs, seed: nil, deadline: deadline, isCancelled: isCancelled)
         return RankResult(items: run.order.prefix(limit).map { run.entry(at: $0) }, modelVersion: run.modelVersion,
                           variant: run.variant, degraded: !run.degradedStages.isEmpty,
-                          degradedStages: run.degradedStages, timings: run.timings, nextPageToken: "")
+                          degradedStages: run.degradedStages, timings: run.timings, nextPageToken: "",
+                          candidateCount: run.candidates.count)
     }
 
     // MARK: Validation

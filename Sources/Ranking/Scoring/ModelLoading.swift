@@ -1,4 +1,45 @@
+import RankingModels
+
+/// A trained gradient-boosted tree model as the pipeline's scorer.
+struct TreeModel: ScoringModel {
+    let trees: GradientBoostedTrees
+
+    var featureNames: [String] { trees.featureNames }
+    var version: String { trees.version }
+    var treeCount: Int { trees.treeCount }
+
+    func score(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>,
+               treeLimit: Int?) {
+        trees.rawScores(rows, rowCount: rowCount, into: out, treeLimit: treeLimit)
+    }
+}
+
 extension RankingEngine {
-    /// Loads trained models; replaced by the gradient-boosted tree loader once model files are configured.
-    static let defaultLoader: ModelLoader? = nil
+    /// Loads LightGBM text or XGBoost JSON, then refuses the model unless it reproduces its golden file and every
+    /// feature it uses is produced by the feature join of the surface kind it serves.
+    static let defaultLoader: ModelLoader? = { path, goldenPath, kind in
+        let trees: GradientBoostedTrees
+        do {
+            trees = try GradientBoostedTrees.load(contentsOf: path)
+        } catch {
+            throw RankingError.unavailable("model \(path) cannot be loaded: \(error)")
+        }
+        do {
+            try trees.checkFeatures(available: FeatureJoiner.featureNames(for: kind))
+        } catch {
+            throw RankingError.unavailable("model \(path) does not match the \(kind.rawValue) feature join: \(error)")
+        }
+        let golden: GoldenFile
+        do {
+            golden = try GoldenFile.load(contentsOf: goldenPath ?? GoldenFile.path(forModelAt: path))
+        } catch {
+            throw RankingError.unavailable("model \(path) has no usable golden file: \(error)")
+        }
+        do {
+            try trees.validate(against: golden)
+        } catch {
+            throw RankingError.unavailable("model \(path) does not reproduce its golden file: \(error)")
+        }
+        return TreeModel(trees: trees)
+    }
 }

@@ -1,0 +1,232 @@
+import Dispatch
+import Foundation
+
+/// Sessions of the demo marketplace after its snapshot: users open Discovery, see venues, click and order,
+/// decided by the hidden utility. Training rows and evaluation ground truth both come from here.
+public struct SessionSimulator: Sendable {
+    /// The marketplace the sessions run on.
+    public let market: DemoMarketplace
+
+    /// Creates a simulator.
+    public init(market: DemoMarketplace) {
+        self.market = market
+    }
+
+    /// One simulated visit.
+    public struct Session: Sendable {
+        /// Session number, unique within a simulation.
+        public var id: Int
+        /// The user.
+        public var user: Int
+        /// Request context of the visit (home location, a meal time in the two weeks after the snapshot).
+        public var context: RequestContext
+        /// Whether the user is held out for evaluation.
+        public var heldOut: Bool
+    }
+
+    /// Held-out users are a fixed tenth of users, chosen by a hash of their id, never trained on.
+    public static func isHeldOut(user: Int) -> Bool {
+        StableHash.hash("holdout", Catalog.userID(user)) % 10 == 0
+    }
+
+    /// `count` sessions for users with at least one order (sessions of cold users are included at their share).
+    public func sessions(count: Int, heldOut: Bool, seed: UInt64) -> [Session] {
+        var rng = SplitMix64(seed: seed ^ 0x5E55_1011)
+        let catalog = market.catalog
+        var sessions: [Session] = []
+        var attempts = 0
+        while sessions.count < count && attempts < count * 50 {
+            attempts += 1
+            let user = rng.below(catalog.userCount)
+            guard SessionSimulator.isHeldOut(user: user) == heldOut else { continue }
+            let day = 1 + rng.below(14)
+            let hour = rng.unit() < 0.45 ? 11 + rng.below(3) : 17 + rng.below(5)
+            let city = Marketplace.cities[Int(catalog.userCity[user])]
+            let localMs = Int64(catalog.referenceDay + day) * 86_400_000 + Int64(hour * 60 + rng.below(60)) * 60_000
+            let time = localMs - Int64(city.utcOffsetMinutes) * 60_000
+            let context = RequestContext(latitude: catalog.userLatitude[user], longitude: catalog.userLongitude[user],
+                                         requestTimeUnixMs: time, market: city.market,
+                                         requestID: "sim-\(seed)-\(sessions.count)")
+            sessions.append(Session(id: sessions.count, user: user, context: context, heldOut: heldOut))
+        }
+        return sessions
+    }
+
+    /// The user's utility of a venue in a session, including habit; noise is added by the caller.
+    func utility(_ session: Session, venue: Int, frame: RequestFrame) -> Double {
+        let catalog = market.catalog
+        let km = Geo.distanceKm(frame.latitude, frame.longitude, catalog.venueLatitude[venue],
+                                catalog.venueLongitude[venue], lonScale: frame.lonScale)
+        var u = market.truth.utility(catalog: catalog, user: session.user, venue: venue, distanceKm: km,
+                                     hour: frame.hour)
+        if let h = frame.venueHistoryIndex(Int32(venue)) { u += 1.2 * log1p(Double(frame.venueHistory[h].count)) }
+        return u
+    }
+
+    func frame(_ session: Session) -> RequestFrame {
+        RequestFrame(catalog: market.catalog, userIndex: session.user, latitude: session.context.latitude,
+                     longitude: session.context.longitude, timeUnixMs: session.context.requestTimeUnixMs,
+                     venueIndex: nil)
+    }
+
+    /// Labels for venues shown in a session: 2 = ordered, 1 = clicked, 0 = only seen. The user clicks the venues
+    /// whose noisy utility clears a threshold and orders the best of them if it beats staying out.
+    public func labels(_ session: Session, shown: [Int]) -> [UInt8] {
+        var rng = SplitMix64(seed: StableHash.hash("labels", String(session.id), String(session.user)))
+        let f = frame(session)
+        let noisy = shown.map { utility(session, venue: $0, frame: f) + rng.gumbel() }
+        var labels = [UInt8](repeating: 0, count: shown.count)
+        let ranked = noisy.indices.sorted { noisy[$0] > noisy[$1] }
+        for (rank, i) in ranked.enumerated() where rank < 3 && noisy[i] > 1.0 { labels[i] = 1 }
+        if let best = ranked.first, noisy[best] > 1.5 { labels[best] = 2 }
+        return labels
+    }
+
+    /// Evaluation ground truth over every venue that can take the order (open, available, delivering here): the
+    /// venue the user would order (grade 2) and the next four by noisy utility (grade 1).
+    public func relevance(_ session: Session) -> [(venue: Int, grade: Int)] {
+        let catalog = market.catalog
+        let f = frame(session)
+        guard let city = f.city else { return [] }
+        var rng = SplitMix64(seed: StableHash.hash("truth", String(session.id), String(session.user)))
+        var scored: [(Double, Int)] = []
+        catalog.spatial.forEachVenueByRing(city: city, latitude: f.latitude, longitude: f.longitude,
+                                           maxKm: NearbySource.maxDeliveryKm) { v in
+            guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: f.weekday, minuteOfDay: f.minuteOfDay)
+            else { return true }
+            let km = Geo.distanceKm(f.latitude, f.longitude, catalog.venueLatitude[v], catalog.venueLongitude[v],
+                                    lonScale: f.lonScale)
+            guard km <= Double(catalog.venueRadiusKm[v]) else { return true }
+            scored.append((utility(session, venue: v, frame: f), v))
+            return true
+        }
+        scored.sort { $0.1 < $1.1 }  // noise is drawn in venue order so it does not depend on scan order
+        var noisy = scored.map { ($0.0 + rng.gumbel(), $0.1) }
+        noisy.sort { ($0.0, -$0.1) > ($1.0, -$1.1) }
+        return noisy.prefix(5).enumerated().map { (venue: $0.element.1, grade: $0.offset == 0 ? 2 : 1) }
+    }
+
+    /// Every venue that can take the order, most popular first: the popularity baseline.
+    public func popularityRanking(_ session: Session) -> [Int] {
+        let catalog = market.catalog
+        let f = frame(session)
+        guard let city = f.city else { return [] }
+        var venues: [Int] = []
+        catalog.spatial.forEachVenueByRing(city: city, latitude: f.latitude, longitude: f.longitude,
+                                           maxKm: NearbySource.maxDeliveryKm) { v in
+            guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: f.weekday, minuteOfDay: f.minuteOfDay)
+            else { return true }
+            let km = Geo.distanceKm(f.latitude, f.longitude, catalog.venueLatitude[v], catalog.venueLongitude[v],
+                                    lonScale: f.lonScale)
+            if km <= Double(catalog.venueRadiusKm[v]) { venues.append(v) }
+            return true
+        }
+        let popularity = catalog.venuePopularity
+        return venues.sorted { (popularity[$0], -$0) > (popularity[$1], -$1) }
+    }
+
+    /// Item labels for a visit to `venue`: the items the user orders (2) and the next best two (1).
+    public func itemLabels(_ session: Session, venue: Int) -> [(item: Int, label: UInt8)] {
+        let catalog = market.catalog
+        let f = frame(session)
+        var rng = SplitMix64(seed: StableHash.hash("items", String(session.id), String(session.user)))
+        var scored: [(Double, Int)] = []
+        for item in Int(catalog.venueItemStart[venue])..<Int(catalog.venueItemStart[venue + 1])
+        where catalog.itemAvailable[item] {
+            var u = market.truth.itemUtility(catalog: catalog, user: session.user, item: item, hour: f.hour)
+            u += 1.5 * Double(f.itemCount(Int32(item)))
+            scored.append((u + rng.gumbel(), item))
+        }
+        let order = scored.indices.sorted { (scored[$0].0, -$0) > (scored[$1].0, -$1) }
+        var labels = [UInt8](repeating: 0, count: scored.count)
+        for (rank, i) in order.enumerated() where rank < 4 { labels[i] = rank < 2 ? 2 : 1 }
+        return scored.indices.map { (scored[$0].1, labels[$0]) }
+    }
+}
+
+/// Ranking quality of the live pipeline against a popularity baseline on held-out users.
+public struct EvaluationReport: Sendable {
+    /// One row of the table.
+    public struct Row: Sendable {
+        /// What was ranked, e.g. "rankd (discovery-lgbm)".
+        public var name: String
+        /// Mean NDCG@10.
+        public var ndcg10: Double
+        /// Mean recall@50.
+        public var recall50: Double
+    }
+
+    /// Sessions evaluated.
+    public var sessions: Int
+    /// One row per ranker.
+    public var rows: [Row]
+
+    /// Creates a report.
+    public init(sessions: Int, rows: [Row]) {
+        self.sessions = sessions
+        self.rows = rows
+    }
+
+    /// A Markdown table.
+    public var markdown: String {
+        var lines = ["| ranker | NDCG@10 | recall@50 |", "|---|---:|---:|"]
+        for row in rows {
+            lines.append(String(format: "| %@ | %.4f | %.4f |", row.name, row.ndcg10, row.recall50))
+        }
+        lines.append("")
+        lines.append("\(sessions) held-out sessions")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Metrics over one ranked list against graded relevance.
+enum Metrics {
+    static func ndcg(_ ranked: [Int], relevance: [(venue: Int, grade: Int)], k: Int) -> Double {
+        func gain(_ grade: Int) -> Double { pow(2, Double(grade)) - 1 }
+        var dcg = 0.0
+        for (position, venue) in ranked.prefix(k).enumerated() {
+            if let r = relevance.first(where: { $0.venue == venue }) { dcg += gain(r.grade) / log2(Double(position + 2)) }
+        }
+        let ideal = relevance.map(\.grade).sorted(by: >).prefix(k).enumerated()
+            .reduce(0.0) { $0 + gain($1.element) / log2(Double($1.offset + 2)) }
+        return ideal > 0 ? dcg / ideal : 0
+    }
+
+    static func recall(_ ranked: [Int], relevance: [(venue: Int, grade: Int)], k: Int) -> Double {
+        guard !relevance.isEmpty else { return 0 }
+        let top = Set(ranked.prefix(k))
+        return Double(relevance.filter { top.contains($0.venue) }.count) / Double(relevance.count)
+    }
+}
+
+extension SessionSimulator {
+    /// Replays held-out sessions through `engine` (the discovery surface's Recommend list, as served) and through
+    /// the popularity baseline, and reports NDCG@10 and recall@50 of each.
+    public func evaluate(engine: RankingEngine, sessions count: Int, seed: UInt64) throws -> EvaluationReport {
+        let sessions = self.sessions(count: count, heldOut: true, seed: seed)
+        var served = (ndcg: 0.0, recall: 0.0)
+        var popular = (ndcg: 0.0, recall: 0.0)
+        var evaluated = 0
+        var version = ""
+        for session in sessions {
+            let truth = relevance(session)
+            guard !truth.isEmpty else { continue }
+            let query = RecommendQuery(userID: Catalog.userID(session.user), surface: "discovery",
+                                       context: session.context, limit: 50)
+            let result = try engine.recommendList(query, deadline: nil, isCancelled: { false })
+            version = result.modelVersion
+            let ranked = result.items.compactMap { market.catalog.venueIndex($0.itemID) }
+            let baseline = popularityRanking(session)
+            served.ndcg += Metrics.ndcg(ranked, relevance: truth, k: 10)
+            served.recall += Metrics.recall(ranked, relevance: truth, k: 50)
+            popular.ndcg += Metrics.ndcg(baseline, relevance: truth, k: 10)
+            popular.recall += Metrics.recall(baseline, relevance: truth, k: 50)
+            evaluated += 1
+        }
+        let n = Double(max(evaluated, 1))
+        return EvaluationReport(sessions: evaluated, rows: [
+            .init(name: "popularity in area", ndcg10: popular.ndcg / n, recall50: popular.recall / n),
+            .init(name: "rankd discovery (\(version))", ndcg10: served.ndcg / n, recall50: served.recall / n),
+        ])
+    }
+}

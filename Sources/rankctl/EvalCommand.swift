@@ -1,0 +1,120 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Ranking
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `rankctl eval`: replays held-out users through the live pipeline and compares it with popularity; with
+/// `--bench`, measures single-thread cost per Recommend and per scored candidate.
+public struct EvalCommand: ParsableCommand {
+    /// Command name and help.
+    public static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "NDCG@10 and recall@50 of the served ranking vs. popularity on held-out users; --bench for cost.")
+
+    @Option(help: "Demo marketplace size multiplier.")
+    var scale = 1.0
+
+    @Option(help: "Demo marketplace seed (the embedded models were trained on 42).")
+    var seed: UInt64 = 42
+
+    @Option(help: "Held-out sessions to replay.")
+    var sessions = 5_000
+
+    @Flag(help: "Also benchmark single-thread Recommend cost.")
+    var bench = false
+
+    @Option(help: "Recommend requests in the benchmark.")
+    var benchRequests = 3_000
+
+    /// Creates the command with defaults.
+    public init() {}
+
+    /// Runs the evaluation and, with --bench, the benchmark.
+    public func run() throws {
+        guard sessions > 0, benchRequests > 0 else { throw ValidationError("counts must be positive") }
+        var started = Date()
+        let market = DemoMarketplace.generate(seed: seed, scale: scale)
+        print(String(format: "generated in %.2f s: ", Date().timeIntervalSince(started)) + market.catalog.memoryReport)
+        let simulator = SessionSimulator(market: market)
+        let config = try RankingEngine.embeddedConfig()
+        let variants = config.surfaces["discovery"]?.experiment?.variants.map(\.name) ?? []
+        var rows: [EvaluationReport.Row] = []
+        var evaluated = 0
+        started = Date()
+        // One engine per experiment variant (or one without), so each served model gets its own row.
+        for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
+            let engine = try RankingEngine.demo(catalog: market.catalog) { config in
+                guard let variant, var experiment = config.surfaces["discovery"]?.experiment else { return }
+                experiment.variants = experiment.variants.filter { $0.name == variant }
+                experiment.variants[0].buckets = 100
+                config.surfaces["discovery"]?.experiment = experiment
+            }
+            let report = try simulator.evaluate(engine: engine, sessions: sessions, seed: 99)
+            evaluated = report.sessions
+            if rows.isEmpty { rows.append(report.rows[0]) }
+            var served = report.rows[1]
+            if let variant { served.name += " variant \(variant)" }
+            rows.append(served)
+        }
+        print(EvaluationReport(sessions: evaluated, rows: rows).markdown)
+        print(String(format: "evaluated in %.1f s", Date().timeIntervalSince(started)))
+        if bench { try runBenchmark(market: market) }
+    }
+
+    private func runBenchmark(market: DemoMarketplace) throws {
+        // Sources one after another on this thread, so thread CPU time is the whole cost of a request.
+        let engine = try RankingEngine.demo(catalog: market.catalog) { config in
+            for name in config.surfaces.keys { config.surfaces[name]?.parallelSources = false }
+        }
+        let simulator = SessionSimulator(market: market)
+        let sessions = simulator.sessions(count: benchRequests, heldOut: true, seed: 7)
+        var cpu: [Double] = []
+        var candidates = 0
+        var sections = 0
+        // Warm-up: caches, lazy statics.
+        for session in sessions.prefix(200) { _ = try recommend(engine, session, sections: &sections) }
+        sections = 0
+        let wallStart = DispatchTime.now()
+        var cpuTotal = 0.0
+        for session in sessions {
+            let before = threadCPUNanoseconds()
+            let count = try recommend(engine, session, sections: &sections)
+            let spent = Double(threadCPUNanoseconds() - before)
+            cpu.append(spent)
+            cpuTotal += spent
+            candidates += count
+        }
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - wallStart.uptimeNanoseconds)
+        cpu.sort()
+        func micros(_ q: Double) -> Double { cpu[min(cpu.count - 1, Int(Double(cpu.count) * q))] / 1000 }
+        print("benchmark: \(sessions.count) discovery Recommend requests, single thread, model \(engine.modelVersion)")
+        print(String(format: "  CPU per request: median %.0f us, p90 %.0f us, p99 %.0f us, mean %.0f us",
+                     micros(0.5), micros(0.9), micros(0.99), cpuTotal / Double(cpu.count) / 1000))
+        print(String(format: "  candidates per request: %.0f; CPU per scored candidate: %.2f us",
+                     Double(candidates) / Double(cpu.count), cpuTotal / Double(max(candidates, 1)) / 1000))
+        print(String(format: "  wall: %.0f us per request; %d sections sent", wall / Double(cpu.count) / 1000,
+                     sections))
+    }
+
+    /// Runs one sectioned Recommend and returns the number of candidates it scored.
+    private func recommend(_ engine: RankingEngine, _ session: SessionSimulator.Session,
+                           sections: inout Int) throws -> Int {
+        let query = RecommendQuery(userID: "u\(session.user + 1)", surface: "discovery", context: session.context)
+        var sent = 0
+        let count = try engine.recommendCountingCandidates(query, deadline: nil, isCancelled: { false }) { _ in
+            sent += 1
+        }
+        sections += sent
+        return count
+    }
+
+    private func threadCPUNanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+}
