@@ -37,3 +37,36 @@ enum Fixture {
 
     static let never: () -> Bool = { false }
 }
+
+extension Fixture {
+    /// An engine over the fixture catalog with the embedded configuration changed by `adjust`.
+    static func engine(sources: [any CandidateSource] = [], loader: ModelLoader? = RankingEngine.defaultLoader,
+                       adjust: (inout PipelineConfig) -> Void) throws -> RankingEngine {
+        var config = try RankingEngine.embeddedConfig()
+        adjust(&config)
+        return try RankingEngine(catalog: catalog, config: config, resourceDirectory: EmbeddedResources.directory(),
+                                 additionalSources: sources, loader: loader)
+    }
+
+    /// A request for `user` at 19:00 local time on the reference day.
+    static func request(user: Int?, hour: Int = 19) -> CandidateRequest {
+        let c = catalog
+        let lat = user.map { c.userLatitude[$0] } ?? Marketplace.cities[0].latitude
+        let lon = user.map { c.userLongitude[$0] } ?? Marketplace.cities[0].longitude
+        let frame = RequestFrame(catalog: c, userIndex: user, latitude: lat, longitude: lon,
+                                 timeUnixMs: time(hour: hour), venueIndex: nil)
+        return CandidateRequest(catalog: c, userIndex: user, latitude: lat, longitude: lon, city: frame.city,
+                                weekday: frame.weekday, minuteOfDay: frame.minuteOfDay, day: frame.day,
+                                venueIndex: nil, lonScale: frame.lonScale, pastVenues: frame.pastVenuesByFrequency,
+                                covisited: frame.covisitedByWeight)
+    }
+
+    /// Every venue of the fixture catalog, as Rank candidates.
+    static var allVenues: [CandidateInput] { (0..<catalog.venueCount).map { CandidateInput(itemID: Catalog.venueID($0)) } }
+
+    static func sections(_ engine: RankingEngine, _ query: RecommendQuery) throws -> [RecommendSection] {
+        var sections: [RecommendSection] = []
+        try engine.recommend(query, deadline: nil, isCancelled: never) { sections.append($0) }
+        return sections
+    }
+}

@@ -1,0 +1,134 @@
+import Dispatch
+import Testing
+@testable import Ranking
+
+@Suite struct RerankTests {
+    /// Users across cities and hours, including late night when many venues are closed.
+    static let cases: [(Int, Int)] = [(0, 19), (1, 12), (2, 23), (3, 9), (5, 1), (8, 21), (13, 18), (21, 0)]
+
+    @Test(arguments: cases)
+    func nothingClosedOutOfRangeUnavailableOrExcludedIsEverReturned(user: Int, hour: Int) throws {
+        let c = Fixture.catalog
+        let excluded = [Catalog.venueID(0), Catalog.venueID(1), Catalog.venueID(2)]
+        let context = RequestContext(requestTimeUnixMs: Fixture.time(hour: hour), requestID: "leak")
+        let request = Fixture.request(user: user, hour: hour)
+        var returned: [String] = []
+        // Rank of every venue: the caller's list includes closed and far away venues.
+        let ranked = try Fixture.engine.rank(
+            RankQuery(userID: Catalog.userID(user), surface: "discovery", context: context,
+                      candidates: Fixture.allVenues, limit: 200, excludeItemIDs: excluded),
+            deadline: nil, isCancelled: Fixture.never)
+        returned += ranked.items.map(\.itemID)
+        for section in try Fixture.sections(Fixture.engine,
+            RecommendQuery(userID: Catalog.userID(user), surface: "discovery", context: context, limit: 50,
+                           excludeItemIDs: excluded)) {
+            returned += section.items.map(\.itemID)
+        }
+        for id in returned {
+            let v = try #require(c.venueIndex(id))
+            #expect(request.isOrderable(v), "\(id) cannot be ordered at \(hour):00")
+            #expect(!excluded.contains(id))
+        }
+        let orderable = (0..<c.venueCount).filter { request.isOrderable($0) && !excluded.contains(Catalog.venueID($0)) }
+        #expect(ranked.items.count == min(orderable.count, 200))
+    }
+
+    @Test func atMostKVenuesOfOneBrandInTheCappedWindow() throws {
+        let c = Fixture.catalog
+        // The biggest chain and its venues, ranked with a caller feature that makes them the model's favourites.
+        var brandSizes = [Int](repeating: 0, count: c.brandCount)
+        for b in c.venueBrand where b >= 0 { brandSizes[Int(b)] += 1 }
+        let brand = brandSizes.indices.max { brandSizes[$0] < brandSizes[$1] }!
+        let city = (0..<c.venueCount).first { c.venueBrand[$0] == Int32(brand) }.map { Int(c.venueCity[$0]) }!
+        let user = (0..<c.userCount).first { Int(c.userCity[$0]) == city }!
+        let result = try Fixture.engine.rank(
+            RankQuery(userID: Catalog.userID(user), surface: "discovery",
+                      context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
+                      candidates: Fixture.allVenues.map { candidate in
+                          let v = c.venueIndex(candidate.itemID)!
+                          return CandidateInput(itemID: candidate.itemID, features: c.venueBrand[v] == Int32(brand)
+                              ? [("venue_popularity", 9), ("user_brand_orders", 9), ("venue_rating", 5)] : [])
+                      }, limit: 100),
+            deadline: nil, isCancelled: Fixture.never)
+        let config = try RankingEngine.embeddedConfig().surfaces["discovery"]!.rerank
+        let window = result.items.prefix(config.brandCapWindow)
+        var counts: [Int32: Int] = [:]
+        for entry in window {
+            let b = c.venueBrand[c.venueIndex(entry.itemID)!]
+            if b >= 0 { counts[b, default: 0] += 1 }
+        }
+        #expect(counts.values.allSatisfy { $0 <= config.brandCap })
+        // The chain still appears, just not crowding the top.
+        let chainTotal = result.items.filter { c.venueBrand[c.venueIndex($0.itemID)!] == Int32(brand) }.count
+        #expect(chainTotal >= min(counts[Int32(brand)] ?? 0, 1))
+    }
+
+    @Test func reportedScoresFollowTheFinalOrder() throws {
+        let list = try Fixture.engine.recommendList(Fixture.discovery(user: Fixture.berlinUser(), limit: 100),
+                                                    deadline: nil, isCancelled: Fixture.never)
+        let scores = list.items.map(\.score)
+        #expect(scores == scores.sorted(by: >))
+    }
+
+    @Test func explorationIsReproducibleForTheSameRequestID() throws {
+        let user = Fixture.berlinUser()
+        func order(_ id: String) throws -> [String] {
+            try Fixture.engine.recommendList(Fixture.discovery(user: user, requestID: id, limit: 30), deadline: nil,
+                                             isCancelled: Fixture.never).items.map(\.itemID)
+        }
+        #expect(try order("req-7") == order("req-7"))
+        #expect(try order("req-8") == order("req-8"))
+    }
+
+    @Test func theExplorationSlotHoldsANewVenueChosenBySeededSampling() throws {
+        let c = Fixture.catalog
+        func newVenues(_ request: CandidateRequest) -> [Int] {
+            (0..<c.venueCount).filter {
+                request.isOrderable($0) && Int(c.venueCreatedDay[$0]) > request.day - Marketplace.newVenueDays
+            }
+        }
+        // A user with at least two new venues delivering home.
+        let user = try #require((0..<c.userCount).first { newVenues(Fixture.request(user: $0)).count >= 2 })
+        let request = Fixture.request(user: user)
+        let newVenues = newVenues(request)
+        let config = RerankConfig(brandCap: 0, brandCapWindow: 0, diversityPenalty: 0, diversityWindow: 0,
+                                  explorationPolicy: "thompson", explorationSlot: 2, epsilon: 0, cuisineBoosts: [:],
+                                  pins: [:], buries: [])
+        let candidates = (0..<c.venueCount).map(Int32.init)
+        // New venues score lowest, so only exploration can lift one into the slot.
+        let scores = candidates.map { Int(c.venueCreatedDay[Int($0)]) > request.day - 30 ? -10.0 : Double($0 % 17) }
+        let full = [Bool](repeating: true, count: candidates.count)
+        let reranker = Reranker(config: config, kind: .venues)
+        var chosen = Set<Int32>()
+        for seed in 0..<40 as Range<UInt64> {
+            let a = reranker.rerank(candidates: candidates, scores: scores, fullyScored: full, request: request,
+                                    excluded: [], explorationSeed: seed, pinned: [], buried: [])
+            let b = reranker.rerank(candidates: candidates, scores: scores, fullyScored: full, request: request,
+                                    excluded: [], explorationSeed: seed, pinned: [], buried: [])
+            #expect(a.order == b.order)
+            let slot = candidates[a.order[2]]
+            #expect(newVenues.contains(Int(slot)))
+            chosen.insert(slot)
+        }
+        // Sampling, not a fixed pick: different seeds explore different venues.
+        #expect(chosen.count > 1)
+    }
+
+    @Test func pinsAndBuriesFromConfigurationAreApplied() throws {
+        let user = Fixture.berlinUser()
+        let base = try Fixture.engine.recommendList(Fixture.discovery(user: user, limit: 30), deadline: nil,
+                                                    isCancelled: Fixture.never).items.map(\.itemID)
+        try #require(base.count >= 10)
+        let pinned = base[9]
+        let buried = base[0]
+        let engine = try Fixture.engine { config in
+            config.surfaces["discovery"]!.experiment = nil
+            config.surfaces["discovery"]!.rerank.pins = [pinned: 0]
+            config.surfaces["discovery"]!.rerank.buries = [buried]
+        }
+        let items = try engine.recommendList(Fixture.discovery(user: user, limit: 30), deadline: nil,
+                                             isCancelled: Fixture.never).items.map(\.itemID)
+        #expect(items.first == pinned)
+        #expect(items.firstIndex(of: buried).map { $0 > 5 } ?? true)
+    }
+}
