@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "interop-server", targets: ["interop-server"]),
         .library(name: "H2GRPC", targets: ["H2GRPC"]),
         .library(name: "Ranking", targets: ["Ranking"]),
+        // For the separate Benchmarks package (protobuf encode/decode micro benchmarks).
+        .library(name: "ProtoSupport", targets: ["ProtoSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

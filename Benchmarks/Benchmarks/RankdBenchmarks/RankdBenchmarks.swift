@@ -1,0 +1,111 @@
+import Benchmark
+import CRankingProto
+import Dispatch
+import H2GRPC
+import ProtoSupport
+import Ranking
+
+/// Bytes of a RankRequest with `count` venue candidates, built with protobuf-c as a client would send it.
+private func rankRequestBytes(candidates count: Int) -> [UInt8] {
+    let arena = ProtoArena()
+    var request = Ranking__V1__RankRequest()
+    ranking__v1__rank_request__init(&request)
+    request.user_id = arena.string("u42")
+    request.surface = arena.string("discovery")
+    var pointers: [UnsafeMutablePointer<Ranking__V1__Candidate>?] = []
+    for index in 0..<count {
+        var candidate = Ranking__V1__Candidate()
+        ranking__v1__candidate__init(&candidate)
+        candidate.item_id = arena.string("v\(index * 7 + 1)")
+        pointers.append(arena.make(candidate))
+    }
+    request.n_candidates = pointers.count
+    request.candidates = arena.array(pointers)
+    return ProtoC.encode(&request)
+}
+
+/// A RecommendResponse section with `count` items, ready to encode.
+private final class ResponseFixture {
+    let arena = ProtoArena()
+    var message = Ranking__V1__RecommendResponse()
+
+    init(items count: Int) {
+        ranking__v1__recommend_response__init(&message)
+        message.section = arena.string("for_you")
+        message.title = arena.string("For you")
+        message.model_version = arena.string("bench-v1")
+        var items: [UnsafeMutablePointer<Ranking__V1__RankedItem>?] = []
+        for index in 0..<count {
+            var item = Ranking__V1__RankedItem()
+            ranking__v1__ranked_item__init(&item)
+            item.item_id = arena.string("v\(index + 1)")
+            item.venue_id = arena.string("v\(index + 1)")
+            item.score = 1 / Double(index + 1)
+            items.append(arena.make(item))
+        }
+        message.n_items = items.count
+        message.items = arena.array(items)
+    }
+}
+
+/// The demo engine at a small scale, built once (it takes seconds) and shared by the pipeline benchmarks.
+private let engine: RankingEngine? = try? RankingEngine.demo(seed: 42, scale: 0.1)
+
+private func venueCandidates(_ count: Int, catalog: Catalog) -> [CandidateInput] {
+    (0..<count).map { CandidateInput(itemID: Catalog.venueID(($0 * 37) % catalog.venueCount)) }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 1_000_000)
+
+    let message = [UInt8](repeating: 0x5a, count: 1024)
+    Benchmark("gRPC message frame encode (1 KiB)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(MessageFraming.frame(message)) }
+    }
+
+    let framed = MessageFraming.frame(message)
+    Benchmark("gRPC message frame decode (1 KiB)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var deframer = MessageDeframer(maxMessageSize: 4 << 20)
+            deframer.append(framed)
+            blackHole(try deframer.next())
+        }
+    }
+
+    let request = rankRequestBytes(candidates: 100)
+    Benchmark("protobuf decode RankRequest (100 candidates)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let decoded: DecodedMessage<Ranking__V1__RankRequest> = try ProtoC.decode(
+                request, as: ranking__v1__rank_request__init)
+            blackHole(decoded.message.n_candidates)
+        }
+    }
+
+    let response = ResponseFixture(items: 20)
+    Benchmark("protobuf encode RecommendResponse (20 items)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(ProtoC.encode(&response.message)) }
+    }
+
+    guard let engine else {
+        print("RankingEngine.demo() is unavailable: the pipeline benchmarks are skipped")
+        return
+    }
+    let catalog = engine.catalog
+    for count in [100, 500, 2000] {
+        let query = RankQuery(
+            userID: "u7", surface: "discovery", context: RequestContext(market: "ber"),
+            candidates: venueCandidates(count, catalog: catalog), limit: 20)
+        Benchmark("pipeline Rank (\(count) candidates: feature join, scoring, re-rank)") { benchmark in
+            for _ in benchmark.scaledIterations {
+                blackHole(try engine.rank(query, deadline: nil, isCancelled: { false }))
+            }
+        }
+    }
+    let recommend = RecommendQuery(userID: "u7", surface: "discovery", context: RequestContext(market: "ber"))
+    Benchmark("pipeline Recommend (discovery, all sections)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            try engine.recommend(recommend, deadline: nil, isCancelled: { false }) { blackHole($0) }
+        }
+    }
+}
