@@ -30,6 +30,9 @@ public struct EvalCommand: ParsableCommand {
     @Option(help: "Recommend requests in the benchmark.")
     var benchRequests = 3_000
 
+    @Option(help: "Place benchmark requests within this many km of a city centre (denser: more candidates); 0 = homes.")
+    var benchCentreKm = 0.0
+
     /// Creates the command with defaults.
     public init() {}
 
@@ -71,7 +74,21 @@ public struct EvalCommand: ParsableCommand {
             for name in config.surfaces.keys { config.surfaces[name]?.parallelSources = false }
         }
         let simulator = SessionSimulator(market: market)
-        let sessions = simulator.sessions(count: benchRequests, heldOut: true, seed: 7)
+        var sessions = simulator.sessions(count: benchRequests, heldOut: true, seed: 7)
+        if benchCentreKm > 0 {
+            // Same users and times, moved near their city's centre, where more venues deliver.
+            var rng = SplitMix64(seed: 11)
+            for i in sessions.indices {
+                guard let city = Marketplace.cities.first(where: { $0.market == sessions[i].context.market }) else {
+                    continue
+                }
+                let dy = Double.random(in: -benchCentreKm...benchCentreKm, using: &rng) / 110.574
+                let dx = Double.random(in: -benchCentreKm...benchCentreKm, using: &rng)
+                    / (111.320 * cos(city.latitude * .pi / 180))
+                sessions[i].context.latitude = city.latitude + dy
+                sessions[i].context.longitude = city.longitude + dx
+            }
+        }
         var cpu: [Double] = []
         var candidates = 0
         var sections = 0

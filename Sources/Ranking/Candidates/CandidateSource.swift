@@ -117,7 +117,7 @@ struct EmbeddingSource: CandidateSource {
             }
         }
         if scored.count > quota {
-            scored.sort { ($0.0, -$0.1) > ($1.0, -$1.1) }
+            selectTop(&scored, quota) { ($0.0, -$0.1) > ($1.0, -$1.1) }
             scored.removeLast(scored.count - quota)
         }
         for (_, v) in scored { out.append(v) }

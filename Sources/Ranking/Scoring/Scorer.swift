@@ -91,7 +91,7 @@ enum TwoPhaseScorer {
         if deadlinePassed() { return false }
         var order = Array(0..<rowCount)
         let s = scores
-        order.sort { (s[$0], -$0) > (s[$1], -$1) }
+        selectTop(&order, topN) { (s[$0], -$0) > (s[$1], -$1) }
         let leaders = order.prefix(topN)
         scratch.removeAll(keepingCapacity: true)
         scratch.reserveCapacity(leaders.count * width)
