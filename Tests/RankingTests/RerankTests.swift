@@ -132,3 +132,74 @@ import Testing
         #expect(items.firstIndex(of: buried).map { $0 > 5 } ?? true)
     }
 }
+
+@Suite struct RerankConfigurationTests {
+    @Test func aCuisineBoostLiftsThatCuisine() throws {
+        let c = Fixture.catalog
+        let user = Fixture.berlinUser()
+        func top(_ boosts: [String: Double], _ limit: Int) throws -> [String] {
+            let engine = try Fixture.engine { config in
+                config.surfaces["discovery"]!.experiment = nil
+                config.surfaces["discovery"]!.rerank.cuisineBoosts = boosts
+            }
+            return try engine.recommendList(Fixture.discovery(user: user, limit: limit), deadline: nil,
+                                            isCancelled: Fixture.never).items.map(\.itemID)
+        }
+        func cuisine(_ id: String) -> String { Marketplace.cuisines[Int(c.venueCuisine[c.venueIndex(id)!])] }
+        let plain = try top([:], 50)
+        try #require(plain.count > 12)
+        // A cuisine that only shows up low in the plain ranking.
+        let target = cuisine(plain.last!)
+        let before = plain.prefix(5).filter { cuisine($0) == target }.count
+        let after = try top([target: 5], 5).filter { cuisine($0) == target }.count
+        #expect(after > before)
+    }
+
+    @Test func epsilonGreedyIsReproducibleForTheSameRequest() throws {
+        let engine = try Fixture.engine { config in
+            config.surfaces["discovery"]!.experiment = nil
+            config.surfaces["discovery"]!.rerank.explorationPolicy = "epsilon"
+            config.surfaces["discovery"]!.rerank.epsilon = 0.5
+        }
+        for id in ["a", "b", "c", "d"] {
+            let query = Fixture.discovery(user: Fixture.berlinUser(), requestID: id)
+            let first = try engine.recommendList(query, deadline: nil, isCancelled: Fixture.never).items.map(\.itemID)
+            let second = try engine.recommendList(query, deadline: nil, isCancelled: Fixture.never).items.map(\.itemID)
+            #expect(first == second)
+        }
+    }
+
+    @Test func unavailableMenuItemsAreNeverReturned() throws {
+        let c = Fixture.catalog
+        let request = Fixture.request(user: Fixture.berlinUser())
+        let venue = try #require((0..<c.venueCount).first { v in
+            request.isOrderable(v) && (Int(c.venueItemStart[v])..<Int(c.venueItemStart[v + 1])).contains { !c.itemAvailable[$0] }
+        })
+        let menu = (Int(c.venueItemStart[venue])..<Int(c.venueItemStart[venue + 1])).map {
+            CandidateInput(itemID: Catalog.itemID($0))
+        }
+        let result = try Fixture.engine.rank(
+            RankQuery(userID: Catalog.userID(Fixture.berlinUser()), surface: "venue_items",
+                      context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)), candidates: menu, limit: 100),
+            deadline: nil, isCancelled: Fixture.never)
+        #expect(!result.items.isEmpty)
+        #expect(result.items.allSatisfy { c.itemAvailable[c.itemIndex($0.itemID)!] })
+        #expect(result.items.count == menu.filter { c.itemAvailable[c.itemIndex($0.itemID)!] }.count)
+    }
+}
+
+@Suite struct SnapshotSwapTests {
+    @Test func aNewCatalogSnapshotIsServedAfterASwap() throws {
+        let engine = try Fixture.engine { _ in }
+        let other = DemoMarketplace.generate(seed: 8, scale: 0.01, referenceDay: Fixture.referenceDay).catalog
+        try engine.swapCatalog(other)
+        #expect(engine.catalog === other)
+        // Ids beyond the new, smaller snapshot are now unknown but well formed: kept, not an error.
+        let result = try engine.rank(RankQuery(userID: "u1", surface: "discovery",
+                                               context: RequestContext(latitude: 52.52, longitude: 13.405,
+                                                                       requestTimeUnixMs: Fixture.time(hour: 19)),
+                                               candidates: [CandidateInput(itemID: "v399")]),
+                                     deadline: nil, isCancelled: Fixture.never)
+        #expect(result.items.map(\.itemID) == ["v399"])
+    }
+}

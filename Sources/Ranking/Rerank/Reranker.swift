@@ -59,12 +59,17 @@ struct Reranker {
         }
         applyPinsAndBuries(&order, candidates: candidates, pinned: pinned, buried: buried)
         output.order = order
-        // Reported scores follow the final order, so callers can trust "sorted by score".
+        // Reported scores follow the final order, so callers can trust "sorted by score". An entry placed out of
+        // model order (explored, pinned) takes a score just below its predecessor rather than its own, so the
+        // entries after it keep scores close to their own.
+        var placed = Set(pinned.compactMap { pin in order.first { candidates[$0] == pin.0 } })
+        if let explored = output.explored { placed.insert(explored) }
         var previous = Double.infinity
         output.finalScores.reserveCapacity(order.count)
         for i in order {
             var s = adjusted[i]
             if !s.isFinite { s = -1e9 }
+            if placed.contains(i) && previous.isFinite { s = previous }
             if s >= previous { s = previous.nextDown }
             output.finalScores.append(s)
             previous = s
@@ -162,10 +167,21 @@ struct Reranker {
         guard policy == "thompson" || policy == "epsilon", config.explorationSlot < order.count else { return nil }
         let catalog = request.catalog
         var rng = SplitMix64(seed: seed)
+        // Brands already at their cap in the capped window: exploring one of their venues would break the cap.
+        var fullBrands: [Int32] = []
+        if config.brandCap > 0 {
+            var counts: [Int32: Int] = [:]
+            for i in order.prefix(config.brandCapWindow) where candidates[i] >= 0 {
+                let brand = catalog.venueBrand[Int(candidates[i])]
+                if brand >= 0 { counts[brand, default: 0] += 1 }
+            }
+            fullBrands = counts.filter { $0.value >= config.brandCap }.map(\.key)
+        }
         var newPositions: [Int] = []
         for (p, i) in order.enumerated() where p > config.explorationSlot {
             let v = candidates[i]
-            if v >= 0 && Int(catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays {
+            if v >= 0 && Int(catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays
+                && !fullBrands.contains(catalog.venueBrand[Int(v)]) {
                 newPositions.append(p)
             }
         }
