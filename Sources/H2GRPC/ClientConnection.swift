@@ -99,6 +99,8 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
     private var closed = false
     private var closeReason = "connection closed"
     private let readBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 256 << 10)
+    private let lifecycleLock = NSLock()
+    private var closeRequested = false
 
     /// Connects to `host:port`. Without a `loop`, the connection gets an I/O thread of its own.
     public init(
@@ -172,6 +174,11 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
 
     /// Closes the connection, failing calls still open. Idempotent; safe from any thread.
     public func close() {
+        let first = lifecycleLock.withLock { () -> Bool in
+            defer { closeRequested = true }
+            return !closeRequested
+        }
+        guard first else { return }
         if loop.inEventLoop {
             close(reason: "closed by the client")
         } else {
@@ -188,6 +195,7 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
     /// Whether the connection is gone (closed locally, by the server, or by an error).
     public var isClosed: Bool {
         if loop.inEventLoop { return closed }
+        if lifecycleLock.withLock({ closeRequested }) { return true }
         let done = DispatchSemaphore(value: 0)
         var result = false
         loop.execute { [self] in

@@ -122,6 +122,10 @@ public final class Server: @unchecked Sendable {
         let remaining = activeCalls
         stateLock.unlock()
         if remaining > 0 { log(.warning, "shutdown grace period over: cutting off \(remaining) call(s)") }
+        // Let the last trailers reach their sockets before anything is cut.
+        forEachConnection { $0.closeWhenFlushed() }
+        let flushDeadline = Date(timeIntervalSinceNow: 1)
+        while stateLock.withLock({ openConnections > 0 }) && Date() < flushDeadline { usleep(5_000) }
         forEachConnection { $0.close(reason: "server shut down") }
         group.shutdown()
         return remaining

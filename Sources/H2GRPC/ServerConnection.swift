@@ -20,6 +20,8 @@ final class ServerConnection: EventLoopHandler {
     private var wantsWritable = false
     private var closed = false
     private var goingAway = false
+    /// Close once everything queued has reached the socket (set when a GOAWAY'd connection runs out of streams).
+    private var closeAfterFlush = false
 
     init(fd: Int32, loop: EventLoop, server: Server, peer: String) {
         self.fd = fd
@@ -135,7 +137,9 @@ final class ServerConnection: EventLoopHandler {
             }
         }
         guard writePending() else { return }
-        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+        if closeAfterFlush {
+            close(reason: "shut down")
+        } else if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
             close(reason: "session finished")
         }
     }
@@ -190,13 +194,15 @@ final class ServerConnection: EventLoopHandler {
         nghttp2_submit_goaway(
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
             UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
-        loop.markDirty(self)
         if streams.isEmpty { closeWhenFlushed() }
+        loop.markDirty(self)
     }
 
-    private func closeWhenFlushed() {
-        flush()
-        if !closed && writeOffset >= writeBuffer.count { close(reason: "shut down") }
+    /// Closes after the next flush has written everything out. Never closes directly: this runs inside nghttp2
+    /// callbacks, before the bytes of the frame being sent (often the last trailers) have left nghttp2.
+    func closeWhenFlushed() {
+        closeAfterFlush = true
+        loop.markDirty(self)
     }
 
     // MARK: Stream plumbing used by ServerStream
