@@ -7,7 +7,8 @@ public struct DemoDataCommand: ParsableCommand {
     /// Command name and help.
     public static let configuration = CommandConfiguration(
         commandName: "demo-data",
-        abstract: "Generate the demo marketplace and export it with its interaction log and training tables (CSV).")
+        abstract: "Generate the demo marketplace and export it with its interaction log and training tables (CSV)."
+    )
 
     @Option(help: "Folder to write into (created if missing).")
     var out: String
@@ -38,8 +39,12 @@ public struct DemoDataCommand: ParsableCommand {
         let generated = Date().timeIntervalSince(started)
         print(String(format: "generated in %.2f s: ", generated) + market.catalog.memoryReport)
         if generateOnly { return }
-        let summary = try TrainingExport.write(market: market, directory: out, trainSessions: trainSessions,
-                                               validSessions: validSessions) { print($0) }
+        let summary = try TrainingExport.write(
+            market: market,
+            directory: out,
+            trainSessions: trainSessions,
+            validSessions: validSessions
+        ) { print($0) }
         for (file, rows) in summary.files { print("\(file): \(rows) rows") }
         print(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
     }

@@ -13,7 +13,8 @@ public struct EvalCommand: ParsableCommand {
     /// Command name and help.
     public static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "NDCG@10 and recall@50 of the served ranking vs. popularity on held-out users; --bench for cost.")
+        abstract: "NDCG@10 and recall@50 of the served ranking vs. popularity on held-out users; --bench for cost."
+    )
 
     @Option(help: "Demo marketplace size multiplier.")
     var scale = 1.0
@@ -83,7 +84,8 @@ public struct EvalCommand: ParsableCommand {
                     continue
                 }
                 let dy = Double.random(in: -benchCentreKm...benchCentreKm, using: &rng) / 110.574
-                let dx = Double.random(in: -benchCentreKm...benchCentreKm, using: &rng)
+                let dx =
+                    Double.random(in: -benchCentreKm...benchCentreKm, using: &rng)
                     / (111.320 * cos(city.latitude * .pi / 180))
                 sessions[i].context.latitude = city.latitude + dy
                 sessions[i].context.longitude = city.longitude + dx
@@ -109,17 +111,37 @@ public struct EvalCommand: ParsableCommand {
         cpu.sort()
         func micros(_ q: Double) -> Double { cpu[min(cpu.count - 1, Int(Double(cpu.count) * q))] / 1000 }
         print("benchmark: \(sessions.count) discovery Recommend requests, single thread, model \(engine.modelVersion)")
-        print(String(format: "  CPU per request: median %.0f us, p90 %.0f us, p99 %.0f us, mean %.0f us",
-                     micros(0.5), micros(0.9), micros(0.99), cpuTotal / Double(cpu.count) / 1000))
-        print(String(format: "  candidates per request: %.0f; CPU per scored candidate: %.2f us",
-                     Double(candidates) / Double(cpu.count), cpuTotal / Double(max(candidates, 1)) / 1000))
-        print(String(format: "  wall: %.0f us per request; %d sections sent", wall / Double(cpu.count) / 1000,
-                     sections))
+        print(
+            String(
+                format: "  CPU per request: median %.0f us, p90 %.0f us, p99 %.0f us, mean %.0f us",
+                micros(0.5),
+                micros(0.9),
+                micros(0.99),
+                cpuTotal / Double(cpu.count) / 1000
+            )
+        )
+        print(
+            String(
+                format: "  candidates per request: %.0f; CPU per scored candidate: %.2f us",
+                Double(candidates) / Double(cpu.count),
+                cpuTotal / Double(max(candidates, 1)) / 1000
+            )
+        )
+        print(
+            String(
+                format: "  wall: %.0f us per request; %d sections sent",
+                wall / Double(cpu.count) / 1000,
+                sections
+            )
+        )
     }
 
     /// Runs one sectioned Recommend and returns the number of candidates it scored.
-    private func recommend(_ engine: RankingEngine, _ session: SessionSimulator.Session,
-                           sections: inout Int) throws -> Int {
+    private func recommend(
+        _ engine: RankingEngine,
+        _ session: SessionSimulator.Session,
+        sections: inout Int
+    ) throws -> Int {
         let query = RecommendQuery(userID: "u\(session.user + 1)", surface: "discovery", context: session.context)
         var sent = 0
         let count = try engine.recommendCountingCandidates(query, deadline: nil, isCancelled: { false }) { _ in

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Testing
+
 @testable import Ranking
 
 /// A source that answers only after its deadline has passed: the engine must drop it, whatever the timing.
@@ -78,8 +79,11 @@ struct BrokenSource: CandidateSource {
         let engine = try Fixture.engine(sources: [BrokenSource()]) { config in
             config.surfaces["discovery"]!.sources.append(SourceConfig(name: "broken", quota: 50))
         }
-        let result = try engine.recommendList(Fixture.discovery(user: Fixture.berlinUser()), deadline: nil,
-                                              isCancelled: Fixture.never)
+        let result = try engine.recommendList(
+            Fixture.discovery(user: Fixture.berlinUser()),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         #expect(result.degradedStages == ["candidates.broken"])
         #expect(!result.items.isEmpty)
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Ranking
 
 @Suite struct DemoMarketplaceTests {
@@ -26,8 +27,12 @@ import Testing
         #expect(c.memoryBytes > 0)
     }
 
-    @Test(arguments: [("v1", 0), ("v400", 399), ("v401", nil), ("v0", nil), ("v01", nil), ("u1", nil), ("v", nil),
-                      ("v1x", nil), ("", nil)] as [(String, Int?)])
+    @Test(
+        arguments: [
+            ("v1", 0), ("v400", 399), ("v401", nil), ("v0", nil), ("v01", nil), ("u1", nil), ("v", nil),
+            ("v1x", nil), ("", nil),
+        ] as [(String, Int?)]
+    )
     func venueIDsParseOnlyWhenWellFormedAndInRange(id: String, index: Int?) {
         #expect(Fixture.catalog.venueIndex(id) == index)
     }
@@ -45,8 +50,13 @@ import Testing
             let lonScale = Geo.kmPerDegreeLongitude(atLatitude: c.userLatitude[u])
             for o in Int(c.userOrderStart[u])..<Int(c.userOrderStart[u + 1]) {
                 let v = Int(c.orderVenue[o])
-                let km = Geo.distanceKm(c.userLatitude[u], c.userLongitude[u], c.venueLatitude[v],
-                                        c.venueLongitude[v], lonScale: lonScale)
+                let km = Geo.distanceKm(
+                    c.userLatitude[u],
+                    c.userLongitude[u],
+                    c.venueLatitude[v],
+                    c.venueLongitude[v],
+                    lonScale: lonScale
+                )
                 #expect(km <= Double(c.venueRadiusKm[v]) + 1e-9)
                 #expect(c.orderItem[o] < 0 || Int(c.itemVenue[Int(c.orderItem[o])]) == v)
                 checked += 1

@@ -1,10 +1,13 @@
 import Dispatch
 import Testing
+
 @testable import Ranking
 
 @Suite struct EngineValidationTests {
     static let engine = Fixture.engine
-    static func rank(_ q: RankQuery) throws -> RankResult { try engine.rank(q, deadline: nil, isCancelled: Fixture.never) }
+    static func rank(_ q: RankQuery) throws -> RankResult {
+        try engine.rank(q, deadline: nil, isCancelled: Fixture.never)
+    }
 
     @Test func anEmptyUserIDIsRejected() {
         #expect(throws: RankingError.invalidArgument("user_id is required")) {
@@ -27,21 +30,33 @@ import Testing
 
     @Test func tooManyCandidatesAreRejected() {
         let many = (0..<2_001).map { CandidateInput(itemID: "v\($0 + 1)") }
-        #expect(throws: RankingError.self) { try Self.rank(RankQuery(userID: "u1", surface: "discovery", candidates: many)) }
+        #expect(throws: RankingError.self) {
+            try Self.rank(RankQuery(userID: "u1", surface: "discovery", candidates: many))
+        }
     }
 
     @Test(arguments: [Double.nan, .infinity])
     func nonFiniteFeatureOverridesAreRejected(value: Double) {
         #expect(throws: RankingError.self) {
-            try Self.rank(RankQuery(userID: "u1", surface: "discovery",
-                                    candidates: [CandidateInput(itemID: "v1", features: [("venue_rating", value)])]))
+            try Self.rank(
+                RankQuery(
+                    userID: "u1",
+                    surface: "discovery",
+                    candidates: [CandidateInput(itemID: "v1", features: [("venue_rating", value)])]
+                )
+            )
         }
     }
 
     @Test func unknownFeatureNamesAndMalformedIDsAreRejected() {
         #expect(throws: RankingError.self) {
-            try Self.rank(RankQuery(userID: "u1", surface: "discovery",
-                                    candidates: [CandidateInput(itemID: "v1", features: [("ratng", 1)])]))
+            try Self.rank(
+                RankQuery(
+                    userID: "u1",
+                    surface: "discovery",
+                    candidates: [CandidateInput(itemID: "v1", features: [("ratng", 1)])]
+                )
+            )
         }
         #expect(throws: RankingError.self) {
             try Self.rank(RankQuery(userID: "u1", surface: "discovery", candidates: [CandidateInput(itemID: "i1")]))
@@ -86,9 +101,14 @@ import Testing
     }
 
     @Test func anUnknownUserGetsAColdStartAnswer() throws {
-        let sections = try Fixture.sections(Fixture.engine,
-            RecommendQuery(userID: "u424242424", surface: "discovery",
-                           context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19), market: "ber")))
+        let sections = try Fixture.sections(
+            Fixture.engine,
+            RecommendQuery(
+                userID: "u424242424",
+                surface: "discovery",
+                context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19), market: "ber")
+            )
+        )
         #expect(sections.reduce(0) { $0 + $1.items.count } > 0)
         #expect(!sections.contains { $0.key == "order_again" })
     }
@@ -98,10 +118,20 @@ import Testing
         let c = Fixture.catalog
         func ids(_ lat: Double, _ lon: Double) throws -> [String] {
             try Fixture.engine.recommendList(
-                RecommendQuery(userID: Catalog.userID(user), surface: "discovery",
-                               context: RequestContext(latitude: lat, longitude: lon,
-                                                       requestTimeUnixMs: Fixture.time(hour: 19), requestID: "x"),
-                               limit: 50), deadline: nil, isCancelled: Fixture.never).items.map(\.itemID)
+                RecommendQuery(
+                    userID: Catalog.userID(user),
+                    surface: "discovery",
+                    context: RequestContext(
+                        latitude: lat,
+                        longitude: lon,
+                        requestTimeUnixMs: Fixture.time(hour: 19),
+                        requestID: "x"
+                    ),
+                    limit: 50
+                ),
+                deadline: nil,
+                isCancelled: Fixture.never
+            ).items.map(\.itemID)
         }
         let home = try ids(0, 0)
         #expect(!home.isEmpty)
@@ -120,16 +150,28 @@ import Testing
         #expect(Set(variants.keys) == ["control", "xgb_diverse"])
         #expect(variants["control"]!.allSatisfy { $0.hasPrefix("discovery-lgbm") })
         #expect(variants["xgb_diverse"]!.allSatisfy { $0.hasPrefix("discovery-xgb") })
-        #expect(ExperimentAssignment.bucket(userID: "u17", salt: "s") == ExperimentAssignment.bucket(userID: "u17", salt: "s"))
+        #expect(
+            ExperimentAssignment.bucket(userID: "u17", salt: "s")
+                == ExperimentAssignment.bucket(userID: "u17", salt: "s")
+        )
     }
 
     @Test func paginationIsStableAndPagesDoNotOverlap() throws {
         let user = Catalog.userID(Fixture.berlinUser())
         let context = RequestContext(requestTimeUnixMs: Fixture.time(hour: 19), requestID: "pages")
         func rank(_ limit: Int, _ token: String) throws -> RankResult {
-            try Fixture.engine.rank(RankQuery(userID: user, surface: "discovery", context: context,
-                                              candidates: Fixture.allVenues, limit: limit, pageToken: token),
-                                    deadline: nil, isCancelled: Fixture.never)
+            try Fixture.engine.rank(
+                RankQuery(
+                    userID: user,
+                    surface: "discovery",
+                    context: context,
+                    candidates: Fixture.allVenues,
+                    limit: limit,
+                    pageToken: token
+                ),
+                deadline: nil,
+                isCancelled: Fixture.never
+            )
         }
         let all = try rank(12, "").items.map(\.itemID)
         let first = try rank(6, "")
@@ -138,10 +180,18 @@ import Testing
         #expect(first.items.map(\.itemID) + second.items.map(\.itemID) == all)
         // A token used with other candidates is refused rather than silently paging something else.
         #expect(throws: RankingError.self) {
-            try Fixture.engine.rank(RankQuery(userID: user, surface: "discovery", context: context,
-                                              candidates: Array(Fixture.allVenues.prefix(5)), limit: 6,
-                                              pageToken: first.nextPageToken),
-                                    deadline: nil, isCancelled: Fixture.never)
+            try Fixture.engine.rank(
+                RankQuery(
+                    userID: user,
+                    surface: "discovery",
+                    context: context,
+                    candidates: Array(Fixture.allVenues.prefix(5)),
+                    limit: 6,
+                    pageToken: first.nextPageToken
+                ),
+                deadline: nil,
+                isCancelled: Fixture.never
+            )
         }
     }
 
@@ -149,10 +199,15 @@ import Testing
         let c = Fixture.catalog
         let request = Fixture.request(user: Fixture.berlinUser())
         let venue = try #require((0..<c.venueCount).first { request.isOrderable($0) })
-        let sections = try Fixture.sections(Fixture.engine,
-            RecommendQuery(userID: Catalog.userID(Fixture.berlinUser()), surface: "venue_items",
-                           context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
-                           venueID: Catalog.venueID(venue)))
+        let sections = try Fixture.sections(
+            Fixture.engine,
+            RecommendQuery(
+                userID: Catalog.userID(Fixture.berlinUser()),
+                surface: "venue_items",
+                context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
+                venueID: Catalog.venueID(venue)
+            )
+        )
         let items = sections.flatMap(\.items)
         #expect(!items.isEmpty)
         #expect(items.allSatisfy { $0.venueID == Catalog.venueID(venue) })
@@ -161,9 +216,15 @@ import Testing
 
     @Test func rankKeepsUnknownButWellFormedIDs() throws {
         let result = try Fixture.engine.rank(
-            RankQuery(userID: "u1", surface: "discovery", context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
-                      candidates: [CandidateInput(itemID: "v999999", features: [("distance_km", 1)])]),
-            deadline: nil, isCancelled: Fixture.never)
+            RankQuery(
+                userID: "u1",
+                surface: "discovery",
+                context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
+                candidates: [CandidateInput(itemID: "v999999", features: [("distance_km", 1)])]
+            ),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         #expect(result.items.map(\.itemID) == ["v999999"])
     }
 
@@ -173,7 +234,11 @@ import Testing
         let results = UnsafeMutableBufferPointer<Int>.allocate(capacity: users.count)
         defer { results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: users.count) { i in
-            let list = try? engine.recommendList(Fixture.discovery(user: users[i]), deadline: nil, isCancelled: { false })
+            let list = try? engine.recommendList(
+                Fixture.discovery(user: users[i]),
+                deadline: nil,
+                isCancelled: { false }
+            )
             results[i] = list?.items.count ?? -1
         }
         #expect(!results.contains(-1))

@@ -2,15 +2,24 @@ import Dispatch
 import Foundation
 import RankingModels
 import Testing
+
 @testable import Ranking
 
 @Suite struct FeatureJoinTests {
-    func explained(_ user: String, candidates: [CandidateInput], lat: Double = 0, lon: Double = 0) throws -> RankResult {
+    func explained(_ user: String, candidates: [CandidateInput], lat: Double = 0, lon: Double = 0) throws -> RankResult
+    {
         try Fixture.engine.rank(
-            RankQuery(userID: user, surface: "discovery",
-                      context: RequestContext(latitude: lat, longitude: lon, requestTimeUnixMs: Fixture.time(hour: 19)),
-                      candidates: candidates, limit: 200, explain: true),
-            deadline: nil, isCancelled: Fixture.never)
+            RankQuery(
+                userID: user,
+                surface: "discovery",
+                context: RequestContext(latitude: lat, longitude: lon, requestTimeUnixMs: Fixture.time(hour: 19)),
+                candidates: candidates,
+                limit: 200,
+                explain: true
+            ),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
     }
 
     @Test func userVenueFeaturesReflectTheUsersHistory() throws {
@@ -20,8 +29,14 @@ import Testing
         let past = Int(c.orderVenue[Int(c.userOrderStart[user])])
         let count = c.orderVenue[Int(c.userOrderStart[user])..<Int(c.userOrderStart[user + 1])]
             .filter { $0 == Int32(past) }.count
-        var frame = RequestFrame(catalog: c, userIndex: user, latitude: request.latitude, longitude: request.longitude,
-                                 timeUnixMs: Fixture.time(hour: 19), venueIndex: nil)
+        var frame = RequestFrame(
+            catalog: c,
+            userIndex: user,
+            latitude: request.latitude,
+            longitude: request.longitude,
+            timeUnixMs: Fixture.time(hour: 19),
+            venueIndex: nil
+        )
         frame.city = request.city
         let width = FeatureJoiner.venueFeatures.count
         var row = [Double](repeating: 0, count: width)
@@ -47,34 +62,52 @@ import Testing
 
     @Test func callerFeaturesOverrideJoinedOnes() throws {
         let user = Fixture.berlinUser()
-        let result = try explained(Catalog.userID(user),
-                                   candidates: Fixture.allVenues.map {
-                                       CandidateInput(itemID: $0.itemID, features: [("venue_rating", 1.25)])
-                                   })
+        let result = try explained(
+            Catalog.userID(user),
+            candidates: Fixture.allVenues.map {
+                CandidateInput(itemID: $0.itemID, features: [("venue_rating", 1.25)])
+            }
+        )
         let first = try #require(result.items.first)
         #expect(Dictionary(uniqueKeysWithValues: first.features)["venue_rating"] == 1.25)
     }
 
     @Test func missingValuesAreCountedPerFeature() throws {
         let engine = try Fixture.engine { _ in }
-        _ = try engine.rank(RankQuery(userID: "u999999999", surface: "discovery",
-                                      context: RequestContext(latitude: 52.52, longitude: 13.405,
-                                                              requestTimeUnixMs: Fixture.time(hour: 19)),
-                                      candidates: [CandidateInput(itemID: "v1"), CandidateInput(itemID: "v2")]),
-                            deadline: nil, isCancelled: Fixture.never)
-        let counts = Dictionary(uniqueKeysWithValues: engine.featureMissingCounts(surface: "discovery")
-            .map { ($0.feature, $0.missing) })
+        _ = try engine.rank(
+            RankQuery(
+                userID: "u999999999",
+                surface: "discovery",
+                context: RequestContext(
+                    latitude: 52.52,
+                    longitude: 13.405,
+                    requestTimeUnixMs: Fixture.time(hour: 19)
+                ),
+                candidates: [CandidateInput(itemID: "v1"), CandidateInput(itemID: "v2")]
+            ),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
+        let counts = Dictionary(
+            uniqueKeysWithValues: engine.featureMissingCounts(surface: "discovery")
+                .map { ($0.feature, $0.missing) }
+        )
         #expect(counts["embedding_dot"] == 2)
         #expect(counts["distance_km"] == 0)
     }
 
     @Test func explainReturnsTheModelsFeatureVectorSourcesAndTimings() throws {
         let user = Fixture.berlinUser()
-        let list = try Fixture.engine.recommendList(Fixture.discovery(user: user, explain: true), deadline: nil,
-                                                    isCancelled: Fixture.never)
+        let list = try Fixture.engine.recommendList(
+            Fixture.discovery(user: user, explain: true),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         let entry = try #require(list.items.first)
-        let model = try GradientBoostedTrees.load(contentsOf: EmbeddedResources.directory() + "/"
-            + (list.variant == "control" ? "discovery-lgbm.txt" : "discovery-xgb.json"))
+        let model = try GradientBoostedTrees.load(
+            contentsOf: EmbeddedResources.directory() + "/"
+                + (list.variant == "control" ? "discovery-lgbm.txt" : "discovery-xgb.json")
+        )
         #expect(entry.features.map(\.0) == model.featureNames)
         #expect(!entry.sources.isEmpty)
         // The raw model score is exactly the model applied to the explained vector.
@@ -154,8 +187,12 @@ struct NaNModel: ScoringModel {
     var featureNames: [String] { FeatureJoiner.venueFeatures }
     var version: String { "nan-model" }
     var treeCount: Int { 10 }
-    func score(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>,
-               treeLimit: Int?) {
+    func score(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        into out: UnsafeMutableBufferPointer<Double>,
+        treeLimit: Int?
+    ) {
         for i in 0..<rowCount { out[i] = .nan }
     }
 }
@@ -166,8 +203,11 @@ struct NaNModel: ScoringModel {
             path.contains("discovery") ? NaNModel() : try RankingEngine.defaultLoader!(path, golden, kind)
         }
         let engine = try Fixture.engine(loader: loader) { config in config.surfaces["discovery"]!.experiment = nil }
-        let result = try engine.recommendList(Fixture.discovery(user: Fixture.berlinUser()), deadline: nil,
-                                              isCancelled: Fixture.never)
+        let result = try engine.recommendList(
+            Fixture.discovery(user: Fixture.berlinUser()),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         #expect(result.degraded && result.degradedStages.contains("score"))
         #expect(result.modelVersion.hasPrefix("heuristic"))
         #expect(!result.items.isEmpty && result.items.allSatisfy { $0.modelScore.isFinite })
@@ -181,8 +221,11 @@ struct NaNModel: ScoringModel {
             config.surfaces["discovery"]!.rerank.diversityPenalty = 0
             config.surfaces["discovery"]!.rerank.brandCap = 0
         }
-        let result = try engine.recommendList(Fixture.discovery(user: Fixture.berlinUser(), limit: 50), deadline: nil,
-                                              isCancelled: Fixture.never)
+        let result = try engine.recommendList(
+            Fixture.discovery(user: Fixture.berlinUser(), limit: 50),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         try #require(result.items.count > 5)
         // The five leaders carry full-model scores and come first, in order of those scores.
         let leaders = result.items.prefix(5).map(\.modelScore)

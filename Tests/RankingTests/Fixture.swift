@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+
 @testable import Ranking
 
 /// A small marketplace shared by the tests: generated once per process, fast even in a debug build.
@@ -28,11 +29,20 @@ enum Fixture {
         fatalError("no Berlin user with \(orders) orders")
     }
 
-    static func discovery(user: Int, hour: Int = 19, explain: Bool = false, requestID: String = "r1",
-                          limit: Int = 20) -> RecommendQuery {
-        RecommendQuery(userID: Catalog.userID(user), surface: "discovery",
-                       context: RequestContext(requestTimeUnixMs: time(hour: hour), requestID: requestID),
-                       limit: limit, explain: explain)
+    static func discovery(
+        user: Int,
+        hour: Int = 19,
+        explain: Bool = false,
+        requestID: String = "r1",
+        limit: Int = 20
+    ) -> RecommendQuery {
+        RecommendQuery(
+            userID: Catalog.userID(user),
+            surface: "discovery",
+            context: RequestContext(requestTimeUnixMs: time(hour: hour), requestID: requestID),
+            limit: limit,
+            explain: explain
+        )
     }
 
     static let never: () -> Bool = { false }
@@ -40,12 +50,20 @@ enum Fixture {
 
 extension Fixture {
     /// An engine over the fixture catalog with the embedded configuration changed by `adjust`.
-    static func engine(sources: [any CandidateSource] = [], loader: ModelLoader? = RankingEngine.defaultLoader,
-                       adjust: (inout PipelineConfig) -> Void) throws -> RankingEngine {
+    static func engine(
+        sources: [any CandidateSource] = [],
+        loader: ModelLoader? = RankingEngine.defaultLoader,
+        adjust: (inout PipelineConfig) -> Void
+    ) throws -> RankingEngine {
         var config = try RankingEngine.embeddedConfig()
         adjust(&config)
-        return try RankingEngine(catalog: catalog, config: config, resourceDirectory: EmbeddedResources.directory(),
-                                 additionalSources: sources, loader: loader)
+        return try RankingEngine(
+            catalog: catalog,
+            config: config,
+            resourceDirectory: EmbeddedResources.directory(),
+            additionalSources: sources,
+            loader: loader
+        )
     }
 
     /// A request for `user` at 19:00 local time on the reference day.
@@ -53,16 +71,34 @@ extension Fixture {
         let c = catalog
         let lat = user.map { c.userLatitude[$0] } ?? Marketplace.cities[0].latitude
         let lon = user.map { c.userLongitude[$0] } ?? Marketplace.cities[0].longitude
-        let frame = RequestFrame(catalog: c, userIndex: user, latitude: lat, longitude: lon,
-                                 timeUnixMs: time(hour: hour), venueIndex: nil)
-        return CandidateRequest(catalog: c, userIndex: user, latitude: lat, longitude: lon, city: frame.city,
-                                weekday: frame.weekday, minuteOfDay: frame.minuteOfDay, day: frame.day,
-                                venueIndex: nil, lonScale: frame.lonScale, pastVenues: frame.pastVenuesByFrequency,
-                                covisited: frame.covisitedByWeight)
+        let frame = RequestFrame(
+            catalog: c,
+            userIndex: user,
+            latitude: lat,
+            longitude: lon,
+            timeUnixMs: time(hour: hour),
+            venueIndex: nil
+        )
+        return CandidateRequest(
+            catalog: c,
+            userIndex: user,
+            latitude: lat,
+            longitude: lon,
+            city: frame.city,
+            weekday: frame.weekday,
+            minuteOfDay: frame.minuteOfDay,
+            day: frame.day,
+            venueIndex: nil,
+            lonScale: frame.lonScale,
+            pastVenues: frame.pastVenuesByFrequency,
+            covisited: frame.covisitedByWeight
+        )
     }
 
     /// Every venue of the fixture catalog, as Rank candidates.
-    static var allVenues: [CandidateInput] { (0..<catalog.venueCount).map { CandidateInput(itemID: Catalog.venueID($0)) } }
+    static var allVenues: [CandidateInput] {
+        (0..<catalog.venueCount).map { CandidateInput(itemID: Catalog.venueID($0)) }
+    }
 
     static func sections(_ engine: RankingEngine, _ query: RecommendQuery) throws -> [RecommendSection] {
         var sections: [RecommendSection] = []

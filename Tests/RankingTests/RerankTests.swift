@@ -1,5 +1,6 @@
 import Dispatch
 import Testing
+
 @testable import Ranking
 
 @Suite struct RerankTests {
@@ -15,13 +16,28 @@ import Testing
         var returned: [String] = []
         // Rank of every venue: the caller's list includes closed and far away venues.
         let ranked = try Fixture.engine.rank(
-            RankQuery(userID: Catalog.userID(user), surface: "discovery", context: context,
-                      candidates: Fixture.allVenues, limit: 200, excludeItemIDs: excluded),
-            deadline: nil, isCancelled: Fixture.never)
+            RankQuery(
+                userID: Catalog.userID(user),
+                surface: "discovery",
+                context: context,
+                candidates: Fixture.allVenues,
+                limit: 200,
+                excludeItemIDs: excluded
+            ),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         returned += ranked.items.map(\.itemID)
-        for section in try Fixture.sections(Fixture.engine,
-            RecommendQuery(userID: Catalog.userID(user), surface: "discovery", context: context, limit: 50,
-                           excludeItemIDs: excluded)) {
+        for section in try Fixture.sections(
+            Fixture.engine,
+            RecommendQuery(
+                userID: Catalog.userID(user),
+                surface: "discovery",
+                context: context,
+                limit: 50,
+                excludeItemIDs: excluded
+            )
+        ) {
             returned += section.items.map(\.itemID)
         }
         for id in returned {
@@ -42,14 +58,23 @@ import Testing
         let city = (0..<c.venueCount).first { c.venueBrand[$0] == Int32(brand) }.map { Int(c.venueCity[$0]) }!
         let user = (0..<c.userCount).first { Int(c.userCity[$0]) == city }!
         let result = try Fixture.engine.rank(
-            RankQuery(userID: Catalog.userID(user), surface: "discovery",
-                      context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
-                      candidates: Fixture.allVenues.map { candidate in
-                          let v = c.venueIndex(candidate.itemID)!
-                          return CandidateInput(itemID: candidate.itemID, features: c.venueBrand[v] == Int32(brand)
-                              ? [("venue_popularity", 9), ("user_brand_orders", 9), ("venue_rating", 5)] : [])
-                      }, limit: 100),
-            deadline: nil, isCancelled: Fixture.never)
+            RankQuery(
+                userID: Catalog.userID(user),
+                surface: "discovery",
+                context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
+                candidates: Fixture.allVenues.map { candidate in
+                    let v = c.venueIndex(candidate.itemID)!
+                    return CandidateInput(
+                        itemID: candidate.itemID,
+                        features: c.venueBrand[v] == Int32(brand)
+                            ? [("venue_popularity", 9), ("user_brand_orders", 9), ("venue_rating", 5)] : []
+                    )
+                },
+                limit: 100
+            ),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         let config = try RankingEngine.embeddedConfig().surfaces["discovery"]!.rerank
         let window = result.items.prefix(config.brandCapWindow)
         var counts: [Int32: Int] = [:]
@@ -64,8 +89,11 @@ import Testing
     }
 
     @Test func reportedScoresFollowTheFinalOrder() throws {
-        let list = try Fixture.engine.recommendList(Fixture.discovery(user: Fixture.berlinUser(), limit: 100),
-                                                    deadline: nil, isCancelled: Fixture.never)
+        let list = try Fixture.engine.recommendList(
+            Fixture.discovery(user: Fixture.berlinUser(), limit: 100),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         let scores = list.items.map(\.score)
         #expect(scores == scores.sorted(by: >))
     }
@@ -73,8 +101,11 @@ import Testing
     @Test func explorationIsReproducibleForTheSameRequestID() throws {
         let user = Fixture.berlinUser()
         func order(_ id: String) throws -> [String] {
-            try Fixture.engine.recommendList(Fixture.discovery(user: user, requestID: id, limit: 30), deadline: nil,
-                                             isCancelled: Fixture.never).items.map(\.itemID)
+            try Fixture.engine.recommendList(
+                Fixture.discovery(user: user, requestID: id, limit: 30),
+                deadline: nil,
+                isCancelled: Fixture.never
+            ).items.map(\.itemID)
         }
         #expect(try order("req-7") == order("req-7"))
         #expect(try order("req-8") == order("req-8"))
@@ -91,9 +122,18 @@ import Testing
         let user = try #require((0..<c.userCount).first { newVenues(Fixture.request(user: $0)).count >= 2 })
         let request = Fixture.request(user: user)
         let newVenues = newVenues(request)
-        let config = RerankConfig(brandCap: 0, brandCapWindow: 0, diversityPenalty: 0, diversityWindow: 0,
-                                  explorationPolicy: "thompson", explorationSlot: 2, epsilon: 0, cuisineBoosts: [:],
-                                  pins: [:], buries: [])
+        let config = RerankConfig(
+            brandCap: 0,
+            brandCapWindow: 0,
+            diversityPenalty: 0,
+            diversityWindow: 0,
+            explorationPolicy: "thompson",
+            explorationSlot: 2,
+            epsilon: 0,
+            cuisineBoosts: [:],
+            pins: [:],
+            buries: []
+        )
         let candidates = (0..<c.venueCount).map(Int32.init)
         // New venues score lowest, so only exploration can lift one into the slot.
         let scores = candidates.map { Int(c.venueCreatedDay[Int($0)]) > request.day - 30 ? -10.0 : Double($0 % 17) }
@@ -101,10 +141,26 @@ import Testing
         let reranker = Reranker(config: config, kind: .venues)
         var chosen = Set<Int32>()
         for seed in 0..<40 as Range<UInt64> {
-            let a = reranker.rerank(candidates: candidates, scores: scores, fullyScored: full, request: request,
-                                    excluded: [], explorationSeed: seed, pinned: [], buried: [])
-            let b = reranker.rerank(candidates: candidates, scores: scores, fullyScored: full, request: request,
-                                    excluded: [], explorationSeed: seed, pinned: [], buried: [])
+            let a = reranker.rerank(
+                candidates: candidates,
+                scores: scores,
+                fullyScored: full,
+                request: request,
+                excluded: [],
+                explorationSeed: seed,
+                pinned: [],
+                buried: []
+            )
+            let b = reranker.rerank(
+                candidates: candidates,
+                scores: scores,
+                fullyScored: full,
+                request: request,
+                excluded: [],
+                explorationSeed: seed,
+                pinned: [],
+                buried: []
+            )
             #expect(a.order == b.order)
             let slot = candidates[a.order[2]]
             #expect(newVenues.contains(Int(slot)))
@@ -116,8 +172,11 @@ import Testing
 
     @Test func pinsAndBuriesFromConfigurationAreApplied() throws {
         let user = Fixture.berlinUser()
-        let base = try Fixture.engine.recommendList(Fixture.discovery(user: user, limit: 30), deadline: nil,
-                                                    isCancelled: Fixture.never).items.map(\.itemID)
+        let base = try Fixture.engine.recommendList(
+            Fixture.discovery(user: user, limit: 30),
+            deadline: nil,
+            isCancelled: Fixture.never
+        ).items.map(\.itemID)
         try #require(base.count >= 10)
         let pinned = base[9]
         let buried = base[0]
@@ -126,8 +185,11 @@ import Testing
             config.surfaces["discovery"]!.rerank.pins = [pinned: 0]
             config.surfaces["discovery"]!.rerank.buries = [buried]
         }
-        let items = try engine.recommendList(Fixture.discovery(user: user, limit: 30), deadline: nil,
-                                             isCancelled: Fixture.never).items.map(\.itemID)
+        let items = try engine.recommendList(
+            Fixture.discovery(user: user, limit: 30),
+            deadline: nil,
+            isCancelled: Fixture.never
+        ).items.map(\.itemID)
         #expect(items.first == pinned)
         #expect(items.firstIndex(of: buried).map { $0 > 5 } ?? true)
     }
@@ -142,8 +204,11 @@ import Testing
                 config.surfaces["discovery"]!.experiment = nil
                 config.surfaces["discovery"]!.rerank.cuisineBoosts = boosts
             }
-            return try engine.recommendList(Fixture.discovery(user: user, limit: limit), deadline: nil,
-                                            isCancelled: Fixture.never).items.map(\.itemID)
+            return try engine.recommendList(
+                Fixture.discovery(user: user, limit: limit),
+                deadline: nil,
+                isCancelled: Fixture.never
+            ).items.map(\.itemID)
         }
         func cuisine(_ id: String) -> String { Marketplace.cuisines[Int(c.venueCuisine[c.venueIndex(id)!])] }
         let plain = try top([:], 50)
@@ -172,16 +237,26 @@ import Testing
     @Test func unavailableMenuItemsAreNeverReturned() throws {
         let c = Fixture.catalog
         let request = Fixture.request(user: Fixture.berlinUser())
-        let venue = try #require((0..<c.venueCount).first { v in
-            request.isOrderable(v) && (Int(c.venueItemStart[v])..<Int(c.venueItemStart[v + 1])).contains { !c.itemAvailable[$0] }
-        })
+        let venue = try #require(
+            (0..<c.venueCount).first { v in
+                request.isOrderable(v)
+                    && (Int(c.venueItemStart[v])..<Int(c.venueItemStart[v + 1])).contains { !c.itemAvailable[$0] }
+            }
+        )
         let menu = (Int(c.venueItemStart[venue])..<Int(c.venueItemStart[venue + 1])).map {
             CandidateInput(itemID: Catalog.itemID($0))
         }
         let result = try Fixture.engine.rank(
-            RankQuery(userID: Catalog.userID(Fixture.berlinUser()), surface: "venue_items",
-                      context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)), candidates: menu, limit: 100),
-            deadline: nil, isCancelled: Fixture.never)
+            RankQuery(
+                userID: Catalog.userID(Fixture.berlinUser()),
+                surface: "venue_items",
+                context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
+                candidates: menu,
+                limit: 100
+            ),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         #expect(!result.items.isEmpty)
         #expect(result.items.allSatisfy { c.itemAvailable[c.itemIndex($0.itemID)!] })
         #expect(result.items.count == menu.filter { c.itemAvailable[c.itemIndex($0.itemID)!] }.count)
@@ -195,11 +270,20 @@ import Testing
         try engine.swapCatalog(other)
         #expect(engine.catalog === other)
         // Ids beyond the new, smaller snapshot are now unknown but well formed: kept, not an error.
-        let result = try engine.rank(RankQuery(userID: "u1", surface: "discovery",
-                                               context: RequestContext(latitude: 52.52, longitude: 13.405,
-                                                                       requestTimeUnixMs: Fixture.time(hour: 19)),
-                                               candidates: [CandidateInput(itemID: "v399")]),
-                                     deadline: nil, isCancelled: Fixture.never)
+        let result = try engine.rank(
+            RankQuery(
+                userID: "u1",
+                surface: "discovery",
+                context: RequestContext(
+                    latitude: 52.52,
+                    longitude: 13.405,
+                    requestTimeUnixMs: Fixture.time(hour: 19)
+                ),
+                candidates: [CandidateInput(itemID: "v399")]
+            ),
+            deadline: nil,
+            isCancelled: Fixture.never
+        )
         #expect(result.items.map(\.itemID) == ["v399"])
     }
 }

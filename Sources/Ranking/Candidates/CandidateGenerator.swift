@@ -26,8 +26,12 @@ struct CandidateGenerator: Sendable {
         var micros: Int64 = 0
     }
 
-    func run(_ request: CandidateRequest, deadline: DispatchTime, degraded: inout [String],
-             timings: inout [StageTiming]) -> CandidateSet {
+    func run(
+        _ request: CandidateRequest,
+        deadline: DispatchTime,
+        degraded: inout [String],
+        timings: inout [StageTiming]
+    ) -> CandidateSet {
         let runs = sources.map { _ in SourceRun() }
         @Sendable func execute(_ i: Int) {
             let started = DispatchTime.now()

@@ -60,8 +60,12 @@ struct NearbySource: CandidateSource {
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let city = request.city else { return }
         let start = out.count
-        request.catalog.spatial.forEachVenueByRing(city: city, latitude: request.latitude,
-                                                   longitude: request.longitude, maxKm: NearbySource.maxDeliveryKm) {
+        request.catalog.spatial.forEachVenueByRing(
+            city: city,
+            latitude: request.latitude,
+            longitude: request.longitude,
+            maxKm: NearbySource.maxDeliveryKm
+        ) {
             v in
             if request.isOrderable(v) { out.append(Int32(v)) }
             return out.count - start < quota
@@ -104,8 +108,12 @@ struct EmbeddingSource: CandidateSource {
         catalog.userEmbedding.withUnsafeBufferPointer { users in
             catalog.venueEmbedding.withUnsafeBufferPointer { venues in
                 let u = users.baseAddress! + user * d
-                catalog.spatial.forEachVenueByRing(city: city, latitude: request.latitude,
-                                                   longitude: request.longitude, maxKm: NearbySource.maxDeliveryKm) {
+                catalog.spatial.forEachVenueByRing(
+                    city: city,
+                    latitude: request.latitude,
+                    longitude: request.longitude,
+                    maxKm: NearbySource.maxDeliveryKm
+                ) {
                     v in
                     guard request.isOrderable(v) else { return true }
                     let e = venues.baseAddress! + v * d
@@ -135,7 +143,10 @@ struct PopularSource: CandidateSource {
         for v in request.catalog.cityVenuesByPopularity[city] {
             if added >= quota || inspected >= 40 * max(quota, 1) { break }
             inspected += 1
-            if request.isOrderable(Int(v)) { out.append(v); added += 1 }
+            if request.isOrderable(Int(v)) {
+                out.append(v)
+                added += 1
+            }
         }
     }
 }
@@ -148,8 +159,13 @@ struct NewVenuesSource: CandidateSource {
         guard let city = request.city else { return }
         var added = 0
         for v in request.catalog.cityNewVenues[city] where added < quota {
-            guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays else { continue }
-            if request.isOrderable(Int(v)) { out.append(v); added += 1 }
+            guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays else {
+                continue
+            }
+            if request.isOrderable(Int(v)) {
+                out.append(v)
+                added += 1
+            }
         }
     }
 }
@@ -163,7 +179,10 @@ struct MenuSource: CandidateSource {
         let catalog = request.catalog
         var added = 0
         for item in Int(catalog.venueItemStart[venue])..<Int(catalog.venueItemStart[venue + 1]) where added < quota {
-            if catalog.itemAvailable[item] { out.append(Int32(item)); added += 1 }
+            if catalog.itemAvailable[item] {
+                out.append(Int32(item))
+                added += 1
+            }
         }
     }
 }
@@ -176,8 +195,11 @@ struct ItemReorderSource: CandidateSource {
         guard let user = request.userIndex, let venue = request.venueIndex else { return }
         let catalog = request.catalog
         var added = 0
-        for o in stride(from: Int(catalog.userOrderStart[user + 1]) - 1, through: Int(catalog.userOrderStart[user]),
-                        by: -1) where added < quota && Int(catalog.orderVenue[o]) == venue {
+        for o in stride(
+            from: Int(catalog.userOrderStart[user + 1]) - 1,
+            through: Int(catalog.userOrderStart[user]),
+            by: -1
+        ) where added < quota && Int(catalog.orderVenue[o]) == venue {
             for item in [catalog.orderItem[o], catalog.orderItem2[o]] where item >= 0 && !out.contains(item) {
                 out.append(item)
                 added += 1

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Column arrays as a generator fills them, before they are frozen into a `Catalog`.
 struct CatalogColumns {
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
@@ -88,8 +90,9 @@ struct CatalogColumns {
 /// The marketplace as column arrays: venues, items, users, their order histories and the indexes built on them.
 ///
 /// Every per-request loop reads these arrays by integer index; there are no per-venue or per-item objects, so a
-/// million items cost a few dozen bytes each and scanning them is cache friendly. A catalog is built from `CatalogColumns`
-/// and every column is a `let`, so sharing it across threads is safe and reads need no exclusivity checks.
+/// million items cost a few dozen bytes each and scanning them is cache friendly. A catalog is built from
+/// `CatalogColumns` and every column is a `let`, so sharing it across threads is safe and reads need no
+/// exclusivity checks.
 public final class Catalog: Sendable {
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
     public let referenceDay: Int
@@ -229,7 +232,8 @@ public final class Catalog: Sendable {
     public var memoryBytes: Int {
         func b<T>(_ a: [T]) -> Int { a.count * MemoryLayout<T>.stride }
         let venues = venueBytes
-        let items = b(itemVenue) + b(itemCategory) + b(itemPrice) + b(itemPopularity) + b(itemPopularityRank)
+        let items =
+            b(itemVenue) + b(itemCategory) + b(itemPrice) + b(itemPopularity) + b(itemPopularityRank)
             + b(itemAvailable)
         return venues + items + userBytes
     }
@@ -319,5 +323,3 @@ public final class Catalog: Sendable {
     /// City whose centre is nearest to the location, if it is within `SpatialIndex.cityRadiusKm`.
     func city(latitude: Double, longitude: Double) -> Int? { spatial.city(latitude: latitude, longitude: longitude) }
 }
-
-import Foundation

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Fixed vocabularies of the demo marketplace: cuisines, item categories and cities.
 public enum Marketplace {
     /// Cuisine tags; a venue's primary cuisine is an index into this list.
@@ -19,12 +21,40 @@ public enum Marketplace {
     public static let cities: [City] = [
         City(name: "Berlin", market: "ber", latitude: 52.5200, longitude: 13.4050, utcOffsetMinutes: 60, weight: 0.20),
         City(name: "Warsaw", market: "waw", latitude: 52.2297, longitude: 21.0122, utcOffsetMinutes: 60, weight: 0.15),
-        City(name: "Stockholm", market: "sto", latitude: 59.3293, longitude: 18.0686, utcOffsetMinutes: 60, weight: 0.15),
+        City(
+            name: "Stockholm",
+            market: "sto",
+            latitude: 59.3293,
+            longitude: 18.0686,
+            utcOffsetMinutes: 60,
+            weight: 0.15
+        ),
         City(name: "Prague", market: "prg", latitude: 50.0755, longitude: 14.4378, utcOffsetMinutes: 60, weight: 0.10),
-        City(name: "Copenhagen", market: "cph", latitude: 55.6761, longitude: 12.5683, utcOffsetMinutes: 60, weight: 0.10),
-        City(name: "Helsinki", market: "hel", latitude: 60.1699, longitude: 24.9384, utcOffsetMinutes: 120, weight: 0.10),
+        City(
+            name: "Copenhagen",
+            market: "cph",
+            latitude: 55.6761,
+            longitude: 12.5683,
+            utcOffsetMinutes: 60,
+            weight: 0.10
+        ),
+        City(
+            name: "Helsinki",
+            market: "hel",
+            latitude: 60.1699,
+            longitude: 24.9384,
+            utcOffsetMinutes: 120,
+            weight: 0.10
+        ),
         City(name: "Oslo", market: "osl", latitude: 59.9139, longitude: 10.7522, utcOffsetMinutes: 60, weight: 0.10),
-        City(name: "Tallinn", market: "tll", latitude: 59.4370, longitude: 24.7536, utcOffsetMinutes: 120, weight: 0.10),
+        City(
+            name: "Tallinn",
+            market: "tll",
+            latitude: 59.4370,
+            longitude: 24.7536,
+            utcOffsetMinutes: 120,
+            weight: 0.10
+        ),
     ]
 
     /// The index of the city whose market code is `market`, if any.
@@ -67,5 +97,3 @@ enum Geo {
         return (dx * dx + dy * dy).squareRoot()
     }
 }
-
-import Foundation

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A uniform grid per city: venues bucketed by 1 km cells, so "who delivers here" visits a few hundred cells around
 /// the request instead of every venue.
 struct SpatialIndex {
@@ -74,9 +76,17 @@ struct SpatialIndex {
         var best: Int?
         var bestKm = Double.infinity
         for c in cityLatitude.indices {
-            let km = Geo.distanceKm(latitude, longitude, cityLatitude[c], cityLongitude[c],
-                                    lonScale: grids[c].lonScale)
-            if km < bestKm { bestKm = km; best = c }
+            let km = Geo.distanceKm(
+                latitude,
+                longitude,
+                cityLatitude[c],
+                cityLongitude[c],
+                lonScale: grids[c].lonScale
+            )
+            if km < bestKm {
+                bestKm = km
+                best = c
+            }
         }
         guard let city = best, bestKm <= SpatialIndex.cityRadiusKm * 1.5 else { return nil }
         return city
@@ -84,8 +94,13 @@ struct SpatialIndex {
 
     /// Visits the venues in cells at Chebyshev ring distance 0, 1, 2, ... from the location's cell, up to
     /// `maxKm`, so nearer venues come first; `visit` returns false to stop.
-    func forEachVenueByRing(city: Int, latitude: Double, longitude: Double, maxKm: Double,
-                            _ visit: (Int) -> Bool) {
+    func forEachVenueByRing(
+        city: Int,
+        latitude: Double,
+        longitude: Double,
+        maxKm: Double,
+        _ visit: (Int) -> Bool
+    ) {
         let grid = grids[city]
         let (cx, cy) = SpatialIndex.cellXY(grid, latitude, longitude)
         let side = SpatialIndex.cellsPerSide
@@ -113,5 +128,3 @@ struct SpatialIndex {
         }
     }
 }
-
-import Foundation

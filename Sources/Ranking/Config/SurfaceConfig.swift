@@ -34,8 +34,10 @@ public struct PipelineConfig: Codable, Sendable {
                 throw RankingError.invalidArgument("experiment \(experiment.name) has no variants")
             }
             let budgets = surface.stageBudgets
-            for fraction in [budgets.candidates, budgets.features, budgets.score, budgets.rerank] where
-                !(fraction > 0 && fraction <= 1) {
+            for fraction in [budgets.candidates, budgets.features, budgets.score, budgets.rerank]
+            where
+                !(fraction > 0 && fraction <= 1)
+            {
                 throw RankingError.invalidArgument("surface \(name): stage budget fractions must be in (0, 1]")
             }
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The demo marketplace: a catalog generated from a fixed seed, plus the hidden truth that produced its order
 /// histories.
 ///
@@ -13,8 +15,9 @@ public struct DemoMarketplace: Sendable {
     /// Seed the marketplace was generated from.
     public let seed: UInt64
 
-    /// Default sizes at scale 1.
+    /// Default number of venues at scale 1.
     public static let defaultVenues = 20_000
+    /// Default number of users at scale 1.
     public static let defaultUsers = 200_000
     static let meanItemsPerVenue = 20
 
@@ -135,8 +138,12 @@ private struct Generator {
         step("venues")
         makeItems()
         step("items")
-        catalog.spatial = SpatialIndex(cities: Marketplace.cities, venueCity: catalog.venueCity,
-                                       latitude: catalog.venueLatitude, longitude: catalog.venueLongitude)
+        catalog.spatial = SpatialIndex(
+            cities: Marketplace.cities,
+            venueCity: catalog.venueCity,
+            latitude: catalog.venueLatitude,
+            longitude: catalog.venueLongitude
+        )
         view = Catalog(catalog)
         step("spatial index")
         makeUsers()
@@ -153,7 +160,9 @@ private struct Generator {
 
     mutating func makeCentroids() {
         let d = HiddenTruth.dimension
-        truth.cuisineCentroids = (0..<(HiddenTruth.cuisineCount * d)).map { _ in Float(rng.normal()) / Float(d).squareRoot() * 1.6 }
+        truth.cuisineCentroids = (0..<(HiddenTruth.cuisineCount * d)).map { _ in
+            Float(rng.normal()) / Float(d).squareRoot() * 1.6
+        }
     }
 
     mutating func makeBrands() {
@@ -181,7 +190,10 @@ private struct Generator {
         var dx = rng.normal() * sigmaKm
         var dy = rng.normal() * sigmaKm
         let r = (dx * dx + dy * dy).squareRoot()
-        if r > maxKm { dx *= maxKm / r; dy *= maxKm / r }
+        if r > maxKm {
+            dx *= maxKm / r
+            dy *= maxKm / r
+        }
         return (dx, dy)
     }
 
@@ -259,16 +271,21 @@ private struct Generator {
             } else {
                 open = 10 * 60 + rng.below(5) * 30
                 close = 20 * 60 + rng.below(7) * 30
-                if (name == "pizza" || name == "burger") && rng.unit() < 0.3 { close = 24 * 60 + 60 + rng.below(3) * 30 }
+                if (name == "pizza" || name == "burger") && rng.unit() < 0.3 {
+                    close = 24 * 60 + 60 + rng.below(3) * 30
+                }
             }
             catalog.venueOpenMinute.append(UInt16(open))
             catalog.venueCloseMinute.append(UInt16(close))
             catalog.venueClosedDays.append(rng.unit() < 0.12 ? UInt8(1 << rng.below(7)) : 0)
             catalog.venueAvailable.append(rng.unit() < 0.97)
             let isNew = rng.unit() < 0.08
-            catalog.venueCreatedDay.append(Int32(isNew ? -rng.below(Marketplace.newVenueDays) : -(30 + rng.below(2500))))
+            catalog.venueCreatedDay.append(
+                Int32(isNew ? -rng.below(Marketplace.newVenueDays) : -(30 + rng.below(2500)))
+            )
             for k in 0..<d {
-                let latent = 0.8 * truth.cuisineCentroids[cuisine * d + k] + Float(0.6 * rng.normal() / Double(d).squareRoot())
+                let latent =
+                    0.8 * truth.cuisineCentroids[cuisine * d + k] + Float(0.6 * rng.normal() / Double(d).squareRoot())
                 truth.venueLatent.append(latent)
                 catalog.venueEmbedding.append(latent + Float(0.3 * rng.normal() / Double(d).squareRoot()))
             }
@@ -319,7 +336,10 @@ private struct Generator {
             var city = 0
             for (i, c) in Marketplace.cities.enumerated() {
                 r -= c.weight
-                if r < 0 { city = i; break }
+                if r < 0 {
+                    city = i
+                    break
+                }
             }
             let info = Marketplace.cities[city]
             let (dx, dy) = offset(sigmaKm: 5, maxKm: 20)
@@ -332,7 +352,10 @@ private struct Generator {
             favourites.removeAll(keepingCapacity: true)
             while favourites.count < 3 {
                 let c = pickCuisine()
-                if !favourites.contains(c) { favourites.append(c); weights.append(rng.gamma(shape: 1.5)) }
+                if !favourites.contains(c) {
+                    favourites.append(c)
+                    weights.append(rng.gamma(shape: 1.5))
+                }
             }
             let sum = weights.reduce(0, +)
             for (c, w) in zip(favourites, weights) { affinity[c] += Float(w / sum) }
@@ -407,7 +430,10 @@ private struct Generator {
                 guard view.isOpen(v, weekday: weekday, minuteOfDay: minute) else { continue }
                 let km = Geo.distanceKm(lat, lon, view.venueLatitude[v], view.venueLongitude[v], lonScale: lonScale)
                 let u = truth.utility(catalog: view, user: user, venue: v, distanceKm: km, hour: hour) + rng.gumbel()
-                if u > bestU { bestU = u; best = v }
+                if u > bestU {
+                    bestU = u
+                    best = v
+                }
             }
             if best >= 0 { return best }
         }
@@ -426,14 +452,18 @@ private struct Generator {
             guard count > 0 else { continue }
             let v = Int(grid.cellVenues[start + rng.below(count)])
             guard view.venueAvailable[v], view.isOpen(v, weekday: weekday, minuteOfDay: minute),
-                  Int(view.venueCreatedDay[v]) <= day
+                Int(view.venueCreatedDay[v]) <= day
             else { continue }
             let km = Geo.distanceKm(lat, lon, view.venueLatitude[v], view.venueLongitude[v], lonScale: lonScale)
             guard km <= Double(view.venueRadiusKm[v]) else { continue }
             // log(count) corrects for sampling one venue per cell, so dense cells are not under-represented.
-            let u = truth.utility(catalog: view, user: user, venue: v, distanceKm: km, hour: hour)
+            let u =
+                truth.utility(catalog: view, user: user, venue: v, distanceKm: km, hour: hour)
                 + log(Double(count)) + rng.gumbel()
-            if u > bestU { bestU = u; best = v }
+            if u > bestU {
+                bestU = u
+                best = v
+            }
         }
         return best >= 0 ? best : nil
     }
@@ -447,10 +477,13 @@ private struct Generator {
             guard view.itemAvailable[item] else { continue }
             let u = truth.itemUtility(catalog: view, user: user, item: item, hour: hour) + rng.gumbel()
             if u > bestU {
-                second = first; secondU = bestU
-                first = item; bestU = u
+                second = first
+                secondU = bestU
+                first = item
+                bestU = u
             } else if u > secondU {
-                second = item; secondU = u
+                second = item
+                secondU = u
             }
         }
         return (first, rng.unit() < 0.5 ? second : -1)
@@ -545,5 +578,3 @@ private struct Generator {
         }
     }
 }
-
-import Foundation

@@ -44,9 +44,13 @@ public struct SessionSimulator: Sendable {
             let city = Marketplace.cities[Int(catalog.userCity[user])]
             let localMs = Int64(catalog.referenceDay + day) * 86_400_000 + Int64(hour * 60 + rng.below(60)) * 60_000
             let time = localMs - Int64(city.utcOffsetMinutes) * 60_000
-            let context = RequestContext(latitude: catalog.userLatitude[user], longitude: catalog.userLongitude[user],
-                                         requestTimeUnixMs: time, market: city.market,
-                                         requestID: "sim-\(seed)-\(sessions.count)")
+            let context = RequestContext(
+                latitude: catalog.userLatitude[user],
+                longitude: catalog.userLongitude[user],
+                requestTimeUnixMs: time,
+                market: city.market,
+                requestID: "sim-\(seed)-\(sessions.count)"
+            )
             sessions.append(Session(id: sessions.count, user: user, context: context, heldOut: heldOut))
         }
         return sessions
@@ -55,18 +59,33 @@ public struct SessionSimulator: Sendable {
     /// The user's utility of a venue in a session, including habit; noise is added by the caller.
     func utility(_ session: Session, venue: Int, frame: RequestFrame) -> Double {
         let catalog = market.catalog
-        let km = Geo.distanceKm(frame.latitude, frame.longitude, catalog.venueLatitude[venue],
-                                catalog.venueLongitude[venue], lonScale: frame.lonScale)
-        var u = market.truth.utility(catalog: catalog, user: session.user, venue: venue, distanceKm: km,
-                                     hour: frame.hour)
+        let km = Geo.distanceKm(
+            frame.latitude,
+            frame.longitude,
+            catalog.venueLatitude[venue],
+            catalog.venueLongitude[venue],
+            lonScale: frame.lonScale
+        )
+        var u = market.truth.utility(
+            catalog: catalog,
+            user: session.user,
+            venue: venue,
+            distanceKm: km,
+            hour: frame.hour
+        )
         if let h = frame.venueHistoryIndex(Int32(venue)) { u += 1.2 * log1p(Double(frame.venueHistory[h].count)) }
         return u
     }
 
     func frame(_ session: Session) -> RequestFrame {
-        RequestFrame(catalog: market.catalog, userIndex: session.user, latitude: session.context.latitude,
-                     longitude: session.context.longitude, timeUnixMs: session.context.requestTimeUnixMs,
-                     venueIndex: nil)
+        RequestFrame(
+            catalog: market.catalog,
+            userIndex: session.user,
+            latitude: session.context.latitude,
+            longitude: session.context.longitude,
+            timeUnixMs: session.context.requestTimeUnixMs,
+            venueIndex: nil
+        )
     }
 
     /// Labels for venues shown in a session: 2 = ordered, 1 = clicked, 0 = only seen. The user clicks the venues
@@ -90,12 +109,21 @@ public struct SessionSimulator: Sendable {
         guard let city = f.city else { return [] }
         var rng = SplitMix64(seed: StableHash.hash("truth", String(session.id), String(session.user)))
         var scored: [(Double, Int)] = []
-        catalog.spatial.forEachVenueByRing(city: city, latitude: f.latitude, longitude: f.longitude,
-                                           maxKm: NearbySource.maxDeliveryKm) { v in
+        catalog.spatial.forEachVenueByRing(
+            city: city,
+            latitude: f.latitude,
+            longitude: f.longitude,
+            maxKm: NearbySource.maxDeliveryKm
+        ) { v in
             guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: f.weekday, minuteOfDay: f.minuteOfDay)
             else { return true }
-            let km = Geo.distanceKm(f.latitude, f.longitude, catalog.venueLatitude[v], catalog.venueLongitude[v],
-                                    lonScale: f.lonScale)
+            let km = Geo.distanceKm(
+                f.latitude,
+                f.longitude,
+                catalog.venueLatitude[v],
+                catalog.venueLongitude[v],
+                lonScale: f.lonScale
+            )
             guard km <= Double(catalog.venueRadiusKm[v]) else { return true }
             scored.append((utility(session, venue: v, frame: f), v))
             return true
@@ -112,12 +140,21 @@ public struct SessionSimulator: Sendable {
         let f = frame(session)
         guard let city = f.city else { return [] }
         var venues: [Int] = []
-        catalog.spatial.forEachVenueByRing(city: city, latitude: f.latitude, longitude: f.longitude,
-                                           maxKm: NearbySource.maxDeliveryKm) { v in
+        catalog.spatial.forEachVenueByRing(
+            city: city,
+            latitude: f.latitude,
+            longitude: f.longitude,
+            maxKm: NearbySource.maxDeliveryKm
+        ) { v in
             guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: f.weekday, minuteOfDay: f.minuteOfDay)
             else { return true }
-            let km = Geo.distanceKm(f.latitude, f.longitude, catalog.venueLatitude[v], catalog.venueLongitude[v],
-                                    lonScale: f.lonScale)
+            let km = Geo.distanceKm(
+                f.latitude,
+                f.longitude,
+                catalog.venueLatitude[v],
+                catalog.venueLongitude[v],
+                lonScale: f.lonScale
+            )
             if km <= Double(catalog.venueRadiusKm[v]) { venues.append(v) }
             return true
         }
@@ -185,7 +222,9 @@ enum Metrics {
         func gain(_ grade: Int) -> Double { pow(2, Double(grade)) - 1 }
         var dcg = 0.0
         for (position, venue) in ranked.prefix(k).enumerated() {
-            if let r = relevance.first(where: { $0.venue == venue }) { dcg += gain(r.grade) / log2(Double(position + 2)) }
+            if let r = relevance.first(where: { $0.venue == venue }) {
+                dcg += gain(r.grade) / log2(Double(position + 2))
+            }
         }
         let ideal = relevance.map(\.grade).sorted(by: >).prefix(k).enumerated()
             .reduce(0.0) { $0 + gain($1.element) / log2(Double($1.offset + 2)) }
@@ -211,8 +250,12 @@ extension SessionSimulator {
         for session in sessions {
             let truth = relevance(session)
             guard !truth.isEmpty else { continue }
-            let query = RecommendQuery(userID: Catalog.userID(session.user), surface: "discovery",
-                                       context: session.context, limit: 50)
+            let query = RecommendQuery(
+                userID: Catalog.userID(session.user),
+                surface: "discovery",
+                context: session.context,
+                limit: 50
+            )
             let result = try engine.recommendList(query, deadline: nil, isCancelled: { false })
             version = result.modelVersion
             let ranked = result.items.compactMap { market.catalog.venueIndex($0.itemID) }
@@ -224,9 +267,12 @@ extension SessionSimulator {
             evaluated += 1
         }
         let n = Double(max(evaluated, 1))
-        return EvaluationReport(sessions: evaluated, rows: [
-            .init(name: "popularity in area", ndcg10: popular.ndcg / n, recall50: popular.recall / n),
-            .init(name: "rankd discovery (\(version))", ndcg10: served.ndcg / n, recall50: served.recall / n),
-        ])
+        return EvaluationReport(
+            sessions: evaluated,
+            rows: [
+                .init(name: "popularity in area", ndcg10: popular.ndcg / n, recall50: popular.recall / n),
+                .init(name: "rankd discovery (\(version))", ndcg10: served.ndcg / n, recall50: served.recall / n),
+            ]
+        )
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A small, fast, seeded pseudo-random generator (SplitMix64).
 ///
 /// The demo marketplace must be identical for the same seed on every machine and every run, and it is generated at
@@ -98,5 +100,3 @@ public enum StableHash {
 @inline(__always) func _log(_ x: Double) -> Double { Foundation.log(x) }
 @inline(__always) func _cos(_ x: Double) -> Double { Foundation.cos(x) }
 @inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
-
-import Foundation

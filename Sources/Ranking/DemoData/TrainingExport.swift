@@ -14,9 +14,14 @@ public enum TrainingExport {
 
     /// Writes `venues.csv`, `users.csv`, `orders.csv`, `interactions.csv`, `discovery_train.csv`,
     /// `discovery_valid.csv`, `items_train.csv` and `items_valid.csv` into `directory`.
-    public static func write(market: DemoMarketplace, directory: String, trainSessions: Int, validSessions: Int,
-                             impressionsPerSession: Int = 30,
-                             progress: (String) -> Void = { _ in }) throws -> Summary {
+    public static func write(
+        market: DemoMarketplace,
+        directory: String,
+        trainSessions: Int,
+        validSessions: Int,
+        impressionsPerSession: Int = 30,
+        progress: (String) -> Void = { _ in }
+    ) throws -> Summary {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let engine = try RankingEngine.heuristicDemo(catalog: market.catalog)
         let simulator = SessionSimulator(market: market)
@@ -34,10 +39,14 @@ public enum TrainingExport {
         for (split, count, seed) in [("train", trainSessions, UInt64(1)), ("valid", validSessions, UInt64(2))] {
             let venueTable = try CSVWriter(path: path("discovery_\(split).csv"))
             let itemTable = try CSVWriter(path: path("items_\(split).csv"))
-            venueTable.line((["session_id", "user_id", "venue_id", "label"] + FeatureJoiner.venueFeatures)
-                .joined(separator: ","))
-            itemTable.line((["session_id", "user_id", "item_id", "label"] + FeatureJoiner.itemFeatures)
-                .joined(separator: ","))
+            venueTable.line(
+                (["session_id", "user_id", "venue_id", "label"] + FeatureJoiner.venueFeatures)
+                    .joined(separator: ",")
+            )
+            itemTable.line(
+                (["session_id", "user_id", "item_id", "label"] + FeatureJoiner.itemFeatures)
+                    .joined(separator: ",")
+            )
             var venueRows = 0
             var itemRows = 0
             let sessions = simulator.sessions(count: count, heldOut: false, seed: seed)
@@ -45,8 +54,16 @@ public enum TrainingExport {
                 let sid = "\(split)\(session.id)"
                 let user = Catalog.userID(session.user)
                 let list = try engine.recommendList(
-                    RecommendQuery(userID: user, surface: "discovery", context: session.context, limit: 200,
-                                   explain: true), deadline: nil, isCancelled: { false })
+                    RecommendQuery(
+                        userID: user,
+                        surface: "discovery",
+                        context: session.context,
+                        limit: 200,
+                        explain: true
+                    ),
+                    deadline: nil,
+                    isCancelled: { false }
+                )
                 guard !list.items.isEmpty else { continue }
                 // The logging policy shows a uniform sample of the candidates, so labels are not biased by any
                 // earlier ranker's order.
@@ -58,11 +75,15 @@ public enum TrainingExport {
                 let labels = simulator.labels(session, shown: venues)
                 for (position, k) in shown.enumerated() {
                     let entry = list.items[k]
-                    venueTable.line("\(sid),\(user),\(entry.itemID),\(labels[position]),"
-                        + nativeRow(entry.features, names: FeatureJoiner.venueFeatures))
-                    log.line("\(sid),\(user),\(entry.itemID),\(position),\(labels[position]),"
-                        + "\(session.context.requestTimeUnixMs),\(session.context.latitude),"
-                        + "\(session.context.longitude),\(split)")
+                    venueTable.line(
+                        "\(sid),\(user),\(entry.itemID),\(labels[position]),"
+                            + nativeRow(entry.features, names: FeatureJoiner.venueFeatures)
+                    )
+                    log.line(
+                        "\(sid),\(user),\(entry.itemID),\(position),\(labels[position]),"
+                            + "\(session.context.requestTimeUnixMs),\(session.context.latitude),"
+                            + "\(session.context.longitude),\(split)"
+                    )
                     venueRows += 1
                     logRows += 1
                 }
@@ -72,14 +93,24 @@ public enum TrainingExport {
                 let menu = simulator.itemLabels(session, venue: venue)
                 guard menu.count > 1 else { continue }
                 let ranked = try engine.rank(
-                    RankQuery(userID: user, surface: "venue_items", context: session.context,
-                              candidates: menu.map { CandidateInput(itemID: Catalog.itemID($0.item)) }, limit: 100,
-                              explain: true), deadline: nil, isCancelled: { false })
+                    RankQuery(
+                        userID: user,
+                        surface: "venue_items",
+                        context: session.context,
+                        candidates: menu.map { CandidateInput(itemID: Catalog.itemID($0.item)) },
+                        limit: 100,
+                        explain: true
+                    ),
+                    deadline: nil,
+                    isCancelled: { false }
+                )
                 var labelOf: [String: UInt8] = [:]
                 for m in menu { labelOf[Catalog.itemID(m.item)] = m.label }
                 for entry in ranked.items {
-                    itemTable.line("\(sid),\(user),\(entry.itemID),\(labelOf[entry.itemID] ?? 0),"
-                        + nativeRow(entry.features, names: FeatureJoiner.itemFeatures))
+                    itemTable.line(
+                        "\(sid),\(user),\(entry.itemID),\(labelOf[entry.itemID] ?? 0),"
+                            + nativeRow(entry.features, names: FeatureJoiner.itemFeatures)
+                    )
                     itemRows += 1
                 }
                 if session.id % 5000 == 4999 { progress("\(split): \(session.id + 1) sessions") }
@@ -106,15 +137,23 @@ public enum TrainingExport {
 
     static func writeVenues(_ c: Catalog, to path: String) throws -> Int {
         let out = try CSVWriter(path: path)
-        out.line("venue_id,city,latitude,longitude,delivery_radius_km,open_minute,close_minute,closed_days_mask,"
-            + "cuisine,tags_mask,brand_id,price_level,rating,prep_minutes,available,created_day,popularity,item_count")
+        let header = [
+            "venue_id", "city", "latitude", "longitude", "delivery_radius_km", "open_minute", "close_minute",
+            "closed_days_mask", "cuisine", "tags_mask", "brand_id", "price_level", "rating", "prep_minutes",
+            "available", "created_day", "popularity", "item_count",
+        ]
+        out.line(header.joined(separator: ","))
         for v in 0..<c.venueCount {
             let brand = c.venueBrand[v] >= 0 ? Catalog.brandID(Int(c.venueBrand[v])) : ""
-            out.line("\(Catalog.venueID(v)),\(Marketplace.cities[Int(c.venueCity[v])].market),\(c.venueLatitude[v]),"
-                + "\(c.venueLongitude[v]),\(c.venueRadiusKm[v]),\(c.venueOpenMinute[v]),\(c.venueCloseMinute[v]),"
-                + "\(c.venueClosedDays[v]),\(Marketplace.cuisines[Int(c.venueCuisine[v])]),\(c.venueTags[v]),\(brand),"
-                + "\(c.venuePriceLevel[v]),\(c.venueRating[v]),\(c.venuePrepMinutes[v]),\(c.venueAvailable[v] ? 1 : 0),"
-                + "\(c.venueCreatedDay[v]),\(c.venuePopularity[v]),\(c.venueItemStart[v + 1] - c.venueItemStart[v])")
+            let fields: [String] = [
+                Catalog.venueID(v), Marketplace.cities[Int(c.venueCity[v])].market, "\(c.venueLatitude[v])",
+                "\(c.venueLongitude[v])", "\(c.venueRadiusKm[v])", "\(c.venueOpenMinute[v])",
+                "\(c.venueCloseMinute[v])", "\(c.venueClosedDays[v])", Marketplace.cuisines[Int(c.venueCuisine[v])],
+                "\(c.venueTags[v])", brand, "\(c.venuePriceLevel[v])", "\(c.venueRating[v])",
+                "\(c.venuePrepMinutes[v])", c.venueAvailable[v] ? "1" : "0", "\(c.venueCreatedDay[v])",
+                "\(c.venuePopularity[v])", "\(c.venueItemStart[v + 1] - c.venueItemStart[v])",
+            ]
+            out.line(fields.joined(separator: ","))
         }
         try out.close()
         return c.venueCount
@@ -127,8 +166,12 @@ public enum TrainingExport {
         for u in 0..<c.userCount {
             var top = 0
             for k in 0..<cc where c.userAffinity[u * cc + k] > c.userAffinity[u * cc + top] { top = k }
-            out.line("\(Catalog.userID(u)),\(Marketplace.cities[Int(c.userCity[u])].market),\(c.userLatitude[u]),"
-                + "\(c.userLongitude[u]),\(c.userOrderStart[u + 1] - c.userOrderStart[u]),\(Marketplace.cuisines[top])")
+            let orders = c.userOrderStart[u + 1] - c.userOrderStart[u]
+            let fields: [String] = [
+                Catalog.userID(u), Marketplace.cities[Int(c.userCity[u])].market, "\(c.userLatitude[u])",
+                "\(c.userLongitude[u])", "\(orders)", Marketplace.cuisines[top],
+            ]
+            out.line(fields.joined(separator: ","))
         }
         try out.close()
         return c.userCount

@@ -21,8 +21,14 @@ struct RequestFrame {
     var averagePriceLevel = Double.nan
     var lastOrderDay: Int?
 
-    init(catalog: Catalog, userIndex: Int?, latitude: Double, longitude: Double, timeUnixMs: Int64,
-         venueIndex: Int?) {
+    init(
+        catalog: Catalog,
+        userIndex: Int?,
+        latitude: Double,
+        longitude: Double,
+        timeUnixMs: Int64,
+        venueIndex: Int?
+    ) {
         self.userIndex = userIndex
         self.latitude = latitude
         self.longitude = longitude
@@ -174,16 +180,25 @@ public enum FeatureJoiner {
 
     /// Writes the native feature row of each candidate (index -1: unknown to the catalog, all NaN) into `out`,
     /// `featureNames(for: kind).count` values per candidate.
-    static func join(kind: SurfaceKind, catalog: Catalog, frame: RequestFrame, candidates: [Int32],
-                     into out: UnsafeMutableBufferPointer<Double>) {
+    static func join(
+        kind: SurfaceKind,
+        catalog: Catalog,
+        frame: RequestFrame,
+        candidates: [Int32],
+        into out: UnsafeMutableBufferPointer<Double>
+    ) {
         switch kind {
         case .venues: joinVenues(catalog: catalog, frame: frame, candidates: candidates, into: out)
         case .venueItems: joinItems(catalog: catalog, frame: frame, candidates: candidates, into: out)
         }
     }
 
-    private static func joinVenues(catalog: Catalog, frame: RequestFrame, candidates: [Int32],
-                                   into out: UnsafeMutableBufferPointer<Double>) {
+    private static func joinVenues(
+        catalog: Catalog,
+        frame: RequestFrame,
+        candidates: [Int32],
+        into out: UnsafeMutableBufferPointer<Double>
+    ) {
         let width = venueFeatures.count
         let nan = Double.nan
         let d = Marketplace.embeddingDimension
@@ -200,11 +215,19 @@ public enum FeatureJoiner {
                         for j in 0..<width { out[o + j] = nan }
                         out[o + 20] = Double(frame.hour)
                         out[o + 21] = Double(frame.weekday)
-                        if let user { out[o + 10] = Double(frame.orderCount); _ = user }
+                        if let user {
+                            out[o + 10] = Double(frame.orderCount)
+                            _ = user
+                        }
                         continue
                     }
-                    let km = Geo.distanceKm(frame.latitude, frame.longitude, catalog.venueLatitude[v],
-                                            catalog.venueLongitude[v], lonScale: frame.lonScale)
+                    let km = Geo.distanceKm(
+                        frame.latitude,
+                        frame.longitude,
+                        catalog.venueLatitude[v],
+                        catalog.venueLongitude[v],
+                        lonScale: frame.lonScale
+                    )
                     let price = Double(catalog.venuePriceLevel[v])
                     out[o + 0] = km
                     out[o + 1] = Double(catalog.venueRadiusKm[v]) - km
@@ -217,8 +240,13 @@ public enum FeatureJoiner {
                     out[o + 7] = brand >= 0 ? 1 : 0
                     let cuisine = Int(catalog.venueCuisine[v])
                     out[o + 8] = Double(cuisine)
-                    out[o + 9] = Double(catalog.minutesToClose(v, weekday: frame.weekday,
-                                                               minuteOfDay: frame.minuteOfDay))
+                    out[o + 9] = Double(
+                        catalog.minutesToClose(
+                            v,
+                            weekday: frame.weekday,
+                            minuteOfDay: frame.minuteOfDay
+                        )
+                    )
                     if let user {
                         out[o + 10] = Double(frame.orderCount)
                         out[o + 11] = frame.averagePriceLevel
@@ -250,8 +278,12 @@ public enum FeatureJoiner {
         }
     }
 
-    private static func joinItems(catalog: Catalog, frame: RequestFrame, candidates: [Int32],
-                                  into out: UnsafeMutableBufferPointer<Double>) {
+    private static func joinItems(
+        catalog: Catalog,
+        frame: RequestFrame,
+        candidates: [Int32],
+        into out: UnsafeMutableBufferPointer<Double>
+    ) {
         let width = itemFeatures.count
         let nan = Double.nan
         for (row, i32) in candidates.enumerated() {

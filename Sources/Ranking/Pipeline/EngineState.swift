@@ -1,7 +1,8 @@
 import Foundation
 
 /// Loads a model file; injected so the engine can be built and tested without model files.
-typealias ModelLoader = @Sendable (_ path: String, _ goldenPath: String?, _ kind: SurfaceKind) throws -> any ScoringModel
+typealias ModelLoader =
+    @Sendable (_ path: String, _ goldenPath: String?, _ kind: SurfaceKind) throws -> any ScoringModel
 
 /// A surface with everything resolved: its source objects and its models.
 struct ResolvedSurface: Sendable {
@@ -21,8 +22,12 @@ final class EngineState: Sendable {
     let models: [String: ActiveModel]
     let surfaces: [String: ResolvedSurface]
 
-    init(catalog: Catalog, config: PipelineConfig, models: [String: any ScoringModel],
-         additionalSources: [any CandidateSource]) throws {
+    init(
+        catalog: Catalog,
+        config: PipelineConfig,
+        models: [String: any ScoringModel],
+        additionalSources: [any CandidateSource]
+    ) throws {
         guard catalog.venueCount > 0 else { throw RankingError.unavailable("the catalog has no venues") }
         self.catalog = catalog
         self.config = config
@@ -62,9 +67,13 @@ final class EngineState: Sendable {
                 if let bound = try bind(variant.model) { variantModels[variant.name] = bound }
             }
             surfaces[name] = ResolvedSurface(
-                name: name, config: surface,
+                name: name,
+                config: surface,
                 generator: CandidateGenerator(sources: sources, parallel: surface.parallelSources),
-                defaultModel: try bind(surface.model) ?? heuristic, heuristic: heuristic, variantModels: variantModels)
+                defaultModel: try bind(surface.model) ?? heuristic,
+                heuristic: heuristic,
+                variantModels: variantModels
+            )
         }
         self.models = resolvedModels
         self.surfaces = surfaces

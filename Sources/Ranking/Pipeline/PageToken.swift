@@ -21,8 +21,8 @@ struct PageToken: Equatable {
     init(decoding text: String) throws {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "p1", let offset = Int(parts[1]), offset >= 0,
-              let time = Int64(parts[2]), let seed = UInt64(parts[3], radix: 16),
-              let check = UInt64(parts[4], radix: 16)
+            let time = Int64(parts[2]), let seed = UInt64(parts[3], radix: 16),
+            let check = UInt64(parts[4], radix: 16)
         else {
             throw RankingError.invalidArgument("page_token is not a token this server issued")
         }

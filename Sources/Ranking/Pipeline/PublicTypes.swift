@@ -18,8 +18,15 @@ public struct RequestContext: Sendable {
     public var requestID: String
 
     /// Creates a context; every field defaults to "not given".
-    public init(latitude: Double = 0, longitude: Double = 0, requestTimeUnixMs: Int64 = 0, market: String = "",
-                device: String = "", locale: String = "", requestID: String = "") {
+    public init(
+        latitude: Double = 0,
+        longitude: Double = 0,
+        requestTimeUnixMs: Int64 = 0,
+        market: String = "",
+        device: String = "",
+        locale: String = "",
+        requestID: String = ""
+    ) {
         self.latitude = latitude
         self.longitude = longitude
         self.requestTimeUnixMs = requestTimeUnixMs
@@ -64,9 +71,16 @@ public struct RankQuery: Sendable {
     public var pageToken: String
 
     /// Creates a query.
-    public init(userID: String, surface: String, context: RequestContext = RequestContext(),
-                candidates: [CandidateInput], limit: Int = 0, explain: Bool = false, excludeItemIDs: [String] = [],
-                pageToken: String = "") {
+    public init(
+        userID: String,
+        surface: String,
+        context: RequestContext = RequestContext(),
+        candidates: [CandidateInput],
+        limit: Int = 0,
+        explain: Bool = false,
+        excludeItemIDs: [String] = [],
+        pageToken: String = ""
+    ) {
         self.userID = userID
         self.surface = surface
         self.context = context
@@ -96,8 +110,15 @@ public struct RecommendQuery: Sendable {
     public var venueID: String
 
     /// Creates a query.
-    public init(userID: String, surface: String, context: RequestContext = RequestContext(), limit: Int = 0,
-                explain: Bool = false, excludeItemIDs: [String] = [], venueID: String = "") {
+    public init(
+        userID: String,
+        surface: String,
+        context: RequestContext = RequestContext(),
+        limit: Int = 0,
+        explain: Bool = false,
+        excludeItemIDs: [String] = [],
+        venueID: String = ""
+    ) {
         self.userID = userID
         self.surface = surface
         self.context = context

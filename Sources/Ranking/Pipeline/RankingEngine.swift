@@ -15,8 +15,12 @@ public final class RankingEngine: @unchecked Sendable {
     private var missingCounts: [String: [Int]] = [:]
     private var requestsServed: [String: Int] = [:]
 
-    init(state: EngineState, loader: ModelLoader?, resourceDirectory: String?,
-         additionalSources: [any CandidateSource]) {
+    init(
+        state: EngineState,
+        loader: ModelLoader?,
+        resourceDirectory: String?,
+        additionalSources: [any CandidateSource]
+    ) {
         self.state = state
         self.loader = loader
         self.resourceDirectory = resourceDirectory
@@ -26,30 +30,63 @@ public final class RankingEngine: @unchecked Sendable {
     /// Builds an engine over `catalog` with the configuration `config`, loading (and validating against golden
     /// files) every model the configuration names from `resourceDirectory`.
     /// - Parameter additionalSources: candidate sources the configuration may name besides the built-in ones.
-    public convenience init(catalog: Catalog, config: PipelineConfig, resourceDirectory: String?,
-                            additionalSources: [any CandidateSource] = []) throws {
-        try self.init(catalog: catalog, config: config, resourceDirectory: resourceDirectory,
-                      additionalSources: additionalSources, loader: RankingEngine.defaultLoader)
+    public convenience init(
+        catalog: Catalog,
+        config: PipelineConfig,
+        resourceDirectory: String?,
+        additionalSources: [any CandidateSource] = []
+    ) throws {
+        try self.init(
+            catalog: catalog,
+            config: config,
+            resourceDirectory: resourceDirectory,
+            additionalSources: additionalSources,
+            loader: RankingEngine.defaultLoader
+        )
     }
 
-    convenience init(catalog: Catalog, config: PipelineConfig, resourceDirectory: String?,
-                     additionalSources: [any CandidateSource], loader: ModelLoader?) throws {
+    convenience init(
+        catalog: Catalog,
+        config: PipelineConfig,
+        resourceDirectory: String?,
+        additionalSources: [any CandidateSource],
+        loader: ModelLoader?
+    ) throws {
         let models = try RankingEngine.loadModels(config: config, resourceDirectory: resourceDirectory, loader: loader)
-        let state = try EngineState(catalog: catalog, config: config, models: models,
-                                    additionalSources: additionalSources)
-        self.init(state: state, loader: loader, resourceDirectory: resourceDirectory,
-                  additionalSources: additionalSources)
+        let state = try EngineState(
+            catalog: catalog,
+            config: config,
+            models: models,
+            additionalSources: additionalSources
+        )
+        self.init(
+            state: state,
+            loader: loader,
+            resourceDirectory: resourceDirectory,
+            additionalSources: additionalSources
+        )
     }
 
-    static func loadModels(config: PipelineConfig, resourceDirectory: String?,
-                           loader: ModelLoader?) throws -> [String: any ScoringModel] {
+    static func loadModels(
+        config: PipelineConfig,
+        resourceDirectory: String?,
+        loader: ModelLoader?
+    ) throws -> [String: any ScoringModel] {
         var models: [String: any ScoringModel] = [:]
         for (key, model) in config.models {
             guard let loader else { throw RankingError.unavailable("no model loader to load \(key)") }
-            let kind = config.surfaces.values.first { $0.model == key || ($0.experiment?.variants ?? []).contains {
-                $0.model == key } }?.kind ?? .venues
-            models[key] = try loader(resolve(model.file, in: resourceDirectory),
-                                     resolve(model.golden, in: resourceDirectory), kind)
+            let kind =
+                config.surfaces.values.first {
+                    $0.model == key
+                        || ($0.experiment?.variants ?? []).contains {
+                            $0.model == key
+                        }
+                }?.kind ?? .venues
+            models[key] = try loader(
+                resolve(model.file, in: resourceDirectory),
+                resolve(model.golden, in: resourceDirectory),
+                kind
+            )
         }
         return models
     }
@@ -68,8 +105,12 @@ public final class RankingEngine: @unchecked Sendable {
 
     /// An engine over a given catalog with the embedded configuration and models; `adjust` may change the
     /// configuration first (benchmarks turn parallel sources off, evaluations pin a variant).
-    public static func demo(catalog: Catalog, adjust: (inout PipelineConfig) -> Void = { _ in }) throws
-        -> RankingEngine {
+    public static func demo(
+        catalog: Catalog,
+        adjust: (inout PipelineConfig) -> Void = { _ in }
+    ) throws
+        -> RankingEngine
+    {
         var config = try embeddedConfig()
         adjust(&config)
         try config.validate()
@@ -79,8 +120,12 @@ public final class RankingEngine: @unchecked Sendable {
     /// The embedded surface configuration.
     public static func embeddedConfig() throws -> PipelineConfig {
         let directory = try EmbeddedResources.directory()
-        let data = try Data(contentsOf: URL(fileURLWithPath: (directory as NSString)
-            .appendingPathComponent("surfaces.json")))
+        let data = try Data(
+            contentsOf: URL(
+                fileURLWithPath: (directory as NSString)
+                    .appendingPathComponent("surfaces.json")
+            )
+        )
         return try PipelineConfig.decode(data)
     }
 
@@ -137,8 +182,12 @@ public final class RankingEngine: @unchecked Sendable {
         _ = existing
         var models: [String: any ScoringModel] = old.models.mapValues { $0.model }
         models[key] = model
-        let next = try EngineState(catalog: old.catalog, config: config, models: models,
-                                   additionalSources: additionalSources)
+        let next = try EngineState(
+            catalog: old.catalog,
+            config: config,
+            models: models,
+            additionalSources: additionalSources
+        )
         lock.lock()
         state = next
         lock.unlock()
@@ -147,8 +196,12 @@ public final class RankingEngine: @unchecked Sendable {
     /// Replaces the catalog snapshot after checking that the configured surfaces can serve it.
     public func swapCatalog(_ catalog: Catalog) throws {
         let old = current
-        let next = try EngineState(catalog: catalog, config: old.config, models: old.models.mapValues { $0.model },
-                                   additionalSources: additionalSources)
+        let next = try EngineState(
+            catalog: catalog,
+            config: old.config,
+            models: old.models.mapValues { $0.model },
+            additionalSources: additionalSources
+        )
         lock.lock()
         state = next
         lock.unlock()
@@ -167,19 +220,35 @@ public final class RankingEngine: @unchecked Sendable {
         let surface = try surface(named: query.surface, in: state)
         let limit = try validateLimit(query.limit, surface: surface)
         guard query.candidates.count <= surface.config.maxCandidates else {
-            throw RankingError.invalidArgument("\(query.candidates.count) candidates is more than the "
-                + "\(surface.config.maxCandidates) surface \(surface.name) accepts")
+            throw RankingError.invalidArgument(
+                "\(query.candidates.count) candidates is more than the "
+                    + "\(surface.config.maxCandidates) surface \(surface.name) accepts"
+            )
         }
         var token: PageToken?
         if !query.pageToken.isEmpty { token = try PageToken(decoding: query.pageToken) }
         var context = query.context
         if let token { context.requestTimeUnixMs = token.requestTimeUnixMs }
-        let run = try execute(state: state, surface: surface, userID: query.userID, context: context,
-                              callerCandidates: query.candidates, venueID: "", explain: query.explain,
-                              exclude: query.excludeItemIDs, seed: token?.seed, deadline: deadline,
-                              isCancelled: isCancelled)
-        let check = StableHash.hash(query.userID, surface.name, String(query.candidates.count),
-                                    query.candidates.first?.itemID ?? "", query.candidates.last?.itemID ?? "")
+        let run = try execute(
+            state: state,
+            surface: surface,
+            userID: query.userID,
+            context: context,
+            callerCandidates: query.candidates,
+            venueID: "",
+            explain: query.explain,
+            exclude: query.excludeItemIDs,
+            seed: token?.seed,
+            deadline: deadline,
+            isCancelled: isCancelled
+        )
+        let check = StableHash.hash(
+            query.userID,
+            surface.name,
+            String(query.candidates.count),
+            query.candidates.first?.itemID ?? "",
+            query.candidates.last?.itemID ?? ""
+        )
         if let token, token.check != check {
             throw RankingError.invalidArgument("page_token belongs to a different request")
         }
@@ -188,36 +257,67 @@ public final class RankingEngine: @unchecked Sendable {
         let items = page.map { run.entry(at: $0) }
         var next = ""
         if offset + page.count < run.order.count && !page.isEmpty {
-            next = PageToken(offset: offset + page.count, requestTimeUnixMs: run.requestTimeUnixMs, seed: run.seed,
-                             check: check).encoded
+            next =
+                PageToken(
+                    offset: offset + page.count,
+                    requestTimeUnixMs: run.requestTimeUnixMs,
+                    seed: run.seed,
+                    check: check
+                ).encoded
         }
-        return RankResult(items: items, modelVersion: run.modelVersion, variant: run.variant,
-                          degraded: !run.degradedStages.isEmpty, degradedStages: run.degradedStages,
-                          timings: run.timings, nextPageToken: next, candidateCount: run.candidates.count)
+        return RankResult(
+            items: items,
+            modelVersion: run.modelVersion,
+            variant: run.variant,
+            degraded: !run.degradedStages.isEmpty,
+            degradedStages: run.degradedStages,
+            timings: run.timings,
+            nextPageToken: next,
+            candidateCount: run.candidates.count
+        )
     }
 
     /// Generates, ranks and sections a recommendation, calling `emit` once per section from the calling thread as
     /// soon as that section is ready. Sections never share an entry.
-    public func recommend(_ query: RecommendQuery, deadline: DispatchTime?, isCancelled: () -> Bool,
-                          emit: (RecommendSection) throws -> Void) throws {
+    public func recommend(
+        _ query: RecommendQuery,
+        deadline: DispatchTime?,
+        isCancelled: () -> Bool,
+        emit: (RecommendSection) throws -> Void
+    ) throws {
         _ = try recommendCountingCandidates(query, deadline: deadline, isCancelled: isCancelled, emit: emit)
     }
 
     /// `recommend`, returning how many candidates were scored (for benchmarks' per-candidate cost).
     @discardableResult
-    public func recommendCountingCandidates(_ query: RecommendQuery, deadline: DispatchTime?,
-                                            isCancelled: () -> Bool,
-                                            emit: (RecommendSection) throws -> Void) throws -> Int {
+    public func recommendCountingCandidates(
+        _ query: RecommendQuery,
+        deadline: DispatchTime?,
+        isCancelled: () -> Bool,
+        emit: (RecommendSection) throws -> Void
+    ) throws -> Int {
         let state = current
         let surface = try surface(named: query.surface, in: state)
         let limit = try validateLimit(query.limit, surface: surface)
-        let run = try execute(state: state, surface: surface, userID: query.userID, context: query.context,
-                              callerCandidates: nil, venueID: query.venueID, explain: query.explain,
-                              exclude: query.excludeItemIDs, seed: nil, deadline: deadline, isCancelled: isCancelled)
+        let run = try execute(
+            state: state,
+            surface: surface,
+            userID: query.userID,
+            context: query.context,
+            callerCandidates: nil,
+            venueID: query.venueID,
+            explain: query.explain,
+            exclude: query.excludeItemIDs,
+            seed: nil,
+            deadline: deadline,
+            isCancelled: isCancelled
+        )
         let sections = surface.config.sections
         var claimed = Set<Int>()
         var assigned = [[Int]](repeating: [], count: sections.count)
-        let claimOrder = sections.indices.sorted { (sections[$0].priority ?? $0, $0) < (sections[$1].priority ?? $1, $1) }
+        let claimOrder = sections.indices.sorted {
+            (sections[$0].priority ?? $0, $0) < (sections[$1].priority ?? $1, $1)
+        }
         for s in claimOrder {
             var bit: UInt32 = 0
             if let source = sections[s].source {
@@ -235,10 +335,18 @@ public final class RankingEngine: @unchecked Sendable {
         for (s, section) in sections.enumerated() {
             if isCancelled() { throw RankingError.cancelled }
             guard !assigned[s].isEmpty || (emitted == 0 && s == sections.count - 1) else { continue }
-            try emit(RecommendSection(key: section.key, title: section.title,
-                                      items: assigned[s].map { run.entry(at: $0) }, modelVersion: run.modelVersion,
-                                      variant: run.variant, degraded: !run.degradedStages.isEmpty,
-                                      degradedStages: run.degradedStages, timings: run.timings))
+            try emit(
+                RecommendSection(
+                    key: section.key,
+                    title: section.title,
+                    items: assigned[s].map { run.entry(at: $0) },
+                    modelVersion: run.modelVersion,
+                    variant: run.variant,
+                    degraded: !run.degradedStages.isEmpty,
+                    degradedStages: run.degradedStages,
+                    timings: run.timings
+                )
+            )
             emitted += 1
         }
         return run.candidates.count
@@ -246,30 +354,53 @@ public final class RankingEngine: @unchecked Sendable {
 
     /// The generated and ranked list behind Recommend, unsectioned: the top `limit` entries. Used to replay
     /// held-out users in evaluation and by benchmarks.
-    public func recommendList(_ query: RecommendQuery, deadline: DispatchTime?,
-                              isCancelled: () -> Bool) throws -> RankResult {
+    public func recommendList(
+        _ query: RecommendQuery,
+        deadline: DispatchTime?,
+        isCancelled: () -> Bool
+    ) throws -> RankResult {
         let state = current
         let surface = try surface(named: query.surface, in: state)
         let limit = try validateLimit(query.limit, surface: surface)
-        let run = try execute(state: state, surface: surface, userID: query.userID, context: query.context,
-                              callerCandidates: nil, venueID: query.venueID, explain: query.explain,
-                              exclude: query.excludeItemIDs, seed: nil, deadline: deadline, isCancelled: isCancelled)
-        return RankResult(items: run.order.prefix(limit).map { run.entry(at: $0) }, modelVersion: run.modelVersion,
-                          variant: run.variant, degraded: !run.degradedStages.isEmpty,
-                          degradedStages: run.degradedStages, timings: run.timings, nextPageToken: "",
-                          candidateCount: run.candidates.count)
+        let run = try execute(
+            state: state,
+            surface: surface,
+            userID: query.userID,
+            context: query.context,
+            callerCandidates: nil,
+            venueID: query.venueID,
+            explain: query.explain,
+            exclude: query.excludeItemIDs,
+            seed: nil,
+            deadline: deadline,
+            isCancelled: isCancelled
+        )
+        return RankResult(
+            items: run.order.prefix(limit).map { run.entry(at: $0) },
+            modelVersion: run.modelVersion,
+            variant: run.variant,
+            degraded: !run.degradedStages.isEmpty,
+            degradedStages: run.degradedStages,
+            timings: run.timings,
+            nextPageToken: "",
+            candidateCount: run.candidates.count
+        )
     }
 
     // MARK: Validation
 
     private func surface(named name: String, in state: EngineState) throws -> ResolvedSurface {
         guard !name.isEmpty else {
-            throw RankingError.invalidArgument("surface is required; known surfaces: "
-                + state.surfaces.keys.sorted().joined(separator: ", "))
+            throw RankingError.invalidArgument(
+                "surface is required; known surfaces: "
+                    + state.surfaces.keys.sorted().joined(separator: ", ")
+            )
         }
         guard let surface = state.surfaces[name] else {
-            throw RankingError.notFound("unknown surface \"\(name)\"; known surfaces: "
-                + state.surfaces.keys.sorted().joined(separator: ", "))
+            throw RankingError.notFound(
+                "unknown surface \"\(name)\"; known surfaces: "
+                    + state.surfaces.keys.sorted().joined(separator: ", ")
+            )
         }
         return surface
     }
@@ -277,17 +408,29 @@ public final class RankingEngine: @unchecked Sendable {
     private func validateLimit(_ limit: Int, surface: ResolvedSurface) throws -> Int {
         guard limit >= 0 else { throw RankingError.invalidArgument("limit must not be negative (got \(limit))") }
         guard limit <= surface.config.maxLimit else {
-            throw RankingError.invalidArgument("limit \(limit) is above the maximum \(surface.config.maxLimit) "
-                + "for surface \(surface.name)")
+            throw RankingError.invalidArgument(
+                "limit \(limit) is above the maximum \(surface.config.maxLimit) "
+                    + "for surface \(surface.name)"
+            )
         }
         return limit == 0 ? surface.config.defaultLimit : limit
     }
 
     // MARK: The pipeline
 
-    private func execute(state: EngineState, surface: ResolvedSurface, userID: String, context: RequestContext,
-                         callerCandidates: [CandidateInput]?, venueID: String, explain: Bool, exclude: [String],
-                         seed: UInt64?, deadline: DispatchTime?, isCancelled: () -> Bool) throws -> PipelineRun {
+    private func execute(
+        state: EngineState,
+        surface: ResolvedSurface,
+        userID: String,
+        context: RequestContext,
+        callerCandidates: [CandidateInput]?,
+        venueID: String,
+        explain: Bool,
+        exclude: [String],
+        seed: UInt64?,
+        deadline: DispatchTime?,
+        isCancelled: () -> Bool
+    ) throws -> PipelineRun {
         guard !userID.isEmpty else { throw RankingError.invalidArgument("user_id is required") }
         let catalog = state.catalog
         let kind = surface.config.kind
@@ -295,10 +438,12 @@ public final class RankingEngine: @unchecked Sendable {
         if let deadline, deadline <= started { throw RankingError.deadlineExceeded }
         if isCancelled() { throw RankingError.cancelled }
         guard context.latitude.isFinite, context.longitude.isFinite, abs(context.latitude) <= 90,
-              abs(context.longitude) <= 180
+            abs(context.longitude) <= 180
         else {
-            throw RankingError.invalidArgument("context latitude/longitude must be finite and within range "
-                + "(got \(context.latitude), \(context.longitude))")
+            throw RankingError.invalidArgument(
+                "context latitude/longitude must be finite and within range "
+                    + "(got \(context.latitude), \(context.longitude))"
+            )
         }
         var venueIndex: Int?
         if kind == .venueItems && callerCandidates == nil {
@@ -325,16 +470,32 @@ public final class RankingEngine: @unchecked Sendable {
                 longitude = Marketplace.cities[city].longitude
             }
         }
-        let timeMs = context.requestTimeUnixMs != 0
+        let timeMs =
+            context.requestTimeUnixMs != 0
             ? context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
-        var frame = RequestFrame(catalog: catalog, userIndex: userIndex, latitude: latitude, longitude: longitude,
-                                 timeUnixMs: timeMs, venueIndex: venueIndex)
+        var frame = RequestFrame(
+            catalog: catalog,
+            userIndex: userIndex,
+            latitude: latitude,
+            longitude: longitude,
+            timeUnixMs: timeMs,
+            venueIndex: venueIndex
+        )
         if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
         let request = CandidateRequest(
-            catalog: catalog, userIndex: userIndex, latitude: latitude, longitude: longitude, city: frame.city,
-            weekday: frame.weekday, minuteOfDay: frame.minuteOfDay, day: frame.day, venueIndex: venueIndex,
-            lonScale: frame.lonScale, pastVenues: kind == .venues ? frame.pastVenuesByFrequency : [],
-            covisited: kind == .venues ? frame.covisitedByWeight : [])
+            catalog: catalog,
+            userIndex: userIndex,
+            latitude: latitude,
+            longitude: longitude,
+            city: frame.city,
+            weekday: frame.weekday,
+            minuteOfDay: frame.minuteOfDay,
+            day: frame.day,
+            venueIndex: venueIndex,
+            lonScale: frame.lonScale,
+            pastVenues: kind == .venues ? frame.pastVenuesByFrequency : [],
+            covisited: kind == .venues ? frame.covisitedByWeight : []
+        )
 
         // Variant, model and re-rank parameters.
         var variantName = "control"
@@ -348,18 +509,25 @@ public final class RankingEngine: @unchecked Sendable {
         }
 
         // Capped at a day so a distant-future deadline cannot overflow the stage arithmetic.
-        let budgetNanos = min(deadline.map { Double($0.uptimeNanoseconds - started.uptimeNanoseconds) }
-            ?? surface.config.defaultBudgetMillis * 1e6, 86_400e9)
+        let budgetNanos = min(
+            deadline.map { Double($0.uptimeNanoseconds - started.uptimeNanoseconds) }
+                ?? surface.config.defaultBudgetMillis * 1e6,
+            86_400e9
+        )
         let overall = DispatchTime(uptimeNanoseconds: started.uptimeNanoseconds + UInt64(max(0, budgetNanos)))
         func stageDeadline(_ fraction: Double) -> DispatchTime {
-            let d = DispatchTime(uptimeNanoseconds: DispatchTime.now().uptimeNanoseconds + UInt64(max(0, budgetNanos * fraction)))
+            let d = DispatchTime(
+                uptimeNanoseconds: DispatchTime.now().uptimeNanoseconds + UInt64(max(0, budgetNanos * fraction))
+            )
             return min(d, overall)
         }
         var run = PipelineRun()
         run.variant = variantName
         run.requestTimeUnixMs = timeMs
-        run.seed = seed ?? (context.requestID.isEmpty
-            ? StableHash.hash(userID, String(timeMs / 60_000)) : StableHash.hash(context.requestID, userID))
+        run.seed =
+            seed
+            ?? (context.requestID.isEmpty
+                ? StableHash.hash(userID, String(timeMs / 60_000)) : StableHash.hash(context.requestID, userID))
         run.explain = explain
         run.kind = kind
         var timer = StageTimer()
@@ -372,18 +540,26 @@ public final class RankingEngine: @unchecked Sendable {
             run.candidates.reserveCapacity(callerCandidates.count)
             for candidate in callerCandidates {
                 guard seen.insert(candidate.itemID).inserted else { continue }
-                let index = try RankingEngine.candidateIndex(candidate.itemID, kind: kind, catalog: catalog,
-                                                             surface: surface.name)
+                let index = try RankingEngine.candidateIndex(
+                    candidate.itemID,
+                    kind: kind,
+                    catalog: catalog,
+                    surface: surface.name
+                )
                 let row = run.candidates.count
                 for (name, value) in candidate.features {
                     guard let feature = native[name] else {
-                        throw RankingError.invalidArgument("candidate \(candidate.itemID): unknown feature "
-                            + "\"\(name)\"; surface \(surface.name) knows "
-                            + FeatureJoiner.featureNames(for: kind).joined(separator: ", "))
+                        throw RankingError.invalidArgument(
+                            "candidate \(candidate.itemID): unknown feature "
+                                + "\"\(name)\"; surface \(surface.name) knows "
+                                + FeatureJoiner.featureNames(for: kind).joined(separator: ", ")
+                        )
                     }
                     guard value.isFinite else {
-                        throw RankingError.invalidArgument("candidate \(candidate.itemID): feature \(name) "
-                            + "must be finite (got \(value))")
+                        throw RankingError.invalidArgument(
+                            "candidate \(candidate.itemID): feature \(name) "
+                                + "must be finite (got \(value))"
+                        )
                     }
                     overrides.append((row, feature, value))
                 }
@@ -395,8 +571,12 @@ public final class RankingEngine: @unchecked Sendable {
             for i in run.sourceMask.indices { run.sourceMask[i] = 1 }
         } else {
             var degraded: [String] = []
-            let set = surface.generator.run(request, deadline: stageDeadline(surface.config.stageBudgets.candidates),
-                                            degraded: &degraded, timings: &run.timings)
+            let set = surface.generator.run(
+                request,
+                deadline: stageDeadline(surface.config.stageBudgets.candidates),
+                degraded: &degraded,
+                timings: &run.timings
+            )
             run.candidates = set.indexes
             run.sourceMask = set.sourceMask
             run.sourceNames = surface.generator.names
@@ -436,16 +616,25 @@ public final class RankingEngine: @unchecked Sendable {
         if !scoring.isNativeOrder {
             rows = [Double](repeating: 0, count: n * scoring.width)
             for r in 0..<n {
-                for (j, f) in scoring.layout.enumerated() { rows[r * scoring.width + j] = nativeRows[r * nativeWidth + f] }
+                for (j, f) in scoring.layout.enumerated() {
+                    rows[r * scoring.width + j] = nativeRows[r * nativeWidth + f]
+                }
             }
         }
         var scores: [Double] = []
         var fullyScored: [Bool] = []
         var scratch: [Double] = []
         var complete = rows.withUnsafeBufferPointer {
-            TwoPhaseScorer.score(model: scoring, rows: $0, rowCount: n, config: surface.config.scoring,
-                                 scores: &scores, fullyScored: &fullyScored, scratch: &scratch,
-                                 deadlinePassed: { DispatchTime.now() >= scoreDeadline })
+            TwoPhaseScorer.score(
+                model: scoring,
+                rows: $0,
+                rowCount: n,
+                config: surface.config.scoring,
+                scores: &scores,
+                fullyScored: &fullyScored,
+                scratch: &scratch,
+                deadlinePassed: { DispatchTime.now() >= scoreDeadline }
+            )
         }
         if scores.contains(where: { !$0.isFinite }) {
             // A model that produces non-finite scores cannot order anything: fall back to the heuristic.
@@ -453,9 +642,16 @@ public final class RankingEngine: @unchecked Sendable {
             scoring = surface.heuristic
             rows = nativeRows
             complete = rows.withUnsafeBufferPointer {
-                TwoPhaseScorer.score(model: scoring, rows: $0, rowCount: n, config: surface.config.scoring,
-                                     scores: &scores, fullyScored: &fullyScored, scratch: &scratch,
-                                     deadlinePassed: { false })
+                TwoPhaseScorer.score(
+                    model: scoring,
+                    rows: $0,
+                    rowCount: n,
+                    config: surface.config.scoring,
+                    scores: &scores,
+                    fullyScored: &fullyScored,
+                    scratch: &scratch,
+                    deadlinePassed: { false }
+                )
             }
         }
         if !complete { run.degradedStages.append("score.full") }
@@ -497,9 +693,16 @@ public final class RankingEngine: @unchecked Sendable {
             effective.explorationPolicy = "none"
         }
         let reranker = Reranker(config: effective, kind: kind)
-        let output = reranker.rerank(candidates: run.candidates, scores: scores, fullyScored: fullyScored,
-                                     request: request, excluded: excluded, explorationSeed: run.seed,
-                                     pinned: pinned, buried: buried)
+        let output = reranker.rerank(
+            candidates: run.candidates,
+            scores: scores,
+            fullyScored: fullyScored,
+            request: request,
+            excluded: excluded,
+            explorationSeed: run.seed,
+            pinned: pinned,
+            buried: buried
+        )
         run.order = output.order
         if !excludedUnknown.isEmpty {
             run.order.removeAll { run.candidates[$0] < 0 && excludedUnknown.contains(run.callerIDs[$0]) }
@@ -508,23 +711,37 @@ public final class RankingEngine: @unchecked Sendable {
         for (k, i) in output.order.enumerated() { run.finalScores[i] = output.finalScores[k] }
         run.explored = output.explored
         timer.lap("rerank", into: &run.timings)
-        run.timings.append(StageTiming(stage: "total",
-                                       micros: Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1000)))
+        run.timings.append(
+            StageTiming(
+                stage: "total",
+                micros: Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1000)
+            )
+        )
         run.catalog = catalog
         return run
     }
 
-    private static func candidateIndex(_ id: String, kind: SurfaceKind, catalog: Catalog,
-                                       surface: String) throws -> Int {
+    private static func candidateIndex(
+        _ id: String,
+        kind: SurfaceKind,
+        catalog: Catalog,
+        surface: String
+    ) throws -> Int {
         let prefix: UInt8 = kind == .venues ? UInt8(ascii: "v") : UInt8(ascii: "i")
-        if let index = Catalog.parse(id, prefix: prefix, count: kind == .venues ? catalog.venueCount : catalog.itemCount) {
+        if let index = Catalog.parse(
+            id,
+            prefix: prefix,
+            count: kind == .venues ? catalog.venueCount : catalog.itemCount
+        ) {
             return index
         }
         // A well-formed id beyond the snapshot is a venue or item the catalog does not know yet: rank it on the
         // caller's features alone.
         if Catalog.parse(id, prefix: prefix, count: Int.max / 2) != nil { return -1 }
-        throw RankingError.invalidArgument("candidate \"\(id)\" is not a \(kind == .venues ? "venue" : "item") id; "
-            + "surface \(surface) ranks \(kind == .venues ? "venues (v1, v2, ...)" : "items (i1, i2, ...)")")
+        throw RankingError.invalidArgument(
+            "candidate \"\(id)\" is not a \(kind == .venues ? "venue" : "item") id; "
+                + "surface \(surface) ranks \(kind == .venues ? "venues (v1, v2, ...)" : "items (i1, i2, ...)")"
+        )
     }
 
     private func record(missing: [Int], surface: String) {
@@ -542,7 +759,9 @@ struct StageTimer {
 
     mutating func lap(_ stage: String, into timings: inout [StageTiming]) {
         let now = DispatchTime.now()
-        timings.append(StageTiming(stage: stage, micros: Int64((now.uptimeNanoseconds - last.uptimeNanoseconds) / 1000)))
+        timings.append(
+            StageTiming(stage: stage, micros: Int64((now.uptimeNanoseconds - last.uptimeNanoseconds) / 1000))
+        )
         last = now
     }
 }
@@ -594,7 +813,13 @@ struct PipelineRun {
             features.reserveCapacity(featureWidth)
             for (j, name) in featureNames.enumerated() { features.append((name, featureRows[i * featureWidth + j])) }
         }
-        return RankedEntry(itemID: id, score: finalScores[i], modelScore: modelScores[i], venueID: venue,
-                           sources: sources, features: features)
+        return RankedEntry(
+            itemID: id,
+            score: finalScores[i],
+            modelScore: modelScores[i],
+            venueID: venue,
+            sources: sources,
+            features: features
+        )
     }
 }

@@ -28,15 +28,26 @@ struct Reranker {
         }
     }
 
-    func rerank(candidates: [Int32], scores: [Double], fullyScored: [Bool], request: CandidateRequest,
-                excluded: [Int32], explorationSeed: UInt64, pinned: [(Int32, Int)], buried: [Int32]) -> Output {
+    func rerank(
+        candidates: [Int32],
+        scores: [Double],
+        fullyScored: [Bool],
+        request: CandidateRequest,
+        excluded: [Int32],
+        explorationSeed: UInt64,
+        pinned: [(Int32, Int)],
+        buried: [Int32]
+    ) -> Output {
         let catalog = request.catalog
         var output = Output()
         var kept: [Int] = []
         kept.reserveCapacity(candidates.count)
         var adjusted = scores
         for (i, index) in candidates.enumerated() {
-            if index >= 0 && excluded.binarySearchContains(index) { output.dropped += 1; continue }
+            if index >= 0 && excluded.binarySearchContains(index) {
+                output.dropped += 1
+                continue
+            }
             guard Reranker.isOrderable(kind: kind, index: index, request: request) else {
                 output.dropped += 1
                 continue
@@ -52,8 +63,15 @@ struct Reranker {
             if adjusted[a] != adjusted[b] { return adjusted[a] > adjusted[b] }
             return candidates[a] < candidates[b]
         }
-        var order = kind == .venues ? diversify(kept, candidates: candidates, adjusted: adjusted,
-                                                fullyScored: fullyScored, catalog: catalog) : kept
+        var order =
+            kind == .venues
+            ? diversify(
+                kept,
+                candidates: candidates,
+                adjusted: adjusted,
+                fullyScored: fullyScored,
+                catalog: catalog
+            ) : kept
         if kind == .venues {
             output.explored = explore(&order, candidates: candidates, request: request, seed: explorationSeed)
         }
@@ -79,8 +97,13 @@ struct Reranker {
 
     /// Greedy fill of the first positions: each step takes the best remaining venue after a penalty for every
     /// venue of the same cuisine already placed, skipping brands that reached their cap.
-    private func diversify(_ sorted: [Int], candidates: [Int32], adjusted: [Double], fullyScored: [Bool],
-                           catalog: Catalog) -> [Int] {
+    private func diversify(
+        _ sorted: [Int],
+        candidates: [Int32],
+        adjusted: [Double],
+        fullyScored: [Bool],
+        catalog: Catalog
+    ) -> [Int] {
         let window = max(config.diversityWindow, config.brandCap > 0 ? config.brandCapWindow : 0)
         guard window > 0, sorted.count > 1 else { return sorted }
         let poolSize = min(sorted.count, window * 4)
@@ -148,7 +171,10 @@ struct Reranker {
             let brand = index >= 0 ? catalog.venueBrand[Int(index)] : -1
             if brand >= 0 {
                 if let k = counts.firstIndex(where: { $0.0 == brand }) {
-                    if counts[k].1 >= config.brandCap { moved.append(i); continue }
+                    if counts[k].1 >= config.brandCap {
+                        moved.append(i)
+                        continue
+                    }
                     counts[k].1 += 1
                 } else {
                     counts.append((brand, 1))
@@ -181,7 +207,8 @@ struct Reranker {
         for (p, i) in order.enumerated() where p > config.explorationSlot {
             let v = candidates[i]
             if v >= 0 && Int(catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays
-                && !fullBrands.contains(catalog.venueBrand[Int(v)]) {
+                && !fullBrands.contains(catalog.venueBrand[Int(v)])
+            {
                 newPositions.append(p)
             }
         }
@@ -198,7 +225,10 @@ struct Reranker {
                 let clicks = Double(catalog.venueClicks[v])
                 let misses = max(0, Double(catalog.venueImpressions[v]) - clicks)
                 let sample = rng.beta(1 + clicks, 1 + misses)
-                if sample > best { best = sample; chosen = p }
+                if sample > best {
+                    best = sample
+                    chosen = p
+                }
             }
             // Explore only when the sampled click rate is competitive with what holds the slot's neighbourhood.
         }
@@ -207,8 +237,12 @@ struct Reranker {
         return i
     }
 
-    private func applyPinsAndBuries(_ order: inout [Int], candidates: [Int32], pinned: [(Int32, Int)],
-                                    buried: [Int32]) {
+    private func applyPinsAndBuries(
+        _ order: inout [Int],
+        candidates: [Int32],
+        pinned: [(Int32, Int)],
+        buried: [Int32]
+    ) {
         if !buried.isEmpty {
             var head: [Int] = []
             var tail: [Int] = []

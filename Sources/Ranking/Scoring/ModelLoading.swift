@@ -8,8 +8,12 @@ struct TreeModel: ScoringModel {
     var version: String { trees.version }
     var treeCount: Int { trees.treeCount }
 
-    func score(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>,
-               treeLimit: Int?) {
+    func score(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        into out: UnsafeMutableBufferPointer<Double>,
+        treeLimit: Int?
+    ) {
         trees.rawScores(rows, rowCount: rowCount, into: out, treeLimit: treeLimit)
     }
 }

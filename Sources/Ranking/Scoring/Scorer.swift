@@ -5,8 +5,12 @@ protocol ScoringModel: Sendable {
     var treeCount: Int { get }
     /// Scores `rowCount` rows laid out row-major, `featureNames.count` values each; `treeLimit` uses only the
     /// first trees, for the cheap first phase.
-    func score(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>,
-               treeLimit: Int?)
+    func score(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        into out: UnsafeMutableBufferPointer<Double>,
+        treeLimit: Int?
+    )
 }
 
 /// A model bound to a surface kind: its column order mapped onto the feature join's native order.
@@ -32,7 +36,8 @@ final class ActiveModel: Sendable {
         guard missing.isEmpty else {
             throw RankingError.unavailable(
                 "model \(model.version) needs features the \(kind.rawValue) feature join does not produce: "
-                    + missing.joined(separator: ", "))
+                    + missing.joined(separator: ", ")
+            )
         }
         self.model = model
         self.kind = kind
@@ -49,15 +54,20 @@ struct HeuristicScorer: ScoringModel {
     var version: String { "heuristic-\(kind.rawValue)-v1" }
     var treeCount: Int { 0 }
 
-    func score(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>,
-               treeLimit: Int?) {
+    func score(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        into out: UnsafeMutableBufferPointer<Double>,
+        treeLimit: Int?
+    ) {
         let width = featureNames.count
         @inline(__always) func v(_ x: Double) -> Double { x.isNaN ? 0 : x }
         for r in 0..<rowCount {
             let f = rows.baseAddress! + r * width
             switch kind {
             case .venues:
-                out[r] = 0.6 * v(f[5]) + 0.8 * (v(f[3]) - 4) - 0.25 * v(f[0]) + 0.5 * min(v(f[13]), 3)
+                out[r] =
+                    0.6 * v(f[5]) + 0.8 * (v(f[3]) - 4) - 0.25 * v(f[0]) + 0.5 * min(v(f[13]), 3)
                     + 2 * v(f[16]) + 0.5 * v(f[18]) - 0.3 * abs(v(f[17]))
             case .venueItems:
                 out[r] = v(f[2]) - 0.05 * v(f[3]) + 1.5 * min(v(f[8]), 2) + (f[1] == 0 ? 0.5 : 0)
@@ -70,9 +80,16 @@ struct HeuristicScorer: ScoringModel {
 enum TwoPhaseScorer {
     /// Fills `scores` and `fullyScored` for `rowCount` rows of `rows` (model order).
     /// - Returns: false if the deadline passed between phases, in which case first-phase scores stand.
-    static func score(model: ActiveModel, rows: UnsafeBufferPointer<Double>, rowCount: Int,
-                      config: ScoringConfig, scores: inout [Double], fullyScored: inout [Bool],
-                      scratch: inout [Double], deadlinePassed: () -> Bool) -> Bool {
+    static func score(
+        model: ActiveModel,
+        rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        config: ScoringConfig,
+        scores: inout [Double],
+        fullyScored: inout [Bool],
+        scratch: inout [Double],
+        deadlinePassed: () -> Bool
+    ) -> Bool {
         let width = model.width
         scores = [Double](repeating: 0, count: rowCount)
         fullyScored = [Bool](repeating: false, count: rowCount)
@@ -81,7 +98,9 @@ enum TwoPhaseScorer {
         let topN = max(0, config.fullModelTopN)
         let firstTrees = config.firstPhaseTrees
         if trees == 0 || rowCount <= topN || firstTrees <= 0 || firstTrees >= trees {
-            scores.withUnsafeMutableBufferPointer { model.model.score(rows, rowCount: rowCount, into: $0, treeLimit: nil) }
+            scores.withUnsafeMutableBufferPointer {
+                model.model.score(rows, rowCount: rowCount, into: $0, treeLimit: nil)
+            }
             for i in 0..<rowCount { fullyScored[i] = true }
             return true
         }
