@@ -22,6 +22,13 @@ let package = Package(
             path: "Benchmarks/RankdBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v5)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // Writes the demo catalog as CSV for the Python reference server (Benchmarks/python-reference).
+        .executableTarget(
+            name: "export-demo-catalog",
+            dependencies: [.product(name: "Ranking", package: "rankd")],
+            path: "Tools/export-demo-catalog",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
     ]
 )

@@ -144,27 +144,34 @@ if want transport; then
 fi
 
 # --- 2. end to end: max RPS of Recommend under p99 <= 10 ms -------------------------------------------------------
+# Both servers get the same discovery-surface Recommend mix (the Python reference serves only that surface).
 python_reference=(python3 "$repo/Benchmarks/python-reference/server.py")
 if want e2e; then
   log "section 2: end to end"
   dir="$out/e2e"
   mkdir -p "$dir"
+  data="$out/demo-data"
+  if [ ! -f "$data/orders.csv" ]; then
+    log "exporting the demo catalog for the Python reference (Benchmarks: export-demo-catalog)"
+    (cd Benchmarks && swift build -c release --scratch-path "$repo/$scratch-benchmarks" \
+      --product export-demo-catalog 2>&1 | grep -E "error" || true)
+    "$repo/$scratch-benchmarks/release/export-demo-catalog" "$data" 1 42 >"$dir/demo-data.log" 2>&1
+  fi
   for run in $(seq 1 "$runs"); do
     start_server rankd "$dir/rankd-server-$run.log" "$bin/rankd" --host 127.0.0.1 --port PORT --io-threads 1 \
       --log-level warning
     "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 300s --wait-only
-    "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --rate 500 --duration "$duration" \
-      --warmup "$warmup" --find-max-rps --slo "p99=10ms,errors=0.1%" --json "$dir/rankd-max-$run.json" \
-      --plot "$dir/rankd-max-$run.svg" >"$dir/rankd-max-$run.txt" 2>&1 || true
+    "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --surface discovery --rate 500 \
+      --duration "$duration" --warmup "$warmup" --find-max-rps --slo "p99=10ms,errors=0.1%" \
+      --json "$dir/rankd-max-$run.json" --plot "$dir/rankd-max-$run.svg" >"$dir/rankd-max-$run.txt" 2>&1 || true
     stop_server
-    if [ -f "${python_reference[1]}" ]; then
-      start_server python-reference "$dir/python-server-$run.log" "${python_reference[@]}" --port PORT
-      "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 600s --wait-only
-      "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --rate 20 --duration "$duration" \
-        --warmup "$warmup" --find-max-rps --slo "p99=10ms,errors=0.1%" --json "$dir/python-max-$run.json" \
-        --plot "$dir/python-max-$run.svg" >"$dir/python-max-$run.txt" 2>&1 || true
-      stop_server
-    fi
+    start_server python-reference "$dir/python-server-$run.log" "${python_reference[@]}" --port PORT \
+      --data "$data"
+    "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 600s --wait-only
+    "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --surface discovery --rate 20 \
+      --duration "$duration" --warmup "$warmup" --find-max-rps --slo "p99=10ms,errors=0.1%" \
+      --json "$dir/python-max-$run.json" --plot "$dir/python-max-$run.svg" >"$dir/python-max-$run.txt" 2>&1 || true
+    stop_server
   done
   # The goal's own setting: both cores in use (server and generator unpinned), 3,000 Recommend/s.
   for run in $(seq 1 "$runs"); do

@@ -11,7 +11,7 @@ pips=()
 for arg in "$@"; do
   case "$arg" in
     --test) debs+=(nghttp2-client); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2) ;;
-    --bench) debs+=(nghttp2-client util-linux); pips+=(grpcio grpcio-tools protobuf lightgbm xgboost numpy) ;;
+    --bench) debs+=(nghttp2-client util-linux); pips+=(grpcio grpcio-tools protobuf lightgbm xgboost numpy pandas) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
   esac
 done
