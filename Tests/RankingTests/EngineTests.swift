@@ -81,6 +81,20 @@ import Testing
         }
     }
 
+    @Test(arguments: [Int64(-1), Int64.max])
+    func requestTimesOutOfRangeAreRejected(time: Int64) {
+        #expect(throws: RankingError.self) {
+            try Self.rank(
+                RankQuery(
+                    userID: "u1",
+                    surface: "discovery",
+                    context: RequestContext(requestTimeUnixMs: time),
+                    candidates: [CandidateInput(itemID: "v1")]
+                )
+            )
+        }
+    }
+
     @Test func aBadPageTokenIsRejected() {
         #expect(throws: RankingError.self) {
             try Self.rank(RankQuery(userID: "u1", surface: "discovery", candidates: [], pageToken: "nope"))

@@ -445,6 +445,12 @@ public final class RankingEngine: @unchecked Sendable {
                     + "(got \(context.latitude), \(context.longitude))"
             )
         }
+        // Year 2100: far beyond any real request, and small enough that local-time arithmetic cannot overflow.
+        guard context.requestTimeUnixMs >= 0, context.requestTimeUnixMs <= 4_102_444_800_000 else {
+            throw RankingError.invalidArgument(
+                "context request_time_unix_ms must be between 0 and 4102444800000 (got \(context.requestTimeUnixMs))"
+            )
+        }
         var venueIndex: Int?
         if kind == .venueItems && callerCandidates == nil {
             guard !venueID.isEmpty else {
