@@ -253,9 +253,7 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
         let code: GRPCStatus.Code
         switch ending {
         case .timeout: code = .deadlineExceeded
-        case .reset(let errorCode) where errorCode == UInt32(NGHTTP2_CANCEL.rawValue): code = .cancelled
-        case .reset(let errorCode) where errorCode == UInt32(NGHTTP2_REFUSED_STREAM.rawValue): code = .unavailable
-        case .reset: code = .internal
+        case .reset(let errorCode): code = GRPCStatus.fromHTTP2ErrorCode(errorCode).code
         default: code = .unavailable
         }
         return ClientCallResult(

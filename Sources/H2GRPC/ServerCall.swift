@@ -41,9 +41,11 @@ public final class ServerCall: @unchecked Sendable {
     /// Bytes a streaming handler may have queued for a slow client before ``send(_:compress:)`` waits for them to drain.
     static let sendHighWater = 4 << 20
 
-    // The loop side: set once before the handler starts; used only from worker threads to hand work back.
+    // The loop side: set once before the handler starts; used from worker threads to hand work back. A strong
+    // reference (weak ones cost a side-table allocation per call): the stream does not hold the call once it has
+    // closed, so there is no cycle, and a closed stream ignores whatever a late handler hands it.
     let loop: EventLoop
-    weak var stream: ServerStream?
+    var stream: ServerStream!
 
     init(
         path: String, requestMetadata: Metadata, deadline: DispatchTime?, peer: String, loop: EventLoop,
@@ -151,9 +153,8 @@ public final class ServerCall: @unchecked Sendable {
 
         let framed = Self.frame(message, gzip: encoding == .gzip && compress)
         locked { unsentBytes += framed.count }
-        loop.execute { [weak stream] in
-            stream?.sendMessage(framed, headers: headers, encoding: encoding)
-        }
+        let stream = self.stream!
+        loop.execute { stream.sendMessage(framed, headers: headers, encoding: encoding) }
     }
 
     // MARK: Loop side

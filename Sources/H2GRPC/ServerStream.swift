@@ -28,6 +28,7 @@ final class ServerStream {
     init(id: Int32, connection: ServerConnection) {
         self.id = id
         self.connection = connection
+        headers.reserveCapacity(12)
         let config = connection.server.configuration
         machine = ServerStreamStateMachine(
             configuration: .init(
@@ -173,8 +174,9 @@ final class ServerStream {
         }
         let (headers, encoding, trailers) = call.takeHeadersForFinish()
         let message = response.map { ServerCall.frame($0, gzip: encoding == .gzip) }
-        call.loop.execute { [weak stream = call.stream] in
-            stream?.finish(
+        let stream = call.stream!
+        call.loop.execute {
+            stream.finish(
                 status: status, trailers: trailers, headers: headers, encoding: encoding, finalMessage: message)
         }
     }
@@ -308,7 +310,8 @@ final class ServerStream {
     // MARK: Lifetime
 
     private func scheduleDeadline(afterNanoseconds nanoseconds: Int64) {
-        connection.loop.schedule(afterNanoseconds: nanoseconds) { [weak self] in self?.deadlinePassed() }
+        // Holds the stream until the deadline; deadlinePassed does nothing once the call has ended.
+        connection.loop.schedule(afterNanoseconds: nanoseconds) { [self] in deadlinePassed() }
     }
 
     private func deadlinePassed() {
@@ -334,6 +337,7 @@ final class ServerStream {
             countedAsActive = false
             server.callEnded()
         }
+        call = nil
     }
 
     /// The connection went away with this stream open.

@@ -414,6 +414,8 @@ public struct ServerStreamStateMachine: Sendable {
     /// `application/grpc+proto;charset=x` answers as `application/grpc+proto`; a bare or parameterised
     /// `application/grpc` answers as `application/grpc`.
     static func responseContentType(forRequestContentType contentType: String) -> String {
+        // Nearly every client sends exactly this; skip the parsing below for it.
+        if contentType == ResponseHeaders.grpcContentType { return contentType }
         let base =
             contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         let trimmed = base.trimmingASCIISpaces()
@@ -423,6 +425,7 @@ public struct ServerStreamStateMachine: Sendable {
 
     /// True for `application/grpc` alone or followed by `+subtype` or `;parameters` (case-insensitive).
     static func isGRPCContentType(_ value: String) -> Bool {
+        if value == "application/grpc" || value == "application/grpc+proto" { return true }
         let lowered = value.lowercased()
         guard lowered.hasPrefix("application/grpc") else { return false }
         let rest = lowered.dropFirst("application/grpc".count)
@@ -432,10 +435,16 @@ public struct ServerStreamStateMachine: Sendable {
 
     /// Splits `/service/method`; nil unless both parts are non-empty and there is no third segment.
     static func splitPath(_ path: String) -> (service: String, method: String)? {
-        guard path.hasPrefix("/") else { return nil }
-        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        return (String(parts[0]), String(parts[1]))
+        // Byte scanning: this runs for every call, and Character-based splitting showed up in profiles.
+        let bytes = path.utf8
+        guard bytes.first == UInt8(ascii: "/") else { return nil }
+        let afterSlash = bytes.index(after: bytes.startIndex)
+        guard let separator = bytes[afterSlash...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        let methodStart = bytes.index(after: separator)
+        guard separator > afterSlash, methodStart < bytes.endIndex,
+            !bytes[methodStart...].contains(UInt8(ascii: "/"))
+        else { return nil }
+        return (String(path[afterSlash..<separator]), String(path[methodStart...]))
     }
 
     private func validate(_ headers: [(name: String, value: String)]) -> HeadersAction {
@@ -531,7 +540,7 @@ public struct ServerStreamStateMachine: Sendable {
         }
 
         let acceptedEncodings = MessageCompression.parseAcceptEncoding(
-            acceptEncoding.joined(separator: ",")
+            acceptEncoding.count == 1 ? acceptEncoding[0] : acceptEncoding.joined(separator: ",")
         )
         let wanted = configuration.responseCompression
         let responseEncoding: MessageCompression =
