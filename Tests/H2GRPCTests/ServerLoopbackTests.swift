@@ -46,8 +46,13 @@ struct ServerLoopbackTests {
         }
     }
 
-    static func makeServer(gate: Gate = Gate(), probe: Probe = Probe(), maxReceive: Int = 4 << 20) throws -> Server {
+    static func makeServer(
+        gate: Gate = Gate(), probe: Probe = Probe(), maxReceive: Int = 4 << 20, maxStreams: UInt32 = 1000,
+        maxConnections: Int = 10_000
+    ) throws -> Server {
         var configuration = ServerConfiguration()
+        configuration.maxConcurrentStreams = maxStreams
+        configuration.maxConnections = maxConnections
         configuration.port = 0
         configuration.ioThreads = 2
         configuration.maxReceiveMessageSize = maxReceive
@@ -266,6 +271,49 @@ struct ServerLoopbackTests {
         #expect(shutdownDone.wait(timeout: .now() + 10) == .success)
         #expect(lock.withLock { status?.code } == .ok)
         #expect(cut.value == 0)
+    }
+
+    @Test("no more calls run at once on a connection than SETTINGS_MAX_CONCURRENT_STREAMS allows, and none is lost")
+    func concurrentStreamLimit() throws {
+        let gate = Gate()
+        let server = try Self.makeServer(gate: gate, maxStreams: 2)
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let done = DispatchGroup()
+        let lock = NSLock()
+        var ok = 0
+        for _ in 0..<10 {
+            done.enter()
+            client.startCall(
+                ClientRequest(path: "/test.Echo/Gated", message: [1]),
+                handler: ClientCallHandler(onFinish: { result in
+                    if result.status.code == .ok { lock.withLock { ok += 1 } }
+                    done.leave()
+                }))
+        }
+        gate.waitUntilEntered(2)
+        // Two handlers are parked; give the client every chance to (wrongly) start a third.
+        usleep(200_000)
+        #expect(gate.entered == 2)
+        gate.release()
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(ok == 10)
+        #expect(gate.entered == 10)
+    }
+
+    @Test("a connection over the server's limit is closed, and the ones within it keep working")
+    func connectionLimit() throws {
+        let server = try Self.makeServer(maxConnections: 1)
+        defer { server.shutdown(gracePeriod: 1) }
+        let first = try Self.connect(server)
+        defer { first.close() }
+        #expect(first.unary(ClientRequest(path: "/test.Echo/Echo", message: [1])).result.status.code == .ok)
+        let second = try Self.connect(server)
+        defer { second.close() }
+        let refused = second.unary(ClientRequest(path: "/test.Echo/Echo", message: [2]))
+        #expect(refused.result.status.code == .unavailable)
+        #expect(first.unary(ClientRequest(path: "/test.Echo/Echo", message: [3])).result.status.code == .ok)
     }
 
     @Test("client-streaming requests are read in order to the end")
