@@ -123,6 +123,14 @@ let package = Package(
             dependencies: ["RankCompat", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // Scoring benchmark driver for Scripts/bench-scoring.sh (feature rows export, timed scoring passes).
+        .executableTarget(
+            name: "score-bench",
+            dependencies: [
+                "RankingModels", "Ranking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "interop-server",
             dependencies: [
