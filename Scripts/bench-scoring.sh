@@ -54,8 +54,10 @@ mkdir -p "$out"
 mkdir -p "$repo/out/bench-scoring" && ln -sfn "$out" "$repo/out/bench-scoring/latest" 2>/dev/null || true
 pin() { OMP_NUM_THREADS=1 taskset -c "$cpu" "$@"; }
 
+# The code these figures depend on; other folders' uncommitted work in a shared tree does not change them.
+measured_paths=(Package.swift Sources/RankingModels Sources/Ranking Sources/score-bench Sources/rankctl Scripts/bench_scoring.py)
 {
-    echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' (+ local changes)')"
+    echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- "${measured_paths[@]}" || echo ' (+ local changes)')"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, pinned to core $cpu"
     echo "kernel: $(uname -sr)"
     echo "swift: $(swift --version 2>&1 | head -1)"

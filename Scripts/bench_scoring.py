@@ -419,7 +419,7 @@ def summarise(args):
         goals.append(
             f"- rankd at least as fast per row as LightGBM's own predictor (batch, CPU): "
             f"{us(ours)} vs {us(theirs)} µs/row → {'met' if ours <= theirs else 'NOT met'} "
-            f"({theirs / ours:.2f}× )"
+            f"(LightGBM takes {theirs / ours:.2f}× as long)"
         )
     if "rankd-lgbm:single" in pooled and "lgbm:single_c_api" in pooled:
         ours = statistics.median(pooled["rankd-lgbm:single"]["cpu"])
