@@ -55,7 +55,8 @@ mkdir -p "$repo/out/bench-scoring" && ln -sfn "$out" "$repo/out/bench-scoring/la
 pin() { OMP_NUM_THREADS=1 taskset -c "$cpu" "$@"; }
 
 # The code these figures depend on; other folders' uncommitted work in a shared tree does not change them.
-measured_paths=(Package.swift Sources/RankingModels Sources/Ranking Sources/score-bench Sources/rankctl Scripts/bench_scoring.py)
+measured_paths=(Package.swift Sources/RankingModels Sources/Ranking Sources/score-bench Sources/rankctl
+    Scripts/bench_scoring.py)
 {
     echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- "${measured_paths[@]}" || echo ' (+ local changes)')"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, pinned to core $cpu"
