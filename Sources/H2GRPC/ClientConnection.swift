@@ -93,9 +93,7 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
     private let maxReceiveMessageSize: Int
     private var session: OpaquePointer?
     private var streams: [Int32: ClientStream] = [:]
-    private var writeBuffer: [UInt8] = []
-    private var writeOffset = 0
-    private var wantsWritable = false
+    private var io: SessionIO
     private var closed = false
     private var closeReason = "connection closed"
     private let readBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 256 << 10)
@@ -123,6 +121,7 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
             ownedGroup = group
             self.loop = group.loops[0]
         }
+        io = SessionIO(fd: fd, loop: self.loop)
         let ready = DispatchSemaphore(value: 0)
         self.loop.execute { [self] in
             setUp()
@@ -262,71 +261,32 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
     }
 
     func handleEvents(_ events: UInt32) {
-        guard !closed else { return }
+        guard !closed, let session else { return }
         if events & UInt32(CSYSTEM_EV_READ | CSYSTEM_EV_HANGUP) != 0 {
-            for _ in 0..<4 {
-                let count = csystem_read(fd, readBuffer.baseAddress, readBuffer.count)
-                if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) { break }
-                if count <= 0 {
-                    close(reason: count == 0 ? "server closed the connection" : "read failed")
-                    return
-                }
-                if nghttp2_session_mem_recv(session, readBuffer.baseAddress, count) < 0 {
-                    close(reason: "HTTP/2 protocol error from the server")
-                    return
-                }
-                if count < readBuffer.count { break }
+            switch io.read(into: session, buffer: readBuffer) {
+            case .done, .blocked:
+                loop.markDirty(self)
+            case .peerClosed:
+                close(reason: "server closed the connection")
+                return
+            case .failed(let why):
+                close(reason: why)
+                return
             }
-            loop.markDirty(self)
         } else if events & UInt32(CSYSTEM_EV_ERROR) != 0 {
             close(reason: "socket error")
             return
         }
-        if !closed && events & UInt32(CSYSTEM_EV_WRITE) != 0 { flush() }
+        if events & UInt32(CSYSTEM_EV_WRITE) != 0 { flush() }
     }
 
     func flush() {
         guard !closed, let session else { return }
-        if writeOffset < writeBuffer.count, !writePending() { return }
-        while true {
-            var chunk: UnsafePointer<UInt8>?
-            let count = nghttp2_session_mem_send(session, &chunk)
-            if count < 0 {
-                close(reason: "nghttp2: \(String(cString: nghttp2_strerror(Int32(count))))")
-                return
-            }
-            if count == 0 { break }
-            writeBuffer.append(contentsOf: UnsafeBufferPointer(start: chunk, count: count))
-            if writeBuffer.count >= 256 << 10, !writePending() { return }
+        switch io.flush(session) {
+        case .done, .blocked: break
+        case .peerClosed: close(reason: "server closed the connection")
+        case .failed(let why): close(reason: why)
         }
-        _ = writePending()
-    }
-
-    private func writePending() -> Bool {
-        while writeOffset < writeBuffer.count {
-            let count = writeBuffer.withUnsafeBytes {
-                csystem_write(fd, $0.baseAddress! + writeOffset, $0.count - writeOffset)
-            }
-            if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
-                if !wantsWritable {
-                    wantsWritable = true
-                    loop.modify(fd: fd, read: true, write: true)
-                }
-                return false
-            }
-            if count < 0 {
-                close(reason: "write failed")
-                return false
-            }
-            writeOffset += count
-        }
-        writeBuffer.removeAll(keepingCapacity: true)
-        writeOffset = 0
-        if wantsWritable {
-            wantsWritable = false
-            loop.modify(fd: fd, read: true, write: false)
-        }
-        return true
     }
 
     private func close(reason: String) {

@@ -15,9 +15,7 @@ final class ServerConnection: EventLoopHandler {
     let peer: String
     private var session: OpaquePointer?
     private var streams: [Int32: ServerStream] = [:]
-    private var writeBuffer: [UInt8] = []
-    private var writeOffset = 0
-    private var wantsWritable = false
+    private var io: SessionIO
     private var closed = false
     private var goingAway = false
     /// Close once everything queued has reached the socket (set when a GOAWAY'd connection runs out of streams).
@@ -28,7 +26,7 @@ final class ServerConnection: EventLoopHandler {
         self.loop = loop
         self.server = server
         self.peer = peer
-        writeBuffer.reserveCapacity(64 << 10)
+        self.io = SessionIO(fd: fd, loop: loop)
     }
 
     deinit {
@@ -95,81 +93,40 @@ final class ServerConnection: EventLoopHandler {
     }
 
     private func readAvailable() {
-        let buffer = server.readBuffer(for: loop)
-        // Bounded so one busy connection cannot starve the others on this loop.
-        for _ in 0..<4 {
-            let count = csystem_read(fd, buffer.baseAddress, buffer.count)
-            if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) { break }
-            if count <= 0 {
-                close(reason: count == 0 ? "peer closed the connection" : "read failed")
-                return
-            }
-            let consumed = nghttp2_session_mem_recv(session, buffer.baseAddress, count)
-            if consumed < 0 {
-                server.log(.debug, "\(peer): HTTP/2 error: \(String(cString: nghttp2_strerror(Int32(consumed))))")
-                // nghttp2 has queued a GOAWAY for protocol errors; send it, then drop the connection.
-                flush()
-                close(reason: "protocol error")
-                return
-            }
-            if count < buffer.count { break }
+        guard let session else { return }
+        switch io.read(into: session, buffer: server.readBuffer(for: loop)) {
+        case .done, .blocked:
+            loop.markDirty(self)
+        case .peerClosed:
+            close(reason: "peer closed the connection")
+        case .failed(let why):
+            server.log(.debug, "\(peer): \(why)")
+            // nghttp2 has queued a GOAWAY for protocol errors; send what it can, then drop the connection.
+            _ = io.flush(session)
+            close(reason: why)
         }
-        loop.markDirty(self)
     }
 
-    /// Moves what nghttp2 has to send into the socket, batching frames into few writes.
+    /// Moves what nghttp2 has to send into the socket; closes once a finished or shut-down session is written out.
     func flush() {
         guard !closed, let session else { return }
-        if writeOffset < writeBuffer.count {
-            guard writePending() else { return }
+        switch io.flush(session) {
+        case .blocked:
+            return
+        case .failed(let why):
+            close(reason: why)
+            return
+        case .peerClosed:
+            close(reason: "peer closed the connection")
+            return
+        case .done:
+            break
         }
-        while true {
-            var chunk: UnsafePointer<UInt8>?
-            let count = nghttp2_session_mem_send(session, &chunk)
-            if count < 0 {
-                close(reason: "nghttp2 send failed: \(String(cString: nghttp2_strerror(Int32(count))))")
-                return
-            }
-            if count == 0 { break }
-            writeBuffer.append(contentsOf: UnsafeBufferPointer(start: chunk, count: count))
-            if writeBuffer.count >= 256 << 10 {
-                guard writePending() else { return }
-            }
-        }
-        guard writePending() else { return }
         if closeAfterFlush {
             close(reason: "shut down")
         } else if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
             close(reason: "session finished")
         }
-    }
-
-    /// Writes the buffered bytes; returns false when the socket is full (and asks to hear when it drains).
-    private func writePending() -> Bool {
-        while writeOffset < writeBuffer.count {
-            let count = writeBuffer.withUnsafeBytes {
-                csystem_write(fd, $0.baseAddress! + writeOffset, $0.count - writeOffset)
-            }
-            if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) {
-                if !wantsWritable {
-                    wantsWritable = true
-                    loop.modify(fd: fd, read: true, write: true)
-                }
-                return false
-            }
-            if count < 0 {
-                close(reason: "write failed")
-                return false
-            }
-            writeOffset += count
-        }
-        writeBuffer.removeAll(keepingCapacity: true)
-        writeOffset = 0
-        if wantsWritable {
-            wantsWritable = false
-            loop.modify(fd: fd, read: true, write: false)
-        }
-        return true
     }
 
     /// Closes the socket, frees the session and cancels every call still running. Idempotent.
