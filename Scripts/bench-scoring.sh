@@ -58,8 +58,10 @@ pin() { OMP_NUM_THREADS=1 taskset -c "$cpu" "$@"; }
 measured_paths=(Package.swift Sources/RankingModels Sources/Ranking Sources/score-bench Sources/rankctl
     Scripts/bench_scoring.py)
 {
-    echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- "${measured_paths[@]}" || echo ' (+ local changes)')"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, pinned to core $cpu"
+    dirty=$(git diff --quiet HEAD -- "${measured_paths[@]}" || echo ' (+ local changes)')
+    echo "commit: $(git rev-parse --short HEAD)$dirty"
+    model_name=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+    echo "cpu: $model_name, $(nproc) cores, pinned to core $cpu"
     echo "kernel: $(uname -sr)"
     echo "swift: $(swift --version 2>&1 | head -1)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"

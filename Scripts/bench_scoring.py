@@ -271,7 +271,8 @@ def us(ns):
 
 def scoring_table(pooled, rows, baseline, request_rows):
     out = [
-        "| what | rows timed per pass | passes | CPU µs/row, median | min–max | wall µs/row, median | CPU vs rankd batch |",
+        "| what | rows timed per pass | passes | CPU µs/row, median | min–max | wall µs/row, median "
+        + "| CPU vs rankd batch |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     base = statistics.median(pooled[baseline]["cpu"]) if baseline in pooled else None
