@@ -36,7 +36,6 @@ public final class ServerCall: @unchecked Sendable {
     private var _trailingMetadata = Metadata()
     private var _responseEncoding: MessageCompression
     private let clientAcceptsGzip: Bool
-    private let maxReceiveSize: Int
 
     /// Bytes a streaming handler may have queued for a slow client before ``send(_:compress:)`` waits for them to drain.
     static let sendHighWater = 4 << 20
@@ -49,7 +48,7 @@ public final class ServerCall: @unchecked Sendable {
 
     init(
         path: String, requestMetadata: Metadata, deadline: DispatchTime?, peer: String, loop: EventLoop,
-        requestEncoding: MessageCompression, clientAcceptsGzip: Bool, maxReceiveSize: Int
+        requestEncoding: MessageCompression, clientAcceptsGzip: Bool
     ) {
         self.path = path
         self.requestMetadata = requestMetadata
@@ -57,7 +56,6 @@ public final class ServerCall: @unchecked Sendable {
         self.peer = peer
         self.loop = loop
         self.clientAcceptsGzip = clientAcceptsGzip
-        self.maxReceiveSize = maxReceiveSize
         // Answer in the encoding the client used, as long as it also accepts it for responses.
         self._responseEncoding = requestEncoding == .gzip && clientAcceptsGzip ? .gzip : .identity
     }

@@ -5,6 +5,10 @@ import Foundation
 /// The I/O side of one gRPC call on one HTTP/2 stream: feeds request bytes to the stream state machine, starts the
 /// handler on the worker pool, and turns what the handler hands back into HEADERS, DATA and trailers.
 ///
+/// The state machine judges the request side (headers, framing, limits, decompression). The response side is
+/// tracked here with two flags, because response messages are framed and compressed on the worker thread that
+/// produced them, not on this one; the header and trailer blocks still come from `ResponseHeaders`.
+///
 /// Loop thread only. The connection's stream table owns it from the first HEADERS frame until nghttp2 closes the
 /// stream; the deadline timer and the handler hold only weak references.
 final class ServerStream {
@@ -85,8 +89,7 @@ final class ServerStream {
         let call = ServerCall(
             path: head.path, requestMetadata: head.metadata, deadline: deadline, peer: connection.peer,
             loop: connection.loop, requestEncoding: head.requestEncoding,
-            clientAcceptsGzip: head.acceptedEncodings.contains(.gzip),
-            maxReceiveSize: server.configuration.maxReceiveMessageSize)
+            clientAcceptsGzip: head.acceptedEncodings.contains(.gzip))
         call.stream = self
         self.call = call
         countedAsActive = true
@@ -326,6 +329,7 @@ final class ServerStream {
     func closed(errorCode: UInt32) {
         guard !isClosed else { return }
         isClosed = true
+        machine.streamClosed()
         if let call, !finished {
             call.interrupt(.cancelled)
             server.log(.debug, "\(connection.peer) \(call.path): cancelled by the client (error code \(errorCode))")
