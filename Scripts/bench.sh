@@ -5,7 +5,8 @@
 #   BENCH_SECTIONS="transport e2e" Scripts/bench.sh     only some sections (transport e2e scaling micro)
 #
 # Knobs (environment): BENCH_RUNS (3) runs per measurement, reported as medians; BENCH_DURATION (5s) measured
-# time per rank-load run or search trial, BENCH_WARMUP (1s), BENCH_H2LOAD_SECONDS (10); BENCH_SERVER_CPU (0) and BENCH_LOAD_CPU (1) the cores
+# time per rank-load run or search trial, BENCH_WARMUP (1s), BENCH_H2LOAD_SECONDS (10); BENCH_TRANSPORT_SLO
+# (p99=5ms,errors=0.1%) the objective of the transport max-rate search; BENCH_SERVER_CPU (0) and BENCH_LOAD_CPU (1) the cores
 # the server and the load generator are pinned to with taskset; BENCH_SCRATCH (.build) the Swift build folder;
 # BENCH_OUT the result folder. Every server is started here on 127.0.0.1 on a free port and stopped by its pid.
 #
@@ -16,6 +17,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 runs=${BENCH_RUNS:-3}
+transport_slo=${BENCH_TRANSPORT_SLO:-p99=5ms,errors=0.1%}
 h2load_seconds=${BENCH_H2LOAD_SECONDS:-10}
 duration=${BENCH_DURATION:-5s}
 warmup=${BENCH_WARMUP:-1s}
@@ -104,43 +106,44 @@ cat "$out/machine.txt" >&2
 
 # --- 1. transport: empty unary ----------------------------------------------------------------------------------
 # h2load at full speed (closed loop; it reads only :status, so gRPC errors count as success) and rank-load's
-# max rate under p99 <= 2 ms (open loop, corrected) plus a fixed-rate run for the latency profile.
+# max rate under $transport_slo (open loop, corrected) plus a fixed-rate run for the latency profile.
 h2load_run() { # h2load_run OUTFILE PATH
   printf '\0\0\0\0\0' >"$out/empty.grpc"
   taskset -c "$load_cpu" h2load -c 4 -m 100 -D "$h2load_seconds" --warm-up-time 2 -d "$out/empty.grpc" \
     -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$server_port$2" >"$1" 2>&1 || true
 }
 
-transport_server() { # transport_server NAME PATH CMD...
-  local name=$1 path=$2
-  shift 2
+transport_server() { # transport_server RUN NAME PATH CMD...
+  local run=$1 name=$2 path=$3
+  shift 3
   local dir="$out/transport"
   mkdir -p "$dir"
-  for run in $(seq 1 "$runs"); do
-    start_server "$name" "$dir/$name-server-$run.log" "$@"
-    [ "$name" = rankd ] && "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 300s --wait-only
-    h2load_run "$dir/$name-h2load-$run.txt" "$path"
-    "${load[@]}" --target "127.0.0.1:$server_port" --method "$path" --rate 2000 --duration "$duration" \
-      --warmup "$warmup" --connections 4 --streams 100 --find-max-rps --slo "p99=2ms,errors=0.1%" \
-      --json "$dir/$name-max-$run.json" >"$dir/$name-max-$run.txt" 2>&1 || true
-    "${load[@]}" --target "127.0.0.1:$server_port" --method "$path" --rate 5000 --duration "$duration" \
-      --warmup "$warmup" --connections 4 --streams 100 --json "$dir/$name-fixed-$run.json" \
-      --plot "$dir/$name-fixed-$run.svg" >"$dir/$name-fixed-$run.txt" 2>&1 || true
-    stop_server
-  done
+  start_server "$name" "$dir/$name-server-$run.log" "$@"
+  [ "$name" = rankd ] && "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 300s --wait-only
+  h2load_run "$dir/$name-h2load-$run.txt" "$path"
+  "${load[@]}" --target "127.0.0.1:$server_port" --method "$path" --rate 2000 --duration "$duration" \
+    --warmup "$warmup" --connections 4 --streams 100 --find-max-rps --slo "$transport_slo" \
+    --json "$dir/$name-max-$run.json" >"$dir/$name-max-$run.txt" 2>&1 || true
+  "${load[@]}" --target "127.0.0.1:$server_port" --method "$path" --rate 5000 --duration "$duration" \
+    --warmup "$warmup" --connections 4 --streams 100 --json "$dir/$name-fixed-$run.json" \
+    --plot "$dir/$name-fixed-$run.svg" >"$dir/$name-fixed-$run.txt" 2>&1 || true
+  stop_server
 }
 
 if want transport; then
   log "section 1: transport"
   cache=$(Scripts/fetch-interop.sh | tail -1)
-  transport_server rankd /grpc.health.v1.Health/Check \
-    "$bin/rankd" --host 127.0.0.1 --port PORT --io-threads 1 --scale 0.05 --log-level warning
-  transport_server h2grpc-interop /grpc.testing.TestService/EmptyCall \
-    "$bin/interop-server" --host 127.0.0.1 --port PORT --io-threads 1 --log-level warning
-  transport_server grpc-go /grpc.testing.TestService/EmptyCall \
-    env GOMAXPROCS=1 "$cache/bin/interop-server-go" --port PORT
-  transport_server grpcio-python /grpc.testing.TestService/EmptyCall \
-    env PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$cache/python" python3 -m tests.interop.server --port PORT
+  # Servers alternate within each run, so a noisy minute on the shared machine hits all of them alike.
+  for run in $(seq 1 "$runs"); do
+    transport_server "$run" rankd /grpc.health.v1.Health/Check \
+      "$bin/rankd" --host 127.0.0.1 --port PORT --io-threads 1 --scale 0.05 --log-level warning
+    transport_server "$run" h2grpc-interop /grpc.testing.TestService/EmptyCall \
+      "$bin/interop-server" --host 127.0.0.1 --port PORT --io-threads 1 --log-level warning
+    transport_server "$run" grpc-go /grpc.testing.TestService/EmptyCall \
+      env GOMAXPROCS=1 "$cache/bin/interop-server-go" --port PORT
+    transport_server "$run" grpcio-python /grpc.testing.TestService/EmptyCall \
+      env PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$cache/python" python3 -m tests.interop.server --port PORT
+  done
 fi
 
 # --- 2. end to end: max RPS of Recommend under p99 <= 10 ms -------------------------------------------------------
@@ -158,19 +161,27 @@ if want e2e; then
     "$repo/$scratch-benchmarks/release/export-demo-catalog" "$data" 1 42 >"$dir/demo-data.log" 2>&1
   fi
   for run in $(seq 1 "$runs"); do
+    # The goal's SLO (p99 <= 10 ms), and a looser one (p99 <= 50 ms) that the Python reference can also meet,
+    # so there is a ratio even when it cannot hold the tight one at any rate.
     start_server rankd "$dir/rankd-server-$run.log" "$bin/rankd" --host 127.0.0.1 --port PORT --io-threads 1 \
       --log-level warning
     "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 300s --wait-only
-    "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --surface discovery --rate 500 \
-      --duration "$duration" --warmup "$warmup" --find-max-rps --slo "p99=10ms,errors=0.1%" \
-      --json "$dir/rankd-max-$run.json" --plot "$dir/rankd-max-$run.svg" >"$dir/rankd-max-$run.txt" 2>&1 || true
+    for slo in 10 50; do
+      "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --surface discovery --rate 250 \
+        --duration "$duration" --warmup "$warmup" --find-max-rps --slo "p99=${slo}ms,errors=0.1%" \
+        --json "$dir/rankd-max$slo-$run.json" --plot "$dir/rankd-max$slo-$run.svg" \
+        >"$dir/rankd-max$slo-$run.txt" 2>&1 || true
+    done
     stop_server
     start_server python-reference "$dir/python-server-$run.log" "${python_reference[@]}" --port PORT \
       --data "$data"
     "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 600s --wait-only
-    "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --surface discovery --rate 20 \
-      --duration "$duration" --warmup "$warmup" --find-max-rps --slo "p99=10ms,errors=0.1%" \
-      --json "$dir/python-max-$run.json" --plot "$dir/python-max-$run.svg" >"$dir/python-max-$run.txt" 2>&1 || true
+    for slo in 10 50; do
+      "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --surface discovery --rate 25 \
+        --duration "$duration" --warmup "$warmup" --find-max-rps --slo "p99=${slo}ms,errors=0.1%" \
+        --json "$dir/python-max$slo-$run.json" --plot "$dir/python-max$slo-$run.svg" \
+        >"$dir/python-max$slo-$run.txt" 2>&1 || true
+    done
     stop_server
   done
   # The goal's own setting: both cores in use (server and generator unpinned), 3,000 Recommend/s.
@@ -198,13 +209,13 @@ if want scaling; then
       start_server rankd "$dir/rankd-scale$scale-server-$run.log" "$bin/rankd" --host 127.0.0.1 --port PORT \
         --io-threads 1 --scale "$scale" --log-level warning
       "$bin/rank-load" --target "127.0.0.1:$server_port" --wait-serving 900s --wait-only
-      "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --scale "$scale" --rate 500 \
+      "${load[@]}" --target "127.0.0.1:$server_port" --method recommend --scale "$scale" --rate 200 \
         --duration "$duration" --warmup "$warmup" --json "$dir/recommend-scale$scale-$run.json" \
         >"$dir/recommend-scale$scale-$run.txt" 2>&1 || true
       echo "$(rss_kb "$server_pid")" >"$dir/rss-scale$scale-$run.kb"
       if [ "$scale" = 1 ]; then
         for candidates in 100 500 2000; do
-          "${load[@]}" --target "127.0.0.1:$server_port" --method rank --candidates "$candidates" --rate 200 \
+          "${load[@]}" --target "127.0.0.1:$server_port" --method rank --candidates "$candidates" --rate 100 \
             --duration "$duration" --warmup "$warmup" --json "$dir/rank-c$candidates-$run.json" \
             >"$dir/rank-c$candidates-$run.txt" 2>&1 || true
         done

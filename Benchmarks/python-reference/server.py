@@ -247,7 +247,8 @@ class Pipeline:
         masks = np.fromiter(found.values(), dtype=np.int64)
         features = self._features(candidates, user, lat, lon, lon_scale, day, weekday, minute_of_day, local.hour,
                                   history_v, history_d, by_frequency)
-        scores = self.booster.predict(features)
+        # One thread: the server's core is the only one it has, and LightGBM's pool would fight grpcio for it.
+        scores = self.booster.predict(features, num_threads=1)
         order = np.argsort(-scores, kind="stable")
 
         # Brand cap: at most two venues of one chain in any 20 consecutive places.
@@ -308,11 +309,17 @@ class Pipeline:
                 x[:, 11] = avg_price
                 x[:, 12] = day - history_d.max()
                 x[:, 17] = c.price[v] - avg_price
-                visits = pd.Series(history_d).groupby(history_v).agg(["size", "max"])
-                x[:, 13] = visits["size"].reindex(v).fillna(0).to_numpy()
-                x[:, 14] = day - visits["max"].reindex(v).to_numpy(np.float64)
-                brands = pd.Series(c.brand[history_v]).value_counts()
-                x[:, 15] = np.where(c.brand[v] >= 0, brands.reindex(c.brand[v]).fillna(0).to_numpy(), 0)
+                # Per past venue: order count and last order day, looked up for every candidate.
+                past, counts = np.unique(history_v, return_counts=True)
+                last_day = np.maximum.reduceat(history_d[np.argsort(history_v, kind="stable")],
+                                               np.concatenate(([0], np.cumsum(counts)[:-1])))
+                slot = np.clip(np.searchsorted(past, v), 0, len(past) - 1)
+                hit = past[slot] == v
+                x[:, 13] = np.where(hit, counts[slot], 0)
+                x[:, 14] = np.where(hit, day - last_day[slot], np.nan)
+                brands, brand_counts = np.unique(c.brand[history_v], return_counts=True)
+                bslot = np.clip(np.searchsorted(brands, c.brand[v]), 0, len(brands) - 1)
+                x[:, 15] = np.where((c.brand[v] >= 0) & (brands[bslot] == c.brand[v]), brand_counts[bslot], 0)
                 shares = np.bincount(c.cuisine[history_v], minlength=len(CUISINES)) / count
                 x[:, 16] = shares[c.cuisine[v]]
                 weights = {}

@@ -85,6 +85,12 @@ def main(out):
     methods = {"rankd": "Health/Check", "h2grpc-interop": "EmptyCall", "grpc-go": "EmptyCall",
                "grpcio-python": "EmptyCall"}
     transport = {}
+    transport_slo = "the SLO"
+    for path in glob.glob(f"{out}/transport/*-max-*.json"):
+        document = load_json(path)
+        if document:
+            transport_slo = document.get("find_max_rps", {}).get("slo", transport_slo)
+            break
     for server in servers:
         h2 = [h2load(p) for p in runs_of(f"{out}/transport/{server}-h2load-*.txt")]
         h2 = [r for r in h2 if r]
@@ -100,7 +106,7 @@ def main(out):
             "h2load_failed": sum(r.get("failed", 0) for r in h2),
             "h2load_mean": median([r.get("mean_ms") for r in h2]),
             "max_rps": median([m["max_rps"] for m in maxes]),
-            "max_runs": [m["max_rps"] for m in maxes],
+            "max_runs": [(">= " if m["limited"] else "") + fmt(m["max_rps"]) for m in maxes],
             "limited": any(m["limited"] for m in maxes),
             "fixed_p50": median([f["latency_ms"]["p50"] for f in fixed]),
             "fixed_p99": median([f["latency_ms"]["p99"] for f in fixed]),
@@ -111,12 +117,12 @@ def main(out):
         }
     if transport:
         lines += ["### 1. Transport: empty unary, server on one core, load generator on the other", ""]
-        lines += ["| server (method) | h2load req/s (median; runs) | h2load mean ms | rank-load max req/s at "
-                  "p99 <= 2 ms (median; runs) | at 5,000 req/s: p50 / p99 / p99.9 ms (uncorrected p99) | "
+        lines += ["| server (method) | h2load req/s (median; runs) | h2load mean ms | rank-load max req/s under "
+                  f"{transport_slo} (median; runs) | at 5,000 req/s: p50 / p99 / p99.9 ms (uncorrected p99) | "
                   "valid runs |", "|---|---|---|---|---|---|"]
         for server, t in transport.items():
             runs = ", ".join(fmt(v) for v in t["h2load_runs"])
-            max_runs = ", ".join(fmt(v) for v in t["max_runs"])
+            max_runs = ", ".join(t["max_runs"])
             bound = ">= " if t["limited"] else ""
             lines.append(
                 f"| {server} ({methods[server]}) | {fmt(t['h2load_rps'])} ({runs}) | {fmt(t['h2load_mean'], 3)} | "
@@ -125,37 +131,56 @@ def main(out):
         lines.append("")
         if "rankd" in transport and "grpc-go" in transport:
             r, g = transport["rankd"], transport["grpc-go"]
-            for label, key in [("h2load", "h2load_rps"), ("rank-load max under p99 <= 2 ms", "max_rps")]:
+            for label, key in [("h2load", "h2load_rps"), (f"rank-load max under {transport_slo}", "max_rps")]:
                 if r[key] and g[key]:
                     ratio = r[key] / g[key]
-                    note = " (rank-load was generator-bound for at least one server: a lower bound)" \
-                        if key == "max_rps" and (r["limited"] or g["limited"]) else ""
-                    goals.append(f"| transport >= 1.5x grpc-go req/s ({label}) | {ratio:.2f}x{note} | "
-                                 f"{'met' if ratio >= 1.5 else 'NOT met'} |")
+                    if key == "max_rps" and (r["limited"] or g["limited"]):
+                        # A generator-bound search gives a lower bound; the ratio of two such bounds means nothing.
+                        goals.append(f"| transport >= 1.5x grpc-go req/s ({label}) | {ratio:.2f}x, but rank-load "
+                                     "was generator-bound in some runs | inconclusive |")
+                    else:
+                        goals.append(f"| transport >= 1.5x grpc-go req/s ({label}) | {ratio:.2f}x | "
+                                     f"{'met' if ratio >= 1.5 else 'NOT met'} |")
 
     # 2. End to end
     e2e = {}
-    for server in ["rankd", "python"]:
-        maxes = [search(p) for p in runs_of(f"{out}/e2e/{server}-max-*.json")]
-        maxes = [m for m in maxes if m]
-        if maxes:
-            e2e[server] = {"max": median([m["max_rps"] for m in maxes]), "runs": [m["max_rps"] for m in maxes],
-                           "p99": median([m["p99"] for m in maxes]), "limited": any(m["limited"] for m in maxes)}
+    for slo in ["10", "50"]:
+        for server in ["rankd", "python"]:
+            paths = runs_of(f"{out}/e2e/{server}-max{slo}-*.json")
+            if slo == "10":
+                paths += runs_of(f"{out}/e2e/{server}-max-*.json")
+            maxes = [m for m in (search(p) for p in paths) if m]
+            if maxes:
+                e2e[(server, slo)] = {
+                    "max": median([m["max_rps"] or 0 for m in maxes]),
+                    "runs": [(">= " if m["limited"] else "") + (fmt(m["max_rps"]) if m["max_rps"] else "none")
+                             for m in maxes],
+                    "p99": median([m["p99"] for m in maxes]), "limited": any(m["limited"] for m in maxes)}
     both = [load_json(p) for p in runs_of(f"{out}/e2e/rankd-3000-both-*.json")]
     both = [b for b in both if b]
     if e2e or both:
-        lines += ["### 2. End to end: Recommend on the demo data, max req/s under p99 <= 10 ms (errors <= 0.1%)", ""]
-        lines += ["| server | max req/s (median; runs) | p99 at that rate (ms) |", "|---|---|---|"]
-        names = {"rankd": "rankd (one core)", "python": "Python reference: grpcio + lightgbm (one core)"}
-        for server, e in e2e.items():
-            bound = ">= " if e["limited"] else ""
-            lines.append(f"| {names[server]} | {bound}{fmt(e['max'])} ({', '.join(fmt(v) for v in e['runs'])}) | "
+        lines += ["### 2. End to end: Recommend (discovery surface) on the demo data, max req/s under an SLO "
+                  "(errors <= 0.1%), server on one core", ""]
+        lines += ["| server | SLO | max req/s (median; runs) | p99 at that rate (ms) |", "|---|---|---|---|"]
+        names = {"rankd": "rankd", "python": "Python reference (grpcio + LightGBM)"}
+        for (server, slo), e in sorted(e2e.items(), key=lambda kv: (kv[0][1], kv[0][0] != "rankd")):
+            shown = fmt(e["max"]) if e["max"] else "none held"
+            lines.append(f"| {names[server]} | p99 <= {slo} ms | {shown} ({', '.join(e['runs'])}) | "
                          f"{fmt(e['p99'], 3)} |")
         lines.append("")
-        if "rankd" in e2e and "python" in e2e and e2e["rankd"]["max"] and e2e["python"]["max"]:
-            ratio = e2e["rankd"]["max"] / e2e["python"]["max"]
-            goals.append(f"| end to end >= 10x the Python reference's max req/s | {ratio:.1f}x | "
-                         f"{'met' if ratio >= 10 else 'NOT met'} |")
+        for slo in ["10", "50"]:
+            r, p = e2e.get(("rankd", slo)), e2e.get(("python", slo))
+            if not r or not p or not r["max"]:
+                continue
+            if p["max"]:
+                ratio = r["max"] / p["max"]
+                verdict = "met" if ratio >= 10 else "NOT met"
+                measured = f"{ratio:.1f}x"
+            else:
+                verdict, measured = "met", "the reference held it at no rate tried (down to 1 req/s)"
+            label = "the goal's SLO" if slo == "10" else "looser SLO, for context"
+            goals.append(f"| end to end >= 10x the Python reference's max req/s, p99 <= {slo} ms ({label}) | "
+                         f"{measured} | {verdict} |")
         if both:
             p99 = median([b["latency_ms"]["p99"] for b in both])
             valid = sum(1 for b in both if b["valid"])
@@ -171,6 +196,7 @@ def main(out):
 
     # 3. Scaling
     scale_rows = []
+    scale_rate = cand_rate = None
     for scale, label in [("1", "demo (scale 1: 20k venues, ~400k items, 200k users)"),
                          ("5", "scale 5 (100k venues, ~2M items, 1M users)")]:
         reports = [load_json(p) for p in runs_of(f"{out}/scaling/recommend-scale{scale}-*.json")]
@@ -182,6 +208,7 @@ def main(out):
             except ValueError:
                 pass
         if reports:
+            scale_rate = reports[0]["target_rps"]
             scale_rows.append(
                 f"| {label} | {fmt(median([r['latency_ms']['p50'] for r in reports]), 3)} | "
                 f"{fmt(median([r['latency_ms']['p99'] for r in reports]), 3)} | "
@@ -192,6 +219,7 @@ def main(out):
         reports = [load_json(p) for p in runs_of(f"{out}/scaling/rank-c{candidates}-*.json")]
         reports = [r for r in reports if r]
         if reports:
+            cand_rate = reports[0]["target_rps"]
             errors = median([r["error_rate"] for r in reports])
             cand_rows.append(
                 f"| {candidates} | {fmt(median([r['latency_ms']['p50'] for r in reports]), 3)} | "
@@ -200,11 +228,11 @@ def main(out):
     if scale_rows or cand_rows:
         lines += ["### 3. Scaling (rankd on one core)", ""]
     if scale_rows:
-        lines += ["Recommend at 500 req/s as the catalog grows; RSS after the run:", "",
+        lines += [f"Recommend at {fmt(scale_rate)} req/s as the catalog grows; RSS after the run:", "",
                   "| catalog | p50 ms | p99 ms | p99.9 ms | RSS | valid runs |", "|---|---|---|---|---|---|"]
         lines += scale_rows + [""]
     if cand_rows:
-        lines += ["Rank at 200 req/s on the demo catalog as candidates per request grow:", "",
+        lines += [f"Rank at {fmt(cand_rate)} req/s on the demo catalog as candidates per request grow:", "",
                   "| candidates | p50 ms | p99 ms | p99.9 ms | errors |", "|---|---|---|---|---|"]
         lines += cand_rows + [""]
 

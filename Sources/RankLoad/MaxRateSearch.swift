@@ -5,7 +5,8 @@ import Foundation
 /// The rate doubles from a starting guess until a trial breaches the SLO, then the interval between the last
 /// passing and the first failing rate is bisected (geometrically) until it is narrower than `precision`. A trial in
 /// which the generator could not keep up (an invalid run) proves nothing about the server, so the search stops there
-/// and reports its best rate as a lower bound limited by the generator, never as the server's limit.
+/// and reports its best rate as a lower bound limited by the generator, never as the server's limit. A breach is
+/// confirmed by a second trial at the same rate before the rate counts as failing (``confirmBreaches``).
 public struct MaxRateSearch {
     /// One trial.
     public struct Trial: Codable, Sendable {
@@ -56,11 +57,14 @@ public struct MaxRateSearch {
     /// Stop when failing/passing rate is at most 1 + precision.
     public var precision: Double = 0.05
     /// Most trials run.
-    public var maxTrials: Int = 14
+    public var maxTrials: Int = 20
     /// Highest rate tried.
     public var maxRate: Double = 1_000_000
     /// Lowest rate tried when going down.
     public var minRate: Double = 1
+    /// Re-run a breaching trial once at the same rate and count the rate as failing only when both breach. On a
+    /// shared machine a neighbour's burst can breach a tight SLO once; two breaches in a row are the server.
+    public var confirmBreaches = true
 
     /// Creates a search.
     public init(slo: ServiceLevelObjective, startRate: Double) {
@@ -75,6 +79,7 @@ public struct MaxRateSearch {
         var failing: Double?
         var limited = false
         var rate = Swift.min(Swift.max(startRate, minRate), maxRate)
+        var confirming = false
         while trials.count < maxTrials {
             let report = try trial(rate)
             let met = report.valid && (report.sloMet ?? false)
@@ -87,11 +92,17 @@ public struct MaxRateSearch {
             log(
                 "trial \(trials.count): \(trimmed(rate)) req/s -> p99 \(String(format: "%.3f", report.latencyMs.p99)) ms, "
                     + "errors \(formatPercent(report.errorRate)): \(verdict)"
-                    + (notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"))
+                    + (notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")")
+                    + (confirming ? " [confirmation]" : ""))
             if !report.valid {
                 limited = true
                 break
             }
+            if !met && confirmBreaches && !confirming {
+                confirming = true
+                continue
+            }
+            confirming = false
             if met {
                 passing = Swift.max(passing ?? 0, rate)
             } else {

@@ -72,7 +72,9 @@ public struct ServiceLevelObjective: Sendable, Equatable, CustomStringConvertibl
     /// "p99<=10ms, errors<=0.1%".
     public var description: String {
         let parts = latency.map { "p\(formatPercentile($0.percentile))<=\(formatDuration($0.maxNanoseconds))" }
-        return (parts + ["errors<=\(formatPercent(maxErrorFraction))"]).joined(separator: ", ")
+        // An objective that tolerates every error (--max-p99 alone) says nothing about errors.
+        let errors = maxErrorFraction >= 1 ? [] : ["errors<=\(formatPercent(maxErrorFraction))"]
+        return (parts + errors).joined(separator: ", ")
     }
 }
 

@@ -94,7 +94,10 @@ struct RankLoadCommand: ParsableCommand {
     var searchPrecision = 0.05
 
     @Option(name: .customLong("max-trials"), help: "Most trials of the search.")
-    var maxTrials = 14
+    var maxTrials = 20
+
+    @Flag(name: .customLong("no-confirm-breaches"), help: "Count a rate as failing after one breaching trial, not two.")
+    var noConfirmBreaches = false
 
     @Option(name: .customLong("min-achieved"), help: "Validity: achieved/target rate at least this.")
     var minAchieved = 0.99
@@ -215,6 +218,7 @@ struct RankLoadCommand: ParsableCommand {
             var search = MaxRateSearch(slo: objective, startRate: startRate)
             search.precision = searchPrecision
             search.maxTrials = maxTrials
+            search.confirmBreaches = !noConfirmBreaches
             var best: (LoadResult, RunReport)?
             let outcome = try search.run(
                 trial: { trialRate in
@@ -257,7 +261,7 @@ struct RankLoadCommand: ParsableCommand {
         } else if let stepBy {
             mode = .openLoop(
                 .steps(
-                    start: startRate, step: try LoadParsing.rate(stepBy), steps: steps,
+                    start: startRate, step: try stepRate(stepBy, start: startRate), steps: steps,
                     stepDurationNanoseconds: durationNs, warmupNanoseconds: warmupNs))
         } else if let rampTo {
             mode = .openLoop(
@@ -272,6 +276,15 @@ struct RankLoadCommand: ParsableCommand {
         if let plot { try writePlot(result, to: plot) }
         if !report.valid { throw ExitCode(2) }
         if report.sloMet == false { throw ExitCode(3) }
+    }
+
+    /// A step may be zero (a flat series of windows) or negative, as long as no step's rate falls to zero.
+    private func stepRate(_ text: String, start: Double) throws -> Double {
+        let step = text.hasPrefix("-") ? -(try LoadParsing.rate(String(text.dropFirst()))) : (text == "0" ? 0 : try LoadParsing.rate(text))
+        guard start + step * Double(steps - 1) > 0 else {
+            throw ValidationError("--step-by \(text) takes the rate to zero or below within \(steps) steps")
+        }
+        return step
     }
 
     private func writePlot(_ result: LoadResult, to path: String) throws {

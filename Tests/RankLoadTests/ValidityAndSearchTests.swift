@@ -78,6 +78,36 @@ struct ValidityAndSearchTests {
         #expect(try #require(outcome.maxRPS) <= 3000)
     }
 
+    @Test("a single noisy breach is re-run; only a confirmed breach marks a rate as failing")
+    func breachesAreConfirmed() throws {
+        var calls: [Double: Int] = [:]
+        let search = MaxRateSearch(slo: try ServiceLevelObjective.parse("p99=10ms"), startRate: 1000)
+        let outcome = search.run { rate in
+            calls[rate, default: 0] += 1
+            // 2000 req/s breaches on its first trial only (a neighbour's burst); 4000 breaches every time.
+            let slow = rate >= 4000 || (rate == 2000 && calls[rate] == 1)
+            let result = Synthetic.result(
+                targetRate: rate, dispatched: UInt64(rate), latencyNanoseconds: slow ? 20_000_000 : 1_000_000)
+            return RunReport(result: result, slo: try! ServiceLevelObjective.parse("p99=10ms"))
+        }
+        #expect(calls[2000] == 2)
+        #expect(calls[4000] == 2)
+        #expect(try #require(outcome.maxRPS) >= 2000)
+        #expect(try #require(outcome.firstFailingRPS) <= 4000)
+        var strict = MaxRateSearch(slo: try ServiceLevelObjective.parse("p99=10ms"), startRate: 1000)
+        strict.confirmBreaches = false
+        calls = [:]
+        let first = strict.run { rate in
+            calls[rate, default: 0] += 1
+            let slow = rate >= 2000
+            let result = Synthetic.result(
+                targetRate: rate, dispatched: UInt64(rate), latencyNanoseconds: slow ? 20_000_000 : 1_000_000)
+            return RunReport(result: result, slo: try! ServiceLevelObjective.parse("p99=10ms"))
+        }
+        #expect(calls[2000] == 1)
+        #expect(first.firstFailingRPS == 2000)
+    }
+
     @Test("an invalid trial stops the search and marks the answer as a generator-bound lower bound")
     func generatorLimitStopsTheSearch() throws {
         let search = MaxRateSearch(slo: try ServiceLevelObjective.parse("p99=10ms"), startRate: 500)
