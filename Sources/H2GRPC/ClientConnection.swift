@@ -243,7 +243,7 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
         stream.id = id
         streams[id] = stream
         if let timeout = request.timeoutNanoseconds {
-            loop.schedule(afterNanoseconds: timeout) { [weak stream] in stream?.timedOut() }
+            stream.timer = loop.scheduleTimer(afterNanoseconds: timeout) { [stream] in stream.timedOut() }
         }
         loop.markDirty(self)
     }
@@ -324,6 +324,8 @@ final class ClientStream {
     private var encoding: MessageCompression = .identity
     private var failure: (ClientCallResult.Ending, String)?
     private var done = false
+    /// The local deadline; cancelled when the call ends so the stream is not kept alive until then.
+    var timer: LoopTimer?
 
     init(connection: ClientConnection, handler: ClientCallHandler, body: [UInt8], maxMessageSize: Int) {
         self.connection = connection
@@ -438,6 +440,8 @@ final class ClientStream {
     private func deliver(_ result: ClientCallResult) {
         guard !done else { return }
         done = true
+        timer?.cancel()
+        timer = nil
         connection.removeStream(id)
         handler.onFinish(result)
     }

@@ -23,6 +23,7 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private var handlers: [Int32: EventLoopHandler] = [:]
     private var dirty: [EventLoopHandler] = []
+    private var timers = LoopTimerHeap()
     private var dirtyIDs = Set<ObjectIdentifier>()
 
     private let taskLock = NSLock()
@@ -82,12 +83,26 @@ public final class EventLoop: @unchecked Sendable {
         if wasEmpty { _ = csystem_eventfd_signal(wakeFD) }
     }
 
-    /// Runs `task` on the loop's thread once `nanoseconds` have passed. Used for deadlines: the task checks itself
-    /// whether it still matters, so nothing needs cancelling.
+    /// Runs `task` on the loop's thread once `nanoseconds` have passed. Safe from any thread.
     public func schedule(afterNanoseconds nanoseconds: Int64, _ task: @escaping () -> Void) {
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds))) { [self] in
-            execute(task)
+        let deadline = Self.deadline(afterNanoseconds: nanoseconds)
+        if inEventLoop {
+            _ = timers.schedule(at: deadline, task)
+        } else {
+            execute { [self] in _ = timers.schedule(at: deadline, task) }
         }
+    }
+
+    /// Runs `task` on this thread once `nanoseconds` have passed, unless the returned timer is cancelled first.
+    /// Loop thread only. Deadlines live here rather than in Dispatch so that thousands of them per second cost a
+    /// heap push each, not a timer thread and a cross-thread wake-up each.
+    func scheduleTimer(afterNanoseconds nanoseconds: Int64, _ task: @escaping () -> Void) -> LoopTimer {
+        precondition(inEventLoop, "loop timers are scheduled on the loop's own thread")
+        return timers.schedule(at: Self.deadline(afterNanoseconds: nanoseconds), task)
+    }
+
+    private static func deadline(afterNanoseconds nanoseconds: Int64) -> UInt64 {
+        DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, nanoseconds))
     }
 
     /// Stops the loop after the tasks already queued have run, and waits for its thread to end.
@@ -126,7 +141,12 @@ public final class EventLoop: @unchecked Sendable {
     private func run() {
         var ready = [csystem_ready](repeating: csystem_ready(), count: 128)
         while !stopping {
-            let timeout: Int32 = dirty.isEmpty ? -1 : 0
+            var timeout: Int32 = dirty.isEmpty ? -1 : 0
+            if timeout != 0, let next = timers.nextDeadline {
+                let now = DispatchTime.now().uptimeNanoseconds
+                // Round up so the loop never wakes a little early and spins until the deadline.
+                timeout = next <= now ? 0 : Int32(clamping: (next - now + 999_999) / 1_000_000)
+            }
             let count = ready.withUnsafeMutableBufferPointer {
                 csystem_epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout)
             }
@@ -141,6 +161,9 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             runTasks()
+            if !timers.isEmpty {
+                for task in timers.popDue(now: DispatchTime.now().uptimeNanoseconds) { task() }
+            }
             flushDirty()
         }
         // Flush what the last tasks produced so that a GOAWAY or final trailers are not lost.

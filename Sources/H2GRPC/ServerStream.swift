@@ -10,7 +10,7 @@ import Foundation
 /// produced them, not on this one; the header and trailer blocks still come from `ResponseHeaders`.
 ///
 /// Loop thread only. The connection's stream table owns it from the first HEADERS frame until nghttp2 closes the
-/// stream; the deadline timer and the handler hold only weak references.
+/// stream; the deadline timer and the handler's ``ServerCall`` keep it alive only until the call ends.
 final class ServerStream {
     let id: Int32
     unowned let connection: ServerConnection
@@ -28,6 +28,7 @@ final class ServerStream {
     private var finished = false
     private var isClosed = false
     private var countedAsActive = false
+    private var deadlineTimer: LoopTimer?
 
     init(id: Int32, connection: ServerConnection) {
         self.id = id
@@ -223,6 +224,8 @@ final class ServerStream {
     ) {
         guard !finished, !isClosed else { return }
         finished = true
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
         if status.code != .ok {
             server.log(.debug, "\(connection.peer) \(call?.path ?? "stream \(id)"): \(status)")
         }
@@ -313,8 +316,8 @@ final class ServerStream {
     // MARK: Lifetime
 
     private func scheduleDeadline(afterNanoseconds nanoseconds: Int64) {
-        // Holds the stream until the deadline; deadlinePassed does nothing once the call has ended.
-        connection.loop.schedule(afterNanoseconds: nanoseconds) { [self] in deadlinePassed() }
+        // The timer holds the stream until it fires or is cancelled when the call ends (finish or close).
+        deadlineTimer = connection.loop.scheduleTimer(afterNanoseconds: nanoseconds) { [self] in deadlinePassed() }
     }
 
     private func deadlinePassed() {
@@ -330,6 +333,9 @@ final class ServerStream {
         guard !isClosed else { return }
         isClosed = true
         machine.streamClosed()
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        outbound = []
         if let call, !finished {
             call.interrupt(.cancelled)
             server.log(.debug, "\(connection.peer) \(call.path): cancelled by the client (error code \(errorCode))")
