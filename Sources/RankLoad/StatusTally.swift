@@ -19,7 +19,9 @@ public struct StatusTally: Sendable, Equatable {
     public private(set) var resets: [UInt32: UInt64] = [:]
     /// Calls the server refused with GOAWAY before processing them.
     public private(set) var goAways: UInt64 = 0
-    /// Calls whose deadline passed first (on the wire or still waiting for a free stream).
+    /// Calls whose deadline passed: noticed by the generator first (on the wire or still waiting for a free stream),
+    /// or reported by the server as DEADLINE_EXCEEDED in its trailers. The two race by design, since the server
+    /// enforces the same deadline from grpc-timeout; either way the call timed out.
     public private(set) var timeouts: UInt64 = 0
     /// Calls lost to a failed or closed connection, by reason.
     public private(set) var transportErrors: [String: UInt64] = [:]
@@ -32,7 +34,9 @@ public struct StatusTally: Sendable, Equatable {
         byCode[code.rawValue] += 1
         if let httpStatus { byHTTPStatus[httpStatus, default: 0] += 1 }
         switch ending {
-        case .status: trailers += 1
+        case .status:
+            trailers += 1
+            if code == .deadlineExceeded { timeouts += 1 }
         case .httpError: httpErrors += 1
         case .reset(let errorCode): resets[errorCode, default: 0] += 1
         case .refusedByGoAway: goAways += 1
