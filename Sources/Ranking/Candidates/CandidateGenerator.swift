@@ -10,14 +10,29 @@ struct CandidateSet {
 /// Runs a surface's sources, each with its quota and the stage deadline, and merges their answers.
 ///
 /// A source that throws or finishes after the deadline is dropped and reported as degraded; the others still
-/// count. In parallel mode the first source runs on the caller's thread and the rest on the global queue, so a
-/// request costs one thread hop per extra source and never waits past the deadline for a straggler.
+/// count. Built-in sources always run on the calling thread: each costs microseconds, and the server already runs
+/// many requests at once, so handing them to other threads would cost more in wake-ups and hand-offs than it
+/// saves. With `parallel`, sources a host added (which may block, e.g. on a remote store) start first on the
+/// global queue, the built-in ones run meanwhile, and the request never waits past the deadline for a straggler.
 struct CandidateGenerator: Sendable {
     let sources: [(source: any CandidateSource, quota: Int)]
     let parallel: Bool
+    /// Source names, in configuration order (bit `i` of a candidate's mask is source `i`).
+    let names: [String]
+    /// Per source: runs on the global queue rather than inline.
+    private let offloaded: [Bool]
+    /// `candidates.<name>` per source, built once rather than on every request.
+    private let stageNames: [String]
 
-    var names: [String] { sources.map(\.source.name) }
+    init(sources: [(source: any CandidateSource, quota: Int)], parallel: Bool) {
+        self.sources = sources
+        self.parallel = parallel
+        names = sources.map(\.source.name)
+        stageNames = names.map { "candidates.\($0)" }
+        offloaded = sources.map { parallel && !($0.source is BuiltinCandidateSource) }
+    }
 
+    /// Result box of a source running on another thread.
     private final class SourceRun: @unchecked Sendable {
         let lock = NSLock()
         var output: [Int32] = []
@@ -26,62 +41,98 @@ struct CandidateGenerator: Sendable {
         var micros: Int64 = 0
     }
 
+    private enum Outcome {
+        case notRun
+        case failed
+        case finished(DispatchTime, micros: Int64)
+    }
+
     func run(
         _ request: CandidateRequest,
         deadline: DispatchTime,
         degraded: inout [String],
         timings: inout [StageTiming]
     ) -> CandidateSet {
-        let runs = sources.map { _ in SourceRun() }
-        @Sendable func execute(_ i: Int) {
+        var group: DispatchGroup?
+        var runs: [SourceRun?] = []
+        if offloaded.contains(true) {
+            let pending = DispatchGroup()
+            group = pending
+            runs = offloaded.map { $0 ? SourceRun() : nil }
+            for i in sources.indices {
+                guard let run = runs[i] else { continue }
+                let (source, quota) = sources[i]
+                DispatchQueue.global(qos: .userInitiated).async(group: pending) {
+                    let begin = DispatchTime.now()
+                    var local: [Int32] = []
+                    local.reserveCapacity(min(quota, 1024))
+                    var failed = false
+                    do { try source.generate(request, quota: quota, deadline: deadline, into: &local) } catch {
+                        failed = true
+                    }
+                    let finished = DispatchTime.now()
+                    run.lock.lock()
+                    run.output = local
+                    run.failed = failed
+                    run.finished = finished
+                    run.micros = Int64((finished.uptimeNanoseconds - begin.uptimeNanoseconds) / 1000)
+                    run.lock.unlock()
+                }
+            }
+        }
+
+        // Inline sources append their (index, source) pairs straight into the merge buffer; one scratch array is
+        // reused for every source, so a failed source's partial answer is simply not copied.
+        var outcomes = [Outcome](repeating: .notRun, count: sources.count)
+        var pairs: [UInt64] = []
+        pairs.reserveCapacity(1024)
+        var local: [Int32] = []
+        local.reserveCapacity(1024)
+        for i in sources.indices where !offloaded[i] {
             let started = DispatchTime.now()
-            var local: [Int32] = []
-            local.reserveCapacity(min(sources[i].quota, 1024))
-            var failed = false
+            // A source that cannot finish in time is not started: it would be dropped anyway.
+            guard started < deadline else { break }
+            local.removeAll(keepingCapacity: true)
             do {
                 try sources[i].source.generate(request, quota: sources[i].quota, deadline: deadline, into: &local)
             } catch {
-                failed = true
-            }
-            let finished = DispatchTime.now()
-            let run = runs[i]
-            run.lock.lock()
-            run.output = local
-            run.failed = failed
-            run.finished = finished
-            run.micros = Int64((finished.uptimeNanoseconds - started.uptimeNanoseconds) / 1000)
-            run.lock.unlock()
-        }
-        if parallel && sources.count > 1 {
-            let group = DispatchGroup()
-            for i in 1..<sources.count {
-                DispatchQueue.global(qos: .userInitiated).async(group: group) { execute(i) }
-            }
-            execute(0)
-            _ = group.wait(timeout: deadline)
-        } else {
-            for i in sources.indices where DispatchTime.now() < deadline {
-                execute(i)
-            }
-        }
-        var pairs: [UInt64] = []
-        pairs.reserveCapacity(sources.reduce(0) { $0 + min($1.quota, 1024) })
-        for (i, run) in runs.enumerated() {
-            run.lock.lock()
-            let finished = run.finished
-            let failed = run.failed
-            let micros = run.micros
-            let output = finished != nil ? run.output : []
-            run.lock.unlock()
-            let name = sources[i].source.name
-            guard let finished, !failed, finished < deadline else {
-                degraded.append("candidates.\(name)")
+                outcomes[i] = .failed
                 continue
             }
-            timings.append(StageTiming(stage: "candidates.\(name)", micros: micros))
-            for v in output where v >= 0 { pairs.append(UInt64(UInt32(v)) << 32 | UInt64(i)) }
+            let finished = DispatchTime.now()
+            outcomes[i] = .finished(
+                finished,
+                micros: Int64((finished.uptimeNanoseconds - started.uptimeNanoseconds) / 1000)
+            )
+            guard finished < deadline else { continue }
+            let bits = UInt64(i)
+            for v in local where v >= 0 { pairs.append(UInt64(UInt32(v)) << 32 | bits) }
         }
-        pairs.sort()
+        if let group {
+            _ = group.wait(timeout: deadline)
+            for i in sources.indices {
+                guard let run = runs[i] else { continue }
+                run.lock.lock()
+                if run.failed {
+                    outcomes[i] = .failed
+                } else if let finished = run.finished {
+                    outcomes[i] = .finished(finished, micros: run.micros)
+                    if finished < deadline {
+                        for v in run.output where v >= 0 { pairs.append(UInt64(UInt32(v)) << 32 | UInt64(i)) }
+                    }
+                }
+                run.lock.unlock()
+            }
+        }
+        for i in sources.indices {
+            guard case .finished(let finished, let micros) = outcomes[i], finished < deadline else {
+                degraded.append(stageNames[i])
+                continue
+            }
+            timings.append(StageTiming(stage: stageNames[i], micros: micros))
+        }
+        var scratch: [UInt64] = []
+        sortByHighWord(&pairs, scratch: &scratch)
         var set = CandidateSet()
         set.indexes.reserveCapacity(pairs.count)
         set.sourceMask.reserveCapacity(pairs.count)

@@ -43,6 +43,10 @@ public struct CandidateRequest: @unchecked Sendable {
     }
 }
 
+/// The sources that ship with the engine: pure computation on the catalog, microseconds each, so the generator
+/// runs them on the calling thread.
+protocol BuiltinCandidateSource: CandidateSource {}
+
 /// A way of finding candidates. Sources run concurrently, so an implementation must not share mutable state; it
 /// should stop at `quota` and give up once `deadline` has passed (the engine drops late answers anyway).
 public protocol CandidateSource: Sendable {
@@ -53,7 +57,7 @@ public protocol CandidateSource: Sendable {
 }
 
 /// Venues that deliver to the location and are open, nearest first, found through the spatial index.
-struct NearbySource: CandidateSource {
+struct NearbySource: BuiltinCandidateSource {
     let name = "nearby"
     static let maxDeliveryKm = 6.0
 
@@ -74,7 +78,7 @@ struct NearbySource: CandidateSource {
 }
 
 /// The user's past venues: "order again".
-struct ReorderSource: CandidateSource {
+struct ReorderSource: BuiltinCandidateSource {
     let name = "reorder"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
@@ -83,7 +87,7 @@ struct ReorderSource: CandidateSource {
 }
 
 /// Venues often ordered by people who ordered from the user's venues.
-struct CovisitSource: CandidateSource {
+struct CovisitSource: BuiltinCandidateSource {
     let name = "covisit"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
@@ -96,7 +100,7 @@ struct CovisitSource: CandidateSource {
 }
 
 /// Top venues by user embedding . venue embedding among those delivering here.
-struct EmbeddingSource: CandidateSource {
+struct EmbeddingSource: BuiltinCandidateSource {
     let name = "embedding"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
@@ -133,7 +137,7 @@ struct EmbeddingSource: CandidateSource {
 }
 
 /// The city's most ordered venues that deliver here.
-struct PopularSource: CandidateSource {
+struct PopularSource: BuiltinCandidateSource {
     let name = "popular"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
@@ -152,7 +156,7 @@ struct PopularSource: CandidateSource {
 }
 
 /// Venues that joined recently and deliver here.
-struct NewVenuesSource: CandidateSource {
+struct NewVenuesSource: BuiltinCandidateSource {
     let name = "new"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
@@ -171,7 +175,7 @@ struct NewVenuesSource: CandidateSource {
 }
 
 /// Every available item on the venue's menu.
-struct MenuSource: CandidateSource {
+struct MenuSource: BuiltinCandidateSource {
     let name = "menu"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
@@ -188,7 +192,7 @@ struct MenuSource: CandidateSource {
 }
 
 /// Items of this venue the user ordered before.
-struct ItemReorderSource: CandidateSource {
+struct ItemReorderSource: BuiltinCandidateSource {
     let name = "reorder"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
@@ -209,7 +213,7 @@ struct ItemReorderSource: CandidateSource {
 }
 
 /// The venue's most ordered items.
-struct ItemPopularSource: CandidateSource {
+struct ItemPopularSource: BuiltinCandidateSource {
     let name = "popular"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {

@@ -83,8 +83,12 @@ struct RequestFrame {
                 pairs.append((catalog.covisitVenue[k], catalog.covisitWeight[k] * entry.count))
             }
         }
-        pairs.sort { $0.venue < $1.venue }
-        for p in pairs {
+        // Grouped by venue with a stable sort, so each venue's weights are added in the same order as listed.
+        var keys = pairs.indices.map { UInt64(UInt32(pairs[$0].venue)) << 32 | UInt64($0) }
+        var scratch: [UInt64] = []
+        sortByHighWord(&keys, scratch: &scratch)
+        for key in keys {
+            let p = pairs[Int(key & 0xFFFF_FFFF)]
             if let last = covisit.last, last.venue == p.venue {
                 covisit[covisit.count - 1].weight += p.weight
             } else {

@@ -1,0 +1,32 @@
+/// Stable sort of 64-bit keys by their high 32 bits (an index), low 32 bits carried along in input order.
+///
+/// The merge of candidate sources and the co-visitation summary each sort a few hundred to a few thousand keys
+/// per request; a least-significant-digit radix sort over the bytes the largest index actually uses does that in
+/// two passes instead of the standard library's comparison sort. Stability is what callers rely on: keys with
+/// equal indexes keep their relative order, exactly as `sort` (also stable) leaves them.
+func sortByHighWord(_ keys: inout [UInt64], scratch: inout [UInt64]) {
+    let n = keys.count
+    guard n > 1 else { return }
+    var maxHigh: UInt64 = 0
+    for k in keys { maxHigh |= k >> 32 }
+    scratch.removeAll(keepingCapacity: true)
+    scratch.append(contentsOf: repeatElement(0, count: n))
+    var shift: UInt64 = 32
+    var counts = [Int](repeating: 0, count: 257)
+    while shift < 64 && (maxHigh >> (shift - 32)) != 0 {
+        for i in counts.indices { counts[i] = 0 }
+        for k in keys { counts[Int((k >> shift) & 0xFF) + 1] += 1 }
+        for d in 1..<257 { counts[d] += counts[d - 1] }
+        keys.withUnsafeBufferPointer { source in
+            scratch.withUnsafeMutableBufferPointer { target in
+                for k in source {
+                    let d = Int((k >> shift) & 0xFF)
+                    target[counts[d]] = k
+                    counts[d] += 1
+                }
+            }
+        }
+        swap(&keys, &scratch)
+        shift += 8
+    }
+}

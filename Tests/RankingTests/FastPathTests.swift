@@ -1,0 +1,174 @@
+import Dispatch
+import Foundation
+import Testing
+
+@testable import Ranking
+
+/// A host-supplied source (not built in) that answers like the popular source, so parallel mode offloads it.
+struct HostPopularSource: CandidateSource {
+    let name = "host_popular"
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        try PopularSource().generate(request, quota: quota, deadline: deadline, into: &out)
+    }
+}
+
+/// The cheaper request paths must give exactly what the straightforward computations they replace give.
+@Suite struct FastPathTests {
+    let far = DispatchTime.now() + .seconds(60)
+
+    /// Where and when a test request is made; the user's history comes from `user`.
+    struct Spot {
+        var user: Int?
+        var latitude: Double
+        var longitude: Double
+        var hour: Int
+    }
+
+    /// Homes of a few users and points around each city centre, at several hours.
+    var spots: [Spot] {
+        let c = Fixture.catalog
+        var out: [Spot] = []
+        for hour in [19, 12, 23, 3] {
+            for user in [0, 1, 2, 3, Fixture.berlinUser()] {
+                out.append(
+                    Spot(user: user, latitude: c.userLatitude[user], longitude: c.userLongitude[user], hour: hour)
+                )
+            }
+            for (k, city) in Marketplace.cities.enumerated() {
+                let user = k % 2 == 0 ? Fixture.berlinUser() : nil
+                for (dy, dx) in [(0.0, 0.0), (0.02, -0.03), (-0.04, 0.05)] {
+                    out.append(
+                        Spot(user: user, latitude: city.latitude + dy, longitude: city.longitude + dx, hour: hour)
+                    )
+                }
+            }
+        }
+        return out
+    }
+
+    func frame(_ spot: Spot) -> RequestFrame {
+        RequestFrame(
+            catalog: Fixture.catalog,
+            userIndex: spot.user,
+            latitude: spot.latitude,
+            longitude: spot.longitude,
+            timeUnixMs: Fixture.time(hour: spot.hour),
+            venueIndex: nil
+        )
+    }
+
+    /// A request at the spot, as the engine builds it.
+    func request(_ spot: Spot) -> CandidateRequest {
+        let frame = frame(spot)
+        return CandidateRequest(
+            catalog: Fixture.catalog,
+            userIndex: spot.user,
+            latitude: spot.latitude,
+            longitude: spot.longitude,
+            city: frame.city,
+            weekday: frame.weekday,
+            minuteOfDay: frame.minuteOfDay,
+            day: frame.day,
+            venueIndex: nil,
+            lonScale: frame.lonScale,
+            pastVenues: frame.pastVenuesByFrequency,
+            covisited: frame.covisitedByWeight
+        )
+    }
+
+    @Test(arguments: [false, true])
+    func theMergeHoldsEachVenueOnceWithABitForEverySourceThatFoundIt(parallel: Bool) throws {
+        let sources: [(source: any CandidateSource, quota: Int)] = [
+            (NearbySource(), 200), (HostPopularSource(), 50), (ReorderSource(), 40), (NewVenuesSource(), 30),
+        ]
+        let generator = CandidateGenerator(sources: sources, parallel: parallel)
+        var merged = 0
+        for spot in spots.prefix(20) {
+            var expected: [Int32: UInt32] = [:]
+            for (i, (source, quota)) in sources.enumerated() {
+                var found: [Int32] = []
+                try source.generate(request(spot), quota: quota, deadline: far, into: &found)
+                for v in found { expected[v, default: 0] |= UInt32(1) << UInt32(i) }
+            }
+            var degraded: [String] = []
+            var timings: [StageTiming] = []
+            let set = generator.run(request(spot), deadline: far, degraded: &degraded, timings: &timings)
+            #expect(degraded.isEmpty)
+            #expect(set.indexes == expected.keys.sorted())
+            #expect(set.sourceMask == expected.keys.sorted().map { expected[$0]! })
+            merged += expected.values.filter { $0.nonzeroBitCount > 1 }.count
+        }
+        #expect(merged > 0)
+    }
+
+    @Test func radixSortByIndexIsAStableSort() {
+        var rng = SplitMix64(seed: 5)
+        for (count, maxIndex) in [(0, 1), (1, 1), (50, 3), (2_000, 300), (3_000, 70_000), (500, 1 << 30)] {
+            var keys = (0..<count).map { k in UInt64(rng.below(maxIndex)) << 32 | UInt64(k) }
+            let expected = keys.sorted { $0 >> 32 < $1 >> 32 }
+            var scratch: [UInt64] = []
+            sortByHighWord(&keys, scratch: &scratch)
+            #expect(keys == expected)
+        }
+    }
+
+    @Test(arguments: ["discovery-lgbm.txt", "discovery-xgb.json"])
+    func finishingTheLeadersGivesTheFullModelsScores(file: String) throws {
+        let loader = try #require(RankingEngine.defaultLoader)
+        let model = try ActiveModel(
+            model: loader(ModelActivationTests.directory + "/" + file, nil, .venues),
+            kind: .venues
+        )
+        let config = ScoringConfig(firstPhaseTrees: 20, fullModelTopN: 10)
+        var twoPhase = 0
+        for spot in spots.prefix(12) {
+            let request = request(spot)
+            var candidates: [Int32] = []
+            try NearbySource().generate(request, quota: 400, deadline: far, into: &candidates)
+            var frame = frame(spot)
+            frame.city = request.city
+            let width = FeatureJoiner.venueFeatures.count
+            var rows = [Double](repeating: 0, count: candidates.count * width)
+            rows.withUnsafeMutableBufferPointer {
+                FeatureJoiner.join(
+                    kind: .venues,
+                    catalog: request.catalog,
+                    frame: frame,
+                    candidates: candidates,
+                    into: $0
+                )
+            }
+            var scores: [Double] = []
+            var fully: [Bool] = []
+            var scratch: [Double] = []
+            _ = rows.withUnsafeBufferPointer {
+                TwoPhaseScorer.score(
+                    model: model,
+                    rows: $0,
+                    rowCount: candidates.count,
+                    config: config,
+                    scores: &scores,
+                    fullyScored: &fully,
+                    scratch: &scratch,
+                    deadlinePassed: { false }
+                )
+            }
+            var all = [Double](repeating: 0, count: candidates.count)
+            var first = [Double](repeating: 0, count: candidates.count)
+            rows.withUnsafeBufferPointer { r in
+                all.withUnsafeMutableBufferPointer {
+                    model.model.score(r, rowCount: candidates.count, into: $0, treeLimit: nil)
+                }
+                first.withUnsafeMutableBufferPointer {
+                    model.model.score(r, rowCount: candidates.count, into: $0, treeLimit: 20)
+                }
+            }
+            for i in candidates.indices { #expect(scores[i] == (fully[i] ? all[i] : first[i])) }
+            if candidates.count > config.fullModelTopN {
+                #expect(fully.filter { $0 }.count == config.fullModelTopN)
+                twoPhase += 1
+            }
+        }
+        #expect(twoPhase > 3)
+    }
+}
