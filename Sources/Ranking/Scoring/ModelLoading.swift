@@ -16,6 +16,15 @@ struct TreeModel: ScoringModel {
     ) {
         trees.rawScores(rows, rowCount: rowCount, into: out, treeLimit: treeLimit)
     }
+
+    func finishScores(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        scores: UnsafeMutableBufferPointer<Double>,
+        firstTrees: Int
+    ) {
+        trees.continueRawScores(rows, rowCount: rowCount, scores: scores, trees: firstTrees..<trees.treeCount)
+    }
 }
 
 extension RankingEngine {

@@ -11,6 +11,26 @@ protocol ScoringModel: Sendable {
         into out: UnsafeMutableBufferPointer<Double>,
         treeLimit: Int?
     )
+    /// Finishes first-phase scores: `scores[0..<rowCount]` hold the sums of the first `firstTrees` trees and get
+    /// the remaining trees added, giving exactly what scoring with every tree gives.
+    func finishScores(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        scores: UnsafeMutableBufferPointer<Double>,
+        firstTrees: Int
+    )
+}
+
+extension ScoringModel {
+    /// Models that cannot resume a sum score the rows again with every tree.
+    func finishScores(
+        _ rows: UnsafeBufferPointer<Double>,
+        rowCount: Int,
+        scores: UnsafeMutableBufferPointer<Double>,
+        firstTrees: Int
+    ) {
+        score(rows, rowCount: rowCount, into: scores, treeLimit: nil)
+    }
 }
 
 /// A model bound to a surface kind: its column order mapped onto the feature join's native order.
@@ -109,8 +129,9 @@ enum TwoPhaseScorer {
         }
         if deadlinePassed() { return false }
         var order = Array(0..<rowCount)
-        let s = scores
-        selectTop(&order, topN) { (s[$0], -$0) > (s[$1], -$1) }
+        scores.withUnsafeBufferPointer { s in
+            selectTop(&order, topN) { (s[$0], -$0) > (s[$1], -$1) }
+        }
         let leaders = order.prefix(topN)
         scratch.removeAll(keepingCapacity: true)
         scratch.reserveCapacity(leaders.count * width)
@@ -118,10 +139,11 @@ enum TwoPhaseScorer {
             let base = i * width
             for j in 0..<width { scratch.append(rows[base + j]) }
         }
-        var full = [Double](repeating: 0, count: leaders.count)
+        // The leaders keep their first-phase sums and only walk the remaining trees.
+        var full = leaders.map { scores[$0] }
         scratch.withUnsafeBufferPointer { buffer in
             full.withUnsafeMutableBufferPointer {
-                model.model.score(buffer, rowCount: leaders.count, into: $0, treeLimit: nil)
+                model.model.finishScores(buffer, rowCount: leaders.count, scores: $0, firstTrees: firstTrees)
             }
         }
         for (k, i) in leaders.enumerated() {
