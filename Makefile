@@ -47,8 +47,10 @@ proto-check:
 proto-baseline:
 	Scripts/proto-check.sh --raise-baseline $(DEBUG_BIN)
 
-bench:
+# Side-by-side benchmarks (transport, end to end, scaling, micro) and the scorer vs LightGBM/XGBoost; never in `make test`.
+bench: deps
 	Scripts/bench.sh
+	Scripts/bench-scoring.sh
 
 clean:
 	rm -rf .build
