@@ -313,7 +313,7 @@ public final class RankingEngine: @unchecked Sendable {
             isCancelled: isCancelled
         )
         let sections = surface.config.sections
-        var claimed = Set<Int>()
+        var claimed = [Bool](repeating: false, count: run.candidates.count)
         var assigned = [[Int]](repeating: [], count: sections.count)
         let claimOrder = sections.indices.sorted {
             (sections[$0].priority ?? $0, $0) < (sections[$1].priority ?? $1, $1)
@@ -324,11 +324,10 @@ public final class RankingEngine: @unchecked Sendable {
                 guard let i = surface.generator.names.firstIndex(of: source) else { continue }
                 bit = UInt32(1) << UInt32(i)
             }
-            for i in run.order where assigned[s].count < limit && !claimed.contains(i) {
-                if bit == 0 || run.sourceMask[i] & bit != 0 {
-                    assigned[s].append(i)
-                    claimed.insert(i)
-                }
+            for i in run.order where !claimed[i] && (bit == 0 || run.sourceMask[i] & bit != 0) {
+                guard assigned[s].count < limit else { break }
+                assigned[s].append(i)
+                claimed[i] = true
             }
         }
         var emitted = 0
@@ -595,10 +594,11 @@ public final class RankingEngine: @unchecked Sendable {
         // 2. Features.
         let n = run.candidates.count
         let nativeWidth = FeatureJoiner.featureNames(for: kind).count
-        var nativeRows = [Double](repeating: 0, count: n * nativeWidth)
         let featuresDeadline = stageDeadline(surface.config.stageBudgets.features)
-        nativeRows.withUnsafeMutableBufferPointer {
-            FeatureJoiner.join(kind: kind, catalog: catalog, frame: frame, candidates: run.candidates, into: $0)
+        // The join writes every value of every row, so the buffer needs no zeroing first.
+        var nativeRows = [Double](unsafeUninitializedCapacity: n * nativeWidth) { buffer, initialized in
+            FeatureJoiner.join(kind: kind, catalog: catalog, frame: frame, candidates: run.candidates, into: buffer)
+            initialized = n * nativeWidth
         }
         for o in overrides { nativeRows[o.row * nativeWidth + o.feature] = o.value }
         var missing = [Int](repeating: 0, count: nativeWidth)
@@ -752,7 +752,8 @@ public final class RankingEngine: @unchecked Sendable {
 
     private func record(missing: [Int], surface: String) {
         lock.lock()
-        var counts = missingCounts[surface] ?? [Int](repeating: 0, count: missing.count)
+        // Taken out and put back, so the stored array is updated in place rather than copied on every request.
+        var counts = missingCounts.removeValue(forKey: surface) ?? [Int](repeating: 0, count: missing.count)
         for j in missing.indices { counts[j] += missing[j] }
         missingCounts[surface] = counts
         lock.unlock()

@@ -28,6 +28,13 @@ struct Reranker {
         }
     }
 
+    private struct SortKey {
+        var score: Double
+        var candidate: Int32
+        var full: Bool
+        var position: Int
+    }
+
     func rerank(
         candidates: [Int32],
         scores: [Double],
@@ -58,11 +65,18 @@ struct Reranker {
             }
             kept.append(i)
         }
-        kept.sort { a, b in
-            if fullyScored[a] != fullyScored[b] { return fullyScored[a] }
-            if adjusted[a] != adjusted[b] { return adjusted[a] > adjusted[b] }
-            return candidates[a] < candidates[b]
+        // Fully scored first, then by score, then by index; position breaks the remaining ties (unknown ids are
+        // all -1) exactly as a stable sort of `kept` would. The keys sit side by side so comparisons touch one array.
+        var keys = kept.map {
+            SortKey(score: adjusted[$0], candidate: candidates[$0], full: fullyScored[$0], position: $0)
         }
+        keys.sort { a, b in
+            if a.full != b.full { return a.full }
+            if a.score != b.score { return a.score > b.score }
+            if a.candidate != b.candidate { return a.candidate < b.candidate }
+            return a.position < b.position
+        }
+        for k in keys.indices { kept[k] = keys[k].position }
         var order =
             kind == .venues
             ? diversify(
@@ -80,8 +94,8 @@ struct Reranker {
         // Reported scores follow the final order, so callers can trust "sorted by score". An entry placed out of
         // model order (explored, pinned) takes a score just below its predecessor rather than its own, so the
         // entries after it keep scores close to their own.
-        var placed = Set(pinned.compactMap { pin in order.first { candidates[$0] == pin.0 } })
-        if let explored = output.explored { placed.insert(explored) }
+        var placed = pinned.compactMap { pin in order.first { candidates[$0] == pin.0 } }
+        if let explored = output.explored { placed.append(explored) }
         var previous = Double.infinity
         output.finalScores.reserveCapacity(order.count)
         for i in order {
@@ -111,25 +125,49 @@ struct Reranker {
         var result: [Int] = []
         result.reserveCapacity(sorted.count)
         var cuisineCount = [Int](repeating: 0, count: Marketplace.cuisines.count)
-        var brandCounts: [(Int32, Int)] = []
         var deferred: [Int] = []
+        // Per pool entry, read once: score, tier, cuisine (-1: unknown venue) and brand slot (-1: no brand), where
+        // slots number the pool's distinct brands so the cap check is an array read, not a search.
+        var poolScore = pool.map { adjusted[$0] }
+        var poolTier = pool.map { fullyScored[$0] }
+        var poolCuisine: [Int] = []
+        var poolBrand: [Int] = []
+        var slotBrands: [Int32] = []
+        poolCuisine.reserveCapacity(poolSize)
+        poolBrand.reserveCapacity(poolSize)
+        for i in pool {
+            let index = candidates[i]
+            guard index >= 0 else {
+                poolCuisine.append(-1)
+                poolBrand.append(-1)
+                continue
+            }
+            poolCuisine.append(Int(catalog.venueCuisine[Int(index)]))
+            let brand = catalog.venueBrand[Int(index)]
+            if brand < 0 {
+                poolBrand.append(-1)
+            } else if let slot = slotBrands.firstIndex(of: brand) {
+                poolBrand.append(slot)
+            } else {
+                poolBrand.append(slotBrands.count)
+                slotBrands.append(brand)
+            }
+        }
+        var brandCount = [Int](repeating: 0, count: slotBrands.count)
+        let capping = config.brandCap > 0
+        let penalty = config.diversityPenalty
         while result.count < window && !pool.isEmpty {
             var bestK = -1
             var bestScore = -Double.infinity
             var bestTier = false
-            for (k, i) in pool.enumerated() {
-                let index = candidates[i]
-                if config.brandCap > 0 && result.count < config.brandCapWindow && index >= 0 {
-                    let brand = catalog.venueBrand[Int(index)]
-                    if brand >= 0, let c = brandCounts.first(where: { $0.0 == brand }), c.1 >= config.brandCap {
-                        continue
-                    }
-                }
-                var s = adjusted[i]
-                if index >= 0 && config.diversityPenalty > 0 {
-                    s -= config.diversityPenalty * Double(cuisineCount[Int(catalog.venueCuisine[Int(index)])])
-                }
-                let tier = fullyScored[i]
+            let capped = capping && result.count < config.brandCapWindow
+            for k in pool.indices {
+                let slot = poolBrand[k]
+                if capped && slot >= 0 && brandCount[slot] >= config.brandCap { continue }
+                var s = poolScore[k]
+                let cuisine = poolCuisine[k]
+                if cuisine >= 0 && penalty > 0 { s -= penalty * Double(cuisineCount[cuisine]) }
+                let tier = poolTier[k]
                 if bestK < 0 || (tier && !bestTier) || (tier == bestTier && s > bestScore) {
                     bestK = k
                     bestScore = s
@@ -138,19 +176,13 @@ struct Reranker {
             }
             guard bestK >= 0 else { break }  // everything left is over its brand cap
             let i = pool.remove(at: bestK)
+            poolScore.remove(at: bestK)
+            poolTier.remove(at: bestK)
+            let cuisine = poolCuisine.remove(at: bestK)
+            let slot = poolBrand.remove(at: bestK)
             result.append(i)
-            let index = candidates[i]
-            if index >= 0 {
-                cuisineCount[Int(catalog.venueCuisine[Int(index)])] += 1
-                let brand = catalog.venueBrand[Int(index)]
-                if brand >= 0 {
-                    if let k = brandCounts.firstIndex(where: { $0.0 == brand }) {
-                        brandCounts[k].1 += 1
-                    } else {
-                        brandCounts.append((brand, 1))
-                    }
-                }
-            }
+            if cuisine >= 0 { cuisineCount[cuisine] += 1 }
+            if slot >= 0 { brandCount[slot] += 1 }
         }
         // What the window did not take keeps its model order; over-cap venues can only appear after the window.
         deferred.append(contentsOf: pool)
@@ -196,12 +228,17 @@ struct Reranker {
         // Brands already at their cap in the capped window: exploring one of their venues would break the cap.
         var fullBrands: [Int32] = []
         if config.brandCap > 0 {
-            var counts: [Int32: Int] = [:]
+            var counts: [(brand: Int32, count: Int)] = []
             for i in order.prefix(config.brandCapWindow) where candidates[i] >= 0 {
                 let brand = catalog.venueBrand[Int(candidates[i])]
-                if brand >= 0 { counts[brand, default: 0] += 1 }
+                guard brand >= 0 else { continue }
+                if let k = counts.firstIndex(where: { $0.brand == brand }) {
+                    counts[k].count += 1
+                } else {
+                    counts.append((brand, 1))
+                }
             }
-            fullBrands = counts.filter { $0.value >= config.brandCap }.map(\.key)
+            fullBrands = counts.filter { $0.count >= config.brandCap }.map(\.brand)
         }
         var newPositions: [Int] = []
         for (p, i) in order.enumerated() where p > config.explorationSlot {
