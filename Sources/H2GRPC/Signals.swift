@@ -1,12 +1,13 @@
 import CSystemShim
 import Foundation
 
-/// Termination signals (SIGINT, SIGTERM) read synchronously instead of through an asynchronous handler.
+/// Process signals (SIGINT, SIGTERM, and SIGHUP for reloads) read synchronously instead of through an asynchronous
+/// handler.
 public enum TerminationSignals {
-    /// Blocks SIGINT and SIGTERM for this thread and every thread it starts later, and returns a descriptor to read
-    /// them from. Call it first thing in `main`, before any thread exists, so no other thread receives them.
+    /// Blocks SIGINT, SIGTERM and SIGHUP for this thread and every thread it starts later, and returns a descriptor to
+    /// read them from. Call it first thing in `main`, before any thread exists, so no other thread receives them.
     public static func block() throws -> Int32 {
-        let signals: [Int32] = [SIGINT, SIGTERM]
+        let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
         let fd = signals.withUnsafeBufferPointer { csystem_signalfd($0.baseAddress, Int32($0.count)) }
         guard fd >= 0 else { throw RPCError.system("signalfd", -fd) }
         return fd

@@ -46,6 +46,14 @@ struct Rankd: ParsableCommand {
     @Option(help: "Size of the demo marketplace relative to the default (20k venues, 400k items, 200k users).")
     var scale = 1.0
 
+    @Option(
+        help: """
+            A discovery model (LightGBM .txt or XGBoost .json, with <name>.golden.json beside it) to serve instead of \
+            the embedded one. On SIGHUP rankd reloads it: the new file is checked against its golden file and the \
+            feature join before it replaces the old one, and requests in flight finish on the old model.
+            """)
+    var model: String?
+
     @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms). Never in production.")
     var testHooks = false
 
@@ -87,10 +95,12 @@ struct Rankd: ParsableCommand {
 
         let seed = self.seed
         let scale = self.scale
+        let model = self.model
         Thread.detachNewThread {
             let started = DispatchTime.now()
             do {
                 let engine = try RankingEngine.demo(seed: seed, scale: scale)
+                if let model { try engine.swapModel(contentsOf: model) }
                 ranking.engine = engine
                 health.setAll(.serving)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
@@ -103,10 +113,32 @@ struct Rankd: ParsableCommand {
             }
         }
 
-        let signal = TerminationSignals.wait(signals)
+        var signal = TerminationSignals.wait(signals)
+        while signal == SIGHUP {
+            reload(model: model, into: ranking, server: server)
+            signal = TerminationSignals.wait(signals)
+        }
         server.log(.info, "signal \(signal): draining in-flight calls (grace \(gracePeriod) s)")
         health.setAll(.notServing)
         let cut = server.shutdown()
         server.log(.info, cut == 0 ? "shut down cleanly" : "shut down; \(cut) call(s) cut off at the grace period")
+    }
+
+    /// SIGHUP: swaps in the model file again, validated first; a bad file is refused and the old model keeps serving.
+    private func reload(model: String?, into ranking: RankingServiceHandlers, server: Server) {
+        guard let model else {
+            server.log(.warning, "SIGHUP: nothing to reload (start rankd with --model PATH to hand it model files)")
+            return
+        }
+        guard let engine = ranking.engine else {
+            server.log(.warning, "SIGHUP: still loading; the model is read once loading finishes")
+            return
+        }
+        do {
+            try engine.swapModel(contentsOf: model)
+            server.log(.info, "SIGHUP: now serving \(engine.modelVersion)")
+        } catch {
+            server.log(.error, "SIGHUP: refused \(model), still serving \(engine.modelVersion): \(error)")
+        }
     }
 }

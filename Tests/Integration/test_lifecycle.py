@@ -155,3 +155,35 @@ def test_sigint_also_exits_zero(bin_dir, servers):
     server = servers.start_rankd(bin_dir)
     server.send_signal(signal.SIGINT)
     assert server.wait_exit(CALL_TIMEOUT_S) == 0, f"exit code {server.proc.returncode}"
+
+
+def test_sighup_reloads_the_model_file_and_refuses_one_that_misses_its_golden_file(bin_dir, servers, protos, tmp_path):
+    import json
+    import pathlib
+    import shutil
+
+    resources = pathlib.Path(__file__).resolve().parents[2] / "Sources" / "Ranking" / "Resources"
+    model = tmp_path / "discovery-xgb.json"
+    golden = tmp_path / "discovery-xgb.golden.json"
+    shutil.copy(resources / "discovery-xgb.json", model)
+    shutil.copy(resources / "discovery-xgb.golden.json", golden)
+    server = servers.start_rankd(bin_dir, "--model", str(model))
+
+    # A golden file the model no longer reproduces: the reload is refused and the old model keeps serving.
+    tampered = json.loads(golden.read_text())
+    tampered["raw_scores"][0] += 0.5
+    golden.write_text(json.dumps(tampered))
+    offset = server.log_size()
+    server.send_signal(signal.SIGHUP)
+    refused = server.wait_for_log_line(lambda line: "SIGHUP: refused" in line, start_offset=offset)
+    assert refused is not None and "golden" in refused, server.log_tail()
+    with grpc.insecure_channel(server.address) as ch:
+        assert_still_serving(protos.ranking_grpc.RankingServiceStub(ch), protos)
+
+    # The right golden file again: the reload goes through.
+    shutil.copy(resources / "discovery-xgb.golden.json", golden)
+    offset = server.log_size()
+    server.send_signal(signal.SIGHUP)
+    assert server.wait_for_log_line(lambda line: "SIGHUP: now serving" in line, start_offset=offset), server.log_tail()
+    server.send_signal(signal.SIGTERM)
+    assert server.wait_exit(CALL_TIMEOUT_S) == 0
