@@ -27,7 +27,8 @@ public struct LoadConfiguration: Sendable {
     public var pinCPUs: [Int]?
     /// The schedule, or closed loop.
     public var mode: LoadMode
-    /// Deadline of each call, counted from its intended send time; also sent as grpc-timeout.
+    /// Deadline of each call, counted from its intended send time; also sent as grpc-timeout. 0: no deadline
+    /// (calls still open 10 s after the schedule ends are cut off and counted as transport errors).
     public var timeoutNanoseconds: UInt64 = 5_000_000_000
     /// The requests.
     public var workload: Workload
@@ -202,7 +203,8 @@ public final class LoadRunner: @unchecked Sendable {
 
         // Every call ends by its deadline (the client enforces it), so after the schedule plus one deadline plus a
         // grace period anything still open is a bug somewhere below and is cut off rather than waited for.
-        let hardStop = endOfSchedule + config.timeoutNanoseconds + 3_000_000_000
+        let deadline = config.timeoutNanoseconds > 0 ? config.timeoutNanoseconds : 10_000_000_000
+        let hardStop = endOfSchedule + deadline + 3_000_000_000
         var nextProgress = start + config.progressIntervalNanoseconds
         var lastCompleted: UInt64 = 0
         var lastProgressTime = start

@@ -83,16 +83,19 @@ final class LoopWorker: @unchecked Sendable {
     }
 
     private func send(_ request: ScheduledRequest, now: UInt64) {
-        let deadline = request.intended + configuration.timeoutNanoseconds
-        guard now < deadline else {
-            expire(request, at: deadline, reason: .timeout)
-            return
+        var remaining: Int64?
+        if configuration.timeoutNanoseconds > 0 {
+            let deadline = request.intended + configuration.timeoutNanoseconds
+            guard now < deadline else {
+                expire(request, at: deadline, reason: .timeout)
+                return
+            }
+            remaining = Int64(deadline - now)
         }
         open[request.connection] += 1
         let call = CallState(request: request, sent: now)
         let template = configuration.workload.request(at: request.index)
-        let outgoing = ClientRequest(
-            path: template.path, message: template.message, timeoutNanoseconds: Int64(deadline - now))
+        let outgoing = ClientRequest(path: template.path, message: template.message, timeoutNanoseconds: remaining)
         connections[request.connection].startCall(
             outgoing,
             handler: ClientCallHandler(
@@ -168,6 +171,7 @@ final class LoopWorker: @unchecked Sendable {
     }
 
     private func sweep(now: UInt64) {
+        guard configuration.timeoutNanoseconds > 0 else { return }
         for connection in waiting.indices {
             while waitingHead[connection] < waiting[connection].count {
                 let head = waiting[connection][waitingHead[connection]]

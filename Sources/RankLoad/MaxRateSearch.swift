@@ -125,7 +125,11 @@ public struct MaxRateSearch {
             return fail <= minRate ? nil : Swift.max(fail / 2, minRate)
         case (let pass?, let fail?):
             if fail / pass <= 1 + precision { return nil }
-            return (pass * fail).squareRoot().rounded()
+            // Whole requests per second where that still splits the interval; finer below ~20 req/s.
+            let middle = (pass * fail).squareRoot()
+            let rounded = middle.rounded()
+            let next = rounded > pass && rounded < fail ? rounded : (middle * 100).rounded() / 100
+            return next > pass && next < fail ? next : nil
         case (nil, nil):
             return nil
         }

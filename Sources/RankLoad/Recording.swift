@@ -41,6 +41,9 @@ public struct PhaseRecord: Sendable {
         messages += other.messages
     }
 
+    /// Whether calls answered with more than one message on average (a server-streaming method).
+    public var isStreaming: Bool { firstMessage.count > 0 && messages > statuses.total }
+
     /// Records one finished call from its timestamps (nanoseconds on ``MonotonicClock``); `sent` is nil for a call
     /// that expired before it was sent, `firstMessage` nil when no message arrived.
     @inline(__always)

@@ -10,7 +10,8 @@ extension RunReport {
             ? "open-loop, target \(trimmed(targetRPS)) req/s" : "closed-loop (latency NOT corrected for coordinated omission)"
         lines.append(
             "\(schedule), \(trimmed(durationS)) s measured after \(trimmed(warmupS)) s warm-up, "
-                + "\(connections) connections x \(streamsPerConnection) streams, timeout \(trimmed(timeoutMs)) ms")
+                + "\(connections) connections x \(streamsPerConnection) streams, "
+                + (timeoutMs > 0 ? "timeout \(trimmed(timeoutMs)) ms" : "no deadline"))
         lines.append("workload: \(workload)")
         lines.append("")
         let header = ["", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "count"]

@@ -185,7 +185,9 @@ public struct RunReport: Codable, Sendable {
         valid = invalidReasons.isEmpty
         latencyMs = LatencySummary(measured.corrected)
         uncorrectedLatencyMs = LatencySummary(measured.uncorrected)
-        firstMessageMs = measured.firstMessage.count > 0 ? LatencySummary(measured.firstMessage) : nil
+        // Only for streams: with one message per call the first message is the completion, and a second row of
+        // the same numbers would only be noise.
+        firstMessageMs = measured.isStreaming ? LatencySummary(measured.firstMessage) : nil
         schedulingLagMs = LatencySummary(measured.schedulingLag)
         let statuses = measured.statuses
         statusCounts = statuses.countsByName

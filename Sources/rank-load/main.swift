@@ -60,7 +60,7 @@ struct RankLoadCommand: ParsableCommand {
     @Option(help: "Pin the generator's event loops to these CPUs, e.g. 1 or 0,1.")
     var cpus: String?
 
-    @Option(help: "Call deadline from the intended send time.")
+    @Option(help: "Call deadline from the intended send time, sent as grpc-timeout; 0 for none.")
     var timeout = "5s"
 
     @Option(help: "Seed of the request mix.")
@@ -160,7 +160,6 @@ struct RankLoadCommand: ParsableCommand {
         let warmupNs = try LoadParsing.nanoseconds(warmup)
         let timeoutNs = try LoadParsing.nanoseconds(timeout)
         guard durationNs > 0 else { throw ValidationError("--duration must be positive") }
-        guard timeoutNs > 0 else { throw ValidationError("--timeout must be positive") }
         var objective = try slo.map(ServiceLevelObjective.parse)
         if let maxP99 {
             let bound = ServiceLevelObjective.LatencyBound(percentile: 99, maxNanoseconds: try LoadParsing.nanoseconds(maxP99))
@@ -293,7 +292,7 @@ struct RankLoadCommand: ParsableCommand {
             SpectrumPlot.Series(label: "corrected (from intended send)", histogram: measured.corrected, color: "#d62728"),
             SpectrumPlot.Series(label: "uncorrected (from actual send)", histogram: measured.uncorrected, color: "#1f77b4"),
         ]
-        if measured.firstMessage.count > 0 {
+        if measured.isStreaming {
             series.append(
                 SpectrumPlot.Series(label: "first message (corrected)", histogram: measured.firstMessage, color: "#2ca02c"))
         }

@@ -108,6 +108,22 @@ struct ValidityAndSearchTests {
         #expect(first.firstFailingRPS == 2000)
     }
 
+    @Test("at low rates the bisection never re-tries a rate it has already judged")
+    func lowRatesDoNotRepeat() throws {
+        let search = MaxRateSearch(slo: try ServiceLevelObjective.parse("p99=10ms"), startRate: 25)
+        #expect(search.nextRate(passing: 6.25, failing: 7) == 6.61)
+        #expect(search.nextRate(passing: 6.9, failing: 7) == nil)
+        let outcome = search.run { rate in
+            let result = Synthetic.result(
+                targetRate: rate, dispatched: UInt64(rate.rounded()), latencyNanoseconds: rate <= 6.7 ? 1_000_000 : 20_000_000)
+            return RunReport(result: result, slo: try! ServiceLevelObjective.parse("p99=10ms"))
+        }
+        let maxRPS = try #require(outcome.maxRPS)
+        let failing = try #require(outcome.firstFailingRPS)
+        #expect(maxRPS < failing)
+        #expect(maxRPS <= 6.7)
+    }
+
     @Test("an invalid trial stops the search and marks the answer as a generator-bound lower bound")
     func generatorLimitStopsTheSearch() throws {
         let search = MaxRateSearch(slo: try ServiceLevelObjective.parse("p99=10ms"), startRate: 500)
