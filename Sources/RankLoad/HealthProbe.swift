@@ -25,10 +25,13 @@ public enum HealthProbe {
                 defer { connection.close() }
                 while MonotonicClock.now() < deadline {
                     let (response, result) = connection.unary(
-                        ClientRequest(path: RequestMix.healthPath, message: message, timeoutNanoseconds: 1_000_000_000))
+                        ClientRequest(path: RequestMix.healthPath, message: message, timeoutNanoseconds: 1_000_000_000)
+                    )
                     if let response {
                         let decoded: DecodedMessage<Grpc__Health__V1__HealthCheckResponse> = try ProtoC.decode(
-                            response, as: grpc__health__v1__health_check_response__init)
+                            response,
+                            as: grpc__health__v1__health_check_response__init
+                        )
                         if decoded.message.status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING {
                             return
                         }

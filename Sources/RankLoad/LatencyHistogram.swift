@@ -12,8 +12,10 @@ public struct LatencyHistogram: Sendable {
     public static let highestMicroseconds: UInt64 = 60_000_000
 
     private(set) var storage = Histogram<UInt64>(
-        lowestDiscernibleValue: lowestMicroseconds, highestTrackableValue: highestMicroseconds,
-        numberOfSignificantValueDigits: .three)
+        lowestDiscernibleValue: lowestMicroseconds,
+        highestTrackableValue: highestMicroseconds,
+        numberOfSignificantValueDigits: .three
+    )
     /// Values above the trackable range, recorded at its top.
     public private(set) var clampedCount: UInt64 = 0
 

@@ -172,7 +172,8 @@ public final class LoadRunner: @unchecked Sendable {
         do {
             for index in 0..<config.connections {
                 connections.append(
-                    try ClientConnection(host: config.host, port: config.port, loop: group.loops[index % loopCount]))
+                    try ClientConnection(host: config.host, port: config.port, loop: group.loops[index % loopCount])
+                )
             }
         } catch {
             for connection in connections { connection.close() }
@@ -182,7 +183,11 @@ public final class LoadRunner: @unchecked Sendable {
             LoopWorker(
                 loop: group.loops[loopIndex],
                 connections: connections.enumerated().filter { $0.offset % loopCount == loopIndex }.map(\.element),
-                configuration: config, plan: plan, workerIndex: loopIndex, workerCount: loopCount)
+                configuration: config,
+                plan: plan,
+                workerIndex: loopIndex,
+                workerCount: loopCount
+            )
         }
 
         let start = MonotonicClock.now() + 20_000_000
@@ -218,10 +223,15 @@ public final class LoadRunner: @unchecked Sendable {
                 let interval = Double(now - lastProgressTime) / 1e9
                 onProgress(
                     LoadProgress(
-                        elapsedNanoseconds: now > start ? now - start : 0, totalNanoseconds: plan.totalNanoseconds,
-                        inWarmup: now < start + plan.warmupNanoseconds, dispatched: received, completed: completed,
+                        elapsedNanoseconds: now > start ? now - start : 0,
+                        totalNanoseconds: plan.totalNanoseconds,
+                        inWarmup: now < start + plan.warmupNanoseconds,
+                        dispatched: received,
+                        completed: completed,
                         failed: counts.reduce(0) { $0 + $1.failed },
-                        recentRate: interval > 0 ? Double(completed - lastCompleted) / interval : 0))
+                        recentRate: interval > 0 ? Double(completed - lastCompleted) / interval : 0
+                    )
+                )
                 lastCompleted = completed
                 lastProgressTime = now
                 nextProgress = now + config.progressIntervalNanoseconds
@@ -245,17 +255,29 @@ public final class LoadRunner: @unchecked Sendable {
         }
         let (streams, connectionCount) = (config.streamsPerConnection, config.connections)
         return LoadResult(
-            mode: config.mode, phaseNames: plan.names, phaseTargetRates: plan.targetRates,
-            phaseDurations: plan.durations, warmupPhases: plan.warmupPhases, phases: phases, abandoned: abandoned,
-            connections: connectionCount, streamsPerConnection: streams, timeoutNanoseconds: config.timeoutNanoseconds,
-            workloadName: config.workload.name, path: config.workload.primaryPath,
-            target: "\(config.host):\(config.port)")
+            mode: config.mode,
+            phaseNames: plan.names,
+            phaseTargetRates: plan.targetRates,
+            phaseDurations: plan.durations,
+            warmupPhases: plan.warmupPhases,
+            phases: phases,
+            abandoned: abandoned,
+            connections: connectionCount,
+            streamsPerConnection: streams,
+            timeoutNanoseconds: config.timeoutNanoseconds,
+            workloadName: config.workload.name,
+            path: config.workload.primaryPath,
+            target: "\(config.host):\(config.port)"
+        )
     }
 
     /// The scheduler thread: computes each intended send time, sleeps until it, and hands the due requests to
     /// their loops in batches. It never waits for the server, so a stall cannot slow the offered load down.
     private static func schedule(
-        _ schedule: LoadSchedule, start: UInt64, workers: [LoopWorker], config: LoadConfiguration,
+        _ schedule: LoadSchedule,
+        start: UInt64,
+        workers: [LoopWorker],
+        config: LoadConfiguration,
         state: SchedulerState
     ) {
         let connectionCount = config.connections
@@ -288,7 +310,12 @@ public final class LoadRunner: @unchecked Sendable {
             let workerIndex = connection % loopCount
             batches[workerIndex].append(
                 ScheduledRequest(
-                    index: index, intended: intended, phase: segment, connection: connection / loopCount))
+                    index: index,
+                    intended: intended,
+                    phase: segment,
+                    connection: connection / loopCount
+                )
+            )
             if config.onDispatch != nil { pendingNotifications.append(index) }
             index += 1
             // Bounded batches keep a late scheduler from handing one loop thousands of requests at once.

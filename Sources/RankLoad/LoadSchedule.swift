@@ -55,17 +55,26 @@ public struct LoadSchedule: Sendable, Equatable {
     }
 
     /// A constant rate for `duration`, after `warmup` at the same rate.
-    public static func constant(rate: Double, durationNanoseconds: UInt64, warmupNanoseconds: UInt64 = 0)
+    public static func constant(
+        rate: Double,
+        durationNanoseconds: UInt64,
+        warmupNanoseconds: UInt64 = 0
+    )
         -> LoadSchedule
     {
         build(
             measured: [Segment(durationNanoseconds: durationNanoseconds, startRate: rate, endRate: rate)],
-            warmupNanoseconds: warmupNanoseconds)
+            warmupNanoseconds: warmupNanoseconds
+        )
     }
 
     /// Steps: `start`, `start + step`, ... each held for `stepDuration`, for `steps` steps.
     public static func steps(
-        start: Double, step: Double, steps: Int, stepDurationNanoseconds: UInt64, warmupNanoseconds: UInt64 = 0
+        start: Double,
+        step: Double,
+        steps: Int,
+        stepDurationNanoseconds: UInt64,
+        warmupNanoseconds: UInt64 = 0
     ) -> LoadSchedule {
         precondition(steps > 0, "a step schedule has at least one step")
         let measured = (0..<steps).map { index in
@@ -76,17 +85,27 @@ public struct LoadSchedule: Sendable, Equatable {
     }
 
     /// A linear ramp from `from` to `to` over `duration`, after `warmup` at `from`.
-    public static func ramp(from: Double, to: Double, durationNanoseconds: UInt64, warmupNanoseconds: UInt64 = 0)
+    public static func ramp(
+        from: Double,
+        to: Double,
+        durationNanoseconds: UInt64,
+        warmupNanoseconds: UInt64 = 0
+    )
         -> LoadSchedule
     {
         build(
             measured: [Segment(durationNanoseconds: durationNanoseconds, startRate: from, endRate: to)],
-            warmupNanoseconds: warmupNanoseconds)
+            warmupNanoseconds: warmupNanoseconds
+        )
     }
 
     private static func build(measured: [Segment], warmupNanoseconds: UInt64) -> LoadSchedule {
         guard warmupNanoseconds > 0, let first = measured.first else { return LoadSchedule(segments: measured) }
-        let warmup = Segment(durationNanoseconds: warmupNanoseconds, startRate: first.startRate, endRate: first.startRate)
+        let warmup = Segment(
+            durationNanoseconds: warmupNanoseconds,
+            startRate: first.startRate,
+            endRate: first.startRate
+        )
         return LoadSchedule(segments: [warmup] + measured, warmupSegments: 1)
     }
 

@@ -27,8 +27,12 @@ final class LoopWorker: @unchecked Sendable {
     private var failed: UInt64 = 0
 
     init(
-        loop: EventLoop, connections: [ClientConnection], configuration: LoadConfiguration, plan: PhasePlan,
-        workerIndex: Int, workerCount: Int
+        loop: EventLoop,
+        connections: [ClientConnection],
+        configuration: LoadConfiguration,
+        plan: PhasePlan,
+        workerIndex: Int,
+        workerCount: Int
     ) {
         self.loop = loop
         self.connections = connections
@@ -67,7 +71,9 @@ final class LoopWorker: @unchecked Sendable {
         counterLock.withLock { received += UInt64(batch.count) }
         for request in batch {
             records[request.phase].scheduled += 1
-            records[request.phase].schedulingLag.record(nanoseconds: now > request.intended ? now - request.intended : 0)
+            records[request.phase].schedulingLag.record(
+                nanoseconds: now > request.intended ? now - request.intended : 0
+            )
             if let window = plan.phase(atOffset: now > start ? now - start : 0) {
                 records[window].dispatchedInWindow += 1
             }
@@ -103,16 +109,25 @@ final class LoopWorker: @unchecked Sendable {
                     call.messages += 1
                     if call.firstMessage == nil { call.firstMessage = MonotonicClock.now() }
                 },
-                onFinish: { [self] result in finished(call, result) }))
+                onFinish: { [self] result in finished(call, result) }
+            )
+        )
     }
 
     private func finished(_ call: CallState, _ result: ClientCallResult) {
         let now = MonotonicClock.now()
         let request = call.request
         records[request.phase].recordCall(
-            intended: request.intended, sent: call.sent, firstMessage: call.firstMessage, completed: now)
+            intended: request.intended,
+            sent: call.sent,
+            firstMessage: call.firstMessage,
+            completed: now
+        )
         records[request.phase].statuses.record(
-            code: result.status.code, ending: result.ending, httpStatus: result.httpStatus)
+            code: result.status.code,
+            ending: result.ending,
+            httpStatus: result.httpStatus
+        )
         records[request.phase].messages += call.messages
         open[request.connection] -= 1
         counted(ok: result.status.code == .ok)

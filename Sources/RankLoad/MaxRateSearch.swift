@@ -26,8 +26,13 @@ public struct MaxRateSearch {
         public var notes: [String]
 
         enum CodingKeys: String, CodingKey {
-            case rate, valid, sloMet = "slo_met", latencyMs = "latency_ms", achievedRPS = "achieved_rps",
-                errorRate = "error_rate", notes
+            case rate, valid
+            case sloMet = "slo_met"
+            case latencyMs = "latency_ms"
+            case achievedRPS = "achieved_rps"
+            case
+                errorRate = "error_rate"
+            case notes
         }
     }
 
@@ -45,8 +50,12 @@ public struct MaxRateSearch {
         public var trials: [Trial]
 
         enum CodingKeys: String, CodingKey {
-            case slo, maxRPS = "max_rps", firstFailingRPS = "first_failing_rps",
-                limitedByGenerator = "limited_by_generator", trials
+            case slo
+            case maxRPS = "max_rps"
+            case firstFailingRPS = "first_failing_rps"
+            case
+                limitedByGenerator = "limited_by_generator"
+            case trials
         }
     }
 
@@ -86,14 +95,22 @@ public struct MaxRateSearch {
             let notes = report.invalidReasons + (report.sloBreaches ?? [])
             trials.append(
                 Trial(
-                    rate: rate, valid: report.valid, sloMet: met, latencyMs: report.latencyMs,
-                    achievedRPS: report.achievedRPS, errorRate: report.errorRate, notes: notes))
+                    rate: rate,
+                    valid: report.valid,
+                    sloMet: met,
+                    latencyMs: report.latencyMs,
+                    achievedRPS: report.achievedRPS,
+                    errorRate: report.errorRate,
+                    notes: notes
+                )
+            )
             let verdict = !report.valid ? "INVALID (generator)" : met ? "SLO met" : "SLO breached"
             log(
                 "trial \(trials.count): \(trimmed(rate)) req/s -> p99 \(String(format: "%.3f", report.latencyMs.p99)) ms, "
                     + "errors \(formatPercent(report.errorRate)): \(verdict)"
                     + (notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")")
-                    + (confirming ? " [confirmation]" : ""))
+                    + (confirming ? " [confirmation]" : "")
+            )
             if !report.valid {
                 limited = true
                 break
@@ -112,8 +129,12 @@ public struct MaxRateSearch {
             rate = next
         }
         return Outcome(
-            slo: slo.description, maxRPS: passing, firstFailingRPS: failing, limitedByGenerator: limited,
-            trials: trials)
+            slo: slo.description,
+            maxRPS: passing,
+            firstFailingRPS: failing,
+            limitedByGenerator: limited,
+            trials: trials
+        )
     }
 
     /// The next rate to try, or nil when the interval is narrow enough or the limits are reached.

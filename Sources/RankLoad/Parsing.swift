@@ -43,7 +43,9 @@ public enum LoadParsing {
             scale = 1e6
         }
         guard let value = Double(number), value.isFinite, value > 0 else {
-            throw InvalidValue(description: "\"\(text)\" is not a positive rate in requests per second (e.g. 2000, 2.5k)")
+            throw InvalidValue(
+                description: "\"\(text)\" is not a positive rate in requests per second (e.g. 2000, 2.5k)"
+            )
         }
         return value * scale
     }

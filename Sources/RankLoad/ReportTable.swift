@@ -7,17 +7,20 @@ extension RunReport {
         lines.append("rank-load \(method) -> \(target)")
         let schedule =
             mode == "open-loop"
-            ? "open-loop, target \(trimmed(targetRPS)) req/s" : "closed-loop (latency NOT corrected for coordinated omission)"
+            ? "open-loop, target \(trimmed(targetRPS)) req/s"
+            : "closed-loop (latency NOT corrected for coordinated omission)"
         lines.append(
             "\(schedule), \(trimmed(durationS)) s measured after \(trimmed(warmupS)) s warm-up, "
                 + "\(connections) connections x \(streamsPerConnection) streams, "
-                + (timeoutMs > 0 ? "timeout \(trimmed(timeoutMs)) ms" : "no deadline"))
+                + (timeoutMs > 0 ? "timeout \(trimmed(timeoutMs)) ms" : "no deadline")
+        )
         lines.append("workload: \(workload)")
         lines.append("")
         let header = ["", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "count"]
         var rows: [[String]] = [header]
         func row(_ name: String, _ summary: LatencySummary) -> [String] {
-            [name] + [summary.min, summary.p50, summary.p90, summary.p99, summary.p999, summary.p9999, summary.max]
+            [name]
+                + [summary.min, summary.p50, summary.p90, summary.p99, summary.p999, summary.p9999, summary.max]
                 .map { String(format: "%.3f", $0) } + [String(summary.count)]
         }
         rows.append(row("latency ms", latencyMs))
@@ -38,7 +41,8 @@ extension RunReport {
             let share = targetRPS > 0 ? achievedRPS / targetRPS * 100 : 0
             lines.append(
                 "rate: target \(trimmed(targetRPS)) req/s, achieved \(trimmed(achievedRPS)) req/s "
-                    + "(\(String(format: "%.1f", share))%), completed \(trimmed(completedRPS)) req/s")
+                    + "(\(String(format: "%.1f", share))%), completed \(trimmed(completedRPS)) req/s"
+            )
         } else {
             lines.append("rate: achieved \(trimmed(achievedRPS)) req/s, completed \(trimmed(completedRPS)) req/s")
         }
@@ -47,7 +51,8 @@ extension RunReport {
                 lines.append(
                     "  \(phase.name): target \(trimmed(phase.targetRPS)) achieved \(trimmed(phase.achievedRPS)) req/s, "
                         + "p50 \(String(format: "%.3f", phase.latencyMs.p50)) p99 "
-                        + "\(String(format: "%.3f", phase.latencyMs.p99)) ms, \(phase.latencyMs.count) calls")
+                        + "\(String(format: "%.3f", phase.latencyMs.p99)) ms, \(phase.latencyMs.count) calls"
+                )
             }
         }
         let statuses = statusCounts.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
@@ -65,22 +70,27 @@ extension RunReport {
         if waitedForStream > 0 {
             lines.append(
                 "\(waitedForStream) requests waited for a free stream (raise --streams or --connections if the "
-                    + "server can take more at once; the wait is part of their latency)")
+                    + "server can take more at once; the wait is part of their latency)"
+            )
         }
         if let warmup {
             lines.append(
                 "warm-up (excluded): \(warmup.latencyMs.count) calls, p50 \(String(format: "%.3f", warmup.latencyMs.p50)) "
                     + "p99 \(String(format: "%.3f", warmup.latencyMs.p99)) ms, "
-                    + "\(warmup.statusCounts.filter { $0.key != "OK" }.values.reduce(0, +)) errors")
+                    + "\(warmup.statusCounts.filter { $0.key != "OK" }.values.reduce(0, +)) errors"
+            )
         }
         if let slo, let sloMet {
-            lines.append("SLO \(slo): " + (sloMet ? "met" : "BREACHED (" + (sloBreaches ?? []).joined(separator: "; ") + ")"))
+            lines.append(
+                "SLO \(slo): " + (sloMet ? "met" : "BREACHED (" + (sloBreaches ?? []).joined(separator: "; ") + ")")
+            )
         }
         lines.append(
             valid
                 ? "run: valid"
                 : "run: INVALID (the load generator, not the server, limited this run): "
-                    + invalidReasons.joined(separator: "; "))
+                    + invalidReasons.joined(separator: "; ")
+        )
         return lines.joined(separator: "\n")
     }
 }

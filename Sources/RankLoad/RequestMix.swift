@@ -62,7 +62,8 @@ public struct DemoDataShape: Sendable, Equatable {
     public static func demo(scale: Double = 1) -> DemoDataShape {
         DemoDataShape(
             userCount: max(100, Int(Double(DemoMarketplace.defaultUsers) * scale)),
-            venueCount: max(50, Int(Double(DemoMarketplace.defaultVenues) * scale)))
+            venueCount: max(50, Int(Double(DemoMarketplace.defaultVenues) * scale))
+        )
     }
 }
 
@@ -105,8 +106,12 @@ public struct RequestMix: Sendable {
 
     /// Creates a mix.
     public init(
-        method: Method, shape: DemoDataShape = .demo(), candidates: Int = 100, surface: String? = nil,
-        seed: UInt64 = 1, poolSize: Int = 4096
+        method: Method,
+        shape: DemoDataShape = .demo(),
+        candidates: Int = 100,
+        surface: String? = nil,
+        seed: UInt64 = 1,
+        poolSize: Int = 4096
     ) {
         self.method = method
         self.shape = shape
@@ -130,7 +135,8 @@ public struct RequestMix: Sendable {
             guard parts.count == 3, parts[1].contains("."), !parts[2].isEmpty else {
                 throw LoadParsing.InvalidValue(
                     description: "unknown method \"\(name)\": use recommend, rank, mixed, health, or a full "
-                        + "package.Service/Method path (with --payload-hex for its message)")
+                        + "package.Service/Method path (with --payload-hex for its message)"
+                )
             }
             return .custom(path: path, message: payload)
         }
@@ -178,7 +184,11 @@ public struct RequestMix: Sendable {
 
     /// Fills a context: 60% "use my home location" (0, 0), else a point within ~5 km of a city centre chosen by
     /// the cities' traffic weights, half of those with the market code.
-    private func context(_ random: inout MixRandom, arena: ProtoArena, index: Int) -> UnsafeMutablePointer<
+    private func context(
+        _ random: inout MixRandom,
+        arena: ProtoArena,
+        index: Int
+    ) -> UnsafeMutablePointer<
         Ranking__V1__Context
     > {
         var context = Ranking__V1__Context()

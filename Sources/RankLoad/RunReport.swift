@@ -58,7 +58,9 @@ public struct HistogramDump: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case unit, significantDigits = "significant_digits", lowest, highest, clamped, counts
+        case unit
+        case significantDigits = "significant_digits"
+        case lowest, highest, clamped, counts
     }
 }
 
@@ -78,8 +80,13 @@ public struct PhaseSummary: Codable, Sendable, Equatable {
     public var statusCounts: [String: UInt64]
 
     enum CodingKeys: String, CodingKey {
-        case name, targetRPS = "target_rps", achievedRPS = "achieved_rps", durationS = "duration_s",
-            latencyMs = "latency_ms", statusCounts = "status_counts"
+        case name
+        case targetRPS = "target_rps"
+        case achievedRPS = "achieved_rps"
+        case durationS = "duration_s"
+        case
+            latencyMs = "latency_ms"
+        case statusCounts = "status_counts"
     }
 }
 
@@ -155,15 +162,41 @@ public struct RunReport: Codable, Sendable {
     public var uncorrectedHistogram: HistogramDump
 
     enum CodingKeys: String, CodingKey {
-        case tool, target, method, workload, mode, connections, streamsPerConnection = "streams_per_connection",
-            timeoutMs = "timeout_ms", durationS = "duration_s", warmupS = "warmup_s", targetRPS = "target_rps",
-            achievedRPS = "achieved_rps", completedRPS = "completed_rps", valid, invalidReasons = "invalid_reasons",
-            latencyMs = "latency_ms", uncorrectedLatencyMs = "uncorrected_latency_ms",
-            firstMessageMs = "first_message_ms", schedulingLagMs = "scheduling_lag_ms",
-            statusCounts = "status_counts", httpStatusCounts = "http_status_counts", endingCounts = "ending_counts",
-            rstStreamCodes = "rst_stream_codes", transportErrors = "transport_errors", errorRate = "error_rate",
-            waitedForStream = "waited_for_stream", messagesPerCall = "messages_per_call", warmup, phases, slo,
-            sloMet = "slo_met", sloBreaches = "slo_breaches", histogram, uncorrectedHistogram = "uncorrected_histogram"
+        case tool, target, method, workload, mode, connections
+        case streamsPerConnection = "streams_per_connection"
+        case
+            timeoutMs = "timeout_ms"
+        case durationS = "duration_s"
+        case warmupS = "warmup_s"
+        case targetRPS = "target_rps"
+        case
+            achievedRPS = "achieved_rps"
+        case completedRPS = "completed_rps"
+        case valid
+        case invalidReasons = "invalid_reasons"
+        case
+            latencyMs = "latency_ms"
+        case uncorrectedLatencyMs = "uncorrected_latency_ms"
+        case
+            firstMessageMs = "first_message_ms"
+        case schedulingLagMs = "scheduling_lag_ms"
+        case
+            statusCounts = "status_counts"
+        case httpStatusCounts = "http_status_counts"
+        case endingCounts = "ending_counts"
+        case
+            rstStreamCodes = "rst_stream_codes"
+        case transportErrors = "transport_errors"
+        case errorRate = "error_rate"
+        case
+            waitedForStream = "waited_for_stream"
+        case messagesPerCall = "messages_per_call"
+        case warmup, phases, slo
+        case
+            sloMet = "slo_met"
+        case sloBreaches = "slo_breaches"
+        case histogram
+        case uncorrectedHistogram = "uncorrected_histogram"
     }
 
     /// Judges a result with a validity gate and, optionally, an SLO.
@@ -201,10 +234,14 @@ public struct RunReport: Codable, Sendable {
         phases = result.phases.indices.map { index in
             let seconds = Double(result.phaseDurations[index]) / 1e9
             return PhaseSummary(
-                name: result.phaseNames[index], targetRPS: result.phaseTargetRates[index],
-                achievedRPS: seconds > 0 ? (Double(result.phases[index].dispatchedInWindow) / seconds * 10).rounded() / 10 : 0,
-                durationS: seconds, latencyMs: LatencySummary(result.phases[index].corrected),
-                statusCounts: result.phases[index].statuses.countsByName)
+                name: result.phaseNames[index],
+                targetRPS: result.phaseTargetRates[index],
+                achievedRPS: seconds > 0
+                    ? (Double(result.phases[index].dispatchedInWindow) / seconds * 10).rounded() / 10 : 0,
+                durationS: seconds,
+                latencyMs: LatencySummary(result.phases[index].corrected),
+                statusCounts: result.phases[index].statuses.countsByName
+            )
         }
         warmup = result.warmupPhases > 0 ? phases[0] : nil
         if let slo {

@@ -34,7 +34,8 @@ public struct ServiceLevelObjective: Sendable, Equatable, CustomStringConvertibl
             let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard pair.count == 2 else {
                 throw LoadParsing.InvalidValue(
-                    description: "\"\(part)\" is not KEY=VALUE; use e.g. p99=10ms,errors=0.1%")
+                    description: "\"\(part)\" is not KEY=VALUE; use e.g. p99=10ms,errors=0.1%"
+                )
             }
             let key = pair[0].lowercased()
             if key == "errors" || key == "error_rate" {
@@ -43,7 +44,8 @@ public struct ServiceLevelObjective: Sendable, Equatable, CustomStringConvertibl
             }
             guard key.hasPrefix("p"), let percentile = percentileValue(String(key.dropFirst())) else {
                 throw LoadParsing.InvalidValue(
-                    description: "\"\(pair[0])\" is not a percentile such as p50, p99, p99.9 or p999, nor errors")
+                    description: "\"\(pair[0])\" is not a percentile such as p50, p99, p99.9 or p999, nor errors"
+                )
             }
             bounds.append(LatencyBound(percentile: percentile, maxNanoseconds: try LoadParsing.nanoseconds(pair[1])))
         }
@@ -95,7 +97,8 @@ extension ServiceLevelObjective {
             if histogram.count == 0 || value > bound.maxNanoseconds {
                 let measured = histogram.count == 0 ? "no calls" : formatDuration(value)
                 breaches.append(
-                    "p\(formatPercentile(bound.percentile)) \(measured) > \(formatDuration(bound.maxNanoseconds))")
+                    "p\(formatPercentile(bound.percentile)) \(measured) > \(formatDuration(bound.maxNanoseconds))"
+                )
             }
         }
         if errorFraction > maxErrorFraction {

@@ -77,24 +77,38 @@ public struct SpectrumPlot {
         out += line(left, top, left, top + plotHeight, "#333333")
         out += line(left, top + plotHeight, left + plotWidth, top + plotHeight, "#333333")
         out += text(left + plotWidth / 2, height - 20, "percentile (1/(1-p) log scale)", anchor: "middle")
-        out += "<text x=\"20\" y=\"\(top + plotHeight / 2)\" transform=\"rotate(-90 20 \(top + plotHeight / 2))\" "
+        out +=
+            "<text x=\"20\" y=\"\(top + plotHeight / 2)\" transform=\"rotate(-90 20 \(top + plotHeight / 2))\" "
             + "text-anchor=\"middle\">latency (ms)</text>\n"
         for (index, curve) in series.enumerated() where curve.histogram.count > 0 {
             let points = curve.histogram.spectrum(ticksPerHalfDistance: 10).map {
                 String(format: "%.1f,%.1f", x($0.percentile), y(Double($0.nanoseconds) / 1e6))
             }
-            out += "<polyline fill=\"none\" stroke=\"\(curve.color)\" stroke-width=\"2\" points=\""
+            out +=
+                "<polyline fill=\"none\" stroke=\"\(curve.color)\" stroke-width=\"2\" points=\""
                 + points.joined(separator: " ") + "\"/>\n"
             let legendY = top + 16 + Double(index) * 18
             out += line(left + 12, legendY - 4, left + 36, legendY - 4, curve.color, width: 3)
             let p99 = String(format: "%.3f", Double(curve.histogram.valueAtPercentile(99)) / 1e6)
-            out += text(left + 42, legendY, "\(curve.label) (p99 \(p99) ms, n=\(curve.histogram.count))", anchor: "start")
+            out += text(
+                left + 42,
+                legendY,
+                "\(curve.label) (p99 \(p99) ms, n=\(curve.histogram.count))",
+                anchor: "start"
+            )
         }
         out += "</svg>\n"
         return out
     }
 
-    private func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, _ color: String, width: Double = 1)
+    private func line(
+        _ x1: Double,
+        _ y1: Double,
+        _ x2: Double,
+        _ y2: Double,
+        _ color: String,
+        width: Double = 1
+    )
         -> String
     {
         String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" ", x1, y1, x2, y2)

@@ -75,7 +75,9 @@ public struct StatusTally: Sendable, Equatable {
     /// Calls per grpc-status name ("OK", "UNAVAILABLE", ...), only the codes that occurred.
     public var countsByName: [String: UInt64] {
         var result: [String: UInt64] = [:]
-        for code in GRPCStatus.Code.allCases where byCode[code.rawValue] > 0 { result[code.name] = byCode[code.rawValue] }
+        for code in GRPCStatus.Code.allCases where byCode[code.rawValue] > 0 {
+            result[code.name] = byCode[code.rawValue]
+        }
         return result
     }
 

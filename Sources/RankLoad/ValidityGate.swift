@@ -33,7 +33,8 @@ public struct ValidityGate: Sendable, Equatable {
                 let label = result.phases.count - result.warmupPhases == 1 ? "" : " in \(result.phaseNames[phase])"
                 problems.append(
                     "achieved rate \(trimmed(dispatched / seconds)) req/s\(label) is below "
-                        + "\(formatPercent(minAchievedFraction)) of the target \(trimmed(expected / seconds)) req/s")
+                        + "\(formatPercent(minAchievedFraction)) of the target \(trimmed(expected / seconds)) req/s"
+                )
             }
         }
         let lag = result.measured.schedulingLag
@@ -41,7 +42,8 @@ public struct ValidityGate: Sendable, Equatable {
         if lag.count > 0 && lagP99 > maxSchedulingLagP99Nanoseconds {
             problems.append(
                 "the generator's scheduling lag p99 \(formatDuration(lagP99)) is above "
-                    + "\(formatDuration(maxSchedulingLagP99Nanoseconds)): the load generator is saturated")
+                    + "\(formatDuration(maxSchedulingLagP99Nanoseconds)): the load generator is saturated"
+            )
         }
         if result.abandoned > 0 {
             problems.append("\(result.abandoned) calls were still open when the run was cut off")

@@ -16,7 +16,8 @@ struct RankLoadCommand: ParsableCommand {
             each request's intended send time (coordinated-omission corrected); the uncorrected figure is shown \
             too. A run is INVALID when the generator itself could not keep up.
             Exit status: 0 ok, 1 usage or connection error, 2 invalid run (generator saturated), 3 SLO breached.
-            """)
+            """
+    )
 
     @Option(help: "Server address host:port.")
     var target: String
@@ -45,7 +46,10 @@ struct RankLoadCommand: ParsableCommand {
     @Option(name: .customLong("ramp-to"), help: "Ramp schedule: rate reached at the end of the duration.")
     var rampTo: String?
 
-    @Flag(name: .customLong("closed-loop"), help: "Closed loop (each stream sends when its last call ends). Latency is then NOT corrected.")
+    @Flag(
+        name: .customLong("closed-loop"),
+        help: "Closed loop (each stream sends when its last call ends). Latency is then NOT corrected."
+    )
     var closedLoop = false
 
     @Option(help: "HTTP/2 connections.")
@@ -123,7 +127,9 @@ struct RankLoadCommand: ParsableCommand {
         guard scale > 0, scale.isFinite else { throw ValidationError("--scale must be positive") }
         guard stepBy == nil || rampTo == nil else { throw ValidationError("choose --step-by or --ramp-to, not both") }
         guard !(findMaxRPS && (stepBy != nil || rampTo != nil || closedLoop)) else {
-            throw ValidationError("--find-max-rps searches constant open-loop rates; drop --step-by/--ramp-to/--closed-loop")
+            throw ValidationError(
+                "--find-max-rps searches constant open-loop rates; drop --step-by/--ramp-to/--closed-loop"
+            )
         }
         guard !findMaxRPS || slo != nil || maxP99 != nil else {
             throw ValidationError("--find-max-rps needs --slo (e.g. --slo p99=10ms)")
@@ -146,7 +152,10 @@ struct RankLoadCommand: ParsableCommand {
         if let waitServing {
             do {
                 try HealthProbe.waitUntilServing(
-                    host: host, port: port, timeoutNanoseconds: try LoadParsing.nanoseconds(waitServing))
+                    host: host,
+                    port: port,
+                    timeoutNanoseconds: try LoadParsing.nanoseconds(waitServing)
+                )
             } catch let error as HealthProbe.NotServing {
                 FileHandle.standardError.write("rank-load: \(error)\n".data(using: .utf8)!)
                 throw ExitCode(1)
@@ -162,7 +171,10 @@ struct RankLoadCommand: ParsableCommand {
         guard durationNs > 0 else { throw ValidationError("--duration must be positive") }
         var objective = try slo.map(ServiceLevelObjective.parse)
         if let maxP99 {
-            let bound = ServiceLevelObjective.LatencyBound(percentile: 99, maxNanoseconds: try LoadParsing.nanoseconds(maxP99))
+            let bound = ServiceLevelObjective.LatencyBound(
+                percentile: 99,
+                maxNanoseconds: try LoadParsing.nanoseconds(maxP99)
+            )
             if objective == nil {
                 objective = ServiceLevelObjective(latency: [bound], maxErrorFraction: 1)
             } else {
@@ -171,14 +183,20 @@ struct RankLoadCommand: ParsableCommand {
             }
         }
         let gate = ValidityGate(
-            minAchievedFraction: minAchieved, maxSchedulingLagP99Nanoseconds: try LoadParsing.nanoseconds(maxLagP99))
+            minAchievedFraction: minAchieved,
+            maxSchedulingLagP99Nanoseconds: try LoadParsing.nanoseconds(maxLagP99)
+        )
         let payload = stride(from: 0, to: payloadHex.count, by: 2).map { offset -> UInt8 in
             let start = payloadHex.index(payloadHex.startIndex, offsetBy: offset)
             return UInt8(payloadHex[start...payloadHex.index(after: start)], radix: 16)!
         }
         let mix = RequestMix(
-            method: try RequestMix.method(named: method, payload: payload), shape: .demo(scale: scale),
-            candidates: candidates, surface: surface, seed: seed)
+            method: try RequestMix.method(named: method, payload: payload),
+            shape: .demo(scale: scale),
+            candidates: candidates,
+            surface: surface,
+            seed: seed
+        )
         let workload = mix.makeWorkload()
         let pin = try cpus.map { list in
             try list.split(separator: ",").map { part -> Int in
@@ -222,11 +240,15 @@ struct RankLoadCommand: ParsableCommand {
             let outcome = try search.run(
                 trial: { trialRate in
                     let run = try runOnce(
-                        .openLoop(.constant(rate: trialRate, durationNanoseconds: durationNs, warmupNanoseconds: warmupNs)))
+                        .openLoop(
+                            .constant(rate: trialRate, durationNanoseconds: durationNs, warmupNanoseconds: warmupNs)
+                        )
+                    )
                     if run.1.valid && (run.1.sloMet ?? false) && trialRate >= (best?.1.targetRPS ?? 0) { best = run }
                     return run.1
                 },
-                log: { print($0) })
+                log: { print($0) }
+            )
             print("")
             if let maxRPS = outcome.maxRPS {
                 let bound = outcome.limitedByGenerator ? ">= " : ""
@@ -256,16 +278,29 @@ struct RankLoadCommand: ParsableCommand {
         let mode: LoadMode
         if closedLoop {
             mode = .closedLoop(
-                concurrency: connections * streams, durationNanoseconds: durationNs, warmupNanoseconds: warmupNs)
+                concurrency: connections * streams,
+                durationNanoseconds: durationNs,
+                warmupNanoseconds: warmupNs
+            )
         } else if let stepBy {
             mode = .openLoop(
                 .steps(
-                    start: startRate, step: try stepRate(stepBy, start: startRate), steps: steps,
-                    stepDurationNanoseconds: durationNs, warmupNanoseconds: warmupNs))
+                    start: startRate,
+                    step: try stepRate(stepBy, start: startRate),
+                    steps: steps,
+                    stepDurationNanoseconds: durationNs,
+                    warmupNanoseconds: warmupNs
+                )
+            )
         } else if let rampTo {
             mode = .openLoop(
-                .ramp(from: startRate, to: try LoadParsing.rate(rampTo), durationNanoseconds: durationNs,
-                      warmupNanoseconds: warmupNs))
+                .ramp(
+                    from: startRate,
+                    to: try LoadParsing.rate(rampTo),
+                    durationNanoseconds: durationNs,
+                    warmupNanoseconds: warmupNs
+                )
+            )
         } else {
             mode = .openLoop(.constant(rate: startRate, durationNanoseconds: durationNs, warmupNanoseconds: warmupNs))
         }
@@ -279,7 +314,9 @@ struct RankLoadCommand: ParsableCommand {
 
     /// A step may be zero (a flat series of windows) or negative, as long as no step's rate falls to zero.
     private func stepRate(_ text: String, start: Double) throws -> Double {
-        let step = text.hasPrefix("-") ? -(try LoadParsing.rate(String(text.dropFirst()))) : (text == "0" ? 0 : try LoadParsing.rate(text))
+        let step =
+            text.hasPrefix("-")
+            ? -(try LoadParsing.rate(String(text.dropFirst()))) : (text == "0" ? 0 : try LoadParsing.rate(text))
         guard start + step * Double(steps - 1) > 0 else {
             throw ValidationError("--step-by \(text) takes the rate to zero or below within \(steps) steps")
         }
@@ -289,12 +326,25 @@ struct RankLoadCommand: ParsableCommand {
     private func writePlot(_ result: LoadResult, to path: String) throws {
         let measured = result.measured
         var series = [
-            SpectrumPlot.Series(label: "corrected (from intended send)", histogram: measured.corrected, color: "#d62728"),
-            SpectrumPlot.Series(label: "uncorrected (from actual send)", histogram: measured.uncorrected, color: "#1f77b4"),
+            SpectrumPlot.Series(
+                label: "corrected (from intended send)",
+                histogram: measured.corrected,
+                color: "#d62728"
+            ),
+            SpectrumPlot.Series(
+                label: "uncorrected (from actual send)",
+                histogram: measured.uncorrected,
+                color: "#1f77b4"
+            ),
         ]
         if measured.isStreaming {
             series.append(
-                SpectrumPlot.Series(label: "first message (corrected)", histogram: measured.firstMessage, color: "#2ca02c"))
+                SpectrumPlot.Series(
+                    label: "first message (corrected)",
+                    histogram: measured.firstMessage,
+                    color: "#2ca02c"
+                )
+            )
         }
         let title = "\(result.path) at \(trimmedRate(result.targetRate)) req/s -> \(result.target)"
         try write(Data(SpectrumPlot(title: title, series: series).svg().utf8), to: path)
@@ -321,7 +371,8 @@ struct SearchDocument: Encodable {
     var bestRun: RunReport?
 
     enum CodingKeys: String, CodingKey {
-        case findMaxRPS = "find_max_rps", bestRun = "best_run"
+        case findMaxRPS = "find_max_rps"
+        case bestRun = "best_run"
     }
 }
 
@@ -339,7 +390,10 @@ enum ProgressLine {
         lastPrinted = progress.elapsedNanoseconds
         let phase = progress.inWarmup ? "warm-up " : "measured"
         let clock = String(
-            format: "[%5.1fs/%.0fs] ", Double(progress.elapsedNanoseconds) / 1e9, Double(progress.totalNanoseconds) / 1e9)
+            format: "[%5.1fs/%.0fs] ",
+            Double(progress.elapsedNanoseconds) / 1e9,
+            Double(progress.totalNanoseconds) / 1e9
+        )
         let open = progress.dispatched - min(progress.dispatched, progress.completed)
         let line =
             clock + "\(phase) sent \(progress.dispatched), done \(progress.completed), failed \(progress.failed), "

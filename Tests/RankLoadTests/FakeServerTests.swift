@@ -48,7 +48,10 @@ struct FakeServer {
         configuration.port = 0
         configuration.ioThreads = 1
         configuration.logLevel = .error
-        server = try Server(configuration: configuration, services: [ServiceDefinition(name: "test.Fake", methods: methods)])
+        server = try Server(
+            configuration: configuration,
+            services: [ServiceDefinition(name: "test.Fake", methods: methods)]
+        )
         try server.start()
     }
 
@@ -60,12 +63,19 @@ struct FakeServer {
 @Suite("Runs against a fake server", .serialized)
 struct FakeServerTests {
     private func configuration(
-        port: Int, rate: Double, durationNanoseconds: UInt64, workload: Workload, connections: Int = 1,
+        port: Int,
+        rate: Double,
+        durationNanoseconds: UInt64,
+        workload: Workload,
+        connections: Int = 1,
         streams: Int = 1
     ) -> LoadConfiguration {
         var config = LoadConfiguration(
-            host: "127.0.0.1", port: port,
-            mode: .openLoop(.constant(rate: rate, durationNanoseconds: durationNanoseconds)), workload: workload)
+            host: "127.0.0.1",
+            port: port,
+            mode: .openLoop(.constant(rate: rate, durationNanoseconds: durationNanoseconds)),
+            workload: workload
+        )
         config.connections = connections
         config.streamsPerConnection = streams
         config.timeoutNanoseconds = 10_000_000_000
@@ -83,16 +93,23 @@ struct FakeServerTests {
         let gate = Gate()
         let counter = CallCounter()
         let fake = try FakeServer([
-            RPCMethod(name: "Echo", handler: .unary { _, request in
-                if counter.next() == 0 { gate.wait() }
-                return request
-            })
+            RPCMethod(
+                name: "Echo",
+                handler: .unary { _, request in
+                    if counter.next() == 0 { gate.wait() }
+                    return request
+                }
+            )
         ])
         defer { fake.stop() }
         let requests = 40
         let rate = 1000.0
         var config = configuration(
-            port: fake.port, rate: rate, durationNanoseconds: UInt64(Double(requests) / rate * 1e9), workload: Self.echo)
+            port: fake.port,
+            rate: rate,
+            durationNanoseconds: UInt64(Double(requests) / rate * 1e9),
+            workload: Self.echo
+        )
         config.onDispatch = { index in if index == requests - 1 { gate.open() } }
         let result = try LoadRunner(configuration: config).run()
         gate.open()
@@ -106,7 +123,9 @@ struct FakeServerTests {
         #expect(measured.corrected.valueAtPercentile(50) >= 19_000_000)
         // Corrected >= uncorrected call by call, hence at every percentile.
         for percentile in [0.0, 25, 50, 75, 90, 99, 100] {
-            #expect(measured.corrected.valueAtPercentile(percentile) >= measured.uncorrected.valueAtPercentile(percentile))
+            #expect(
+                measured.corrected.valueAtPercentile(percentile) >= measured.uncorrected.valueAtPercentile(percentile)
+            )
         }
         #expect(result.abandoned == 0)
     }
@@ -115,10 +134,13 @@ struct FakeServerTests {
     func timeoutsAreRecordedAtTheDeadline() throws {
         let gate = Gate()
         let fake = try FakeServer([
-            RPCMethod(name: "Echo", handler: .unary { _, request in
-                gate.wait()
-                return request
-            })
+            RPCMethod(
+                name: "Echo",
+                handler: .unary { _, request in
+                    gate.wait()
+                    return request
+                }
+            )
         ])
         defer {
             gate.open()
@@ -138,24 +160,34 @@ struct FakeServerTests {
     @Test("grpc-status from trailers is counted per code, including errors sent with HTTP 200")
     func statusesAreCountedPerCode() throws {
         let fake = try FakeServer([
-            RPCMethod(name: "Echo", handler: .unary { _, request in
-                switch request.first {
-                case 1: throw GRPCStatus(.notFound, "no such thing")
-                case 2: throw GRPCStatus(.resourceExhausted, "slow down")
-                default: return request
+            RPCMethod(
+                name: "Echo",
+                handler: .unary { _, request in
+                    switch request.first {
+                    case 1: throw GRPCStatus(.notFound, "no such thing")
+                    case 2: throw GRPCStatus(.resourceExhausted, "slow down")
+                    default: return request
+                    }
                 }
-            })
+            )
         ])
         defer { fake.stop() }
         let workload = Workload(
             name: "statuses",
             requests: [
                 LoadRequest(path: "/test.Fake/Echo", message: [0]), LoadRequest(path: "/test.Fake/Echo", message: [1]),
-                LoadRequest(path: "/test.Fake/Echo", message: [2]), LoadRequest(path: "/test.Fake/Missing", message: []),
-            ])
+                LoadRequest(path: "/test.Fake/Echo", message: [2]),
+                LoadRequest(path: "/test.Fake/Missing", message: []),
+            ]
+        )
         let config = configuration(
-            port: fake.port, rate: 1000, durationNanoseconds: 40_000_000, workload: workload, connections: 2,
-            streams: 10)
+            port: fake.port,
+            rate: 1000,
+            durationNanoseconds: 40_000_000,
+            workload: workload,
+            connections: 2,
+            streams: 10
+        )
         let result = try LoadRunner(configuration: config).run()
         let statuses = result.measured.statuses
         #expect(statuses.countsByName == ["OK": 10, "NOT_FOUND": 10, "RESOURCE_EXHAUSTED": 10, "UNIMPLEMENTED": 10])
@@ -174,7 +206,12 @@ struct FakeServerTests {
         let fake = try FakeServer([RPCMethod(name: "Echo", handler: .unary { _, request in request })])
         defer { fake.stop() }
         var config = configuration(
-            port: fake.port, rate: 1000, durationNanoseconds: 100_000_000, workload: Self.echo, streams: 100)
+            port: fake.port,
+            rate: 1000,
+            durationNanoseconds: 100_000_000,
+            workload: Self.echo,
+            streams: 100
+        )
         config.onDispatch = { index in
             if index == 5 { MonotonicClock.sleep(until: MonotonicClock.now() + 200_000_000) }
         }
@@ -191,7 +228,12 @@ struct FakeServerTests {
         let fake = try FakeServer([RPCMethod(name: "Echo", handler: .unary { _, request in request })])
         defer { fake.stop() }
         var config = configuration(
-            port: fake.port, rate: 500, durationNanoseconds: 40_000_000, workload: Self.echo, streams: 10)
+            port: fake.port,
+            rate: 500,
+            durationNanoseconds: 40_000_000,
+            workload: Self.echo,
+            streams: 10
+        )
         config.mode = .openLoop(.constant(rate: 500, durationNanoseconds: 40_000_000, warmupNanoseconds: 20_000_000))
         let result = try LoadRunner(configuration: config).run()
         #expect(result.warmup.statuses.total == 10)
@@ -202,13 +244,23 @@ struct FakeServerTests {
     @Test("closed loop never has more calls open than streams and records no scheduling lag")
     func closedLoop() throws {
         let counter = CallCounter()
-        let fake = try FakeServer([RPCMethod(name: "Echo", handler: .unary { _, request in
-            _ = counter.next()
-            return request
-        })])
+        let fake = try FakeServer([
+            RPCMethod(
+                name: "Echo",
+                handler: .unary { _, request in
+                    _ = counter.next()
+                    return request
+                }
+            )
+        ])
         defer { fake.stop() }
         var config = configuration(
-            port: fake.port, rate: 1, durationNanoseconds: 50_000_000, workload: Self.echo, streams: 2)
+            port: fake.port,
+            rate: 1,
+            durationNanoseconds: 50_000_000,
+            workload: Self.echo,
+            streams: 2
+        )
         config.mode = .closedLoop(concurrency: 2, durationNanoseconds: 50_000_000, warmupNanoseconds: 0)
         let result = try LoadRunner(configuration: config).run()
         let measured = result.measured

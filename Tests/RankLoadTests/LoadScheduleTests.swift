@@ -23,7 +23,10 @@ struct LoadScheduleTests {
     @Test("warm-up is a leading segment at the start rate; the measured window follows it")
     func warmupSegment() {
         let schedule = LoadSchedule.constant(
-            rate: 1000, durationNanoseconds: 2_000_000_000, warmupNanoseconds: 500_000_000)
+            rate: 1000,
+            durationNanoseconds: 2_000_000_000,
+            warmupNanoseconds: 500_000_000
+        )
         #expect(schedule.warmupSegments == 1)
         #expect(schedule.measuredStartNanoseconds == 500_000_000)
         #expect(schedule.measuredNanoseconds == 2_000_000_000)
@@ -77,7 +80,9 @@ struct LoadScheduleTests {
     func phasePlan() {
         let plan = PhasePlan(
             mode: .openLoop(
-                .steps(start: 10, step: 10, steps: 2, stepDurationNanoseconds: 100, warmupNanoseconds: 50)))
+                .steps(start: 10, step: 10, steps: 2, stepDurationNanoseconds: 100, warmupNanoseconds: 50)
+            )
+        )
         #expect(plan.names == ["warm-up", "step 1", "step 2"])
         #expect(plan.targetRates == [10, 10, 20])
         #expect(plan.phase(atOffset: 0) == 0)

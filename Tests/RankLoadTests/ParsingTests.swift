@@ -14,7 +14,10 @@ struct ParsingTests {
         #expect(try LoadParsing.nanoseconds("1h") == 3_600_000_000_000)
     }
 
-    @Test("bad durations and rates are errors with a hint, not crashes", arguments: ["", "abc", "-1s", "10 parsecs", "nan"])
+    @Test(
+        "bad durations and rates are errors with a hint, not crashes",
+        arguments: ["", "abc", "-1s", "10 parsecs", "nan"]
+    )
     func badValues(_ text: String) {
         #expect(throws: LoadParsing.InvalidValue.self) { try LoadParsing.nanoseconds(text) }
         #expect(throws: LoadParsing.InvalidValue.self) { try LoadParsing.rate(text) }
@@ -70,7 +73,8 @@ struct ParsingTests {
         #expect(try RequestMix.method(named: "grpc.health.v1.Health/Check") == .health)
         #expect(
             try RequestMix.method(named: "grpc.testing.TestService/EmptyCall")
-                == .custom(path: "/grpc.testing.TestService/EmptyCall", message: []))
+                == .custom(path: "/grpc.testing.TestService/EmptyCall", message: [])
+        )
         #expect(throws: LoadParsing.InvalidValue.self) { try RequestMix.method(named: "frobnicate") }
     }
 }

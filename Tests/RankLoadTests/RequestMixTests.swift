@@ -24,7 +24,9 @@ struct RequestMixTests {
         for request in workload.requests {
             #expect(request.path == RequestMix.recommendPath)
             let decoded: DecodedMessage<Ranking__V1__RecommendRequest> = try ProtoC.decode(
-                request.message, as: ranking__v1__recommend_request__init)
+                request.message,
+                as: ranking__v1__recommend_request__init
+            )
             let user = ProtoC.string(decoded.message.user_id)
             let number = Int(user.dropFirst()) ?? 0
             #expect(user.hasPrefix("u") && number >= 1)
@@ -47,7 +49,9 @@ struct RequestMixTests {
         let workload = RequestMix(method: .rank, shape: shape, candidates: 500, seed: 1, poolSize: 4).makeWorkload()
         for request in workload.requests {
             let decoded: DecodedMessage<Ranking__V1__RankRequest> = try ProtoC.decode(
-                request.message, as: ranking__v1__rank_request__init)
+                request.message,
+                as: ranking__v1__rank_request__init
+            )
             let ids = ProtoC.messages(decoded.message.candidates, count: decoded.message.n_candidates).map {
                 ProtoC.string($0.pointee.item_id)
             }

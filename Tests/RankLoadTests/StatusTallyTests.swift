@@ -19,10 +19,18 @@ struct StatusTallyTests {
         #expect(tally.total == 8)
         #expect(tally.ok == 1)
         #expect(tally.failed == 7)
-        #expect(tally.countsByName == ["OK": 1, "NOT_FOUND": 1, "UNAVAILABLE": 3, "INTERNAL": 1, "CANCELLED": 1,
-                                       "DEADLINE_EXCEEDED": 1])
-        #expect(tally.countsByEnding == ["trailers": 2, "http_error": 1, "rst_stream": 2, "goaway": 1, "timeout": 1,
-                                         "transport_error": 1])
+        #expect(
+            tally.countsByName == [
+                "OK": 1, "NOT_FOUND": 1, "UNAVAILABLE": 3, "INTERNAL": 1, "CANCELLED": 1,
+                "DEADLINE_EXCEEDED": 1,
+            ]
+        )
+        #expect(
+            tally.countsByEnding == [
+                "trailers": 2, "http_error": 1, "rst_stream": 2, "goaway": 1, "timeout": 1,
+                "transport_error": 1,
+            ]
+        )
         #expect(tally.byHTTPStatus == [200: 3, 503: 1])
         #expect(tally.resets == [2: 1, 8: 1])
         #expect(tally.transportErrors == ["server closed the connection": 1])

@@ -3,7 +3,10 @@
 /// Builds results without a server, for judging logic: one measured phase of one second.
 enum Synthetic {
     static func result(
-        targetRate: Double, dispatched: UInt64, latencyNanoseconds: UInt64, lagNanoseconds: UInt64 = 50_000,
+        targetRate: Double,
+        dispatched: UInt64,
+        latencyNanoseconds: UInt64,
+        lagNanoseconds: UInt64 = 50_000,
         failures: UInt64 = 0
     ) -> LoadResult {
         var record = PhaseRecord()
@@ -16,9 +19,19 @@ enum Synthetic {
         record.scheduled = calls
         record.dispatchedInWindow = dispatched
         return LoadResult(
-            mode: .openLoop(.constant(rate: targetRate, durationNanoseconds: 1_000_000_000)), phaseNames: ["measured"],
-            phaseTargetRates: [targetRate], phaseDurations: [1_000_000_000], warmupPhases: 0, phases: [record],
-            abandoned: 0, connections: 1, streamsPerConnection: 1, timeoutNanoseconds: 1_000_000_000,
-            workloadName: "synthetic", path: "/test.Fake/Echo", target: "127.0.0.1:1")
+            mode: .openLoop(.constant(rate: targetRate, durationNanoseconds: 1_000_000_000)),
+            phaseNames: ["measured"],
+            phaseTargetRates: [targetRate],
+            phaseDurations: [1_000_000_000],
+            warmupPhases: 0,
+            phases: [record],
+            abandoned: 0,
+            connections: 1,
+            streamsPerConnection: 1,
+            timeoutNanoseconds: 1_000_000_000,
+            workloadName: "synthetic",
+            path: "/test.Fake/Echo",
+            target: "127.0.0.1:1"
+        )
     }
 }

@@ -29,7 +29,11 @@ struct ValidityAndSearchTests {
     @Test("a scheduling lag p99 above the threshold makes a run invalid however fast the server was")
     func highLag() {
         let result = Synthetic.result(
-            targetRate: 1000, dispatched: 1000, latencyNanoseconds: 100_000, lagNanoseconds: 8_000_000)
+            targetRate: 1000,
+            dispatched: 1000,
+            latencyNanoseconds: 100_000,
+            lagNanoseconds: 8_000_000
+        )
         let problems = ValidityGate().problems(result)
         #expect(problems.count == 1)
         #expect(problems.first?.contains("scheduling lag") == true)
@@ -43,8 +47,10 @@ struct ValidityAndSearchTests {
         let report = RunReport(result: result, slo: try ServiceLevelObjective.parse("p99=10ms"))
         #expect(report.sloMet == false)
         let text = String(decoding: try report.json(), as: UTF8.self)
-        for key in ["\"target_rps\"", "\"achieved_rps\"", "\"valid\"", "\"latency_ms\"", "\"p50\"", "\"p90\"",
-                    "\"p99\"", "\"p999\"", "\"max\"", "\"status_counts\"", "\"histogram\"", "\"counts\""] {
+        for key in [
+            "\"target_rps\"", "\"achieved_rps\"", "\"valid\"", "\"latency_ms\"", "\"p50\"", "\"p90\"",
+            "\"p99\"", "\"p999\"", "\"max\"", "\"status_counts\"", "\"histogram\"", "\"counts\"",
+        ] {
             #expect(text.contains(key), "missing \(key)")
         }
         #expect(report.table.contains("BREACHED"))
@@ -87,7 +93,10 @@ struct ValidityAndSearchTests {
             // 2000 req/s breaches on its first trial only (a neighbour's burst); 4000 breaches every time.
             let slow = rate >= 4000 || (rate == 2000 && calls[rate] == 1)
             let result = Synthetic.result(
-                targetRate: rate, dispatched: UInt64(rate), latencyNanoseconds: slow ? 20_000_000 : 1_000_000)
+                targetRate: rate,
+                dispatched: UInt64(rate),
+                latencyNanoseconds: slow ? 20_000_000 : 1_000_000
+            )
             return RunReport(result: result, slo: try! ServiceLevelObjective.parse("p99=10ms"))
         }
         #expect(calls[2000] == 2)
@@ -101,7 +110,10 @@ struct ValidityAndSearchTests {
             calls[rate, default: 0] += 1
             let slow = rate >= 2000
             let result = Synthetic.result(
-                targetRate: rate, dispatched: UInt64(rate), latencyNanoseconds: slow ? 20_000_000 : 1_000_000)
+                targetRate: rate,
+                dispatched: UInt64(rate),
+                latencyNanoseconds: slow ? 20_000_000 : 1_000_000
+            )
             return RunReport(result: result, slo: try! ServiceLevelObjective.parse("p99=10ms"))
         }
         #expect(calls[2000] == 1)
@@ -115,7 +127,10 @@ struct ValidityAndSearchTests {
         #expect(search.nextRate(passing: 6.9, failing: 7) == nil)
         let outcome = search.run { rate in
             let result = Synthetic.result(
-                targetRate: rate, dispatched: UInt64(rate.rounded()), latencyNanoseconds: rate <= 6.7 ? 1_000_000 : 20_000_000)
+                targetRate: rate,
+                dispatched: UInt64(rate.rounded()),
+                latencyNanoseconds: rate <= 6.7 ? 1_000_000 : 20_000_000
+            )
             return RunReport(result: result, slo: try! ServiceLevelObjective.parse("p99=10ms"))
         }
         let maxRPS = try #require(outcome.maxRPS)

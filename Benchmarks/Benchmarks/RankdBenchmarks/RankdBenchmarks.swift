@@ -57,7 +57,10 @@ private func venueCandidates(_ count: Int, catalog: Catalog) -> [CandidateInput]
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 1_000_000)
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        maxDuration: .seconds(3),
+        maxIterations: 1_000_000
+    )
 
     let message = [UInt8](repeating: 0x5a, count: 1024)
     Benchmark("gRPC message frame encode (1 KiB)") { benchmark in
@@ -77,7 +80,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("protobuf decode RankRequest (100 candidates)") { benchmark in
         for _ in benchmark.scaledIterations {
             let decoded: DecodedMessage<Ranking__V1__RankRequest> = try ProtoC.decode(
-                request, as: ranking__v1__rank_request__init)
+                request,
+                as: ranking__v1__rank_request__init
+            )
             blackHole(decoded.message.n_candidates)
         }
     }
@@ -94,8 +99,12 @@ let benchmarks: @Sendable () -> Void = {
     let catalog = engine.catalog
     for count in [100, 500, 2000] {
         let query = RankQuery(
-            userID: "u7", surface: "discovery", context: RequestContext(market: "ber"),
-            candidates: venueCandidates(count, catalog: catalog), limit: 20)
+            userID: "u7",
+            surface: "discovery",
+            context: RequestContext(market: "ber"),
+            candidates: venueCandidates(count, catalog: catalog),
+            limit: 20
+        )
         Benchmark("pipeline Rank (\(count) candidates: feature join, scoring, re-rank)") { benchmark in
             for _ in benchmark.scaledIterations {
                 blackHole(try engine.rank(query, deadline: nil, isCancelled: { false }))

@@ -12,13 +12,19 @@ guard arguments.count >= 2 else {
 guard let scale = arguments.count > 2 ? Double(arguments[2]) : 1, scale > 0,
     let seed = arguments.count > 3 ? UInt64(arguments[3]) : 42
 else {
-    FileHandle.standardError.write("export-demo-catalog: SCALE must be a positive number, SEED an integer\n".data(using: .utf8)!)
+    FileHandle.standardError.write(
+        "export-demo-catalog: SCALE must be a positive number, SEED an integer\n".data(using: .utf8)!
+    )
     exit(2)
 }
 do {
     let market = DemoMarketplace.generate(seed: seed, scale: scale)
     let summary = try TrainingExport.write(
-        market: market, directory: arguments[1], trainSessions: 0, validSessions: 0)
+        market: market,
+        directory: arguments[1],
+        trainSessions: 0,
+        validSessions: 0
+    )
     for (file, rows) in summary.files { print("\(file): \(rows) rows") }
 } catch {
     FileHandle.standardError.write("export-demo-catalog: \(error)\n".data(using: .utf8)!)
