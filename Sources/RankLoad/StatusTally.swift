@@ -11,7 +11,7 @@ public struct StatusTally: Sendable, Equatable {
     public private(set) var byCode = [UInt64](repeating: 0, count: GRPCStatus.Code.allCases.count)
     /// Calls per HTTP `:status` of the response (calls that got no response headers are not here).
     public private(set) var byHTTPStatus: [Int: UInt64] = [:]
-    /// Calls that ended with trailers carrying a grpc-status.
+    /// Calls that ended with trailers carrying a grpc-status (other than DEADLINE_EXCEEDED, counted as a timeout).
     public private(set) var trailers: UInt64 = 0
     /// Calls answered with a non-200 HTTP status or a non-gRPC response.
     public private(set) var httpErrors: UInt64 = 0
@@ -35,8 +35,8 @@ public struct StatusTally: Sendable, Equatable {
         if let httpStatus { byHTTPStatus[httpStatus, default: 0] += 1 }
         switch ending {
         case .status:
-            trailers += 1
-            if code == .deadlineExceeded { timeouts += 1 }
+            // A server's DEADLINE_EXCEEDED is a timeout; counting it once keeps the endings summing to the calls.
+            if code == .deadlineExceeded { timeouts += 1 } else { trailers += 1 }
         case .httpError: httpErrors += 1
         case .reset(let errorCode): resets[errorCode, default: 0] += 1
         case .refusedByGoAway: goAways += 1
