@@ -296,22 +296,7 @@ public final class RankingEngine: @unchecked Sendable {
         isCancelled: () -> Bool,
         emit: (RecommendSection) throws -> Void
     ) throws -> Int {
-        let state = current
-        let surface = try surface(named: query.surface, in: state)
-        let limit = try validateLimit(query.limit, surface: surface)
-        let run = try execute(
-            state: state,
-            surface: surface,
-            userID: query.userID,
-            context: query.context,
-            callerCandidates: nil,
-            venueID: query.venueID,
-            explain: query.explain,
-            exclude: query.excludeItemIDs,
-            seed: nil,
-            deadline: deadline,
-            isCancelled: isCancelled
-        )
+        let (run, surface, limit) = try generateAndRank(query, deadline: deadline, isCancelled: isCancelled)
         let sections = surface.config.sections
         var claimed = [Bool](repeating: false, count: run.candidates.count)
         var assigned = [[Int]](repeating: [], count: sections.count)
@@ -358,6 +343,26 @@ public final class RankingEngine: @unchecked Sendable {
         deadline: DispatchTime?,
         isCancelled: () -> Bool
     ) throws -> RankResult {
+        let (run, _, limit) = try generateAndRank(query, deadline: deadline, isCancelled: isCancelled)
+        return RankResult(
+            items: run.order.prefix(limit).map { run.entry(at: $0) },
+            modelVersion: run.modelVersion,
+            variant: run.variant,
+            degraded: !run.degradedStages.isEmpty,
+            degradedStages: run.degradedStages,
+            timings: run.timings,
+            nextPageToken: "",
+            candidateCount: run.candidates.count
+        )
+    }
+
+    /// The pipeline run behind Recommend (candidate generation through re-rank), with the surface and the validated
+    /// per-section limit; shared by the sectioned and the list forms.
+    private func generateAndRank(
+        _ query: RecommendQuery,
+        deadline: DispatchTime?,
+        isCancelled: () -> Bool
+    ) throws -> (run: PipelineRun, surface: ResolvedSurface, limit: Int) {
         let state = current
         let surface = try surface(named: query.surface, in: state)
         let limit = try validateLimit(query.limit, surface: surface)
@@ -374,16 +379,7 @@ public final class RankingEngine: @unchecked Sendable {
             deadline: deadline,
             isCancelled: isCancelled
         )
-        return RankResult(
-            items: run.order.prefix(limit).map { run.entry(at: $0) },
-            modelVersion: run.modelVersion,
-            variant: run.variant,
-            degraded: !run.degradedStages.isEmpty,
-            degradedStages: run.degradedStages,
-            timings: run.timings,
-            nextPageToken: "",
-            candidateCount: run.candidates.count
-        )
+        return (run, surface, limit)
     }
 
     // MARK: Validation
