@@ -104,30 +104,9 @@ public struct SessionSimulator: Sendable {
     /// Evaluation ground truth over every venue that can take the order (open, available, delivering here): the
     /// venue the user would order (grade 2) and the next four by noisy utility (grade 1).
     public func relevance(_ session: Session) -> [(venue: Int, grade: Int)] {
-        let catalog = market.catalog
         let f = frame(session)
-        guard let city = f.city else { return [] }
         var rng = SplitMix64(seed: StableHash.hash("truth", String(session.id), String(session.user)))
-        var scored: [(Double, Int)] = []
-        catalog.spatial.forEachVenueByRing(
-            city: city,
-            latitude: f.latitude,
-            longitude: f.longitude,
-            maxKm: NearbySource.maxDeliveryKm
-        ) { v in
-            guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: f.weekday, minuteOfDay: f.minuteOfDay)
-            else { return true }
-            let km = Geo.distanceKm(
-                f.latitude,
-                f.longitude,
-                catalog.venueLatitude[v],
-                catalog.venueLongitude[v],
-                lonScale: f.lonScale
-            )
-            guard km <= Double(catalog.venueRadiusKm[v]) else { return true }
-            scored.append((utility(session, venue: v, frame: f), v))
-            return true
-        }
+        var scored = deliverableVenues(f).map { (utility(session, venue: $0, frame: f), $0) }
         scored.sort { $0.1 < $1.1 }  // noise is drawn in venue order so it does not depend on scan order
         var noisy = scored.map { ($0.0 + rng.gumbel(), $0.1) }
         noisy.sort { ($0.0, -$0.1) > ($1.0, -$1.1) }
@@ -136,8 +115,14 @@ public struct SessionSimulator: Sendable {
 
     /// Every venue that can take the order, most popular first: the popularity baseline.
     public func popularityRanking(_ session: Session) -> [Int] {
+        let popularity = market.catalog.venuePopularity
+        return deliverableVenues(frame(session)).sorted { (popularity[$0], -$0) > (popularity[$1], -$1) }
+    }
+
+    /// The venues that can take an order in this frame: available, open and delivering to its location, in ring
+    /// order (both callers impose their own order).
+    private func deliverableVenues(_ f: RequestFrame) -> [Int] {
         let catalog = market.catalog
-        let f = frame(session)
         guard let city = f.city else { return [] }
         var venues: [Int] = []
         catalog.spatial.forEachVenueByRing(
@@ -158,8 +143,7 @@ public struct SessionSimulator: Sendable {
             if km <= Double(catalog.venueRadiusKm[v]) { venues.append(v) }
             return true
         }
-        let popularity = catalog.venuePopularity
-        return venues.sorted { (popularity[$0], -$0) > (popularity[$1], -$1) }
+        return venues
     }
 
     /// Item labels for a visit to `venue`: the items the user orders (2) and the next best two (1).
