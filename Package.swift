@@ -2,10 +2,10 @@
 import PackageDescription
 
 // Shared by every Swift target: Swift 5 language mode for now (the C handles cross threads under
-// documented ownership rules that strict Sendable checking cannot yet see), optimised whole-module builds.
+// documented ownership rules that strict Sendable checking cannot yet see). Release builds are plain `-O`: a
+// process that parses hostile input keeps its bounds, overflow and precondition checks.
 let swiftSettings: [SwiftSetting] = [
-    .swiftLanguageMode(.v5),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+    .swiftLanguageMode(.v5)
 ]
 
 let package = Package(

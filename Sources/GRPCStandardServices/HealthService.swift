@@ -7,6 +7,10 @@ import ProtoSupport
 ///
 /// The empty service name stands for the whole server. A service starts NOT_SERVING until the application says
 /// otherwise with ``setStatus(_:for:)``; load balancers and `grpc_health_probe` read it.
+///
+/// Watch is a subscription: an open Watch stream holds no thread, only an entry in the watcher table, and a status
+/// change sends one message to each watcher whose status changed. Client-side health checking keeps one Watch open
+/// per channel for ever, so thousands of them must cost memory, not the threads that serve Rank and Recommend.
 public final class HealthService: @unchecked Sendable {
     /// A service's state, as the health protocol names it.
     public enum Status: Sendable {
@@ -20,9 +24,15 @@ public final class HealthService: @unchecked Sendable {
         }
     }
 
-    private let condition = NSCondition()
+    private let lock = NSLock()
     private var statuses: [String: Status]
-    private var generation = 0
+    private var watchers: [ObjectIdentifier: Watcher] = [:]
+
+    private struct Watcher {
+        let call: ServerCall
+        let service: String
+        var lastSent: Grpc__Health__V1__HealthCheckResponse__ServingStatus
+    }
 
     /// A table with `services` (plus the server-wide "") all NOT_SERVING.
     public init(services: [String]) {
@@ -33,27 +43,51 @@ public final class HealthService: @unchecked Sendable {
 
     /// Sets the state of one service ("" for the whole server) and wakes its watchers.
     public func setStatus(_ status: Status, for service: String = "") {
-        condition.lock()
-        statuses[service] = status
-        generation += 1
-        condition.broadcast()
-        condition.unlock()
+        lock.withLock {
+            statuses[service] = status
+            notifyWatchersLocked()
+        }
     }
 
     /// Sets every known service, and the server itself, to `status`.
     public func setAll(_ status: Status) {
-        condition.lock()
-        for key in statuses.keys { statuses[key] = status }
-        generation += 1
-        condition.broadcast()
-        condition.unlock()
+        lock.withLock {
+            for key in statuses.keys { statuses[key] = status }
+            notifyWatchersLocked()
+        }
     }
 
     /// The current state of `service`, nil when it is unknown.
     public func status(of service: String) -> Status? {
-        condition.lock()
-        defer { condition.unlock() }
-        return statuses[service]
+        lock.withLock { statuses[service] }
+    }
+
+    /// Open Watch streams.
+    public var watcherCount: Int { lock.withLock { watchers.count } }
+
+    private func wireStatusLocked(_ service: String) -> Grpc__Health__V1__HealthCheckResponse__ServingStatus {
+        statuses[service]?.wireValue ?? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN
+    }
+
+    /// Sends each watcher whose service changed its new status. Sending only queues the message (subscription
+    /// sends never wait), so holding the lock keeps every watcher's messages in the order of the changes.
+    private func notifyWatchersLocked() {
+        for (id, watcher) in watchers {
+            let current = wireStatusLocked(watcher.service)
+            guard current != watcher.lastSent else { continue }
+            watchers[id]?.lastSent = current
+            Self.send(current, to: watcher.call)
+        }
+    }
+
+    private static func send(_ status: Grpc__Health__V1__HealthCheckResponse__ServingStatus, to call: ServerCall) {
+        do {
+            try call.send(encode(status))
+        } catch let failure as GRPCStatus {
+            call.finish(failure)
+        } catch {
+            call.finish(GRPCStatus(.internal, "health update failed: \(error)"))
+        }
     }
 
     /// The service definition to register with a server.
@@ -62,7 +96,8 @@ public final class HealthService: @unchecked Sendable {
             name: "grpc.health.v1.Health",
             methods: [
                 RPCMethod(name: "Check", handler: .unary { [self] _, request in try check(request) }, runsOnIOThread: true),
-                RPCMethod(name: "Watch", handler: .serverStreaming { [self] call, request in try watch(call, request) }),
+                RPCMethod(
+                    name: "Watch", handler: .serverStreamingSubscription { [self] call, request in try watch(call, request) }),
             ])
     }
 
@@ -86,27 +121,19 @@ public final class HealthService: @unchecked Sendable {
         return Self.encode(status.wireValue)
     }
 
-    /// Sends the current state, then every change, until the client cancels.
+    /// Sends the current state and subscribes the call to every change, until the client cancels (or the deadline,
+    /// or shutdown, ends it).
     private func watch(_ call: ServerCall, _ request: [UInt8]) throws {
         let service = try serviceName(request)
-        var lastSent: Grpc__Health__V1__HealthCheckResponse__ServingStatus?
-        while true {
-            condition.lock()
-            let current =
-                statuses[service]?.wireValue ?? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN
-            let seen = generation
-            condition.unlock()
-            if current != lastSent {
-                try call.send(Self.encode(current))
-                lastSent = current
-            }
-            condition.lock()
-            // Wakes on a change, or every 200 ms to notice a cancelled call, which signals the call, not this table.
-            while generation == seen && !call.isCancelled {
-                _ = condition.wait(until: Date(timeIntervalSinceNow: 0.2))
-            }
-            condition.unlock()
-            try call.checkAlive()
+        let id = ObjectIdentifier(call)
+        lock.withLock {
+            let current = wireStatusLocked(service)
+            watchers[id] = Watcher(call: call, service: service, lastSent: current)
+            Self.send(current, to: call)
+        }
+        call.onTermination { [weak self] in
+            guard let self else { return }
+            self.lock.withLock { _ = self.watchers.removeValue(forKey: id) }
         }
     }
 }

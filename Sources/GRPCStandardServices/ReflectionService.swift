@@ -74,9 +74,8 @@ public final class ReflectionService: Sendable {
                 methods: [
                     RPCMethod(
                         name: "ServerReflectionInfo",
-                        handler: .bidirectionalStreaming { [self] call in
-                            while let request = try call.receive() { try call.send(try answer(request)) }
-                        })
+                        // One reply per request, computed when it arrives: an open reflection stream holds no thread.
+                        handler: .bidirectionalReplies { [self] _, request in try answer(request) })
                 ])
         }
     }

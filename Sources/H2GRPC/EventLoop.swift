@@ -23,7 +23,7 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private var handlers: [Int32: EventLoopHandler] = [:]
     private var dirty: [EventLoopHandler] = []
-    private var timers = LoopTimerHeap()
+    private let timers = LoopTimerHeap()
     private var dirtyIDs = Set<ObjectIdentifier>()
 
     private let taskLock = NSLock()
@@ -100,6 +100,9 @@ public final class EventLoop: @unchecked Sendable {
         precondition(inEventLoop, "loop timers are scheduled on the loop's own thread")
         return timers.schedule(at: Self.deadline(afterNanoseconds: nanoseconds), task)
     }
+
+    /// Timers that will still run. Loop thread only.
+    var pendingTimerCount: Int { timers.pendingCount }
 
     private static func deadline(afterNanoseconds nanoseconds: Int64) -> UInt64 {
         DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, nanoseconds))

@@ -3,10 +3,11 @@ import Foundation
 
 /// One gRPC call as its handler sees it: request metadata, deadline, cancellation, and the message streams.
 ///
-/// A handler runs on a worker thread and may block in ``receive()``, ``send(_:compress:)`` and ``sleep(milliseconds:)``;
-/// each of those wakes and throws as soon as the call is cancelled (client RST_STREAM, connection loss, server
-/// shutdown) or its deadline passes. The I/O thread owns the HTTP/2 stream; this object is the only thing the two
-/// sides share, and every field below is guarded by `condition`.
+/// A handler runs on a pool thread. On the blocking pool it may wait in ``receive()``, ``send(_:compress:)`` and
+/// ``sleep(milliseconds:)``; each of those wakes and throws as soon as the call is cancelled (client RST_STREAM,
+/// connection loss, server shutdown) or its deadline passes. On the CPU pool ``send(_:compress:)`` never waits: a
+/// client that lets more than ``sendHighWater`` bytes pile up gets RESOURCE_EXHAUSTED. The I/O thread owns the HTTP/2
+/// stream; this object is the only thing the two sides share, and every field below is guarded by `condition`.
 public final class ServerCall: @unchecked Sendable {
     /// The request path, "/package.Service/Method".
     public let path: String
@@ -16,6 +17,11 @@ public final class ServerCall: @unchecked Sendable {
     public let deadline: DispatchTime?
     /// The client's address, for logs.
     public let peer: String
+    /// When the call's request headers arrived. Latency budgets count from here, not from when a thread picked the
+    /// call up.
+    public let arrival: DispatchTime
+    /// How much the caller minds being shed, from `x-request-criticality`.
+    public let criticality: Criticality
 
     /// How the call ended early, if it did.
     public enum Interruption: Sendable, Equatable {
@@ -26,7 +32,7 @@ public final class ServerCall: @unchecked Sendable {
     }
 
     private let condition = NSCondition()
-    private var inbound: [[UInt8]] = []
+    private var inbound: [(message: [UInt8], wireBytes: Int)] = []
     private var inboundHead = 0
     private var inputFinished = false
     private var interruption: Interruption?
@@ -36,6 +42,10 @@ public final class ServerCall: @unchecked Sendable {
     private var _trailingMetadata = Metadata()
     private var _responseEncoding: MessageCompression
     private let clientAcceptsGzip: Bool
+    /// False for handlers that must never wait for the client (the CPU pool, subscriptions).
+    private let sendMayWait: Bool
+    private var terminationHandlers: [@Sendable () -> Void] = []
+    private var terminated = false
 
     /// Bytes a streaming handler may have queued for a slow client before ``send(_:compress:)`` waits for them to drain.
     static let sendHighWater = 4 << 20
@@ -48,7 +58,8 @@ public final class ServerCall: @unchecked Sendable {
 
     init(
         path: String, requestMetadata: Metadata, deadline: DispatchTime?, peer: String, loop: EventLoop,
-        requestEncoding: MessageCompression, clientAcceptsGzip: Bool
+        requestEncoding: MessageCompression, clientAcceptsGzip: Bool, arrival: DispatchTime = .now(),
+        sendMayWait: Bool = true
     ) {
         self.path = path
         self.requestMetadata = requestMetadata
@@ -56,18 +67,23 @@ public final class ServerCall: @unchecked Sendable {
         self.peer = peer
         self.loop = loop
         self.clientAcceptsGzip = clientAcceptsGzip
+        self.arrival = arrival
+        self.sendMayWait = sendMayWait
+        self.criticality = Criticality(metadataValue: requestMetadata.first(Criticality.metadataKey))
         // Answer in the encoding the client used, as long as it also accepts it for responses.
         self._responseEncoding = requestEncoding == .gzip && clientAcceptsGzip ? .gzip : .identity
     }
 
     // MARK: Handler API
 
-    /// Metadata sent with the response headers; set it before the first ``send(_:compress:)``.
+    /// Metadata sent with the response headers; set it before the first ``send(_:compress:)``. Once the headers
+    /// have gone (the first message, or a deadline reply the server sent on its own) a new value is ignored: the
+    /// caller can no longer see it.
     public var responseMetadata: Metadata {
         get { locked { _responseMetadata } }
         set {
             locked {
-                precondition(!headersSent, "response metadata set after the response headers were sent")
+                guard !headersSent else { return }
                 _responseMetadata = newValue
             }
         }
@@ -117,13 +133,16 @@ public final class ServerCall: @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             if inboundHead < inbound.count {
-                let message = inbound[inboundHead]
-                inbound[inboundHead] = []
+                let (message, wireBytes) = inbound[inboundHead]
+                inbound[inboundHead] = ([], 0)
                 inboundHead += 1
                 if inboundHead == inbound.count {
                     inbound.removeAll(keepingCapacity: true)
                     inboundHead = 0
                 }
+                // Taking the message is what reopens the client's flow-control window.
+                let stream = self.stream!
+                loop.execute { stream.requestMessageTaken(wireBytes: wireBytes) }
                 return message
             }
             if let interruption = interruptionLocked() { throw Self.status(for: interruption) }
@@ -132,11 +151,18 @@ public final class ServerCall: @unchecked Sendable {
         }
     }
 
-    /// Sends one response message (the response headers go first, with ``responseMetadata``). Blocks while more than
-    /// a few MiB are waiting for a slow client, so a streaming handler cannot outrun flow control.
+    /// Sends one response message (the response headers go first, with ``responseMetadata``). On the blocking pool it
+    /// waits while more than ``sendHighWater`` bytes are waiting for a slow client, so a streaming handler cannot
+    /// outrun flow control; elsewhere it throws RESOURCE_EXHAUSTED instead of holding the thread.
     /// - Parameter compress: false sends this message uncompressed even when the response encoding is gzip.
     public func send(_ message: [UInt8], compress: Bool = true) throws {
         condition.lock()
+        if !sendMayWait && unsentBytes > Self.sendHighWater && interruptionLocked() == nil {
+            let unsent = unsentBytes
+            condition.unlock()
+            throw GRPCStatus(
+                .resourceExhausted, "the client is not reading its responses (\(unsent) bytes are waiting for it)")
+        }
         while unsentBytes > Self.sendHighWater, interruptionLocked() == nil {
             waitLocked(until: deadline)
         }
@@ -155,7 +181,40 @@ public final class ServerCall: @unchecked Sendable {
         loop.execute { stream.sendMessage(framed, headers: headers, encoding: encoding) }
     }
 
+    /// Ends a subscription call (``RPCHandler/serverStreamingSubscription``) with `status` after the messages already
+    /// sent, with ``trailingMetadata``. Safe from any thread; does nothing once the call has ended.
+    public func finish(_ status: GRPCStatus = .ok) {
+        let (headers, encoding, trailers) = takeHeadersForFinish()
+        let stream = self.stream!
+        loop.execute {
+            stream.finish(status: status, trailers: trailers, headers: headers, encoding: encoding)
+        }
+    }
+
+    /// Runs `body` once when the call ends for any reason: finished, cancelled by the client, deadline, connection
+    /// loss or shutdown. A subscription unsubscribes here. Runs at once when the call has already ended; otherwise on
+    /// the I/O thread, so it must be quick and must not block.
+    public func onTermination(_ body: @escaping @Sendable () -> Void) {
+        let runNow = locked { () -> Bool in
+            if terminated { return true }
+            terminationHandlers.append(body)
+            return false
+        }
+        if runNow { body() }
+    }
+
     // MARK: Loop side
+
+    /// The stream is gone: runs the termination handlers, once.
+    func terminate() {
+        let handlers = locked { () -> [@Sendable () -> Void] in
+            guard !terminated else { return [] }
+            terminated = true
+            defer { terminationHandlers = [] }
+            return terminationHandlers
+        }
+        for handler in handlers { handler() }
+    }
 
     /// Frames a message, compressing it when asked and when that makes it smaller.
     static func frame(_ message: [UInt8], gzip: Bool) -> [UInt8] {
@@ -166,10 +225,11 @@ public final class ServerCall: @unchecked Sendable {
         return MessageFraming.frame(message, compressed: false)
     }
 
-    /// Queues a request message for ``receive()``.
-    func deliver(_ message: [UInt8]) {
+    /// Queues a request message for ``receive()``; `wireBytes` is what it took on the wire, returned to the client's
+    /// flow-control window when the handler takes it.
+    func deliver(_ message: [UInt8], wireBytes: Int) {
         locked {
-            inbound.append(message)
+            inbound.append((message, wireBytes))
             condition.broadcast()
         }
     }
@@ -208,7 +268,8 @@ public final class ServerCall: @unchecked Sendable {
         }
     }
 
-    var interruptionReason: Interruption? { interruptionNow() }
+    /// Why the call ended early (cancellation or deadline), nil while it is alive.
+    public var interruptionReason: Interruption? { interruptionNow() }
 
     // MARK: Helpers
 

@@ -3,11 +3,15 @@ import CSystemShim
 import Dispatch
 import Foundation
 
-/// One accepted HTTP/2 connection: its socket and its nghttp2 server session.
+/// One accepted HTTP/2 connection: its socket, its nghttp2 server session, and the limits that keep one client from
+/// hurting the others.
 ///
 /// Owned by one ``EventLoop`` and touched only on its thread. The session is freed in ``close(reason:)``, which is
 /// idempotent; `deinit` asserts it ran. nghttp2 gets `self` as an unretained opaque pointer: the loop's handler table
 /// keeps the connection alive for exactly as long as the session exists.
+///
+/// Timeouts, the maximum age and the PING policy are decided by a ``ConnectionLifecycle`` value that the loop's
+/// periodic tick and the frame callbacks feed; this class only carries out its actions.
 final class ServerConnection: EventLoopHandler {
     let fd: Int32
     let loop: EventLoop
@@ -16,10 +20,19 @@ final class ServerConnection: EventLoopHandler {
     private var session: OpaquePointer?
     private var streams: [Int32: ServerStream] = [:]
     private var io: SessionIO
-    private var closed = false
+    private(set) var closed = false
+    private var started = false
     private var goingAway = false
     /// Close once everything queued has reached the socket (set when a GOAWAY'd connection runs out of streams).
     private var closeAfterFlush = false
+    private var lifecycle: ConnectionLifecycle
+    /// Request bytes held by this connection's streams (partial and untaken messages).
+    private var requestBytes = 0
+    /// Response bytes queued by this connection's streams and not yet taken by nghttp2.
+    private var responseBytes = 0
+    /// Streams whose handler waits for the response backlog to drain, in arrival order.
+    private var parked: [ServerStream] = []
+    private var subscriptions: [Int32: ServerStream] = [:]
 
     init(fd: Int32, loop: EventLoop, server: Server, peer: String) {
         self.fd = fd
@@ -27,6 +40,8 @@ final class ServerConnection: EventLoopHandler {
         self.server = server
         self.peer = peer
         self.io = SessionIO(fd: fd, loop: loop)
+        self.lifecycle = ConnectionLifecycle(
+            limits: server.configuration.lifecycleLimits, now: DispatchTime.now().uptimeNanoseconds)
     }
 
     deinit {
@@ -35,10 +50,11 @@ final class ServerConnection: EventLoopHandler {
 
     /// Creates the session, sends the server SETTINGS and starts reading. Loop thread only.
     func start() {
+        guard !closed else { return }
+        started = true
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
-            Foundation.close(fd)
-            server.connectionClosed(self)
+            close(reason: "out of memory")
             return
         }
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -48,14 +64,15 @@ final class ServerConnection: EventLoopHandler {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkRecv)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSend)
+        nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, onFrameNotSend)
 
-        let options = cnghttp2_make_options(0, 0)
+        // Windows reopen only as handlers take their messages (nghttp2_session_consume), not as bytes arrive.
+        let options = cnghttp2_make_options(0, 0, 1)
         defer { nghttp2_option_del(options) }
         let userData = Unmanaged.passUnretained(self).toOpaque()
         guard nghttp2_session_server_new2(&session, callbacks, userData, options) == 0 else {
             session = nil
-            Foundation.close(fd)
-            server.connectionClosed(self)
+            close(reason: "nghttp2 session could not be created")
             return
         }
         let config = server.configuration
@@ -110,7 +127,12 @@ final class ServerConnection: EventLoopHandler {
     /// Moves what nghttp2 has to send into the socket; closes once a finished or shut-down session is written out.
     func flush() {
         guard !closed, let session else { return }
-        switch io.flush(session) {
+        let writtenBefore = io.bytesWritten
+        let outcome = io.flush(session)
+        lifecycle.wrote(
+            stillWaiting: io.hasPending || responseBytes > 0, madeProgress: io.bytesWritten != writtenBefore,
+            now: DispatchTime.now().uptimeNanoseconds)
+        switch outcome {
         case .blocked:
             return
         case .failed(let why):
@@ -122,6 +144,7 @@ final class ServerConnection: EventLoopHandler {
         case .done:
             break
         }
+        if !parked.isEmpty && !isOverResponseBudget { unparkWaiting() }
         if closeAfterFlush {
             close(reason: "shut down")
         } else if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
@@ -134,23 +157,42 @@ final class ServerConnection: EventLoopHandler {
         guard !closed else { return }
         closed = true
         server.log(.debug, "\(peer): connection closed (\(reason))")
-        loop.deregister(fd: fd)
+        if started { loop.deregister(fd: fd) }
         Foundation.close(fd)
         let open = streams
         streams.removeAll()
+        parked.removeAll()
+        subscriptions.removeAll()
         for stream in open.values { stream.connectionLost() }
+        server.releaseRequestBytes(requestBytes)
+        requestBytes = 0
+        server.responseBytesChanged(-responseBytes)
+        responseBytes = 0
         nghttp2_session_del(session)
         session = nil
         server.connectionClosed(self)
     }
 
-    /// Starts a graceful shutdown: GOAWAY with the last stream id processed; streams already open run to the end.
+    /// Starts a graceful shutdown: GOAWAY with the last stream id processed; streams already open run to the end,
+    /// except subscriptions (health Watch), which end at once with UNAVAILABLE so that shutdown does not wait for them.
     func goAway() {
-        guard !closed, !goingAway, let session else { return }
+        guard !closed, !goingAway, session != nil else { return }
+        lifecycle.wentAway()
+        sendGoAway(errorCode: UInt32(NGHTTP2_NO_ERROR.rawValue), debugData: "")
+        for stream in Array(subscriptions.values) {
+            stream.finish(
+                status: GRPCStatus(.unavailable, "the server is shutting down; reconnect to another instance"),
+                trailers: Metadata())
+        }
+    }
+
+    private func sendGoAway(errorCode: UInt32, debugData: String) {
+        guard let session, !goingAway else { return }
         goingAway = true
+        var debug = Array(debugData.utf8)
         nghttp2_submit_goaway(
-            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-            UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session), errorCode,
+            &debug, debug.count)
         if streams.isEmpty { closeWhenFlushed() }
         loop.markDirty(self)
     }
@@ -162,21 +204,148 @@ final class ServerConnection: EventLoopHandler {
         loop.markDirty(self)
     }
 
-    // MARK: Stream plumbing used by ServerStream
+    /// The loop's periodic check of timeouts and age.
+    func tick(now: UInt64) {
+        guard !closed else { return }
+        switch lifecycle.tick(now: now) {
+        case .none:
+            break
+        case .close(let reason):
+            switch reason {
+            case .prefaceTimeout:
+                server.counters.add(\.closedPrefaceTimeout)
+                close(reason: "no HTTP/2 preface within the preface timeout")
+            case .writeTimeout:
+                server.counters.add(\.closedWriteTimeout)
+                close(reason: "the client stopped reading: no response byte written within the write timeout")
+            case .maxAgeGraceOver:
+                close(reason: "maximum connection age: grace period over")
+            }
+        case .goAway(let reason):
+            switch reason {
+            case .idle:
+                server.counters.add(\.closedIdle)
+                sendGoAway(errorCode: UInt32(NGHTTP2_NO_ERROR.rawValue), debugData: "idle")
+            case .maxAge:
+                server.counters.add(\.closedMaxAge)
+                sendGoAway(errorCode: UInt32(NGHTTP2_NO_ERROR.rawValue), debugData: "max_age")
+            case .tooManyPings:
+                break
+            }
+        }
+    }
+
+    /// Whether the client has sent its preface (the server evicts the oldest connection that has not, at the limit).
+    var prefaceReceived: Bool { lifecycle.prefaceReceived }
+
+    // MARK: Budgets used by ServerStream
 
     var sessionPointer: OpaquePointer? { session }
 
+    /// Returns `bytes` of a stream's request to the client's flow-control windows.
+    func consume(streamID: Int32, bytes: Int) {
+        guard bytes > 0, !closed, let session else { return }
+        nghttp2_session_consume(session, streamID, bytes)
+        loop.markDirty(self)
+    }
+
+    /// Counts `bytes` of request against this connection's and the server's budgets; false (and nothing counted)
+    /// when either would be passed.
+    func reserveRequestBytes(_ bytes: Int) -> Bool {
+        guard requestBytes + bytes <= server.configuration.maxConnectionRequestBytes,
+            server.reserveRequestBytes(bytes)
+        else { return false }
+        requestBytes += bytes
+        return true
+    }
+
+    func releaseRequestBytes(_ bytes: Int) {
+        guard bytes > 0, !closed else { return }
+        requestBytes -= bytes
+        server.releaseRequestBytes(bytes)
+    }
+
+    /// A stream queued (positive) or handed nghttp2 (negative) response bytes.
+    func responseBytesQueued(_ delta: Int) {
+        guard !closed else { return }
+        responseBytes += delta
+        server.responseBytesChanged(delta)
+    }
+
+    /// Whether responses pile up unread past the connection's budget: new handlers wait to start.
+    var isOverResponseBudget: Bool {
+        responseBytes + io.pendingCount > server.configuration.maxConnectionResponseBytes
+    }
+
+    func park(_ stream: ServerStream) {
+        parked.append(stream)
+    }
+
+    func unpark(_ stream: ServerStream) {
+        parked.removeAll { $0 === stream }
+    }
+
+    /// Starts parked handlers once the backlog is below half the budget, oldest first, while it stays below.
+    private func unparkWaiting() {
+        guard responseBytes + io.pendingCount <= server.configuration.maxConnectionResponseBytes / 2 else { return }
+        let waiting = parked
+        parked.removeAll()
+        for stream in waiting { stream.startHandler() }
+    }
+
+    /// The largest response header block this client accepts: the server's own cap, or less when the client's
+    /// SETTINGS_MAX_HEADER_LIST_SIZE says so.
+    var maxResponseHeaderListSize: Int {
+        var limit = server.configuration.maxResponseHeaderListSize
+        if let session {
+            let remote = nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE)
+            limit = min(limit, Int(remote))
+        }
+        return limit
+    }
+
+    func subscriptionStarted(_ stream: ServerStream) {
+        subscriptions[stream.id] = stream
+    }
+
+    func subscriptionEnded(_ stream: ServerStream) {
+        subscriptions.removeValue(forKey: stream.id)
+    }
+
+    // MARK: Stream plumbing
+
     func streamFinished(_ id: Int32) {
         streams.removeValue(forKey: id)
+        lifecycle.streamsChanged(open: streams.count, now: DispatchTime.now().uptimeNanoseconds)
         if goingAway && streams.isEmpty { closeWhenFlushed() }
     }
 
     fileprivate func beginStream(_ id: Int32) {
         guard streams[id] == nil else { return }
         streams[id] = ServerStream(id: id, connection: self)
+        lifecycle.streamsChanged(open: streams.count, now: DispatchTime.now().uptimeNanoseconds)
     }
 
     fileprivate func stream(_ id: Int32) -> ServerStream? { streams[id] }
+
+    fileprivate func receivedSettings() {
+        guard !lifecycle.prefaceReceived else { return }
+        lifecycle.receivedPreface()
+        server.prefaceReceived(self)
+    }
+
+    fileprivate func receivedPing() {
+        if lifecycle.receivedPing(now: DispatchTime.now().uptimeNanoseconds) == .goAway(.tooManyPings) {
+            server.counters.add(\.closedTooManyPings)
+            server.log(.debug, "\(peer): too many PINGs; GOAWAY ENHANCE_YOUR_CALM")
+            sendGoAway(errorCode: UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue), debugData: "too_many_pings")
+            closeWhenFlushed()
+        }
+    }
+
+    fileprivate func sentResponseFrame() {
+        lifecycle.sentResponseFrame()
+    }
 }
 
 // MARK: - nghttp2 callbacks
@@ -202,14 +371,25 @@ private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength,
         let stream = connection.stream(frame.pointee.hd.stream_id)
     else { return 0 }
     stream.receivedHeader(
-        name: String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
-        value: String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
+        name: UnsafeBufferPointer(start: name, count: nameLength),
+        value: UnsafeBufferPointer(start: value, count: valueLength))
     return 0
 }
 
 private let onFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, userData in
     guard let connection = connection(userData), let frame else { return 0 }
     let header = frame.pointee.hd
+    let isAck = header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0
+    switch UInt32(header.type) {
+    case NGHTTP2_SETTINGS.rawValue where !isAck:
+        connection.receivedSettings()
+        return 0
+    case NGHTTP2_PING.rawValue where !isAck:
+        connection.receivedPing()
+        return 0
+    default:
+        break
+    }
     guard header.stream_id != 0, let stream = connection.stream(header.stream_id) else { return 0 }
     let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
     switch UInt32(header.type) {
@@ -224,7 +404,12 @@ private let onFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, userData i
 }
 
 private let onDataChunkRecv: nghttp2_on_data_chunk_recv_callback = { _, _, streamID, data, length, userData in
-    guard let connection = connection(userData), let data, let stream = connection.stream(streamID) else { return 0 }
+    guard let connection = connection(userData) else { return 0 }
+    guard let data, let stream = connection.stream(streamID) else {
+        // Data for a stream already gone: nobody holds it, so the window goes back at once.
+        connection.consume(streamID: streamID, bytes: length)
+        return 0
+    }
     stream.receivedData(UnsafeRawBufferPointer(start: data, count: length))
     return 0
 }
@@ -239,6 +424,11 @@ private let onStreamClose: nghttp2_on_stream_close_callback = { _, streamID, err
 private let onFrameSend: nghttp2_on_frame_send_callback = { session, frame, userData in
     guard let connection = connection(userData), let frame else { return 0 }
     let header = frame.pointee.hd
+    if header.stream_id != 0
+        && (UInt32(header.type) == NGHTTP2_HEADERS.rawValue || UInt32(header.type) == NGHTTP2_DATA.rawValue)
+    {
+        connection.sentResponseFrame()
+    }
     // After our END_STREAM, a client still uploading (e.g. a message over the limit) is told to stop, as gRPC
     // servers do, instead of the server reading and discarding the rest.
     if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0, header.stream_id != 0,
@@ -248,5 +438,22 @@ private let onFrameSend: nghttp2_on_frame_send_callback = { session, frame, user
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), header.stream_id, UInt32(NGHTTP2_NO_ERROR.rawValue))
         connection.loop.markDirty(connection)
     }
+    return 0
+}
+
+/// nghttp2 refused to send a frame (a header block too large for the client, a stream already closed): the call
+/// must end now rather than wait for frames that will never go.
+private let onFrameNotSend: nghttp2_on_frame_not_send_callback = { _, frame, errorCode, userData in
+    guard let connection = connection(userData), let frame else { return 0 }
+    let header = frame.pointee.hd
+    guard header.stream_id != 0, UInt32(header.type) == NGHTTP2_HEADERS.rawValue,
+        let stream = connection.stream(header.stream_id)
+    else { return 0 }
+    connection.server.counters.add(\.responsesRefused)
+    connection.server.log(
+        .warning,
+        "\(connection.peer): response headers on stream \(header.stream_id) could not be sent "
+            + "(\(String(cString: nghttp2_strerror(errorCode)))); resetting the stream")
+    stream.resetStream()
     return 0
 }

@@ -23,6 +23,8 @@ struct SessionIO {
     private var pending: [UInt8] = []
     private var pendingOffset = 0
     private var wantsWritable = false
+    /// Bytes written to the socket so far; the write timeout watches it move.
+    private(set) var bytesWritten = 0
 
     init(fd: Int32, loop: EventLoop) {
         self.fd = fd
@@ -32,6 +34,9 @@ struct SessionIO {
 
     /// Whether bytes are waiting for the socket.
     var hasPending: Bool { pendingOffset < pending.count }
+
+    /// Bytes framed by nghttp2 and waiting for the socket.
+    var pendingCount: Int { pending.count - pendingOffset }
 
     /// Reads what the socket has (a bounded number of times, so one busy peer cannot starve the others on the loop)
     /// and feeds it to nghttp2.
@@ -83,6 +88,7 @@ struct SessionIO {
             }
             if count < 0 { return .failed("write failed: \(String(cString: strerror(Int32(-count))))") }
             pendingOffset += count
+            bytesWritten += count
         }
         pending.removeAll(keepingCapacity: true)
         pendingOffset = 0

@@ -1,13 +1,13 @@
 import CSystemShim
 import Foundation
 
-/// Process signals (SIGINT, SIGTERM, and SIGHUP for reloads) read synchronously instead of through an asynchronous
-/// handler.
+/// Process signals (SIGINT, SIGTERM, SIGHUP for reloads and SIGUSR1 for a stats line) read synchronously instead of
+/// through an asynchronous handler.
 public enum TerminationSignals {
-    /// Blocks SIGINT, SIGTERM and SIGHUP for this thread and every thread it starts later, and returns a descriptor to
+    /// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 for this thread and every thread it starts later, and returns a descriptor to
     /// read them from. Call it first thing in `main`, before any thread exists, so no other thread receives them.
     public static func block() throws -> Int32 {
-        let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+        let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGUSR1]
         let fd = signals.withUnsafeBufferPointer { csystem_signalfd($0.baseAddress, Int32($0.count)) }
         guard fd >= 0 else { throw RPCError.system("signalfd", -fd) }
         return fd

@@ -18,8 +18,9 @@ public final class RankingServiceHandlers: @unchecked Sendable {
     private var _engine: RankingEngine?
     private let testHooks: Bool
 
-    /// - Parameter testHooks: honour `rankd-test-delay-ms` request metadata (integration tests only), which makes a
-    ///   handler wait cooperatively before working so deadlines and cancellation can be observed.
+    /// - Parameter testHooks: honour the test-only request metadata (integration tests only): `rankd-test-delay-ms`
+    ///   makes a handler wait cooperatively before working so deadlines and cancellation can be observed, and
+    ///   `x-echo-*` / `x-echo-trailer-*` are echoed in the response headers and trailers. Off, both are ignored.
     public init(testHooks: Bool = false) {
         self.testHooks = testHooks
     }
@@ -46,7 +47,8 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let decoded = try ProtoC.decode(request, as: ranking__v1__rank_request__init)
         let query = ContractMapping.rankQuery(decoded.message)
         do {
-            let result = try engine.rank(query, deadline: call.deadline, isCancelled: { call.isCancelled })
+            let result = try engine.rank(
+                query, deadline: call.deadline, arrival: call.arrival, isCancelled: { call.isCancelled })
             return ContractMapping.encode(result)
         } catch let error as RankingError {
             throw Self.status(for: error, call: call)
@@ -58,7 +60,9 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let decoded = try ProtoC.decode(request, as: ranking__v1__recommend_request__init)
         let query = ContractMapping.recommendQuery(decoded.message)
         do {
-            try engine.recommend(query, deadline: call.deadline, isCancelled: { call.isCancelled }) { section in
+            try engine.recommend(
+                query, deadline: call.deadline, arrival: call.arrival, isCancelled: { call.isCancelled }
+            ) { section in
                 try call.send(ContractMapping.encode(section))
             }
         } catch let error as RankingError {
@@ -66,19 +70,21 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         }
     }
 
-    /// Echoes test metadata, applies the test delay, and returns the engine or UNAVAILABLE.
+    /// With test hooks: echoes test metadata and applies the test delay. Returns the engine or UNAVAILABLE.
     private func prepare(_ call: ServerCall) throws -> RankingEngine {
-        var initial = Metadata()
-        var trailing = Metadata()
-        for entry in call.requestMetadata {
-            if entry.name.hasPrefix("x-echo-trailer-") {
-                trailing.append(entry.name, entry.value)
-            } else if entry.name.hasPrefix("x-echo-") {
-                initial.append(entry.name, entry.value)
+        if testHooks {
+            var initial = Metadata()
+            var trailing = Metadata()
+            for entry in call.requestMetadata {
+                if entry.name.hasPrefix("x-echo-trailer-") {
+                    trailing.append(entry.name, entry.value)
+                } else if entry.name.hasPrefix("x-echo-") {
+                    initial.append(entry.name, entry.value)
+                }
             }
+            if !initial.isEmpty { call.responseMetadata = initial }
+            if !trailing.isEmpty { call.trailingMetadata = trailing }
         }
-        if !initial.isEmpty { call.responseMetadata = initial }
-        if !trailing.isEmpty { call.trailingMetadata = trailing }
         if testHooks, let delay = call.requestMetadata.first("rankd-test-delay-ms").flatMap(Int.init), delay > 0 {
             try call.sleep(milliseconds: min(delay, 60_000))
         }
@@ -88,8 +94,12 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         return engine
     }
 
-    /// The gRPC status for a pipeline error; a cancelled or expired call reports why it stopped.
+    /// The gRPC status for a pipeline error; a cancelled or expired call reports why it stopped: the pipeline sees
+    /// both as "cancelled", and a passed deadline must always read DEADLINE_EXCEEDED.
     static func status(for error: RankingError, call: ServerCall) -> GRPCStatus {
+        if case .cancelled = error, call.interruptionReason == .deadlineExceeded {
+            return GRPCStatus(.deadlineExceeded, "the deadline passed before the call finished")
+        }
         switch error {
         case .invalidArgument(let message): return GRPCStatus(.invalidArgument, message)
         case .notFound(let message): return GRPCStatus(.notFound, message)

@@ -22,11 +22,14 @@ enum TestService {
                 }),
                 RPCMethod(name: "UnaryCall", handler: .unary(unaryCall)),
                 RPCMethod(name: "CacheableUnaryCall", handler: .unary(unaryCall)),
-                RPCMethod(name: "StreamingOutputCall", handler: .serverStreaming { call, request in
-                    echoMetadata(call)
-                    let decoded = try ProtoC.decode(request, as: grpc__testing__streaming_output_call_request__init)
-                    try respond(to: decoded.pointer, on: call)
-                }),
+                // Paced by interval_us and by a client that may read slowly: it waits, so it runs on the blocking pool.
+                RPCMethod(
+                    name: "StreamingOutputCall",
+                    handler: .serverStreaming { call, request in
+                        echoMetadata(call)
+                        let decoded = try ProtoC.decode(request, as: grpc__testing__streaming_output_call_request__init)
+                        try respond(to: decoded.pointer, on: call)
+                    }, executor: .blocking),
                 RPCMethod(name: "StreamingInputCall", handler: .clientStreaming { call in
                     echoMetadata(call)
                     var total = 0

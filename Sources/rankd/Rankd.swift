@@ -31,8 +31,47 @@ struct Rankd: ParsableCommand {
     @Option(help: "Concurrent streams a client may open on one connection.")
     var maxConcurrentStreams: UInt32 = 1000
 
-    @Option(help: "Connections served at once.")
+    @Option(help: "Connections served at once; at the limit the oldest one that has not sent its preface is closed.")
     var maxConnections = 10_000
+
+    @Option(help: "Largest decoded request header list, in bytes (SETTINGS_MAX_HEADER_LIST_SIZE).")
+    var maxHeaderListSize: UInt32 = 16 << 10
+
+    @Option(help: "Request bytes one connection may have buffered (messages arriving or not yet handled).")
+    var maxConnectionRequestBytes = 16 << 20
+
+    @Option(help: "Request bytes all connections together may have buffered.")
+    var maxServerRequestBytes = 256 << 20
+
+    @Option(help: "Response bytes one connection may leave unread before its new calls wait to start.")
+    var maxConnectionResponseBytes = 4 << 20
+
+    @Option(help: "Seconds a new connection has to send the HTTP/2 preface.")
+    var prefaceTimeout = 10.0
+
+    @Option(help: "Seconds without streams before a connection gets GOAWAY; 0 for never.")
+    var idleTimeout = 300.0
+
+    @Option(help: "Seconds before a connection gets GOAWAY so clients rebalance; 0 for never.")
+    var maxConnectionAge = 0.0
+
+    @Option(help: "Seconds calls in flight get after a maximum-age GOAWAY.")
+    var maxConnectionAgeGrace = 10.0
+
+    @Option(help: "Seconds a connection may leave response bytes unread before it is closed; 0 for never.")
+    var writeTimeout = 30.0
+
+    @Option(help: "PINGs closer than this many seconds (with no response data between) earn a strike; 3 = GOAWAY.")
+    var minPingInterval = 300.0
+
+    @Option(help: "Threads that run Rank and Recommend (default: one per core).")
+    var workers: Int?
+
+    @Option(help: "Calls waiting for a worker at most; more are refused with RESOURCE_EXHAUSTED.")
+    var maxQueuedCalls = 1000
+
+    @Option(help: "Milliseconds a call may wait for a worker; one that would wait longer is refused at once.")
+    var queueBudgetMs = 5.0
 
     @Option(help: "Seconds in-flight calls get to finish on SIGTERM.")
     var gracePeriod = 10.0
@@ -54,7 +93,7 @@ struct Rankd: ParsableCommand {
             """)
     var model: String?
 
-    @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms). Never in production.")
+    @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms, x-echo-*). Never in production.")
     var testHooks = false
 
     mutating func validate() throws {
@@ -62,6 +101,26 @@ struct Rankd: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("port must be 0...65535") }
         guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
+        guard maxHeaderListSize >= 1024 else { throw ValidationError("--max-header-list-size must be at least 1024") }
+        guard maxConnectionRequestBytes >= maxReceiveMessageSize, maxServerRequestBytes >= maxConnectionRequestBytes
+        else {
+            throw ValidationError(
+                "need --max-receive-message-size <= --max-connection-request-bytes <= --max-server-request-bytes")
+        }
+        guard maxConnectionResponseBytes > 0 else {
+            throw ValidationError("--max-connection-response-bytes must be positive")
+        }
+        for (name, value) in [
+            ("--preface-timeout", prefaceTimeout), ("--idle-timeout", idleTimeout),
+            ("--max-connection-age", maxConnectionAge), ("--max-connection-age-grace", maxConnectionAgeGrace),
+            ("--write-timeout", writeTimeout), ("--min-ping-interval", minPingInterval),
+            ("--queue-budget-ms", queueBudgetMs),
+        ] where !(value >= 0 && value.isFinite) {
+            throw ValidationError("\(name) must be a non-negative number of seconds (got \(value))")
+        }
+        guard prefaceTimeout > 0 else { throw ValidationError("--preface-timeout must be positive") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        guard maxQueuedCalls >= 1 else { throw ValidationError("--max-queued-calls must be at least 1") }
     }
 
     mutating func run() throws {
@@ -72,6 +131,19 @@ struct Rankd: ParsableCommand {
         configuration.maxReceiveMessageSize = maxReceiveMessageSize
         configuration.maxConcurrentStreams = maxConcurrentStreams
         configuration.maxConnections = maxConnections
+        configuration.maxHeaderListSize = maxHeaderListSize
+        configuration.maxConnectionRequestBytes = maxConnectionRequestBytes
+        configuration.maxServerRequestBytes = maxServerRequestBytes
+        configuration.maxConnectionResponseBytes = maxConnectionResponseBytes
+        configuration.prefaceTimeout = prefaceTimeout
+        configuration.idleTimeout = idleTimeout > 0 ? idleTimeout : nil
+        configuration.maxConnectionAge = maxConnectionAge > 0 ? maxConnectionAge : nil
+        configuration.maxConnectionAgeGrace = maxConnectionAgeGrace
+        configuration.writeTimeout = writeTimeout > 0 ? writeTimeout : nil
+        configuration.minPingInterval = minPingInterval
+        if let workers { configuration.workers = workers }
+        configuration.maxQueuedCalls = maxQueuedCalls
+        configuration.queueBudgetMilliseconds = queueBudgetMs
         configuration.shutdownGracePeriod = gracePeriod
         configuration.logLevel = LogLevel(name: logLevel)!
         if let ioThreads { configuration.ioThreads = ioThreads }
@@ -114,8 +186,12 @@ struct Rankd: ParsableCommand {
         }
 
         var signal = TerminationSignals.wait(signals)
-        while signal == SIGHUP {
-            reload(model: model, into: ranking, server: server)
+        while signal == SIGHUP || signal == SIGUSR1 {
+            if signal == SIGHUP {
+                reload(model: model, into: ranking, server: server)
+            } else {
+                server.log(.info, server.stats().line)
+            }
             signal = TerminationSignals.wait(signals)
         }
         server.log(.info, "signal \(signal): draining in-flight calls (grace \(gracePeriod) s)")

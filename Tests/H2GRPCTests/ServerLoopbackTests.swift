@@ -58,6 +58,8 @@ struct ServerLoopbackTests {
         configuration.maxReceiveMessageSize = maxReceive
         configuration.logLevel = .error
         configuration.shutdownGracePeriod = 5
+        // These tests are about the transport; admission control has its own tests (WorkerPoolTests).
+        configuration.queueBudgetMilliseconds = 10_000
         let service = ServiceDefinition(
             name: "test.Echo",
             methods: [
@@ -74,17 +76,31 @@ struct ServerLoopbackTests {
                     struct Oops: Error {}
                     throw Oops()
                 }),
-                RPCMethod(name: "Gated", handler: .unary { call, request in
-                    do {
-                        try gate.enterAndWait(call)
-                    } catch {
-                        probe.cancelledSeen = true
-                        throw error
-                    }
-                    return request
-                }),
-                RPCMethod(name: "Stream", handler: .serverStreaming { call, request in
-                    // request: 4-byte big-endian count, then each response is 64 KiB of the index byte.
+                // Waits for the test to open the gate: a handler that waits belongs on the blocking pool.
+                RPCMethod(
+                    name: "Gated",
+                    handler: .unary { call, request in
+                        do {
+                            try gate.enterAndWait(call)
+                        } catch {
+                            probe.cancelledSeen = true
+                            throw error
+                        }
+                        return request
+                    }, executor: .blocking),
+                // Paced by the client's reading, so on the blocking pool, where send waits for flow control.
+                RPCMethod(
+                    name: "Stream",
+                    handler: .serverStreaming { call, request in
+                        // request: 4-byte big-endian count, then each response is 64 KiB of the index byte.
+                        let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+                        for index in 0..<count {
+                            try call.send([UInt8](repeating: UInt8(index & 0xff), count: 64 << 10))
+                        }
+                    }, executor: .blocking),
+                // The same on the CPU pool, which never waits for a client: sending far more than the client can
+                // take at once ends the call with RESOURCE_EXHAUSTED instead of holding a CPU thread.
+                RPCMethod(name: "StreamFromCPU", handler: .serverStreaming { call, request in
                     let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
                     for index in 0..<count {
                         try call.send([UInt8](repeating: UInt8(index & 0xff), count: 64 << 10))
@@ -240,6 +256,24 @@ struct ServerLoopbackTests {
         #expect(result.status.code == .ok)
         #expect(received == count)
         #expect(inOrder)
+    }
+
+    @Test("a CPU-pool handler that outruns its client gets RESOURCE_EXHAUSTED instead of waiting")
+    func cpuPoolNeverWaits() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let count = 600
+        let result = client.serverStreaming(
+            ClientRequest(
+                path: "/test.Echo/StreamFromCPU", message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff)],
+                timeoutNanoseconds: 60_000_000_000)
+        ) { _ in }
+        #expect(result.status.code == .resourceExhausted)
+        #expect(result.status.message.contains("not reading"))
+        let (_, echo) = client.unary(ClientRequest(path: "/test.Echo/Echo", message: Array("after".utf8)))
+        #expect(echo.status.code == .ok)
     }
 
     @Test("shutdown sends GOAWAY but lets the in-flight call finish")

@@ -13,18 +13,30 @@ import Testing
 struct RankingServiceTests {
     static let engine: RankingEngine = try! RankingEngine.demo(seed: 42, scale: 0.02)
 
+    /// A request context at a fixed weekday evening (Wednesday 2026-06-10 18:00 UTC, dinner time in the demo cities): the demo venues keep opening
+    /// hours, so a test that used the wall clock would find most of them closed at night.
+    static func lunchtime(_ arena: ProtoArena) -> UnsafeMutablePointer<Ranking__V1__Context> {
+        var context = Ranking__V1__Context()
+        ranking__v1__context__init(&context)
+        context.request_time_unix_ms = 1_781_114_400_000
+        return arena.make(context)
+    }
+
     final class Harness {
         let handlers: RankingServiceHandlers
         let server: Server
         let client: ClientConnection
 
-        init(loaded: Bool = true) throws {
-            handlers = RankingServiceHandlers()
+        init(
+            loaded: Bool = true, testHooks: Bool = true, configure: (inout ServerConfiguration) -> Void = { _ in }
+        ) throws {
+            handlers = RankingServiceHandlers(testHooks: testHooks)
             if loaded { handlers.engine = RankingServiceTests.engine }
             var configuration = ServerConfiguration()
             configuration.port = 0
             configuration.ioThreads = 1
             configuration.logLevel = .error
+            configure(&configuration)
             server = try Server(configuration: configuration, services: [handlers.definition])
             try server.start()
             client = try ClientConnection(host: "127.0.0.1", port: server.port)
@@ -40,6 +52,7 @@ struct RankingServiceTests {
             var request = Ranking__V1__RecommendRequest()
             ranking__v1__recommend_request__init(&request)
             request.user_id = arena.string(user)
+            request.context = RankingServiceTests.lunchtime(arena)
             request.surface = arena.string("discovery")
             let collected = Collected()
             let result = client.serverStreaming(
@@ -63,6 +76,7 @@ struct RankingServiceTests {
             var request = Ranking__V1__RankRequest()
             ranking__v1__rank_request__init(&request)
             request.user_id = arena.string(user)
+            request.context = RankingServiceTests.lunchtime(arena)
             request.surface = arena.string("discovery")
             request.limit = limit
             request.explain = explain ? 1 : 0
@@ -145,13 +159,59 @@ struct RankingServiceTests {
         #expect(result.trailers.first("x-echo-trailer-two") == "2")
     }
 
+    @Test("without test hooks, x-echo- metadata is ignored")
+    func noEchoWithoutTestHooks() throws {
+        let harness = try Harness(testHooks: false)
+        var metadata = Metadata()
+        metadata.append("x-echo-one", "1")
+        metadata.append("x-echo-trailer-two", "2")
+        let (_, result) = harness.rank(user: "u1", items: ["v1"], metadata: metadata)
+        #expect(result.status.code == .ok)
+        #expect(result.headers.first("x-echo-one") == nil)
+        #expect(result.trailers.first("x-echo-trailer-two") == nil)
+    }
+
+    @Test("echoed metadata too large for the response headers ends the call with INTERNAL, and the server serves on")
+    func oversizedEchoFails() throws {
+        let harness = try Harness { $0.maxHeaderListSize = 256 << 10 }
+        var metadata = Metadata()
+        metadata.append("x-echo-big", String(repeating: "x", count: 40_000))
+        let (_, result) = harness.rank(user: "u1", items: ["v1"], metadata: metadata)
+        #expect(result.status.code == .internal)
+        #expect(result.status.message.contains("exceeds the limit"))
+        var trailing = Metadata()
+        trailing.append("x-echo-trailer-big", String(repeating: "y", count: 40_000))
+        let (_, second) = harness.rank(user: "u1", items: ["v1"], metadata: trailing)
+        #expect(second.status.code == .internal)
+        let (_, third) = harness.rank(user: "u1", items: ["v1"])
+        #expect(third.status.code == .ok)
+    }
+
+    @Test("a status message that echoes a 100 KB field is cut to about a kilobyte")
+    func longStatusMessageIsTruncated() throws {
+        let harness = try Harness { $0.maxHeaderListSize = 256 << 10 }
+        let arena = ProtoArena()
+        var request = Ranking__V1__RankRequest()
+        ranking__v1__rank_request__init(&request)
+        request.user_id = arena.string("u1")
+        request.surface = arena.string(String(repeating: "s", count: 100_000))
+        let (_, result) = harness.client.unary(
+            ClientRequest(
+                path: "/ranking.v1.RankingService/Rank", message: ProtoC.encode(&request),
+                timeoutNanoseconds: 30_000_000_000))
+        #expect(result.status.code == .notFound)
+        #expect(result.status.message.utf8.count <= ResponseHeaders.maxStatusMessageBytes)
+        #expect(result.status.message.hasSuffix("(truncated)"))
+    }
+
     @Test("Recommend streams sections with no venue in two of them")
     func recommendSections() throws {
         let harness = try Harness()
         let arena = ProtoArena()
         var request = Ranking__V1__RecommendRequest()
         ranking__v1__recommend_request__init(&request)
-        request.user_id = arena.string("u5")
+        request.user_id = arena.string("u3")
+        request.context = Self.lunchtime(arena)
         request.surface = arena.string("discovery")
         let collected = Collected()
         let result = harness.client.serverStreaming(

@@ -24,8 +24,9 @@ static inline nghttp2_nv cnghttp2_nv(const uint8_t *name, size_t name_len, const
     return nv;
 }
 
-/// Creates an nghttp2 session option set that leaves window updates to nghttp2 and raises the limits a
-/// gRPC server needs. The caller owns the result and frees it with nghttp2_option_del.
-nghttp2_option *cnghttp2_make_options(uint32_t max_reserved_streams, int no_http_messaging);
+/// Creates an nghttp2 session option set with the limits a gRPC server needs. With `no_auto_window_update` set, the
+/// application reopens flow-control windows itself with nghttp2_session_consume. The caller owns the result and frees
+/// it with nghttp2_option_del.
+nghttp2_option *cnghttp2_make_options(uint32_t max_reserved_streams, int no_http_messaging, int no_auto_window_update);
 
 #endif

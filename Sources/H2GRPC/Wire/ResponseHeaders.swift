@@ -4,6 +4,33 @@ public enum ResponseHeaders {
     /// The content type of gRPC responses when the request did not name a subtype.
     public static let grpcContentType = "application/grpc"
 
+    /// The most bytes of a status message sent in `grpc-message`, before percent-encoding. A message that echoes a
+    /// client's field (an unknown surface name of 100 KB) is cut here, so the block stays far below every client's
+    /// header-list limit.
+    public static let maxStatusMessageBytes = 1024
+
+    /// The size of a header list as HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE counts it: name, value and 32 per field.
+    public static func listSize(_ headers: [(String, String)]) -> Int {
+        headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 32 }
+    }
+
+    /// `message` cut to at most ``maxStatusMessageBytes`` UTF-8 bytes on a character boundary, marked when cut.
+    public static func truncatedStatusMessage(_ message: String) -> String {
+        guard message.utf8.count > maxStatusMessageBytes else { return message }
+        let marker = " ... (truncated)"
+        let budget = maxStatusMessageBytes - marker.utf8.count
+        var end = message.startIndex
+        var bytes = 0
+        while end < message.endIndex {
+            let next = message.index(after: end)
+            let size = message.utf8.distance(from: end, to: next)
+            if bytes + size > budget { break }
+            bytes += size
+            end = next
+        }
+        return String(message[..<end]) + marker
+    }
+
     /// Response-Headers: `:status 200`, `content-type`, `grpc-encoding` (when not identity),
     /// `grpc-accept-encoding`, then the custom metadata. Reserved names in `metadata` are left out, because the
     /// runtime owns them and a duplicate `content-type` or `grpc-status` would corrupt the response.
@@ -64,7 +91,7 @@ public enum ResponseHeaders {
     private static func appendStatus(_ status: GRPCStatus, to headers: inout [(String, String)]) {
         headers.append(("grpc-status", String(status.code.rawValue)))
         if !status.message.isEmpty {
-            headers.append(("grpc-message", PercentEncoding.encode(status.message)))
+            headers.append(("grpc-message", PercentEncoding.encode(truncatedStatusMessage(status.message))))
         }
     }
 

@@ -366,6 +366,12 @@ public struct ServerStreamStateMachine: Sendable {
         }
     }
 
+    /// Bytes of a request message not yet complete, held by the deframer (0 outside an open call).
+    public var partialMessageByteCount: Int {
+        if case .open(let open) = state { return open.deframer.bufferedByteCount }
+        return 0
+    }
+
     /// True once the response headers were sent, while the call is open (false before accept and after the status).
     public var headersSent: Bool {
         if case .open(let open) = state { return open.headersSent }

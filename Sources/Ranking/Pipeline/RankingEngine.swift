@@ -214,8 +214,11 @@ public final class RankingEngine: @unchecked Sendable {
 
     // MARK: Requests
 
-    /// Ranks the caller's candidates.
-    public func rank(_ query: RankQuery, deadline: DispatchTime?, isCancelled: () -> Bool) throws -> RankResult {
+    /// Ranks the caller's candidates. Without a deadline the surface's default budget applies, counted from `arrival`
+    /// (when the request reached the server; now when nil), so time spent queued is part of it.
+    public func rank(
+        _ query: RankQuery, deadline: DispatchTime?, arrival: DispatchTime? = nil, isCancelled: () -> Bool
+    ) throws -> RankResult {
         let state = current
         let surface = try surface(named: query.surface, in: state)
         let limit = try validateLimit(query.limit, surface: surface)
@@ -240,6 +243,7 @@ public final class RankingEngine: @unchecked Sendable {
             exclude: query.excludeItemIDs,
             seed: token?.seed,
             deadline: deadline,
+            arrival: arrival,
             isCancelled: isCancelled
         )
         let check = StableHash.hash(
@@ -278,14 +282,16 @@ public final class RankingEngine: @unchecked Sendable {
     }
 
     /// Generates, ranks and sections a recommendation, calling `emit` once per section from the calling thread as
-    /// soon as that section is ready. Sections never share an entry.
+    /// soon as that section is ready. Sections never share an entry. `arrival` as for ``rank(_:deadline:arrival:isCancelled:)``.
     public func recommend(
         _ query: RecommendQuery,
         deadline: DispatchTime?,
+        arrival: DispatchTime? = nil,
         isCancelled: () -> Bool,
         emit: (RecommendSection) throws -> Void
     ) throws {
-        _ = try recommendCountingCandidates(query, deadline: deadline, isCancelled: isCancelled, emit: emit)
+        _ = try recommendCountingCandidates(
+            query, deadline: deadline, arrival: arrival, isCancelled: isCancelled, emit: emit)
     }
 
     /// `recommend`, returning how many candidates were scored (for benchmarks' per-candidate cost).
@@ -293,10 +299,12 @@ public final class RankingEngine: @unchecked Sendable {
     public func recommendCountingCandidates(
         _ query: RecommendQuery,
         deadline: DispatchTime?,
+        arrival: DispatchTime? = nil,
         isCancelled: () -> Bool,
         emit: (RecommendSection) throws -> Void
     ) throws -> Int {
-        let (run, surface, limit) = try generateAndRank(query, deadline: deadline, isCancelled: isCancelled)
+        let (run, surface, limit) = try generateAndRank(
+            query, deadline: deadline, arrival: arrival, isCancelled: isCancelled)
         let sections = surface.config.sections
         var claimed = [Bool](repeating: false, count: run.candidates.count)
         var assigned = [[Int]](repeating: [], count: sections.count)
@@ -361,6 +369,7 @@ public final class RankingEngine: @unchecked Sendable {
     private func generateAndRank(
         _ query: RecommendQuery,
         deadline: DispatchTime?,
+        arrival: DispatchTime? = nil,
         isCancelled: () -> Bool
     ) throws -> (run: PipelineRun, surface: ResolvedSurface, limit: Int) {
         let state = current
@@ -377,6 +386,7 @@ public final class RankingEngine: @unchecked Sendable {
             exclude: query.excludeItemIDs,
             seed: nil,
             deadline: deadline,
+            arrival: arrival,
             isCancelled: isCancelled
         )
         return (run, surface, limit)
@@ -424,6 +434,7 @@ public final class RankingEngine: @unchecked Sendable {
         exclude: [String],
         seed: UInt64?,
         deadline: DispatchTime?,
+        arrival: DispatchTime?,
         isCancelled: () -> Bool
     ) throws -> PipelineRun {
         guard !userID.isEmpty else { throw RankingError.invalidArgument("user_id is required") }
@@ -509,10 +520,15 @@ public final class RankingEngine: @unchecked Sendable {
             if let rerank = variant.rerank { rerankConfig = rerank }
         }
 
-        // Capped at a day so a distant-future deadline cannot overflow the stage arithmetic.
+        // Capped at a day so a distant-future deadline cannot overflow the stage arithmetic. The default budget
+        // counts from the request's arrival: time it spent queued is spent.
+        var queuedNanos = 0.0
+        if let arrival, started.uptimeNanoseconds > arrival.uptimeNanoseconds {
+            queuedNanos = Double(started.uptimeNanoseconds - arrival.uptimeNanoseconds)
+        }
         let budgetNanos = min(
             deadline.map { Double($0.uptimeNanoseconds - started.uptimeNanoseconds) }
-                ?? surface.config.defaultBudgetMillis * 1e6,
+                ?? max(0, surface.config.defaultBudgetMillis * 1e6 - queuedNanos),
             86_400e9
         )
         let overall = DispatchTime(uptimeNanoseconds: started.uptimeNanoseconds + UInt64(max(0, budgetNanos)))

@@ -1,0 +1,297 @@
+import Dispatch
+import Foundation
+
+/// How much a caller minds being shed under overload, read from the `x-request-criticality` request metadata.
+public enum Criticality: Int, Sendable, Comparable, CaseIterable {
+    /// Batch or prefetch traffic: half the queue budget, shed first.
+    case sheddable
+    /// Everything that says nothing.
+    case `default`
+    /// A user is waiting and there is no fallback: twice the queue budget.
+    case critical
+
+    /// The metadata key callers set.
+    public static let metadataKey = "x-request-criticality"
+
+    /// Parses "sheddable", "default" or "critical" (any case); anything else reads as `.default`.
+    public init(metadataValue: String?) {
+        switch metadataValue?.lowercased() {
+        case "sheddable": self = .sheddable
+        case "critical": self = .critical
+        default: self = .default
+        }
+    }
+
+    /// The share of the queue budget calls of this criticality get.
+    var budgetFactor: Double {
+        switch self {
+        case .sheddable: return 0.5
+        case .default: return 1
+        case .critical: return 2
+        }
+    }
+
+    public static func < (lhs: Criticality, rhs: Criticality) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// A fixed set of threads that run handlers, with admission control in front of a bounded queue.
+///
+/// A call is admitted only when it can start within its queue budget: the pool keeps a running estimate of each
+/// method's cost (an exponentially weighted mean of how long its jobs took) and of the work already queued, and a
+/// call that would wait longer than the budget, or find the queue full, is refused at once with RESOURCE_EXHAUSTED
+/// (UNAVAILABLE while draining) instead of joining a queue that only grows. A job whose deadline passes, or whose
+/// call was cancelled, while it waits is never run. Memory is bounded by `maxQueued` jobs.
+///
+/// Thread-safe; every field below is guarded by `condition`.
+final class WorkerPool: @unchecked Sendable {
+    /// The pool's limits.
+    struct Limits: Sendable {
+        /// Threads, each running one job at a time.
+        var threads: Int
+        /// Jobs waiting at most; more are refused.
+        var maxQueued: Int
+        /// How long a call of default criticality may wait to start, in nanoseconds; nil for no time-based admission
+        /// (the blocking pool, whose jobs last as long as their streams).
+        var queueBudgetNanoseconds: UInt64?
+    }
+
+    /// One handler run waiting for a thread.
+    struct Job {
+        /// When the call arrived (DispatchTime uptime nanoseconds): queue time counts from here.
+        var arrival: UInt64
+        /// When the caller gives up, if it said.
+        var deadline: UInt64?
+        var criticality: Criticality
+        /// The method's index: jobs of one class share a cost estimate.
+        var costClass: Int
+        /// True when the call no longer needs running (cancelled, or its deadline reply already went).
+        var isAbandoned: @Sendable () -> Bool
+        /// The work.
+        var run: @Sendable () -> Void
+        /// Ends the call with a status when the job is dropped from the queue without running. Called on a pool
+        /// thread.
+        var reject: @Sendable (GRPCStatus) -> Void
+    }
+
+    /// Counters for the stats line.
+    struct Counters: Sendable {
+        var queued = 0
+        var running = 0
+        var started = 0
+        var rejectedOverload = 0
+        var rejectedDeadline = 0
+        var rejectedDraining = 0
+        var abandonedInQueue = 0
+    }
+
+    private struct Queued {
+        var job: Job
+        var estimate: UInt64
+    }
+
+    let name: String
+    let limits: Limits
+    private let condition = NSCondition()
+    private var queue: [Queued?] = []
+    private var head = 0
+    private var queuedCount = 0
+    private var queuedCost: UInt64 = 0
+    private var costEstimates: [UInt64]
+    private var counters = Counters()
+    private var draining = false
+    private var stopping = false
+    private var threads: [Thread] = []
+    private var idle = 0
+    private let clock: @Sendable () -> UInt64
+
+    /// A cost estimate for a method not yet measured: small, so a fresh server admits until it has measured.
+    static let initialCostEstimate: UInt64 = 50_000
+
+    /// Creates the pool and, unless `startThreads` is false (tests drive ``runNext()`` themselves), its threads.
+    init(
+        name: String, limits: Limits, costClasses: Int, startThreads: Bool = true,
+        clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
+    ) {
+        precondition(limits.threads > 0 && limits.maxQueued > 0, "a worker pool needs threads and a queue")
+        self.name = name
+        self.limits = limits
+        self.clock = clock
+        costEstimates = Array(repeating: Self.initialCostEstimate, count: max(1, costClasses))
+        if startThreads {
+            for index in 0..<limits.threads {
+                let thread = Thread { [self] in work() }
+                thread.name = "\(name)-\(index)"
+                // Handlers run the ranking pipeline; give them more stack than a default secondary thread.
+                thread.stackSize = 4 << 20
+                threads.append(thread)
+            }
+            for thread in threads { thread.start() }
+        }
+    }
+
+    /// Queues `job`, or refuses it with the status the caller should answer. Never blocks beyond a short lock.
+    func submit(_ job: Job) -> GRPCStatus? {
+        condition.lock()
+        defer { condition.unlock() }
+        if draining || stopping {
+            counters.rejectedDraining += 1
+            return GRPCStatus(.unavailable, "the server is shutting down; retry on another instance")
+        }
+        let now = clock()
+        if let deadline = job.deadline, deadline <= now {
+            counters.rejectedDeadline += 1
+            return GRPCStatus(.deadlineExceeded, "the deadline passed before the call could start")
+        }
+        if queuedCount >= limits.maxQueued {
+            counters.rejectedOverload += 1
+            return GRPCStatus(
+                .resourceExhausted, "server overloaded: \(queuedCount) calls are already queued; retry with backoff")
+        }
+        let estimate = costEstimates[min(job.costClass, costEstimates.count - 1)]
+        if let budget = budget(for: job.criticality) {
+            // Work queued ahead, spread over the threads; a call finds a thread at once while one is idle.
+            let wait = idle > queuedCount ? 0 : queuedCost / UInt64(limits.threads)
+            if wait > budget {
+                counters.rejectedOverload += 1
+                return GRPCStatus(
+                    .resourceExhausted,
+                    "server overloaded: about \(Self.milliseconds(wait)) ms of work is queued ahead of this call, over "
+                        + "its queue budget of \(Self.milliseconds(budget)) ms; retry with backoff")
+            }
+        }
+        queue.append(Queued(job: job, estimate: estimate))
+        queuedCount += 1
+        queuedCost += estimate
+        counters.queued = queuedCount
+        condition.signal()
+        return nil
+    }
+
+    /// From now on every submission is refused with UNAVAILABLE; queued jobs still run.
+    func drain() {
+        condition.lock()
+        draining = true
+        condition.unlock()
+    }
+
+    /// Stops the threads once the queue is empty. Jobs submitted later are refused.
+    func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// A snapshot of the counters.
+    var counterSnapshot: Counters {
+        condition.lock()
+        defer { condition.unlock() }
+        return counters
+    }
+
+    /// The current cost estimate of a class, in nanoseconds (for tests and the stats line).
+    func costEstimate(ofClass costClass: Int) -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return costEstimates[min(costClass, costEstimates.count - 1)]
+    }
+
+    /// Takes the next job and runs it (or rejects it) on the calling thread; false when nothing was queued. For tests
+    /// of a pool created without threads.
+    @discardableResult
+    func runNext() -> Bool {
+        condition.lock()
+        guard let entry = dequeueLocked() else {
+            condition.unlock()
+            return false
+        }
+        condition.unlock()
+        execute(entry)
+        return true
+    }
+
+    // MARK: Threads
+
+    private func work() {
+        while true {
+            condition.lock()
+            idle += 1
+            while queuedCount == 0 && !stopping { condition.wait() }
+            idle -= 1
+            guard let entry = dequeueLocked() else {
+                condition.unlock()
+                return
+            }
+            condition.unlock()
+            execute(entry)
+        }
+    }
+
+    private func dequeueLocked() -> Queued? {
+        guard queuedCount > 0, let entry = queue[head] else { return nil }
+        queue[head] = nil
+        head += 1
+        queuedCount -= 1
+        queuedCost -= entry.estimate
+        counters.queued = queuedCount
+        if head == queue.count {
+            queue.removeAll(keepingCapacity: queue.capacity <= 4 * limits.maxQueued)
+            head = 0
+        } else if head >= 1024 && head * 2 >= queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+        return entry
+    }
+
+    private func execute(_ entry: Queued) {
+        let job = entry.job
+        let now = clock()
+        if let deadline = job.deadline, deadline <= now {
+            count { $0.rejectedDeadline += 1 }
+            job.reject(GRPCStatus(.deadlineExceeded, "the deadline passed while the call waited to start"))
+            return
+        }
+        if job.isAbandoned() {
+            count { $0.abandonedInQueue += 1 }
+            return
+        }
+        // The estimate was wrong (a burst of slow calls): what waited far past its budget is refused, not run late.
+        if let budget = budget(for: job.criticality), now &- job.arrival > 4 * budget {
+            count { $0.rejectedOverload += 1 }
+            job.reject(
+                GRPCStatus(
+                    .resourceExhausted,
+                    "server overloaded: the call waited \(Self.milliseconds(now &- job.arrival)) ms to start; retry "
+                        + "with backoff"))
+            return
+        }
+        count {
+            $0.running += 1
+            $0.started += 1
+        }
+        job.run()
+        let took = clock() &- now
+        condition.lock()
+        counters.running -= 1
+        let index = min(job.costClass, costEstimates.count - 1)
+        // EWMA with weight 1/8: follows a change of cost within a few dozen calls, shrugs off one outlier.
+        let old = costEstimates[index]
+        costEstimates[index] = old - old / 8 + took / 8
+        condition.unlock()
+    }
+
+    private func budget(for criticality: Criticality) -> UInt64? {
+        limits.queueBudgetNanoseconds.map { UInt64(Double($0) * criticality.budgetFactor) }
+    }
+
+    private func count(_ body: (inout Counters) -> Void) {
+        condition.lock()
+        body(&counters)
+        condition.unlock()
+    }
+
+    private static func milliseconds(_ nanoseconds: UInt64) -> String {
+        String(format: "%.1f", Double(nanoseconds) / 1e6)
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+
+@testable import H2GRPC
+
+/// Admission control of the CPU pool, driven by hand (no threads) with a fake clock.
+@Suite("Worker pool admission")
+struct WorkerPoolTests {
+    final class Clock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _now: UInt64 = 1_000_000_000
+        var now: UInt64 { lock.withLock { _now } }
+        func advance(_ nanoseconds: UInt64) { lock.withLock { _now += nanoseconds } }
+    }
+
+    final class Outcomes: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _ran: [Int] = []
+        private var _rejected: [(Int, GRPCStatus.Code)] = []
+        var ran: [Int] { lock.withLock { _ran } }
+        var rejected: [(Int, GRPCStatus.Code)] { lock.withLock { _rejected } }
+        func run(_ id: Int) { lock.withLock { _ran.append(id) } }
+        func reject(_ id: Int, _ code: GRPCStatus.Code) { lock.withLock { _rejected.append((id, code)) } }
+    }
+
+    static let millisecond: UInt64 = 1_000_000
+
+    func makePool(clock: Clock, threads: Int = 1, maxQueued: Int = 100, budgetMs: UInt64? = 5) -> WorkerPool {
+        WorkerPool(
+            name: "test",
+            limits: .init(threads: threads, maxQueued: maxQueued, queueBudgetNanoseconds: budgetMs.map { $0 * Self.millisecond }),
+            costClasses: 2, startThreads: false, clock: { clock.now })
+    }
+
+    func job(
+        _ id: Int, clock: Clock, outcomes: Outcomes, cost: UInt64 = 0, deadline: UInt64? = nil,
+        criticality: Criticality = .default, abandoned: Bool = false
+    ) -> WorkerPool.Job {
+        WorkerPool.Job(
+            arrival: clock.now, deadline: deadline, criticality: criticality, costClass: 0,
+            isAbandoned: { abandoned },
+            run: {
+                outcomes.run(id)
+                clock.advance(cost)
+            },
+            reject: { status in outcomes.reject(id, status.code) })
+    }
+
+    @Test("a call that would wait longer than its queue budget is refused at once with RESOURCE_EXHAUSTED")
+    func refusesPastTheBudget() {
+        let clock = Clock()
+        let pool = makePool(clock: clock)
+        let outcomes = Outcomes()
+        // Teach the pool that this method costs 1 ms.
+        for id in 0..<40 {
+            #expect(pool.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond)) == nil)
+            pool.runNext()
+        }
+        #expect(pool.costEstimate(ofClass: 0) > Self.millisecond * 9 / 10)
+        // Five 1 ms calls fit a 5 ms budget on one thread; the sixth would wait about 5 ms and more.
+        var refused: [GRPCStatus] = []
+        for id in 100..<110 {
+            if let status = pool.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond)) {
+                refused.append(status)
+            }
+        }
+        #expect(refused.count == 4)
+        #expect(refused.allSatisfy { $0.code == .resourceExhausted && $0.message.contains("overloaded") })
+        while pool.runNext() {}
+        #expect(outcomes.ran.count == 46)
+        #expect(pool.counterSnapshot.rejectedOverload == 4)
+    }
+
+    @Test("sheddable calls get half the budget and critical ones twice")
+    func criticality() {
+        let clock = Clock()
+        let pool = makePool(clock: clock, maxQueued: 1000)
+        let outcomes = Outcomes()
+        for id in 0..<40 {
+            _ = pool.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond))
+            pool.runNext()
+        }
+        func admitted(_ criticality: Criticality) -> Int {
+            var count = 0
+            for id in 0..<50 where pool.submit(
+                job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond, criticality: criticality)) == nil
+            {
+                count += 1
+            }
+            while pool.runNext() {}
+            return count
+        }
+        let sheddable = admitted(.sheddable)
+        let normal = admitted(.default)
+        let critical = admitted(.critical)
+        #expect(sheddable < normal && normal < critical)
+        #expect((2...4).contains(sheddable) && (9...12).contains(critical))
+    }
+
+    @Test("the queue has a bound even when calls are free")
+    func queueBound() {
+        let clock = Clock()
+        let pool = makePool(clock: clock, maxQueued: 10, budgetMs: nil)
+        let outcomes = Outcomes()
+        var refused = 0
+        for id in 0..<25 where pool.submit(job(id, clock: clock, outcomes: outcomes)) != nil { refused += 1 }
+        #expect(refused == 15)
+    }
+
+    @Test("a job whose deadline passed in the queue is never run: DEADLINE_EXCEEDED")
+    func deadlinePassedInQueue() {
+        let clock = Clock()
+        let pool = makePool(clock: clock, budgetMs: 1_000)
+        let outcomes = Outcomes()
+        _ = pool.submit(job(1, clock: clock, outcomes: outcomes, cost: 50 * Self.millisecond))
+        _ = pool.submit(job(2, clock: clock, outcomes: outcomes, deadline: clock.now + 10 * Self.millisecond))
+        _ = pool.submit(job(3, clock: clock, outcomes: outcomes, deadline: clock.now + 100 * Self.millisecond))
+        while pool.runNext() {}
+        #expect(outcomes.ran == [1, 3])
+        #expect(outcomes.rejected.map(\.0) == [2])
+        #expect(outcomes.rejected.map(\.1) == [.deadlineExceeded])
+        // A deadline already past at arrival is refused at once.
+        let late = pool.submit(job(4, clock: clock, outcomes: outcomes, deadline: clock.now - 1))
+        #expect(late?.code == .deadlineExceeded)
+    }
+
+    @Test("a cancelled call's job is dropped from the queue without running or answering")
+    func abandonedJobsAreSkipped() {
+        let clock = Clock()
+        let pool = makePool(clock: clock)
+        let outcomes = Outcomes()
+        _ = pool.submit(job(1, clock: clock, outcomes: outcomes, abandoned: true))
+        _ = pool.submit(job(2, clock: clock, outcomes: outcomes))
+        while pool.runNext() {}
+        #expect(outcomes.ran == [2])
+        #expect(outcomes.rejected.isEmpty)
+        #expect(pool.counterSnapshot.abandonedInQueue == 1)
+    }
+
+    @Test("a job that waited far past its budget is refused instead of run late")
+    func staleJobsAreRefused() {
+        let clock = Clock()
+        let pool = makePool(clock: clock)
+        let outcomes = Outcomes()
+        _ = pool.submit(job(1, clock: clock, outcomes: outcomes, cost: 100 * Self.millisecond))
+        _ = pool.submit(job(2, clock: clock, outcomes: outcomes))
+        while pool.runNext() {}
+        #expect(outcomes.ran == [1])
+        #expect(outcomes.rejected.first?.1 == .resourceExhausted)
+    }
+
+    @Test("while draining every new call is UNAVAILABLE, and queued ones still run")
+    func draining() {
+        let clock = Clock()
+        let pool = makePool(clock: clock)
+        let outcomes = Outcomes()
+        _ = pool.submit(job(1, clock: clock, outcomes: outcomes))
+        pool.drain()
+        #expect(pool.submit(job(2, clock: clock, outcomes: outcomes))?.code == .unavailable)
+        while pool.runNext() {}
+        #expect(outcomes.ran == [1])
+        #expect(pool.counterSnapshot.rejectedDraining == 1)
+    }
+
+    @Test("with threads, every admitted job runs exactly once")
+    func threadsRunEverything() {
+        let pool = WorkerPool(
+            name: "t", limits: .init(threads: 3, maxQueued: 10_000, queueBudgetNanoseconds: nil), costClasses: 1)
+        defer { pool.shutdown() }
+        let outcomes = Outcomes()
+        let done = DispatchGroup()
+        for id in 0..<2_000 {
+            done.enter()
+            let job = WorkerPool.Job(
+                arrival: DispatchTime.now().uptimeNanoseconds, deadline: nil, criticality: .default, costClass: 0,
+                isAbandoned: { false },
+                run: {
+                    outcomes.run(id)
+                    done.leave()
+                },
+                reject: { _ in done.leave() })
+            #expect(pool.submit(job) == nil)
+        }
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(Set(outcomes.ran).count == 2_000)
+    }
+}
