@@ -14,6 +14,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import hpack
 
 IO_TIMEOUT_S = 30.0
 
@@ -49,6 +50,45 @@ def decode_grpc_frames(body, encoding):
             payload = gzip.decompress(payload)
         messages.append(payload)
     return messages
+
+
+def hpack_integer(value, prefix_bits, flags=0):
+    """An HPACK integer (RFC 7541 section 5.1) with an N-bit prefix; `flags` fills the bits above the prefix."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([flags | value])
+    out = [flags | limit]
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def amplified_header_block(path, name, value, repeats):
+    """A request header block that costs the sender little and the receiver much: `name: value` is sent once as a
+    literal with incremental indexing (RFC 7541 section 6.2.1), which makes it dynamic-table entry 62 (it must fit
+    the default 4096-byte table, so name + value + 32 <= 4096), then referenced `repeats` more times with one-byte
+    indexed fields (0xBE). The block is about len(value) + repeats bytes; it decodes to (repeats + 1) * len(value).
+    """
+    assert len(name) + len(value) + 32 <= 4096, "the entry must fit the default dynamic table"
+    block = hpack.Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", path),
+                                    (":authority", "127.0.0.1"), ("content-type", "application/grpc"),
+                                    ("te", "trailers")])
+    name, value = name.encode(), value.encode()
+    block += hpack_integer(0, 6, 0x40) + hpack_integer(len(name), 7) + name + hpack_integer(len(value), 7) + value
+    return block + b"\xbe" * repeats
+
+
+class _FixedBlockEncoder:
+    """Stands in for h2's HPACK encoder for one HEADERS frame: returns a block encoded by the caller."""
+
+    def __init__(self, block):
+        self.block = block
+
+    def encode(self, headers):
+        return self.block
 
 
 class Response:
@@ -144,6 +184,33 @@ class Connection:
             if time.monotonic() >= deadline:
                 raise TimeoutError("peer did not open its flow-control window")
             self._receive_once()
+
+    def send_header_block(self, block, path="/", end_stream=False):
+        """Opens a stream whose HEADERS (and CONTINUATION) frames carry `block`, an HPACK block the caller encoded
+        (see amplified_header_block); h2 splits it into frames as usual. The peer's dynamic table then differs from
+        what h2's encoder believes, so send no further headers on this connection. Returns the stream id."""
+        stream_id = self.conn.get_next_available_stream_id()
+        encoder = self.conn.encoder
+        self.conn.encoder = _FixedBlockEncoder(block)
+        try:
+            # These only pass h2's own header validation; the bytes on the wire are `block`.
+            self.conn.send_headers(stream_id, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                                               (":authority", "127.0.0.1")], end_stream=end_stream)
+        finally:
+            self.conn.encoder = encoder
+        self.responses[stream_id] = Response()
+        self._flush()
+        return stream_id
+
+    def read_until(self, predicate, timeout_s=IO_TIMEOUT_S):
+        """Reads (and handles) frames until predicate() is true, the peer closes, or timeout_s passes; returns
+        predicate()."""
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._receive_once(remaining):
+                break
+        return predicate()
 
     def reset(self, stream_id, error_code=h2.errors.ErrorCodes.CANCEL):
         self.conn.reset_stream(stream_id, error_code=error_code)
