@@ -95,10 +95,17 @@ public final class HealthService: @unchecked Sendable {
         ServiceDefinition(
             name: "grpc.health.v1.Health",
             methods: [
-                RPCMethod(name: "Check", handler: .unary { [self] _, request in try check(request) }, runsOnIOThread: true),
                 RPCMethod(
-                    name: "Watch", handler: .serverStreamingSubscription { [self] call, request in try watch(call, request) }),
-            ])
+                    name: "Check",
+                    handler: .unary { [self] _, request in try check(request) },
+                    runsOnIOThread: true
+                ),
+                RPCMethod(
+                    name: "Watch",
+                    handler: .serverStreamingSubscription { [self] call, request in try watch(call, request) }
+                ),
+            ]
+        )
     }
 
     private func serviceName(_ request: [UInt8]) throws -> String {

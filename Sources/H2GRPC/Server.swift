@@ -90,9 +90,13 @@ public struct ServerConfiguration: Sendable {
     var lifecycleLimits: ConnectionLifecycle.Limits {
         func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, min(seconds, 1e9)) * 1e9) }
         return ConnectionLifecycle.Limits(
-            prefaceTimeout: prefaceTimeout.map(nanos), idleTimeout: idleTimeout.map(nanos),
-            maxAge: maxConnectionAge.map(nanos), maxAgeGrace: nanos(maxConnectionAgeGrace),
-            writeTimeout: writeTimeout.map(nanos), minPingInterval: nanos(minPingInterval))
+            prefaceTimeout: prefaceTimeout.map(nanos),
+            idleTimeout: idleTimeout.map(nanos),
+            maxAge: maxConnectionAge.map(nanos),
+            maxAgeGrace: nanos(maxConnectionAgeGrace),
+            writeTimeout: writeTimeout.map(nanos),
+            minPingInterval: nanos(minPingInterval)
+        )
     }
 }
 
@@ -206,15 +210,21 @@ public final class Server: @unchecked Sendable {
         cpuPool = WorkerPool(
             name: "worker",
             limits: .init(
-                threads: max(1, configuration.workers), maxQueued: max(1, configuration.maxQueuedCalls),
-                queueBudgetNanoseconds: UInt64(max(0, configuration.queueBudgetMilliseconds) * 1e6)),
-            costClasses: router.methodCount)
+                threads: max(1, configuration.workers),
+                maxQueued: max(1, configuration.maxQueuedCalls),
+                queueBudgetNanoseconds: UInt64(max(0, configuration.queueBudgetMilliseconds) * 1e6)
+            ),
+            costClasses: router.methodCount
+        )
         blockingPool = WorkerPool(
             name: "blocking",
             limits: .init(
                 threads: max(1, configuration.blockingThreads),
-                maxQueued: max(1, configuration.maxQueuedBlockingCalls), queueBudgetNanoseconds: nil),
-            costClasses: router.methodCount)
+                maxQueued: max(1, configuration.maxQueuedBlockingCalls),
+                queueBudgetNanoseconds: nil
+            ),
+            costClasses: router.methodCount
+        )
         self.group = try EventLoopGroup(count: max(1, configuration.ioThreads), pinToCPUs: configuration.pinIOThreads)
         for loop in group.loops {
             let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 256 << 10)
@@ -301,15 +311,20 @@ public final class Server: @unchecked Sendable {
         let blocking = blockingPool.counterSnapshot
         let (open, waiting, active) = stateLock.withLock { (openConnections, unconfirmed.count, activeCalls) }
         return ServerStats(
-            counters: counters.snapshot, connections: open, unconfirmedConnections: waiting, activeCalls: active,
-            queuedCalls: pool.queued + blocking.queued, runningCalls: pool.running + blocking.running,
+            counters: counters.snapshot,
+            connections: open,
+            unconfirmedConnections: waiting,
+            activeCalls: active,
+            queuedCalls: pool.queued + blocking.queued,
+            runningCalls: pool.running + blocking.running,
             handlersStarted: pool.started + blocking.started,
             rejectedOverload: pool.rejectedOverload + blocking.rejectedOverload,
             rejectedDeadline: pool.rejectedDeadline + blocking.rejectedDeadline,
             rejectedDraining: pool.rejectedDraining + blocking.rejectedDraining,
             pendingTimers: lock.withLock { pendingTimers },
             bufferedRequestBytes: bufferedRequestBytes.load(ordering: .relaxed),
-            bufferedResponseBytes: bufferedResponseBytes.load(ordering: .relaxed))
+            bufferedResponseBytes: bufferedResponseBytes.load(ordering: .relaxed)
+        )
     }
 
     private func forEachConnection(_ body: @escaping (ServerConnection) -> Void) {
@@ -418,7 +433,10 @@ public final class Server: @unchecked Sendable {
         while true {
             guard current + bytes <= limit else { return false }
             let (exchanged, original) = bufferedRequestBytes.compareExchange(
-                expected: current, desired: current + bytes, ordering: .relaxed)
+                expected: current,
+                desired: current + bytes,
+                ordering: .relaxed
+            )
             if exchanged { return true }
             current = original
         }
@@ -505,7 +523,8 @@ final class Listener: EventLoopHandler {
             if lastLog == 0 || now &- lastLog >= Self.logInterval {
                 server.log(
                     .warning,
-                    "accept failed \(failuresSinceLog) time(s): \(String(cString: strerror(error))); pausing accept")
+                    "accept failed \(failuresSinceLog) time(s): \(String(cString: strerror(error))); pausing accept"
+                )
                 failuresSinceLog = 0
                 lastLog = now
             }

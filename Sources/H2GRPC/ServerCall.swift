@@ -57,8 +57,14 @@ public final class ServerCall: @unchecked Sendable {
     var stream: ServerStream!
 
     init(
-        path: String, requestMetadata: Metadata, deadline: DispatchTime?, peer: String, loop: EventLoop,
-        requestEncoding: MessageCompression, clientAcceptsGzip: Bool, arrival: DispatchTime = .now(),
+        path: String,
+        requestMetadata: Metadata,
+        deadline: DispatchTime?,
+        peer: String,
+        loop: EventLoop,
+        requestEncoding: MessageCompression,
+        clientAcceptsGzip: Bool,
+        arrival: DispatchTime = .now(),
         sendMayWait: Bool = true
     ) {
         self.path = path
@@ -161,7 +167,9 @@ public final class ServerCall: @unchecked Sendable {
             let unsent = unsentBytes
             condition.unlock()
             throw GRPCStatus(
-                .resourceExhausted, "the client is not reading its responses (\(unsent) bytes are waiting for it)")
+                .resourceExhausted,
+                "the client is not reading its responses (\(unsent) bytes are waiting for it)"
+            )
         }
         while unsentBytes > Self.sendHighWater, interruptionLocked() == nil {
             waitLocked(until: deadline)

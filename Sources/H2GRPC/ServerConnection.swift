@@ -41,7 +41,9 @@ final class ServerConnection: EventLoopHandler {
         self.peer = peer
         self.io = SessionIO(fd: fd, loop: loop)
         self.lifecycle = ConnectionLifecycle(
-            limits: server.configuration.lifecycleLimits, now: DispatchTime.now().uptimeNanoseconds)
+            limits: server.configuration.lifecycleLimits,
+            now: DispatchTime.now().uptimeNanoseconds
+        )
     }
 
     deinit {
@@ -79,17 +81,26 @@ final class ServerConnection: EventLoopHandler {
         var settings = [
             nghttp2_settings_entry(
                 settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
-                value: config.maxConcurrentStreams),
+                value: config.maxConcurrentStreams
+            ),
             nghttp2_settings_entry(
-                settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: config.initialWindowSize),
+                settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+                value: config.initialWindowSize
+            ),
             nghttp2_settings_entry(
-                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: config.maxHeaderListSize),
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+                value: config.maxHeaderListSize
+            ),
         ]
         nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
         // The connection window bounds how much all streams together may have in flight; the default 64 KiB would
         // make large uploads crawl.
         nghttp2_session_set_local_window_size(
-            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(config.connectionWindowSize))
+            session,
+            UInt8(NGHTTP2_FLAG_NONE.rawValue),
+            0,
+            Int32(config.connectionWindowSize)
+        )
         loop.register(fd: fd, handler: self)
         loop.markDirty(self)
     }
@@ -130,8 +141,10 @@ final class ServerConnection: EventLoopHandler {
         let writtenBefore = io.bytesWritten
         let outcome = io.flush(session)
         lifecycle.wrote(
-            stillWaiting: io.hasPending || responseBytes > 0, madeProgress: io.bytesWritten != writtenBefore,
-            now: DispatchTime.now().uptimeNanoseconds)
+            stillWaiting: io.hasPending || responseBytes > 0,
+            madeProgress: io.bytesWritten != writtenBefore,
+            now: DispatchTime.now().uptimeNanoseconds
+        )
         switch outcome {
         case .blocked:
             return
@@ -182,7 +195,8 @@ final class ServerConnection: EventLoopHandler {
         for stream in Array(subscriptions.values) {
             stream.finish(
                 status: GRPCStatus(.unavailable, "the server is shutting down; reconnect to another instance"),
-                trailers: Metadata())
+                trailers: Metadata()
+            )
         }
     }
 
@@ -191,8 +205,13 @@ final class ServerConnection: EventLoopHandler {
         goingAway = true
         var debug = Array(debugData.utf8)
         nghttp2_submit_goaway(
-            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session), errorCode,
-            &debug, debug.count)
+            session,
+            UInt8(NGHTTP2_FLAG_NONE.rawValue),
+            nghttp2_session_get_last_proc_stream_id(session),
+            errorCode,
+            &debug,
+            debug.count
+        )
         if streams.isEmpty { closeWhenFlushed() }
         loop.markDirty(self)
     }
@@ -372,7 +391,8 @@ private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength,
     else { return 0 }
     stream.receivedHeader(
         name: UnsafeBufferPointer(start: name, count: nameLength),
-        value: UnsafeBufferPointer(start: value, count: valueLength))
+        value: UnsafeBufferPointer(start: value, count: valueLength)
+    )
     return 0
 }
 
@@ -435,7 +455,11 @@ private let onFrameSend: nghttp2_on_frame_send_callback = { session, frame, user
         nghttp2_session_get_stream_remote_close(session, header.stream_id) == 0
     {
         nghttp2_submit_rst_stream(
-            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), header.stream_id, UInt32(NGHTTP2_NO_ERROR.rawValue))
+            session,
+            UInt8(NGHTTP2_FLAG_NONE.rawValue),
+            header.stream_id,
+            UInt32(NGHTTP2_NO_ERROR.rawValue)
+        )
         connection.loop.markDirty(connection)
     }
     return 0
@@ -453,7 +477,8 @@ private let onFrameNotSend: nghttp2_on_frame_not_send_callback = { _, frame, err
     connection.server.log(
         .warning,
         "\(connection.peer): response headers on stream \(header.stream_id) could not be sent "
-            + "(\(String(cString: nghttp2_strerror(errorCode)))); resetting the stream")
+            + "(\(String(cString: nghttp2_strerror(errorCode)))); resetting the stream"
+    )
     stream.resetStream()
     return 0
 }

@@ -66,7 +66,10 @@ final class ServerStream {
         let config = connection.server.configuration
         machine = ServerStreamStateMachine(
             configuration: .init(
-                maxReceiveMessageSize: config.maxReceiveMessageSize, supportedCompression: [.identity, .gzip]))
+                maxReceiveMessageSize: config.maxReceiveMessageSize,
+                supportedCompression: [.identity, .gzip]
+            )
+        )
     }
 
     private var server: Server { connection.server }
@@ -92,7 +95,9 @@ final class ServerStream {
             server.counters.add(\.headerListsRefused)
             let limit = server.configuration.maxHeaderListSize
             let status = GRPCStatus(
-                .resourceExhausted, "request header list of over \(limit) bytes exceeds the server's limit of \(limit)")
+                .resourceExhausted,
+                "request header list of over \(limit) bytes exceeds the server's limit of \(limit)"
+            )
             call?.interrupt(.cancelled)
             finish(status: status, trailers: Metadata())
             return
@@ -130,7 +135,8 @@ final class ServerStream {
         case .unknownMethod(let service, let name):
             finish(
                 status: GRPCStatus(.unimplemented, "unknown method \(name) for service \(service)"),
-                trailers: Metadata())
+                trailers: Metadata()
+            )
             return
         case .malformedPath(let path):
             finish(status: GRPCStatus(.unimplemented, "malformed method path \"\(path)\""), trailers: Metadata())
@@ -140,16 +146,23 @@ final class ServerStream {
         // The deadline counts from the request's arrival, as the client's does.
         let deadline = head.deadlineNanoseconds.map { arrival + .nanoseconds(Int(clamping: $0)) }
         let call = ServerCall(
-            path: head.path, requestMetadata: head.metadata, deadline: deadline, peer: connection.peer,
-            loop: connection.loop, requestEncoding: head.requestEncoding,
-            clientAcceptsGzip: head.acceptedEncodings.contains(.gzip), arrival: arrival,
-            sendMayWait: method.executor == .blocking)
+            path: head.path,
+            requestMetadata: head.metadata,
+            deadline: deadline,
+            peer: connection.peer,
+            loop: connection.loop,
+            requestEncoding: head.requestEncoding,
+            clientAcceptsGzip: head.acceptedEncodings.contains(.gzip),
+            arrival: arrival,
+            sendMayWait: method.executor == .blocking
+        )
         call.stream = self
         self.call = call
         countedAsActive = true
         server.callStarted()
         if let nanoseconds = head.deadlineNanoseconds {
-            let remaining = Int64(clamping: nanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds - arrival.uptimeNanoseconds)
+            let remaining =
+                Int64(clamping: nanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds - arrival.uptimeNanoseconds)
             scheduleDeadline(afterNanoseconds: remaining)
         }
         if case .serverStreamingSubscription = method.handler { connection.subscriptionStarted(self) }
@@ -175,8 +188,10 @@ final class ServerStream {
                     .resourceExhausted,
                     "the server is buffering as many request bytes as it allows (connection limit "
                         + "\(server.configuration.maxConnectionRequestBytes), server limit "
-                        + "\(server.configuration.maxServerRequestBytes)); retry later"),
-                trailers: Metadata())
+                        + "\(server.configuration.maxServerRequestBytes)); retry later"
+                ),
+                trailers: Metadata()
+            )
             return
         }
         heldRequestBytes += bytes.count
@@ -250,7 +265,8 @@ final class ServerStream {
                     let problem = requestCount == 0 ? "no request message" : "\(requestCount) request messages"
                     finish(
                         status: GRPCStatus(.internal, "\(problem) for a method that takes exactly one"),
-                        trailers: Metadata())
+                        trailers: Metadata()
+                    )
                     return
                 }
                 startHandler()
@@ -290,7 +306,12 @@ final class ServerStream {
             let (headers, encoding, trailers) = call.takeHeadersForFinish()
             let message = outcome.response.map { ServerCall.frame($0, gzip: encoding == .gzip) }
             finish(
-                status: outcome.status, trailers: trailers, headers: headers, encoding: encoding, finalMessage: message)
+                status: outcome.status,
+                trailers: trailers,
+                headers: headers,
+                encoding: encoding,
+                finalMessage: message
+            )
             return
         }
         let handler = method.handler
@@ -305,8 +326,10 @@ final class ServerStream {
         let pool = executor == .blocking ? server.blockingPool : server.cpuPool
         let loop = connection.loop
         let job = WorkerPool.Job(
-            arrival: arrival.uptimeNanoseconds, deadline: call.deadline?.uptimeNanoseconds,
-            criticality: call.criticality, costClass: costClass,
+            arrival: arrival.uptimeNanoseconds,
+            deadline: call.deadline?.uptimeNanoseconds,
+            criticality: call.criticality,
+            costClass: costClass,
             isAbandoned: { call.interruptionReason != nil },
             run: work,
             reject: { [self] status in
@@ -314,7 +337,8 @@ final class ServerStream {
                     call.interrupt(.cancelled)
                     finish(status: status, trailers: Metadata())
                 }
-            })
+            }
+        )
         if let refusal = pool.submit(job) {
             call.interrupt(.cancelled)
             finish(status: refusal, trailers: Metadata())
@@ -352,7 +376,12 @@ final class ServerStream {
         let stream = call.stream!
         call.loop.execute {
             stream.finish(
-                status: status, trailers: trailers, headers: headers, encoding: encoding, finalMessage: message)
+                status: status,
+                trailers: trailers,
+                headers: headers,
+                encoding: encoding,
+                finalMessage: message
+            )
         }
     }
 
@@ -432,8 +461,12 @@ final class ServerStream {
 
     /// Ends the call with a status, after any queued messages. Later calls do nothing.
     func finish(
-        status: GRPCStatus, trailers: Metadata, headers: Metadata? = nil, encoding: MessageCompression = .identity,
-        finalMessage: [UInt8]? = nil, extraHeaders: [(String, String)] = []
+        status: GRPCStatus,
+        trailers: Metadata,
+        headers: Metadata? = nil,
+        encoding: MessageCompression = .identity,
+        finalMessage: [UInt8]? = nil,
+        extraHeaders: [(String, String)] = []
     ) {
         guard !finished, !isClosed else { return }
         finished = true
@@ -526,7 +559,10 @@ final class ServerStream {
             deadlineTimer = nil
             if !wasFinished { releaseRequest() }
             sendTrailersOnly(
-                status: Self.oversized("response", size: size, limit: limit), metadata: Metadata(), extraHeaders: [])
+                status: Self.oversized("response", size: size, limit: limit),
+                metadata: Metadata(),
+                extraHeaders: []
+            )
             return false
         }
         var provider = nghttp2_data_provider()
@@ -550,7 +586,12 @@ final class ServerStream {
         guard let session = connection.sessionPointer, !isClosed else { return }
         call?.interrupt(.cancelled)
         finished = true
-        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, UInt32(NGHTTP2_INTERNAL_ERROR.rawValue))
+        nghttp2_submit_rst_stream(
+            session,
+            UInt8(NGHTTP2_FLAG_NONE.rawValue),
+            id,
+            UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)
+        )
         connection.loop.markDirty(connection)
     }
 
@@ -572,7 +613,11 @@ final class ServerStream {
     }
 
     /// nghttp2 asks for up to `length` bytes of the response body.
-    fileprivate func readBody(into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>)
+    fileprivate func readBody(
+        into buffer: UnsafeMutablePointer<UInt8>,
+        length: Int,
+        flags: UnsafeMutablePointer<UInt32>
+    )
         -> Int
     {
         let available = outbound.count - outboundOffset

@@ -109,7 +109,10 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Creates the pool and, unless `startThreads` is false (tests drive ``runNext()`` themselves), its threads.
     init(
-        name: String, limits: Limits, costClasses: Int, startThreads: Bool = true,
+        name: String,
+        limits: Limits,
+        costClasses: Int,
+        startThreads: Bool = true,
         clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
     ) {
         precondition(limits.threads > 0 && limits.maxQueued > 0, "a worker pool needs threads and a queue")
@@ -145,7 +148,9 @@ final class WorkerPool: @unchecked Sendable {
         if queuedCount >= limits.maxQueued {
             counters.rejectedOverload += 1
             return GRPCStatus(
-                .resourceExhausted, "server overloaded: \(queuedCount) calls are already queued; retry with backoff")
+                .resourceExhausted,
+                "server overloaded: \(queuedCount) calls are already queued; retry with backoff"
+            )
         }
         let estimate = costEstimates[min(job.costClass, costEstimates.count - 1)]
         if let budget = budget(for: job.criticality) {
@@ -156,7 +161,8 @@ final class WorkerPool: @unchecked Sendable {
                 return GRPCStatus(
                     .resourceExhausted,
                     "server overloaded: about \(Self.milliseconds(wait)) ms of work is queued ahead of this call, over "
-                        + "its queue budget of \(Self.milliseconds(budget)) ms; retry with backoff")
+                        + "its queue budget of \(Self.milliseconds(budget)) ms; retry with backoff"
+                )
             }
         }
         queue.append(Queued(job: job, estimate: estimate))
@@ -263,7 +269,9 @@ final class WorkerPool: @unchecked Sendable {
                 GRPCStatus(
                     .resourceExhausted,
                     "server overloaded: the call waited \(Self.milliseconds(now &- job.arrival)) ms to start; retry "
-                        + "with backoff"))
+                        + "with backoff"
+                )
+            )
             return
         }
         count {

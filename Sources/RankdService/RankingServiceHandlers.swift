@@ -38,8 +38,11 @@ public final class RankingServiceHandlers: @unchecked Sendable {
             methods: [
                 RPCMethod(name: "Rank", handler: .unary { [self] call, request in try rank(call, request) }),
                 RPCMethod(
-                    name: "Recommend", handler: .serverStreaming { [self] call, request in try recommend(call, request) }),
-            ])
+                    name: "Recommend",
+                    handler: .serverStreaming { [self] call, request in try recommend(call, request) }
+                ),
+            ]
+        )
     }
 
     func rank(_ call: ServerCall, _ request: [UInt8]) throws -> [UInt8] {
@@ -48,7 +51,11 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let query = ContractMapping.rankQuery(decoded.message)
         do {
             let result = try engine.rank(
-                query, deadline: call.deadline, arrival: call.arrival, isCancelled: { call.isCancelled })
+                query,
+                deadline: call.deadline,
+                arrival: call.arrival,
+                isCancelled: { call.isCancelled }
+            )
             return ContractMapping.encode(result)
         } catch let error as RankingError {
             throw Self.status(for: error, call: call)
@@ -61,7 +68,10 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let query = ContractMapping.recommendQuery(decoded.message)
         do {
             try engine.recommend(
-                query, deadline: call.deadline, arrival: call.arrival, isCancelled: { call.isCancelled }
+                query,
+                deadline: call.deadline,
+                arrival: call.arrival,
+                isCancelled: { call.isCancelled }
             ) { section in
                 try call.send(ContractMapping.encode(section))
             }

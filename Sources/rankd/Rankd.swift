@@ -11,7 +11,9 @@ import Ranking
 @main
 struct Rankd: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rankd", abstract: "Real-time personalised ranking over gRPC.")
+        commandName: "rankd",
+        abstract: "Real-time personalised ranking over gRPC."
+    )
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -90,7 +92,8 @@ struct Rankd: ParsableCommand {
             A discovery model (LightGBM .txt or XGBoost .json, with <name>.golden.json beside it) to serve instead of \
             the embedded one. On SIGHUP rankd reloads it: the new file is checked against its golden file and the \
             feature join before it replaces the old one, and requests in flight finish on the old model.
-            """)
+            """
+    )
     var model: String?
 
     @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms, x-echo-*). Never in production.")
@@ -105,7 +108,8 @@ struct Rankd: ParsableCommand {
         guard maxConnectionRequestBytes >= maxReceiveMessageSize, maxServerRequestBytes >= maxConnectionRequestBytes
         else {
             throw ValidationError(
-                "need --max-receive-message-size <= --max-connection-request-bytes <= --max-server-request-bytes")
+                "need --max-receive-message-size <= --max-connection-request-bytes <= --max-server-request-bytes"
+            )
         }
         guard maxConnectionResponseBytes > 0 else {
             throw ValidationError("--max-connection-response-bytes must be positive")
@@ -160,7 +164,8 @@ struct Rankd: ParsableCommand {
         let reflection = try ReflectionService(services: serviceNames)
         let server = try Server(
             configuration: configuration,
-            services: [ranking.definition, health.definition] + reflection.definitions)
+            services: [ranking.definition, health.definition] + reflection.definitions
+        )
         try server.start()
         print("rankd listening on \(host):\(server.port)")
         fflush(stdout)
@@ -179,7 +184,8 @@ struct Rankd: ParsableCommand {
                 server.log(
                     .info,
                     "serving: model \(engine.modelVersion), loaded in \(String(format: "%.1f", seconds)) s; "
-                        + engine.memoryReport)
+                        + engine.memoryReport
+                )
             } catch {
                 server.log(.error, "could not load the demo data and model: \(error); staying NOT_SERVING")
             }

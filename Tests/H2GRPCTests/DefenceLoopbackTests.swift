@@ -20,7 +20,8 @@ struct DefenceLoopbackTests {
     }
 
     static func makeServer(
-        subscribers: Subscribers = Subscribers(), configure: (inout ServerConfiguration) -> Void = { _ in }
+        subscribers: Subscribers = Subscribers(),
+        configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> Server {
         var configuration = ServerConfiguration()
         configuration.port = 0
@@ -40,22 +41,30 @@ struct DefenceLoopbackTests {
                         subscribers.add(call)
                         call.onTermination { subscribers.remove(call) }
                         try call.send(request)
-                    }),
+                    }
+                ),
                 // Spins until the call is interrupted, then reports it the way a pipeline does: as cancelled.
-                RPCMethod(name: "Spin", handler: .unary { call, _ in
-                    while !call.isCancelled { usleep(200) }
-                    throw GRPCStatus(.cancelled, "the pipeline saw the call cancelled")
-                }),
+                RPCMethod(
+                    name: "Spin",
+                    handler: .unary { call, _ in
+                        while !call.isCancelled { usleep(200) }
+                        throw GRPCStatus(.cancelled, "the pipeline saw the call cancelled")
+                    }
+                ),
                 // Sets response metadata only after the deadline reply has gone.
-                RPCMethod(name: "LateMetadata", handler: .unary { call, request in
-                    while !call.isCancelled { usleep(200) }
-                    usleep(20_000)
-                    var metadata = Metadata()
-                    metadata.append("x-late", "1")
-                    call.responseMetadata = metadata
-                    return request
-                }),
-            ])
+                RPCMethod(
+                    name: "LateMetadata",
+                    handler: .unary { call, request in
+                        while !call.isCancelled { usleep(200) }
+                        usleep(20_000)
+                        var metadata = Metadata()
+                        metadata.append("x-late", "1")
+                        call.responseMetadata = metadata
+                        return request
+                    }
+                ),
+            ]
+        )
         let server = try Server(configuration: configuration, services: [service])
         try server.start()
         return server
@@ -79,13 +88,16 @@ struct DefenceLoopbackTests {
                 ClientRequest(path: "/test.Defence/Watch", message: [1]),
                 handler: ClientCallHandler(
                     onMessage: { message in if message == [1] { firstMessages.signal() } },
-                    onFinish: { _ in ended.leave() }))
+                    onFinish: { _ in ended.leave() }
+                )
+            )
         }
         for _ in 0..<watches { #expect(firstMessages.wait(timeout: .now() + 60) == .success) }
         #expect(subscribers.count == watches)
         for index in 0..<100 {
             let (response, result) = client.unary(
-                ClientRequest(path: "/test.Defence/Echo", message: [UInt8(index)], timeoutNanoseconds: 30_000_000_000))
+                ClientRequest(path: "/test.Defence/Echo", message: [UInt8(index)], timeoutNanoseconds: 30_000_000_000)
+            )
             #expect(result.status.code == .ok)
             #expect(response == [UInt8(index)])
         }
@@ -107,7 +119,13 @@ struct DefenceLoopbackTests {
         var metadata = Metadata()
         for index in 0..<10 { metadata.append("x-big-\(index)", String(repeating: "a", count: 4_000)) }
         let (_, result) = client.unary(
-            ClientRequest(path: "/test.Defence/Echo", message: [1], metadata: metadata, timeoutNanoseconds: 30_000_000_000))
+            ClientRequest(
+                path: "/test.Defence/Echo",
+                message: [1],
+                metadata: metadata,
+                timeoutNanoseconds: 30_000_000_000
+            )
+        )
         #expect(result.status.code == .resourceExhausted)
         #expect(result.status.message.contains("header list"))
         #expect(server.stats().counters.headerListsRefused == 1)
@@ -123,7 +141,8 @@ struct DefenceLoopbackTests {
         defer { client.close() }
         for _ in 0..<50 {
             let (_, result) = client.unary(
-                ClientRequest(path: "/test.Defence/Spin", message: [], timeoutNanoseconds: 2_000_000))
+                ClientRequest(path: "/test.Defence/Spin", message: [], timeoutNanoseconds: 2_000_000)
+            )
             #expect(result.status.code == .deadlineExceeded)
         }
     }
@@ -136,7 +155,8 @@ struct DefenceLoopbackTests {
         defer { client.close() }
         for _ in 0..<20 {
             let (_, result) = client.unary(
-                ClientRequest(path: "/test.Defence/LateMetadata", message: [1], timeoutNanoseconds: 1_000_000))
+                ClientRequest(path: "/test.Defence/LateMetadata", message: [1], timeoutNanoseconds: 1_000_000)
+            )
             #expect(result.status.code == .deadlineExceeded)
         }
         let (_, after) = client.unary(ClientRequest(path: "/test.Defence/Echo", message: [2]))
@@ -155,9 +175,12 @@ struct DefenceLoopbackTests {
             done.enter()
             client.startCall(
                 ClientRequest(
-                    path: "/test.Defence/Echo", message: [UInt8(index & 0xff)],
-                    timeoutNanoseconds: 3_600_000_000_000),
-                handler: ClientCallHandler(onFinish: { _ in done.leave() }))
+                    path: "/test.Defence/Echo",
+                    message: [UInt8(index & 0xff)],
+                    timeoutNanoseconds: 3_600_000_000_000
+                ),
+                handler: ClientCallHandler(onFinish: { _ in done.leave() })
+            )
         }
         #expect(done.wait(timeout: .now() + 120) == .success)
         // One tick timer per I/O thread stays; the calls' deadline timers are gone.

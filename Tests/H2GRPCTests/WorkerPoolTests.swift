@@ -28,22 +28,38 @@ struct WorkerPoolTests {
     func makePool(clock: Clock, threads: Int = 1, maxQueued: Int = 100, budgetMs: UInt64? = 5) -> WorkerPool {
         WorkerPool(
             name: "test",
-            limits: .init(threads: threads, maxQueued: maxQueued, queueBudgetNanoseconds: budgetMs.map { $0 * Self.millisecond }),
-            costClasses: 2, startThreads: false, clock: { clock.now })
+            limits: .init(
+                threads: threads,
+                maxQueued: maxQueued,
+                queueBudgetNanoseconds: budgetMs.map { $0 * Self.millisecond }
+            ),
+            costClasses: 2,
+            startThreads: false,
+            clock: { clock.now }
+        )
     }
 
     func job(
-        _ id: Int, clock: Clock, outcomes: Outcomes, cost: UInt64 = 0, deadline: UInt64? = nil,
-        criticality: Criticality = .default, abandoned: Bool = false
+        _ id: Int,
+        clock: Clock,
+        outcomes: Outcomes,
+        cost: UInt64 = 0,
+        deadline: UInt64? = nil,
+        criticality: Criticality = .default,
+        abandoned: Bool = false
     ) -> WorkerPool.Job {
         WorkerPool.Job(
-            arrival: clock.now, deadline: deadline, criticality: criticality, costClass: 0,
+            arrival: clock.now,
+            deadline: deadline,
+            criticality: criticality,
+            costClass: 0,
             isAbandoned: { abandoned },
             run: {
                 outcomes.run(id)
                 clock.advance(cost)
             },
-            reject: { status in outcomes.reject(id, status.code) })
+            reject: { status in outcomes.reject(id, status.code) }
+        )
     }
 
     @Test("a call that would wait longer than its queue budget is refused at once with RESOURCE_EXHAUSTED")
@@ -82,9 +98,10 @@ struct WorkerPoolTests {
         }
         func admitted(_ criticality: Criticality) -> Int {
             var count = 0
-            for id in 0..<50 where pool.submit(
-                job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond, criticality: criticality)) == nil
-            {
+            for id in 0..<50
+            where pool.submit(
+                job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond, criticality: criticality)
+            ) == nil {
                 count += 1
             }
             while pool.runNext() {}
@@ -165,20 +182,27 @@ struct WorkerPoolTests {
     @Test("with threads, every admitted job runs exactly once")
     func threadsRunEverything() {
         let pool = WorkerPool(
-            name: "t", limits: .init(threads: 3, maxQueued: 10_000, queueBudgetNanoseconds: nil), costClasses: 1)
+            name: "t",
+            limits: .init(threads: 3, maxQueued: 10_000, queueBudgetNanoseconds: nil),
+            costClasses: 1
+        )
         defer { pool.shutdown() }
         let outcomes = Outcomes()
         let done = DispatchGroup()
         for id in 0..<2_000 {
             done.enter()
             let job = WorkerPool.Job(
-                arrival: DispatchTime.now().uptimeNanoseconds, deadline: nil, criticality: .default, costClass: 0,
+                arrival: DispatchTime.now().uptimeNanoseconds,
+                deadline: nil,
+                criticality: .default,
+                costClass: 0,
                 isAbandoned: { false },
                 run: {
                     outcomes.run(id)
                     done.leave()
                 },
-                reject: { _ in done.leave() })
+                reject: { _ in done.leave() }
+            )
             #expect(pool.submit(job) == nil)
         }
         #expect(done.wait(timeout: .now() + 60) == .success)

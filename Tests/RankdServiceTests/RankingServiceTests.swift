@@ -28,7 +28,9 @@ struct RankingServiceTests {
         let client: ClientConnection
 
         init(
-            loaded: Bool = true, testHooks: Bool = true, configure: (inout ServerConfiguration) -> Void = { _ in }
+            loaded: Bool = true,
+            testHooks: Bool = true,
+            configure: (inout ServerConfiguration) -> Void = { _ in }
         ) throws {
             handlers = RankingServiceHandlers(testHooks: testHooks)
             if loaded { handlers.engine = RankingServiceTests.engine }
@@ -57,8 +59,10 @@ struct RankingServiceTests {
             let collected = Collected()
             let result = client.serverStreaming(
                 ClientRequest(
-                    path: "/ranking.v1.RankingService/Recommend", message: ProtoC.encode(&request),
-                    timeoutNanoseconds: 30_000_000_000)
+                    path: "/ranking.v1.RankingService/Recommend",
+                    message: ProtoC.encode(&request),
+                    timeoutNanoseconds: 30_000_000_000
+                )
             ) { collected.append($0) }
             try #require(result.status.code == .ok)
             return try collected.all.flatMap { bytes in
@@ -70,7 +74,11 @@ struct RankingServiceTests {
         }
 
         func rank(
-            user: String, items: [String], limit: Int32 = 0, explain: Bool = false, metadata: Metadata = Metadata()
+            user: String,
+            items: [String],
+            limit: Int32 = 0,
+            explain: Bool = false,
+            metadata: Metadata = Metadata()
         ) -> (response: [UInt8]?, result: ClientCallResult) {
             let arena = ProtoArena()
             var request = Ranking__V1__RankRequest()
@@ -90,8 +98,12 @@ struct RankingServiceTests {
             request.candidates = arena.array(candidates)
             return client.unary(
                 ClientRequest(
-                    path: "/ranking.v1.RankingService/Rank", message: ProtoC.encode(&request), metadata: metadata,
-                    timeoutNanoseconds: 30_000_000_000))
+                    path: "/ranking.v1.RankingService/Rank",
+                    message: ProtoC.encode(&request),
+                    metadata: metadata,
+                    timeoutNanoseconds: 30_000_000_000
+                )
+            )
         }
     }
 
@@ -141,7 +153,8 @@ struct RankingServiceTests {
     func garbageBody() throws {
         let harness = try Harness()
         let (_, result) = harness.client.unary(
-            ClientRequest(path: "/ranking.v1.RankingService/Rank", message: [0xff, 0xff, 0xff, 0x07]))
+            ClientRequest(path: "/ranking.v1.RankingService/Rank", message: [0xff, 0xff, 0xff, 0x07])
+        )
         #expect(result.status.code == .internal)
     }
 
@@ -197,8 +210,11 @@ struct RankingServiceTests {
         request.surface = arena.string(String(repeating: "s", count: 100_000))
         let (_, result) = harness.client.unary(
             ClientRequest(
-                path: "/ranking.v1.RankingService/Rank", message: ProtoC.encode(&request),
-                timeoutNanoseconds: 30_000_000_000))
+                path: "/ranking.v1.RankingService/Rank",
+                message: ProtoC.encode(&request),
+                timeoutNanoseconds: 30_000_000_000
+            )
+        )
         #expect(result.status.code == .notFound)
         #expect(result.status.message.utf8.count <= ResponseHeaders.maxStatusMessageBytes)
         #expect(result.status.message.hasSuffix("(truncated)"))
@@ -216,8 +232,10 @@ struct RankingServiceTests {
         let collected = Collected()
         let result = harness.client.serverStreaming(
             ClientRequest(
-                path: "/ranking.v1.RankingService/Recommend", message: ProtoC.encode(&request),
-                timeoutNanoseconds: 30_000_000_000)
+                path: "/ranking.v1.RankingService/Recommend",
+                message: ProtoC.encode(&request),
+                timeoutNanoseconds: 30_000_000_000
+            )
         ) { collected.append($0) }
         #expect(result.status.code == .ok)
         let sections = try collected.all.map { try ProtoC.decode($0, as: ranking__v1__recommend_response__init) }
