@@ -6,7 +6,7 @@ RELEASE_BIN := .build/release
 DEBUG_BIN := .build/debug
 
 .PHONY: run test deps test-deps build build-debug unit-test integration-test interop-test \
-        proto check-generated proto-check proto-baseline bench clean
+        proto check-generated proto-check proto-baseline bench sanitize clean
 
 run: deps build
 	$(RELEASE_BIN)/rankd --host $(HOST) --port $(PORT)
@@ -34,6 +34,11 @@ integration-test:
 
 interop-test:
 	Scripts/interop-test.sh $(DEBUG_BIN)
+
+# H2GRPCTests, GRPCStandardServicesTests and RankdServiceTests under ThreadSanitizer, then AddressSanitizer (with leak
+# checking), each in its own scratch path (.build-threadsan/, .build-addresssan/); any report fails. See docs/testing.md.
+sanitize: test-deps
+	Scripts/sanitize.sh
 
 proto:
 	Scripts/generate-proto.sh

@@ -50,6 +50,11 @@ let package = Package(
             dependencies: ["H2GRPC", "CRankingProto", "ProtoSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "GRPCStandardServicesTests",
+            dependencies: ["GRPCStandardServices", "H2GRPC", "CRankingProto", "ProtoSupport"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Ranking: the pipeline, knows nothing of HTTP/2
         // Gradient-boosted tree models (LightGBM text, XGBoost JSON) with golden-file parity checks.

@@ -123,12 +123,16 @@ public final class ClientConnection: EventLoopHandler, @unchecked Sendable {
         }
         io = SessionIO(fd: fd, loop: self.loop)
         let ready = DispatchSemaphore(value: 0)
+        // setUp()'s outcome travels back through the semaphore. `closed` and `closeReason` belong to the loop thread,
+        // which may already be closing the connection again (the server hung up at once) while this thread reads.
+        var setUpFailure: String?
         self.loop.execute { [self] in
             setUp()
+            if closed { setUpFailure = closeReason }
             ready.signal()
         }
         ready.wait()
-        if closed { throw RPCError.connectionClosed(closeReason) }
+        if let setUpFailure { throw RPCError.connectionClosed(setUpFailure) }
     }
 
     deinit {

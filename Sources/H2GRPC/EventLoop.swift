@@ -30,7 +30,7 @@ public final class EventLoop: @unchecked Sendable {
     private var tasks: [() -> Void] = []
     private var spareTasks: [() -> Void] = []
     private var stopping = false
-    private var thread: Thread?
+    private var started = false
     private var threadID: pthread_t?
     private let exited = DispatchSemaphore(value: 0)
     private let pinnedCPU: Int?
@@ -60,11 +60,14 @@ public final class EventLoop: @unchecked Sendable {
             threadID = pthread_self()
             if let cpu = pinnedCPU { _ = csystem_pin_thread(Int32(cpu)) }
             run()
+            releaseHeldWork()
             exited.signal()
         }
         thread.name = name
         thread.stackSize = 1 << 20
-        self.thread = thread
+        // The Thread is not stored: its block holds the loop while the thread runs, and a loop that held the Thread
+        // would never be freed (loop -> Thread -> block -> loop).
+        started = true
         thread.start()
     }
 
@@ -111,7 +114,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Stops the loop after the tasks already queued have run, and waits for its thread to end.
     public func stop() {
         execute { [self] in stopping = true }
-        if !inEventLoop && thread != nil { exited.wait() }
+        if !inEventLoop && started { exited.wait() }
     }
 
     // MARK: Loop-thread only
@@ -171,6 +174,15 @@ public final class EventLoop: @unchecked Sendable {
         }
         // Flush what the last tasks produced so that a GOAWAY or final trailers are not lost.
         flushDirty()
+    }
+
+    /// A stopped loop runs nothing more: drop its pending timers and any task handed to it too late, so that what
+    /// they capture (a server's periodic tick holds the server) does not keep their owners alive through the loop.
+    private func releaseHeldWork() {
+        timers.removeAll()
+        taskLock.lock()
+        tasks.removeAll()
+        taskLock.unlock()
     }
 
     private func runTasks() {

@@ -54,6 +54,13 @@ final class LoopTimerHeap {
     /// The earliest deadline, in DispatchTime uptime nanoseconds.
     var nextDeadline: UInt64? { entries.first?.deadline }
 
+    /// Drops every entry (a stopped loop's timers never run).
+    func removeAll() {
+        for entry in entries { entry.timer.task = nil }
+        entries.removeAll()
+        cancelledEntries = 0
+    }
+
     func schedule(at deadline: UInt64, _ task: @escaping () -> Void) -> LoopTimer {
         let timer = LoopTimer(task: task, heap: self)
         entries.append(Entry(deadline: deadline, sequence: nextSequence, timer: timer))

@@ -100,7 +100,6 @@ final class WorkerPool: @unchecked Sendable {
     private var counters = Counters()
     private var draining = false
     private var stopping = false
-    private var threads: [Thread] = []
     private var idle = 0
     private let clock: @Sendable () -> UInt64
 
@@ -121,6 +120,9 @@ final class WorkerPool: @unchecked Sendable {
         self.clock = clock
         costEstimates = Array(repeating: Self.initialCostEstimate, count: max(1, costClasses))
         if startThreads {
+            // The threads are not stored: each one's block holds the pool until that thread ends (after shutdown()),
+            // and a pool that held its Threads would never be freed (pool -> Thread -> block -> pool).
+            var threads: [Thread] = []
             for index in 0..<limits.threads {
                 let thread = Thread { [self] in work() }
                 thread.name = "\(name)-\(index)"

@@ -38,6 +38,8 @@ struct RankingServiceTests {
             configuration.port = 0
             configuration.ioThreads = 1
             configuration.logLevel = .error
+            // These tests are about the contract mapping; admission control has its own tests (WorkerPoolTests).
+            configuration.queueBudgetMilliseconds = 10_000
             configure(&configuration)
             server = try Server(configuration: configuration, services: [handlers.definition])
             try server.start()
