@@ -4,9 +4,15 @@ HOST ?= 127.0.0.1
 PORT ?= 50051
 RELEASE_BIN := .build/release
 DEBUG_BIN := .build/debug
+# Fuzzing time per target: `make fuzz` (long runs) and the smoke run at the end of `make test`.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 30
+# `make fuzz FUZZ_TARGETS=connection FUZZ_ARGS=--merge` fuzzes one target and merges what it finds into its corpus.
+FUZZ_TARGETS ?=
+FUZZ_ARGS ?=
 
 .PHONY: run test deps test-deps build build-debug unit-test integration-test interop-test \
-        proto check-generated proto-check proto-baseline bench sanitize clean
+        proto check-generated proto-check proto-baseline bench fuzz fuzz-smoke sanitize clean
 
 run: deps build
 	$(RELEASE_BIN)/rankd --host $(HOST) --port $(PORT)
@@ -23,8 +29,9 @@ build:
 build-debug:
 	$(SWIFT) build --build-tests
 
-# Every test: generated code, the contract check, Swift unit tests, real-client integration tests, interop.
-test: test-deps check-generated build-debug proto-check unit-test integration-test interop-test
+# Every test: generated code, the contract check, Swift unit tests, real-client integration tests, interop, and a
+# short run of each fuzzer.
+test: test-deps check-generated build-debug proto-check unit-test integration-test interop-test fuzz-smoke
 
 unit-test:
 	$(SWIFT) test --skip-build
@@ -39,6 +46,13 @@ interop-test:
 # checking), each in its own scratch path (.build-threadsan/, .build-addresssan/); any report fails. See docs/testing.md.
 sanitize: test-deps
 	Scripts/sanitize.sh
+
+# libFuzzer targets in Fuzz/, built with swiftc into .build-fuzz/ (never .build/); see docs/testing.md.
+fuzz: deps
+	Scripts/fuzz.sh --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS) $(FUZZ_TARGETS)
+
+fuzz-smoke: deps
+	Scripts/fuzz.sh --seconds $(FUZZ_SMOKE_SECONDS)
 
 proto:
 	Scripts/generate-proto.sh

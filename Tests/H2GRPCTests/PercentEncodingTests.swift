@@ -4,7 +4,8 @@ import Testing
 
 @Suite struct PercentEncodingTests {
     @Test func printableASCIIPassesThroughUnchanged() {
-        let printable = String(decoding: (0x20...0x7E).filter { $0 != 0x25 }.map { UInt8($0) }, as: UTF8.self)
+        // From "!" on: a space at the start would be escaped (see edgeSpacesAreEscaped).
+        let printable = String(decoding: (0x21...0x7E).filter { $0 != 0x25 }.map { UInt8($0) }, as: UTF8.self) + " x"
         #expect(PercentEncoding.encode(printable) == printable)
         #expect(PercentEncoding.decode(printable) == printable)
     }
@@ -48,5 +49,16 @@ import Testing
         let encoded = PercentEncoding.encode(message)
         #expect(encoded.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7E })
         #expect(PercentEncoding.decode(encoded) == message)
+    }
+
+    @Test("a space at either end is escaped, since HTTP/2 forbids a header value that starts or ends with one")
+    func edgeSpacesAreEscaped() {
+        #expect(PercentEncoding.encode("x ") == "x%20")
+        #expect(PercentEncoding.encode(" x") == "%20x")
+        #expect(PercentEncoding.encode(" ") == "%20")
+        #expect(PercentEncoding.encode("a b") == "a b")
+        for message in ["got ", " leading", "  both  ", " "] {
+            #expect(PercentEncoding.decode(PercentEncoding.encode(message)) == message)
+        }
     }
 }

@@ -1,16 +1,19 @@
-/// The percent-encoding of `grpc-message` values: UTF-8 bytes outside space...`~` and the `%` itself become `%XX`.
+/// The percent-encoding of `grpc-message` values: UTF-8 bytes outside space...`~` and the `%` itself become `%XX`,
+/// and so does a space at either end, because HTTP/2 forbids a header value that starts or ends with one.
 public enum PercentEncoding {
     private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
 
     /// Encodes a status message for the `grpc-message` header.
     public static func encode(_ message: String) -> String {
         let utf8 = message.utf8
+        let space = UInt8(ascii: " ")
         // Most messages are plain ASCII; return them untouched without copying.
-        if utf8.allSatisfy({ !needsEscape($0) }) { return message }
+        if utf8.allSatisfy({ !needsEscape($0) }) && utf8.first != space && utf8.last != space { return message }
         var out = [UInt8]()
         out.reserveCapacity(utf8.count + 16)
-        for byte in utf8 {
-            if needsEscape(byte) {
+        let last = utf8.count - 1
+        for (index, byte) in utf8.enumerated() {
+            if needsEscape(byte) || (byte == space && (index == 0 || index == last)) {
                 out.append(UInt8(ascii: "%"))
                 out.append(hexDigits[Int(byte >> 4)])
                 out.append(hexDigits[Int(byte & 0x0F)])
