@@ -73,6 +73,10 @@ let package = Package(
         ),
         .testTarget(name: "RankingTests", dependencies: ["Ranking"], swiftSettings: swiftSettings),
 
+        // MARK: Catalog snapshots: schema, record files, build and validation; knows nothing of ranking or RPC
+        .target(name: "CatalogSnapshot", dependencies: ["CRankingProto", "ProtoSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CatalogSnapshotTests", dependencies: ["CatalogSnapshot"], swiftSettings: swiftSettings),
+
         // MARK: The ranking service: contract <-> pipeline
         .target(
             name: "RankdService",
@@ -113,7 +117,7 @@ let package = Package(
         .executableTarget(
             name: "rankctl",
             dependencies: [
-                "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking", "RankdService",
+                "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking", "RankdService", "CatalogSnapshot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates Sources/CRankingProto from proto/ with protoc-c, plus the serialized descriptor set that
 # server reflection serves. With --check, generates into a temporary folder and fails on any difference.
+# `served` files are rankd's RPC contracts (C code and reflection); `records` are file formats rankd reads, such as
+# catalog snapshots (C code only: no service of rankd speaks them, so reflection does not list them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=Sources/CRankingProto
-protos=(
+served=(
   ranking/v1/ranking.proto
   grpc/health/v1/health.proto
   grpc/reflection/v1/reflection.proto
@@ -14,17 +16,20 @@ protos=(
   grpc/testing/messages.proto
   grpc/testing/test.proto
 )
+records=(
+  ranking/catalog/v1/catalog.proto
+)
 include_dir=/usr/include
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 mkdir -p "$out/c" "$out/include"
 
-protoc-c --c_out="$out/c" -I proto "${protos[@]}"
+protoc-c --c_out="$out/c" -I proto "${served[@]}" "${records[@]}"
 # descriptor.proto lets rank-compat and reflection read descriptor sets with the same library.
 protoc-c --c_out="$out/c" -I "$include_dir" google/protobuf/descriptor.proto
 protoc --include_imports --include_source_info=false -I proto -I "$include_dir" \
-  --descriptor_set_out="$out/descriptors.pb" "${protos[@]}"
+  --descriptor_set_out="$out/descriptors.pb" "${served[@]}"
 
 # Headers go under include/ (keeping their proto paths, which the .c files include); sources stay beside.
 (cd "$out/c" && find . -name '*.pb-c.h' | while read -r h; do

@@ -1,0 +1,182 @@
+import Foundation
+
+/// Reads a file in chunks, hashing every byte read, so a file of any size is checked in bounded memory.
+struct ChunkedFile {
+    static let chunkSize = 1 << 20
+
+    private let handle: FileHandle
+    private(set) var hash = SHA256()
+    private(set) var bytesRead = 0
+    private(set) var atEnd = false
+
+    /// Opens `path` for reading; throws when it cannot be opened.
+    init(path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+        }
+        handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+    }
+
+    /// The next chunk, or nil at the end of the file.
+    mutating func read() throws -> [UInt8]? {
+        guard !atEnd else { return nil }
+        guard let data = try handle.read(upToCount: ChunkedFile.chunkSize), !data.isEmpty else {
+            atEnd = true
+            return nil
+        }
+        let bytes = [UInt8](data)
+        hash.update(bytes)
+        bytesRead += bytes.count
+        return bytes
+    }
+
+    /// Reads to the end (hashing) and returns the file's SHA-256 in hex.
+    mutating func finish() throws -> String {
+        while try read() != nil {}
+        try? handle.close()
+        return SHA256.hex(hash.finalize())
+    }
+
+    /// Closes the file without reading the rest.
+    func close() {
+        try? handle.close()
+    }
+}
+
+/// Splits a file into length-delimited records: each a base-128 varint byte count, then that many bytes.
+///
+/// A length prefix over `maxRecordBytes` is reported, not allocated: after it, record boundaries are lost, so the
+/// reader stops splitting (but `finish()` still hashes the whole file for the checksum).
+struct DelimitedRecordReader {
+    /// What `next()` found.
+    enum Next {
+        case record([UInt8])
+        case end
+        /// The rest of the file cannot be split into records, for the reason given.
+        case malformed(String)
+    }
+
+    let maxRecordBytes: Int
+    private var file: ChunkedFile
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var failed = false
+    /// Records returned so far.
+    private(set) var count = 0
+
+    init(path: String, maxRecordBytes: Int) throws {
+        self.maxRecordBytes = maxRecordBytes
+        file = try ChunkedFile(path: path)
+    }
+
+    /// Makes at least `needed` unread bytes available; false if the file ends first.
+    private mutating func fill(_ needed: Int) throws -> Bool {
+        while buffer.count - position < needed {
+            if position > 0 {
+                buffer.removeSubrange(0..<position)
+                position = 0
+            }
+            guard let chunk = try file.read() else { return false }
+            buffer.append(contentsOf: chunk)
+        }
+        return true
+    }
+
+    mutating func next() throws -> Next {
+        guard !failed else { return .end }
+        guard try fill(1) else { return .end }
+        var length: UInt64 = 0
+        var shift: UInt64 = 0
+        var prefixBytes = 0
+        while true {
+            guard try fill(prefixBytes + 1) else {
+                failed = true
+                return .malformed("the file ends inside the length prefix of record \(count + 1)")
+            }
+            let byte = buffer[position + prefixBytes]
+            prefixBytes += 1
+            if shift < 64 { length |= UInt64(byte & 0x7f) << shift }
+            if byte & 0x80 == 0 { break }
+            shift += 7
+            guard prefixBytes < 10 else {
+                failed = true
+                return .malformed("record \(count + 1) has a length prefix longer than 10 bytes")
+            }
+        }
+        guard length <= UInt64(maxRecordBytes) else {
+            failed = true
+            return .malformed(
+                "record \(count + 1) declares \(length) bytes, over the limit of \(maxRecordBytes); "
+                    + "the rest of the file cannot be split into records"
+            )
+        }
+        let size = Int(length)
+        guard try fill(prefixBytes + size) else {
+            failed = true
+            let available = buffer.count - position - prefixBytes
+            return .malformed("the file ends after \(available) of the \(size) bytes of record \(count + 1)")
+        }
+        let start = position + prefixBytes
+        let record = Array(buffer[start..<(start + size)])
+        position = start + size
+        count += 1
+        return .record(record)
+    }
+
+    /// Reads what is left (hashing it) and returns the file's SHA-256 in hex and its size.
+    mutating func finish() throws -> (sha256: String, bytes: Int) {
+        let digest = try file.finish()
+        return (digest, file.bytesRead)
+    }
+
+    /// Stops reading.
+    func close() { file.close() }
+}
+
+/// Writes length-delimited records to a new file, counting and hashing them.
+struct DelimitedRecordWriter {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var hash = SHA256()
+    private(set) var count = 0
+    private(set) var bytes = 0
+
+    /// Creates (or truncates) `path`.
+    init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    /// Appends one record.
+    mutating func append(_ record: [UInt8]) throws {
+        var length = UInt64(record.count)
+        while length >= 0x80 {
+            buffer.append(UInt8(truncatingIfNeeded: length) | 0x80)
+            length >>= 7
+        }
+        buffer.append(UInt8(length))
+        buffer.append(contentsOf: record)
+        count += 1
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    private mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        hash.update(buffer)
+        bytes += buffer.count
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, syncs and closes; returns the file's SHA-256 in hex.
+    mutating func close() throws -> String {
+        try flush()
+        try handle.synchronize()
+        try handle.close()
+        return SHA256.hex(hash.finalize())
+    }
+}

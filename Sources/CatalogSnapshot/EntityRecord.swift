@@ -1,0 +1,107 @@
+/// A point on the earth, degrees.
+public struct GeoPoint: Equatable, Sendable {
+    /// Latitude, -90 to 90.
+    public var lat: Double
+    /// Longitude, -180 to 180.
+    public var lon: Double
+
+    /// A point.
+    public init(lat: Double, lon: Double) {
+        self.lat = lat
+        self.lon = lon
+    }
+}
+
+/// One open interval of a weekly schedule.
+public struct OpenInterval: Equatable, Sendable {
+    /// The weekday it opens, 1 = Monday ... 7 = Sunday (ISO 8601); anything else is malformed.
+    public var weekday: Int
+    /// Local minute of that day it opens, 0 to 1439.
+    public var openMinute: Int
+    /// Local minute it closes, from the same midnight; above 1440 is after midnight on the next day.
+    public var closeMinute: Int
+
+    /// An interval.
+    public init(weekday: Int, openMinute: Int, closeMinute: Int) {
+        self.weekday = weekday
+        self.openMinute = openMinute
+        self.closeMinute = closeMinute
+    }
+}
+
+/// Weekly opening hours in the local time of an IANA time zone.
+public struct WeeklySchedule: Equatable, Sendable {
+    /// IANA time zone name, e.g. "Europe/Berlin".
+    public var timeZone: String
+    /// The open intervals; a weekday without any is closed.
+    public var intervals: [OpenInterval]
+
+    /// A schedule.
+    public init(timeZone: String, intervals: [OpenInterval]) {
+        self.timeZone = timeZone
+        self.intervals = intervals
+    }
+}
+
+/// One entry of an interaction history.
+public struct Interaction: Equatable, Sendable {
+    /// The entity interacted with, of the history's target kind.
+    public var entityID: String
+    /// What happened: "order", "play", "skip"...
+    public var event: String
+    /// When, Unix milliseconds.
+    public var unixMilliseconds: Int64
+
+    /// An interaction.
+    public init(entityID: String, event: String, unixMilliseconds: Int64) {
+        self.entityID = entityID
+        self.event = event
+        self.unixMilliseconds = unixMilliseconds
+    }
+}
+
+/// The value of one attribute of one entity.
+public enum AttributeValue: Equatable, Sendable {
+    case number(Double)
+    case category(String)
+    case tags([String])
+    case geo(GeoPoint)
+    case radius(metres: Double)
+    case schedule(WeeklySchedule)
+    case timestamp(unixMilliseconds: Int64)
+    case embedding([Float])
+    case reference(String)
+    case history([Interaction])
+    case text(String)
+
+    /// The attribute type this value is of.
+    public var type: AttributeType {
+        switch self {
+        case .number: .number
+        case .category: .category
+        case .tags: .tags
+        case .geo: .geo
+        case .radius: .radius
+        case .schedule: .schedule
+        case .timestamp: .timestamp
+        case .embedding: .embedding
+        case .reference: .reference
+        case .history: .history
+        case .text: .text
+        }
+    }
+}
+
+/// One entity: its id and its attribute values by attribute name. The Swift form of `ranking.catalog.v1.Entity`.
+public struct EntityRecord: Equatable, Sendable {
+    /// Unique within its kind.
+    public var id: String
+    /// Values by attribute name; an attribute without a value is absent.
+    public var attributes: [String: AttributeValue]
+
+    /// A record.
+    public init(id: String, attributes: [String: AttributeValue] = [:]) {
+        self.id = id
+        self.attributes = attributes
+    }
+}
