@@ -112,6 +112,11 @@ enum Output {
         text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
     }
 
+    /// A JSON number, or null for NaN and infinities (a missing feature), which JSON has no number for.
+    private static func number<T: BinaryFloatingPoint>(_ value: T) -> Any {
+        value.isFinite ? Double(value) : NSNull()
+    }
+
     private static func jsonText(sections: [Printable], status: GRPCStatus) throws -> String {
         let object: [String: Any] = [
             "status": status.code.name,
@@ -124,12 +129,14 @@ enum Output {
                     "timings_us": Dictionary(section.timings, uniquingKeysWith: { first, _ in first }),
                     "items": section.items.map { item -> [String: Any] in
                         var entry: [String: Any] = [
-                            "item_id": item.itemID, "venue_id": item.venueID, "score": item.score,
-                            "model_score": item.modelScore,
+                            "item_id": item.itemID, "venue_id": item.venueID, "score": number(item.score),
+                            "model_score": number(item.modelScore),
                         ]
                         if !item.sources.isEmpty { entry["sources"] = item.sources }
                         if !item.features.isEmpty {
-                            entry["features"] = Dictionary(item.features, uniquingKeysWith: { first, _ in first })
+                            // A feature the join could not provide is NaN, which JSON cannot hold: it is null.
+                            entry["features"] = Dictionary(
+                                item.features.map { ($0.0, number($0.1)) }, uniquingKeysWith: { first, _ in first })
                         }
                         return entry
                     },
