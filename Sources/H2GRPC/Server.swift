@@ -137,6 +137,7 @@ public struct ServerStats: Sendable {
     public var runningCalls: Int
     public var handlersStarted: Int
     public var rejectedOverload: Int
+    public var rejectedLate: Int
     public var rejectedDeadline: Int
     public var rejectedDraining: Int
     public var pendingTimers: Int
@@ -150,7 +151,8 @@ public struct ServerStats: Sendable {
             ("active_calls", activeCalls), ("queued_calls", queuedCalls), ("running_calls", runningCalls),
             ("pending_timers", pendingTimers), ("buffered_request_bytes", bufferedRequestBytes),
             ("buffered_response_bytes", bufferedResponseBytes), ("handlers_started", handlersStarted),
-            ("rejected_overload", rejectedOverload), ("rejected_draining", rejectedDraining),
+            ("rejected_overload", rejectedOverload), ("rejected_late", rejectedLate),
+            ("rejected_draining", rejectedDraining),
             ("rejected_deadline", rejectedDeadline), ("evicted_connections", counters.evictedConnections),
             ("refused_connections", counters.refusedConnections),
             ("closed_preface_timeout", counters.closedPrefaceTimeout), ("closed_idle", counters.closedIdle),
@@ -319,6 +321,7 @@ public final class Server: @unchecked Sendable {
             runningCalls: pool.running + blocking.running,
             handlersStarted: pool.started + blocking.started,
             rejectedOverload: pool.rejectedOverload + blocking.rejectedOverload,
+            rejectedLate: pool.rejectedLate + blocking.rejectedLate,
             rejectedDeadline: pool.rejectedDeadline + blocking.rejectedDeadline,
             rejectedDraining: pool.rejectedDraining + blocking.rejectedDraining,
             pendingTimers: lock.withLock { pendingTimers },

@@ -37,9 +37,11 @@ public enum Criticality: Int, Sendable, Comparable, CaseIterable {
 /// A fixed set of threads that run handlers, with admission control in front of a bounded queue.
 ///
 /// A call is admitted only when it can start within its queue budget: the pool keeps a running estimate of each
-/// method's cost (an exponentially weighted mean of how long its jobs took) and of the work already queued, and a
-/// call that would wait longer than the budget, or find the queue full, is refused at once with RESOURCE_EXHAUSTED
-/// (UNAVAILABLE while draining) instead of joining a queue that only grows. A job whose deadline passes, or whose
+/// method's cost (exponentially weighted mean and mean deviation of how long its jobs took) and of the work ahead —
+/// the queued jobs, with a margin of two standard deviations of their sum, and half of what the busy threads are
+/// running — and a call that would wait longer than the budget, or find the queue full, is refused at once with
+/// RESOURCE_EXHAUSTED (UNAVAILABLE while draining) instead of joining a queue that only grows. The margin keeps the
+/// late refusals (a job that still waited far past its budget) rare, since those are answered only after the wait. A job whose deadline passes, or whose
 /// call was cancelled, while it waits is never run. Memory is bounded by `maxQueued` jobs.
 ///
 /// Thread-safe; every field below is guarded by `condition`.
@@ -79,6 +81,8 @@ final class WorkerPool: @unchecked Sendable {
         var running = 0
         var started = 0
         var rejectedOverload = 0
+        /// Of `rejectedOverload`, those refused only after waiting in the queue (the estimate was too low).
+        var rejectedLate = 0
         var rejectedDeadline = 0
         var rejectedDraining = 0
         var abandonedInQueue = 0
@@ -87,6 +91,7 @@ final class WorkerPool: @unchecked Sendable {
     private struct Queued {
         var job: Job
         var estimate: UInt64
+        var deviation: UInt64
     }
 
     let name: String
@@ -96,7 +101,12 @@ final class WorkerPool: @unchecked Sendable {
     private var head = 0
     private var queuedCount = 0
     private var queuedCost: UInt64 = 0
+    /// Sum of the squared deviations of the queued jobs: the variance of the queued work, for the margin.
+    private var queuedVariance: Double = 0
+    /// Cost estimates of the jobs running now.
+    private var runningCost: UInt64 = 0
     private var costEstimates: [UInt64]
+    private var costDeviations: [UInt64]
     private var counters = Counters()
     private var draining = false
     private var stopping = false
@@ -119,6 +129,7 @@ final class WorkerPool: @unchecked Sendable {
         self.limits = limits
         self.clock = clock
         costEstimates = Array(repeating: Self.initialCostEstimate, count: max(1, costClasses))
+        costDeviations = Array(repeating: 0, count: max(1, costClasses))
         if startThreads {
             // The threads are not stored: each one's block holds the pool until that thread ends (after shutdown()),
             // and a pool that held its Threads would never be freed (pool -> Thread -> block -> pool).
@@ -154,10 +165,12 @@ final class WorkerPool: @unchecked Sendable {
                 "server overloaded: \(queuedCount) calls are already queued; retry with backoff"
             )
         }
-        let estimate = costEstimates[min(job.costClass, costEstimates.count - 1)]
+        let costClass = min(job.costClass, costEstimates.count - 1)
+        let estimate = costEstimates[costClass]
+        let deviation = costDeviations[costClass]
         if let budget = budget(for: job.criticality) {
-            // Work queued ahead, spread over the threads; a call finds a thread at once while one is idle.
-            let wait = idle > queuedCount ? 0 : queuedCost / UInt64(limits.threads)
+            // Work ahead, spread over the threads; a call finds a thread at once while one is idle.
+            let wait = idle > queuedCount ? 0 : expectedWaitLocked()
             if wait > budget {
                 counters.rejectedOverload += 1
                 return GRPCStatus(
@@ -167,9 +180,10 @@ final class WorkerPool: @unchecked Sendable {
                 )
             }
         }
-        queue.append(Queued(job: job, estimate: estimate))
+        queue.append(Queued(job: job, estimate: estimate, deviation: deviation))
         queuedCount += 1
         queuedCost += estimate
+        queuedVariance += Double(deviation) * Double(deviation)
         counters.queued = queuedCount
         condition.signal()
         return nil
@@ -241,6 +255,7 @@ final class WorkerPool: @unchecked Sendable {
         head += 1
         queuedCount -= 1
         queuedCost -= entry.estimate
+        queuedVariance = queuedCount == 0 ? 0 : max(0, queuedVariance - Double(entry.deviation) * Double(entry.deviation))
         counters.queued = queuedCount
         if head == queue.count {
             queue.removeAll(keepingCapacity: queue.capacity <= 4 * limits.maxQueued)
@@ -266,7 +281,10 @@ final class WorkerPool: @unchecked Sendable {
         }
         // The estimate was wrong (a burst of slow calls): what waited far past its budget is refused, not run late.
         if let budget = budget(for: job.criticality), now &- job.arrival > 4 * budget {
-            count { $0.rejectedOverload += 1 }
+            count {
+                $0.rejectedOverload += 1
+                $0.rejectedLate += 1
+            }
             job.reject(
                 GRPCStatus(
                     .resourceExhausted,
@@ -276,19 +294,31 @@ final class WorkerPool: @unchecked Sendable {
             )
             return
         }
-        count {
-            $0.running += 1
-            $0.started += 1
-        }
+        condition.lock()
+        counters.running += 1
+        counters.started += 1
+        runningCost += entry.estimate
+        condition.unlock()
         job.run()
         let took = clock() &- now
         condition.lock()
         counters.running -= 1
+        runningCost -= entry.estimate
         let index = min(job.costClass, costEstimates.count - 1)
-        // EWMA with weight 1/8: follows a change of cost within a few dozen calls, shrugs off one outlier.
+        // EWMAs with weight 1/8: follow a change of cost within a few dozen calls, shrug off one outlier.
         let old = costEstimates[index]
+        let deviation = old > took ? old - took : took - old
         costEstimates[index] = old - old / 8 + took / 8
+        costDeviations[index] = costDeviations[index] - costDeviations[index] / 8 + deviation / 8
         condition.unlock()
+    }
+
+    /// The wait a call joining the queue now can expect: the queued work with a two-sigma margin (the deviations
+    /// of independent jobs add as variances), plus half of what the busy threads are running, over the threads.
+    private func expectedWaitLocked() -> UInt64 {
+        let margin = 2 * queuedVariance.squareRoot()
+        let ahead = Double(queuedCost) + margin + Double(runningCost) / 2
+        return UInt64(ahead / Double(limits.threads))
     }
 
     private func budget(for criticality: Criticality) -> UInt64? {

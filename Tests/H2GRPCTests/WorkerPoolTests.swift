@@ -67,23 +67,24 @@ struct WorkerPoolTests {
         let clock = Clock()
         let pool = makePool(clock: clock)
         let outcomes = Outcomes()
-        // Teach the pool that this method costs 1 ms.
-        for id in 0..<40 {
-            #expect(pool.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond)) == nil)
+        // Teach the pool that this method costs 0.9 ms.
+        let cost = Self.millisecond * 9 / 10
+        for id in 0..<120 {
+            #expect(pool.submit(job(id, clock: clock, outcomes: outcomes, cost: cost)) == nil)
             pool.runNext()
         }
-        #expect(pool.costEstimate(ofClass: 0) > Self.millisecond * 9 / 10)
-        // Five 1 ms calls fit a 5 ms budget on one thread; the sixth would wait about 5 ms and more.
+        #expect(pool.costEstimate(ofClass: 0) > Self.millisecond * 8 / 10)
+        // On one thread with a 5 ms budget, the sixth call waits 4.5 ms and is admitted; the seventh would wait 5.4.
         var refused: [GRPCStatus] = []
         for id in 100..<110 {
-            if let status = pool.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond)) {
+            if let status = pool.submit(job(id, clock: clock, outcomes: outcomes, cost: cost)) {
                 refused.append(status)
             }
         }
         #expect(refused.count == 4)
         #expect(refused.allSatisfy { $0.code == .resourceExhausted && $0.message.contains("overloaded") })
         while pool.runNext() {}
-        #expect(outcomes.ran.count == 46)
+        #expect(outcomes.ran.count == 126)
         #expect(pool.counterSnapshot.rejectedOverload == 4)
     }
 
@@ -92,7 +93,7 @@ struct WorkerPoolTests {
         let clock = Clock()
         let pool = makePool(clock: clock, maxQueued: 1000)
         let outcomes = Outcomes()
-        for id in 0..<40 {
+        for id in 0..<120 {
             _ = pool.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond))
             pool.runNext()
         }
@@ -112,6 +113,31 @@ struct WorkerPoolTests {
         let critical = admitted(.critical)
         #expect(sheddable < normal && normal < critical)
         #expect((2...4).contains(sheddable) && (9...12).contains(critical))
+    }
+
+    @Test("calls whose cost varies get a margin: fewer are admitted than the mean cost alone would allow")
+    func varianceMargin() {
+        let clock = Clock()
+        let steady = makePool(clock: clock, maxQueued: 1000)
+        let varying = makePool(clock: clock, maxQueued: 1000)
+        let outcomes = Outcomes()
+        for id in 0..<200 {
+            _ = steady.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond * 9 / 10))
+            steady.runNext()
+            // 0.4 ms or 1.4 ms: the same mean, a deviation of half a millisecond.
+            let cost = id % 2 == 0 ? Self.millisecond * 4 / 10 : Self.millisecond * 14 / 10
+            _ = varying.submit(job(id, clock: clock, outcomes: outcomes, cost: cost))
+            varying.runNext()
+        }
+        func admitted(_ pool: WorkerPool) -> Int {
+            var count = 0
+            for id in 0..<50 where pool.submit(job(id, clock: clock, outcomes: outcomes)) == nil { count += 1 }
+            return count
+        }
+        let steadyAdmitted = admitted(steady)
+        let varyingAdmitted = admitted(varying)
+        #expect(steadyAdmitted == 6)
+        #expect(varyingAdmitted < steadyAdmitted)
     }
 
     @Test("the queue has a bound even when calls are free")
