@@ -255,7 +255,8 @@ final class WorkerPool: @unchecked Sendable {
         head += 1
         queuedCount -= 1
         queuedCost -= entry.estimate
-        queuedVariance = queuedCount == 0 ? 0 : max(0, queuedVariance - Double(entry.deviation) * Double(entry.deviation))
+        queuedVariance =
+            queuedCount == 0 ? 0 : max(0, queuedVariance - Double(entry.deviation) * Double(entry.deviation))
         counters.queued = queuedCount
         if head == queue.count {
             queue.removeAll(keepingCapacity: queue.capacity <= 4 * limits.maxQueued)
