@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "interop-server", targets: ["interop-server"]),
         .library(name: "H2GRPC", targets: ["H2GRPC"]),
         .library(name: "Ranking", targets: ["Ranking"]),
+        // Snapshot loading into the engine.
+        .library(name: "CatalogLoading", targets: ["CatalogLoading"]),
         // For the separate Benchmarks package (protobuf encode/decode micro benchmarks).
         .library(name: "ProtoSupport", targets: ["ProtoSupport"]),
     ],
@@ -77,6 +79,20 @@ let package = Package(
         .target(name: "CatalogSnapshot", dependencies: ["CRankingProto", "ProtoSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CatalogSnapshotTests", dependencies: ["CatalogSnapshot"], swiftSettings: swiftSettings),
 
+        // MARK: Catalog loading: a validated snapshot into the engine's catalog (the marketplace mapping). Joins Ranking
+        // and CatalogSnapshot so neither knows the other.
+        .target(
+            name: "CatalogLoading",
+            dependencies: ["Ranking", "CatalogSnapshot"],
+            resources: [.copy("Resources/marketplace.json")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CatalogLoadingTests",
+            dependencies: ["CatalogLoading", "CatalogSnapshot", "Ranking"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The ranking service: contract <-> pipeline
         .target(
             name: "RankdService",
@@ -109,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "RankdService", "H2GRPC", "Ranking",
+                "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -118,6 +134,7 @@ let package = Package(
             name: "rankctl",
             dependencies: [
                 "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking", "RankdService", "CatalogSnapshot",
+                "CatalogLoading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

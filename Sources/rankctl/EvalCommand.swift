@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import CatalogLoading
 import Foundation
 import Ranking
 
@@ -43,6 +44,10 @@ public struct EvalCommand: ParsableCommand {
         var started = Date()
         let market = DemoMarketplace.generate(seed: seed, scale: scale)
         print(String(format: "generated in %.2f s: ", Date().timeIntervalSince(started)) + market.catalog.memoryReport)
+        // The engine serves the catalog as rankd does: written as a snapshot and loaded back through the loader.
+        let loaded = try DemoSnapshot.loadThroughSnapshot(market)
+        print(loaded.summary)
+        let catalog = loaded.catalog
         let simulator = SessionSimulator(market: market)
         let config = try RankingEngine.embeddedConfig()
         let variants = config.surfaces["discovery"]?.experiment?.variants.map(\.name) ?? []
@@ -51,7 +56,7 @@ public struct EvalCommand: ParsableCommand {
         started = Date()
         // One engine per experiment variant (or one without), so each served model gets its own row.
         for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
-            let engine = try RankingEngine.demo(catalog: market.catalog) { config in
+            let engine = try RankingEngine.demo(catalog: catalog) { config in
                 guard let variant, var experiment = config.surfaces["discovery"]?.experiment else { return }
                 experiment.variants = experiment.variants.filter { $0.name == variant }
                 experiment.variants[0].buckets = 100

@@ -6,8 +6,9 @@ import H2GRPC
 import RankdService
 import Ranking
 
-/// rankd: the ranking server. Starts listening at once, builds the demo marketplace and loads the model in the
-/// background (health says NOT_SERVING until then), and shuts down gracefully on SIGTERM or SIGINT.
+/// rankd: the ranking server. Starts listening at once, loads the catalog (a snapshot, or the generated demo through
+/// the same loader) and the models in the background (health says NOT_SERVING until then), swaps snapshots on
+/// SIGHUP or a repointed symlink, and shuts down gracefully on SIGTERM or SIGINT.
 @main
 struct Rankd: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -96,6 +97,18 @@ struct Rankd: ParsableCommand {
     )
     var model: String?
 
+    @Option(
+        help: """
+            A catalog snapshot folder to serve instead of the generated demo (e.g. from rankctl demo-data --snapshot). \
+            On SIGHUP, or when the path is a symlink (such as current) that is repointed, rankd loads the snapshot it \
+            names beside the one serving, validates it and swaps it in; a broken one is refused and logged.
+            """
+    )
+    var snapshot: String?
+
+    @Option(help: "Seconds between checks of where --snapshot points (a repointed symlink is loaded); 0 for never.")
+    var snapshotPollInterval = 1.0
+
     @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms, x-echo-*). Never in production.")
     var testHooks = false
 
@@ -125,6 +138,9 @@ struct Rankd: ParsableCommand {
         guard prefaceTimeout > 0 else { throw ValidationError("--preface-timeout must be positive") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         guard maxQueuedCalls >= 1 else { throw ValidationError("--max-queued-calls must be at least 1") }
+        guard snapshotPollInterval >= 0, snapshotPollInterval.isFinite else {
+            throw ValidationError("--snapshot-poll-interval must be a non-negative number of seconds")
+        }
     }
 
     mutating func run() throws {
@@ -170,31 +186,33 @@ struct Rankd: ParsableCommand {
         print("rankd listening on \(host):\(server.port)")
         fflush(stdout)
 
-        let seed = self.seed
-        let scale = self.scale
-        let model = self.model
-        Thread.detachNewThread {
-            let started = DispatchTime.now()
-            do {
-                let engine = try RankingEngine.demo(seed: seed, scale: scale)
-                if let model { try engine.swapModel(contentsOf: model) }
-                ranking.engine = engine
-                health.setAll(.serving)
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-                server.log(
-                    .info,
-                    "serving: model \(engine.modelVersion), loaded in \(String(format: "%.1f", seconds)) s; "
-                        + engine.memoryReport
-                )
-            } catch {
-                server.log(.error, "could not load the demo data and model: \(error); staying NOT_SERVING")
-            }
+        let catalogs = SnapshotSwitcher(
+            path: snapshot,
+            seed: seed,
+            scale: scale,
+            model: model,
+            ranking: ranking,
+            health: health,
+            server: server
+        )
+        Thread.detachNewThread { catalogs.loadInitial() }
+        if snapshot != nil, snapshotPollInterval > 0 {
+            let interval = snapshotPollInterval
+            Thread.detachNewThread { catalogs.watch(every: interval) }
         }
 
         var signal = TerminationSignals.wait(signals)
         while signal == SIGHUP || signal == SIGUSR1 {
             if signal == SIGHUP {
-                reload(model: model, into: ranking, server: server)
+                if snapshot != nil {
+                    Thread.detachNewThread { catalogs.reload(reason: "SIGHUP") }
+                } else if model == nil {
+                    server.log(
+                        .warning,
+                        "SIGHUP: nothing to reload (start rankd with --snapshot DIR or --model PATH to hand it files)"
+                    )
+                }
+                if model != nil { reload(model: model, into: ranking, server: server) }
             } else {
                 server.log(.info, server.stats().line)
             }
@@ -206,12 +224,10 @@ struct Rankd: ParsableCommand {
         server.log(.info, cut == 0 ? "shut down cleanly" : "shut down; \(cut) call(s) cut off at the grace period")
     }
 
-    /// SIGHUP: swaps in the model file again, validated first; a bad file is refused and the old model keeps serving.
+    /// SIGHUP with --model: swaps in the model file again, validated first; a bad file is refused and the old model
+    /// keeps serving.
     private func reload(model: String?, into ranking: RankingServiceHandlers, server: Server) {
-        guard let model else {
-            server.log(.warning, "SIGHUP: nothing to reload (start rankd with --model PATH to hand it model files)")
-            return
-        }
+        guard let model else { return }
         guard let engine = ranking.engine else {
             server.log(.warning, "SIGHUP: still loading; the model is read once loading finishes")
             return

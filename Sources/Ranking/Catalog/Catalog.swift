@@ -1,43 +1,46 @@
 import Foundation
 
 /// Column arrays as a generator fills them, before they are frozen into a `Catalog`.
-struct CatalogColumns {
+public struct CatalogColumns: Sendable {
+    /// Empty columns, to be filled by a generator or a snapshot loader.
+    public init() {}
+
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
-    var referenceDay: Int = 0
+    public var referenceDay: Int = 0
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
-    var venueCount = 0
-    var venueLatitude: [Double] = []
-    var venueLongitude: [Double] = []
-    var venueCity: [UInt8] = []
-    var venueRadiusKm: [Float] = []
+    public var venueCount = 0
+    public var venueLatitude: [Double] = []
+    public var venueLongitude: [Double] = []
+    public var venueCity: [UInt8] = []
+    public var venueRadiusKm: [Float] = []
     /// Minute of the local day the venue opens.
-    var venueOpenMinute: [UInt16] = []
+    public var venueOpenMinute: [UInt16] = []
     /// Minute it closes; above 1440 means after midnight of the next day.
-    var venueCloseMinute: [UInt16] = []
+    public var venueCloseMinute: [UInt16] = []
     /// Bit `d` set: closed all day on weekday `d` (0 = Monday).
-    var venueClosedDays: [UInt8] = []
-    var venueCuisine: [UInt8] = []
+    public var venueClosedDays: [UInt8] = []
+    public var venueCuisine: [UInt8] = []
     /// Bit set of cuisine tags (the primary cuisine and an optional secondary one).
-    var venueTags: [UInt32] = []
+    public var venueTags: [UInt32] = []
     /// Brand index, or -1 for an independent venue.
-    var venueBrand: [Int32] = []
-    var venuePriceLevel: [UInt8] = []
-    var venueRating: [Float] = []
-    var venuePrepMinutes: [UInt8] = []
-    var venueAvailable: [Bool] = []
+    public var venueBrand: [Int32] = []
+    public var venuePriceLevel: [UInt8] = []
+    public var venueRating: [Float] = []
+    public var venuePrepMinutes: [UInt8] = []
+    public var venueAvailable: [Bool] = []
     /// Day the venue joined, relative to `referenceDay` (negative: in the past).
-    var venueCreatedDay: [Int32] = []
+    public var venueCreatedDay: [Int32] = []
     /// log1p of orders in the history: the popularity signal.
-    var venuePopularity: [Float] = []
+    public var venuePopularity: [Float] = []
     /// Impressions and clicks seen by the exploration policy, the prior of Thompson sampling.
-    var venueImpressions: [Float] = []
-    var venueClicks: [Float] = []
+    public var venueImpressions: [Float] = []
+    public var venueClicks: [Float] = []
     /// `embeddingDimension` floats per venue.
-    var venueEmbedding: [Float] = []
+    public var venueEmbedding: [Float] = []
     /// Items of venue `k` are `venueItemStart[k] ..< venueItemStart[k + 1]`.
-    var venueItemStart: [Int32] = []
+    public var venueItemStart: [Int32] = []
     /// Co-visitation neighbours of venue `k`: `covisitStart[k] ..< covisitStart[k + 1]` into the two arrays below.
     var covisitStart: [Int32] = []
     var covisitVenue: [Int32] = []
@@ -45,38 +48,38 @@ struct CatalogColumns {
 
     // MARK: Brands
     /// Number of chains; brand index `b` has id "b\(b + 1)".
-    var brandCount = 0
+    public var brandCount = 0
 
     // MARK: Items
     /// Number of menu items; item index `k` has id "i\(k + 1)".
-    var itemCount = 0
-    var itemVenue: [Int32] = []
-    var itemCategory: [UInt8] = []
-    var itemPrice: [Float] = []
-    var itemPopularity: [Float] = []
+    public var itemCount = 0
+    public var itemVenue: [Int32] = []
+    public var itemCategory: [UInt8] = []
+    public var itemPrice: [Float] = []
+    public var itemPopularity: [Float] = []
     /// 0 for the venue's most ordered item, 1 for the next, ...
-    var itemPopularityRank: [UInt16] = []
-    var itemAvailable: [Bool] = []
+    public var itemPopularityRank: [UInt16] = []
+    public var itemAvailable: [Bool] = []
 
     // MARK: Users
     /// Number of users; user index `k` has id "u\(k + 1)".
-    var userCount = 0
-    var userLatitude: [Double] = []
-    var userLongitude: [Double] = []
-    var userCity: [UInt8] = []
+    public var userCount = 0
+    public var userLatitude: [Double] = []
+    public var userLongitude: [Double] = []
+    public var userCity: [UInt8] = []
     /// Declared cuisine affinities, one byte (0-255) per cuisine per user.
-    var userAffinity: [UInt8] = []
-    var userEmbedding: [Float] = []
+    public var userAffinity: [UInt8] = []
+    public var userEmbedding: [Float] = []
     /// Orders of user `k` are `userOrderStart[k] ..< userOrderStart[k + 1]`, oldest first.
-    var userOrderStart: [Int32] = []
+    public var userOrderStart: [Int32] = []
 
     // MARK: Orders
-    var orderVenue: [Int32] = []
+    public var orderVenue: [Int32] = []
     /// Day of the order relative to `referenceDay`.
-    var orderDay: [Int16] = []
+    public var orderDay: [Int16] = []
     /// Up to two items of the order; -1 when absent.
-    var orderItem: [Int32] = []
-    var orderItem2: [Int32] = []
+    public var orderItem: [Int32] = []
+    public var orderItem2: [Int32] = []
 
     // MARK: Indexes
     var spatial = SpatialIndex()
@@ -177,8 +180,8 @@ public final class Catalog: Sendable {
     /// Per city: venues created in the last `Marketplace.newVenueDays` days, newest first.
     let cityNewVenues: [[Int32]]
 
-    /// Freezes generated columns into a catalog.
-    init(_ c: CatalogColumns) {
+    /// Freezes filled columns into a catalog; call `CatalogColumns.deriveIndexes(popularity:)` first.
+    public init(_ c: CatalogColumns) {
         referenceDay = c.referenceDay
         venueCount = c.venueCount
         venueLatitude = c.venueLatitude
@@ -226,6 +229,59 @@ public final class Catalog: Sendable {
         spatial = c.spatial
         cityVenuesByPopularity = c.cityVenuesByPopularity
         cityNewVenues = c.cityNewVenues
+    }
+
+    /// The catalog's columns again (the arrays are shared, not copied), e.g. to write the catalog as a snapshot.
+    public var columns: CatalogColumns {
+        var c = CatalogColumns()
+        c.referenceDay = referenceDay
+        c.venueCount = venueCount
+        c.venueLatitude = venueLatitude
+        c.venueLongitude = venueLongitude
+        c.venueCity = venueCity
+        c.venueRadiusKm = venueRadiusKm
+        c.venueOpenMinute = venueOpenMinute
+        c.venueCloseMinute = venueCloseMinute
+        c.venueClosedDays = venueClosedDays
+        c.venueCuisine = venueCuisine
+        c.venueTags = venueTags
+        c.venueBrand = venueBrand
+        c.venuePriceLevel = venuePriceLevel
+        c.venueRating = venueRating
+        c.venuePrepMinutes = venuePrepMinutes
+        c.venueAvailable = venueAvailable
+        c.venueCreatedDay = venueCreatedDay
+        c.venuePopularity = venuePopularity
+        c.venueImpressions = venueImpressions
+        c.venueClicks = venueClicks
+        c.venueEmbedding = venueEmbedding
+        c.venueItemStart = venueItemStart
+        c.covisitStart = covisitStart
+        c.covisitVenue = covisitVenue
+        c.covisitWeight = covisitWeight
+        c.brandCount = brandCount
+        c.itemCount = itemCount
+        c.itemVenue = itemVenue
+        c.itemCategory = itemCategory
+        c.itemPrice = itemPrice
+        c.itemPopularity = itemPopularity
+        c.itemPopularityRank = itemPopularityRank
+        c.itemAvailable = itemAvailable
+        c.userCount = userCount
+        c.userLatitude = userLatitude
+        c.userLongitude = userLongitude
+        c.userCity = userCity
+        c.userAffinity = userAffinity
+        c.userEmbedding = userEmbedding
+        c.userOrderStart = userOrderStart
+        c.orderVenue = orderVenue
+        c.orderDay = orderDay
+        c.orderItem = orderItem
+        c.orderItem2 = orderItem2
+        c.spatial = spatial
+        c.cityVenuesByPopularity = cityVenuesByPopularity
+        c.cityNewVenues = cityNewVenues
+        return c
     }
 
     /// Bytes held by the column arrays and indexes.

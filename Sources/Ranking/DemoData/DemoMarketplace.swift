@@ -138,23 +138,18 @@ private struct Generator {
         step("venues")
         makeItems()
         step("items")
-        catalog.spatial = SpatialIndex(
-            cities: Marketplace.cities,
-            venueCity: catalog.venueCity,
-            latitude: catalog.venueLatitude,
-            longitude: catalog.venueLongitude
-        )
+        catalog.deriveSpatialIndex()
         view = Catalog(catalog)
         step("spatial index")
         makeUsers()
         step("users")
         makeOrders()
         step("orders")
-        makePopularity()
+        catalog.derivePopularity()
         step("popularity")
-        makeCovisitation()
+        catalog.deriveCovisitation()
         step("co-visitation")
-        makeCityLists()
+        catalog.deriveCityLists()
         step("city lists")
     }
 
@@ -487,94 +482,5 @@ private struct Generator {
             }
         }
         return (first, rng.unit() < 0.5 ? second : -1)
-    }
-
-    mutating func makePopularity() {
-        var venueOrders = [Float](repeating: 0, count: catalog.venueCount)
-        var itemOrders = [Float](repeating: 0, count: catalog.itemCount)
-        for o in catalog.orderVenue.indices {
-            venueOrders[Int(catalog.orderVenue[o])] += 1
-            if catalog.orderItem[o] >= 0 { itemOrders[Int(catalog.orderItem[o])] += 1 }
-            if catalog.orderItem2[o] >= 0 { itemOrders[Int(catalog.orderItem2[o])] += 1 }
-        }
-        catalog.venuePopularity = venueOrders.map { log1p($0) }
-        catalog.itemPopularity = itemOrders.map { log1p($0) }
-        catalog.itemPopularityRank = [UInt16](repeating: 0, count: catalog.itemCount)
-        for v in 0..<catalog.venueCount {
-            let range = Int(catalog.venueItemStart[v])..<Int(catalog.venueItemStart[v + 1])
-            let sorted = range.sorted { (itemOrders[$0], -$0) > (itemOrders[$1], -$1) }
-            for (rank, item) in sorted.enumerated() { catalog.itemPopularityRank[item] = UInt16(rank) }
-        }
-    }
-
-    /// "People who ordered here also ordered there": venue pairs close together in users' histories.
-    mutating func makeCovisitation() {
-        var pairs: [UInt64] = []
-        pairs.reserveCapacity(catalog.orderVenue.count * 4)
-        for u in 0..<catalog.userCount {
-            let start = Int(catalog.userOrderStart[u])
-            let end = Int(catalog.userOrderStart[u + 1])
-            guard end - start >= 2 else { continue }
-            for i in start..<end {
-                for j in (i + 1)..<min(end, i + 4) {
-                    let a = UInt64(UInt32(catalog.orderVenue[i]))
-                    let b = UInt64(UInt32(catalog.orderVenue[j]))
-                    guard a != b else { continue }
-                    pairs.append(a << 32 | b)
-                    pairs.append(b << 32 | a)
-                }
-            }
-        }
-        pairs.sort()
-        let perVenue = 10
-        catalog.covisitStart = [Int32](repeating: 0, count: catalog.venueCount + 1)
-        var neighbours: [(venue: Int32, weight: Float)] = []
-        var nextVenue = 0
-        var i = 0
-        while i < pairs.count {
-            let a = Int(pairs[i] >> 32)
-            // Venues without pairs get empty ranges.
-            while nextVenue <= a {
-                catalog.covisitStart[nextVenue] = Int32(catalog.covisitVenue.count)
-                nextVenue += 1
-            }
-            neighbours.removeAll(keepingCapacity: true)
-            while i < pairs.count && Int(pairs[i] >> 32) == a {
-                let key = pairs[i]
-                var j = i
-                while j < pairs.count && pairs[j] == key { j += 1 }
-                neighbours.append((Int32(truncatingIfNeeded: key & 0xFFFF_FFFF), Float(j - i)))
-                i = j
-            }
-            neighbours.sort { ($0.weight, -$0.venue) > ($1.weight, -$1.venue) }
-            for n in neighbours.prefix(perVenue) {
-                catalog.covisitVenue.append(n.venue)
-                catalog.covisitWeight.append(n.weight)
-            }
-        }
-        while nextVenue <= catalog.venueCount {
-            catalog.covisitStart[nextVenue] = Int32(catalog.covisitVenue.count)
-            nextVenue += 1
-        }
-    }
-
-    mutating func makeCityLists() {
-        let cities = Marketplace.cities.count
-        var byCity = [[Int32]](repeating: [], count: cities)
-        var newByCity = [[Int32]](repeating: [], count: cities)
-        for v in 0..<catalog.venueCount {
-            byCity[Int(catalog.venueCity[v])].append(Int32(v))
-            if Int(catalog.venueCreatedDay[v]) > -Marketplace.newVenueDays {
-                newByCity[Int(catalog.venueCity[v])].append(Int32(v))
-            }
-        }
-        let popularity = catalog.venuePopularity
-        let created = catalog.venueCreatedDay
-        catalog.cityVenuesByPopularity = byCity.map { list in
-            list.sorted { (popularity[Int($0)], -$0) > (popularity[Int($1)], -$1) }
-        }
-        catalog.cityNewVenues = newByCity.map { list in
-            list.sorted { (created[Int($0)], -$0) > (created[Int($1)], -$1) }
-        }
     }
 }

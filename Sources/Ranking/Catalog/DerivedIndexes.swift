@@ -1,0 +1,116 @@
+import Foundation
+
+/// What a catalog derives from its facts: the spatial grid, popularity, co-visitation and per-city lists. The demo
+/// generator and the snapshot loader both build them here, so a catalog loaded from a snapshot is the catalog the
+/// generator made.
+extension CatalogColumns {
+    /// Builds every index from the venue, item, user and order columns. With `popularity` true, venue and item
+    /// popularity and item popularity ranks are counted from the orders too (a snapshot may carry its own).
+    public mutating func deriveIndexes(popularity: Bool) {
+        deriveSpatialIndex()
+        if popularity { derivePopularity() }
+        deriveCovisitation()
+        deriveCityLists()
+    }
+
+    /// The 1 km grid per city over the venues' locations.
+    mutating func deriveSpatialIndex() {
+        spatial = SpatialIndex(
+            cities: Marketplace.cities,
+            venueCity: venueCity,
+            latitude: venueLatitude,
+            longitude: venueLongitude
+        )
+    }
+
+    /// log1p of order counts per venue and item, and each item's popularity rank within its venue.
+    mutating func derivePopularity() {
+        var venueOrders = [Float](repeating: 0, count: venueCount)
+        var itemOrders = [Float](repeating: 0, count: itemCount)
+        for o in orderVenue.indices {
+            venueOrders[Int(orderVenue[o])] += 1
+            if orderItem[o] >= 0 { itemOrders[Int(orderItem[o])] += 1 }
+            if orderItem2[o] >= 0 { itemOrders[Int(orderItem2[o])] += 1 }
+        }
+        venuePopularity = venueOrders.map { log1p($0) }
+        itemPopularity = itemOrders.map { log1p($0) }
+        itemPopularityRank = [UInt16](repeating: 0, count: itemCount)
+        for v in 0..<venueCount {
+            let range = Int(venueItemStart[v])..<Int(venueItemStart[v + 1])
+            let sorted = range.sorted { (itemOrders[$0], -$0) > (itemOrders[$1], -$1) }
+            for (rank, item) in sorted.enumerated() { itemPopularityRank[item] = UInt16(rank) }
+        }
+    }
+
+    /// "People who ordered here also ordered there": venue pairs close together in users' histories.
+    mutating func deriveCovisitation() {
+        var pairs: [UInt64] = []
+        pairs.reserveCapacity(orderVenue.count * 4)
+        for u in 0..<userCount {
+            let start = Int(userOrderStart[u])
+            let end = Int(userOrderStart[u + 1])
+            guard end - start >= 2 else { continue }
+            for i in start..<end {
+                for j in (i + 1)..<min(end, i + 4) {
+                    let a = UInt64(UInt32(orderVenue[i]))
+                    let b = UInt64(UInt32(orderVenue[j]))
+                    guard a != b else { continue }
+                    pairs.append(a << 32 | b)
+                    pairs.append(b << 32 | a)
+                }
+            }
+        }
+        pairs.sort()
+        let perVenue = 10
+        covisitStart = [Int32](repeating: 0, count: venueCount + 1)
+        var neighbours: [(venue: Int32, weight: Float)] = []
+        var nextVenue = 0
+        var i = 0
+        while i < pairs.count {
+            let a = Int(pairs[i] >> 32)
+            // Venues without pairs get empty ranges.
+            while nextVenue <= a {
+                covisitStart[nextVenue] = Int32(covisitVenue.count)
+                nextVenue += 1
+            }
+            neighbours.removeAll(keepingCapacity: true)
+            while i < pairs.count && Int(pairs[i] >> 32) == a {
+                let key = pairs[i]
+                var j = i
+                while j < pairs.count && pairs[j] == key { j += 1 }
+                neighbours.append((Int32(truncatingIfNeeded: key & 0xFFFF_FFFF), Float(j - i)))
+                i = j
+            }
+            neighbours.sort { ($0.weight, -$0.venue) > ($1.weight, -$1.venue) }
+            for n in neighbours.prefix(perVenue) {
+                covisitVenue.append(n.venue)
+                covisitWeight.append(n.weight)
+            }
+        }
+        while nextVenue <= venueCount {
+            covisitStart[nextVenue] = Int32(covisitVenue.count)
+            nextVenue += 1
+        }
+    }
+
+    /// Per city: venues by descending popularity, and venues created in the last `Marketplace.newVenueDays` days.
+    mutating func deriveCityLists() {
+        let cities = Marketplace.cities.count
+        var byCity = [[Int32]](repeating: [], count: cities)
+        var newByCity = [[Int32]](repeating: [], count: cities)
+        for v in 0..<venueCount {
+            byCity[Int(venueCity[v])].append(Int32(v))
+            if Int(venueCreatedDay[v]) > -Marketplace.newVenueDays {
+                newByCity[Int(venueCity[v])].append(Int32(v))
+            }
+        }
+        let popularity = venuePopularity
+        let created = venueCreatedDay
+        cityVenuesByPopularity = byCity.map { list in
+            list.sorted { (popularity[Int($0)], -$0) > (popularity[Int($1)], -$1) }
+        }
+        cityNewVenues = newByCity.map { list in
+            list.sorted { (created[Int($0)], -$0) > (created[Int($1)], -$1) }
+        }
+    }
+}

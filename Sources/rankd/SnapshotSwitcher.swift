@@ -1,0 +1,117 @@
+import CatalogLoading
+import CatalogSnapshot
+import Dispatch
+import Foundation
+import GRPCStandardServices
+import H2GRPC
+import RankdService
+import Ranking
+
+/// Owns which catalog rankd serves: the first load (a snapshot, or the generated demo through the same loader) and
+/// every later swap. Loads run one at a time (a SIGHUP and a repointed symlink never load twice at once); each new
+/// snapshot is loaded and validated beside the one serving and swapped in with `RankingEngine.swapCatalog`, so
+/// requests in flight finish on the catalog they started with and the old one is freed when the last of them ends.
+final class SnapshotSwitcher: @unchecked Sendable {
+    private let path: String?
+    private let seed: UInt64
+    private let scale: Double
+    private let model: String?
+    private let ranking: RankingServiceHandlers
+    private let health: HealthService
+    private let server: Server
+    /// Serialises loads; `loadedTarget` is only touched under it.
+    private let lock = NSLock()
+    /// The folder (symlinks resolved) of the snapshot last loaded or refused, so the watcher does not retry it.
+    private var loadedTarget: String?
+
+    init(
+        path: String?,
+        seed: UInt64,
+        scale: Double,
+        model: String?,
+        ranking: RankingServiceHandlers,
+        health: HealthService,
+        server: Server
+    ) {
+        self.path = path
+        self.seed = seed
+        self.scale = scale
+        self.model = model
+        self.ranking = ranking
+        self.health = health
+        self.server = server
+    }
+
+    /// The first load, on its own thread. Health turns SERVING when it succeeds; on failure rankd stays NOT_SERVING
+    /// and a SIGHUP (or a repointed symlink) tries again.
+    func loadInitial() {
+        lock.lock()
+        defer { lock.unlock() }
+        let started = DispatchTime.now()
+        do {
+            let engine: RankingEngine
+            var about: String
+            if let path {
+                let target = CatalogLoader.resolve(path)
+                loadedTarget = target
+                let loaded = try CatalogLoader.load(directory: target)
+                for note in loaded.notes { server.log(.warning, "snapshot \(loaded.manifest.snapshotID): \(note)") }
+                engine = try RankingEngine.demo(catalog: loaded.catalog)
+                about = loaded.summary
+            } else {
+                engine = try RankingEngine.demo(seed: seed, scale: scale)
+                about = "demo marketplace (seed \(seed), scale \(scale)) through the snapshot loader"
+            }
+            if let model { try engine.swapModel(contentsOf: model) }
+            ranking.engine = engine
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+            server.log(
+                .info,
+                "serving: \(about); model \(engine.modelVersion), ready in \(String(format: "%.1f", seconds)) s; "
+                    + engine.memoryReport
+            )
+            health.setAll(.serving)
+        } catch {
+            let what = path.map { "snapshot \($0)" } ?? "the demo data"
+            server.log(.error, "could not load \(what) and the model: \(error); staying NOT_SERVING")
+        }
+    }
+
+    /// Loads the snapshot `path` names now, validated beside the one serving, and swaps it in; a broken snapshot is
+    /// refused with its report and the old one keeps serving.
+    func reload(reason: String) {
+        guard let path else { return }
+        guard let engine = ranking.engine else {
+            server.log(.info, "\(reason): nothing serving yet; loading \(path)")
+            loadInitial()
+            return
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let target = CatalogLoader.resolve(path)
+        loadedTarget = target
+        do {
+            let loaded = try CatalogLoader.load(directory: target)
+            for note in loaded.notes { server.log(.warning, "snapshot \(loaded.manifest.snapshotID): \(note)") }
+            try engine.swapCatalog(loaded.catalog)
+            server.log(.info, "\(reason): now serving \(loaded.summary); " + engine.memoryReport)
+        } catch {
+            let report = "\(error)".split(separator: "\n").joined(separator: "\n    ")
+            server.log(.error, "\(reason): refused \(target), still serving the previous snapshot:\n    \(report)")
+        }
+    }
+
+    /// Checks every `interval` seconds where `path` points; when a symlink on it has been repointed to another
+    /// folder, loads that one.
+    func watch(every interval: Double) {
+        guard let path else { return }
+        while true {
+            Thread.sleep(forTimeInterval: interval)
+            let target = CatalogLoader.resolve(path)
+            lock.lock()
+            let changed = loadedTarget != nil && loadedTarget != target
+            lock.unlock()
+            if changed { reload(reason: "\(path) now points to \(target)") }
+        }
+    }
+}

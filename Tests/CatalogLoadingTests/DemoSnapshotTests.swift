@@ -1,0 +1,168 @@
+import CatalogSnapshot
+import Dispatch
+import Foundation
+import Testing
+
+@testable import CatalogLoading
+@testable import Ranking
+
+/// The demo marketplace written as a snapshot, validated and loaded back: the catalog the engine gets, and what it
+/// ranks, are the generator's own.
+@Suite struct DemoSnapshotTests {
+    static let referenceDay = 20_400
+    static let market = DemoMarketplace.generate(seed: 7, scale: 0.02, referenceDay: referenceDay)
+
+    /// A fresh folder under the temporary directory, removed by the caller.
+    static func scratch() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-loading-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func theDemoSnapshotIsValidAndLoadsToTheGeneratedCatalogColumnForColumn() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap").path
+        let manifest = try DemoSnapshot.write(Self.market, to: path, snapshotID: "demo-test")
+        #expect(manifest.records(of: "venue") == Self.market.catalog.venueCount)
+        let validation = try SnapshotValidator().validate(directory: path)
+        #expect(validation.isValid, "\(validation.text())")
+
+        let loaded = try CatalogLoader.load(directory: path, referenceDay: Self.referenceDay)
+        #expect(loaded.manifest.snapshotID == "demo-test")
+        #expect(loaded.notes.isEmpty)
+        let a = Self.market.catalog
+        let b = loaded.catalog
+        #expect(a.referenceDay == b.referenceDay)
+        #expect((a.venueCount, a.itemCount, a.userCount) == (b.venueCount, b.itemCount, b.userCount))
+        #expect(a.venueLatitude == b.venueLatitude && a.venueLongitude == b.venueLongitude)
+        #expect(a.venueCity == b.venueCity && a.venueRadiusKm == b.venueRadiusKm)
+        #expect(a.venueOpenMinute == b.venueOpenMinute && a.venueCloseMinute == b.venueCloseMinute)
+        #expect(a.venueClosedDays == b.venueClosedDays)
+        #expect(a.venueCuisine == b.venueCuisine && a.venueTags == b.venueTags && a.venueBrand == b.venueBrand)
+        #expect(a.venuePriceLevel == b.venuePriceLevel && a.venueRating == b.venueRating)
+        #expect(a.venuePrepMinutes == b.venuePrepMinutes && a.venueAvailable == b.venueAvailable)
+        #expect(a.venueCreatedDay == b.venueCreatedDay && a.venuePopularity == b.venuePopularity)
+        #expect(a.venueImpressions == b.venueImpressions && a.venueClicks == b.venueClicks)
+        #expect(a.venueEmbedding == b.venueEmbedding && a.venueItemStart == b.venueItemStart)
+        #expect(a.covisitStart == b.covisitStart && a.covisitVenue == b.covisitVenue)
+        #expect(a.covisitWeight == b.covisitWeight)
+        #expect(a.itemVenue == b.itemVenue && a.itemCategory == b.itemCategory && a.itemPrice == b.itemPrice)
+        #expect(a.itemPopularity == b.itemPopularity && a.itemPopularityRank == b.itemPopularityRank)
+        #expect(a.itemAvailable == b.itemAvailable)
+        #expect(a.userLatitude == b.userLatitude && a.userLongitude == b.userLongitude && a.userCity == b.userCity)
+        #expect(a.userAffinity == b.userAffinity && a.userEmbedding == b.userEmbedding)
+        #expect(a.userOrderStart == b.userOrderStart && a.orderVenue == b.orderVenue && a.orderDay == b.orderDay)
+        #expect(a.orderItem == b.orderItem && a.orderItem2 == b.orderItem2)
+        #expect(a.cityVenuesByPopularity == b.cityVenuesByPopularity && a.cityNewVenues == b.cityNewVenues)
+        #expect(a.spatial.memoryBytes == b.spatial.memoryBytes)
+        #expect(a.memoryBytes == b.memoryBytes)
+    }
+
+    @Test func anEngineOnTheLoadedSnapshotRanksExactlyLikeTheDemoEngine() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap").path
+        try DemoSnapshot.write(Self.market, to: path)
+        let loaded = try CatalogLoader.load(directory: path, referenceDay: Self.referenceDay)
+        let generated = try RankingEngine.demo(catalog: Self.market.catalog)
+        let fromSnapshot = try RankingEngine.demo(catalog: loaded.catalog)
+        let time = Int64(Self.referenceDay) * 86_400_000 + 18 * 3_600_000
+        for user in ["u1", "u2", "u3", "u17", "u40"] {
+            for surface in ["discovery"] {
+                let query = RecommendQuery(
+                    userID: user,
+                    surface: surface,
+                    context: RequestContext(requestTimeUnixMs: time, requestID: "r-\(user)"),
+                    limit: 20
+                )
+                let deadline = DispatchTime.now() + .seconds(60)
+                let a = try generated.recommendList(query, deadline: deadline, isCancelled: { false })
+                let b = try fromSnapshot.recommendList(query, deadline: deadline, isCancelled: { false })
+                #expect(!a.items.isEmpty)
+                #expect(a.items.map(\.itemID) == b.items.map(\.itemID), "user \(user)")
+                #expect(a.items.map(\.score) == b.items.map(\.score), "user \(user)")
+            }
+        }
+    }
+
+    @Test func aBrokenSnapshotIsRefusedWithTheValidatorsReport() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap").path
+        try DemoSnapshot.write(Self.market, to: path, snapshotID: "broken-one")
+        // Flip one byte of the items: the checksum no longer matches, and maybe a record no longer decodes.
+        let items = URL(fileURLWithPath: path).appendingPathComponent("item.pb")
+        var bytes = try Data(contentsOf: items)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: items)
+        let refused = #expect(throws: SnapshotRefused.self) {
+            try CatalogLoader.load(directory: path, referenceDay: Self.referenceDay)
+        }
+        #expect(refused?.snapshotID == "broken-one")
+        #expect(refused?.validation?.isValid == false)
+        #expect(refused?.description.contains("item.pb: checksum_mismatch") == true)
+        #expect(refused?.description.contains("snapshot broken-one (schema marketplace v1)") == true)
+    }
+
+    @Test func aFolderThatIsNotASnapshotCannotBeLoaded() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(throws: UnreadableInput.self) { try CatalogLoader.load(directory: folder.path) }
+    }
+
+    @Test func aSnapshotWithAMarketTheEngineDoesNotServeIsRefusedNamingIt() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap").path
+        let writer = try SnapshotWriter(schema: try DemoSnapshot.marketplaceSchema(), directory: path)
+        var venue = MarketplaceExport.venue(0, Self.market.catalog.columns)
+        venue.attributes["market"] = .category("mars")
+        try writer.append(venue, kind: "venue")
+        try writer.finish()
+        let refused = #expect(throws: SnapshotRefused.self) { try CatalogLoader.load(directory: path) }
+        #expect(refused?.description.contains("venue.pb: v1: market: not one of the engine's markets") == true)
+    }
+
+    @Test func theLoaderFollowsASymlinkToTheSnapshotItNames() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap-1").path
+        try DemoSnapshot.write(Self.market, to: path, snapshotID: "linked")
+        let link = folder.appendingPathComponent("current").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "snap-1")
+        let loaded = try CatalogLoader.load(directory: link, referenceDay: Self.referenceDay)
+        #expect(loaded.manifest.snapshotID == "linked")
+        #expect(loaded.directory == CatalogLoader.resolve(path))
+    }
+
+    @Test(
+        arguments: [
+            ("one interval every day", [(1, 600, 1320), (2, 600, 1320)], (600, 1320, 0b111_1100, true)),
+            ("different hours narrowed", [(1, 600, 1320), (6, 720, 1560)], (720, 1320, 0b101_1110, false)),
+            ("no intervals: closed", [], (0, 0, 0x7F, true)),
+        ] as [(String, [(Int, Int, Int)], (Int, Int, Int, Bool))]
+    )
+    func aWeeklyScheduleBecomesOneDailyInterval(
+        name: String,
+        intervals: [(Int, Int, Int)],
+        expected: (Int, Int, Int, Bool)
+    ) {
+        let schedule = WeeklySchedule(
+            timeZone: "Europe/Berlin",
+            intervals: intervals.map { OpenInterval(weekday: $0.0, openMinute: $0.1, closeMinute: $0.2) }
+        )
+        let daily = MarketplaceImport.daily(schedule)
+        #expect(Int(daily.open) == expected.0, "\(name)")
+        #expect(Int(daily.close) == expected.1, "\(name)")
+        #expect(Int(daily.closedDays) == expected.2, "\(name)")
+        #expect(daily.exact == expected.3, "\(name)")
+    }
+
+    @Test func theEmbeddedSchemaIsTheShippedMarketplaceSchema() throws {
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("schemas/marketplace.json")
+        let embedded = DemoSnapshot.marketplaceSchemaURL
+        #expect(try Data(contentsOf: shipped) == Data(contentsOf: try #require(embedded)))
+    }
+}
