@@ -16,7 +16,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int csystem_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
@@ -185,4 +187,15 @@ int csystem_pin_thread(int cpu) {
     CPU_SET(cpu, &set);
     int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
     return rc == 0 ? 0 : -rc;
+}
+
+int csystem_set_thread_nice(int nice) {
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    return setpriority(PRIO_PROCESS, (id_t)tid, nice) == 0 ? 0 : -errno;
+}
+
+int csystem_thread_nice(void) {
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    return getpriority(PRIO_PROCESS, (id_t)tid);
 }

@@ -75,6 +75,10 @@ public struct ServerConfiguration: Sendable {
     /// Milliseconds a call of default criticality may wait for a CPU-pool thread; one that would wait longer is
     /// refused at once with RESOURCE_EXHAUSTED.
     public var queueBudgetMilliseconds: Double = 5
+    /// The nice value of the CPU-pool threads. At 5, an I/O thread sharing a core with them is scheduled as soon as
+    /// it wakes, instead of after a handler's time slice: refusals under overload leave at once and replies are not
+    /// delayed behind the next handler. 0 schedules them as the I/O threads.
+    public var workerNice: Int32 = 5
     /// Threads of the pool for handlers that wait for their client (client- and bidirectional streaming).
     public var blockingThreads = 64
     /// Calls waiting for a blocking-pool thread at most.
@@ -214,7 +218,8 @@ public final class Server: @unchecked Sendable {
             limits: .init(
                 threads: max(1, configuration.workers),
                 maxQueued: max(1, configuration.maxQueuedCalls),
-                queueBudgetNanoseconds: UInt64(max(0, configuration.queueBudgetMilliseconds) * 1e6)
+                queueBudgetNanoseconds: UInt64(max(0, configuration.queueBudgetMilliseconds) * 1e6),
+                nice: configuration.workerNice
             ),
             costClasses: router.methodCount
         )

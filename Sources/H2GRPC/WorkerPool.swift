@@ -1,3 +1,4 @@
+import CSystemShim
 import Dispatch
 import Foundation
 
@@ -55,6 +56,9 @@ final class WorkerPool: @unchecked Sendable {
         /// How long a call of default criticality may wait to start, in nanoseconds; nil for no time-based admission
         /// (the blocking pool, whose jobs last as long as their streams).
         var queueBudgetNanoseconds: UInt64?
+        /// The nice value of the pool's threads (0: as the process). Above 0, an I/O thread that shares a core with
+        /// them gets it as soon as it wakes, so refusals and replies are not queued behind a handler's time slice.
+        var nice: Int32 = 0
     }
 
     /// One handler run waiting for a thread.
@@ -135,7 +139,11 @@ final class WorkerPool: @unchecked Sendable {
             // and a pool that held its Threads would never be freed (pool -> Thread -> block -> pool).
             var threads: [Thread] = []
             for index in 0..<limits.threads {
-                let thread = Thread { [self] in work() }
+                let nice = limits.nice
+                let thread = Thread { [self] in
+                    if nice != 0 { _ = csystem_set_thread_nice(nice) }
+                    work()
+                }
                 thread.name = "\(name)-\(index)"
                 // Handlers run the ranking pipeline; give them more stack than a default secondary thread.
                 thread.stackSize = 4 << 20

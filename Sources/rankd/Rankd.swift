@@ -76,6 +76,9 @@ struct Rankd: ParsableCommand {
     @Option(help: "Milliseconds a call may wait for a worker; one that would wait longer is refused at once.")
     var queueBudgetMs = 5.0
 
+    @Option(help: "Nice value of the worker threads, so I/O threads sharing their cores run first (0 to 19).")
+    var workerNice: Int32 = 5
+
     @Option(help: "Seconds in-flight calls get to finish on SIGTERM.")
     var gracePeriod = 10.0
 
@@ -137,6 +140,7 @@ struct Rankd: ParsableCommand {
         }
         guard prefaceTimeout > 0 else { throw ValidationError("--preface-timeout must be positive") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        guard (0...19).contains(workerNice) else { throw ValidationError("--worker-nice must be 0...19") }
         guard maxQueuedCalls >= 1 else { throw ValidationError("--max-queued-calls must be at least 1") }
         guard snapshotPollInterval >= 0, snapshotPollInterval.isFinite else {
             throw ValidationError("--snapshot-poll-interval must be a non-negative number of seconds")
@@ -164,6 +168,7 @@ struct Rankd: ParsableCommand {
         if let workers { configuration.workers = workers }
         configuration.maxQueuedCalls = maxQueuedCalls
         configuration.queueBudgetMilliseconds = queueBudgetMs
+        configuration.workerNice = workerNice
         configuration.shutdownGracePeriod = gracePeriod
         configuration.logLevel = LogLevel(name: logLevel)!
         if let ioThreads { configuration.ioThreads = ioThreads }

@@ -101,7 +101,13 @@ struct DefenceLoopbackTests {
             #expect(result.status.code == .ok)
             #expect(response == [UInt8(index)])
         }
-        let stats = server.stats()
+        // The last Echo's worker may still be returning from its job when the answer arrives: wait (bounded) for the
+        // pool to go idle, then no thread may be running while the watches stay open.
+        var stats = server.stats()
+        for _ in 0..<200 where stats.runningCalls > 0 {
+            usleep(50_000)
+            stats = server.stats()
+        }
         #expect(stats.activeCalls >= watches)
         #expect(stats.runningCalls == 0)
         // Shutdown ends subscriptions at once rather than waiting out the grace period for them.

@@ -1,3 +1,4 @@
+import CSystemShim
 import Foundation
 import Testing
 
@@ -233,5 +234,32 @@ struct WorkerPoolTests {
         }
         #expect(done.wait(timeout: .now() + 60) == .success)
         #expect(Set(outcomes.ran).count == 2_000)
+    }
+
+    @Test("pool threads run at the configured nice value, below the I/O threads")
+    func threadsRunNiced() {
+        let pool = WorkerPool(
+            name: "niced",
+            limits: .init(threads: 1, maxQueued: 10, queueBudgetNanoseconds: nil, nice: 7),
+            costClasses: 1
+        )
+        defer { pool.shutdown() }
+        let seen = Outcomes()
+        let done = DispatchSemaphore(value: 0)
+        let job = WorkerPool.Job(
+            arrival: DispatchTime.now().uptimeNanoseconds,
+            deadline: nil,
+            criticality: .default,
+            costClass: 0,
+            isAbandoned: { false },
+            run: {
+                seen.run(Int(csystem_thread_nice()))
+                done.signal()
+            },
+            reject: { _ in done.signal() }
+        )
+        #expect(pool.submit(job) == nil)
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(seen.ran == [7])
     }
 }

@@ -52,5 +52,9 @@ int csystem_signalfd(const int *signals, int count);
 int csystem_signalfd_read(int fd);
 /// Pins the calling thread to one CPU; returns 0 or -errno.
 int csystem_pin_thread(int cpu);
+/// Sets the nice value of the calling thread only (Linux schedules threads, not processes); returns 0 or -errno.
+int csystem_set_thread_nice(int nice);
+/// The nice value of the calling thread.
+int csystem_thread_nice(void);
 
 #endif
