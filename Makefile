@@ -66,10 +66,12 @@ proto-check:
 proto-baseline:
 	Scripts/proto-check.sh --raise-baseline $(DEBUG_BIN)
 
-# Side-by-side benchmarks (transport, end to end, scaling, micro) and the scorer vs LightGBM/XGBoost; never in `make test`.
+# Side-by-side benchmarks (transport, end to end, scaling, micro), the scorer vs LightGBM/XGBoost, and rankd at twice
+# its capacity (admission control; builds in .build-bench/); never in `make test`.
 bench: deps
 	Scripts/bench.sh
 	Scripts/bench-scoring.sh
+	Scripts/bench-overload.sh
 
 clean:
 	rm -rf .build

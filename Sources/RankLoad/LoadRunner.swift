@@ -32,6 +32,12 @@ public struct LoadConfiguration: Sendable {
     public var timeoutNanoseconds: UInt64 = 5_000_000_000
     /// The requests.
     public var workload: Workload
+    /// Open loop: also record the measured schedule in windows of this length, by intended send time (0: none).
+    /// Each window is a ``PhaseRecord`` of its own, so a step schedule shows second by second how latency follows
+    /// the rate, e.g. how soon it recovers once a surge ends.
+    public var windowNanoseconds: UInt64 = 0
+    /// Most windows a run may have: each is a full record of four histograms (about half a MiB per event loop).
+    public static let maxWindows = 120
     /// How often ``onProgress`` hears of the run.
     public var progressIntervalNanoseconds: UInt64 = 1_000_000_000
     /// Called from the thread that called ``LoadRunner/run()`` while the run goes on.
@@ -81,6 +87,16 @@ public struct LoadResult: Sendable {
     public var warmupPhases: Int
     /// Records, one per phase, merged over every loop.
     public var phases: [PhaseRecord]
+    /// Length of the time windows (0 when the run was not recorded in windows).
+    public var windowNanoseconds: UInt64 = 0
+    /// Start of each window, from the start of the measured schedule.
+    public var windowStarts: [UInt64] = []
+    /// Length of each window (the last one may be shorter).
+    public var windowDurations: [UInt64] = []
+    /// Mean target rate of each window.
+    public var windowTargetRates: [Double] = []
+    /// Records, one per window of the measured schedule, by intended send time, merged over every loop.
+    public var windows: [PhaseRecord] = []
     /// Calls still open when the run was cut off after its drain grace period, recorded as transport errors.
     public var abandoned: UInt64
     /// Connections x streams, for reports.
@@ -157,6 +173,12 @@ public final class LoadRunner: @unchecked Sendable {
     /// Prepares a run.
     public init(configuration: LoadConfiguration) {
         precondition(configuration.connections > 0 && configuration.streamsPerConnection > 0, "need a stream")
+        if case .openLoop(let schedule) = configuration.mode, configuration.windowNanoseconds > 0 {
+            let windows =
+                (schedule.measuredNanoseconds + configuration.windowNanoseconds - 1)
+                / configuration.windowNanoseconds
+            precondition(windows <= LoadConfiguration.maxWindows, "more than maxWindows windows")
+        }
         self.configuration = configuration
     }
 
@@ -167,7 +189,7 @@ public final class LoadRunner: @unchecked Sendable {
         let group = try EventLoopGroup(count: loopCount, prefix: "load", pinToCPUs: config.pinCPUs)
         defer { group.shutdown() }
 
-        let plan = PhasePlan(mode: config.mode)
+        let plan = PhasePlan(mode: config.mode, windowNanoseconds: config.windowNanoseconds)
         var connections: [ClientConnection] = []
         do {
             for index in 0..<config.connections {
@@ -197,7 +219,7 @@ public final class LoadRunner: @unchecked Sendable {
         let scheduler = SchedulerState()
         if case .openLoop(let schedule) = config.mode {
             let thread = Thread { [config] in
-                Self.schedule(schedule, start: start, workers: workers, config: config, state: scheduler)
+                Self.schedule(schedule, plan: plan, start: start, workers: workers, config: config, state: scheduler)
             }
             thread.name = "load-scheduler"
             thread.stackSize = 1 << 20
@@ -247,14 +269,16 @@ public final class LoadRunner: @unchecked Sendable {
         for worker in workers { worker.stop() }
         for connection in connections { connection.close() }
         var phases = [PhaseRecord](repeating: PhaseRecord(), count: plan.names.count)
+        var windows = [PhaseRecord](repeating: PhaseRecord(), count: plan.windowStarts.count)
         var abandoned: UInt64 = 0
         for worker in workers {
-            let (records, cut) = worker.collect()
+            let (records, windowRecords, cut) = worker.collect()
             for index in phases.indices { phases[index].add(records[index]) }
+            for index in windows.indices { windows[index].add(windowRecords[index]) }
             abandoned += cut
         }
         let (streams, connectionCount) = (config.streamsPerConnection, config.connections)
-        return LoadResult(
+        var result = LoadResult(
             mode: config.mode,
             phaseNames: plan.names,
             phaseTargetRates: plan.targetRates,
@@ -269,12 +293,21 @@ public final class LoadRunner: @unchecked Sendable {
             path: config.workload.primaryPath,
             target: "\(config.host):\(config.port)"
         )
+        if !windows.isEmpty {
+            result.windowNanoseconds = config.windowNanoseconds
+            result.windowStarts = plan.windowStarts.map { $0 - plan.measuredStartNanoseconds }
+            result.windowDurations = plan.windowDurations
+            result.windowTargetRates = plan.windowTargetRates
+            result.windows = windows
+        }
+        return result
     }
 
     /// The scheduler thread: computes each intended send time, sleeps until it, and hands the due requests to
     /// their loops in batches. It never waits for the server, so a stall cannot slow the offered load down.
     private static func schedule(
         _ schedule: LoadSchedule,
+        plan: PhasePlan,
         start: UInt64,
         workers: [LoopWorker],
         config: LoadConfiguration,
@@ -313,6 +346,7 @@ public final class LoadRunner: @unchecked Sendable {
                     index: index,
                     intended: intended,
                     phase: segment,
+                    window: plan.window(atOffset: offset) ?? -1,
                     connection: connection / loopCount
                 )
             )
@@ -334,8 +368,15 @@ struct PhasePlan: Sendable {
     var warmupPhases: Int
     var isOpenLoop: Bool
     var closedLoopConcurrency: Int
+    /// Where the measured schedule starts on the timeline.
+    var measuredStartNanoseconds: UInt64 = 0
+    /// Open loop with windows: where each window of the measured schedule starts on the timeline, its length and
+    /// mean target rate. Empty without windows.
+    var windowStarts: [UInt64] = []
+    var windowDurations: [UInt64] = []
+    var windowTargetRates: [Double] = []
 
-    init(mode: LoadMode) {
+    init(mode: LoadMode, windowNanoseconds: UInt64 = 0) {
         switch mode {
         case .openLoop(let schedule):
             isOpenLoop = true
@@ -348,6 +389,20 @@ struct PhasePlan: Sendable {
             }
             targetRates = schedule.segments.map(\.meanRate)
             durations = schedule.segments.map(\.durationNanoseconds)
+            measuredStartNanoseconds = schedule.measuredStartNanoseconds
+            if windowNanoseconds > 0 {
+                var windowStart = schedule.measuredStartNanoseconds
+                while windowStart < schedule.totalNanoseconds {
+                    let end = Swift.min(windowStart + windowNanoseconds, schedule.totalNanoseconds)
+                    windowStarts.append(windowStart)
+                    windowDurations.append(end - windowStart)
+                    let requests =
+                        schedule.expectedRequests(untilOffset: end)
+                        - schedule.expectedRequests(untilOffset: windowStart)
+                    windowTargetRates.append(requests / (Double(end - windowStart) / 1e9))
+                    windowStart = end
+                }
+            }
         case .closedLoop(let concurrency, let duration, let warmup):
             isOpenLoop = false
             closedLoopConcurrency = concurrency
@@ -355,11 +410,20 @@ struct PhasePlan: Sendable {
             names = (warmup > 0 ? ["warm-up"] : []) + ["measured"]
             targetRates = names.map { _ in 0 }
             durations = (warmup > 0 ? [warmup] : []) + [duration]
+            measuredStartNanoseconds = warmup
         }
     }
 
     var totalNanoseconds: UInt64 { durations.reduce(0, +) }
     var warmupNanoseconds: UInt64 { durations.prefix(warmupPhases).reduce(0, +) }
+
+    /// The time window of the measured schedule that holds `offset` from the start; nil without windows, in the
+    /// warm-up, or past the end.
+    func window(atOffset offset: UInt64) -> Int? {
+        guard let first = windowStarts.first, offset >= first else { return nil }
+        let index = windowStarts.count == 1 ? 0 : Int((offset - first) / (windowStarts[1] - first))
+        return index < windowStarts.count && offset < windowStarts[index] + windowDurations[index] ? index : nil
+    }
 
     /// The phase whose window holds `offset` from the start, or nil past the end.
     func phase(atOffset offset: UInt64) -> Int? {
@@ -377,6 +441,8 @@ struct ScheduledRequest: Sendable {
     var index: Int
     var intended: UInt64
     var phase: Int
+    /// The time window of the measured schedule the intended send time falls in; -1 for none.
+    var window: Int
     /// Index among the worker's connections.
     var connection: Int
 }

@@ -99,6 +99,19 @@ public struct LoadSchedule: Sendable, Equatable {
         )
     }
 
+    /// Constant rates one after another, e.g. 600 req/s for 2 s, 2,400 for 10 s, 600 for 5 s: the shape of an
+    /// overload test (a baseline, a surge, the drop back), after `warmup` at the first rate.
+    public static func piecewise(
+        _ steps: [(rate: Double, durationNanoseconds: UInt64)],
+        warmupNanoseconds: UInt64 = 0
+    ) -> LoadSchedule {
+        precondition(!steps.isEmpty, "a piecewise schedule has at least one step")
+        let measured = steps.map {
+            Segment(durationNanoseconds: $0.durationNanoseconds, startRate: $0.rate, endRate: $0.rate)
+        }
+        return build(measured: measured, warmupNanoseconds: warmupNanoseconds)
+    }
+
     private static func build(measured: [Segment], warmupNanoseconds: UInt64) -> LoadSchedule {
         guard warmupNanoseconds > 0, let first = measured.first else { return LoadSchedule(segments: measured) }
         let warmup = Segment(
@@ -124,6 +137,17 @@ public struct LoadSchedule: Sendable, Equatable {
     /// Mean target rate of the measured window.
     public var measuredMeanRate: Double {
         measuredNanoseconds == 0 ? 0 : measuredExpectedRequests / (Double(measuredNanoseconds) / 1e9)
+    }
+
+    /// Requests the schedule asks for from its start up to `offset` on the timeline (fractional: the area under the
+    /// rate line); the window between two offsets asks for the difference.
+    public func expectedRequests(untilOffset offset: UInt64) -> Double {
+        guard offset < totalNanoseconds else { return cumulative[segments.count] }
+        let index = segment(atOffset: offset)
+        let s = segments[index]
+        let seconds = Double(offset - startOffsets[index]) / 1e9
+        let slope = (s.endRate - s.startRate) / (Double(s.durationNanoseconds) / 1e9)
+        return cumulative[index] + s.startRate * seconds + slope * seconds * seconds / 2
     }
 
     /// Offset of segment `index`'s start on the timeline.

@@ -16,6 +16,8 @@ final class LoopWorker: @unchecked Sendable {
     private var waiting: [[ScheduledRequest]]
     private var waitingHead: [Int]
     private var records: [PhaseRecord]
+    /// Records per time window of the measured schedule (empty without windows).
+    private var windowRecords: [PhaseRecord]
     private var stopping = false
     private var abandoned: UInt64 = 0
     private var closedLoopNext = 0
@@ -44,6 +46,7 @@ final class LoopWorker: @unchecked Sendable {
         waiting = Array(repeating: [], count: connections.count)
         waitingHead = Array(repeating: 0, count: connections.count)
         records = Array(repeating: PhaseRecord(), count: plan.names.count)
+        windowRecords = Array(repeating: PhaseRecord(), count: plan.windowStarts.count)
     }
 
     /// Counters for progress, safe from any thread.
@@ -70,19 +73,20 @@ final class LoopWorker: @unchecked Sendable {
         let now = MonotonicClock.now()
         counterLock.withLock { received += UInt64(batch.count) }
         for request in batch {
-            records[request.phase].scheduled += 1
-            records[request.phase].schedulingLag.record(
-                nanoseconds: now > request.intended ? now - request.intended : 0
-            )
-            if let window = plan.phase(atOffset: now > start ? now - start : 0) {
-                records[window].dispatchedInWindow += 1
+            let lag = now > request.intended ? now - request.intended : 0
+            update(request) {
+                $0.scheduled += 1
+                $0.schedulingLag.record(nanoseconds: lag)
             }
+            let offset = now > start ? now - start : 0
+            if let phase = plan.phase(atOffset: offset) { records[phase].dispatchedInWindow += 1 }
+            if let window = plan.window(atOffset: offset) { windowRecords[window].dispatchedInWindow += 1 }
             if stopping {
                 expire(request, at: now, reason: .transportError("the run was stopped"))
             } else if open[request.connection] < configuration.streamsPerConnection {
                 send(request, now: now)
             } else {
-                records[request.phase].waitedForStream += 1
+                update(request) { $0.waitedForStream += 1 }
                 waiting[request.connection].append(request)
             }
         }
@@ -117,18 +121,18 @@ final class LoopWorker: @unchecked Sendable {
     private func finished(_ call: CallState, _ result: ClientCallResult) {
         let now = MonotonicClock.now()
         let request = call.request
-        records[request.phase].recordCall(
-            intended: request.intended,
-            sent: call.sent,
-            firstMessage: call.firstMessage,
-            completed: now
-        )
-        records[request.phase].statuses.record(
-            code: result.status.code,
-            ending: result.ending,
-            httpStatus: result.httpStatus
-        )
-        records[request.phase].messages += call.messages
+        update(request) {
+            $0.recordCall(
+                intended: request.intended,
+                sent: call.sent,
+                firstMessage: call.firstMessage,
+                completed: now,
+                code: result.status.code,
+                ending: result.ending,
+                httpStatus: result.httpStatus
+            )
+            $0.messages += call.messages
+        }
         open[request.connection] -= 1
         counted(ok: result.status.code == .ok)
         if plan.isOpenLoop {
@@ -152,10 +156,26 @@ final class LoopWorker: @unchecked Sendable {
     /// A request whose deadline passed before it could be sent (or that a stopped run never sent) is recorded at
     /// the deadline, never dropped.
     private func expire(_ request: ScheduledRequest, at time: UInt64, reason: ClientCallResult.Ending) {
-        records[request.phase].recordCall(intended: request.intended, sent: nil, firstMessage: nil, completed: time)
         let code: GRPCStatus.Code = reason == .timeout ? .deadlineExceeded : .unavailable
-        records[request.phase].statuses.record(code: code, ending: reason, httpStatus: nil)
+        update(request) {
+            $0.recordCall(
+                intended: request.intended,
+                sent: nil,
+                firstMessage: nil,
+                completed: time,
+                code: code,
+                ending: reason,
+                httpStatus: nil
+            )
+        }
         counted(ok: false)
+    }
+
+    /// Applies `body` to the request's phase record and, when the run has windows, to its window's record.
+    @inline(__always)
+    private func update(_ request: ScheduledRequest, _ body: (inout PhaseRecord) -> Void) {
+        body(&records[request.phase])
+        if request.window >= 0 { body(&windowRecords[request.window]) }
     }
 
     private func counted(ok: Bool) {
@@ -217,7 +237,7 @@ final class LoopWorker: @unchecked Sendable {
         records[phase].scheduled += 1
         records[phase].dispatchedInWindow += 1
         records[phase].schedulingLag.record(nanoseconds: 0)
-        send(ScheduledRequest(index: index, intended: now, phase: phase, connection: connection), now: now)
+        send(ScheduledRequest(index: index, intended: now, phase: phase, window: -1, connection: connection), now: now)
     }
 
     // MARK: End of run
@@ -242,13 +262,13 @@ final class LoopWorker: @unchecked Sendable {
         done.wait()
     }
 
-    /// The records and the number of calls cut off; call after the connections are closed.
-    func collect() -> ([PhaseRecord], UInt64) {
+    /// The phase and window records and the number of calls cut off; call after the connections are closed.
+    func collect() -> (phases: [PhaseRecord], windows: [PhaseRecord], abandoned: UInt64) {
         let done = DispatchSemaphore(value: 0)
-        var result: ([PhaseRecord], UInt64) = ([], 0)
+        var result: ([PhaseRecord], [PhaseRecord], UInt64) = ([], [], 0)
         loop.execute { [self] in
             let open = counterLock.withLock { received - completed }
-            result = (records, abandoned + open)
+            result = (records, windowRecords, abandoned + open)
             done.signal()
         }
         done.wait()

@@ -50,6 +50,30 @@ public enum LoadParsing {
         return value * scale
     }
 
+    /// Parses a piecewise schedule "RATExDURATION,...", e.g. "600x2s,2400x10s,600x5s": 600 req/s for 2 s, then
+    /// 2,400 for 10 s, then 600 for 5 s. Rates and durations take the units of ``rate(_:)`` and ``nanoseconds(_:)``;
+    /// both must be positive.
+    public static func schedule(_ text: String) throws -> [(rate: Double, durationNanoseconds: UInt64)] {
+        let steps = try text.split(separator: ",", omittingEmptySubsequences: false).map {
+            part -> (rate: Double, durationNanoseconds: UInt64) in
+            let pair = part.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+            guard pair.count == 2 else {
+                throw InvalidValue(
+                    description: "\"\(part)\" is not RATExDURATION; use e.g. 600x2s,2400x10s,600x5s"
+                )
+            }
+            let duration = try nanoseconds(String(pair[1]))
+            guard duration > 0 else {
+                throw InvalidValue(description: "\"\(part)\": a step of a schedule lasts longer than 0 s")
+            }
+            return (try rate(String(pair[0])), duration)
+        }
+        guard !steps.isEmpty else {
+            throw InvalidValue(description: "a schedule needs at least one step, e.g. 600x2s,2400x10s,600x5s")
+        }
+        return steps
+    }
+
     /// Parses a fraction given as "0.1%" or "0.001". Must lie in 0...1.
     public static func fraction(_ text: String) throws -> Double {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

@@ -1,4 +1,7 @@
-/// Everything recorded for one phase of a run (the warm-up, or one segment of the measured schedule).
+import H2GRPC
+
+/// Everything recorded for one phase of a run (the warm-up, or one segment of the measured schedule), or for one
+/// time window of the measured schedule (``LoadConfiguration/windowNanoseconds``).
 ///
 /// Owned by one event-loop thread while the run goes on, so recording takes no lock; phases of different threads
 /// are merged with ``add(_:)`` once the run is over.
@@ -13,6 +16,8 @@ public struct PhaseRecord: Sendable {
     public var firstMessage = LatencyHistogram()
     /// Time the generator's event loop took the request minus its intended send time: the generator's own lag.
     public var schedulingLag = LatencyHistogram()
+    /// Corrected latency per grpc-status: OK calls apart from each kind of failure.
+    public var latencyByStatus = StatusLatencies()
     /// How the calls ended.
     public var statuses = StatusTally()
     /// Requests whose intended send time falls in the phase.
@@ -34,6 +39,7 @@ public struct PhaseRecord: Sendable {
         uncorrected.add(other.uncorrected)
         firstMessage.add(other.firstMessage)
         schedulingLag.add(other.schedulingLag)
+        latencyByStatus.add(other.latencyByStatus)
         statuses.add(other.statuses)
         scheduled += other.scheduled
         dispatchedInWindow += other.dispatchedInWindow
@@ -44,12 +50,24 @@ public struct PhaseRecord: Sendable {
     /// Whether calls answered with more than one message on average (a server-streaming method).
     public var isStreaming: Bool { firstMessage.count > 0 && messages > statuses.total }
 
-    /// Records one finished call from its timestamps (nanoseconds on ``MonotonicClock``); `sent` is nil for a call
-    /// that expired before it was sent, `firstMessage` nil when no message arrived.
+    /// Records one finished call from its timestamps (nanoseconds on ``MonotonicClock``) and how it ended: its
+    /// latencies, its latency under its status, and its status counts. `sent` is nil for a call that expired
+    /// before it was sent, `firstMessage` nil when no message arrived.
     @inline(__always)
-    public mutating func recordCall(intended: UInt64, sent: UInt64?, firstMessage first: UInt64?, completed: UInt64) {
-        corrected.record(nanoseconds: completed &- min(intended, completed))
+    public mutating func recordCall(
+        intended: UInt64,
+        sent: UInt64?,
+        firstMessage first: UInt64?,
+        completed: UInt64,
+        code: GRPCStatus.Code,
+        ending: ClientCallResult.Ending,
+        httpStatus: Int?
+    ) {
+        let latency = completed &- min(intended, completed)
+        corrected.record(nanoseconds: latency)
+        latencyByStatus.record(code: code, nanoseconds: latency)
         if let sent { uncorrected.record(nanoseconds: completed &- min(sent, completed)) }
         if let first { firstMessage.record(nanoseconds: first &- min(intended, first)) }
+        statuses.record(code: code, ending: ending, httpStatus: httpStatus)
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 extension RunReport {
-    /// The human report: a latency table, target against achieved rate, counts per status, and the verdict.
+    /// The human report: a latency table (every call, then per grpc-status), target against achieved rate and
+    /// goodput, per-phase and per-window tables, counts per status, and the verdict.
     public var table: String {
         var lines: [String] = []
         lines.append("rank-load \(method) -> \(target)")
@@ -24,37 +25,34 @@ extension RunReport {
                 .map { String(format: "%.3f", $0) } + [String(summary.count)]
         }
         rows.append(row("latency ms", latencyMs))
+        for (name, summary) in Self.byStatus(latencyByStatusMs) { rows.append(row("  \(name) ms", summary)) }
         rows.append(row("uncorrected ms", uncorrectedLatencyMs))
         if let firstMessageMs { rows.append(row("first message ms", firstMessageMs)) }
         rows.append(row("sched. lag ms", schedulingLagMs))
-        let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for cells in rows {
-            let padded = cells.enumerated().map { column, cell in
-                column == 0
-                    ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[column] - cell.count) + cell
-            }
-            lines.append(padded.joined(separator: "  "))
-        }
+        lines += Self.aligned(rows, leftColumns: 1)
         lines.append("")
         if mode == "open-loop" {
             let share = targetRPS > 0 ? achievedRPS / targetRPS * 100 : 0
             lines.append(
                 "rate: target \(trimmed(targetRPS)) req/s, achieved \(trimmed(achievedRPS)) req/s "
-                    + "(\(String(format: "%.1f", share))%), completed \(trimmed(completedRPS)) req/s"
+                    + "(\(String(format: "%.1f", share))%), completed \(trimmed(completedRPS)) req/s, "
+                    + "goodput \(trimmed(goodputRPS)) OK/s"
             )
         } else {
-            lines.append("rate: achieved \(trimmed(achievedRPS)) req/s, completed \(trimmed(completedRPS)) req/s")
+            lines.append(
+                "rate: achieved \(trimmed(achievedRPS)) req/s, completed \(trimmed(completedRPS)) req/s, "
+                    + "goodput \(trimmed(goodputRPS)) OK/s"
+            )
         }
         if phases.count - (warmup == nil ? 0 : 1) > 1 {
-            for phase in phases where phase.name != "warm-up" {
-                lines.append(
-                    "  \(phase.name): target \(trimmed(phase.targetRPS)) achieved \(trimmed(phase.achievedRPS)) req/s, "
-                        + "p50 \(String(format: "%.3f", phase.latencyMs.p50)) p99 "
-                        + "\(String(format: "%.3f", phase.latencyMs.p99)) ms, \(phase.latencyMs.count) calls"
-                )
-            }
+            lines.append("")
+            lines += Self.phaseTable(title: "phase", phases.filter { $0.name != "warm-up" })
         }
+        if let windows, let windowS {
+            lines.append("")
+            lines += Self.phaseTable(title: "\(trimmed(windowS)) s window", windows)
+        }
+        if phases.count - (warmup == nil ? 0 : 1) > 1 || windows != nil { lines.append("") }
         let statuses = statusCounts.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
         lines.append("grpc-status: " + (statuses.isEmpty ? "none" : statuses.joined(separator: ", ")))
         let http = httpStatusCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
@@ -92,5 +90,52 @@ extension RunReport {
                     + invalidReasons.joined(separator: "; ")
         )
         return lines.joined(separator: "\n")
+    }
+
+    /// Statuses in reading order: OK first, then the failures, most frequent first.
+    static func byStatus(_ summaries: [String: LatencySummary]) -> [(String, LatencySummary)] {
+        summaries.sorted { lhs, rhs in
+            if (lhs.key == "OK") != (rhs.key == "OK") { return lhs.key == "OK" }
+            return lhs.value.count != rhs.value.count ? lhs.value.count > rhs.value.count : lhs.key < rhs.key
+        }
+    }
+
+    /// One row per phase and status: rate, goodput, and the corrected latency of every call ("all", when calls
+    /// ended in more than one way) and of each status apart.
+    static func phaseTable(title: String, _ phases: [PhaseSummary]) -> [String] {
+        var rows = [[title, "target/s", "achieved/s", "goodput/s", "status", "count", "p50", "p99", "p99.9", "max"]]
+        func cells(_ summary: LatencySummary) -> [String] {
+            [String(summary.count)]
+                + [summary.p50, summary.p99, summary.p999, summary.max].map {
+                    String(format: "%.3f", $0)
+                }
+        }
+        for phase in phases {
+            let statuses = byStatus(phase.latencyByStatusMs)
+            var first = [phase.name, trimmed(phase.targetRPS), trimmed(phase.achievedRPS), trimmed(phase.goodputRPS)]
+            let blank = Array(repeating: "", count: first.count)
+            if statuses.count != 1 {
+                rows.append(first + ["all"] + cells(phase.latencyMs))
+                first = blank
+            }
+            for (name, summary) in statuses {
+                rows.append(first + [name] + cells(summary))
+                first = blank
+            }
+        }
+        return aligned(rows, leftColumns: 1, alsoLeft: [4]).map { "  " + $0 }
+    }
+
+    /// Pads a table: the first `leftColumns` columns (and those in `alsoLeft`) to the left, the rest to the right.
+    static func aligned(_ rows: [[String]], leftColumns: Int, alsoLeft: Set<Int> = []) -> [String] {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { cells in
+            cells.enumerated().map { column, cell in
+                column < leftColumns || alsoLeft.contains(column)
+                    ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[column] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
     }
 }

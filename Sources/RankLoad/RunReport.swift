@@ -64,28 +64,52 @@ public struct HistogramDump: Codable, Sendable, Equatable {
     }
 }
 
-/// Per-phase summary (warm-up, each step).
+/// Per-phase summary (warm-up, each step) or per-window summary (``LoadConfiguration/windowNanoseconds``).
 public struct PhaseSummary: Codable, Sendable, Equatable {
-    /// "warm-up", "measured", "step 2".
+    /// "warm-up", "measured", "step 2"; for a window its span from the start of the measured schedule, "10-11s".
     public var name: String
+    /// Where the phase or window starts, in seconds from the start of the measured schedule (negative for the
+    /// warm-up).
+    public var startS: Double
     /// Target rate.
     public var targetRPS: Double
     /// Dispatched per second within the phase's window.
     public var achievedRPS: Double
+    /// Calls that ended with OK per second of the phase (calls counted by intended send time).
+    public var goodputRPS: Double
     /// Phase length.
     public var durationS: Double
-    /// Corrected latency.
+    /// Corrected latency, every call.
     public var latencyMs: LatencySummary
+    /// Corrected latency per grpc-status name, only the statuses that occurred.
+    public var latencyByStatusMs: [String: LatencySummary]
     /// Counts per grpc-status.
     public var statusCounts: [String: UInt64]
 
+    /// Summarises one phase or window record.
+    public init(name: String, startS: Double, targetRPS: Double, durationNanoseconds: UInt64, record: PhaseRecord) {
+        let seconds = Double(durationNanoseconds) / 1e9
+        self.name = name
+        self.startS = (startS * 1000).rounded() / 1000
+        self.targetRPS = (targetRPS * 10).rounded() / 10
+        achievedRPS = seconds > 0 ? (Double(record.dispatchedInWindow) / seconds * 10).rounded() / 10 : 0
+        goodputRPS = seconds > 0 ? (Double(record.statuses.ok) / seconds * 10).rounded() / 10 : 0
+        durationS = seconds
+        latencyMs = LatencySummary(record.corrected)
+        latencyByStatusMs = record.latencyByStatus.byName.mapValues(LatencySummary.init)
+        statusCounts = record.statuses.countsByName
+    }
+
     enum CodingKeys: String, CodingKey {
         case name
+        case startS = "start_s"
         case targetRPS = "target_rps"
         case achievedRPS = "achieved_rps"
+        case goodputRPS = "goodput_rps"
         case durationS = "duration_s"
         case
             latencyMs = "latency_ms"
+        case latencyByStatusMs = "latency_by_status_ms"
         case statusCounts = "status_counts"
     }
 }
@@ -118,12 +142,16 @@ public struct RunReport: Codable, Sendable {
     public var achievedRPS: Double
     /// Calls finished per second of the measured window.
     public var completedRPS: Double
+    /// Calls of the measured window that ended with OK, per second of the window: the work the server got done.
+    public var goodputRPS: Double
     /// Whether the generator kept up (see ``ValidityGate``).
     public var valid: Bool
     /// Why not, when not.
     public var invalidReasons: [String]
     /// Latency from intended send time (coordinated-omission corrected), every call.
     public var latencyMs: LatencySummary
+    /// The same latency per grpc-status name ("OK", "RESOURCE_EXHAUSTED", ...), only the statuses that occurred.
+    public var latencyByStatusMs: [String: LatencySummary]
     /// Latency from the actual send (what tools without the correction report).
     public var uncorrectedLatencyMs: LatencySummary
     /// Time to the first response message from intended send time (streaming methods).
@@ -150,6 +178,10 @@ public struct RunReport: Codable, Sendable {
     public var warmup: PhaseSummary?
     /// Every phase (warm-up and steps).
     public var phases: [PhaseSummary]
+    /// Length of the time windows, when the run was recorded in windows.
+    public var windowS: Double?
+    /// The measured schedule in windows of `windowS`, calls counted by intended send time; nil without windows.
+    public var windows: [PhaseSummary]?
     /// The SLO checked, if any.
     public var slo: String?
     /// Whether it held; nil without an SLO.
@@ -172,10 +204,12 @@ public struct RunReport: Codable, Sendable {
         case
             achievedRPS = "achieved_rps"
         case completedRPS = "completed_rps"
+        case goodputRPS = "goodput_rps"
         case valid
         case invalidReasons = "invalid_reasons"
         case
             latencyMs = "latency_ms"
+        case latencyByStatusMs = "latency_by_status_ms"
         case uncorrectedLatencyMs = "uncorrected_latency_ms"
         case
             firstMessageMs = "first_message_ms"
@@ -192,6 +226,8 @@ public struct RunReport: Codable, Sendable {
             waitedForStream = "waited_for_stream"
         case messagesPerCall = "messages_per_call"
         case warmup, phases, slo
+        case windowS = "window_s"
+        case windows
         case
             sloMet = "slo_met"
         case sloBreaches = "slo_breaches"
@@ -214,9 +250,12 @@ public struct RunReport: Codable, Sendable {
         targetRPS = (result.targetRate * 10).rounded() / 10
         achievedRPS = (result.achievedRate * 10).rounded() / 10
         completedRPS = (result.completedRate * 10).rounded() / 10
+        let measuredSeconds = Double(result.measuredNanoseconds) / 1e9
+        goodputRPS = measuredSeconds > 0 ? (Double(measured.statuses.ok) / measuredSeconds * 10).rounded() / 10 : 0
         invalidReasons = gate.problems(result)
         valid = invalidReasons.isEmpty
         latencyMs = LatencySummary(measured.corrected)
+        latencyByStatusMs = measured.latencyByStatus.byName.mapValues(LatencySummary.init)
         uncorrectedLatencyMs = LatencySummary(measured.uncorrected)
         // Only for streams: with one message per call the first message is the completion, and a second row of
         // the same numbers would only be noise.
@@ -231,17 +270,30 @@ public struct RunReport: Codable, Sendable {
         errorRate = statuses.errorFraction
         waitedForStream = measured.waitedForStream
         messagesPerCall = statuses.total > 0 ? Double(measured.messages) / Double(statuses.total) : 0
+        var phaseStart = -Double(result.warmupNanoseconds) / 1e9
         phases = result.phases.indices.map { index in
-            let seconds = Double(result.phaseDurations[index]) / 1e9
+            defer { phaseStart += Double(result.phaseDurations[index]) / 1e9 }
             return PhaseSummary(
                 name: result.phaseNames[index],
+                startS: phaseStart,
                 targetRPS: result.phaseTargetRates[index],
-                achievedRPS: seconds > 0
-                    ? (Double(result.phases[index].dispatchedInWindow) / seconds * 10).rounded() / 10 : 0,
-                durationS: seconds,
-                latencyMs: LatencySummary(result.phases[index].corrected),
-                statusCounts: result.phases[index].statuses.countsByName
+                durationNanoseconds: result.phaseDurations[index],
+                record: result.phases[index]
             )
+        }
+        if !result.windows.isEmpty {
+            windowS = Double(result.windowNanoseconds) / 1e9
+            windows = result.windows.indices.map { index in
+                let start = Double(result.windowStarts[index]) / 1e9
+                let end = start + Double(result.windowDurations[index]) / 1e9
+                return PhaseSummary(
+                    name: "\(trimmed(start))-\(trimmed(end))s",
+                    startS: start,
+                    targetRPS: result.windowTargetRates[index],
+                    durationNanoseconds: result.windowDurations[index],
+                    record: result.windows[index]
+                )
+            }
         }
         warmup = result.warmupPhases > 0 ? phases[0] : nil
         if let slo {

@@ -46,6 +46,18 @@ struct RankLoadCommand: ParsableCommand {
     @Option(name: .customLong("ramp-to"), help: "Ramp schedule: rate reached at the end of the duration.")
     var rampTo: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Piecewise schedule RATExDURATION,..., e.g. 600x2s,2400x10s,600x5s (replaces --rate and --duration; the "
+                + "warm-up runs at the first rate).",
+            valueName: "steps"
+        )
+    )
+    var schedule: String?
+
+    @Option(help: "Also report the measured schedule in windows of this length, e.g. 1s (open loop).")
+    var window: String?
+
     @Flag(
         name: .customLong("closed-loop"),
         help: "Closed loop (each stream sends when its last call ends). Latency is then NOT corrected."
@@ -125,11 +137,16 @@ struct RankLoadCommand: ParsableCommand {
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard candidates > 0 else { throw ValidationError("--candidates must be positive") }
         guard scale > 0, scale.isFinite else { throw ValidationError("--scale must be positive") }
-        guard stepBy == nil || rampTo == nil else { throw ValidationError("choose --step-by or --ramp-to, not both") }
-        guard !(findMaxRPS && (stepBy != nil || rampTo != nil || closedLoop)) else {
+        guard [stepBy != nil, rampTo != nil, schedule != nil, closedLoop].filter({ $0 }).count <= 1 else {
+            throw ValidationError("choose one of --step-by, --ramp-to, --schedule and --closed-loop")
+        }
+        guard !(findMaxRPS && (stepBy != nil || rampTo != nil || schedule != nil || closedLoop)) else {
             throw ValidationError(
-                "--find-max-rps searches constant open-loop rates; drop --step-by/--ramp-to/--closed-loop"
+                "--find-max-rps searches constant open-loop rates; drop --step-by/--ramp-to/--schedule/--closed-loop"
             )
+        }
+        guard window == nil || !(findMaxRPS || closedLoop) else {
+            throw ValidationError("--window reports one open-loop run; drop --find-max-rps/--closed-loop")
         }
         guard !findMaxRPS || slo != nil || maxP99 != nil else {
             throw ValidationError("--find-max-rps needs --slo (e.g. --slo p99=10ms)")
@@ -168,7 +185,9 @@ struct RankLoadCommand: ParsableCommand {
         let durationNs = try LoadParsing.nanoseconds(duration)
         let warmupNs = try LoadParsing.nanoseconds(warmup)
         let timeoutNs = try LoadParsing.nanoseconds(timeout)
+        let windowNs = try window.map(LoadParsing.nanoseconds) ?? 0
         guard durationNs > 0 else { throw ValidationError("--duration must be positive") }
+        guard window == nil || windowNs >= 1_000_000 else { throw ValidationError("--window must be at least 1ms") }
         var objective = try slo.map(ServiceLevelObjective.parse)
         if let maxP99 {
             let bound = ServiceLevelObjective.LatencyBound(
@@ -214,6 +233,7 @@ struct RankLoadCommand: ParsableCommand {
             config.ioThreads = threads
             config.pinCPUs = pin
             config.timeoutNanoseconds = timeoutNs
+            config.windowNanoseconds = windowNs
             if !quiet { config.onProgress = { ProgressLine.show($0) } }
             return config
         }
@@ -292,6 +312,8 @@ struct RankLoadCommand: ParsableCommand {
                     warmupNanoseconds: warmupNs
                 )
             )
+        } else if let schedule {
+            mode = .openLoop(.piecewise(try LoadParsing.schedule(schedule), warmupNanoseconds: warmupNs))
         } else if let rampTo {
             mode = .openLoop(
                 .ramp(
@@ -303,6 +325,15 @@ struct RankLoadCommand: ParsableCommand {
             )
         } else {
             mode = .openLoop(.constant(rate: startRate, durationNanoseconds: durationNs, warmupNanoseconds: warmupNs))
+        }
+        if windowNs > 0, case .openLoop(let schedule) = mode {
+            let windows = (schedule.measuredNanoseconds + windowNs - 1) / windowNs
+            guard windows <= LoadConfiguration.maxWindows else {
+                throw ValidationError(
+                    "--window \(window ?? "") cuts the run into \(windows) windows; at most "
+                        + "\(LoadConfiguration.maxWindows): lengthen --window"
+                )
+            }
         }
         let (result, report) = try runOnce(mode)
         print(report.table)

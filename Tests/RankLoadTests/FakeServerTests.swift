@@ -198,6 +198,66 @@ struct FakeServerTests {
         #expect(report.errorRate == 0.75)
     }
 
+    /// Every other request is refused at once with RESOURCE_EXHAUSTED, the rest answered: a stand-in for a server
+    /// that sheds. The run steps from 400 to 100 req/s and is recorded in 50 ms windows, so each window's counts
+    /// are known exactly whatever the machine's speed.
+    @Test("a step schedule recorded in windows counts each call in the window of its intended send, per status")
+    func windowsFollowTheSchedule() throws {
+        let fake = try FakeServer([
+            RPCMethod(
+                name: "Echo",
+                handler: .unary { _, request in
+                    if request.first == 2 { throw GRPCStatus(.resourceExhausted, "shed") }
+                    return request
+                }
+            )
+        ])
+        defer { fake.stop() }
+        let workload = Workload(
+            name: "shed half",
+            requests: [
+                LoadRequest(path: "/test.Fake/Echo", message: [0]), LoadRequest(path: "/test.Fake/Echo", message: [2]),
+            ]
+        )
+        var config = configuration(
+            port: fake.port,
+            rate: 1,
+            durationNanoseconds: 1,
+            workload: workload,
+            connections: 2,
+            streams: 10
+        )
+        config.mode = .openLoop(
+            .piecewise([(400, 100_000_000), (100, 100_000_000)], warmupNanoseconds: 20_000_000)
+        )
+        config.windowNanoseconds = 50_000_000
+        let result = try LoadRunner(configuration: config).run()
+        #expect(result.windows.count == 4)
+        #expect(result.windowStarts == [0, 50_000_000, 100_000_000, 150_000_000])
+        #expect(result.windows.map(\.scheduled) == [20, 20, 5, 5])
+        var total = PhaseRecord()
+        for window in result.windows {
+            #expect(window.statuses.total == window.scheduled)
+            #expect(window.latencyByStatus.count == window.statuses.total)
+            #expect(window.latencyByStatus[.ok]?.count ?? 0 == window.statuses.ok)
+            total.add(window)
+        }
+        // The windows hold the measured schedule, nothing of the warm-up.
+        #expect(total.statuses.countsByName == result.measured.statuses.countsByName)
+        #expect(total.statuses.countsByName == ["OK": 25, "RESOURCE_EXHAUSTED": 25])
+        #expect(result.warmup.statuses.total == 8)
+
+        let report = RunReport(result: result)
+        #expect(report.windowS == 0.05)
+        #expect(report.windows?.map(\.name) == ["0-0.05s", "0.05-0.1s", "0.1-0.15s", "0.15-0.2s"])
+        #expect(report.windows?.map(\.targetRPS) == [400, 400, 100, 100])
+        // Requests alternate OK and refused from index 8 on: the 5-call windows get 3 and 2 OK.
+        #expect(report.windows?.map(\.goodputRPS) == [200, 200, 60, 40])
+        #expect(report.phases.map(\.goodputRPS) == [200, 200, 50])
+        #expect(report.latencyByStatusMs["RESOURCE_EXHAUSTED"]?.count == 25)
+        #expect(report.table.contains("0.05 s window"))
+    }
+
     /// The scheduler is held for 200 ms after request 5 (a stand-in for a starved generator): the requests after it
     /// leave at least 106 ms late and most fall outside the window, so the gate must call the run invalid however
     /// fast the server answered.

@@ -90,4 +90,78 @@ struct LoadScheduleTests {
         #expect(plan.phase(atOffset: 249) == 2)
         #expect(plan.phase(atOffset: 250) == nil)
     }
+
+    @Test("a piecewise schedule holds each rate for its duration, after a warm-up at the first rate")
+    func piecewise() {
+        let schedule = LoadSchedule.piecewise(
+            [(600, 2_000_000_000), (2400, 1_000_000_000), (300, 2_000_000_000)],
+            warmupNanoseconds: 500_000_000
+        )
+        #expect(schedule.warmupSegments == 1)
+        #expect(schedule.segments.map(\.meanRate) == [600, 600, 2400, 300])
+        #expect(schedule.measuredNanoseconds == 5_000_000_000)
+        var perSegment = [0, 0, 0, 0]
+        var index = 0
+        var hint = 0
+        while let time = schedule.sendTime(ofRequest: index, hint: hint) {
+            perSegment[time.segment] += 1
+            hint = time.segment
+            index += 1
+        }
+        #expect(perSegment == [300, 1200, 2400, 600])
+        // The first request after the drop leaves exactly when the drop begins.
+        #expect(schedule.sendTime(ofRequest: 300 + 1200 + 2400)?.offset == 3_500_000_000)
+    }
+
+    @Test(
+        "the requests a schedule asks for up to an offset follow its rate line",
+        arguments: [
+            (0 as UInt64, 0.0), (250_000_000, 150), (1_000_000_000, 600), (1_500_000_000, 1800),
+            (2_000_000_000, 3000), (9_000_000_000, 3000),
+        ]
+    )
+    func expectedRequests(_ case_: (offset: UInt64, requests: Double)) {
+        let schedule = LoadSchedule.piecewise([(600, 1_000_000_000), (2400, 1_000_000_000)])
+        #expect(abs(schedule.expectedRequests(untilOffset: case_.offset) - case_.requests) < 1e-6)
+    }
+
+    @Test("within a ramp the requests asked for grow with the square of time")
+    func expectedRequestsOnARamp() {
+        let schedule = LoadSchedule.ramp(from: 0, to: 1000, durationNanoseconds: 2_000_000_000)
+        #expect(abs(schedule.expectedRequests(untilOffset: 1_000_000_000) - 250) < 1e-6)
+        #expect(abs(schedule.expectedRequests(untilOffset: 2_000_000_000) - 1000) < 1e-6)
+    }
+
+    @Test("windows cut the measured schedule from its start, the last one short, each with its mean target rate")
+    func windows() {
+        let schedule = LoadSchedule.piecewise(
+            [(600, 1_500_000_000), (2400, 1_000_000_000)],
+            warmupNanoseconds: 500_000_000
+        )
+        let plan = PhasePlan(mode: .openLoop(schedule), windowNanoseconds: 1_000_000_000)
+        #expect(plan.measuredStartNanoseconds == 500_000_000)
+        #expect(plan.windowStarts == [500_000_000, 1_500_000_000, 2_500_000_000])
+        #expect(plan.windowDurations == [1_000_000_000, 1_000_000_000, 500_000_000])
+        // The middle window straddles the rise: half a second at each rate.
+        #expect(plan.windowTargetRates.map { $0.rounded() } == [600, 1500, 2400])
+        #expect(plan.window(atOffset: 0) == nil)
+        #expect(plan.window(atOffset: 499_999_999) == nil)
+        #expect(plan.window(atOffset: 500_000_000) == 0)
+        #expect(plan.window(atOffset: 1_499_999_999) == 0)
+        #expect(plan.window(atOffset: 1_500_000_000) == 1)
+        #expect(plan.window(atOffset: 2_999_999_999) == 2)
+        #expect(plan.window(atOffset: 3_000_000_000) == nil)
+    }
+
+    @Test("without a window length, or in closed loop, a run has no windows")
+    func noWindows() {
+        let open = PhasePlan(mode: .openLoop(.constant(rate: 10, durationNanoseconds: 1_000_000_000)))
+        #expect(open.windowStarts.isEmpty)
+        #expect(open.window(atOffset: 0) == nil)
+        let closed = PhasePlan(
+            mode: .closedLoop(concurrency: 1, durationNanoseconds: 1_000_000_000, warmupNanoseconds: 0),
+            windowNanoseconds: 100_000_000
+        )
+        #expect(closed.windowStarts.isEmpty)
+    }
 }

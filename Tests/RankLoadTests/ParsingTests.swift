@@ -30,6 +30,21 @@ struct ParsingTests {
         #expect(throws: LoadParsing.InvalidValue.self) { try LoadParsing.rate("0") }
     }
 
+    @Test("a piecewise schedule is RATExDURATION steps separated by commas")
+    func schedules() throws {
+        let steps = try LoadParsing.schedule("600x2s,2.4kX10s,300x500ms")
+        #expect(steps.map(\.rate) == [600, 2400, 300])
+        #expect(steps.map(\.durationNanoseconds) == [2_000_000_000, 10_000_000_000, 500_000_000])
+    }
+
+    @Test(
+        "bad schedules are errors with a hint",
+        arguments: ["", "600", "600x", "x2s", "0x2s", "600x0s", "600x2s,", "1x2x3"]
+    )
+    func badSchedules(_ text: String) {
+        #expect(throws: LoadParsing.InvalidValue.self) { try LoadParsing.schedule(text) }
+    }
+
     @Test("targets are host:port with a valid port")
     func targets() throws {
         #expect(try LoadParsing.target("127.0.0.1:50051") == ("127.0.0.1", 50051))

@@ -12,9 +12,16 @@ enum Synthetic {
         var record = PhaseRecord()
         let calls = max(dispatched, 1)
         for index in 0..<calls {
-            record.recordCall(intended: 0, sent: 0, firstMessage: nil, completed: latencyNanoseconds)
+            record.recordCall(
+                intended: 0,
+                sent: 0,
+                firstMessage: nil,
+                completed: latencyNanoseconds,
+                code: index < failures ? .unavailable : .ok,
+                ending: .status,
+                httpStatus: 200
+            )
             record.schedulingLag.record(nanoseconds: lagNanoseconds)
-            record.statuses.record(code: index < failures ? .unavailable : .ok, ending: .status, httpStatus: 200)
         }
         record.scheduled = calls
         record.dispatchedInWindow = dispatched
