@@ -60,7 +60,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
                 about = loaded.summary
             } else {
                 engine = try RankingEngine.demo(seed: seed, scale: scale)
-                about = "demo marketplace (seed \(seed), scale \(scale)) through the snapshot loader"
+                about = "demo marketplace (seed \(seed), scale \(scale)), generated in memory"
             }
             if let model { try engine.swapModel(contentsOf: model) }
             ranking.engine = engine
