@@ -233,6 +233,19 @@ final class ServerStream {
         returnPartialMessageWindow()
     }
 
+    /// The call will send nothing more: stops the deadline timer, leaves the connection's park list and subscription
+    /// table, and gives the request bytes back. Idempotent; finishing, a refused response and closing all end here.
+    private func releaseCallResources() {
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        if isParked {
+            isParked = false
+            connection.unpark(self)
+        }
+        connection.subscriptionEnded(self)
+        releaseRequest()
+    }
+
     /// Releases every request byte this stream holds and gives back every unconsumed one.
     private func releaseRequest() {
         connection.releaseRequestBytes(heldRequestBytes)
@@ -470,14 +483,7 @@ final class ServerStream {
     ) {
         guard !finished, !isClosed else { return }
         finished = true
-        deadlineTimer?.cancel()
-        deadlineTimer = nil
-        if isParked {
-            isParked = false
-            connection.unpark(self)
-        }
-        connection.subscriptionEnded(self)
-        releaseRequest()
+        releaseCallResources()
         if status.code != .ok {
             server.log(.debug, "\(connection.peer) \(call?.path ?? "stream \(id)"): \(status)")
         }
@@ -553,11 +559,8 @@ final class ServerStream {
             server.counters.add(\.responsesRefused)
             call?.interrupt(.cancelled)
             dropOutbound()
-            let wasFinished = finished
             finished = true
-            deadlineTimer?.cancel()
-            deadlineTimer = nil
-            if !wasFinished { releaseRequest() }
+            releaseCallResources()
             sendTrailersOnly(
                 status: Self.oversized("response", size: size, limit: limit),
                 metadata: Metadata(),
@@ -676,14 +679,7 @@ final class ServerStream {
         guard !isClosed else { return }
         isClosed = true
         machine.streamClosed()
-        deadlineTimer?.cancel()
-        deadlineTimer = nil
-        if isParked {
-            isParked = false
-            connection.unpark(self)
-        }
-        connection.subscriptionEnded(self)
-        releaseRequest()
+        releaseCallResources()
         dropOutbound()
         replyBacklog = []
         if let call, !finished {
