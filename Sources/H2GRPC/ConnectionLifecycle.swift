@@ -65,9 +65,9 @@ struct ConnectionLifecycle {
         prefaceReceived = true
     }
 
-    /// The number of open streams changed.
-    mutating func streamsChanged(open: Int, now: UInt64) {
-        if open == 0 && openStreams > 0 { idleSince = now }
+    /// The number of open streams changed. `now` is read only when the last one closes: this runs on every call.
+    mutating func streamsChanged(open: Int, now: @autoclosure () -> UInt64) {
+        if open == 0 && openStreams > 0 { idleSince = now() }
         openStreams = open
     }
 
@@ -102,11 +102,12 @@ struct ConnectionLifecycle {
 
     /// After a write attempt: whether response bytes are still waiting (in the socket buffer or for the client's
     /// flow-control window), and whether any byte went out.
-    mutating func wrote(stillWaiting: Bool, madeProgress: Bool, now: UInt64) {
+    /// `now` is read only when it is needed: this runs on every flush.
+    mutating func wrote(stillWaiting: Bool, madeProgress: Bool, now: @autoclosure () -> UInt64) {
         if !stillWaiting {
             writeStalledSince = nil
         } else if madeProgress || writeStalledSince == nil {
-            writeStalledSince = now
+            writeStalledSince = now()
         }
     }
 
