@@ -6,7 +6,8 @@ import CNGHTTP2Shim
 /// ``withNameValues(_:_:)`` packs them into one scratch buffer instead of one allocation per string.
 enum HeaderBlock {
     static func withNameValues<R>(
-        _ pairs: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R
+        _ pairs: [(String, String)],
+        _ body: (UnsafePointer<nghttp2_nv>, Int) -> R
     ) -> R {
         var total = 0
         for (name, value) in pairs { total += name.utf8.count + value.utf8.count }
@@ -20,15 +21,25 @@ enum HeaderBlock {
                     offset = copy(value, into: bytes, at: offset)
                     let base = UnsafePointer(bytes.baseAddress!)
                     nvs[index] = cnghttp2_nv(
-                        base + nameStart, valueStart - nameStart, base + valueStart, offset - valueStart,
-                        UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+                        base + nameStart,
+                        valueStart - nameStart,
+                        base + valueStart,
+                        offset - valueStart,
+                        UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
+                    )
                 }
                 return body(UnsafePointer(nvs.baseAddress!), pairs.count)
             }
         }
     }
 
+    /// Copies `string`'s UTF-8 bytes to `buffer` at `offset` (the caller sized `buffer` from the same strings);
+    /// returns the offset past them. Native and small strings are copied in one move.
     private static func copy(_ string: String, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) -> Int {
+        let copied = string.utf8.withContiguousStorageIfAvailable { source in
+            UnsafeMutableBufferPointer(rebasing: buffer[offset..<offset + source.count]).update(fromContentsOf: source)
+        }
+        if let copied { return offset + copied }
         var offset = offset
         for byte in string.utf8 {
             buffer[offset] = byte

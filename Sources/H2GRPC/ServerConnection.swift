@@ -19,6 +19,9 @@ final class ServerConnection: EventLoopHandler {
     let peer: String
     private var session: OpaquePointer?
     private var streams: [Int32: ServerStream] = [:]
+    /// The stream the last lookup found: a request's HEADERS, header fields and DATA come one after another for one
+    /// stream, so most lookups stop here instead of hashing.
+    private var lastStream: ServerStream?
     private var io: SessionIO
     private(set) var closed = false
     private var started = false
@@ -174,6 +177,7 @@ final class ServerConnection: EventLoopHandler {
         Foundation.close(fd)
         let open = streams
         streams.removeAll()
+        lastStream = nil
         parked.removeAll()
         subscriptions.removeAll()
         for stream in open.values { stream.connectionLost() }
@@ -335,6 +339,7 @@ final class ServerConnection: EventLoopHandler {
 
     func streamFinished(_ id: Int32) {
         streams.removeValue(forKey: id)
+        if lastStream?.id == id { lastStream = nil }
         lifecycle.streamsChanged(open: streams.count, now: DispatchTime.now().uptimeNanoseconds)
         if goingAway && streams.isEmpty { closeWhenFlushed() }
     }
@@ -345,7 +350,12 @@ final class ServerConnection: EventLoopHandler {
         lifecycle.streamsChanged(open: streams.count, now: DispatchTime.now().uptimeNanoseconds)
     }
 
-    fileprivate func stream(_ id: Int32) -> ServerStream? { streams[id] }
+    fileprivate func stream(_ id: Int32) -> ServerStream? {
+        if let lastStream, lastStream.id == id { return lastStream }
+        let found = streams[id]
+        if found != nil { lastStream = found }
+        return found
+    }
 
     fileprivate func receivedSettings() {
         guard !lifecycle.prefaceReceived else { return }

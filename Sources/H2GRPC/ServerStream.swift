@@ -26,6 +26,8 @@ final class ServerStream {
     /// Decoded size of the header list so far, as SETTINGS_MAX_HEADER_LIST_SIZE counts it (name + value + 32).
     private var headerListBytes = 0
     private var headerListTooLarge = false
+    /// The server's SETTINGS_MAX_HEADER_LIST_SIZE, read once here rather than for every header field.
+    private let maxHeaderListBytes: Int
     private var machine: ServerStreamStateMachine
     private var method: RPCMethod?
     private var costClass = 0
@@ -63,7 +65,9 @@ final class ServerStream {
         self.connection = connection
         self.arrival = .now()
         headers.reserveCapacity(12)
-        let config = connection.server.configuration
+        self.server = connection.server
+        let config = server.configuration
+        maxHeaderListBytes = Int(config.maxHeaderListSize)
         machine = ServerStreamStateMachine(
             configuration: .init(
                 maxReceiveMessageSize: config.maxReceiveMessageSize,
@@ -72,7 +76,9 @@ final class ServerStream {
         )
     }
 
-    private var server: Server { connection.server }
+    /// Held strongly: the server outlives every call, and reading it through the unowned connection on every event
+    /// cost two reference checks each time.
+    private let server: Server
 
     // MARK: Request side
 
@@ -81,12 +87,23 @@ final class ServerStream {
     func receivedHeader(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         guard !headerListTooLarge else { return }
         headerListBytes += name.count + value.count + 32
-        if headerListBytes > Int(server.configuration.maxHeaderListSize) {
+        if headerListBytes > maxHeaderListBytes {
             headerListTooLarge = true
             headers = []
             return
         }
+        // Two fields every client sends that nothing reads (both reserved, so never custom metadata): not kept.
+        if Self.isIgnoredField(name) { return }
         headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    /// `:scheme` and `te`.
+    static func isIgnoredField(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch name.count {
+        case 2: return name[0] == UInt8(ascii: "t") && name[1] == UInt8(ascii: "e")
+        case 7: return name.elementsEqual(":scheme".utf8)
+        default: return false
+        }
     }
 
     func receivedHeaders(endStream: Bool) {

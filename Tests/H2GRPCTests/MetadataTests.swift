@@ -56,6 +56,16 @@ import Testing
         #expect(!Metadata.isReserved(name))
     }
 
+    @Test func lookupsMatchNamesWhateverTheirCase() {
+        let metadata = Metadata([("x-request-criticality", "critical"), ("Ünïcode", "1")])
+        #expect(metadata.first("X-Request-Criticality") == "critical")
+        #expect(metadata.first("x-request-criticality") == "critical")
+        #expect(metadata.first("ÜNÏCODE") == "1")
+        #expect(Metadata.lowercasedName("already-lower") == "already-lower")
+        #expect(Metadata.lowercasedName("Mixed-Case") == "mixed-case")
+        #expect(Metadata.lowercasedName("ÉTÉ") == "été")
+    }
+
     @Test func namesFollowTheSpecGrammar() {
         #expect(Metadata.isValidName("x-request_id.v2"))
         #expect(Metadata.isValidName("0"))

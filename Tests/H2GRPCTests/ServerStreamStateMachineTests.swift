@@ -1,3 +1,4 @@
+import CNGHTTP2Shim
 import Testing
 
 @testable import H2GRPC
@@ -572,6 +573,60 @@ private func failure(_ action: ServerStreamStateMachine.DataAction) -> GRPCStatu
                 "grpc-message: bad type %C3%A9",
             ]
         )
+    }
+
+    @Test func plainCallsGetTheSameBlocksAsTheGeneralPath() {
+        // The shared blocks for a call with no metadata, no compression and an OK status.
+        #expect(
+            pairs(ResponseHeaders.initial()) == [
+                ":status: 200", "content-type: application/grpc", "grpc-accept-encoding: identity,gzip",
+            ]
+        )
+        #expect(pairs(ResponseHeaders.trailers(status: .ok)) == ["grpc-status: 0"])
+        // Anything else still goes through the general path.
+        #expect(
+            pairs(ResponseHeaders.initial(contentType: "application/grpc+proto")) == [
+                ":status: 200", "content-type: application/grpc+proto", "grpc-accept-encoding: identity,gzip",
+            ]
+        )
+        #expect(
+            pairs(ResponseHeaders.initial(acceptEncoding: "identity")) == [
+                ":status: 200", "content-type: application/grpc", "grpc-accept-encoding: identity",
+            ]
+        )
+        #expect(
+            pairs(ResponseHeaders.trailers(status: GRPCStatus(.ok, "fine"))) == [
+                "grpc-status: 0", "grpc-message: fine",
+            ]
+        )
+        #expect(
+            pairs(ResponseHeaders.trailers(status: .ok, metadata: Metadata([("x-t", "1")]))) == [
+                "grpc-status: 0", "x-t: 1",
+            ]
+        )
+    }
+
+    @Test(arguments: [
+        (":scheme", true), ("te", true), (":schema", false), ("tx", false), ("t", false), ("x-te", false),
+        (":method", false), ("", false),
+    ])
+    func onlySchemeAndTEAreDroppedOnArrival(name: String, ignored: Bool) {
+        let bytes = Array(name.utf8)
+        #expect(bytes.withUnsafeBufferPointer { ServerStream.isIgnoredField($0) } == ignored)
+    }
+
+    @Test func headerBlockPacksEveryNameAndValue() {
+        let long = String(repeating: "v", count: 300)
+        let pairs: [(String, String)] = [(":status", "200"), ("x-long", long), ("x-e", ""), ("x-utf8", "é")]
+        let decoded = HeaderBlock.withNameValues(pairs) { nva, count in
+            (0..<count).map { index in
+                let nv = nva[index]
+                let name = String(decoding: UnsafeBufferPointer(start: nv.name, count: nv.namelen), as: UTF8.self)
+                let value = String(decoding: UnsafeBufferPointer(start: nv.value, count: nv.valuelen), as: UTF8.self)
+                return "\(name): \(value)"
+            }
+        }
+        #expect(decoded == [":status: 200", "x-long: \(long)", "x-e: ", "x-utf8: é"])
     }
 
     @Test func initialHeadersLeaveReservedMetadataOut() {

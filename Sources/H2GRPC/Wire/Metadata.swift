@@ -20,7 +20,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// Creates metadata from pairs, lower-casing each name.
     public init(_ pairs: [(String, String)]) {
-        entries = pairs.map { Entry(name: $0.0.lowercased(), value: $0.1) }
+        entries = pairs.map { Entry(name: Self.lowercasedName($0.0), value: $0.1) }
     }
 
     /// The number of pairs, counting repeated names once per value.
@@ -31,32 +31,32 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// Appends a pair after the existing ones, lower-casing the name.
     public mutating func append(_ name: String, _ value: String) {
-        entries.append(Entry(name: name.lowercased(), value: value))
+        entries.append(Entry(name: Self.lowercasedName(name), value: value))
     }
 
     /// Appends a binary value as unpadded base64, as the spec recommends for senders.
     /// The name must end in `-bin`; anything else is a programming error.
     public mutating func appendBinary(_ name: String, _ bytes: [UInt8]) {
-        let lowered = name.lowercased()
+        let lowered = Self.lowercasedName(name)
         precondition(lowered.hasSuffix("-bin"), "binary metadata name '\(name)' must end in -bin")
         entries.append(Entry(name: lowered, value: Base64.encode(bytes, padded: false)))
     }
 
     /// Removes every pair with this name.
     public mutating func removeAll(_ name: String) {
-        let lowered = name.lowercased()
+        let lowered = Self.lowercasedName(name)
         entries.removeAll { $0.name == lowered }
     }
 
     /// The first value for a name, or nil.
     public func first(_ name: String) -> String? {
-        let lowered = name.lowercased()
+        let lowered = Self.lowercasedName(name)
         return entries.first { $0.name == lowered }?.value
     }
 
     /// Every value for a name, in order.
     public func values(_ name: String) -> [String] {
-        let lowered = name.lowercased()
+        let lowered = Self.lowercasedName(name)
         return entries.compactMap { $0.name == lowered ? $0.value : nil }
     }
 
@@ -97,16 +97,24 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// The one `grpc-` exception is `grpc-status-details-bin`: it carries the application's rich error details
     /// (google.rpc.Status) in trailers, and the runtime only passes it through.
     public static func isReserved(_ name: String) -> Bool {
-        let lowered = name.lowercased()
-        if lowered.hasPrefix(":") { return true }
-        if lowered.hasPrefix("grpc-") { return lowered != "grpc-status-details-bin" }
-        switch lowered {
-        case "content-type", "te", "user-agent", "host", "connection", "keep-alive", "proxy-connection",
-            "transfer-encoding", "upgrade":
+        let lowered = lowercasedName(name)
+        let bytes = lowered.utf8
+        if bytes.first == UInt8(ascii: ":") { return true }
+        if bytes.starts(with: "grpc-".utf8) { return lowered != "grpc-status-details-bin" }
+        switch (bytes.count, lowered) {
+        case (12, "content-type"), (2, "te"), (10, "user-agent"), (4, "host"), (10, "connection"), (10, "keep-alive"),
+            (16, "proxy-connection"), (17, "transfer-encoding"), (7, "upgrade"):
             return true
         default:
             return false
         }
+    }
+
+    /// `name` in lower case. HTTP/2 names and the keys code uses are lower-case ASCII already, so only a name with
+    /// an upper-case letter (or a non-ASCII byte) pays for a new string.
+    static func lowercasedName(_ name: String) -> String {
+        name.utf8.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 })
+            ? name.lowercased() : name
     }
 
     /// Checks a name against the spec's grammar: one or more of `0-9 a-z _ - .` (so upper case is invalid).

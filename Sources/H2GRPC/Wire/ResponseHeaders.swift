@@ -40,6 +40,11 @@ public enum ResponseHeaders {
         acceptEncoding: String = MessageCompression.acceptEncodingHeader,
         metadata: Metadata = Metadata()
     ) -> [(String, String)] {
+        if encoding == .identity && metadata.isEmpty && contentType == grpcContentType
+            && acceptEncoding == MessageCompression.acceptEncodingHeader
+        {
+            return plainInitial
+        }
         var headers: [(String, String)] = [(":status", "200"), ("content-type", contentType)]
         if encoding != .identity { headers.append(("grpc-encoding", encoding.rawValue)) }
         headers.append(("grpc-accept-encoding", acceptEncoding))
@@ -55,11 +60,19 @@ public enum ResponseHeaders {
     ) -> [(
         String, String
     )] {
+        if status.code == .ok && status.message.isEmpty && metadata.isEmpty { return okTrailers }
         var headers: [(String, String)] = []
         appendStatus(status, to: &headers)
         appendCustom(metadata, to: &headers)
         return headers
     }
+
+    /// The blocks of most calls, built once: a call with no metadata and no compression that ends OK.
+    private static let plainInitial: [(String, String)] = [
+        (":status", "200"), ("content-type", grpcContentType),
+        ("grpc-accept-encoding", MessageCompression.acceptEncodingHeader),
+    ]
+    private static let okTrailers: [(String, String)] = [("grpc-status", "0")]
 
     /// Trailers-Only, the single HEADERS block (sent with END_STREAM) of a call that fails before any response
     /// headers: `:status 200`, `content-type`, `grpc-status`, `grpc-message`, the extra runtime headers (such as
