@@ -11,10 +11,14 @@ public enum ContractMapping {
     static func context(_ pointer: UnsafeMutablePointer<Ranking__V1__Context>?) -> RequestContext {
         guard let context = pointer?.pointee else { return RequestContext() }
         return RequestContext(
-            latitude: context.latitude, longitude: context.longitude,
-            requestTimeUnixMs: context.request_time_unix_ms, market: ProtoC.string(context.market),
-            device: ProtoC.string(context.device), locale: ProtoC.string(context.locale),
-            requestID: ProtoC.string(context.request_id))
+            latitude: context.latitude,
+            longitude: context.longitude,
+            requestTimeUnixMs: context.request_time_unix_ms,
+            market: ProtoC.string(context.market),
+            device: ProtoC.string(context.device),
+            locale: ProtoC.string(context.locale),
+            requestID: ProtoC.string(context.request_id)
+        )
     }
 
     /// A RankQuery from a decoded RankRequest.
@@ -24,27 +28,36 @@ public enum ContractMapping {
                 itemID: ProtoC.string(candidate.pointee.item_id),
                 features: ProtoC.messages(candidate.pointee.features, count: candidate.pointee.n_features).map {
                     (ProtoC.string($0.pointee.key), $0.pointee.value)
-                })
+                }
+            )
         }
         return RankQuery(
-            userID: ProtoC.string(request.user_id), surface: ProtoC.string(request.surface),
-            context: context(request.context), candidates: candidates, limit: Int(request.limit),
+            userID: ProtoC.string(request.user_id),
+            surface: ProtoC.string(request.surface),
+            context: context(request.context),
+            candidates: candidates,
+            limit: Int(request.limit),
             explain: request.explain != 0,
             excludeItemIDs: ProtoC.array(request.exclude_item_ids, count: request.n_exclude_item_ids) {
                 ProtoC.string($0)
             },
-            pageToken: ProtoC.string(request.page_token))
+            pageToken: ProtoC.string(request.page_token)
+        )
     }
 
     /// A RecommendQuery from a decoded RecommendRequest.
     public static func recommendQuery(_ request: Ranking__V1__RecommendRequest) -> RecommendQuery {
         RecommendQuery(
-            userID: ProtoC.string(request.user_id), surface: ProtoC.string(request.surface),
-            context: context(request.context), limit: Int(request.limit), explain: request.explain != 0,
+            userID: ProtoC.string(request.user_id),
+            surface: ProtoC.string(request.surface),
+            context: context(request.context),
+            limit: Int(request.limit),
+            explain: request.explain != 0,
             excludeItemIDs: ProtoC.array(request.exclude_item_ids, count: request.n_exclude_item_ids) {
                 ProtoC.string($0)
             },
-            venueID: ProtoC.string(request.venue_id))
+            venueID: ProtoC.string(request.venue_id)
+        )
     }
 
     /// Encodes a RankResponse.
@@ -64,6 +77,15 @@ public enum ContractMapping {
         response.n_timings = timings.count
         response.timings = arena.array(timings)
         response.next_page_token = arena.string(result.nextPageToken)
+        let dropped: [UnsafeMutablePointer<Ranking__V1__DroppedCandidates>?] = result.dropped.map { entry in
+            var message = Ranking__V1__DroppedCandidates()
+            ranking__v1__dropped_candidates__init(&message)
+            message.reason = arena.string(entry.reason.rawValue)
+            message.count = Int32(clamping: entry.count)
+            return arena.make(message)
+        }
+        response.n_dropped = dropped.count
+        response.dropped = arena.array(dropped)
         return ProtoC.encode(&response)
     }
 
@@ -88,7 +110,8 @@ public enum ContractMapping {
         return ProtoC.encode(&response)
     }
 
-    private static func item(of entry: RankedEntry, arena: ProtoArena) -> UnsafeMutablePointer<Ranking__V1__RankedItem>? {
+    private static func item(of entry: RankedEntry, arena: ProtoArena) -> UnsafeMutablePointer<Ranking__V1__RankedItem>?
+    {
         var item = Ranking__V1__RankedItem()
         ranking__v1__ranked_item__init(&item)
         item.item_id = arena.string(entry.itemID)
@@ -101,7 +124,8 @@ public enum ContractMapping {
         }
         if !entry.features.isEmpty {
             let features: [UnsafeMutablePointer<Ranking__V1__RankedItem__FeaturesEntry>?] = entry.features.map {
-                name, value in
+                name,
+                value in
                 var feature = Ranking__V1__RankedItem__FeaturesEntry()
                 ranking__v1__ranked_item__features_entry__init(&feature)
                 feature.key = arena.string(name)
@@ -114,7 +138,10 @@ public enum ContractMapping {
         return arena.make(item)
     }
 
-    private static func timing(of timing: Ranking.StageTiming, arena: ProtoArena)
+    private static func timing(
+        of timing: Ranking.StageTiming,
+        arena: ProtoArena
+    )
         -> UnsafeMutablePointer<Ranking__V1__StageTiming>?
     {
         var message = Ranking__V1__StageTiming()

@@ -2,6 +2,7 @@ import CRankingProto
 import Foundation
 import H2GRPC
 import ProtoSupport
+import Ranking
 
 /// A ranked list as rankctl prints it.
 struct Printable {
@@ -23,28 +24,38 @@ struct Printable {
     var degradedStages: [String]
     var timings: [(String, Int64)]
     var nextPageToken: String = ""
+    /// Rank only: candidates the filters removed, by reason, and how many distinct candidates were sent.
+    var dropped: [(reason: String, count: Int)] = []
+    var candidatesSent: Int?
 
     static func section(_ bytes: [UInt8]) throws -> Printable {
         let decoded = try ProtoC.decode(bytes, as: ranking__v1__recommend_response__init)
         let message = decoded.message
         return Printable(
-            section: ProtoC.string(message.section), title: ProtoC.string(message.title),
-            items: items(message.items, count: message.n_items), modelVersion: ProtoC.string(message.model_version),
-            variant: ProtoC.string(message.variant), degraded: message.degraded != 0,
+            section: ProtoC.string(message.section),
+            title: ProtoC.string(message.title),
+            items: items(message.items, count: message.n_items),
+            modelVersion: ProtoC.string(message.model_version),
+            variant: ProtoC.string(message.variant),
+            degraded: message.degraded != 0,
             degradedStages: ProtoC.array(message.degraded_stages, count: message.n_degraded_stages) {
                 ProtoC.string($0)
             },
             timings: ProtoC.messages(message.timings, count: message.n_timings).map {
                 (ProtoC.string($0.pointee.stage), $0.pointee.micros)
-            })
+            }
+        )
     }
 
     static func rankResponse(_ bytes: [UInt8]) throws -> Printable {
         let decoded = try ProtoC.decode(bytes, as: ranking__v1__rank_response__init)
         let message = decoded.message
         return Printable(
-            section: "rank", title: "Ranked", items: items(message.items, count: message.n_items),
-            modelVersion: ProtoC.string(message.model_version), variant: ProtoC.string(message.variant),
+            section: "rank",
+            title: "Ranked",
+            items: items(message.items, count: message.n_items),
+            modelVersion: ProtoC.string(message.model_version),
+            variant: ProtoC.string(message.variant),
             degraded: message.degraded != 0,
             degradedStages: ProtoC.array(message.degraded_stages, count: message.n_degraded_stages) {
                 ProtoC.string($0)
@@ -52,21 +63,41 @@ struct Printable {
             timings: ProtoC.messages(message.timings, count: message.n_timings).map {
                 (ProtoC.string($0.pointee.stage), $0.pointee.micros)
             },
-            nextPageToken: ProtoC.string(message.next_page_token))
+            nextPageToken: ProtoC.string(message.next_page_token),
+            dropped: ProtoC.messages(message.dropped, count: message.n_dropped).map {
+                (reason: ProtoC.string($0.pointee.reason), count: Int($0.pointee.count))
+            }
+        )
     }
 
-    private static func items(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Ranking__V1__RankedItem>?>?, count: Int)
+    /// "4 of 4 candidates dropped: 3 out of delivery range, 1 venue closed now", or nil when none was dropped.
+    var droppedLine: String? {
+        let total = dropped.map(\.count).reduce(0, +)
+        guard total > 0 else { return nil }
+        let reasons = dropped.map { "\($0.count) \(DropReason(rawValue: $0.reason)?.phrase ?? $0.reason)" }
+        let of = candidatesSent.map { "\(total) of \($0)" } ?? "\(total)"
+        return "\(of) candidate\(total == 1 && candidatesSent == nil ? "" : "s") dropped: "
+            + reasons.joined(separator: ", ")
+    }
+
+    private static func items(
+        _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Ranking__V1__RankedItem>?>?,
+        count: Int
+    )
         -> [Item]
     {
         ProtoC.messages(pointer, count: count).map { item in
             let value = item.pointee
             return Item(
-                itemID: ProtoC.string(value.item_id), venueID: ProtoC.string(value.venue_id), score: value.score,
+                itemID: ProtoC.string(value.item_id),
+                venueID: ProtoC.string(value.venue_id),
+                score: value.score,
                 modelScore: value.model_score,
                 sources: ProtoC.array(value.sources, count: value.n_sources) { ProtoC.string($0) },
                 features: ProtoC.messages(value.features, count: value.n_features).map {
                     (ProtoC.string($0.pointee.key), $0.pointee.value)
-                }.sorted { $0.0 < $1.0 })
+                }.sorted { $0.0 < $1.0 }
+            )
         }
     }
 }
@@ -90,22 +121,33 @@ enum Output {
         if !section.variant.isEmpty { header += " · variant \(section.variant)" }
         if section.degraded { header += " · DEGRADED: \(section.degradedStages.joined(separator: ", "))" }
         Swift.print(header)
-        Swift.print(pad("#", 4) + pad("item", 12) + pad("venue", 10) + pad("score", 12) + pad("model", 12) + "sources")
-        for (index, item) in section.items.enumerated() {
-            Swift.print(
-                pad(String(index + 1), 4) + pad(item.itemID, 12) + pad(item.venueID, 10)
-                    + pad(String(format: "%.5f", item.score), 12) + pad(String(format: "%.5f", item.modelScore), 12)
-                    + item.sources.joined(separator: ","))
-            if !item.features.isEmpty {
-                Swift.print(
-                    "      " + item.features.map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: " "))
-            }
+        if section.items.isEmpty {
+            Swift.print(section.droppedLine.map { "no items: \($0)" } ?? "no items")
+        } else {
+            table(items: section.items)
+            if let dropped = section.droppedLine { Swift.print(dropped) }
         }
         if !section.timings.isEmpty {
             Swift.print("timings: " + section.timings.map { "\($0.0) \($0.1) µs" }.joined(separator: ", "))
         }
         if !section.nextPageToken.isEmpty { Swift.print("next page: --page-token \(section.nextPageToken)") }
         Swift.print("")
+    }
+
+    private static func table(items: [Printable.Item]) {
+        Swift.print(pad("#", 4) + pad("item", 12) + pad("venue", 10) + pad("score", 12) + pad("model", 12) + "sources")
+        for (index, item) in items.enumerated() {
+            Swift.print(
+                pad(String(index + 1), 4) + pad(item.itemID, 12) + pad(item.venueID, 10)
+                    + pad(String(format: "%.5f", item.score), 12) + pad(String(format: "%.5f", item.modelScore), 12)
+                    + item.sources.joined(separator: ",")
+            )
+            if !item.features.isEmpty {
+                Swift.print(
+                    "      " + item.features.map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: " ")
+                )
+            }
+        }
     }
 
     private static func pad(_ text: String, _ width: Int) -> String {
@@ -127,6 +169,7 @@ enum Output {
                     "variant": section.variant, "degraded": section.degraded,
                     "degraded_stages": section.degradedStages, "next_page_token": section.nextPageToken,
                     "timings_us": Dictionary(section.timings, uniquingKeysWith: { first, _ in first }),
+                    "dropped": Dictionary(section.dropped.map { ($0.reason, $0.count) }, uniquingKeysWith: +),
                     "items": section.items.map { item -> [String: Any] in
                         var entry: [String: Any] = [
                             "item_id": item.itemID, "venue_id": item.venueID, "score": number(item.score),
@@ -136,7 +179,9 @@ enum Output {
                         if !item.features.isEmpty {
                             // A feature the join could not provide is NaN, which JSON cannot hold: it is null.
                             entry["features"] = Dictionary(
-                                item.features.map { ($0.0, number($0.1)) }, uniquingKeysWith: { first, _ in first })
+                                item.features.map { ($0.0, number($0.1)) },
+                                uniquingKeysWith: { first, _ in first }
+                            )
                         }
                         return entry
                     },

@@ -10,7 +10,8 @@ struct RankCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rankctl",
         abstract: "Call rankd and read results as a table or JSON.",
-        subcommands: [RecommendCommand.self, RankCommand.self, HealthCommand.self] + RankCtl.offlineCommands)
+        subcommands: [RecommendCommand.self, RankCommand.self, HealthCommand.self] + RankCtl.offlineCommands
+    )
 }
 
 /// Where rankd is and how long to wait for it.
@@ -83,7 +84,9 @@ struct QueryOptions: ParsableArguments {
 
 struct RecommendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "recommend", abstract: "Stream a recommendation, section by section.")
+        commandName: "recommend",
+        abstract: "Stream a recommendation, section by section."
+    )
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var query: QueryOptions
@@ -110,8 +113,10 @@ struct RecommendCommand: ParsableCommand {
         let sections = SectionCollector()
         let result = client.serverStreaming(
             ClientRequest(
-                path: "/ranking.v1.RankingService/Recommend", message: ProtoC.encode(&request),
-                timeoutNanoseconds: connection.timeoutNanoseconds)
+                path: "/ranking.v1.RankingService/Recommend",
+                message: ProtoC.encode(&request),
+                timeoutNanoseconds: connection.timeoutNanoseconds
+            )
         ) { message in sections.append(message) }
         let decoded = try sections.messages.map { try Printable.section($0) }
         try Output.print(sections: decoded, status: result.status, json: connection.json)
@@ -120,7 +125,9 @@ struct RecommendCommand: ParsableCommand {
 
 struct RankCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rank", abstract: "Rank the candidates you give.")
+        commandName: "rank",
+        abstract: "Rank the candidates you give."
+    )
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var query: QueryOptions
@@ -157,16 +164,24 @@ struct RankCommand: ParsableCommand {
         defer { client.close() }
         let (response, result) = client.unary(
             ClientRequest(
-                path: "/ranking.v1.RankingService/Rank", message: ProtoC.encode(&request),
-                timeoutNanoseconds: connection.timeoutNanoseconds))
-        let sections = try response.map { [try Printable.rankResponse($0)] } ?? []
+                path: "/ranking.v1.RankingService/Rank",
+                message: ProtoC.encode(&request),
+                timeoutNanoseconds: connection.timeoutNanoseconds
+            )
+        )
+        var sections = try response.map { [try Printable.rankResponse($0)] } ?? []
+        // The server drops repeated ids before ranking, so "N of M" counts distinct ones.
+        let sent = Set(items.split(separator: ",").map(String.init)).count
+        for index in sections.indices { sections[index].candidatesSent = sent }
         try Output.print(sections: sections, status: result.status, json: connection.json)
     }
 }
 
 struct HealthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "health", abstract: "Ask rankd whether it is serving.")
+        commandName: "health",
+        abstract: "Ask rankd whether it is serving."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -182,8 +197,11 @@ struct HealthCommand: ParsableCommand {
         defer { client.close() }
         let (response, result) = client.unary(
             ClientRequest(
-                path: "/grpc.health.v1.Health/Check", message: ProtoC.encode(&request),
-                timeoutNanoseconds: connection.timeoutNanoseconds))
+                path: "/grpc.health.v1.Health/Check",
+                message: ProtoC.encode(&request),
+                timeoutNanoseconds: connection.timeoutNanoseconds
+            )
+        )
         guard let response else { throw RankCtlError("health check failed: \(result.status)") }
         let decoded = try ProtoC.decode(response, as: grpc__health__v1__health_check_response__init)
         let status: String

@@ -22,3 +22,32 @@ def test_recommend_json_explain_writes_a_missing_feature_as_null(bin_dir, rankd)
                 assert isinstance(item["score"], (int, float)) or item["score"] is None
                 assert all(value is None or isinstance(value, (int, float))
                            for value in item.get("features", {}).values())
+
+
+def test_rank_readme_example_accounts_for_every_candidate(bin_dir, rankd):
+    """README: `rankctl rank --user u42 --items v1,v2,v3,v4`; every candidate is either ranked or counted as dropped
+    with a reason, and the table is never silently empty."""
+    done = rankctl(bin_dir, "rank", "--target", rankd.address, "--user", "u42", "--items", "v1,v2,v3,v4", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (section,) = json.loads(done.stdout)["sections"]
+    assert len(section["items"]) + sum(section["dropped"].values()) == 4
+    assert set(section["dropped"]) <= {"excluded", "venue_not_taking_orders", "venue_closed",
+                                       "out_of_delivery_range", "item_unavailable"}
+    text = rankctl(bin_dir, "rank", "--target", rankd.address, "--user", "u42", "--items", "v1,v2,v3,v4")
+    assert text.returncode == 0, text.stderr[-2000:]
+    if not section["items"]:
+        assert "no items: 4 of 4 candidates dropped: " in text.stdout, text.stdout
+
+
+def test_rank_says_why_every_candidate_was_dropped(bin_dir, rankd):
+    """All four candidates excluded by the caller: the answer says so instead of printing an empty table."""
+    done = rankctl(bin_dir, "rank", "--target", rankd.address, "--user", "u42", "--items", "v1,v2,v3,v4,v2",
+                   "--exclude", "v1,v2,v3,v4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no items: 4 of 4 candidates dropped: 4 excluded by the caller" in done.stdout, done.stdout
+    as_json = rankctl(bin_dir, "rank", "--target", rankd.address, "--user", "u42", "--items", "v1,v2,v3,v4",
+                      "--exclude", "v2,v9999999", "--json")
+    assert as_json.returncode == 0, as_json.stderr[-2000:]
+    (section,) = json.loads(as_json.stdout)["sections"]
+    assert section["dropped"].get("excluded") == 1
+    assert "v2" not in [item["item_id"] for item in section["items"]]

@@ -60,6 +60,12 @@ def test_rank_never_returns_excluded_candidates(ranking_stub, protos):
                               timeout=CALL_TIMEOUT_S)
     assert candidates[0] not in {item.item_id for item in reply.items}
     assert reply.items, "ranking the remaining candidates returned nothing"
+    dropped = {entry.reason: entry.count for entry in reply.dropped}
+    assert dropped.get("excluded") == 1, f"the excluded candidate is not counted: {dropped}"
+    # Known candidates that are not returned are accounted for, with a reason, or wait on the next page.
+    accounted = len(reply.items) + sum(dropped.values())
+    assert accounted == len(set(candidates)) or (reply.next_page_token and accounted < len(set(candidates))), \
+        (len(reply.items), dropped, len(set(candidates)))
 
 
 def test_rank_with_explain_returns_the_feature_vector(ranking_stub, protos):

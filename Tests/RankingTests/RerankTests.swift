@@ -47,6 +47,18 @@ import Testing
         }
         let orderable = (0..<c.venueCount).filter { request.isOrderable($0) && !excluded.contains(Catalog.venueID($0)) }
         #expect(ranked.items.count == min(orderable.count, 200))
+        // Every candidate the filters removed is counted under the reason that removed it.
+        var expected: [DropReason: Int] = [:]
+        for v in 0..<c.venueCount {
+            #expect((request.unorderableReason(v) == nil) == request.isOrderable(v))
+            if excluded.contains(Catalog.venueID(v)) {
+                expected[.excluded, default: 0] += 1
+            } else if let reason = request.unorderableReason(v) {
+                expected[reason, default: 0] += 1
+            }
+        }
+        #expect(Dictionary(uniqueKeysWithValues: ranked.dropped.map { ($0.reason, $0.count) }) == expected)
+        #expect(ranked.dropped.map(\.reason) == DropReason.allCases.filter { expected[$0] != nil })
         // The served order keeps the configured brand cap too: within the capped window a chain's venue beyond
         // the cap may only appear when nothing else is left to show, i.e. after every venue within its cap.
         let rerank = try RankingEngine.embeddedConfig().surfaces["discovery"]!.rerank

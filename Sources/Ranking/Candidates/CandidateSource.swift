@@ -36,6 +36,14 @@ public struct CandidateRequest: @unchecked Sendable {
         return distanceKm(v) <= Double(catalog.venueRadiusKm[v])
     }
 
+    /// Why venue `v` cannot be ordered from for this request, or nil when it can (``isOrderable(_:)``).
+    public func unorderableReason(_ v: Int) -> DropReason? {
+        if !catalog.venueAvailable[v] { return .venueNotTakingOrders }
+        if !catalog.isOpen(v, weekday: weekday, minuteOfDay: minuteOfDay) { return .venueClosed }
+        if distanceKm(v) > Double(catalog.venueRadiusKm[v]) { return .outOfDeliveryRange }
+        return nil
+    }
+
     /// Distance from the request location to venue `v`.
     @inline(__always)
     public func distanceKm(_ v: Int) -> Double {

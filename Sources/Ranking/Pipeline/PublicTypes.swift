@@ -171,6 +171,34 @@ public struct RankResult: Sendable {
     public var nextPageToken: String
     /// How many candidates were scored (before filtering and paging).
     public var candidateCount: Int = 0
+    /// Candidates the filters removed, counted by reason (only reasons with a count, in ``DropReason`` order).
+    public var dropped: [(reason: DropReason, count: Int)] = []
+}
+
+/// Why the re-rank filters removed a candidate. Filters are never optional: a venue that cannot deliver is not
+/// shown, whatever its score.
+public enum DropReason: String, CaseIterable, Sendable {
+    /// The caller excluded it (`exclude_item_ids`).
+    case excluded
+    /// The venue is not taking orders.
+    case venueNotTakingOrders = "venue_not_taking_orders"
+    /// The venue is closed at the request's local time.
+    case venueClosed = "venue_closed"
+    /// The request location is outside the venue's delivery radius.
+    case outOfDeliveryRange = "out_of_delivery_range"
+    /// The item is not available.
+    case itemUnavailable = "item_unavailable"
+
+    /// How a person reads it: "out of delivery range".
+    public var phrase: String {
+        switch self {
+        case .excluded: return "excluded by the caller"
+        case .venueNotTakingOrders: return "venue not taking orders"
+        case .venueClosed: return "venue closed now"
+        case .outOfDeliveryRange: return "out of delivery range"
+        case .itemUnavailable: return "item unavailable"
+        }
+    }
 }
 
 /// One section of a Recommend answer.

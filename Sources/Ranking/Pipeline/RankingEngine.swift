@@ -218,7 +218,10 @@ public final class RankingEngine: @unchecked Sendable {
     /// Ranks the caller's candidates. Without a deadline the surface's default budget applies, counted from `arrival`
     /// (when the request reached the server; now when nil), so time spent queued is part of it.
     public func rank(
-        _ query: RankQuery, deadline: DispatchTime?, arrival: DispatchTime? = nil, isCancelled: () -> Bool
+        _ query: RankQuery,
+        deadline: DispatchTime?,
+        arrival: DispatchTime? = nil,
+        isCancelled: () -> Bool
     ) throws -> RankResult {
         let state = current
         let surface = try surface(named: query.surface, in: state)
@@ -278,7 +281,8 @@ public final class RankingEngine: @unchecked Sendable {
             degradedStages: run.degradedStages,
             timings: run.timings,
             nextPageToken: next,
-            candidateCount: run.candidates.count
+            candidateCount: run.candidates.count,
+            dropped: run.dropped
         )
     }
 
@@ -292,7 +296,12 @@ public final class RankingEngine: @unchecked Sendable {
         emit: (RecommendSection) throws -> Void
     ) throws {
         _ = try recommendCountingCandidates(
-            query, deadline: deadline, arrival: arrival, isCancelled: isCancelled, emit: emit)
+            query,
+            deadline: deadline,
+            arrival: arrival,
+            isCancelled: isCancelled,
+            emit: emit
+        )
     }
 
     /// `recommend`, returning how many candidates were scored (for benchmarks' per-candidate cost).
@@ -305,7 +314,11 @@ public final class RankingEngine: @unchecked Sendable {
         emit: (RecommendSection) throws -> Void
     ) throws -> Int {
         let (run, surface, limit) = try generateAndRank(
-            query, deadline: deadline, arrival: arrival, isCancelled: isCancelled)
+            query,
+            deadline: deadline,
+            arrival: arrival,
+            isCancelled: isCancelled
+        )
         let sections = surface.config.sections
         var claimed = [Bool](repeating: false, count: run.candidates.count)
         var assigned = [[Int]](repeating: [], count: sections.count)
@@ -361,7 +374,8 @@ public final class RankingEngine: @unchecked Sendable {
             degradedStages: run.degradedStages,
             timings: run.timings,
             nextPageToken: "",
-            candidateCount: run.candidates.count
+            candidateCount: run.candidates.count,
+            dropped: run.dropped
         )
     }
 
@@ -723,9 +737,13 @@ public final class RankingEngine: @unchecked Sendable {
             buried: buried
         )
         run.order = output.order
+        var dropped = output
         if !excludedUnknown.isEmpty {
+            let before = run.order.count
             run.order.removeAll { run.candidates[$0] < 0 && excludedUnknown.contains(run.callerIDs[$0]) }
+            for _ in run.order.count..<before { dropped.drop(.excluded) }
         }
+        run.dropped = dropped.droppedByReason
         run.finalScores = [Double](repeating: 0, count: n)
         for (k, i) in output.order.enumerated() { run.finalScores[i] = output.finalScores[k] }
         run.explored = output.explored
@@ -798,6 +816,8 @@ struct PipelineRun {
     var finalScores: [Double] = []
     var order: [Int] = []
     var explored: Int?
+    /// Candidates the re-rank filters removed, by reason.
+    var dropped: [(reason: DropReason, count: Int)] = []
     var modelVersion = ""
     var variant = ""
     var degradedStages: [String] = []

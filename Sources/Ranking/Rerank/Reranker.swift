@@ -11,20 +11,30 @@ struct Reranker {
         var finalScores: [Double] = []
         /// Candidate position placed by exploration, if any.
         var explored: Int?
-        /// Candidates dropped by the filter, for observability.
-        var dropped = 0
+        /// Candidates dropped by the filters, counted per ``DropReason`` (indexed by its position in `allCases`).
+        var dropped = [Int](repeating: 0, count: DropReason.allCases.count)
+
+        mutating func drop(_ reason: DropReason) {
+            dropped[DropReason.allCases.firstIndex(of: reason)!] += 1
+        }
+
+        /// The reasons with a count, in ``DropReason`` order.
+        var droppedByReason: [(reason: DropReason, count: Int)] {
+            zip(DropReason.allCases, dropped).filter { $0.1 > 0 }.map { (reason: $0.0, count: $0.1) }
+        }
     }
 
-    /// Whether candidate `index` can be ordered for this request (unknown ids, -1, are kept: the catalog knows
-    /// nothing that would rule them out).
-    static func isOrderable(kind: SurfaceKind, index: Int32, request: CandidateRequest) -> Bool {
-        guard index >= 0 else { return true }
+    /// Why candidate `index` cannot be ordered for this request, or nil when it can (unknown ids, -1, are kept: the
+    /// catalog knows nothing that would rule them out).
+    static func unorderableReason(kind: SurfaceKind, index: Int32, request: CandidateRequest) -> DropReason? {
+        guard index >= 0 else { return nil }
         switch kind {
         case .venues:
-            return request.isOrderable(Int(index))
+            return request.unorderableReason(Int(index))
         case .venueItems:
             let item = Int(index)
-            return request.catalog.itemAvailable[item] && request.isOrderable(Int(request.catalog.itemVenue[item]))
+            guard request.catalog.itemAvailable[item] else { return .itemUnavailable }
+            return request.unorderableReason(Int(request.catalog.itemVenue[item]))
         }
     }
 
@@ -52,11 +62,11 @@ struct Reranker {
         var adjusted = scores
         for (i, index) in candidates.enumerated() {
             if index >= 0 && excluded.binarySearchContains(index) {
-                output.dropped += 1
+                output.drop(.excluded)
                 continue
             }
-            guard Reranker.isOrderable(kind: kind, index: index, request: request) else {
-                output.dropped += 1
+            if let reason = Reranker.unorderableReason(kind: kind, index: index, request: request) {
+                output.drop(reason)
                 continue
             }
             if kind == .venues && index >= 0 && !config.cuisineBoosts.isEmpty {

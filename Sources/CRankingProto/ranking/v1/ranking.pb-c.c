@@ -289,6 +289,51 @@ void   ranking__v1__rank_response__free_unpacked
   assert(message->base.descriptor == &ranking__v1__rank_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ranking__v1__dropped_candidates__init
+                     (Ranking__V1__DroppedCandidates         *message)
+{
+  static const Ranking__V1__DroppedCandidates init_value = RANKING__V1__DROPPED_CANDIDATES__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__dropped_candidates__get_packed_size
+                     (const Ranking__V1__DroppedCandidates *message)
+{
+  assert(message->base.descriptor == &ranking__v1__dropped_candidates__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__dropped_candidates__pack
+                     (const Ranking__V1__DroppedCandidates *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__dropped_candidates__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__dropped_candidates__pack_to_buffer
+                     (const Ranking__V1__DroppedCandidates *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__dropped_candidates__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__DroppedCandidates *
+       ranking__v1__dropped_candidates__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__DroppedCandidates *)
+     protobuf_c_message_unpack (&ranking__v1__dropped_candidates__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__dropped_candidates__free_unpacked
+                     (Ranking__V1__DroppedCandidates *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__dropped_candidates__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ranking__v1__recommend_request__init
                      (Ranking__V1__RecommendRequest         *message)
 {
@@ -931,7 +976,7 @@ const ProtobufCMessageDescriptor ranking__v1__stage_timing__descriptor =
   (ProtobufCMessageInit) ranking__v1__stage_timing__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descriptors[8] =
 {
   {
     "items",
@@ -1017,10 +1062,23 @@ static const ProtobufCFieldDescriptor ranking__v1__rank_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "dropped",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankResponse, n_dropped),
+    offsetof(Ranking__V1__RankResponse, dropped),
+    &ranking__v1__dropped_candidates__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__rank_response__field_indices_by_name[] = {
   3,   /* field[3] = degraded */
   4,   /* field[4] = degraded_stages */
+  7,   /* field[7] = dropped */
   0,   /* field[0] = items */
   1,   /* field[1] = model_version */
   6,   /* field[6] = next_page_token */
@@ -1030,7 +1088,7 @@ static const unsigned ranking__v1__rank_response__field_indices_by_name[] = {
 static const ProtobufCIntRange ranking__v1__rank_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor =
 {
@@ -1040,11 +1098,62 @@ const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor =
   "Ranking__V1__RankResponse",
   "ranking.v1",
   sizeof(Ranking__V1__RankResponse),
-  7,
+  8,
   ranking__v1__rank_response__field_descriptors,
   ranking__v1__rank_response__field_indices_by_name,
   1,  ranking__v1__rank_response__number_ranges,
   (ProtobufCMessageInit) ranking__v1__rank_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__dropped_candidates__field_descriptors[2] =
+{
+  {
+    "reason",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DroppedCandidates, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DroppedCandidates, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__dropped_candidates__field_indices_by_name[] = {
+  1,   /* field[1] = count */
+  0,   /* field[0] = reason */
+};
+static const ProtobufCIntRange ranking__v1__dropped_candidates__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__dropped_candidates__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.DroppedCandidates",
+  "DroppedCandidates",
+  "Ranking__V1__DroppedCandidates",
+  "ranking.v1",
+  sizeof(Ranking__V1__DroppedCandidates),
+  2,
+  ranking__v1__dropped_candidates__field_descriptors,
+  ranking__v1__dropped_candidates__field_indices_by_name,
+  1,  ranking__v1__dropped_candidates__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__dropped_candidates__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor ranking__v1__recommend_request__field_descriptors[7] =

@@ -23,6 +23,7 @@ typedef struct Ranking__V1__RankedItem Ranking__V1__RankedItem;
 typedef struct Ranking__V1__RankedItem__FeaturesEntry Ranking__V1__RankedItem__FeaturesEntry;
 typedef struct Ranking__V1__StageTiming Ranking__V1__StageTiming;
 typedef struct Ranking__V1__RankResponse Ranking__V1__RankResponse;
+typedef struct Ranking__V1__DroppedCandidates Ranking__V1__DroppedCandidates;
 typedef struct Ranking__V1__RecommendRequest Ranking__V1__RecommendRequest;
 typedef struct Ranking__V1__RecommendResponse Ranking__V1__RecommendResponse;
 
@@ -211,10 +212,34 @@ struct  Ranking__V1__RankResponse
   size_t n_timings;
   Ranking__V1__StageTiming **timings;
   char *next_page_token;
+  /*
+   * Candidates the filters removed (they are never shown, whatever their score), counted by reason; only reasons
+   * that removed at least one candidate are listed.
+   */
+  size_t n_dropped;
+  Ranking__V1__DroppedCandidates **dropped;
 };
 #define RANKING__V1__RANK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_response__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
+    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * How many candidates one filter removed.
+ */
+struct  Ranking__V1__DroppedCandidates
+{
+  ProtobufCMessage base;
+  /*
+   * One of "excluded", "venue_not_taking_orders", "venue_closed", "out_of_delivery_range", "item_unavailable";
+   * new reasons may be added, so show an unknown one as it is.
+   */
+  char *reason;
+  int32_t count;
+};
+#define RANKING__V1__DROPPED_CANDIDATES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__dropped_candidates__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Ranking__V1__RecommendRequest
@@ -389,6 +414,25 @@ Ranking__V1__RankResponse *
 void   ranking__v1__rank_response__free_unpacked
                      (Ranking__V1__RankResponse *message,
                       ProtobufCAllocator *allocator);
+/* Ranking__V1__DroppedCandidates methods */
+void   ranking__v1__dropped_candidates__init
+                     (Ranking__V1__DroppedCandidates         *message);
+size_t ranking__v1__dropped_candidates__get_packed_size
+                     (const Ranking__V1__DroppedCandidates   *message);
+size_t ranking__v1__dropped_candidates__pack
+                     (const Ranking__V1__DroppedCandidates   *message,
+                      uint8_t             *out);
+size_t ranking__v1__dropped_candidates__pack_to_buffer
+                     (const Ranking__V1__DroppedCandidates   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__DroppedCandidates *
+       ranking__v1__dropped_candidates__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__dropped_candidates__free_unpacked
+                     (Ranking__V1__DroppedCandidates *message,
+                      ProtobufCAllocator *allocator);
 /* Ranking__V1__RecommendRequest methods */
 void   ranking__v1__recommend_request__init
                      (Ranking__V1__RecommendRequest         *message);
@@ -453,6 +497,9 @@ typedef void (*Ranking__V1__StageTiming_Closure)
 typedef void (*Ranking__V1__RankResponse_Closure)
                  (const Ranking__V1__RankResponse *message,
                   void *closure_data);
+typedef void (*Ranking__V1__DroppedCandidates_Closure)
+                 (const Ranking__V1__DroppedCandidates *message,
+                  void *closure_data);
 typedef void (*Ranking__V1__RecommendRequest_Closure)
                  (const Ranking__V1__RecommendRequest *message,
                   void *closure_data);
@@ -503,6 +550,7 @@ extern const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__ranked_item__features_entry__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__stage_timing__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__dropped_candidates__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__recommend_request__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__recommend_response__descriptor;
 extern const ProtobufCServiceDescriptor ranking__v1__ranking_service__descriptor;
