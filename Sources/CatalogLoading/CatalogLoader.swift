@@ -76,7 +76,7 @@ public enum CatalogLoader {
         let reader = try SnapshotReader(directory: resolved, limits: limits)
         let today = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down))
         var mapping = MarketplaceImport(referenceDay: referenceDay ?? today)
-        let columns: CatalogColumns
+        var columns: CatalogColumns
         do {
             columns = try mapping.columns(from: reader)
         } catch let error as CatalogMappingError {
@@ -86,6 +86,7 @@ public enum CatalogLoader {
                 description: "snapshot \(reader.manifest.snapshotID) does not fit the engine: \(error.description)"
             )
         }
+        columns.snapshotID = reader.manifest.snapshotID
         let catalog = Catalog(columns)
         let built = DispatchTime.now()
         return LoadedCatalog(

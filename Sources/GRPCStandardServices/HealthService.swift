@@ -26,6 +26,8 @@ public final class HealthService: @unchecked Sendable {
 
     private let lock = NSLock()
     private var statuses: [String: Status]
+    /// Sent with every Check answer (e.g. which data the server has loaded); empty by default.
+    private var checkMetadata = Metadata()
     private var watchers: [ObjectIdentifier: Watcher] = [:]
 
     private struct Watcher {
@@ -47,6 +49,12 @@ public final class HealthService: @unchecked Sendable {
             statuses[service] = status
             notifyWatchersLocked()
         }
+    }
+
+    /// Metadata to send in the response headers of every Check answer from now on, such as the version of the data
+    /// being served; an empty value sends none.
+    public func setCheckMetadata(_ metadata: Metadata) {
+        lock.withLock { checkMetadata = metadata }
     }
 
     /// Sets every known service, and the server itself, to `status`.
@@ -97,7 +105,7 @@ public final class HealthService: @unchecked Sendable {
             methods: [
                 RPCMethod(
                     name: "Check",
-                    handler: .unary { [self] _, request in try check(request) },
+                    handler: .unary { [self] call, request in try check(call, request) },
                     runsOnIOThread: true
                 ),
                 RPCMethod(
@@ -120,11 +128,13 @@ public final class HealthService: @unchecked Sendable {
         return ProtoC.encode(&response)
     }
 
-    private func check(_ request: [UInt8]) throws -> [UInt8] {
+    private func check(_ call: ServerCall, _ request: [UInt8]) throws -> [UInt8] {
         let service = try serviceName(request)
-        guard let status = status(of: service) else {
+        let (found, metadata) = lock.withLock { (statuses[service], checkMetadata) }
+        guard let status = found else {
             throw GRPCStatus(.notFound, "unknown service \"\(service)\"")
         }
+        if !metadata.isEmpty { call.responseMetadata = metadata }
         return Self.encode(status.wireValue)
     }
 

@@ -13,6 +13,8 @@ import Ranking
 public final class RankingServiceHandlers: @unchecked Sendable {
     /// The fully qualified service name.
     public static let serviceName = "ranking.v1.RankingService"
+    /// Response header naming the catalog snapshot an answer was computed on (health's Check names the active one).
+    public static let snapshotHeader = "rankd-snapshot-id"
 
     private let lock = NSLock()
     private var _engine: RankingEngine?
@@ -56,6 +58,7 @@ public final class RankingServiceHandlers: @unchecked Sendable {
                 arrival: call.arrival,
                 isCancelled: { call.isCancelled }
             )
+            Self.nameSnapshot(result.snapshotID, on: call)
             return ContractMapping.encode(result)
         } catch let error as RankingError {
             throw Self.status(for: error, call: call)
@@ -66,6 +69,7 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let engine = try prepare(call)
         let decoded = try ProtoC.decode(request, as: ranking__v1__recommend_request__init)
         let query = ContractMapping.recommendQuery(decoded.message)
+        var named = false
         do {
             try engine.recommend(
                 query,
@@ -73,11 +77,25 @@ public final class RankingServiceHandlers: @unchecked Sendable {
                 arrival: call.arrival,
                 isCancelled: { call.isCancelled }
             ) { section in
+                if !named {
+                    // Headers go with the first section; every section of one answer comes from the same catalog.
+                    Self.nameSnapshot(section.snapshotID, on: call)
+                    named = true
+                }
                 try call.send(ContractMapping.encode(section))
             }
         } catch let error as RankingError {
             throw Self.status(for: error, call: call)
         }
+    }
+
+    /// Adds the snapshot header to the call's response metadata (kept: what the test hooks set).
+    private static func nameSnapshot(_ snapshotID: String, on call: ServerCall) {
+        guard !snapshotID.isEmpty, Metadata.isValidASCIIValue(snapshotID) else { return }
+        var metadata = call.responseMetadata
+        metadata.removeAll(snapshotHeader)
+        metadata.append(snapshotHeader, snapshotID)
+        call.responseMetadata = metadata
     }
 
     /// With test hooks: echoes test metadata and applies the test delay. Returns the engine or UNAVAILABLE.

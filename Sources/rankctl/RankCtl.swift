@@ -211,10 +211,14 @@ struct HealthCommand: ParsableCommand {
         case GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN: status = "SERVICE_UNKNOWN"
         default: status = "UNKNOWN"
         }
+        let snapshot = result.headers.first("rankd-snapshot-id")
         if connection.json {
-            print("{\"status\": \"\(status)\"}")
+            var object: [String: String] = ["status": status]
+            if let snapshot { object["snapshot_id"] = snapshot }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
         } else {
-            print(status)
+            print(snapshot.map { "\(status) (snapshot \($0))" } ?? status)
         }
         if status != "SERVING" { throw ExitCode(1) }
     }

@@ -64,6 +64,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
             }
             if let model { try engine.swapModel(contentsOf: model) }
             ranking.engine = engine
+            nameSnapshot(engine.catalog.snapshotID)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
             server.log(
                 .info,
@@ -94,11 +95,19 @@ final class SnapshotSwitcher: @unchecked Sendable {
             let loaded = try CatalogLoader.load(directory: target)
             for note in loaded.notes { server.log(.warning, "snapshot \(loaded.manifest.snapshotID): \(note)") }
             try engine.swapCatalog(loaded.catalog)
+            nameSnapshot(loaded.catalog.snapshotID)
             server.log(.info, "\(reason): now serving \(loaded.summary); " + engine.memoryReport)
         } catch {
             let report = "\(error)".split(separator: "\n").joined(separator: "\n    ")
             server.log(.error, "\(reason): refused \(target), still serving the previous snapshot:\n    \(report)")
         }
+    }
+
+    /// Health's Check answers name the snapshot now serving.
+    private func nameSnapshot(_ snapshotID: String) {
+        var metadata = Metadata()
+        if Metadata.isValidASCIIValue(snapshotID) { metadata.append(RankingServiceHandlers.snapshotHeader, snapshotID) }
+        health.setCheckMetadata(metadata)
     }
 
     /// Checks every `interval` seconds where `path` points; when a symlink on it has been repointed to another

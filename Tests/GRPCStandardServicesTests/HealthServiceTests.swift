@@ -57,6 +57,28 @@ struct HealthServiceTests {
         #expect(after == Self.serving)
     }
 
+    @Test("Check sends the metadata the application set, and none once it is cleared")
+    func checkMetadata() throws {
+        let loopback = try Loopback()
+        defer { loopback.stop() }
+        func headers() -> Metadata {
+            loopback.client.unary(
+                ClientRequest(
+                    path: Self.checkPath,
+                    message: Self.request(""),
+                    timeoutNanoseconds: Loopback.callTimeoutNanoseconds
+                )
+            ).1.headers
+        }
+        #expect(headers().first("rankd-snapshot-id") == nil)
+        loopback.health.setCheckMetadata(Metadata([("rankd-snapshot-id", "snap-a")]))
+        #expect(headers().first("rankd-snapshot-id") == "snap-a")
+        loopback.health.setCheckMetadata(Metadata([("rankd-snapshot-id", "snap-b")]))
+        #expect(headers().first("rankd-snapshot-id") == "snap-b")
+        loopback.health.setCheckMetadata(Metadata())
+        #expect(headers().first("rankd-snapshot-id") == nil)
+    }
+
     @Test("Check answers for a known service, independently of the others")
     func checkKnownService() throws {
         let loopback = try Loopback()

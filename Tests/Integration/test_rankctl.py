@@ -51,3 +51,13 @@ def test_rank_says_why_every_candidate_was_dropped(bin_dir, rankd):
     (section,) = json.loads(as_json.stdout)["sections"]
     assert section["dropped"].get("excluded") == 1
     assert "v2" not in [item["item_id"] for item in section["items"]]
+
+
+def test_health_names_the_data_being_served(bin_dir, rankd):
+    """`rankctl health` says SERVING and which catalog: here the generated demo (a snapshot's id when serving one)."""
+    done = rankctl(bin_dir, "health", "--target", rankd.address)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("SERVING (snapshot generated-demo-marketplace-seed42-scale"), done.stdout
+    as_json = json.loads(rankctl(bin_dir, "health", "--target", rankd.address, "--json").stdout)
+    assert as_json["status"] == "SERVING"
+    assert as_json["snapshot_id"].startswith("generated-demo-marketplace-seed42-scale")

@@ -14,8 +14,9 @@ import time
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from calls import CALL_TIMEOUT_S, recommend
+from calls import CALL_TIMEOUT_S, SURFACE, USER, context, recommend
 
 SCALE = "0.05"
 SWAP_WAIT_S = 120.0
@@ -91,6 +92,33 @@ class Traffic:
         self.channel.close()
 
 
+def served_snapshot_ids(bin_dir, address, stub, protos):
+    """The snapshot id as each caller sees it: Recommend's and Rank's response headers, health's Check answer and
+    `rankctl health`."""
+    request = protos.ranking.RecommendRequest(user_id=USER, surface=SURFACE, context=context(protos), limit=3)
+    call = stub.Recommend(request, timeout=CALL_TIMEOUT_S)
+    sections = list(call)
+    ids = {"recommend": dict(call.initial_metadata()).get("rankd-snapshot-id")}
+    rank = protos.ranking.RankRequest(user_id=USER, surface=SURFACE, context=context(protos))
+    for item_id in item_ids(sections)[:3]:
+        rank.candidates.add(item_id=item_id)
+    _, call = stub.Rank.with_call(rank, timeout=CALL_TIMEOUT_S)
+    ids["rank"] = dict(call.initial_metadata()).get("rankd-snapshot-id")
+    with grpc.insecure_channel(address) as channel:
+        _, call = health_pb2_grpc.HealthStub(channel).Check.with_call(health_pb2.HealthCheckRequest(), timeout=5)
+        ids["health"] = dict(call.initial_metadata()).get("rankd-snapshot-id")
+    done = subprocess.run([str(bin_dir / "rankctl"), "health", "--target", address], capture_output=True, text=True,
+                          timeout=60)
+    ids["rankctl"] = done.stdout.strip()
+    return ids
+
+
+def assert_serving(bin_dir, address, stub, protos, snapshot_id):
+    ids = served_snapshot_ids(bin_dir, address, stub, protos)
+    assert ids == {"recommend": snapshot_id, "rank": snapshot_id, "health": snapshot_id,
+                   "rankctl": f"SERVING (snapshot {snapshot_id})"}, ids
+
+
 def wait_log(server, text, offset):
     line = server.wait_for_log_line(lambda line: text in line, timeout_s=SWAP_WAIT_S, start_offset=offset)
     assert line is not None, f"no log line with {text!r}; log tail: {server.log_tail()}"
@@ -107,6 +135,7 @@ def test_sighup_refuses_a_broken_snapshot_and_swaps_in_a_good_one_with_zero_fail
         stub = protos.ranking_grpc.RankingServiceStub(channel)
         first = item_ids(recommend(stub, protos, limit=5))
         assert first
+        assert_serving(bin_dir, server.address, stub, protos, "snap-a")
 
         with Traffic(server.address, protos) as traffic:
             offset = server.log_size()
@@ -116,6 +145,7 @@ def test_sighup_refuses_a_broken_snapshot_and_swaps_in_a_good_one_with_zero_fail
             assert "snap-broken" in refused
             assert "checksum_mismatch" in server.log_text()[offset:]
             assert item_ids(recommend(stub, protos, limit=5)) == first
+            assert_serving(bin_dir, server.address, stub, protos, "snap-a")
 
             offset = server.log_size()
             point(link, snapshots / "snap-b")
@@ -125,6 +155,7 @@ def test_sighup_refuses_a_broken_snapshot_and_swaps_in_a_good_one_with_zero_fail
         assert traffic.calls > 0
         assert traffic.failures == []
         assert item_ids(recommend(stub, protos, limit=5)) != first
+        assert_serving(bin_dir, server.address, stub, protos, "snap-b")
 
 
 def test_a_repointed_current_symlink_is_picked_up_and_a_broken_target_refused(bin_dir, servers, snapshots, protos):

@@ -7,6 +7,9 @@ public struct CatalogColumns: Sendable {
 
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
     public var referenceDay: Int = 0
+    /// The snapshot the columns came from (its manifest's id), or a name for generated data; responses and health
+    /// name it.
+    public var snapshotID = ""
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -99,6 +102,8 @@ public struct CatalogColumns: Sendable {
 public final class Catalog: Sendable {
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
     public let referenceDay: Int
+    /// The snapshot this catalog was loaded from, or a name for generated data (see `CatalogColumns.snapshotID`).
+    public let snapshotID: String
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -183,6 +188,7 @@ public final class Catalog: Sendable {
     /// Freezes filled columns into a catalog; call `CatalogColumns.deriveIndexes(popularity:)` first.
     public init(_ c: CatalogColumns) {
         referenceDay = c.referenceDay
+        snapshotID = c.snapshotID
         venueCount = c.venueCount
         venueLatitude = c.venueLatitude
         venueLongitude = c.venueLongitude

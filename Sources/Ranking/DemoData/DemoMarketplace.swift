@@ -122,6 +122,7 @@ private struct Generator {
     init(seed: UInt64, scale: Double) {
         rng = SplitMix64(seed: seed)
         self.scale = scale
+        catalog.snapshotID = "generated-demo-marketplace-seed\(seed)-scale\(scale)"
     }
 
     mutating func run() {

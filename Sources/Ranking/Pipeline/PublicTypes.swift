@@ -173,6 +173,8 @@ public struct RankResult: Sendable {
     public var candidateCount: Int = 0
     /// Candidates the filters removed, counted by reason (only reasons with a count, in ``DropReason`` order).
     public var dropped: [(reason: DropReason, count: Int)] = []
+    /// The catalog snapshot the answer was computed on.
+    public var snapshotID = ""
 }
 
 /// Why the re-rank filters removed a candidate. Filters are never optional: a venue that cannot deliver is not
@@ -219,6 +221,8 @@ public struct RecommendSection: Sendable {
     public var degradedStages: [String]
     /// Per-stage timings up to this section.
     public var timings: [StageTiming]
+    /// The catalog snapshot the answer was computed on.
+    public var snapshotID = ""
 }
 
 /// Why a request could not be answered; each case maps to one gRPC status.

@@ -282,7 +282,8 @@ public final class RankingEngine: @unchecked Sendable {
             timings: run.timings,
             nextPageToken: next,
             candidateCount: run.candidates.count,
-            dropped: run.dropped
+            dropped: run.dropped,
+            snapshotID: run.catalog?.snapshotID ?? ""
         )
     }
 
@@ -350,7 +351,8 @@ public final class RankingEngine: @unchecked Sendable {
                     variant: run.variant,
                     degraded: !run.degradedStages.isEmpty,
                     degradedStages: run.degradedStages,
-                    timings: run.timings
+                    timings: run.timings,
+                    snapshotID: run.catalog?.snapshotID ?? ""
                 )
             )
             emitted += 1
@@ -375,7 +377,8 @@ public final class RankingEngine: @unchecked Sendable {
             timings: run.timings,
             nextPageToken: "",
             candidateCount: run.candidates.count,
-            dropped: run.dropped
+            dropped: run.dropped,
+            snapshotID: run.catalog?.snapshotID ?? ""
         )
     }
 
