@@ -46,6 +46,23 @@ public enum DemoSnapshot {
     }
 }
 
+extension DemoSnapshot {
+    /// The generated catalog as the embedded demo serves it without a snapshot: the generator's columns plus the
+    /// display values (names, cuisines...) the snapshot would carry, taken from the same records the snapshot
+    /// export writes and kept with the same `display` flags of the embedded schema.
+    public static func servedCatalog(_ market: DemoMarketplace) throws -> Catalog {
+        let schema = try marketplaceSchema()
+        var c = market.catalog.columns
+        var venues = DisplayValues(kind: schema.kind(named: "venue"), count: c.venueCount)
+        for v in 0..<c.venueCount { venues.add(MarketplaceExport.venue(v, c), at: v) }
+        var items = DisplayValues(kind: schema.kind(named: "item"), count: c.itemCount)
+        for i in 0..<c.itemCount { items.add(MarketplaceExport.item(i, c), at: i) }
+        c.venueDisplay = venues.columns()
+        c.itemDisplay = items.columns()
+        return Catalog(c)
+    }
+}
+
 extension RankingEngine {
     /// The embedded demo after a round trip through a temporary snapshot and `CatalogLoader` (the path
     /// `rankd --snapshot` takes). Rankings equal those of ``RankingEngine/demo(seed:scale:)``; tests and

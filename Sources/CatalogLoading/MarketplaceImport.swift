@@ -166,10 +166,12 @@ struct MarketplaceImport {
         var narrowed = 0
         var unknownTags = 0
         let referenceDay = self.referenceDay
+        var display = DisplayValues(kind: reader.schema.kind(named: "venue"), count: n)
         try reader.forEachRecord(of: "venue") { r in
             guard let v = MarketplaceImport.index(r.id, prefix: "v", count: n) else {
                 throw CatalogMappingError(file, record: r.id, "the engine needs venue ids v1…v\(n)")
             }
+            display.add(r, at: v)
             let a = r.attributes
             guard case .geo(let location)? = a["location"] else {
                 throw CatalogMappingError(file, record: r.id, field: "location", "no location")
@@ -240,6 +242,7 @@ struct MarketplaceImport {
             }
         }
         c.brandCount = Int(c.venueBrand.max() ?? -1) + 1
+        c.venueDisplay = display.columns()
         if narrowed > 0 {
             notes.append("\(narrowed) venues have several daily opening intervals; served with the time all are open")
         }
@@ -297,10 +300,12 @@ struct MarketplaceImport {
         c.itemAvailable = [Bool](repeating: true, count: n)
         var allPopular = true
         let venues = c.venueCount
+        var display = DisplayValues(kind: reader.schema.kind(named: "item"), count: n)
         try reader.forEachRecord(of: "item") { r in
             guard let i = MarketplaceImport.index(r.id, prefix: "i", count: n) else {
                 throw CatalogMappingError(file, record: r.id, "the engine needs item ids i1…i\(n)")
             }
+            display.add(r, at: i)
             let a = r.attributes
             guard case .reference(let venueID)? = a["venue"],
                 let v = MarketplaceImport.index(venueID, prefix: "v", count: venues)
@@ -327,6 +332,7 @@ struct MarketplaceImport {
                 allPopular = false
             }
         }
+        c.itemDisplay = display.columns()
         // A menu is a range of item indexes, so items must come grouped by venue in venue order.
         c.venueItemStart = [Int32](repeating: 0, count: c.venueCount + 1)
         var previous: Int32 = 0

@@ -90,6 +90,31 @@ public enum AttributeValue: Equatable, Sendable {
         case .text: .text
         }
     }
+
+    /// The value as a person reads it in a table, or nil for types that have no short text form (schedules,
+    /// embeddings, histories). Numbers lose trailing zeros (`4.5`, `2`), tags are joined with `, `, a radius is
+    /// in km, a timestamp is its ISO 8601 date-time, and a point is `lat,lon`.
+    public var displayText: String? {
+        switch self {
+        case .text(let text), .category(let text), .reference(let text): return text
+        case .number(let number): return Self.shortNumber(number)
+        case .tags(let tags): return tags.joined(separator: ", ")
+        case .radius(let metres): return Self.shortNumber(metres / 1000) + " km"
+        case .timestamp(let milliseconds): return Timestamps.formatISO8601(milliseconds)
+        case .geo(let point): return Self.shortNumber(point.lat) + "," + Self.shortNumber(point.lon)
+        case .schedule, .embedding, .history: return nil
+        }
+    }
+
+    /// At most 4 decimals, without trailing zeros; integers without a point.
+    static func shortNumber(_ number: Double) -> String {
+        guard number.isFinite else { return "\(number)" }
+        if number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
+        var text = String(format: "%.4f", number)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
 }
 
 /// One entity: its id and its attribute values by attribute name. The Swift form of `ranking.catalog.v1.Entity`.

@@ -135,6 +135,17 @@ public enum ContractMapping {
             item.n_features = features.count
             item.features = arena.array(features)
         }
+        if !entry.display.isEmpty {
+            let display: [UnsafeMutablePointer<Ranking__V1__DisplayField>?] = entry.display.map { field in
+                var message = Ranking__V1__DisplayField()
+                ranking__v1__display_field__init(&message)
+                message.name = arena.string(field.name)
+                message.value = arena.string(field.value)
+                return arena.make(message)
+            }
+            item.n_display = display.count
+            item.display = arena.array(display)
+        }
         return arena.make(item)
     }
 

@@ -13,6 +13,19 @@ struct Printable {
         var modelScore: Double
         var sources: [String]
         var features: [(String, Double)]
+        /// The catalog's display values, in schema order.
+        var display: [(String, String)] = []
+
+        /// What the table shows as the name: the `name` or `title` value, else the first display value.
+        var name: String {
+            display.first { $0.0 == "name" || $0.0 == "title" }?.1 ?? display.first?.1 ?? ""
+        }
+
+        /// The other display values, e.g. "cuisine pizza · rating 4.3".
+        var details: String {
+            let nameField = display.first { $0.0 == "name" || $0.0 == "title" }?.0 ?? display.first?.0
+            return display.filter { $0.0 != nameField }.map { "\($0.0) \($0.1)" }.joined(separator: " · ")
+        }
     }
 
     var section: String
@@ -96,7 +109,10 @@ struct Printable {
                 sources: ProtoC.array(value.sources, count: value.n_sources) { ProtoC.string($0) },
                 features: ProtoC.messages(value.features, count: value.n_features).map {
                     (ProtoC.string($0.pointee.key), $0.pointee.value)
-                }.sorted { $0.0 < $1.0 }
+                }.sorted { $0.0 < $1.0 },
+                display: ProtoC.messages(value.display, count: value.n_display).map {
+                    (ProtoC.string($0.pointee.name), ProtoC.string($0.pointee.value))
+                }
             )
         }
     }
@@ -135,19 +151,34 @@ enum Output {
     }
 
     private static func table(items: [Printable.Item]) {
-        Swift.print(pad("#", 4) + pad("item", 12) + pad("venue", 10) + pad("score", 12) + pad("model", 12) + "sources")
+        // The name column appears when the data has display values; it is cut to fit, the JSON keeps it whole.
+        let nameWidth = min(28, items.map { $0.name.count }.max() ?? 0)
+        let named = nameWidth > 0
+        let last = items.contains { !$0.sources.isEmpty } ? "sources" : "details"
+        Swift.print(
+            pad("#", 4) + pad("item", 12) + (named ? pad("name", nameWidth + 1) : "") + pad("venue", 10)
+                + pad("score", 12) + pad("model", 12) + (named || last == "sources" ? last : "")
+        )
         for (index, item) in items.enumerated() {
+            let tail = item.sources.isEmpty ? item.details : item.sources.joined(separator: ",")
             Swift.print(
-                pad(String(index + 1), 4) + pad(item.itemID, 12) + pad(item.venueID, 10)
+                pad(String(index + 1), 4) + pad(item.itemID, 12)
+                    + (named ? pad(clip(item.name, nameWidth), nameWidth + 1) : "")
+                    + pad(item.venueID, 10)
                     + pad(String(format: "%.5f", item.score), 12) + pad(String(format: "%.5f", item.modelScore), 12)
-                    + item.sources.joined(separator: ",")
+                    + tail
             )
+            if !item.sources.isEmpty && !item.details.isEmpty { Swift.print("      " + item.details) }
             if !item.features.isEmpty {
                 Swift.print(
                     "      " + item.features.map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: " ")
                 )
             }
         }
+    }
+
+    private static func clip(_ text: String, _ width: Int) -> String {
+        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
     }
 
     private static func pad(_ text: String, _ width: Int) -> String {
@@ -176,6 +207,9 @@ enum Output {
                             "model_score": number(item.modelScore),
                         ]
                         if !item.sources.isEmpty { entry["sources"] = item.sources }
+                        if !item.display.isEmpty {
+                            entry["display"] = Dictionary(item.display, uniquingKeysWith: { first, _ in first })
+                        }
                         if !item.features.isEmpty {
                             // A feature the join could not provide is NaN, which JSON cannot hold: it is null.
                             entry["features"] = Dictionary(

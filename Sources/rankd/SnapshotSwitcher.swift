@@ -59,7 +59,8 @@ final class SnapshotSwitcher: @unchecked Sendable {
                 engine = try RankingEngine.demo(catalog: loaded.catalog)
                 about = loaded.summary
             } else {
-                engine = try RankingEngine.demo(seed: seed, scale: scale)
+                let market = DemoMarketplace.generate(seed: seed, scale: scale)
+                engine = try RankingEngine.demo(catalog: DemoSnapshot.servedCatalog(market))
                 about = "demo marketplace (seed \(seed), scale \(scale)), generated in memory"
             }
             if let model { try engine.swapModel(contentsOf: model) }

@@ -31,9 +31,17 @@ import Testing
         let loaded = try CatalogLoader.load(directory: path, referenceDay: Self.referenceDay)
         #expect(loaded.manifest.snapshotID == "demo-test")
         #expect(loaded.notes.isEmpty)
-        let a = Self.market.catalog
+        // What rankd serves without a snapshot: the generated columns plus their display values.
+        let a = try DemoSnapshot.servedCatalog(Self.market)
         let b = loaded.catalog
         #expect(a.referenceDay == b.referenceDay)
+        #expect(a.venueDisplay == b.venueDisplay && a.itemDisplay == b.itemDisplay)
+        #expect(a.venueDisplay.fields == ["name", "cuisine", "price_level", "rating"])
+        #expect(a.itemDisplay.fields == ["name", "venue", "category", "price"])
+        #expect(b.venueDisplay.count == b.venueCount && b.itemDisplay.count == b.itemCount)
+        let firstVenue = Dictionary(uniqueKeysWithValues: b.venueDisplay.values(of: 0).map { ($0.name, $0.value) })
+        #expect(firstVenue["name"]?.hasSuffix(" v1") == true)
+        #expect(firstVenue["cuisine"] == Marketplace.cuisines[Int(b.venueCuisine[0])])
         #expect((a.venueCount, a.itemCount, a.userCount) == (b.venueCount, b.itemCount, b.userCount))
         #expect(a.venueLatitude == b.venueLatitude && a.venueLongitude == b.venueLongitude)
         #expect(a.venueCity == b.venueCity && a.venueRadiusKm == b.venueRadiusKm)

@@ -61,3 +61,22 @@ def test_health_names_the_data_being_served(bin_dir, rankd):
     as_json = json.loads(rankctl(bin_dir, "health", "--target", rankd.address, "--json").stdout)
     assert as_json["status"] == "SERVING"
     assert as_json["snapshot_id"].startswith("generated-demo-marketplace-seed42-scale")
+
+
+def test_tables_show_names_and_display_attributes(bin_dir, rankd):
+    """The table shows what a person recognises, from the schema's display attributes: a venue's name, cuisine and
+    rating beside its id and scores, an item's name, category and price."""
+    from calls import REQUEST_TIME_MS
+    done = rankctl(bin_dir, "recommend", "--target", rankd.address, "--user", "u1", "--limit", "3",
+                   "--time", str(REQUEST_TIME_MS), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    items = [item for section in json.loads(done.stdout)["sections"] for item in section["items"]]
+    assert items, done.stdout
+    for item in items:
+        assert set(item["display"]) == {"name", "cuisine", "price_level", "rating"}, item
+        assert item["display"]["name"].endswith(" " + item["item_id"])
+    table = rankctl(bin_dir, "recommend", "--target", rankd.address, "--user", "u1", "--limit", "3",
+                    "--time", str(REQUEST_TIME_MS))
+    assert "name" in table.stdout.splitlines()[1] and "details" in table.stdout.splitlines()[1], table.stdout
+    first = items[0]
+    assert first["display"]["name"] in table.stdout and f"cuisine {first['display']['cuisine']}" in table.stdout

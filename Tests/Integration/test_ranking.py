@@ -68,6 +68,16 @@ def test_rank_never_returns_excluded_candidates(ranking_stub, protos):
         (len(reply.items), dropped, len(set(candidates)))
 
 
+def test_answers_carry_the_catalogs_display_values(ranking_stub, protos):
+    """Each ranked entry names itself with the schema's display attributes, in schema order."""
+    sections = recommend(ranking_stub, protos, limit=3)
+    items = [item for section in sections for item in section.items]
+    assert items
+    for item in items:
+        assert [field.name for field in item.display] == ["name", "cuisine", "price_level", "rating"], item
+        assert item.display[0].value.endswith(" " + item.item_id)
+
+
 def test_rank_with_explain_returns_the_feature_vector(ranking_stub, protos):
     candidates = known_item_ids(ranking_stub, protos)
     reply = ranking_stub.Rank(rank_request(protos, candidates, explain=True), timeout=CALL_TIMEOUT_S)

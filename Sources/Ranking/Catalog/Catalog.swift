@@ -10,6 +10,10 @@ public struct CatalogColumns: Sendable {
     /// The snapshot the columns came from (its manifest's id), or a name for generated data; responses and health
     /// name it.
     public var snapshotID = ""
+    /// The display attributes of venues and items (names, cuisines...), for answers a person reads; empty when the
+    /// data has none.
+    public var venueDisplay = DisplayColumns()
+    public var itemDisplay = DisplayColumns()
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -104,6 +108,9 @@ public final class Catalog: Sendable {
     public let referenceDay: Int
     /// The snapshot this catalog was loaded from, or a name for generated data (see `CatalogColumns.snapshotID`).
     public let snapshotID: String
+    /// Display values of venues and items (see `CatalogColumns.venueDisplay`).
+    public let venueDisplay: DisplayColumns
+    public let itemDisplay: DisplayColumns
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -189,6 +196,8 @@ public final class Catalog: Sendable {
     public init(_ c: CatalogColumns) {
         referenceDay = c.referenceDay
         snapshotID = c.snapshotID
+        venueDisplay = c.venueDisplay
+        itemDisplay = c.itemDisplay
         venueCount = c.venueCount
         venueLatitude = c.venueLatitude
         venueLongitude = c.venueLongitude
@@ -241,6 +250,9 @@ public final class Catalog: Sendable {
     public var columns: CatalogColumns {
         var c = CatalogColumns()
         c.referenceDay = referenceDay
+        c.snapshotID = snapshotID
+        c.venueDisplay = venueDisplay
+        c.itemDisplay = itemDisplay
         c.venueCount = venueCount
         c.venueLatitude = venueLatitude
         c.venueLongitude = venueLongitude
@@ -296,7 +308,7 @@ public final class Catalog: Sendable {
         let venues = venueBytes
         let items =
             b(itemVenue) + b(itemCategory) + b(itemPrice) + b(itemPopularity) + b(itemPopularityRank)
-            + b(itemAvailable)
+            + b(itemAvailable) + venueDisplay.memoryBytes + itemDisplay.memoryBytes
         return venues + items + userBytes
     }
 

@@ -143,6 +143,8 @@ public struct RankedEntry: Sendable {
     public var sources: [String]
     /// With explain: the exact feature vector the model saw, in model order.
     public var features: [(String, Double)]
+    /// What a person recognises it by: the catalog's display values (name, cuisine...), in schema order.
+    public var display: [(name: String, value: String)] = []
 }
 
 /// Time spent in one stage.

@@ -836,13 +836,15 @@ struct PipelineRun {
         let index = Int(candidates[i])
         let id: String
         var venue = ""
+        var display: [(name: String, value: String)] = []
         if !callerIDs.isEmpty {
             id = callerIDs[i]
         } else {
             id = kind == .venues ? Catalog.venueID(index) : Catalog.itemID(index)
         }
-        if index >= 0 {
-            venue = kind == .venues ? Catalog.venueID(index) : Catalog.venueID(Int(catalog!.itemVenue[index]))
+        if index >= 0, let catalog {
+            venue = kind == .venues ? Catalog.venueID(index) : Catalog.venueID(Int(catalog.itemVenue[index]))
+            display = kind == .venues ? catalog.venueDisplay.values(of: index) : catalog.itemDisplay.values(of: index)
         } else if kind == .venues {
             venue = id
         }
@@ -862,7 +864,8 @@ struct PipelineRun {
             modelScore: modelScores[i],
             venueID: venue,
             sources: sources,
-            features: features
+            features: features,
+            display: display
         )
     }
 }

@@ -199,6 +199,51 @@ void   ranking__v1__ranked_item__free_unpacked
   assert(message->base.descriptor == &ranking__v1__ranked_item__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ranking__v1__display_field__init
+                     (Ranking__V1__DisplayField         *message)
+{
+  static const Ranking__V1__DisplayField init_value = RANKING__V1__DISPLAY_FIELD__INIT;
+  *message = init_value;
+}
+size_t ranking__v1__display_field__get_packed_size
+                     (const Ranking__V1__DisplayField *message)
+{
+  assert(message->base.descriptor == &ranking__v1__display_field__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ranking__v1__display_field__pack
+                     (const Ranking__V1__DisplayField *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ranking__v1__display_field__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ranking__v1__display_field__pack_to_buffer
+                     (const Ranking__V1__DisplayField *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ranking__v1__display_field__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ranking__V1__DisplayField *
+       ranking__v1__display_field__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ranking__V1__DisplayField *)
+     protobuf_c_message_unpack (&ranking__v1__display_field__descriptor,
+                                allocator, len, data);
+}
+void   ranking__v1__display_field__free_unpacked
+                     (Ranking__V1__DisplayField *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ranking__v1__display_field__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ranking__v1__stage_timing__init
                      (Ranking__V1__StageTiming         *message)
 {
@@ -822,7 +867,7 @@ const ProtobufCMessageDescriptor ranking__v1__ranked_item__features_entry__descr
   (ProtobufCMessageInit) ranking__v1__ranked_item__features_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__ranked_item__field_descriptors[6] =
+static const ProtobufCFieldDescriptor ranking__v1__ranked_item__field_descriptors[7] =
 {
   {
     "item_id",
@@ -896,8 +941,21 @@ static const ProtobufCFieldDescriptor ranking__v1__ranked_item__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "display",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ranking__V1__RankedItem, n_display),
+    offsetof(Ranking__V1__RankedItem, display),
+    &ranking__v1__display_field__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__ranked_item__field_indices_by_name[] = {
+  6,   /* field[6] = display */
   2,   /* field[2] = features */
   0,   /* field[0] = item_id */
   3,   /* field[3] = model_score */
@@ -908,7 +966,7 @@ static const unsigned ranking__v1__ranked_item__field_indices_by_name[] = {
 static const ProtobufCIntRange ranking__v1__ranked_item__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor =
 {
@@ -918,11 +976,62 @@ const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor =
   "Ranking__V1__RankedItem",
   "ranking.v1",
   sizeof(Ranking__V1__RankedItem),
-  6,
+  7,
   ranking__v1__ranked_item__field_descriptors,
   ranking__v1__ranked_item__field_indices_by_name,
   1,  ranking__v1__ranked_item__number_ranges,
   (ProtobufCMessageInit) ranking__v1__ranked_item__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ranking__v1__display_field__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DisplayField, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__DisplayField, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ranking__v1__display_field__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange ranking__v1__display_field__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ranking__v1__display_field__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ranking.v1.DisplayField",
+  "DisplayField",
+  "Ranking__V1__DisplayField",
+  "ranking.v1",
+  sizeof(Ranking__V1__DisplayField),
+  2,
+  ranking__v1__display_field__field_descriptors,
+  ranking__v1__display_field__field_indices_by_name,
+  1,  ranking__v1__display_field__number_ranges,
+  (ProtobufCMessageInit) ranking__v1__display_field__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor ranking__v1__stage_timing__field_descriptors[2] =

@@ -21,6 +21,7 @@ typedef struct Ranking__V1__Candidate__FeaturesEntry Ranking__V1__Candidate__Fea
 typedef struct Ranking__V1__RankRequest Ranking__V1__RankRequest;
 typedef struct Ranking__V1__RankedItem Ranking__V1__RankedItem;
 typedef struct Ranking__V1__RankedItem__FeaturesEntry Ranking__V1__RankedItem__FeaturesEntry;
+typedef struct Ranking__V1__DisplayField Ranking__V1__DisplayField;
 typedef struct Ranking__V1__StageTiming Ranking__V1__StageTiming;
 typedef struct Ranking__V1__RankResponse Ranking__V1__RankResponse;
 typedef struct Ranking__V1__DroppedCandidates Ranking__V1__DroppedCandidates;
@@ -170,10 +171,30 @@ struct  Ranking__V1__RankedItem
    * The venue an item belongs to (for items), or the item itself (for venues).
    */
   char *venue_id;
+  /*
+   * What a person recognises the entry by: the catalog schema's display attributes (a venue's name, cuisine and
+   * rating; an item's name, category and price), as text, in schema order. Empty when the data declares none.
+   */
+  size_t n_display;
+  Ranking__V1__DisplayField **display;
 };
 #define RANKING__V1__RANKED_ITEM__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__ranked_item__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * One display attribute of a ranked entry.
+ */
+struct  Ranking__V1__DisplayField
+{
+  ProtobufCMessage base;
+  char *name;
+  char *value;
+};
+#define RANKING__V1__DISPLAY_FIELD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__display_field__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -376,6 +397,25 @@ Ranking__V1__RankedItem *
 void   ranking__v1__ranked_item__free_unpacked
                      (Ranking__V1__RankedItem *message,
                       ProtobufCAllocator *allocator);
+/* Ranking__V1__DisplayField methods */
+void   ranking__v1__display_field__init
+                     (Ranking__V1__DisplayField         *message);
+size_t ranking__v1__display_field__get_packed_size
+                     (const Ranking__V1__DisplayField   *message);
+size_t ranking__v1__display_field__pack
+                     (const Ranking__V1__DisplayField   *message,
+                      uint8_t             *out);
+size_t ranking__v1__display_field__pack_to_buffer
+                     (const Ranking__V1__DisplayField   *message,
+                      ProtobufCBuffer     *buffer);
+Ranking__V1__DisplayField *
+       ranking__v1__display_field__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ranking__v1__display_field__free_unpacked
+                     (Ranking__V1__DisplayField *message,
+                      ProtobufCAllocator *allocator);
 /* Ranking__V1__StageTiming methods */
 void   ranking__v1__stage_timing__init
                      (Ranking__V1__StageTiming         *message);
@@ -491,6 +531,9 @@ typedef void (*Ranking__V1__RankedItem__FeaturesEntry_Closure)
 typedef void (*Ranking__V1__RankedItem_Closure)
                  (const Ranking__V1__RankedItem *message,
                   void *closure_data);
+typedef void (*Ranking__V1__DisplayField_Closure)
+                 (const Ranking__V1__DisplayField *message,
+                  void *closure_data);
 typedef void (*Ranking__V1__StageTiming_Closure)
                  (const Ranking__V1__StageTiming *message,
                   void *closure_data);
@@ -548,6 +591,7 @@ extern const ProtobufCMessageDescriptor ranking__v1__candidate__features_entry__
 extern const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__ranked_item__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__ranked_item__features_entry__descriptor;
+extern const ProtobufCMessageDescriptor ranking__v1__display_field__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__stage_timing__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__rank_response__descriptor;
 extern const ProtobufCMessageDescriptor ranking__v1__dropped_candidates__descriptor;
