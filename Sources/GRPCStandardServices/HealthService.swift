@@ -117,9 +117,14 @@ public final class HealthService: @unchecked Sendable {
     }
 
     private func serviceName(_ request: [UInt8]) throws -> String {
+        // The usual probe asks about the whole server: an empty message, nothing to decode.
+        if request.isEmpty { return "" }
         let decoded = try ProtoC.decode(request, as: grpc__health__v1__health_check_request__init)
         return ProtoC.string(decoded.message.service)
     }
+
+    private static let servingAnswer = encode(Status.serving.wireValue)
+    private static let notServingAnswer = encode(Status.notServing.wireValue)
 
     private static func encode(_ status: Grpc__Health__V1__HealthCheckResponse__ServingStatus) -> [UInt8] {
         var response = Grpc__Health__V1__HealthCheckResponse()
@@ -135,7 +140,8 @@ public final class HealthService: @unchecked Sendable {
             throw GRPCStatus(.notFound, "unknown service \"\(service)\"")
         }
         if !metadata.isEmpty { call.responseMetadata = metadata }
-        return Self.encode(status.wireValue)
+        // The two answers Check gives, encoded once.
+        return status == .serving ? Self.servingAnswer : Self.notServingAnswer
     }
 
     /// Sends the current state and subscribes the call to every change, until the client cancels (or the deadline,

@@ -316,6 +316,23 @@ final class ServerConnection: EventLoopHandler {
         for stream in waiting { stream.startHandler() }
     }
 
+    /// The response header block built last, with its size: calls that send the same metadata again (a health check
+    /// naming the data it serves) reuse it instead of building it per call. Metadata handed over unchanged shares
+    /// its storage, so the comparison is one pointer check.
+    private var lastInitialHeaders:
+        (metadata: Metadata, encoding: MessageCompression, pairs: [(String, String)], size: Int)?
+
+    /// Response-Headers for `metadata` and `encoding` (``ResponseHeaders/initial``) and their header-list size.
+    func initialHeaders(metadata: Metadata, encoding: MessageCompression) -> (pairs: [(String, String)], size: Int) {
+        if let last = lastInitialHeaders, last.encoding == encoding, last.metadata == metadata {
+            return (last.pairs, last.size)
+        }
+        let pairs = ResponseHeaders.initial(encoding: encoding, metadata: metadata)
+        let size = ResponseHeaders.listSize(pairs)
+        lastInitialHeaders = (metadata, encoding, pairs, size)
+        return (pairs, size)
+    }
+
     /// The largest response header block this client accepts: the server's own cap, or less when the client's
     /// SETTINGS_MAX_HEADER_LIST_SIZE says so.
     var maxResponseHeaderListSize: Int {

@@ -569,8 +569,7 @@ final class ServerStream {
     /// headers went.
     private func submitResponse(metadata: Metadata, encoding: MessageCompression) -> Bool {
         guard let session = connection.sessionPointer else { return false }
-        let pairs = ResponseHeaders.initial(encoding: encoding, metadata: metadata)
-        let size = ResponseHeaders.listSize(pairs)
+        let (pairs, size) = connection.initialHeaders(metadata: metadata, encoding: encoding)
         let limit = connection.maxResponseHeaderListSize
         if size > limit {
             server.counters.add(\.responsesRefused)

@@ -97,7 +97,11 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// The one `grpc-` exception is `grpc-status-details-bin`: it carries the application's rich error details
     /// (google.rpc.Status) in trailers, and the runtime only passes it through.
     public static func isReserved(_ name: String) -> Bool {
-        let lowered = lowercasedName(name)
+        isReserved(lowercase: lowercasedName(name))
+    }
+
+    /// ``isReserved(_:)`` for a name known to be in lower case already (every name stored in `Metadata` is).
+    static func isReserved(lowercase lowered: String) -> Bool {
         let bytes = lowered.utf8
         if bytes.first == UInt8(ascii: ":") { return true }
         if bytes.starts(with: "grpc-".utf8) { return lowered != "grpc-status-details-bin" }
@@ -113,8 +117,13 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// `name` in lower case. HTTP/2 names and the keys code uses are lower-case ASCII already, so only a name with
     /// an upper-case letter (or a non-ASCII byte) pays for a new string.
     static func lowercasedName(_ name: String) -> String {
-        name.utf8.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 })
-            ? name.lowercased() : name
+        func needsLowering(_ byte: UInt8) -> Bool {
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || byte >= 0x80
+        }
+        let needed =
+            name.utf8.withContiguousStorageIfAvailable { $0.contains(where: needsLowering) }
+            ?? name.utf8.contains(where: needsLowering)
+        return needed ? name.lowercased() : name
     }
 
     /// Checks a name against the spec's grammar: one or more of `0-9 a-z _ - .` (so upper case is invalid).

@@ -109,7 +109,8 @@ public enum ResponseHeaders {
     }
 
     private static func appendCustom(_ metadata: Metadata, to headers: inout [(String, String)]) {
-        for (name, value) in metadata where !Metadata.isReserved(name) {
+        // Names in Metadata are stored in lower case.
+        for (name, value) in metadata where !Metadata.isReserved(lowercase: name) {
             headers.append((name, value))
         }
     }

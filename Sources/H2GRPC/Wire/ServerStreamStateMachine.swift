@@ -492,7 +492,8 @@ public struct ServerStreamStateMachine: Sendable {
             case (20, "grpc-accept-encoding"): acceptEncoding.append(value)
             case (10, "user-agent"): userAgent = userAgent ?? value
             default:
-                guard !Metadata.isReserved(name), Metadata.isValidName(name) else { continue }
+                // A valid name is lower-case ASCII, so the reserved check needs no lowering.
+                guard Metadata.isValidName(name), !Metadata.isReserved(lowercase: name) else { continue }
                 if name.hasSuffix("-bin") {
                     let pieces = value.split(separator: ",", omittingEmptySubsequences: false)
                     if pieces.contains(where: { Base64.decode($0.trimmingASCIISpaces()) == nil }) {
