@@ -27,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+import zoneinfo
 from concurrent import futures
 
 import grpc
@@ -37,11 +38,13 @@ import pandas as pd
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CUISINES = ["pizza", "burger", "sushi", "indian", "chinese", "thai", "mexican", "italian", "middle_eastern",
             "vietnamese", "healthy", "breakfast", "dessert", "grocery", "korean", "greek"]
-# name, market, latitude, longitude, UTC offset (minutes): Sources/Ranking/Catalog/Marketplace.swift
-CITIES = [("Berlin", "ber", 52.5200, 13.4050, 60), ("Warsaw", "waw", 52.2297, 21.0122, 60),
-          ("Stockholm", "sto", 59.3293, 18.0686, 60), ("Prague", "prg", 50.0755, 14.4378, 60),
-          ("Copenhagen", "cph", 55.6761, 12.5683, 60), ("Helsinki", "hel", 60.1699, 24.9384, 120),
-          ("Oslo", "osl", 59.9139, 10.7522, 60), ("Tallinn", "tll", 59.4370, 24.7536, 120)]
+# name, market, latitude, longitude, IANA time zone: Sources/Ranking/Catalog/Marketplace.swift
+CITIES = [("Berlin", "ber", 52.5200, 13.4050, "Europe/Berlin"), ("Warsaw", "waw", 52.2297, 21.0122, "Europe/Warsaw"),
+          ("Stockholm", "sto", 59.3293, 18.0686, "Europe/Stockholm"),
+          ("Prague", "prg", 50.0755, 14.4378, "Europe/Prague"),
+          ("Copenhagen", "cph", 55.6761, 12.5683, "Europe/Copenhagen"),
+          ("Helsinki", "hel", 60.1699, 24.9384, "Europe/Helsinki"), ("Oslo", "osl", 59.9139, 10.7522, "Europe/Oslo"),
+          ("Tallinn", "tll", 59.4370, 24.7536, "Europe/Tallinn")]
 KM_PER_DEG_LAT = 110.574
 KM_PER_DEG_LON_EQUATOR = 111.320
 CITY_RADIUS_KM = 30.0
@@ -175,7 +178,7 @@ class Pipeline:
         if city is None:
             return []
         now = datetime.datetime.fromtimestamp((time_ms or time.time() * 1000) / 1000, datetime.timezone.utc)
-        local = now + datetime.timedelta(minutes=CITIES[city][4])
+        local = now.astimezone(zoneinfo.ZoneInfo(CITIES[city][4]))  # daylight saving included, as in rankd
         minute_of_day = local.hour * 60 + local.minute
         weekday = local.weekday()
         day = int(now.timestamp() // 86400) - c.reference_day

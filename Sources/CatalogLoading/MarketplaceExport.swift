@@ -7,12 +7,6 @@ import Ranking
 /// Only facts are written. What the engine derives from them (co-visitation, popularity, the spatial grid, per-city
 /// lists) is rebuilt at load time exactly as the generator builds it, so it never goes stale against the histories.
 public enum MarketplaceExport {
-    /// IANA zones of the marketplace's cities, in `Marketplace.cities` order. The engine still computes local time
-    /// from each city's fixed offset; the zone makes the schedules correct for other readers of the snapshot.
-    static let timeZones = [
-        "Europe/Berlin", "Europe/Warsaw", "Europe/Stockholm", "Europe/Prague", "Europe/Copenhagen", "Europe/Helsinki",
-        "Europe/Oslo", "Europe/Tallinn",
-    ]
 
     static let millisecondsPerDay: Int64 = 86_400_000
 
@@ -24,7 +18,6 @@ public enum MarketplaceExport {
         directory: String,
         snapshotID: String? = nil
     ) throws -> SnapshotManifest {
-        precondition(timeZones.count == Marketplace.cities.count, "one time zone per city")
         let writer = try SnapshotWriter(schema: schema, directory: directory)
         do {
             let c = catalog.columns
@@ -58,7 +51,9 @@ public enum MarketplaceExport {
             "location": .geo(GeoPoint(lat: c.venueLatitude[v], lon: c.venueLongitude[v])),
             "market": .category(Marketplace.cities[city].market),
             "delivery_radius": .radius(metres: Double(c.venueRadiusKm[v]) * 1000),
-            "opening_hours": .schedule(WeeklySchedule(timeZone: timeZones[city], intervals: intervals)),
+            "opening_hours": .schedule(
+                WeeklySchedule(timeZone: Marketplace.cities[city].timeZone, intervals: intervals)
+            ),
             "cuisine": .category(cuisine),
             "tags": .tags(tags.map { Marketplace.cuisines[$0] }),
             "price_level": .number(Double(c.venuePriceLevel[v])),

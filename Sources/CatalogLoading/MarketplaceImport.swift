@@ -165,6 +165,7 @@ struct MarketplaceImport {
         var allPopular = true
         var narrowed = 0
         var unknownTags = 0
+        var otherZone = 0
         let referenceDay = self.referenceDay
         var display = DisplayValues(kind: reader.schema.kind(named: "venue"), count: n)
         try reader.forEachRecord(of: "venue") { r in
@@ -181,6 +182,7 @@ struct MarketplaceImport {
             c.venueCity[v] = UInt8(try MarketplaceImport.city(a["market"], file: file, id: r.id))
             if case .radius(let metres)? = a["delivery_radius"] { c.venueRadiusKm[v] = Float(metres / 1000) }
             if case .schedule(let schedule)? = a["opening_hours"] {
+                if schedule.timeZone != Marketplace.cities[Int(c.venueCity[v])].timeZone { otherZone += 1 }
                 let (open, close, closed, exact) = MarketplaceImport.daily(schedule)
                 c.venueOpenMinute[v] = open
                 c.venueCloseMinute[v] = close
@@ -247,6 +249,12 @@ struct MarketplaceImport {
             notes.append("\(narrowed) venues have several daily opening intervals; served with the time all are open")
         }
         if unknownTags > 0 { notes.append("\(unknownTags) venue tags are not cuisines the engine knows; ignored") }
+        if otherZone > 0 {
+            notes.append(
+                "\(otherZone) venues have opening hours in another time zone than their market's; "
+                    + "read in the market's time zone"
+            )
+        }
         return allPopular
     }
 

@@ -43,7 +43,7 @@ public struct SessionSimulator: Sendable {
             let hour = rng.unit() < 0.45 ? 11 + rng.below(3) : 17 + rng.below(5)
             let city = Marketplace.cities[Int(catalog.userCity[user])]
             let localMs = Int64(catalog.referenceDay + day) * 86_400_000 + Int64(hour * 60 + rng.below(60)) * 60_000
-            let time = localMs - Int64(city.utcOffsetMinutes) * 60_000
+            let time = city.unixMs(fromLocalMs: localMs)
             let context = RequestContext(
                 latitude: catalog.userLatitude[user],
                 longitude: catalog.userLongitude[user],

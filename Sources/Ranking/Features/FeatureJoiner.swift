@@ -35,7 +35,8 @@ struct RequestFrame {
         self.venueIndex = venueIndex
         lonScale = Geo.kmPerDegreeLongitude(atLatitude: latitude)
         city = catalog.city(latitude: latitude, longitude: longitude)
-        let offset = Int64(city.map { Marketplace.cities[$0].utcOffsetMinutes } ?? 60) * 60_000
+        // Local time follows the city's time zone, daylight saving included (outside every city: Central Europe).
+        let offset = Int64(Marketplace.cities[city ?? 0].utcOffsetMinutes(atUnixMs: timeUnixMs)) * 60_000
         let localMs = timeUnixMs + offset
         let localDay = Int((Double(localMs) / 86_400_000).rounded(.down))
         let utcDay = Int((Double(timeUnixMs) / 86_400_000).rounded(.down))
