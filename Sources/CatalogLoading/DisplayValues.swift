@@ -20,6 +20,12 @@ struct DisplayValues {
         rows[index] = fields.map { record.attributes[$0]?.displayText ?? "" }
     }
 
+    /// Puts the rows in `order` (row `k` becomes the one at `order[k]`), when entities change position.
+    mutating func reorder(_ order: [Int]) {
+        guard !rows.isEmpty else { return }
+        rows = order.map { rows[$0] }
+    }
+
     /// The columns; none at all when the kind declares no display attribute.
     func columns() -> DisplayColumns {
         fields.isEmpty ? DisplayColumns() : DisplayColumns(fields: fields, values: rows)

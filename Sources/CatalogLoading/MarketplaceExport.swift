@@ -47,7 +47,7 @@ public enum MarketplaceExport {
         let tags = Marketplace.cuisines.indices.filter { c.venueTags[v] & (UInt32(1) << UInt32($0)) != 0 }
         let d = Marketplace.embeddingDimension
         var attributes: [String: AttributeValue] = [
-            "name": .text("\(cuisine.replacingOccurrences(of: "_", with: " ").capitalized) \(Catalog.venueID(v))"),
+            "name": .text("\(cuisine.replacingOccurrences(of: "_", with: " ").capitalized) \(c.venueID(v))"),
             "location": .geo(GeoPoint(lat: c.venueLatitude[v], lon: c.venueLongitude[v])),
             "market": .category(Marketplace.cities[city].market),
             "delivery_radius": .radius(metres: Double(c.venueRadiusKm[v]) * 1000),
@@ -68,16 +68,16 @@ public enum MarketplaceExport {
             "embedding": .embedding(Array(c.venueEmbedding[(v * d)..<((v + 1) * d)])),
         ]
         if c.venueBrand[v] >= 0 { attributes["brand"] = .category(Catalog.brandID(Int(c.venueBrand[v]))) }
-        return EntityRecord(id: Catalog.venueID(v), attributes: attributes)
+        return EntityRecord(id: c.venueID(v), attributes: attributes)
     }
 
     static func item(_ i: Int, _ c: CatalogColumns) -> EntityRecord {
         let category = Marketplace.itemCategories[Int(c.itemCategory[i])]
         return EntityRecord(
-            id: Catalog.itemID(i),
+            id: c.itemID(i),
             attributes: [
-                "name": .text("\(category.capitalized) \(Catalog.itemID(i))"),
-                "venue": .reference(Catalog.venueID(Int(c.itemVenue[i]))),
+                "name": .text("\(category.capitalized) \(c.itemID(i))"),
+                "venue": .reference(c.venueID(Int(c.itemVenue[i]))),
                 "category": .category(category),
                 "price": .number(Double(c.itemPrice[i])),
                 "available": .number(c.itemAvailable[i] ? 1 : 0),
@@ -107,14 +107,14 @@ public enum MarketplaceExport {
                 Int64(c.referenceDay + Int(c.orderDay[o])) * millisecondsPerDay + 12 * 3_600_000
                 + Int64(position) * 1000
             orders.append(
-                Interaction(entityID: Catalog.venueID(Int(c.orderVenue[o])), event: "order", unixMilliseconds: time)
+                Interaction(entityID: c.venueID(Int(c.orderVenue[o])), event: "order", unixMilliseconds: time)
             )
             for item in [c.orderItem[o], c.orderItem2[o]] where item >= 0 {
-                items.append(Interaction(entityID: Catalog.itemID(Int(item)), event: "order", unixMilliseconds: time))
+                items.append(Interaction(entityID: c.itemID(Int(item)), event: "order", unixMilliseconds: time))
             }
         }
         if !orders.isEmpty { attributes["orders"] = .history(orders) }
         if !items.isEmpty { attributes["ordered_items"] = .history(items) }
-        return EntityRecord(id: Catalog.userID(u), attributes: attributes)
+        return EntityRecord(id: c.userID(u), attributes: attributes)
     }
 }

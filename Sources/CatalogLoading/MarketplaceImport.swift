@@ -105,6 +105,17 @@ struct MarketplaceImport {
         return value - 1
     }
 
+    /// The ids of one kind in position order: nil (numbered, nothing stored) when they are exactly
+    /// `<prefix>1 … <prefix>n` in that order, else a stored table.
+    static func ids(_ ids: [String], prefix: Character, count: Int, file: String) throws -> EntityIDs? {
+        let numbered = EntityIDs.positional(prefix: prefix, count: count)
+        if ids.count == count && ids.indices.allSatisfy({ numbered.position(ids[$0]) == $0 }) { return nil }
+        guard let table = EntityIDs.explicit(ids) else {
+            throw CatalogMappingError(file, "an id appears twice")
+        }
+        return table
+    }
+
     static func day(_ milliseconds: Int64) -> Int {
         Int(
             milliseconds >= 0
@@ -168,10 +179,13 @@ struct MarketplaceImport {
         var otherZone = 0
         let referenceDay = self.referenceDay
         var display = DisplayValues(kind: reader.schema.kind(named: "venue"), count: n)
+        var ids: [String] = []
+        ids.reserveCapacity(n)
         try reader.forEachRecord(of: "venue") { r in
-            guard let v = MarketplaceImport.index(r.id, prefix: "v", count: n) else {
-                throw CatalogMappingError(file, record: r.id, "the engine needs venue ids v1…v\(n)")
-            }
+            // Venues take their positions in file order; the validator has checked the ids are distinct.
+            let v = ids.count
+            guard v < n else { throw CatalogMappingError(file, record: r.id, "more venues than the manifest counts") }
+            ids.append(r.id)
             display.add(r, at: v)
             let a = r.attributes
             guard case .geo(let location)? = a["location"] else {
@@ -226,6 +240,9 @@ struct MarketplaceImport {
                 c.venueEmbedding.replaceSubrange((v * d)..<((v + 1) * d), with: e)
             }
         }
+        guard ids.count == n else {
+            throw CatalogMappingError(file, "\(ids.count) venues read, the manifest counts \(n)")
+        }
         // Brands named b1…bN keep their index (explain shows them); other names are numbered in venue order.
         let names = brandOf.compactMap { $0 }
         let positional = names.allSatisfy { MarketplaceImport.index($0, prefix: "b", count: Int(Int32.max)) != nil }
@@ -245,6 +262,7 @@ struct MarketplaceImport {
         }
         c.brandCount = Int(c.venueBrand.max() ?? -1) + 1
         c.venueDisplay = display.columns()
+        c.venueIDs = try MarketplaceImport.ids(ids, prefix: "v", count: n, file: file)
         if narrowed > 0 {
             notes.append("\(narrowed) venues have several daily opening intervals; served with the time all are open")
         }
@@ -309,15 +327,19 @@ struct MarketplaceImport {
         var allPopular = true
         let venues = c.venueCount
         var display = DisplayValues(kind: reader.schema.kind(named: "item"), count: n)
+        var ids: [String] = []
+        ids.reserveCapacity(n)
+        let venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
         try reader.forEachRecord(of: "item") { r in
-            guard let i = MarketplaceImport.index(r.id, prefix: "i", count: n) else {
-                throw CatalogMappingError(file, record: r.id, "the engine needs item ids i1…i\(n)")
-            }
+            // File order first; regrouped by venue below.
+            let i = ids.count
+            guard i < n else { throw CatalogMappingError(file, record: r.id, "more items than the manifest counts") }
+            ids.append(r.id)
             display.add(r, at: i)
             let a = r.attributes
-            guard case .reference(let venueID)? = a["venue"],
-                let v = MarketplaceImport.index(venueID, prefix: "v", count: venues)
-            else { throw CatalogMappingError(file, record: r.id, field: "venue", "no venue") }
+            guard case .reference(let venueID)? = a["venue"], let v = venueIDs.position(venueID), v < venues else {
+                throw CatalogMappingError(file, record: r.id, field: "venue", "no venue")
+            }
             c.itemVenue[i] = Int32(v)
             if case .category(let name)? = a["category"] {
                 guard let category = Marketplace.itemCategories.firstIndex(of: name) else {
@@ -340,24 +362,27 @@ struct MarketplaceImport {
                 allPopular = false
             }
         }
-        c.itemDisplay = display.columns()
-        // A menu is a range of item indexes, so items must come grouped by venue in venue order.
-        c.venueItemStart = [Int32](repeating: 0, count: c.venueCount + 1)
-        var previous: Int32 = 0
-        for i in 0..<n {
-            let v = c.itemVenue[i]
-            guard v >= previous else {
-                throw CatalogMappingError(
-                    file,
-                    record: Catalog.itemID(i),
-                    field: "venue",
-                    "belongs to \(Catalog.venueID(Int(v))) after an item of \(Catalog.venueID(Int(previous))); "
-                        + "the engine needs each venue's items numbered together, in venue order"
-                )
-            }
-            previous = v
-            c.venueItemStart[Int(v) + 1] = Int32(i + 1)
+        guard ids.count == n else {
+            throw CatalogMappingError(file, "\(ids.count) items read, the manifest counts \(n)")
         }
+        // A menu is a range of item positions, so items are grouped by venue, in venue order, keeping file order
+        // within a venue. Files already in that order (the demo's) are left as they are.
+        if zip(c.itemVenue, c.itemVenue.dropFirst()).contains(where: { $0 > $1 }) {
+            let order = (0..<n).sorted { (c.itemVenue[$0], $0) < (c.itemVenue[$1], $1) }
+            c.itemVenue = order.map { c.itemVenue[$0] }
+            c.itemCategory = order.map { c.itemCategory[$0] }
+            c.itemPrice = order.map { c.itemPrice[$0] }
+            c.itemPopularity = order.map { c.itemPopularity[$0] }
+            c.itemPopularityRank = order.map { c.itemPopularityRank[$0] }
+            c.itemAvailable = order.map { c.itemAvailable[$0] }
+            ids = order.map { ids[$0] }
+            display.reorder(order)
+            notes.append("items regrouped by venue (the engine keeps each menu together)")
+        }
+        c.itemDisplay = display.columns()
+        c.itemIDs = try MarketplaceImport.ids(ids, prefix: "i", count: n, file: file)
+        c.venueItemStart = [Int32](repeating: 0, count: c.venueCount + 1)
+        for i in 0..<n { c.venueItemStart[Int(c.itemVenue[i]) + 1] = Int32(i + 1) }
         for v in 0..<c.venueCount where c.venueItemStart[v + 1] < c.venueItemStart[v] {
             c.venueItemStart[v + 1] = c.venueItemStart[v]
         }
@@ -376,10 +401,12 @@ struct MarketplaceImport {
         c.userEmbedding = [Float](repeating: 0, count: n * d)
         var orders = [[Interaction]](repeating: [], count: n)
         var items = [[Interaction]](repeating: [], count: n)
+        var ids: [String] = []
+        ids.reserveCapacity(n)
         try reader.forEachRecord(of: "user") { r in
-            guard let u = MarketplaceImport.index(r.id, prefix: "u", count: n) else {
-                throw CatalogMappingError(file, record: r.id, "the engine needs user ids u1…u\(n)")
-            }
+            let u = ids.count
+            guard u < n else { throw CatalogMappingError(file, record: r.id, "more users than the manifest counts") }
+            ids.append(r.id)
             let a = r.attributes
             guard case .geo(let home)? = a["home"] else {
                 throw CatalogMappingError(file, record: r.id, field: "home", "no home")
@@ -398,6 +425,12 @@ struct MarketplaceImport {
             if case .history(let h)? = a["orders"] { orders[u] = h }
             if case .history(let h)? = a["ordered_items"] { items[u] = h }
         }
+        guard ids.count == n else {
+            throw CatalogMappingError(file, "\(ids.count) users read, the manifest counts \(n)")
+        }
+        c.userIDs = try MarketplaceImport.ids(ids, prefix: "u", count: n, file: file)
+        let venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
+        let itemIDs = c.itemIDs ?? .positional(prefix: "i", count: c.itemCount)
         // Orders oldest first; each takes up to two items ordered at its exact time from its venue.
         c.userOrderStart = [Int32](repeating: 0, count: n + 1)
         var unmatchedItems = 0
@@ -410,15 +443,13 @@ struct MarketplaceImport {
             }.map {
                 (
                     interaction: $0.element,
-                    item: MarketplaceImport.index($0.element.entityID, prefix: "i", count: c.itemCount) ?? -1,
+                    item: itemIDs.position($0.element.entityID) ?? -1,
                     used: false
                 )
             }
             var j = 0
             for order in venueOrders {
-                guard let v = MarketplaceImport.index(order.entityID, prefix: "v", count: c.venueCount) else {
-                    continue
-                }
+                guard let v = venueIDs.position(order.entityID) else { continue }
                 let time = order.unixMilliseconds
                 while j < itemOrders.count && itemOrders[j].interaction.unixMilliseconds < time {
                     if !itemOrders[j].used { unmatchedItems += 1 }

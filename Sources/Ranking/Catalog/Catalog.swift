@@ -14,6 +14,11 @@ public struct CatalogColumns: Sendable {
     /// data has none.
     public var venueDisplay = DisplayColumns()
     public var itemDisplay = DisplayColumns()
+    /// The ids of venues, items and users when they are not numbered (`v1`, `i1`, `u1`...): a team's own ids, in
+    /// position order. Nil means numbered.
+    public var venueIDs: EntityIDs?
+    public var itemIDs: EntityIDs?
+    public var userIDs: EntityIDs?
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -111,6 +116,10 @@ public final class Catalog: Sendable {
     /// Display values of venues and items (see `CatalogColumns.venueDisplay`).
     public let venueDisplay: DisplayColumns
     public let itemDisplay: DisplayColumns
+    /// The ids of venues, items and users, and the position of each id.
+    public let venueIDs: EntityIDs
+    public let itemIDs: EntityIDs
+    public let userIDs: EntityIDs
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -198,6 +207,9 @@ public final class Catalog: Sendable {
         snapshotID = c.snapshotID
         venueDisplay = c.venueDisplay
         itemDisplay = c.itemDisplay
+        venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
+        itemIDs = c.itemIDs ?? .positional(prefix: "i", count: c.itemCount)
+        userIDs = c.userIDs ?? .positional(prefix: "u", count: c.userCount)
         venueCount = c.venueCount
         venueLatitude = c.venueLatitude
         venueLongitude = c.venueLongitude
@@ -253,6 +265,9 @@ public final class Catalog: Sendable {
         c.snapshotID = snapshotID
         c.venueDisplay = venueDisplay
         c.itemDisplay = itemDisplay
+        c.venueIDs = venueIDs.isPositional ? nil : venueIDs
+        c.itemIDs = itemIDs.isPositional ? nil : itemIDs
+        c.userIDs = userIDs.isPositional ? nil : userIDs
         c.venueCount = venueCount
         c.venueLatitude = venueLatitude
         c.venueLongitude = venueLongitude
@@ -308,7 +323,8 @@ public final class Catalog: Sendable {
         let venues = venueBytes
         let items =
             b(itemVenue) + b(itemCategory) + b(itemPrice) + b(itemPopularity) + b(itemPopularityRank)
-            + b(itemAvailable) + venueDisplay.memoryBytes + itemDisplay.memoryBytes
+            + b(itemAvailable) + venueDisplay.memoryBytes + itemDisplay.memoryBytes + venueIDs.memoryBytes
+            + itemIDs.memoryBytes + userIDs.memoryBytes
         return venues + items + userBytes
     }
 
@@ -340,15 +356,23 @@ public final class Catalog: Sendable {
 
     /// Venue index for an id such as "v12", or nil when it is not a venue of this catalog.
     @inline(__always)
-    public func venueIndex(_ id: String) -> Int? { Catalog.parse(id, prefix: UInt8(ascii: "v"), count: venueCount) }
+    public func venueIndex(_ id: String) -> Int? { venueIDs.position(id) }
     /// Item index for an id such as "i7".
     @inline(__always)
-    public func itemIndex(_ id: String) -> Int? { Catalog.parse(id, prefix: UInt8(ascii: "i"), count: itemCount) }
+    public func itemIndex(_ id: String) -> Int? { itemIDs.position(id) }
     /// User index for an id such as "u1".
     @inline(__always)
-    public func userIndex(_ id: String) -> Int? { Catalog.parse(id, prefix: UInt8(ascii: "u"), count: userCount) }
+    public func userIndex(_ id: String) -> Int? { userIDs.position(id) }
 
-    /// The readable id of venue `index`.
+    /// The id of venue `index` in this catalog (a team's own, or `v<index + 1>`).
+    public func venueID(_ index: Int) -> String { venueIDs.id(index) }
+    /// The id of item `index` in this catalog.
+    public func itemID(_ index: Int) -> String { itemIDs.id(index) }
+    /// The id of user `index` in this catalog.
+    public func userID(_ index: Int) -> String { userIDs.id(index) }
+
+    /// The numbered id of venue `index`, as generated data names it (`Catalog.venueID(_:)` on an instance gives the
+    /// catalog's own).
     public static func venueID(_ index: Int) -> String { "v\(index + 1)" }
     /// The readable id of item `index`.
     public static func itemID(_ index: Int) -> String { "i\(index + 1)" }
@@ -358,18 +382,7 @@ public final class Catalog: Sendable {
     public static func brandID(_ index: Int) -> String { "b\(index + 1)" }
 
     static func parse(_ id: String, prefix: UInt8, count: Int) -> Int? {
-        var utf8 = id.utf8.makeIterator()
-        guard utf8.next() == prefix else { return nil }
-        var value = 0
-        var digits = 0
-        while let byte = utf8.next() {
-            guard byte >= 48, byte <= 57, digits < 12 else { return nil }
-            if digits == 0 && byte == 48 { return nil }  // "v0" and "v01" are not ids
-            value = value * 10 + Int(byte - 48)
-            digits += 1
-        }
-        guard digits > 0, value >= 1, value <= count else { return nil }
-        return value - 1
+        EntityIDs.parse(id, prefix: prefix, count: count)
     }
 
     // MARK: Venue facts used by more than one stage

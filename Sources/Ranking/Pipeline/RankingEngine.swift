@@ -767,20 +767,15 @@ public final class RankingEngine: @unchecked Sendable {
         catalog: Catalog,
         surface: String
     ) throws -> Int {
-        let prefix: UInt8 = kind == .venues ? UInt8(ascii: "v") : UInt8(ascii: "i")
-        if let index = Catalog.parse(
-            id,
-            prefix: prefix,
-            count: kind == .venues ? catalog.venueCount : catalog.itemCount
-        ) {
-            return index
-        }
-        // A well-formed id beyond the snapshot is a venue or item the catalog does not know yet: rank it on the
-        // caller's features alone.
-        if Catalog.parse(id, prefix: prefix, count: Int.max / 2) != nil { return -1 }
+        let ids = kind == .venues ? catalog.venueIDs : catalog.itemIDs
+        if let index = ids.position(id) { return index }
+        // An id of the right form that the catalog does not have is a venue or item newer than the snapshot: rank
+        // it on the caller's features alone.
+        if ids.couldName(id) { return -1 }
+        let example = ids.count > 0 ? "\(ids.id(0)), ..." : "none in this catalog"
         throw RankingError.invalidArgument(
             "candidate \"\(id)\" is not a \(kind == .venues ? "venue" : "item") id; "
-                + "surface \(surface) ranks \(kind == .venues ? "venues (v1, v2, ...)" : "items (i1, i2, ...)")"
+                + "surface \(surface) ranks \(kind == .venues ? "venues" : "items") (\(example))"
         )
     }
 
@@ -840,10 +835,10 @@ struct PipelineRun {
         if !callerIDs.isEmpty {
             id = callerIDs[i]
         } else {
-            id = kind == .venues ? Catalog.venueID(index) : Catalog.itemID(index)
+            id = (kind == .venues ? catalog?.venueID(index) : catalog?.itemID(index)) ?? ""
         }
         if index >= 0, let catalog {
-            venue = kind == .venues ? Catalog.venueID(index) : Catalog.venueID(Int(catalog.itemVenue[index]))
+            venue = kind == .venues ? catalog.venueID(index) : catalog.venueID(Int(catalog.itemVenue[index]))
             display = kind == .venues ? catalog.venueDisplay.values(of: index) : catalog.itemDisplay.values(of: index)
         } else if kind == .venues {
             venue = id
