@@ -35,14 +35,21 @@ public enum MarketplaceExport {
         let city = Int(c.venueCity[v])
         let cuisine = Marketplace.cuisines[Int(c.venueCuisine[v])]
         var intervals: [OpenInterval] = []
-        for day in 0..<7 where c.venueClosedDays[v] & (1 << UInt8(day)) == 0 {
-            intervals.append(
-                OpenInterval(
-                    weekday: day + 1,
-                    openMinute: Int(c.venueOpenMinute[v]),
-                    closeMinute: Int(c.venueCloseMinute[v])
+        if c.venueHoursStart.count == c.venueCount + 1 {
+            for k in Int(c.venueHoursStart[v])..<Int(c.venueHoursStart[v + 1]) {
+                let (day, open, close) = OpeningHours.unpack(c.venueHours[k])
+                intervals.append(OpenInterval(weekday: day + 1, openMinute: open, closeMinute: close))
+            }
+        } else {
+            for day in 0..<7 where c.venueClosedDays[v] & (1 << UInt8(day)) == 0 {
+                intervals.append(
+                    OpenInterval(
+                        weekday: day + 1,
+                        openMinute: Int(c.venueOpenMinute[v]),
+                        closeMinute: Int(c.venueCloseMinute[v])
+                    )
                 )
-            )
+            }
         }
         let tags = Marketplace.cuisines.indices.filter { c.venueTags[v] & (UInt32(1) << UInt32($0)) != 0 }
         let d = Marketplace.embeddingDimension

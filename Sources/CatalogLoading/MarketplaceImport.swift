@@ -21,7 +21,7 @@ public struct CatalogMappingError: Error, CustomStringConvertible, Sendable {
 /// The engine's limits, stated once: ids are positional (`v1…vN`, `i1…iN`, `u1…uN`, in any order), items of a
 /// venue are contiguous (`i` ids grouped by venue in venue order), markets and cuisines are the engine's own
 /// (`Marketplace.cities`, `Marketplace.cuisines`, `Marketplace.itemCategories`), and a venue has one daily opening
-/// interval (a schedule with several is narrowed to the time every one of them is open).
+/// interval summary, and exact weekly intervals when some venue's hours differ by day or have several intervals a day.
 struct MarketplaceImport {
     let referenceDay: Int
     /// Things the mapping simplified, for the load log.
@@ -174,7 +174,8 @@ struct MarketplaceImport {
         var brandNames: [String] = []
         var brandOf = [String?](repeating: nil, count: n)
         var allPopular = true
-        var narrowed = 0
+        var weekly = 0
+        var hours = [[UInt32]](repeating: [], count: n)
         var unknownTags = 0
         var otherZone = 0
         let referenceDay = self.referenceDay
@@ -197,11 +198,16 @@ struct MarketplaceImport {
             if case .radius(let metres)? = a["delivery_radius"] { c.venueRadiusKm[v] = Float(metres / 1000) }
             if case .schedule(let schedule)? = a["opening_hours"] {
                 if schedule.timeZone != Marketplace.cities[Int(c.venueCity[v])].timeZone { otherZone += 1 }
+                // The daily summary serves exports and training data; opening and closing follow the exact
+                // weekly intervals.
                 let (open, close, closed, exact) = MarketplaceImport.daily(schedule)
                 c.venueOpenMinute[v] = open
                 c.venueCloseMinute[v] = close
                 c.venueClosedDays[v] = closed
-                if !exact { narrowed += 1 }
+                if !exact { weekly += 1 }
+                hours[v] = schedule.intervals.compactMap {
+                    OpeningHours.pack(weekday: $0.weekday - 1, openMinute: $0.openMinute, closeMinute: $0.closeMinute)
+                }
             }
             guard case .category(let cuisineName)? = a["cuisine"],
                 let cuisine = Marketplace.cuisines.firstIndex(of: cuisineName)
@@ -263,8 +269,15 @@ struct MarketplaceImport {
         c.brandCount = Int(c.venueBrand.max() ?? -1) + 1
         c.venueDisplay = display.columns()
         c.venueIDs = try MarketplaceImport.ids(ids, prefix: "v", count: n, file: file)
-        if narrowed > 0 {
-            notes.append("\(narrowed) venues have several daily opening intervals; served with the time all are open")
+        if weekly > 0 {
+            // Only when some venue's week is not one interval a day: otherwise the daily columns are exact.
+            c.venueHoursStart = [0]
+            c.venueHoursStart.reserveCapacity(n + 1)
+            for intervals in hours {
+                c.venueHours.append(contentsOf: intervals)
+                c.venueHoursStart.append(Int32(c.venueHours.count))
+            }
+            notes.append("\(weekly) venues have different hours on different days or several intervals a day")
         }
         if unknownTags > 0 { notes.append("\(unknownTags) venue tags are not cuisines the engine knows; ignored") }
         if otherZone > 0 {

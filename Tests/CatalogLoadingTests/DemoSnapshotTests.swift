@@ -132,6 +132,59 @@ import Testing
         #expect(refused?.description.contains("venue.pb: v1: market: not one of the engine's markets") == true)
     }
 
+    @Test func exactWeeklyHoursAreServedAndWrittenBack() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap").path
+        let writer = try SnapshotWriter(schema: try DemoSnapshot.marketplaceSchema(), directory: path)
+        let c = Self.market.catalog.columns
+        let lunchAndDinner = [
+            OpenInterval(weekday: 1, openMinute: 660, closeMinute: 840),
+            OpenInterval(weekday: 1, openMinute: 1020, closeMinute: 1320),
+            OpenInterval(weekday: 6, openMinute: 1080, closeMinute: 1560),
+        ]
+        for v in 0..<c.venueCount {
+            var venue = MarketplaceExport.venue(v, c)
+            if v == 0 {
+                venue.attributes["opening_hours"] = .schedule(
+                    WeeklySchedule(
+                        timeZone: Marketplace.cities[Int(c.venueCity[0])].timeZone,
+                        intervals: lunchAndDinner
+                    )
+                )
+            }
+            try writer.append(venue, kind: "venue")
+        }
+        for i in 0..<c.itemCount { try writer.append(MarketplaceExport.item(i, c), kind: "item") }
+        for u in 0..<c.userCount { try writer.append(MarketplaceExport.user(u, c), kind: "user") }
+        try writer.finish()
+        let loaded = try CatalogLoader.load(directory: path, referenceDay: Self.referenceDay)
+        let catalog = loaded.catalog
+        #expect(loaded.notes.contains("1 venues have different hours on different days or several intervals a day"))
+        // Monday: open for lunch and dinner, not between; Saturday night until 02:00 on Sunday.
+        #expect(catalog.isOpen(0, weekday: 0, minuteOfDay: 12 * 60))
+        #expect(!catalog.isOpen(0, weekday: 0, minuteOfDay: 15 * 60))
+        #expect(catalog.isOpen(0, weekday: 0, minuteOfDay: 18 * 60))
+        #expect(catalog.isOpen(0, weekday: 6, minuteOfDay: 60))
+        #expect(!catalog.isOpen(0, weekday: 2, minuteOfDay: 12 * 60))
+        // Every other venue answers exactly as the generated catalog does.
+        for v in 1..<min(c.venueCount, 50) {
+            for minute in stride(from: 0, to: 1440, by: 45) {
+                #expect(
+                    catalog.isOpen(v, weekday: 3, minuteOfDay: minute)
+                        == Self.market.catalog.isOpen(v, weekday: 3, minuteOfDay: minute)
+                )
+            }
+        }
+        // Written back as they came.
+        guard case .schedule(let written)? = MarketplaceExport.venue(0, catalog.columns).attributes["opening_hours"]
+        else {
+            Issue.record("no schedule written")
+            return
+        }
+        #expect(written.intervals == lunchAndDinner)
+    }
+
     @Test func theLoaderFollowsASymlinkToTheSnapshotItNames() throws {
         let folder = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }

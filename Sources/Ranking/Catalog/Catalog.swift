@@ -33,6 +33,11 @@ public struct CatalogColumns: Sendable {
     public var venueCloseMinute: [UInt16] = []
     /// Bit `d` set: closed all day on weekday `d` (0 = Monday).
     public var venueClosedDays: [UInt8] = []
+    /// Exact weekly opening hours, when the data has them (a snapshot's schedules): venue `k`'s intervals are
+    /// `venueHours[venueHoursStart[k] ..< venueHoursStart[k + 1]]`, each packed by ``OpeningHours/pack``. Empty means
+    /// the daily columns above govern (generated data: one interval a day and closed days).
+    public var venueHoursStart: [Int32] = []
+    public var venueHours: [UInt32] = []
     public var venueCuisine: [UInt8] = []
     /// Bit set of cuisine tags (the primary cuisine and an optional secondary one).
     public var venueTags: [UInt32] = []
@@ -134,6 +139,9 @@ public final class Catalog: Sendable {
     let venueCloseMinute: [UInt16]
     /// Bit `d` set: closed all day on weekday `d` (0 = Monday).
     let venueClosedDays: [UInt8]
+    /// Exact weekly opening hours (see `CatalogColumns.venueHours`); empty when the daily columns govern.
+    let venueHoursStart: [Int32]
+    let venueHours: [UInt32]
     let venueCuisine: [UInt8]
     /// Bit set of cuisine tags (the primary cuisine and an optional secondary one).
     let venueTags: [UInt32]
@@ -218,6 +226,8 @@ public final class Catalog: Sendable {
         venueOpenMinute = c.venueOpenMinute
         venueCloseMinute = c.venueCloseMinute
         venueClosedDays = c.venueClosedDays
+        venueHoursStart = c.venueHoursStart.count == c.venueCount + 1 ? c.venueHoursStart : []
+        venueHours = venueHoursStart.isEmpty ? [] : c.venueHours
         venueCuisine = c.venueCuisine
         venueTags = c.venueTags
         venueBrand = c.venueBrand
@@ -276,6 +286,8 @@ public final class Catalog: Sendable {
         c.venueOpenMinute = venueOpenMinute
         c.venueCloseMinute = venueCloseMinute
         c.venueClosedDays = venueClosedDays
+        c.venueHoursStart = venueHoursStart
+        c.venueHours = venueHours
         c.venueCuisine = venueCuisine
         c.venueTags = venueTags
         c.venueBrand = venueBrand
@@ -331,7 +343,8 @@ public final class Catalog: Sendable {
     var venueBytes: Int {
         func b<T>(_ a: [T]) -> Int { a.count * MemoryLayout<T>.stride }
         return b(venueLatitude) + b(venueLongitude) + b(venueCity) + b(venueRadiusKm) + b(venueOpenMinute)
-            + b(venueCloseMinute) + b(venueClosedDays) + b(venueCuisine) + b(venueTags) + b(venueBrand)
+            + b(venueCloseMinute) + b(venueClosedDays) + b(venueHoursStart) + b(venueHours) + b(venueCuisine)
+            + b(venueTags) + b(venueBrand)
             + b(venuePriceLevel) + b(venueRating) + b(venuePrepMinutes) + b(venueAvailable) + b(venueCreatedDay)
             + b(venuePopularity) + b(venueImpressions) + b(venueClicks) + b(venueEmbedding) + b(venueItemStart)
             + b(covisitStart) + b(covisitVenue) + b(covisitWeight) + spatial.memoryBytes
@@ -390,6 +403,7 @@ public final class Catalog: Sendable {
     /// Whether venue `v` takes orders at local `minuteOfDay` on `weekday` (0 = Monday).
     @inline(__always)
     func isOpen(_ v: Int, weekday: Int, minuteOfDay: Int) -> Bool {
+        if !venueHoursStart.isEmpty { return weeklyInterval(v, weekday: weekday, minuteOfDay: minuteOfDay) != nil }
         let open = Int(venueOpenMinute[v])
         let close = Int(venueCloseMinute[v])
         let closed = venueClosedDays[v]
@@ -402,9 +416,24 @@ public final class Catalog: Sendable {
     /// Minutes until venue `v` closes, or 0 when it is closed.
     @inline(__always)
     func minutesToClose(_ v: Int, weekday: Int, minuteOfDay: Int) -> Int {
+        if !venueHoursStart.isEmpty {
+            return weeklyInterval(v, weekday: weekday, minuteOfDay: minuteOfDay) ?? 0
+        }
         guard isOpen(v, weekday: weekday, minuteOfDay: minuteOfDay) else { return 0 }
         let close = Int(venueCloseMinute[v])
         return minuteOfDay >= Int(venueOpenMinute[v]) ? close - minuteOfDay : close - 1440 - minuteOfDay
+    }
+
+    /// With weekly hours: the interval of venue `v` open at local `minuteOfDay` on `weekday` (today's, or
+    /// yesterday's running past midnight), as the minutes it has left; nil when the venue is closed.
+    private func weeklyInterval(_ v: Int, weekday: Int, minuteOfDay: Int) -> Int? {
+        let yesterday = (weekday + 6) % 7
+        for k in Int(venueHoursStart[v])..<Int(venueHoursStart[v + 1]) {
+            let (day, open, close) = OpeningHours.unpack(venueHours[k])
+            if day == weekday && minuteOfDay >= open && minuteOfDay < close { return close - minuteOfDay }
+            if day == yesterday && close > 1440 && minuteOfDay < close - 1440 { return close - 1440 - minuteOfDay }
+        }
+        return nil
     }
 
     /// City whose centre is nearest to the location, if it is within `SpatialIndex.cityRadiusKm`.
