@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+. Scripts/lib/bench-common.sh
 
 runs=5
 seconds=10
@@ -35,14 +36,8 @@ swift build -c release --scratch-path .build-bench --product rankd 2>&1 | grep -
 servers=("rankd=$repo/.build-bench/release/rankd")
 if [ -n "$baseline" ]; then
   rev=$(git rev-parse --short "$baseline")
-  tree="$repo/.build-ab-baseline/src"
   log "building the baseline $rev (release)"
-  rm -rf "$tree"
-  mkdir -p "$tree"
-  git archive "$rev" | tar -x -C "$tree"
-  (cd "$tree" && swift build -c release --scratch-path "$repo/.build-ab-baseline/build" --product rankd 2>&1 |
-    grep -E "error" || true)
-  servers+=("rankd-$rev=$repo/.build-ab-baseline/build/release/rankd")
+  servers+=("rankd-$rev=$(build_baseline "$rev" rankd)/rankd")
 fi
 cache=$(Scripts/fetch-interop.sh | tail -1)
 servers+=("grpc-go=$cache/bin/interop-server-go")
@@ -55,8 +50,6 @@ printf '\0\0\0\0\0' >"$out/empty.grpc"
   echo "h2load: $(h2load --version 2>&1 | head -1)"
   echo "runs: $runs x ${seconds}s, server on core 0, h2load on core 1"
 } | tee "$out/machine.txt" >&2
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 for run in $(seq 1 "$runs"); do
   for spec in "${servers[@]}"; do
@@ -72,10 +65,7 @@ for run in $(seq 1 "$runs"); do
         >"$out/$name-server-$run.log" 2>&1 &
     fi
     pid=$!
-    for _ in $(seq 100); do
-      (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-      sleep 0.1
-    done
+    wait_port "$port" || true
     taskset -c 1 h2load -c 4 -m 100 -D "$seconds" --warm-up-time 2 -d "$out/empty.grpc" \
       -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$port$path" \
       >"$out/$name-h2load-$run.txt" 2>&1 || true

@@ -103,6 +103,9 @@ public struct RequestMix: Sendable {
     public var seed: UInt64
     /// Distinct requests drawn; the run cycles through them.
     public var poolSize: Int
+    /// Request time written into every context, Unix milliseconds; 0 leaves it to the server's clock. A fixed time
+    /// makes a run's work independent of the hour it runs at (at night most venues are closed).
+    public var requestTimeUnixMs: Int64 = 0
 
     /// Creates a mix.
     public init(
@@ -205,6 +208,7 @@ public struct RequestMix: Sendable {
         context.device = arena.string(devices[random.below(devices.count)])
         context.locale = arena.string("en-US")
         context.request_id = arena.string("load-\(seed)-\(index)")
+        context.request_time_unix_ms = requestTimeUnixMs
         return arena.make(context)
     }
 

@@ -82,6 +82,9 @@ struct RankLoadCommand: ParsableCommand {
     @Option(help: "Seed of the request mix.")
     var seed: UInt64 = 1
 
+    @Option(help: "Request time in every request's context, Unix ms; 0 = the server's clock.")
+    var requestTime: Int64 = 0
+
     @Option(help: "Demo data scale rankd serves (its --scale).")
     var scale = 1.0
 
@@ -136,6 +139,7 @@ struct RankLoadCommand: ParsableCommand {
         }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard candidates > 0 else { throw ValidationError("--candidates must be positive") }
+        guard requestTime >= 0 else { throw ValidationError("--request-time must be 0 or a Unix time in ms") }
         guard scale > 0, scale.isFinite else { throw ValidationError("--scale must be positive") }
         guard [stepBy != nil, rampTo != nil, schedule != nil, closedLoop].filter({ $0 }).count <= 1 else {
             throw ValidationError("choose one of --step-by, --ramp-to, --schedule and --closed-loop")
@@ -205,17 +209,19 @@ struct RankLoadCommand: ParsableCommand {
             minAchievedFraction: minAchieved,
             maxSchedulingLagP99Nanoseconds: try LoadParsing.nanoseconds(maxLagP99)
         )
+        // validate() has checked the digits.
         let payload = stride(from: 0, to: payloadHex.count, by: 2).map { offset -> UInt8 in
             let start = payloadHex.index(payloadHex.startIndex, offsetBy: offset)
             return UInt8(payloadHex[start...payloadHex.index(after: start)], radix: 16)!
         }
-        let mix = RequestMix(
+        var mix = RequestMix(
             method: try RequestMix.method(named: method, payload: payload),
             shape: .demo(scale: scale),
             candidates: candidates,
             surface: surface,
             seed: seed
         )
+        mix.requestTimeUnixMs = requestTime
         let workload = mix.makeWorkload()
         let pin = try cpus.map { list in
             try list.split(separator: ",").map { part -> Int in

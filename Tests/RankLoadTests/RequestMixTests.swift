@@ -15,6 +15,24 @@ struct RequestMixTests {
         #expect(first.requests.map(\.message) != other.requests.map(\.message))
     }
 
+    @Test("a fixed request time reaches every context; by default the server's clock decides")
+    func requestTimeIsCarried() throws {
+        var mix = RequestMix(method: .mixed(recommendShare: 0.5), seed: 5, poolSize: 40)
+        func times(_ workload: Workload) throws -> [Int64] {
+            try workload.requests.map { request in
+                if request.path == RequestMix.recommendPath {
+                    let decoded = try ProtoC.decode(request.message, as: ranking__v1__recommend_request__init)
+                    return decoded.message.context?.pointee.request_time_unix_ms ?? -1
+                }
+                let decoded = try ProtoC.decode(request.message, as: ranking__v1__rank_request__init)
+                return decoded.message.context?.pointee.request_time_unix_ms ?? -1
+            }
+        }
+        #expect(try times(mix.makeWorkload()).allSatisfy { $0 == 0 })
+        mix.requestTimeUnixMs = 1_714_579_200_000
+        #expect(try times(mix.makeWorkload()).allSatisfy { $0 == 1_714_579_200_000 })
+    }
+
     @Test("Recommend requests name demo users and surfaces and decode as RecommendRequest")
     func recommendRequestsDecode() throws {
         let shape = DemoDataShape(userCount: 1000, venueCount: 100)

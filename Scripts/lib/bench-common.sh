@@ -1,0 +1,35 @@
+# Shared by the A/B benchmark scripts (sourced, not run): building a baseline commit and finding a free port.
+
+# build_baseline REF PRODUCT... : builds PRODUCTs of commit REF (release) from a clean export of that commit in
+# .build-ab-baseline/src, and prints the folder holding the binaries.
+build_baseline() {
+  local ref=$1
+  shift
+  local rev tree build
+  rev=$(git rev-parse --short "$ref")
+  tree="$PWD/.build-ab-baseline/src-$rev"
+  build="$PWD/.build-ab-baseline/build-$rev"
+  if [ ! -d "$tree" ]; then
+    mkdir -p "$tree"
+    git archive "$rev" | tar -x -C "$tree"
+  fi
+  local product
+  for product in "$@"; do
+    (cd "$tree" && swift build -c release --scratch-path "$build" --product "$product" 2>&1 | grep -E "error" >&2 || true)
+  done
+  echo "$build/release"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT: waits up to 10 s for something to listen on 127.0.0.1:PORT.
+wait_port() {
+  local _
+  for _ in $(seq 100); do
+    (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
