@@ -31,7 +31,7 @@ public enum ContractMapping {
                 }
             )
         }
-        return RankQuery(
+        var query = RankQuery(
             userID: ProtoC.string(request.user_id),
             surface: ProtoC.string(request.surface),
             context: context(request.context),
@@ -43,11 +43,13 @@ public enum ContractMapping {
             },
             pageToken: ProtoC.string(request.page_token)
         )
+        query.includeDisplay = request.include_display != 0
+        return query
     }
 
     /// A RecommendQuery from a decoded RecommendRequest.
     public static func recommendQuery(_ request: Ranking__V1__RecommendRequest) -> RecommendQuery {
-        RecommendQuery(
+        var query = RecommendQuery(
             userID: ProtoC.string(request.user_id),
             surface: ProtoC.string(request.surface),
             context: context(request.context),
@@ -58,6 +60,8 @@ public enum ContractMapping {
             },
             venueID: ProtoC.string(request.venue_id)
         )
+        query.includeDisplay = request.include_display != 0
+        return query
     }
 
     /// Encodes a RankResponse.

@@ -103,6 +103,7 @@ struct RecommendCommand: ParsableCommand {
         request.context = query.context(arena: arena)
         request.limit = query.limit
         request.explain = query.explain ? 1 : 0
+        request.include_display = 1  // a person reads the answer: names beside ids
         request.venue_id = arena.string(venue)
         let excluded = query.excludedIDs
         request.n_exclude_item_ids = excluded.count
@@ -147,6 +148,7 @@ struct RankCommand: ParsableCommand {
         request.context = query.context(arena: arena)
         request.limit = query.limit
         request.explain = query.explain ? 1 : 0
+        request.include_display = 1  // a person reads the answer: names beside ids
         request.page_token = arena.string(pageToken)
         let candidates: [UnsafeMutablePointer<Ranking__V1__Candidate>?] = items.split(separator: ",").map { id in
             var candidate = Ranking__V1__Candidate()

@@ -68,9 +68,12 @@ def test_rank_never_returns_excluded_candidates(ranking_stub, protos):
         (len(reply.items), dropped, len(set(candidates)))
 
 
-def test_answers_carry_the_catalogs_display_values(ranking_stub, protos):
-    """Each ranked entry names itself with the schema's display attributes, in schema order."""
-    sections = recommend(ranking_stub, protos, limit=3)
+def test_answers_carry_the_catalogs_display_values_when_asked(ranking_stub, protos):
+    """With include_display each ranked entry names itself with the schema's display attributes, in schema order;
+    without it (services) none are sent."""
+    plain = [item for section in recommend(ranking_stub, protos, limit=3) for item in section.items]
+    assert plain and not any(item.display for item in plain)
+    sections = recommend(ranking_stub, protos, limit=3, include_display=True)
     items = [item for section in sections for item in section.items]
     assert items
     for item in items:

@@ -224,7 +224,7 @@ def test_a_teams_own_ids_are_served_from_csv_to_answer(bin_dir, servers, protos,
     context = ranking.Context(request_time_unix_ms=TEAM_TIME_MS, request_id="team")
     with grpc.insecure_channel(server.address) as channel:
         stub = protos.ranking_grpc.RankingServiceStub(channel)
-        request = ranking.RankRequest(user_id="anna", surface="discovery", context=context)
+        request = ranking.RankRequest(user_id="anna", surface="discovery", context=context, include_display=True)
         for venue in ("sushi-go", "luigis-mitte", "far-away", "opened-yesterday"):
             request.candidates.add(item_id=venue)
         reply, call = stub.Rank.with_call(request, timeout=CALL_TIMEOUT_S)

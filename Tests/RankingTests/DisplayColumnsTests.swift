@@ -36,3 +36,9 @@ import Testing
         #expect(columns.values(of: 0).map(\.value) == ["a"])
     }
 }
+
+@Suite struct DropReasonTests {
+    @Test func positionsFollowAllCases() {
+        #expect(DropReason.allCases.map(\.position) == Array(DropReason.allCases.indices))
+    }
+}

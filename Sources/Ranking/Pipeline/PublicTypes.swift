@@ -69,6 +69,8 @@ public struct RankQuery: Sendable {
     public var excludeItemIDs: [String]
     /// Token from a previous answer's `nextPageToken`.
     public var pageToken: String
+    /// Return each entry's display values (names...), for people; off for services, which pay nothing for them.
+    public var includeDisplay = false
 
     /// Creates a query.
     public init(
@@ -108,6 +110,8 @@ public struct RecommendQuery: Sendable {
     public var excludeItemIDs: [String]
     /// The venue, for surfaces that rank inside one venue.
     public var venueID: String
+    /// Return each entry's display values (names...), for people; off for services, which pay nothing for them.
+    public var includeDisplay = false
 
     /// Creates a query.
     public init(
@@ -192,6 +196,17 @@ public enum DropReason: String, CaseIterable, Sendable {
     case outOfDeliveryRange = "out_of_delivery_range"
     /// The item is not available.
     case itemUnavailable = "item_unavailable"
+
+    /// Its place in `allCases`.
+    var position: Int {
+        switch self {
+        case .excluded: return 0
+        case .venueNotTakingOrders: return 1
+        case .venueClosed: return 2
+        case .outOfDeliveryRange: return 3
+        case .itemUnavailable: return 4
+        }
+    }
 
     /// How a person reads it: "out of delivery range".
     public var phrase: String {

@@ -244,6 +244,7 @@ public final class RankingEngine: @unchecked Sendable {
             callerCandidates: query.candidates,
             venueID: "",
             explain: query.explain,
+            display: query.includeDisplay,
             exclude: query.excludeItemIDs,
             seed: token?.seed,
             deadline: deadline,
@@ -401,6 +402,7 @@ public final class RankingEngine: @unchecked Sendable {
             callerCandidates: nil,
             venueID: query.venueID,
             explain: query.explain,
+            display: query.includeDisplay,
             exclude: query.excludeItemIDs,
             seed: nil,
             deadline: deadline,
@@ -449,6 +451,7 @@ public final class RankingEngine: @unchecked Sendable {
         callerCandidates: [CandidateInput]?,
         venueID: String,
         explain: Bool,
+        display: Bool,
         exclude: [String],
         seed: UInt64?,
         deadline: DispatchTime?,
@@ -564,6 +567,7 @@ public final class RankingEngine: @unchecked Sendable {
             ?? (context.requestID.isEmpty
                 ? StableHash.hash(userID, String(timeMs / 60_000)) : StableHash.hash(context.requestID, userID))
         run.explain = explain
+        run.display = display
         run.kind = kind
         var timer = StageTimer()
 
@@ -823,6 +827,8 @@ struct PipelineRun {
     var requestTimeUnixMs: Int64 = 0
     var seed: UInt64 = 0
     var explain = false
+    /// Fill each entry's display values.
+    var display = false
     var featureNames: [String] = []
     var featureRows: [Double] = []
     var featureWidth = 0
@@ -839,7 +845,10 @@ struct PipelineRun {
         }
         if index >= 0, let catalog {
             venue = kind == .venues ? catalog.venueID(index) : catalog.venueID(Int(catalog.itemVenue[index]))
-            display = kind == .venues ? catalog.venueDisplay.values(of: index) : catalog.itemDisplay.values(of: index)
+            if self.display {
+                display =
+                    kind == .venues ? catalog.venueDisplay.values(of: index) : catalog.itemDisplay.values(of: index)
+            }
         } else if kind == .venues {
             venue = id
         }

@@ -15,7 +15,7 @@ struct Reranker {
         var dropped = [Int](repeating: 0, count: DropReason.allCases.count)
 
         mutating func drop(_ reason: DropReason) {
-            dropped[DropReason.allCases.firstIndex(of: reason)!] += 1
+            dropped[reason.position] += 1
         }
 
         /// The reasons with a count, in ``DropReason`` order.

@@ -687,7 +687,7 @@ const ProtobufCMessageDescriptor ranking__v1__candidate__descriptor =
   (ProtobufCMessageInit) ranking__v1__candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descriptors[9] =
 {
   {
     "user_id",
@@ -785,12 +785,25 @@ static const ProtobufCFieldDescriptor ranking__v1__rank_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "include_display",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RankRequest, include_display),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__rank_request__field_indices_by_name[] = {
   3,   /* field[3] = candidates */
   2,   /* field[2] = context */
   6,   /* field[6] = exclude_item_ids */
   5,   /* field[5] = explain */
+  8,   /* field[8] = include_display */
   4,   /* field[4] = limit */
   7,   /* field[7] = page_token */
   1,   /* field[1] = surface */
@@ -799,7 +812,7 @@ static const unsigned ranking__v1__rank_request__field_indices_by_name[] = {
 static const ProtobufCIntRange ranking__v1__rank_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor =
 {
@@ -809,7 +822,7 @@ const ProtobufCMessageDescriptor ranking__v1__rank_request__descriptor =
   "Ranking__V1__RankRequest",
   "ranking.v1",
   sizeof(Ranking__V1__RankRequest),
-  8,
+  9,
   ranking__v1__rank_request__field_descriptors,
   ranking__v1__rank_request__field_indices_by_name,
   1,  ranking__v1__rank_request__number_ranges,
@@ -1265,7 +1278,7 @@ const ProtobufCMessageDescriptor ranking__v1__dropped_candidates__descriptor =
   (ProtobufCMessageInit) ranking__v1__dropped_candidates__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__recommend_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor ranking__v1__recommend_request__field_descriptors[8] =
 {
   {
     "user_id",
@@ -1351,11 +1364,24 @@ static const ProtobufCFieldDescriptor ranking__v1__recommend_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "include_display",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RecommendRequest, include_display),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__recommend_request__field_indices_by_name[] = {
   2,   /* field[2] = context */
   5,   /* field[5] = exclude_item_ids */
   4,   /* field[4] = explain */
+  7,   /* field[7] = include_display */
   3,   /* field[3] = limit */
   1,   /* field[1] = surface */
   0,   /* field[0] = user_id */
@@ -1364,7 +1390,7 @@ static const unsigned ranking__v1__recommend_request__field_indices_by_name[] = 
 static const ProtobufCIntRange ranking__v1__recommend_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor ranking__v1__recommend_request__descriptor =
 {
@@ -1374,7 +1400,7 @@ const ProtobufCMessageDescriptor ranking__v1__recommend_request__descriptor =
   "Ranking__V1__RecommendRequest",
   "ranking.v1",
   sizeof(Ranking__V1__RecommendRequest),
-  7,
+  8,
   ranking__v1__recommend_request__field_descriptors,
   ranking__v1__recommend_request__field_indices_by_name,
   1,  ranking__v1__recommend_request__number_ranges,

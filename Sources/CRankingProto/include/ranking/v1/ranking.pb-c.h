@@ -125,10 +125,15 @@ struct  Ranking__V1__RankRequest
    * Opaque token from a previous response's next_page_token for stable pagination.
    */
   char *page_token;
+  /*
+   * Fill each item's display fields (names, cuisines...) for a person to read; services that render from their
+   * own catalog leave it off and pay nothing for them.
+   */
+  protobuf_c_boolean include_display;
 };
 #define RANKING__V1__RANK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__rank_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Ranking__V1__RankedItem__FeaturesEntry
@@ -173,7 +178,8 @@ struct  Ranking__V1__RankedItem
   char *venue_id;
   /*
    * What a person recognises the entry by: the catalog schema's display attributes (a venue's name, cuisine and
-   * rating; an item's name, category and price), as text, in schema order. Empty when the data declares none.
+   * rating; an item's name, category and price), as text, in schema order. Only with include_display; empty when
+   * the data declares none.
    */
   size_t n_display;
   Ranking__V1__DisplayField **display;
@@ -280,10 +286,14 @@ struct  Ranking__V1__RecommendRequest
    * For surfaces that rank inside one venue (venue_items): the venue.
    */
   char *venue_id;
+  /*
+   * As in RankRequest.
+   */
+  protobuf_c_boolean include_display;
 };
 #define RANKING__V1__RECOMMEND_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__recommend_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
