@@ -25,16 +25,16 @@ struct CatalogCheck {
 
     /// Pass 1 over one file: collects ids and reports duplicates. Everything else waits for pass 2.
     mutating func collectIDs<Cursor: RecordCursor>(kind: String, file: String, cursor: inout Cursor) throws {
-        while let item = try cursor.next() {
-            guard case .record(let record, let number, let line, _) = item, !record.id.isEmpty else { continue }
-            if let first = ids.insert(record.id, kind: kind, record: number) {
+        while let item = try cursor.nextID() {
+            guard case .id(let id, let number, let line) = item else { continue }
+            if let first = ids.insert(id, kind: kind, record: number) {
                 log.report(
                     .duplicateID,
                     file: file,
                     record: number,
                     line: line,
                     field: "id",
-                    message: "id \"\(record.id)\" is also the id of record \(first)"
+                    message: "id \"\(id)\" is also the id of record \(first)"
                 )
             }
         }

@@ -10,6 +10,25 @@ enum CursorItem {
 /// a cursor is opened once per pass.
 protocol RecordCursor {
     mutating func next() throws -> CursorItem?
+    /// What the first pass needs: the next record's id (nil at the end of the input).
+    mutating func nextID() throws -> IDItem?
+}
+
+/// A record's id and where it is, or `.other` for a problem or a record without an id.
+enum IDItem {
+    case id(String, number: Int, line: Int?)
+    case other
+}
+
+extension RecordCursor {
+    /// The id from the whole record.
+    mutating func nextID() throws -> IDItem? {
+        guard let item = try next() else { return nil }
+        if case .record(let record, let number, let line, _) = item, !record.id.isEmpty {
+            return .id(record.id, number: number, line: line)
+        }
+        return .other
+    }
 }
 
 /// The records of a snapshot's `<kind>.pb`, hashing the file as it goes.
@@ -40,6 +59,22 @@ struct SnapshotFileCursor: RecordCursor {
                 )
             }
             return .record(record, number: reader.count, line: nil, issues: issues)
+        }
+    }
+
+    /// The id read straight from the record's bytes, without decoding its attributes; a record the quick read
+    /// cannot parse is decoded in full. A record whose id reads but whose attributes do not decode keeps its id
+    /// here (pass 2 reports it as malformed, so the snapshot is refused either way; references to it are simply
+    /// not also reported as dangling).
+    mutating func nextID() throws -> IDItem? {
+        switch try reader.next() {
+        case .end:
+            return nil
+        case .malformed:
+            return .other
+        case .record(let bytes):
+            let id = EntityCodec.id(of: bytes) ?? EntityCodec.decode(bytes)?.record.id ?? ""
+            return id.isEmpty ? .other : .id(id, number: reader.count, line: nil)
         }
     }
 
