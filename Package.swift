@@ -76,7 +76,13 @@ let package = Package(
         .testTarget(name: "RankingTests", dependencies: ["Ranking"], swiftSettings: swiftSettings),
 
         // MARK: Catalog snapshots: schema, record files, build and validation; knows nothing of ranking or RPC
-        .target(name: "CatalogSnapshot", dependencies: ["CRankingProto", "ProtoSupport"], swiftSettings: swiftSettings),
+        // SHA-256 rounds on the CPU's SHA extensions, for the snapshot checksums (the Swift rounds are the fallback).
+        .target(name: "CSHA256"),
+        .target(
+            name: "CatalogSnapshot",
+            dependencies: ["CRankingProto", "CSHA256", "ProtoSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "CatalogSnapshotTests", dependencies: ["CatalogSnapshot"], swiftSettings: swiftSettings),
 
         // MARK: Catalog loading: a validated snapshot into the engine's catalog (the marketplace mapping). Joins Ranking
@@ -108,7 +114,11 @@ let package = Package(
         // MARK: Contract compatibility
         .target(name: "RankCompat", dependencies: ["CRankingProto"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "RankCompatTests", dependencies: ["RankCompat"], exclude: ["Corpus"], swiftSettings: swiftSettings),
+            name: "RankCompatTests",
+            dependencies: ["RankCompat"],
+            exclude: ["Corpus"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Load generation
         .target(

@@ -1,3 +1,5 @@
+import CSHA256
+
 /// SHA-256 (FIPS 180-4), fed incrementally, for the checksums in a snapshot's manifest.
 ///
 /// Written here rather than taken from a package so the snapshot module needs nothing beyond protobuf-c; it is
@@ -25,8 +27,20 @@ public struct SHA256: Sendable {
     /// The message schedule, kept to avoid an allocation per block.
     private var schedule = [UInt32](repeating: 0, count: 64)
 
+    /// Whether blocks go to the CPU's SHA instructions (CSHA256) rather than the Swift rounds below.
+    private let accelerated: Bool
+
+    /// Whether this CPU has the SHA extensions the accelerated path uses.
+    static let cpuHasSHAExtensions = csha256_accelerated() == 1
+
     /// A hash of nothing yet.
     public init() {
+        self.init(accelerated: SHA256.cpuHasSHAExtensions)
+    }
+
+    /// A hash that uses the SHA instructions only when `accelerated` (tests compare both paths).
+    init(accelerated: Bool) {
+        self.accelerated = accelerated && SHA256.cpuHasSHAExtensions
         pending.reserveCapacity(64)
     }
 
@@ -75,6 +89,18 @@ public struct SHA256: Sendable {
             guard pending.count == 64 else { return }
             pending.withUnsafeBytes { compress($0) }
             pending.removeAll(keepingCapacity: true)
+        }
+        let whole = (buffer.count - offset) / 64
+        if accelerated && whole > 0 {
+            let blocks = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + whole * 64)])
+            h.withUnsafeMutableBufferPointer { state in
+                csha256_compress_blocks(
+                    state.baseAddress!,
+                    blocks.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    whole
+                )
+            }
+            offset += whole * 64
         }
         while buffer.count - offset >= 64 {
             compress(UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + 64)]))

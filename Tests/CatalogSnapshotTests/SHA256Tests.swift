@@ -69,3 +69,44 @@ struct SHA256Tests {
         }
     }
 }
+
+@Suite("SHA-256 on the CPU's SHA extensions")
+struct SHA256AcceleratedTests {
+    @Test("the accelerated and the Swift rounds give the same digest for every length and chunking")
+    func bothPathsAgree() {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt8 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: seed >> 33)
+        }
+        let data = (0..<5_000).map { _ in next() }
+        for length in [0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000, 4096, 5000] {
+            let message = Array(data.prefix(length))
+            for chunk in [1, 7, 64, 100, 5000] {
+                var fast = SHA256(accelerated: true)
+                var portable = SHA256(accelerated: false)
+                var start = 0
+                while start < message.count {
+                    let end = min(start + chunk, message.count)
+                    fast.update(message[start..<end])
+                    portable.update(message[start..<end])
+                    start = end
+                }
+                #expect(fast.finalize() == portable.finalize(), "length \(length), chunks of \(chunk)")
+            }
+        }
+    }
+
+    @Test("NIST's two-block message through each path")
+    func nistThroughEachPath() {
+        let message = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        for accelerated in [true, false] {
+            var hash = SHA256(accelerated: accelerated)
+            hash.update(message)
+            #expect(
+                SHA256.hex(hash.finalize()) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+                "accelerated: \(accelerated)"
+            )
+        }
+    }
+}
