@@ -9,6 +9,19 @@ import Testing
 @Suite("Server and client over loopback")
 struct ServerLoopbackTests {
     /// A condition a handler can wait on and a test can open, so tests never depend on timing.
+    /// True for the first caller of `claim()` only.
+    final class FirstTime: @unchecked Sendable {
+        private let lock = NSLock()
+        private var claimed = false
+
+        func claim() -> Bool {
+            lock.withLock {
+                defer { claimed = true }
+                return !claimed
+            }
+        }
+    }
+
     final class Gate: @unchecked Sendable {
         private let condition = NSCondition()
         private var open = false
@@ -47,7 +60,10 @@ struct ServerLoopbackTests {
     }
 
     static func makeServer(
-        gate: Gate = Gate(), probe: Probe = Probe(), maxReceive: Int = 4 << 20, maxStreams: UInt32 = 1000,
+        gate: Gate = Gate(),
+        probe: Probe = Probe(),
+        maxReceive: Int = 4 << 20,
+        maxStreams: UInt32 = 1000,
         maxConnections: Int = 10_000
     ) throws -> Server {
         var configuration = ServerConfiguration()
@@ -63,19 +79,28 @@ struct ServerLoopbackTests {
         let service = ServiceDefinition(
             name: "test.Echo",
             methods: [
-                RPCMethod(name: "Echo", handler: .unary { call, request in
-                    var metadata = Metadata()
-                    if let value = call.requestMetadata.first("x-echo") { metadata.append("x-echo", value) }
-                    call.responseMetadata = metadata
-                    return request
-                }),
-                RPCMethod(name: "Fail", handler: .unary { _, request in
-                    throw GRPCStatus(.invalidArgument, String(decoding: request, as: UTF8.self))
-                }),
-                RPCMethod(name: "Crash", handler: .unary { _, _ in
-                    struct Oops: Error {}
-                    throw Oops()
-                }),
+                RPCMethod(
+                    name: "Echo",
+                    handler: .unary { call, request in
+                        var metadata = Metadata()
+                        if let value = call.requestMetadata.first("x-echo") { metadata.append("x-echo", value) }
+                        call.responseMetadata = metadata
+                        return request
+                    }
+                ),
+                RPCMethod(
+                    name: "Fail",
+                    handler: .unary { _, request in
+                        throw GRPCStatus(.invalidArgument, String(decoding: request, as: UTF8.self))
+                    }
+                ),
+                RPCMethod(
+                    name: "Crash",
+                    handler: .unary { _, _ in
+                        struct Oops: Error {}
+                        throw Oops()
+                    }
+                ),
                 // Waits for the test to open the gate: a handler that waits belongs on the blocking pool.
                 RPCMethod(
                     name: "Gated",
@@ -87,7 +112,9 @@ struct ServerLoopbackTests {
                             throw error
                         }
                         return request
-                    }, executor: .blocking),
+                    },
+                    executor: .blocking
+                ),
                 // Paced by the client's reading, so on the blocking pool, where send waits for flow control.
                 RPCMethod(
                     name: "Stream",
@@ -97,21 +124,35 @@ struct ServerLoopbackTests {
                         for index in 0..<count {
                             try call.send([UInt8](repeating: UInt8(index & 0xff), count: 64 << 10))
                         }
-                    }, executor: .blocking),
+                    },
+                    executor: .blocking
+                ),
                 // The same on the CPU pool, which never waits for a client: sending far more than the client can
                 // take at once ends the call with RESOURCE_EXHAUSTED instead of holding a CPU thread.
-                RPCMethod(name: "StreamFromCPU", handler: .serverStreaming { call, request in
-                    let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
-                    for index in 0..<count {
-                        try call.send([UInt8](repeating: UInt8(index & 0xff), count: 64 << 10))
+                RPCMethod(
+                    name: "StreamFromCPU",
+                    handler: .serverStreaming { call, request in
+                        let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+                        do {
+                            for index in 0..<count {
+                                try call.send([UInt8](repeating: UInt8(index & 0xff), count: 64 << 10))
+                            }
+                        } catch {
+                            ServerLoopbackTests.cpuStreamRefused.signal()
+                            throw error
+                        }
                     }
-                }),
-                RPCMethod(name: "Sum", handler: .clientStreaming { call in
-                    var total = 0
-                    while let message = try call.receive() { total += message.count }
-                    return Array(String(total).utf8)
-                }),
-            ])
+                ),
+                RPCMethod(
+                    name: "Sum",
+                    handler: .clientStreaming { call in
+                        var total = 0
+                        while let message = try call.receive() { total += message.count }
+                        return Array(String(total).utf8)
+                    }
+                ),
+            ]
+        )
         let server = try Server(configuration: configuration, services: [service])
         try server.start()
         return server
@@ -130,7 +171,8 @@ struct ServerLoopbackTests {
         var metadata = Metadata()
         metadata.append("x-echo", "hello")
         let (response, result) = client.unary(
-            ClientRequest(path: "/test.Echo/Echo", message: Array("ping".utf8), metadata: metadata))
+            ClientRequest(path: "/test.Echo/Echo", message: Array("ping".utf8), metadata: metadata)
+        )
         #expect(result.status.code == .ok)
         #expect(response == Array("ping".utf8))
         #expect(result.headers.first("x-echo") == "hello")
@@ -152,7 +194,8 @@ struct ServerLoopbackTests {
                 handler: ClientCallHandler(onFinish: { result in
                     if result.status.code == .ok { lock.withLock { ok += 1 } }
                     done.leave()
-                }))
+                })
+            )
         }
         #expect(done.wait(timeout: .now() + 30) == .success)
         #expect(ok == 500)
@@ -174,7 +217,8 @@ struct ServerLoopbackTests {
         #expect(service.result.status.code == .unimplemented)
         #expect(service.result.status.message.contains("test.Nope"))
         let gzip = client.unary(
-            ClientRequest(path: "/test.Echo/Echo", message: [UInt8](repeating: 7, count: 10_000), compress: true))
+            ClientRequest(path: "/test.Echo/Echo", message: [UInt8](repeating: 7, count: 10_000), compress: true)
+        )
         #expect(gzip.result.status.code == .ok)
         #expect(gzip.response == [UInt8](repeating: 7, count: 10_000))
     }
@@ -186,7 +230,8 @@ struct ServerLoopbackTests {
         let client = try Self.connect(server)
         defer { client.close() }
         let (_, result) = client.unary(
-            ClientRequest(path: "/test.Echo/Echo", message: [UInt8](repeating: 1, count: 100_000)))
+            ClientRequest(path: "/test.Echo/Echo", message: [UInt8](repeating: 1, count: 100_000))
+        )
         #expect(result.status.code == .resourceExhausted)
         // The connection stays usable.
         let (response, again) = client.unary(ClientRequest(path: "/test.Echo/Echo", message: [1, 2, 3]))
@@ -204,7 +249,8 @@ struct ServerLoopbackTests {
         defer { client.close() }
         // The client's own timer is far later than the server's, so the status must come from the server.
         let (_, result) = client.unary(
-            ClientRequest(path: "/test.Echo/Gated", message: [1], timeoutNanoseconds: 50_000_000))
+            ClientRequest(path: "/test.Echo/Gated", message: [1], timeoutNanoseconds: 50_000_000)
+        )
         #expect(result.status.code == .deadlineExceeded)
         #expect(result.ending == .status || result.ending == .timeout)
         gate.waitUntilEntered()
@@ -225,7 +271,8 @@ struct ServerLoopbackTests {
         // client times out locally (RST_STREAM CANCEL) long before any server deadline.
         client.startCall(
             ClientRequest(path: "/test.Echo/Gated", message: [1], timeoutNanoseconds: 60_000_000_000),
-            handler: ClientCallHandler(onFinish: { _ in finished.signal() }))
+            handler: ClientCallHandler(onFinish: { _ in finished.signal() })
+        )
         gate.waitUntilEntered()
         client.close()
         #expect(finished.wait(timeout: .now() + 10) == .success)
@@ -245,8 +292,10 @@ struct ServerLoopbackTests {
         var inOrder = true
         let result = client.serverStreaming(
             ClientRequest(
-                path: "/test.Echo/Stream", message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff)],
-                timeoutNanoseconds: 60_000_000_000)
+                path: "/test.Echo/Stream",
+                message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff)],
+                timeoutNanoseconds: 60_000_000_000
+            )
         ) { message in
             lock.withLock {
                 if message.count != 64 << 10 || message.first != UInt8(received & 0xff) { inOrder = false }
@@ -258,6 +307,9 @@ struct ServerLoopbackTests {
         #expect(inOrder)
     }
 
+    /// Signalled by StreamFromCPU when a send is refused.
+    static let cpuStreamRefused = DispatchSemaphore(value: 0)
+
     @Test("a CPU-pool handler that outruns its client gets RESOURCE_EXHAUSTED instead of waiting")
     func cpuPoolNeverWaits() throws {
         let server = try Self.makeServer()
@@ -265,11 +317,18 @@ struct ServerLoopbackTests {
         let client = try Self.connect(server)
         defer { client.close() }
         let count = 600
+        // The client stops reading at the first message until the handler has been refused, so the handler
+        // outruns it however fast the client's loop is (it is faster than the handler under AddressSanitizer).
+        let firstMessage = FirstTime()
         let result = client.serverStreaming(
             ClientRequest(
-                path: "/test.Echo/StreamFromCPU", message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff)],
-                timeoutNanoseconds: 60_000_000_000)
-        ) { _ in }
+                path: "/test.Echo/StreamFromCPU",
+                message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff)],
+                timeoutNanoseconds: 60_000_000_000
+            )
+        ) { _ in
+            if firstMessage.claim() { _ = Self.cpuStreamRefused.wait(timeout: .now() + 30) }
+        }
         #expect(result.status.code == .resourceExhausted)
         #expect(result.status.message.contains("not reading"))
         let (_, echo) = client.unary(ClientRequest(path: "/test.Echo/Echo", message: Array("after".utf8)))
@@ -290,7 +349,8 @@ struct ServerLoopbackTests {
             handler: ClientCallHandler(onFinish: { result in
                 lock.withLock { status = result.status }
                 finished.signal()
-            }))
+            })
+        )
         gate.waitUntilEntered()
         let shutdownDone = DispatchSemaphore(value: 0)
         let cut = ManagedCount()
@@ -327,7 +387,8 @@ struct ServerLoopbackTests {
                 handler: ClientCallHandler(onFinish: { result in
                     if result.status.code == .ok { lock.withLock { ok += 1 } }
                     done.leave()
-                }))
+                })
+            )
         }
         gate.waitUntilEntered(2)
         // Two handlers are parked; give the client every chance to (wrongly) start a third.
@@ -363,7 +424,8 @@ struct ServerLoopbackTests {
         let client = try Self.connect(server)
         defer { client.close() }
         let (response, result) = client.unary(
-            ClientRequest(path: "/test.Echo/Sum", message: [UInt8](repeating: 0, count: 12345)))
+            ClientRequest(path: "/test.Echo/Sum", message: [UInt8](repeating: 0, count: 12345))
+        )
         #expect(result.status.code == .ok)
         #expect(response.map { String(decoding: $0, as: UTF8.self) } == "12345")
     }
