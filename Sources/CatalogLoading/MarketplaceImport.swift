@@ -180,13 +180,10 @@ struct MarketplaceImport {
         var otherZone = 0
         let referenceDay = self.referenceDay
         var display = DisplayValues(kind: reader.schema.kind(named: "venue"), count: n)
-        var ids: [String] = []
-        ids.reserveCapacity(n)
+        var positions = FileOrder(file: file, plural: "venues", count: n)
         try reader.forEachRecord(of: "venue") { r in
             // Venues take their positions in file order; the validator has checked the ids are distinct.
-            let v = ids.count
-            guard v < n else { throw CatalogMappingError(file, record: r.id, "more venues than the manifest counts") }
-            ids.append(r.id)
+            let v = try positions.place(r.id)
             display.add(r, at: v)
             let a = r.attributes
             guard case .geo(let location)? = a["location"] else {
@@ -246,9 +243,7 @@ struct MarketplaceImport {
                 c.venueEmbedding.replaceSubrange((v * d)..<((v + 1) * d), with: e)
             }
         }
-        guard ids.count == n else {
-            throw CatalogMappingError(file, "\(ids.count) venues read, the manifest counts \(n)")
-        }
+        let ids = try positions.ids()
         // Brands named b1…bN keep their index (explain shows them); other names are numbered in venue order.
         let names = brandOf.compactMap { $0 }
         let positional = names.allSatisfy { MarketplaceImport.index($0, prefix: "b", count: Int(Int32.max)) != nil }
@@ -340,14 +335,11 @@ struct MarketplaceImport {
         var allPopular = true
         let venues = c.venueCount
         var display = DisplayValues(kind: reader.schema.kind(named: "item"), count: n)
-        var ids: [String] = []
-        ids.reserveCapacity(n)
+        var positions = FileOrder(file: file, plural: "items", count: n)
         let venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
         try reader.forEachRecord(of: "item") { r in
             // File order first; regrouped by venue below.
-            let i = ids.count
-            guard i < n else { throw CatalogMappingError(file, record: r.id, "more items than the manifest counts") }
-            ids.append(r.id)
+            let i = try positions.place(r.id)
             display.add(r, at: i)
             let a = r.attributes
             guard case .reference(let venueID)? = a["venue"], let v = venueIDs.position(venueID), v < venues else {
@@ -375,9 +367,7 @@ struct MarketplaceImport {
                 allPopular = false
             }
         }
-        guard ids.count == n else {
-            throw CatalogMappingError(file, "\(ids.count) items read, the manifest counts \(n)")
-        }
+        var ids = try positions.ids()
         // A menu is a range of item positions, so items are grouped by venue, in venue order, keeping file order
         // within a venue. Files already in that order (the demo's) are left as they are.
         if zip(c.itemVenue, c.itemVenue.dropFirst()).contains(where: { $0 > $1 }) {
@@ -414,12 +404,9 @@ struct MarketplaceImport {
         c.userEmbedding = [Float](repeating: 0, count: n * d)
         var orders = [[Interaction]](repeating: [], count: n)
         var items = [[Interaction]](repeating: [], count: n)
-        var ids: [String] = []
-        ids.reserveCapacity(n)
+        var positions = FileOrder(file: file, plural: "users", count: n)
         try reader.forEachRecord(of: "user") { r in
-            let u = ids.count
-            guard u < n else { throw CatalogMappingError(file, record: r.id, "more users than the manifest counts") }
-            ids.append(r.id)
+            let u = try positions.place(r.id)
             let a = r.attributes
             guard case .geo(let home)? = a["home"] else {
                 throw CatalogMappingError(file, record: r.id, field: "home", "no home")
@@ -438,9 +425,7 @@ struct MarketplaceImport {
             if case .history(let h)? = a["orders"] { orders[u] = h }
             if case .history(let h)? = a["ordered_items"] { items[u] = h }
         }
-        guard ids.count == n else {
-            throw CatalogMappingError(file, "\(ids.count) users read, the manifest counts \(n)")
-        }
+        let ids = try positions.ids()
         c.userIDs = try MarketplaceImport.ids(ids, prefix: "u", count: n, file: file)
         let venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
         let itemIDs = c.itemIDs ?? .positional(prefix: "i", count: c.itemCount)
@@ -489,5 +474,39 @@ struct MarketplaceImport {
         if unmatchedItems > 0 {
             notes.append("\(unmatchedItems) ordered items match no venue order at their time; not counted")
         }
+    }
+}
+
+/// The positions of one kind's records in file order, as they are read: each record takes the next one, and the
+/// file must hold exactly as many records as its manifest counts.
+private struct FileOrder {
+    let file: String
+    /// "venues", for the messages.
+    let plural: String
+    let count: Int
+    private var seen: [String] = []
+
+    init(file: String, plural: String, count: Int) {
+        self.file = file
+        self.plural = plural
+        self.count = count
+        seen.reserveCapacity(count)
+    }
+
+    /// The position of the record with `id`, the next one in file order.
+    mutating func place(_ id: String) throws -> Int {
+        guard seen.count < count else {
+            throw CatalogMappingError(file, record: id, "more \(plural) than the manifest counts")
+        }
+        seen.append(id)
+        return seen.count - 1
+    }
+
+    /// Every id, in position order, once the whole file has been read.
+    func ids() throws -> [String] {
+        guard seen.count == count else {
+            throw CatalogMappingError(file, "\(seen.count) \(plural) read, the manifest counts \(count)")
+        }
+        return seen
     }
 }
