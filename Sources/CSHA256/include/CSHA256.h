@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/// SHA-256's 64 round constants, for the Swift rounds too.
+const uint32_t *csha256_round_constants(void);
+
 /// 1 when this CPU runs csha256_compress_blocks (x86-64 with the SHA and SSE4.1 extensions), else 0.
 int csha256_accelerated(void);
 
