@@ -27,6 +27,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: C shims and generated code
@@ -111,6 +112,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Configuration: rankd's settings file (YAML or JSON), flags and environment, validated with locations
+        .target(
+            name: "RankdConfig",
+            dependencies: ["Ranking", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RankdConfigTests",
+            dependencies: ["RankdConfig", "Ranking"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Contract compatibility
         .target(name: "RankCompat", dependencies: ["CRankingProto"], swiftSettings: swiftSettings),
         .testTarget(
@@ -135,7 +148,7 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot",
+                "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot", "RankdConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

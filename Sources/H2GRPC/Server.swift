@@ -199,6 +199,9 @@ public final class Server: @unchecked Sendable {
     private let bufferedRequestBytes = Atomic<Int>(0)
     private let bufferedResponseBytes = Atomic<Int>(0)
     private let ticking = Atomic<Bool>(true)
+    /// The raw value of the level below which lines are not logged; `configuration.logLevel` until
+    /// ``setLogLevel(_:)`` changes it (a configuration reload).
+    private let logThreshold: Atomic<Int>
 
     /// The connections one loop owns, for its periodic tick. Touched only on that loop's thread.
     private final class LoopConnections {
@@ -211,6 +214,7 @@ public final class Server: @unchecked Sendable {
     /// Creates a server for `services`; nothing listens until ``start()``.
     public init(configuration: ServerConfiguration, services: [ServiceDefinition]) throws {
         self.configuration = configuration
+        logThreshold = Atomic(configuration.logLevel.rawValue)
         let router = Router(services: services)
         self.router = router
         cpuPool = WorkerPool(
@@ -475,9 +479,15 @@ public final class Server: @unchecked Sendable {
         readBuffers[ObjectIdentifier(loop)]!
     }
 
+    /// Lines below this level are not logged.
+    public var logLevel: LogLevel { LogLevel(rawValue: logThreshold.load(ordering: .relaxed)) ?? .info }
+
+    /// Changes the level below which lines are not logged, from any thread.
+    public func setLogLevel(_ level: LogLevel) { logThreshold.store(level.rawValue, ordering: .relaxed) }
+
     /// Writes one line to stderr when `level` is at or above the configured level.
     public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
-        guard level >= configuration.logLevel else { return }
+        guard level >= logLevel else { return }
         let line = "[\(level)] \(message())\n"
         logLock.withLock { FileHandle.standardError.write(line.data(using: .utf8)!) }
     }

@@ -3,179 +3,136 @@ import Dispatch
 import Foundation
 import GRPCStandardServices
 import H2GRPC
+import RankdConfig
 import RankdService
 import Ranking
 
 /// rankd: the ranking server. Starts listening at once, loads the catalog (a snapshot, or the generated demo through
 /// the same loader) and the models in the background (health says NOT_SERVING until then), swaps snapshots on
-/// SIGHUP or a repointed symlink, and shuts down gracefully on SIGTERM or SIGINT.
+/// SIGHUP or a repointed symlink, re-reads its configuration file on SIGHUP, and shuts down gracefully on SIGTERM or
+/// SIGINT.
 @main
 struct Rankd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rankd",
-        abstract: "Real-time personalised ranking over gRPC."
+        abstract: "Real-time personalised ranking over gRPC.",
+        usage: """
+            rankd [--config FILE] [<options>]
+            rankd check-config FILE
+            """,
+        discussion: """
+            Every setting below can be given four ways; the first that is set wins: \
+            (1) the flag on the command line; \
+            (2) an environment variable RANKD_ and the flag in upper snake case (RANKD_PORT, RANKD_ADMIN_PORT, \
+            RANKD_LOG_LEVEL, ...); \
+            (3) the configuration file (--config FILE or RANKD_CONFIG; YAML or JSON; each option names its key, \
+            e.g. server.port), which also holds the pipeline: surfaces, models and experiments; \
+            (4) the built-in default shown with each option.
+
+            SIGHUP re-reads the configuration file, validates all of it (model files against their golden files \
+            included) and swaps it in atomically; a file with any problem is refused with a log line and the old \
+            configuration keeps serving. The pipeline and the logging settings apply at once; the others are \
+            reported as changed and take effect at restart. `rankd check-config FILE` validates a file without \
+            starting. See docs/configuration.md.
+            """,
+        subcommands: [CheckConfig.self]
     )
-
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
-
-    @Option(help: "Port to listen on; 0 picks a free one.")
-    var port = 50051
-
-    @Option(help: "I/O threads (default: one per core).")
-    var ioThreads: Int?
-
-    @Option(help: "Pin I/O threads to these CPUs, e.g. 0 or 0,1.")
-    var pinIoCpus: String?
-
-    @Option(help: "Largest request message accepted, in bytes.")
-    var maxReceiveMessageSize = 4 << 20
-
-    @Option(help: "Concurrent streams a client may open on one connection.")
-    var maxConcurrentStreams: UInt32 = 1000
-
-    @Option(help: "Connections served at once; at the limit the oldest one that has not sent its preface is closed.")
-    var maxConnections = 10_000
-
-    @Option(help: "Largest decoded request header list, in bytes (SETTINGS_MAX_HEADER_LIST_SIZE).")
-    var maxHeaderListSize: UInt32 = 16 << 10
-
-    @Option(help: "Request bytes one connection may have buffered (messages arriving or not yet handled).")
-    var maxConnectionRequestBytes = 16 << 20
-
-    @Option(help: "Request bytes all connections together may have buffered.")
-    var maxServerRequestBytes = 256 << 20
-
-    @Option(help: "Response bytes one connection may leave unread before its new calls wait to start.")
-    var maxConnectionResponseBytes = 4 << 20
-
-    @Option(help: "Seconds a new connection has to send the HTTP/2 preface.")
-    var prefaceTimeout = 10.0
-
-    @Option(help: "Seconds without streams before a connection gets GOAWAY; 0 for never.")
-    var idleTimeout = 300.0
-
-    @Option(help: "Seconds before a connection gets GOAWAY so clients rebalance; 0 for never.")
-    var maxConnectionAge = 0.0
-
-    @Option(help: "Seconds calls in flight get after a maximum-age GOAWAY.")
-    var maxConnectionAgeGrace = 10.0
-
-    @Option(help: "Seconds a connection may leave response bytes unread before it is closed; 0 for never.")
-    var writeTimeout = 30.0
-
-    @Option(help: "PINGs closer than this many seconds (with no response data between) earn a strike; 3 = GOAWAY.")
-    var minPingInterval = 300.0
-
-    @Option(help: "Threads that run Rank and Recommend (default: one per core).")
-    var workers: Int?
-
-    @Option(help: "Calls waiting for a worker at most; more are refused with RESOURCE_EXHAUSTED.")
-    var maxQueuedCalls = 1000
-
-    @Option(help: "Milliseconds a call may wait for a worker; one that would wait longer is refused at once.")
-    var queueBudgetMs = 5.0
-
-    @Option(help: "Nice value of the worker threads, so I/O threads sharing their cores run first (0 to 19).")
-    var workerNice: Int32 = 5
-
-    @Option(help: "Seconds in-flight calls get to finish on SIGTERM.")
-    var gracePeriod = 10.0
-
-    @Option(help: "Log level: debug, info, warning, error.")
-    var logLevel = "info"
-
-    @Option(help: "Seed of the demo marketplace.")
-    var seed: UInt64 = 42
-
-    @Option(help: "Size of the demo marketplace relative to the default (20k venues, 400k items, 200k users).")
-    var scale = 1.0
 
     @Option(
-        help: """
-            A discovery model (LightGBM .txt or XGBoost .json, with <name>.golden.json beside it) to serve instead of \
-            the embedded one. On SIGHUP rankd reloads it: the new file is checked against its golden file and the \
-            feature join before it replaces the old one, and requests in flight finish on the old model.
-            """
+        help:
+            "Configuration file (YAML or JSON); flags and RANKD_* environment variables override it (env RANKD_CONFIG)."
     )
-    var model: String?
+    var config: String?
 
-    @Option(
-        help: """
-            A catalog snapshot folder to serve instead of the generated demo (e.g. from rankctl demo-data --snapshot). \
-            On SIGHUP, or when the path is a symlink (such as current) that is repointed, rankd loads the snapshot it \
-            names beside the one serving, validates it and swaps it in; a broken one is refused and logged.
-            """
-    )
-    var snapshot: String?
-
-    @Option(help: "Seconds between checks of where --snapshot points (a repointed symlink is loaded); 0 for never.")
-    var snapshotPollInterval = 1.0
+    @Option(help: ArgumentHelp(Settings.help("host"))) var host: String?
+    @Option(help: ArgumentHelp(Settings.help("port"))) var port: String?
+    @Option(help: ArgumentHelp(Settings.help("io-threads"))) var ioThreads: String?
+    @Option(help: ArgumentHelp(Settings.help("pin-io-cpus"))) var pinIoCpus: String?
+    @Option(help: ArgumentHelp(Settings.help("max-receive-message-size"))) var maxReceiveMessageSize: String?
+    @Option(help: ArgumentHelp(Settings.help("max-concurrent-streams"))) var maxConcurrentStreams: String?
+    @Option(help: ArgumentHelp(Settings.help("max-connections"))) var maxConnections: String?
+    @Option(help: ArgumentHelp(Settings.help("max-header-list-size"))) var maxHeaderListSize: String?
+    @Option(help: ArgumentHelp(Settings.help("max-connection-request-bytes"))) var maxConnectionRequestBytes: String?
+    @Option(help: ArgumentHelp(Settings.help("max-server-request-bytes"))) var maxServerRequestBytes: String?
+    @Option(help: ArgumentHelp(Settings.help("max-connection-response-bytes"))) var maxConnectionResponseBytes: String?
+    @Option(help: ArgumentHelp(Settings.help("preface-timeout"))) var prefaceTimeout: String?
+    @Option(help: ArgumentHelp(Settings.help("idle-timeout"))) var idleTimeout: String?
+    @Option(help: ArgumentHelp(Settings.help("max-connection-age"))) var maxConnectionAge: String?
+    @Option(help: ArgumentHelp(Settings.help("max-connection-age-grace"))) var maxConnectionAgeGrace: String?
+    @Option(help: ArgumentHelp(Settings.help("write-timeout"))) var writeTimeout: String?
+    @Option(help: ArgumentHelp(Settings.help("min-ping-interval"))) var minPingInterval: String?
+    @Option(help: ArgumentHelp(Settings.help("workers"))) var workers: String?
+    @Option(help: ArgumentHelp(Settings.help("max-queued-calls"))) var maxQueuedCalls: String?
+    @Option(help: ArgumentHelp(Settings.help("queue-budget-ms"))) var queueBudgetMs: String?
+    @Option(help: ArgumentHelp(Settings.help("worker-nice"))) var workerNice: String?
+    @Option(help: ArgumentHelp(Settings.help("grace-period"))) var gracePeriod: String?
+    @Option(help: ArgumentHelp(Settings.help("admin-port"))) var adminPort: String?
+    @Option(help: ArgumentHelp(Settings.help("log-level"))) var logLevel: String?
+    @Option(help: ArgumentHelp(Settings.help("log-format"))) var logFormat: String?
+    @Option(help: ArgumentHelp(Settings.help("access-log-sample-rate"))) var accessLogSampleRate: String?
+    @Option(help: ArgumentHelp(Settings.help("seed"))) var seed: String?
+    @Option(help: ArgumentHelp(Settings.help("scale"))) var scale: String?
+    @Option(help: ArgumentHelp(Settings.help("model"))) var model: String?
+    @Option(help: ArgumentHelp(Settings.help("snapshot"))) var snapshot: String?
+    @Option(help: ArgumentHelp(Settings.help("snapshot-poll-interval"))) var snapshotPollInterval: String?
 
     @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms, x-echo-*). Never in production.")
     var testHooks = false
 
-    mutating func validate() throws {
-        guard LogLevel(name: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
-        guard (0...65535).contains(port) else { throw ValidationError("port must be 0...65535") }
-        guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
-        guard scale > 0 else { throw ValidationError("--scale must be positive") }
-        guard maxHeaderListSize >= 1024 else { throw ValidationError("--max-header-list-size must be at least 1024") }
-        guard maxConnectionRequestBytes >= maxReceiveMessageSize, maxServerRequestBytes >= maxConnectionRequestBytes
-        else {
-            throw ValidationError(
-                "need --max-receive-message-size <= --max-connection-request-bytes <= --max-server-request-bytes"
+    /// The flags given on the command line, by name without dashes.
+    var givenFlags: [String: String] {
+        let all: [(String, String?)] = [
+            ("host", host), ("port", port), ("io-threads", ioThreads), ("pin-io-cpus", pinIoCpus),
+            ("max-receive-message-size", maxReceiveMessageSize), ("max-concurrent-streams", maxConcurrentStreams),
+            ("max-connections", maxConnections), ("max-header-list-size", maxHeaderListSize),
+            ("max-connection-request-bytes", maxConnectionRequestBytes),
+            ("max-server-request-bytes", maxServerRequestBytes),
+            ("max-connection-response-bytes", maxConnectionResponseBytes), ("preface-timeout", prefaceTimeout),
+            ("idle-timeout", idleTimeout), ("max-connection-age", maxConnectionAge),
+            ("max-connection-age-grace", maxConnectionAgeGrace), ("write-timeout", writeTimeout),
+            ("min-ping-interval", minPingInterval), ("workers", workers), ("max-queued-calls", maxQueuedCalls),
+            ("queue-budget-ms", queueBudgetMs), ("worker-nice", workerNice), ("grace-period", gracePeriod),
+            ("admin-port", adminPort), ("log-level", logLevel), ("log-format", logFormat),
+            ("access-log-sample-rate", accessLogSampleRate), ("seed", seed), ("scale", scale), ("model", model),
+            ("snapshot", snapshot), ("snapshot-poll-interval", snapshotPollInterval),
+        ]
+        var flags: [String: String] = [:]
+        for (name, value) in all { if let value { flags[name] = value } }
+        return flags
+    }
+
+    /// The file, the environment and the flags combined; a problem anywhere stops rankd before it listens.
+    func resolve() throws -> (ResolvedConfiguration, configPath: String?) {
+        let environment = ProcessInfo.processInfo.environment
+        var path = config
+        if path == nil, let fromEnvironment = environment[ConfigResolver.configEnvironmentVariable],
+            !fromEnvironment.isEmpty
+        {
+            path = fromEnvironment
+        }
+        let resolved: ResolvedConfiguration
+        do {
+            // Model files load with the catalog, in the background; a bad one leaves rankd NOT_SERVING.
+            resolved = try ConfigResolver.load(
+                path: path,
+                environment: environment,
+                flags: givenFlags,
+                loadModels: false
             )
+        } catch {
+            throw ValidationError("\(error)")
         }
-        guard maxConnectionResponseBytes > 0 else {
-            throw ValidationError("--max-connection-response-bytes must be positive")
+        guard resolved.isValid else {
+            let lines = resolved.problems.map(\.description).joined(separator: "\n")
+            throw ValidationError("configuration problems:\n\(lines)")
         }
-        for (name, value) in [
-            ("--preface-timeout", prefaceTimeout), ("--idle-timeout", idleTimeout),
-            ("--max-connection-age", maxConnectionAge), ("--max-connection-age-grace", maxConnectionAgeGrace),
-            ("--write-timeout", writeTimeout), ("--min-ping-interval", minPingInterval),
-            ("--queue-budget-ms", queueBudgetMs),
-        ] where !(value >= 0 && value.isFinite) {
-            throw ValidationError("\(name) must be a non-negative number of seconds (got \(value))")
-        }
-        guard prefaceTimeout > 0 else { throw ValidationError("--preface-timeout must be positive") }
-        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
-        guard (0...19).contains(workerNice) else { throw ValidationError("--worker-nice must be 0...19") }
-        guard maxQueuedCalls >= 1 else { throw ValidationError("--max-queued-calls must be at least 1") }
-        guard snapshotPollInterval >= 0, snapshotPollInterval.isFinite else {
-            throw ValidationError("--snapshot-poll-interval must be a non-negative number of seconds")
-        }
+        return (resolved, path)
     }
 
     mutating func run() throws {
+        let (resolved, configPath) = try resolve()
+        let settings = resolved.settings
         let signals = try TerminationSignals.block()
-        var configuration = ServerConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.maxReceiveMessageSize = maxReceiveMessageSize
-        configuration.maxConcurrentStreams = maxConcurrentStreams
-        configuration.maxConnections = maxConnections
-        configuration.maxHeaderListSize = maxHeaderListSize
-        configuration.maxConnectionRequestBytes = maxConnectionRequestBytes
-        configuration.maxServerRequestBytes = maxServerRequestBytes
-        configuration.maxConnectionResponseBytes = maxConnectionResponseBytes
-        configuration.prefaceTimeout = prefaceTimeout
-        configuration.idleTimeout = idleTimeout > 0 ? idleTimeout : nil
-        configuration.maxConnectionAge = maxConnectionAge > 0 ? maxConnectionAge : nil
-        configuration.maxConnectionAgeGrace = maxConnectionAgeGrace
-        configuration.writeTimeout = writeTimeout > 0 ? writeTimeout : nil
-        configuration.minPingInterval = minPingInterval
-        if let workers { configuration.workers = workers }
-        configuration.maxQueuedCalls = maxQueuedCalls
-        configuration.queueBudgetMilliseconds = queueBudgetMs
-        configuration.workerNice = workerNice
-        configuration.shutdownGracePeriod = gracePeriod
-        configuration.logLevel = LogLevel(name: logLevel)!
-        if let ioThreads { configuration.ioThreads = ioThreads }
-        if let pinIoCpus {
-            configuration.pinIOThreads = pinIoCpus.split(separator: ",").compactMap { Int($0) }
-        }
-
         let ranking = RankingServiceHandlers(testHooks: testHooks)
         let health = HealthService(services: [RankingServiceHandlers.serviceName])
         let serviceNames = [
@@ -184,55 +141,120 @@ struct Rankd: ParsableCommand {
         ]
         let reflection = try ReflectionService(services: serviceNames)
         let server = try Server(
-            configuration: configuration,
+            configuration: Rankd.serverConfiguration(settings),
             services: [ranking.definition, health.definition] + reflection.definitions
         )
         try server.start()
-        print("rankd listening on \(host):\(server.port)")
+        print("rankd listening on \(settings.server.host):\(server.port)")
         fflush(stdout)
 
+        var reloader: ConfigReloader?
+        if let configPath {
+            reloader = ConfigReloader(
+                path: configPath,
+                environment: ProcessInfo.processInfo.environment,
+                flags: givenFlags,
+                active: resolved,
+                engine: { ranking.engine },
+                apply: { settings in server.setLogLevel(Rankd.logLevel(settings.logging.level)) }
+            )
+        }
+        let activeSettings: @Sendable () -> RankdSettings = { [reloader] in reloader?.settings ?? settings }
         let catalogs = SnapshotSwitcher(
-            path: snapshot,
-            seed: seed,
-            scale: scale,
-            model: model,
+            path: settings.catalog.snapshot,
+            seed: settings.catalog.demo.seed,
+            scale: settings.catalog.demo.scale,
+            pipeline: { try activeSettings().effectivePipeline() },
             ranking: ranking,
             health: health,
             server: server
         )
         Thread.detachNewThread { catalogs.loadInitial() }
-        if snapshot != nil, snapshotPollInterval > 0 {
-            let interval = snapshotPollInterval
+        if settings.catalog.snapshot != nil, settings.catalog.snapshotPollInterval > 0 {
+            let interval = settings.catalog.snapshotPollInterval
             Thread.detachNewThread { catalogs.watch(every: interval) }
         }
 
         var signal = TerminationSignals.wait(signals)
         while signal == SIGHUP || signal == SIGUSR1 {
             if signal == SIGHUP {
-                if snapshot != nil {
+                if settings.catalog.snapshot != nil {
                     Thread.detachNewThread { catalogs.reload(reason: "SIGHUP") }
-                } else if model == nil {
+                }
+                if let reloader {
+                    // The configuration carries --model too, so its reload re-reads that file as well.
+                    Thread.detachNewThread { Rankd.reloadConfiguration(reloader, reason: "SIGHUP", server: server) }
+                } else if let model = settings.modelOverride {
+                    reload(model: model, into: ranking, server: server)
+                } else if settings.catalog.snapshot == nil {
                     server.log(
                         .warning,
-                        "SIGHUP: nothing to reload (start rankd with --snapshot DIR or --model PATH to hand it files)"
+                        "SIGHUP: nothing to reload (start rankd with --config FILE, --snapshot DIR or --model PATH)"
                     )
                 }
-                if model != nil { reload(model: model, into: ranking, server: server) }
             } else {
                 server.log(.info, server.stats().line)
             }
             signal = TerminationSignals.wait(signals)
         }
-        server.log(.info, "signal \(signal): draining in-flight calls (grace \(gracePeriod) s)")
+        server.log(.info, "signal \(signal): draining in-flight calls (grace \(settings.server.gracePeriod) s)")
         health.setAll(.notServing)
         let cut = server.shutdown()
         server.log(.info, cut == 0 ? "shut down cleanly" : "shut down; \(cut) call(s) cut off at the grace period")
     }
 
+    /// Re-reads the configuration file and applies it, or refuses it and keeps the old one, with one log line
+    /// either way. SIGHUP calls it; so may the admin endpoint (POST /-/reload), which counts the result.
+    @discardableResult
+    static func reloadConfiguration(_ reloader: ConfigReloader, reason: String, server: Server) -> ConfigReloadResult {
+        let result = reloader.reload(reason: reason)
+        server.log(result.applied ? .info : .error, result.description)
+        return result
+    }
+
+    /// The listener and its limits from the settings.
+    static func serverConfiguration(_ settings: RankdSettings) -> ServerConfiguration {
+        let server = settings.server
+        var configuration = ServerConfiguration()
+        configuration.host = server.host
+        configuration.port = server.port
+        configuration.maxReceiveMessageSize = server.maxReceiveMessageSize
+        // The settings' ranges keep these within UInt32 and Int32.
+        configuration.maxConcurrentStreams = UInt32(clamping: server.maxConcurrentStreams)
+        configuration.maxConnections = server.maxConnections
+        configuration.maxHeaderListSize = UInt32(clamping: server.maxHeaderListSize)
+        configuration.maxConnectionRequestBytes = server.maxConnectionRequestBytes
+        configuration.maxServerRequestBytes = server.maxServerRequestBytes
+        configuration.maxConnectionResponseBytes = server.maxConnectionResponseBytes
+        configuration.prefaceTimeout = server.prefaceTimeout
+        configuration.idleTimeout = server.idleTimeout > 0 ? server.idleTimeout : nil
+        configuration.maxConnectionAge = server.maxConnectionAge > 0 ? server.maxConnectionAge : nil
+        configuration.maxConnectionAgeGrace = server.maxConnectionAgeGrace
+        configuration.writeTimeout = server.writeTimeout > 0 ? server.writeTimeout : nil
+        configuration.minPingInterval = server.minPingInterval
+        if let workers = server.workers { configuration.workers = workers }
+        configuration.maxQueuedCalls = server.maxQueuedCalls
+        configuration.queueBudgetMilliseconds = server.queueBudgetMs
+        configuration.workerNice = Int32(clamping: server.workerNice)
+        configuration.shutdownGracePeriod = server.gracePeriod
+        configuration.logLevel = logLevel(settings.logging.level)
+        if let ioThreads = server.ioThreads { configuration.ioThreads = ioThreads }
+        configuration.pinIOThreads = server.pinIoCpus
+        return configuration
+    }
+
+    static func logLevel(_ name: LogLevelName) -> LogLevel {
+        switch name {
+        case .debug: return .debug
+        case .info: return .info
+        case .warning: return .warning
+        case .error: return .error
+        }
+    }
+
     /// SIGHUP with --model: swaps in the model file again, validated first; a bad file is refused and the old model
     /// keeps serving.
-    private func reload(model: String?, into ranking: RankingServiceHandlers, server: Server) {
-        guard let model else { return }
+    private func reload(model: String, into ranking: RankingServiceHandlers, server: Server) {
         guard let engine = ranking.engine else {
             server.log(.warning, "SIGHUP: still loading; the model is read once loading finishes")
             return

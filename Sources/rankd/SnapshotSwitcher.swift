@@ -15,7 +15,8 @@ final class SnapshotSwitcher: @unchecked Sendable {
     private let path: String?
     private let seed: UInt64
     private let scale: Double
-    private let model: String?
+    /// The pipeline to build the first engine with (the configuration's, `--model` applied), read when it starts.
+    private let pipeline: @Sendable () throws -> (config: PipelineConfig, directory: String?)
     private let ranking: RankingServiceHandlers
     private let health: HealthService
     private let server: Server
@@ -28,7 +29,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
         path: String?,
         seed: UInt64,
         scale: Double,
-        model: String?,
+        pipeline: @escaping @Sendable () throws -> (config: PipelineConfig, directory: String?),
         ranking: RankingServiceHandlers,
         health: HealthService,
         server: Server
@@ -36,7 +37,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
         self.path = path
         self.seed = seed
         self.scale = scale
-        self.model = model
+        self.pipeline = pipeline
         self.ranking = ranking
         self.health = health
         self.server = server
@@ -49,21 +50,22 @@ final class SnapshotSwitcher: @unchecked Sendable {
         defer { lock.unlock() }
         let started = DispatchTime.now()
         do {
-            let engine: RankingEngine
+            let catalog: Catalog
             var about: String
             if let path {
                 let target = CatalogLoader.resolve(path)
                 loadedTarget = target
                 let loaded = try CatalogLoader.load(directory: target)
                 for note in loaded.notes { server.log(.warning, "snapshot \(loaded.manifest.snapshotID): \(note)") }
-                engine = try RankingEngine.demo(catalog: loaded.catalog)
+                catalog = loaded.catalog
                 about = loaded.summary
             } else {
                 let market = DemoMarketplace.generate(seed: seed, scale: scale)
-                engine = try RankingEngine.demo(catalog: DemoSnapshot.servedCatalog(market))
+                catalog = try DemoSnapshot.servedCatalog(market)
                 about = "demo marketplace (seed \(seed), scale \(scale)), generated in memory"
             }
-            if let model { try engine.swapModel(contentsOf: model) }
+            let served = try self.pipeline()
+            let engine = try RankingEngine(catalog: catalog, config: served.config, resourceDirectory: served.directory)
             ranking.engine = engine
             nameSnapshot(engine.catalog.snapshotID)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9

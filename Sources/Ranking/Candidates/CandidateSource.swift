@@ -236,6 +236,14 @@ struct ItemPopularSource: BuiltinCandidateSource {
 
 /// The built-in sources for a surface kind, by name.
 enum BuiltinSources {
+    /// The names ``named(_:kind:)`` knows for `kind`.
+    static func names(kind: SurfaceKind) -> [String] {
+        switch kind {
+        case .venues: return ["nearby", "reorder", "covisit", "embedding", "popular", "new"]
+        case .venueItems: return ["menu", "reorder", "popular"]
+        }
+    }
+
     static func named(_ name: String, kind: SurfaceKind) -> (any CandidateSource)? {
         switch (kind, name) {
         case (.venues, "nearby"): return NearbySource()

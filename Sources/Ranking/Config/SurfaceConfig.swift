@@ -20,26 +20,175 @@ public struct PipelineConfig: Codable, Sendable {
         return config
     }
 
+    /// Throws the first of ``problems(additionalSources:)`` as `invalidArgument`.
     func validate() throws {
-        for (name, surface) in surfaces {
-            if let model = surface.model, models[model] == nil {
-                throw RankingError.invalidArgument("surface \(name) names unknown model \(model)")
+        if let first = problems().first {
+            throw RankingError.invalidArgument("\(first.path.joined(separator: ".")): \(first.message)")
+        }
+    }
+
+    /// Every reference that does not resolve and every value the pipeline cannot serve with, each with the path of
+    /// keys that leads to it (e.g. `["surfaces", "discovery", "rerank", "brandCap"]`; sequence elements by their
+    /// zero-based index), so a configuration file's reader can point at the line. Empty when the configuration can
+    /// be served (models still have to load).
+    /// - Parameter additionalSources: candidate source names the host registers besides the built-in ones.
+    public func problems(additionalSources: [String] = []) -> [PipelineProblem] {
+        var found: [PipelineProblem] = []
+        func report(_ path: [String], _ message: String) { found.append(PipelineProblem(path: path, message: message)) }
+        let knownModels = models.keys.sorted().joined(separator: ", ")
+        var modelKinds: [String: (kind: SurfaceKind, surface: String)] = [:]
+        func checkModel(_ key: String?, kind: SurfaceKind, surface: String, at path: [String]) {
+            guard let key else { return }
+            guard models[key] != nil else {
+                report(path, "names unknown model \(key) (known: \(knownModels.isEmpty ? "none" : knownModels))")
+                return
             }
-            for variant in surface.experiment?.variants ?? [] {
-                if let model = variant.model, models[model] == nil {
-                    throw RankingError.invalidArgument("variant \(variant.name) names unknown model \(model)")
-                }
+            if let bound = modelKinds[key], bound.kind != kind {
+                report(
+                    path,
+                    "model \(key) ranks \(bound.kind.rawValue) for surface \(bound.surface) and cannot also rank "
+                        + "\(kind.rawValue)"
+                )
+            } else {
+                modelKinds[key] = (kind, surface)
             }
-            if let experiment = surface.experiment, experiment.variants.isEmpty {
-                throw RankingError.invalidArgument("experiment \(experiment.name) has no variants")
+        }
+        for (key, model) in models.sorted(by: { $0.key < $1.key }) {
+            if model.file.isEmpty { report(["models", key, "file"], "must not be empty") }
+            if model.golden.isEmpty { report(["models", key, "golden"], "must not be empty") }
+        }
+        if surfaces.isEmpty { report(["surfaces"], "at least one surface is needed") }
+        for (name, surface) in surfaces.sorted(by: { $0.key < $1.key }) {
+            let at = ["surfaces", name]
+            for (key, value) in [
+                ("defaultLimit", surface.defaultLimit), ("maxLimit", surface.maxLimit),
+                ("maxCandidates", surface.maxCandidates),
+            ] where value < 0 {
+                report(at + [key], "must not be negative (got \(value))")
+            }
+            if surface.defaultLimit > surface.maxLimit {
+                report(at + ["defaultLimit"], "\(surface.defaultLimit) is above maxLimit \(surface.maxLimit)")
+            }
+            if !(surface.defaultBudgetMillis > 0 && surface.defaultBudgetMillis.isFinite) {
+                report(at + ["defaultBudgetMillis"], "must be a positive number (got \(surface.defaultBudgetMillis))")
             }
             let budgets = surface.stageBudgets
-            for fraction in [budgets.candidates, budgets.features, budgets.score, budgets.rerank]
-            where
-                !(fraction > 0 && fraction <= 1)
-            {
-                throw RankingError.invalidArgument("surface \(name): stage budget fractions must be in (0, 1]")
+            for (key, fraction) in [
+                ("candidates", budgets.candidates), ("features", budgets.features), ("score", budgets.score),
+                ("rerank", budgets.rerank),
+            ] where !(fraction > 0 && fraction <= 1) {
+                report(at + ["stageBudgets", key], "stage budget fractions must be in (0, 1] (got \(fraction))")
             }
+            if surface.sources.count > 32 {
+                report(at + ["sources"], "\(surface.sources.count) sources; at most 32")
+            }
+            for (i, source) in surface.sources.enumerated() {
+                if source.quota < 0 {
+                    report(at + ["sources", "\(i)", "quota"], "source \(source.name) has a negative quota")
+                }
+                if !additionalSources.contains(source.name)
+                    && BuiltinSources.named(source.name, kind: surface.kind) == nil
+                {
+                    let known = BuiltinSources.names(kind: surface.kind) + additionalSources
+                    report(
+                        at + ["sources", "\(i)", "name"],
+                        "unknown candidate source \(source.name) for \(surface.kind.rawValue) "
+                            + "(known: \(known.joined(separator: ", ")))"
+                    )
+                }
+            }
+            checkModel(surface.model, kind: surface.kind, surface: name, at: at + ["model"])
+            for (key, value) in [
+                ("firstPhaseTrees", surface.scoring.firstPhaseTrees), ("fullModelTopN", surface.scoring.fullModelTopN),
+            ] where value < 0 {
+                report(at + ["scoring", key], "must not be negative (got \(value))")
+            }
+            surface.rerank.problems(at: at + ["rerank"], report: report)
+            let sourceNames = Set(surface.sources.map(\.name))
+            for (i, section) in surface.sections.enumerated() {
+                if let source = section.source, !sourceNames.contains(source) {
+                    report(
+                        at + ["sections", "\(i)", "source"],
+                        "section \(section.key) takes from source \(source), which surface \(name) does not have"
+                    )
+                }
+            }
+            if let experiment = surface.experiment {
+                let path = at + ["experiment"]
+                if experiment.variants.isEmpty {
+                    report(path + ["variants"], "experiment \(experiment.name) has no variants")
+                }
+                var total = 0
+                var names = Set<String>()
+                for (i, variant) in experiment.variants.enumerated() {
+                    let variantPath = path + ["variants", "\(i)"]
+                    if !names.insert(variant.name).inserted {
+                        report(variantPath + ["name"], "variant name \(variant.name) is used twice")
+                    }
+                    if variant.buckets < 0 {
+                        report(variantPath + ["buckets"], "must not be negative (got \(variant.buckets))")
+                    }
+                    total += max(0, variant.buckets)
+                    checkModel(variant.model, kind: surface.kind, surface: name, at: variantPath + ["model"])
+                    variant.rerank?.problems(at: variantPath + ["rerank"], report: report)
+                }
+                if total > ExperimentAssignment.bucketCount {
+                    report(
+                        path + ["variants"],
+                        "buckets add up to \(total), more than \(ExperimentAssignment.bucketCount)"
+                    )
+                }
+            }
+        }
+        return found
+    }
+}
+
+/// A value in a ``PipelineConfig`` that cannot be served, and where it is.
+public struct PipelineProblem: Sendable, Equatable, CustomStringConvertible {
+    /// Keys from the configuration's top level down to the value; sequence elements by zero-based index.
+    public var path: [String]
+    /// What is wrong, for a person.
+    public var message: String
+
+    /// A problem at `path`.
+    public init(path: [String], message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    /// `path.joined(".")`: message.
+    public var description: String { "\(path.joined(separator: ".")): \(message)" }
+}
+
+extension RerankConfig {
+    /// The policies the re-ranker knows.
+    static let explorationPolicies = ["thompson", "epsilon", "none"]
+
+    func problems(at path: [String], report: ([String], String) -> Void) {
+        for (key, value) in [
+            ("brandCap", brandCap), ("brandCapWindow", brandCapWindow), ("diversityWindow", diversityWindow),
+            ("explorationSlot", explorationSlot),
+        ] where value < 0 {
+            report(path + [key], "must not be negative (got \(value))")
+        }
+        if !(diversityPenalty.isFinite && diversityPenalty >= 0) {
+            report(path + ["diversityPenalty"], "must be a non-negative number (got \(diversityPenalty))")
+        }
+        if !RerankConfig.explorationPolicies.contains(explorationPolicy) {
+            report(
+                path + ["explorationPolicy"],
+                "must be one of \(RerankConfig.explorationPolicies.joined(separator: ", ")) (got \(explorationPolicy))"
+            )
+        }
+        if !(epsilon >= 0 && epsilon <= 1) {
+            report(path + ["epsilon"], "must be in [0, 1] (got \(epsilon))")
+        }
+        for (cuisine, boost) in cuisineBoosts.sorted(by: { $0.key < $1.key }) where !boost.isFinite {
+            report(path + ["cuisineBoosts", cuisine], "must be a finite number (got \(boost))")
+        }
+        for (item, position) in pins.sorted(by: { $0.key < $1.key }) where position < 0 {
+            report(path + ["pins", item], "must not be negative (got \(position))")
         }
     }
 }
@@ -178,4 +327,10 @@ public struct ModelConfig: Codable, Sendable {
     public var file: String
     /// Golden file with expected raw scores.
     public var golden: String
+
+    /// A model file and its golden file.
+    public init(file: String, golden: String) {
+        self.file = file
+        self.golden = golden
+    }
 }

@@ -7,11 +7,14 @@ import Foundation
 /// Every method may be called from many threads at once. A request takes the current snapshot when it starts
 /// and keeps it to the end, so a swap never mixes two models or two catalogs in one answer.
 public final class RankingEngine: @unchecked Sendable {
-    private let lock = NSLock()
-    private var state: EngineState
-    private let loader: ModelLoader?
+    let lock = NSLock()
+    /// Held by every swap from reading the state it replaces to installing the next one, so two swaps never lose
+    /// each other's change (EngineReload.swift).
+    let swapLock = NSLock()
+    var state: EngineState
+    let loader: ModelLoader?
     private let resourceDirectory: String?
-    private let additionalSources: [any CandidateSource]
+    let additionalSources: [any CandidateSource]
     private var missingCounts: [String: [Int]] = [:]
     private var requestsServed: [String: Int] = [:]
 
@@ -130,7 +133,7 @@ public final class RankingEngine: @unchecked Sendable {
         return try PipelineConfig.decode(data)
     }
 
-    private var current: EngineState {
+    var current: EngineState {
         lock.lock()
         defer { lock.unlock() }
         return state
@@ -168,6 +171,8 @@ public final class RankingEngine: @unchecked Sendable {
     /// surface's model). Requests in flight finish on the model they started with.
     public func swapModel(contentsOf path: String, key: String? = nil) throws {
         guard let loader else { throw RankingError.unavailable("this engine has no model loader") }
+        swapLock.lock()
+        defer { swapLock.unlock() }
         let old = current
         guard let key = key ?? old.config.surfaces["discovery"]?.model ?? old.config.models.keys.sorted().first else {
             throw RankingError.invalidArgument("no configured model to replace")
@@ -196,6 +201,8 @@ public final class RankingEngine: @unchecked Sendable {
 
     /// Replaces the catalog snapshot after checking that the configured surfaces can serve it.
     public func swapCatalog(_ catalog: Catalog) throws {
+        swapLock.lock()
+        defer { swapLock.unlock() }
         let old = current
         let next = try EngineState(
             catalog: catalog,
@@ -786,7 +793,9 @@ public final class RankingEngine: @unchecked Sendable {
     private func record(missing: [Int], surface: String) {
         lock.lock()
         // Taken out and put back, so the stored array is updated in place rather than copied on every request.
-        var counts = missingCounts.removeValue(forKey: surface) ?? [Int](repeating: 0, count: missing.count)
+        var counts = missingCounts.removeValue(forKey: surface) ?? []
+        // A swapped pipeline may give the surface another kind, and so another feature count.
+        if counts.count != missing.count { counts = [Int](repeating: 0, count: missing.count) }
         for j in missing.indices { counts[j] += missing[j] }
         missingCounts[surface] = counts
         lock.unlock()

@@ -1,0 +1,61 @@
+import Foundation
+
+// Swapping the whole pipeline configuration (surfaces, models, experiments) while serving, and the checks a
+// configuration file's validator shares with it.
+
+extension RankingEngine {
+    /// Replaces the pipeline configuration: checks `config` (``PipelineConfig/problems(additionalSources:)``),
+    /// loads every model it names (relative to `resourceDirectory`, or absolute) and checks each against its golden
+    /// file and the feature join, builds the surfaces against the catalog serving, and only then swaps them in.
+    /// Requests in flight finish on the pipeline they started with. On any error nothing changes.
+    public func swapPipeline(config: PipelineConfig, resourceDirectory: String?) throws {
+        let problems = config.problems(additionalSources: additionalSources.map(\.name))
+        guard problems.isEmpty else {
+            throw RankingError.invalidArgument(problems.map(\.description).joined(separator: "; "))
+        }
+        guard let loader else { throw RankingError.unavailable("this engine has no model loader") }
+        // Models load outside the swap lock: they take the longest, and a snapshot swap need not wait for them.
+        let models = try RankingEngine.loadModels(config: config, resourceDirectory: resourceDirectory, loader: loader)
+        swapLock.lock()
+        defer { swapLock.unlock() }
+        let next = try EngineState(
+            catalog: current.catalog,
+            config: config,
+            models: models,
+            additionalSources: additionalSources
+        )
+        lock.lock()
+        state = next
+        lock.unlock()
+    }
+
+    /// The pipeline configuration being served (after any ``swapModel(contentsOf:key:)``).
+    public var pipelineConfig: PipelineConfig { current.config }
+
+    /// Loads the model file at `path` as the engine would and checks it against its golden file and against the
+    /// feature join of the surface kind it serves; throws what is wrong. For configuration checks without an engine.
+    public static func checkModel(file path: String, golden: String, kind: SurfaceKind) throws {
+        guard let loader = defaultLoader else { throw RankingError.unavailable("no model loader") }
+        _ = try loader(path, golden, kind)
+    }
+
+    /// The folder of the embedded surface configuration and models (`RANKD_RESOURCES` when set).
+    public static func embeddedResourceDirectory() throws -> String {
+        try EmbeddedResources.directory()
+    }
+}
+
+extension PipelineConfig {
+    /// The kind of surface a model key ranks: that of the first surface (or experiment variant) naming it;
+    /// venues when none does.
+    public func kind(ofModel key: String) -> SurfaceKind {
+        surfaces.sorted { $0.key < $1.key }.first { _, surface in
+            surface.model == key || (surface.experiment?.variants ?? []).contains { $0.model == key }
+        }?.value.kind ?? .venues
+    }
+
+    /// The model key `--model` style overrides replace: the discovery surface's model, else the first key.
+    public var primaryModelKey: String? {
+        surfaces["discovery"]?.model ?? models.keys.sorted().first
+    }
+}
