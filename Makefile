@@ -12,7 +12,7 @@ FUZZ_TARGETS ?=
 FUZZ_ARGS ?=
 
 .PHONY: run test deps test-deps build build-debug unit-test integration-test interop-test \
-        proto check-generated proto-check proto-baseline bench fuzz fuzz-smoke sanitize clean
+        proto check-generated proto-check proto-baseline alerts-test bench fuzz fuzz-smoke sanitize clean
 
 run: deps build
 	$(RELEASE_BIN)/rankd --host $(HOST) --port $(PORT)
@@ -29,9 +29,9 @@ build:
 build-debug:
 	$(SWIFT) build --build-tests
 
-# Every test: generated code, the contract check, Swift unit tests, real-client integration tests, interop, and a
-# short run of each fuzzer.
-test: test-deps check-generated build-debug proto-check unit-test integration-test interop-test fuzz-smoke
+# Every test: generated code, the contract check, the Prometheus alert rules, Swift unit tests, real-client
+# integration tests, interop, and a short run of each fuzzer.
+test: test-deps check-generated build-debug proto-check alerts-test unit-test integration-test interop-test fuzz-smoke
 
 unit-test:
 	$(SWIFT) test --skip-build
@@ -65,6 +65,10 @@ proto-check:
 
 proto-baseline:
 	Scripts/proto-check.sh --raise-baseline $(DEBUG_BIN)
+
+# promtool on deploy/prometheus/: the scrape configuration, the rules, and the unit tests of every alert.
+alerts-test:
+	Scripts/alerts-test.sh
 
 # Side-by-side benchmarks (transport, end to end, scaling, micro), the scorer vs LightGBM/XGBoost, and rankd at twice
 # its capacity (admission control; builds in .build-bench/); never in `make test`.

@@ -10,22 +10,57 @@ debs=(libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler lib
 pips=()
 for arg in "$@"; do
   case "$arg" in
-    --test) debs+=(nghttp2-client); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow) ;;
+    --test) debs+=(nghttp2-client prometheus); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow) ;;
     --bench) debs+=(nghttp2-client util-linux); pips+=(grpcio grpcio-tools protobuf lightgbm xgboost numpy pandas) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
   esac
 done
 
+# Packages that ship a service we only want the programs of. Debian's prometheus gives us promtool (the alert rule
+# tests) and a Prometheus the integration test starts itself on a free port; its own service would listen on 9090,
+# rankd's admin port, and on a machine without systemd trying to start it can fail the install. So these are
+# installed without their recommends (the node exporter, another service) and with service starts refused.
+services=(prometheus)
+
 missing=()
+missing_services=()
 for d in "${debs[@]}"; do
-  dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "install ok installed" || missing+=("$d")
+  dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "install ok installed" && continue
+  if [[ " ${services[*]} " == *" $d "* ]]; then missing_services+=("$d"); else missing+=("$d"); fi
 done
-if ((${#missing[@]})); then
-  echo "installing Debian packages: ${missing[*]}"
+if ((${#missing[@]} + ${#missing_services[@]})); then
+  echo "installing Debian packages: $(echo "${missing[@]}" "${missing_services[@]}")"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  if ((${#missing[@]})); then
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ((${#missing_services[@]})); then
+    # invoke-rc.d and deb-systemd-invoke ask /usr/sbin/policy-rc.d before starting a service; exit 101 means
+    # "not now". Containers usually have one already; otherwise one is put there for this install only.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\n# written by rankd Scripts/install-deps.sh for one apt-get run\nexit 101\n' |
+        "${sudo_cmd[@]}" tee "$policy" >/dev/null
+      "${sudo_cmd[@]}" chmod 755 "$policy"
+      made_policy=1
+      trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
+    fi
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+      "${missing_services[@]}" >/dev/null
+    if ((made_policy)); then
+      "${sudo_cmd[@]}" rm -f "$policy"
+      trap - EXIT
+    fi
+    # Under systemd the unit was still enabled for the next boot: turn that off too.
+    if [ -d /run/systemd/system ]; then
+      for s in "${missing_services[@]}"; do
+        "${sudo_cmd[@]}" systemctl disable --now "$s.service" >/dev/null 2>&1 || true
+      done
+    fi
+  fi
 fi
 
 if ((${#pips[@]})); then
