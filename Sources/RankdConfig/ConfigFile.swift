@@ -9,11 +9,18 @@ public enum ConfigFileError: Error, Sendable, CustomStringConvertible {
     /// The text is not YAML (nor JSON): a syntax error, with its location.
     case notYAML(path: String, reason: String)
 
-    /// One line (two for a syntax error with its snippet) for the operator.
+    /// One line (more for a syntax error with its snippet) for the operator.
     public var description: String {
         switch self {
-        case .unreadable(let path, let reason): return "\(path): cannot read: \(reason)"
-        case .notYAML(let path, let reason): return "\(path): not YAML: \(reason)"
+        case .unreadable(let path, _), .notYAML(let path, _): return "\(path): \(problem)"
+        }
+    }
+
+    /// What is wrong, without the path.
+    public var problem: String {
+        switch self {
+        case .unreadable(_, let reason): return "cannot read: \(reason)"
+        case .notYAML(_, let reason): return "not YAML: \(reason)"
         }
     }
 }

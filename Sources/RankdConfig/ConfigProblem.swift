@@ -13,7 +13,7 @@ public enum SettingOrigin: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .builtIn: return "default"
-        case .file(let path, let line, let column): return "\(path):\(line):\(column)"
+        case .file(let path, let line, let column): return line > 0 ? "\(path):\(line):\(column)" : path
         case .environment(let name): return "environment \(name)"
         case .flag(let name): return "flag \(name)"
         }
@@ -68,7 +68,7 @@ enum KeySuggestion {
             if distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
         }
         guard let best else { return nil }
-        let allowed = max(1, min(3, folded.count / 3))
+        let allowed = max(2, min(3, folded.count / 3))
         return best.distance <= allowed ? best.key : nil
     }
 

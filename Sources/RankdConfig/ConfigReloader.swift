@@ -78,7 +78,8 @@ public final class ConfigReloader: @unchecked Sendable {
         do {
             next = try ConfigResolver.load(path: path, environment: environment, flags: flags)
         } catch {
-            let problem = ConfigProblem(origin: .file(path: path, line: 0, column: 0), keyPath: "", message: "\(error)")
+            let message = (error as? ConfigFileError)?.problem ?? "\(error)"
+            let problem = ConfigProblem(origin: .file(path: path, line: 0, column: 0), keyPath: "", message: message)
             return refused(reason, [problem])
         }
         guard next.isValid else { return refused(reason, next.problems) }
