@@ -28,6 +28,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         // MARK: C shims and generated code
@@ -39,7 +44,10 @@ let package = Package(
         // MARK: RPC: HTTP/2 + gRPC, knows nothing of ranking
         .target(
             name: "H2GRPC",
-            dependencies: ["CNGHTTP2Shim", "CSystemShim", "CZlibShim"],
+            dependencies: [
+                "CNGHTTP2Shim", "CSystemShim", "CZlibShim", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "H2GRPCTests", dependencies: ["H2GRPC"], swiftSettings: swiftSettings),
@@ -70,7 +78,10 @@ let package = Package(
         ),
         .target(
             name: "Ranking",
-            dependencies: ["RankingModels"],
+            dependencies: [
+                "RankingModels", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
@@ -100,10 +111,41 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: The admin port: HTTP/1.1 on swift-nio for scrapes, probes and operator actions; knows nothing of ranking
+        .target(
+            name: "AdminHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP"], swiftSettings: swiftSettings),
+        // rankd's operations: the metrics backend, scrape-time samplers, readiness and the admin pages.
+        .target(
+            name: "RankdOps",
+            dependencies: [
+                "AdminHTTP", "H2GRPC", .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RankdOpsTests",
+            dependencies: ["RankdOps", "AdminHTTP", "H2GRPC"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The ranking service: contract <-> pipeline
         .target(
             name: "RankdService",
-            dependencies: ["H2GRPC", "GRPCStandardServices", "Ranking", "CRankingProto", "ProtoSupport"],
+            dependencies: [
+                "H2GRPC", "GRPCStandardServices", "Ranking", "CRankingProto", "ProtoSupport",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -148,7 +190,8 @@ let package = Package(
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot", "RankdConfig",
+                "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot", "RankdConfig", "RankdOps",
+                "AdminHTTP", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

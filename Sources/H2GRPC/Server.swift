@@ -1,6 +1,7 @@
 import CSystemShim
 import Dispatch
 import Foundation
+import Logging
 import Synchronization
 
 /// Severity of a server log line.
@@ -19,6 +20,16 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     }
 
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// The same level in swift-log.
+    public var swiftLogLevel: Logger.Level {
+        switch self {
+        case .debug: return .debug
+        case .info: return .info
+        case .warning: return .warning
+        case .error: return .error
+        }
+    }
 }
 
 /// What a ``Server`` listens on and the limits it enforces.
@@ -87,6 +98,12 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGracePeriod: Double = 10
     /// Lines below this level are not logged.
     public var logLevel: LogLevel = .info
+    /// Where lines go (swift-log); plain text on stderr unless the process bootstraps another handler. The server
+    /// filters by ``logLevel`` itself, so this logger's own level should stay low.
+    public var logger = Logger(label: "rankd", factory: { StreamLogHandler.standardError(label: $0) })
+    /// Log one call in this many at info level with its method, status, duration and sizes (the access log);
+    /// 0 for none.
+    public var accessLogEvery = 0
 
     /// The defaults.
     public init() {}
@@ -179,6 +196,8 @@ public final class Server: @unchecked Sendable {
     /// The configuration it was started with.
     public let configuration: ServerConfiguration
     let router: Router
+    /// gRFC A66 call metrics, through swift-metrics (no-ops until the process bootstraps a backend).
+    let callMetrics: CallMetrics
     let cpuPool: WorkerPool
     let blockingPool: WorkerPool
     let counters = CounterBox()
@@ -195,13 +214,13 @@ public final class Server: @unchecked Sendable {
     private var unconfirmed: Set<ObjectIdentifier> = []
     private var readBuffers: [ObjectIdentifier: UnsafeMutableBufferPointer<UInt8>] = [:]
     private var loopConnections: [ObjectIdentifier: LoopConnections] = [:]
-    private let logLock = NSLock()
     private let bufferedRequestBytes = Atomic<Int>(0)
     private let bufferedResponseBytes = Atomic<Int>(0)
     private let ticking = Atomic<Bool>(true)
     /// The raw value of the level below which lines are not logged; `configuration.logLevel` until
     /// ``setLogLevel(_:)`` changes it (a configuration reload).
     private let logThreshold: Atomic<Int>
+    private let accessLogInterval: Atomic<Int>
 
     /// The connections one loop owns, for its periodic tick. Touched only on that loop's thread.
     private final class LoopConnections {
@@ -215,8 +234,10 @@ public final class Server: @unchecked Sendable {
     public init(configuration: ServerConfiguration, services: [ServiceDefinition]) throws {
         self.configuration = configuration
         logThreshold = Atomic(configuration.logLevel.rawValue)
+        accessLogInterval = Atomic(max(0, configuration.accessLogEvery))
         let router = Router(services: services)
         self.router = router
+        callMetrics = CallMetrics(methodLabels: router.methodLabels)
         cpuPool = WorkerPool(
             name: "worker",
             limits: .init(
@@ -485,12 +506,23 @@ public final class Server: @unchecked Sendable {
     /// Changes the level below which lines are not logged, from any thread.
     public func setLogLevel(_ level: LogLevel) { logThreshold.store(level.rawValue, ordering: .relaxed) }
 
-    /// Writes one line to stderr when `level` is at or above the configured level.
-    public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
+    /// Logs one line through ``ServerConfiguration/logger`` when `level` is at or above the current level.
+    public func log(
+        _ level: LogLevel,
+        _ message: @autoclosure () -> String,
+        metadata: @autoclosure () -> [(String, String)] = []
+    ) {
         guard level >= logLevel else { return }
-        let line = "[\(level)] \(message())\n"
-        logLock.withLock { FileHandle.standardError.write(line.data(using: .utf8)!) }
+        var fields = Logger.Metadata()
+        for (key, value) in metadata() { fields[key] = .string(value) }
+        configuration.logger.log(level: level.swiftLogLevel, "\(message())", metadata: fields.isEmpty ? nil : fields)
     }
+
+    /// One call in how many the access log records (0: none); a configuration reload may change it.
+    public var accessLogEvery: Int { accessLogInterval.load(ordering: .relaxed) }
+
+    /// Changes how many calls the access log samples, from any thread.
+    public func setAccessLogEvery(_ every: Int) { accessLogInterval.store(max(0, every), ordering: .relaxed) }
 }
 
 /// The listening socket; lives on the first I/O thread.

@@ -22,6 +22,10 @@ public final class ServerCall: @unchecked Sendable {
     public let arrival: DispatchTime
     /// How much the caller minds being shed, from `x-request-criticality`.
     public let criticality: Criticality
+    /// The caller's W3C trace context, when it sent a valid `traceparent`.
+    public let traceParent: TraceParent?
+    /// The server's span in the caller's trace (answered in the response's `traceparent`), when it sent one.
+    public let serverSpanID: String?
 
     /// How the call ended early, if it did.
     public enum Interruption: Sendable, Equatable {
@@ -76,8 +80,34 @@ public final class ServerCall: @unchecked Sendable {
         self.arrival = arrival
         self.sendMayWait = sendMayWait
         self.criticality = Criticality(metadataValue: requestMetadata.first(Criticality.metadataKey))
+        if let value = requestMetadata.first(TraceParent.header), let parent = TraceParent.parse(value) {
+            traceParent = parent
+            let span = TraceParent.newSpanID()
+            serverSpanID = span
+            _responseMetadata.append(TraceParent.header, parent.child(spanID: span))
+        } else {
+            traceParent = nil
+            serverSpanID = nil
+        }
         // Answer in the encoding the client used, as long as it also accepts it for responses.
         self._responseEncoding = requestEncoding == .gzip && clientAcceptsGzip ? .gzip : .identity
+    }
+
+    /// What logs name the call by: the caller's `x-request-id`, else its trace id, else the peer and stream.
+    public var requestID: String {
+        if let given = requestMetadata.first(Self.requestIDKey), !given.isEmpty { return String(given.prefix(128)) }
+        if let traceParent { return traceParent.traceID }
+        return "\(peer)#\(stream?.id ?? 0)"
+    }
+
+    /// The request header a caller may name its request by.
+    public static let requestIDKey = "x-request-id"
+
+    /// Log metadata for lines about this call.
+    var logMetadata: [(String, String)] {
+        var pairs = [("request_id", requestID), ("method", path)]
+        if let traceParent { pairs.append(("trace_id", traceParent.traceID)) }
+        return pairs
     }
 
     // MARK: Handler API

@@ -36,6 +36,9 @@ final class ServerConnection: EventLoopHandler {
     /// Streams whose handler waits for the response backlog to drain, in arrival order.
     private var parked: [ServerStream] = []
     private var subscriptions: [Int32: ServerStream] = [:]
+    /// The call-metric handles this connection's calls have used (loop thread only).
+    var callMetricsCache: CallMetricsCache
+    private var callsEnded = 0
 
     init(fd: Int32, loop: EventLoop, server: Server, peer: String) {
         self.fd = fd
@@ -43,6 +46,7 @@ final class ServerConnection: EventLoopHandler {
         self.server = server
         self.peer = peer
         self.io = SessionIO(fd: fd, loop: loop)
+        self.callMetricsCache = CallMetricsCache(slots: server.callMetrics.methodLabels.count * CallMetrics.statusCount)
         self.lifecycle = ConnectionLifecycle(
             limits: server.configuration.lifecycleLimits,
             now: DispatchTime.now().uptimeNanoseconds
@@ -106,6 +110,12 @@ final class ServerConnection: EventLoopHandler {
         )
         loop.register(fd: fd, handler: self)
         loop.markDirty(self)
+    }
+
+    /// Counts a call's end for the access log's sampling (loop thread only).
+    func countForAccessLog() -> Int {
+        callsEnded &+= 1
+        return callsEnded
     }
 
     // MARK: EventLoopHandler

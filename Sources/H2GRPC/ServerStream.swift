@@ -43,6 +43,11 @@ final class ServerStream {
     private var isClosed = false
     private var countedAsActive = false
     private var deadlineTimer: LoopTimer?
+    /// The call-metrics slot of this call's method once counted as started; -1 before and after its end is recorded.
+    private var metricsMethod = -1
+    /// Request and response message bytes as on the wire, without the 5-byte gRPC prefixes (gRFC A66's sizes).
+    private var receivedMessageBytes = 0
+    private var sentMessageBytes = 0
     /// Waiting for the connection's response backlog to drain before the handler may start.
     private(set) var isParked = false
 
@@ -116,6 +121,7 @@ final class ServerStream {
                 "request header list of over \(limit) bytes exceeds the server's limit of \(limit)"
             )
             call?.interrupt(.cancelled)
+            countStarted(method: server.callMetrics.otherIndex)
             finish(status: status, trailers: Metadata())
             return
         }
@@ -132,8 +138,10 @@ final class ServerStream {
         case .rejectHTTP(let status, let message):
             rejectHTTP(status: status, message: message)
         case .rejectTrailersOnly(let status, let extraHeaders):
+            countStarted(method: server.callMetrics.otherIndex)
             finish(status: status, trailers: Metadata(), extraHeaders: extraHeaders)
         case .fail(let status):
+            countStarted(method: server.callMetrics.otherIndex)
             finish(status: status, trailers: Metadata())
         case .accept(let head):
             accept(head, endStream: endStream)
@@ -146,16 +154,20 @@ final class ServerStream {
         case .found(let found, let index):
             method = found
             costClass = index
+            countStarted(method: index)
         case .unknownService(let service):
+            countStarted(method: server.callMetrics.otherIndex)
             finish(status: GRPCStatus(.unimplemented, "unknown service \(service)"), trailers: Metadata())
             return
         case .unknownMethod(let service, let name):
+            countStarted(method: server.callMetrics.otherIndex)
             finish(
                 status: GRPCStatus(.unimplemented, "unknown method \(name) for service \(service)"),
                 trailers: Metadata()
             )
             return
         case .malformedPath(let path):
+            countStarted(method: server.callMetrics.otherIndex)
             finish(status: GRPCStatus(.unimplemented, "malformed method path \"\(path)\""), trailers: Metadata())
             return
         }
@@ -281,6 +293,7 @@ final class ServerStream {
             call.interrupt(.cancelled)
             finish(status: status, trailers: Metadata())
         case .messages(let messages, let endOfInput):
+            receivedMessageBytes += max(0, wireBytes - MessageFraming.headerSize * messages.count)
             let share = messages.isEmpty ? 0 : wireBytes / messages.count
             var remainder = messages.isEmpty ? 0 : wireBytes - share * messages.count
             untakenMessageBytes += wireBytes
@@ -485,6 +498,7 @@ final class ServerStream {
             }
         }
         outbound.append(contentsOf: framed)
+        sentMessageBytes += max(0, framed.count - MessageFraming.headerSize)
         connection.responseBytesQueued(framed.count)
         resumeIfDeferred()
     }
@@ -501,8 +515,14 @@ final class ServerStream {
         guard !finished, !isClosed else { return }
         finished = true
         releaseCallResources()
+        if let finalMessage { sentMessageBytes += max(0, finalMessage.count - MessageFraming.headerSize) }
+        recordEnd(status.code)
         if status.code != .ok {
-            server.log(.debug, "\(connection.peer) \(call?.path ?? "stream \(id)"): \(status)")
+            server.log(
+                .debug,
+                "\(connection.peer) \(call?.path ?? "stream \(id)"): \(status)",
+                metadata: call?.logMetadata ?? []
+            )
         }
         guard connection.sessionPointer != nil else { return }
         let limit = connection.maxResponseHeaderListSize
@@ -547,6 +567,40 @@ final class ServerStream {
         connection.loop.markDirty(connection)
     }
 
+    // MARK: Call metrics
+
+    private func countStarted(method: Int) {
+        guard metricsMethod == -1 else { return }
+        metricsMethod = method
+        server.callMetrics.callStarted(method: method)
+    }
+
+    /// Records the call's end once: its duration from the request headers, its status and its message sizes.
+    private func recordEnd(_ code: GRPCStatus.Code) {
+        guard metricsMethod >= 0 else { return }
+        let nanoseconds = Int64(clamping: DispatchTime.now().uptimeNanoseconds &- arrival.uptimeNanoseconds)
+        connection.callMetricsCache.record(
+            server.callMetrics,
+            method: metricsMethod,
+            code: code,
+            nanoseconds: nanoseconds,
+            receivedBytes: receivedMessageBytes,
+            sentBytes: sentMessageBytes
+        )
+        let every = server.accessLogEvery
+        if every > 0 && connection.countForAccessLog() % every == 0 {
+            let label = server.callMetrics.methodLabels[metricsMethod]
+            var fields = call?.logMetadata ?? [("method", label)]
+            fields += [
+                ("grpc_status", code.name), ("duration_ms", String(format: "%.3f", Double(nanoseconds) / 1e6)),
+                ("peer", connection.peer), ("request_bytes", String(receivedMessageBytes)),
+                ("response_bytes", String(sentMessageBytes)),
+            ]
+            server.log(.info, "call \(label) \(code.name)", metadata: fields)
+        }
+        metricsMethod = -2
+    }
+
     static func oversized(_ what: String, size: Int, limit: Int) -> GRPCStatus {
         GRPCStatus(.internal, "\(what) metadata of \(size) bytes exceeds the limit of \(limit) bytes; it was not sent")
     }
@@ -577,6 +631,7 @@ final class ServerStream {
             dropOutbound()
             finished = true
             releaseCallResources()
+            recordEnd(.internal)
             sendTrailersOnly(
                 status: Self.oversized("response", size: size, limit: limit),
                 metadata: Metadata(),
@@ -700,7 +755,12 @@ final class ServerStream {
         replyBacklog = []
         if let call, !finished {
             call.interrupt(.cancelled)
-            server.log(.debug, "\(connection.peer) \(call.path): cancelled by the client (error code \(errorCode))")
+            recordEnd(.cancelled)
+            server.log(
+                .debug,
+                "\(connection.peer) \(call.path): cancelled by the client (error code \(errorCode))",
+                metadata: call.logMetadata
+            )
         } else if let call {
             // A handler still running after a deadline reply or an early error must stop too.
             call.interrupt(.cancelled)

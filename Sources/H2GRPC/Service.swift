@@ -108,17 +108,22 @@ struct Router: Sendable {
 
     /// Methods registered; each has an index below this, used as its cost class by admission control.
     let methodCount: Int
+    /// Full names ("package.Service/Method") by index, the labels of the call metrics.
+    let methodLabels: [String]
 
     init(services: [ServiceDefinition]) {
         var methods: [String: (method: RPCMethod, index: Int)] = [:]
+        var labels: [String] = []
         for service in services {
             for method in service.methods {
                 let path = "/\(service.name)/\(method.name)"
                 precondition(methods[path] == nil, "method \(path) registered twice")
                 methods[path] = (method, methods.count)
+                labels.append("\(service.name)/\(method.name)")
             }
         }
         self.methods = methods
+        self.methodLabels = labels
         self.methodCount = methods.count
         self.services = Set(services.map(\.name))
     }

@@ -52,12 +52,14 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let decoded = try ProtoC.decode(request, as: ranking__v1__rank_request__init)
         let query = ContractMapping.rankQuery(decoded.message)
         do {
-            let result = try engine.rank(
-                query,
-                deadline: call.deadline,
-                arrival: call.arrival,
-                isCancelled: { call.isCancelled }
-            )
+            let result = try RequestTracing.traced(call, "ranking.v1.RankingService/Rank") {
+                try engine.rank(
+                    query,
+                    deadline: call.deadline,
+                    arrival: call.arrival,
+                    isCancelled: { call.isCancelled }
+                )
+            }
             Self.nameSnapshot(result.snapshotID, on: call)
             return ContractMapping.encode(result)
         } catch let error as RankingError {
@@ -71,18 +73,20 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let query = ContractMapping.recommendQuery(decoded.message)
         var named = false
         do {
-            try engine.recommend(
-                query,
-                deadline: call.deadline,
-                arrival: call.arrival,
-                isCancelled: { call.isCancelled }
-            ) { section in
-                if !named {
-                    // Headers go with the first section; every section of one answer comes from the same catalog.
-                    Self.nameSnapshot(section.snapshotID, on: call)
-                    named = true
+            try RequestTracing.traced(call, "ranking.v1.RankingService/Recommend") {
+                try engine.recommend(
+                    query,
+                    deadline: call.deadline,
+                    arrival: call.arrival,
+                    isCancelled: { call.isCancelled }
+                ) { section in
+                    if !named {
+                        // Headers go with the first section; every section of one answer comes from the same catalog.
+                        Self.nameSnapshot(section.snapshotID, on: call)
+                        named = true
+                    }
+                    try call.send(ContractMapping.encode(section))
                 }
-                try call.send(ContractMapping.encode(section))
             }
         } catch let error as RankingError {
             throw Self.status(for: error, call: call)
@@ -110,7 +114,11 @@ public final class RankingServiceHandlers: @unchecked Sendable {
                     initial.append(entry.name, entry.value)
                 }
             }
-            if !initial.isEmpty { call.responseMetadata = initial }
+            if !initial.isEmpty {
+                var metadata = call.responseMetadata
+                for entry in initial { metadata.append(entry.name, entry.value) }
+                call.responseMetadata = metadata
+            }
             if !trailing.isEmpty { call.trailingMetadata = trailing }
         }
         if testHooks, let delay = call.requestMetadata.first("rankd-test-delay-ms").flatMap(Int.init), delay > 0 {

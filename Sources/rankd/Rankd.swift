@@ -3,7 +3,9 @@ import Dispatch
 import Foundation
 import GRPCStandardServices
 import H2GRPC
+import Logging
 import RankdConfig
+import RankdOps
 import RankdService
 import Ranking
 
@@ -132,6 +134,9 @@ struct Rankd: ParsableCommand {
     mutating func run() throws {
         let (resolved, configPath) = try resolve()
         let settings = resolved.settings
+        // Both before anything makes a logger or a metric handle.
+        LineLogHandler.bootstrap(format: LineLogHandler.Format(rawValue: settings.logging.format.rawValue) ?? .json)
+        let operations = Operations(registry: MetricsBackend.bootstrap())
         let signals = try TerminationSignals.block()
         let ranking = RankingServiceHandlers(testHooks: testHooks)
         let health = HealthService(services: [RankingServiceHandlers.serviceName])
@@ -140,13 +145,15 @@ struct Rankd: ParsableCommand {
             "grpc.reflection.v1alpha.ServerReflection",
         ]
         let reflection = try ReflectionService(services: serviceNames)
+        var serverConfiguration = Rankd.serverConfiguration(settings)
+        serverConfiguration.logger = Logger(label: "rankd")
+        serverConfiguration.logger.logLevel = .trace
         let server = try Server(
-            configuration: Rankd.serverConfiguration(settings),
+            configuration: serverConfiguration,
             services: [ranking.definition, health.definition] + reflection.definitions
         )
-        try server.start()
-        print("rankd listening on \(settings.server.host):\(server.port)")
-        fflush(stdout)
+        operations.observe(server: { server.stats() })
+        operations.configServed(version: Rankd.configVersion(path: configPath))
 
         var reloader: ConfigReloader?
         if let configPath {
@@ -156,10 +163,35 @@ struct Rankd: ParsableCommand {
                 flags: givenFlags,
                 active: resolved,
                 engine: { ranking.engine },
-                apply: { settings in server.setLogLevel(Rankd.logLevel(settings.logging.level)) }
+                apply: { settings in
+                    server.setLogLevel(Rankd.logLevel(settings.logging.level))
+                    server.setAccessLogEvery(Rankd.accessLogEvery(settings.logging.accessLogSampleRate))
+                }
             )
         }
         let activeSettings: @Sendable () -> RankdSettings = { [reloader] in reloader?.settings ?? settings }
+        let reloadEndpoint: (@Sendable () -> (ok: Bool, message: String))? = reloader.map { reloader in
+            {
+                let result = Rankd.reloadConfiguration(
+                    reloader,
+                    reason: "POST /-/reload",
+                    server: server,
+                    operations: operations,
+                    ranking: ranking
+                )
+                return (result.applied, result.description)
+            }
+        }
+        let admin = try AdminPort.start(
+            settings: settings,
+            operations: operations,
+            activeSettings: activeSettings,
+            reload: reloadEndpoint
+        )
+        if let admin { print("rankd admin listening on \(settings.server.host):\(admin.port)") }
+        try server.start()
+        print("rankd listening on \(settings.server.host):\(server.port)")
+        fflush(stdout)
         let catalogs = SnapshotSwitcher(
             path: settings.catalog.snapshot,
             seed: settings.catalog.demo.seed,
@@ -167,7 +199,8 @@ struct Rankd: ParsableCommand {
             pipeline: { try activeSettings().effectivePipeline() },
             ranking: ranking,
             health: health,
-            server: server
+            server: server,
+            operations: operations
         )
         Thread.detachNewThread { catalogs.loadInitial() }
         if settings.catalog.snapshot != nil, settings.catalog.snapshotPollInterval > 0 {
@@ -183,9 +216,17 @@ struct Rankd: ParsableCommand {
                 }
                 if let reloader {
                     // The configuration carries --model too, so its reload re-reads that file as well.
-                    Thread.detachNewThread { Rankd.reloadConfiguration(reloader, reason: "SIGHUP", server: server) }
+                    Thread.detachNewThread {
+                        Rankd.reloadConfiguration(
+                            reloader,
+                            reason: "SIGHUP",
+                            server: server,
+                            operations: operations,
+                            ranking: ranking
+                        )
+                    }
                 } else if let model = settings.modelOverride {
-                    reload(model: model, into: ranking, server: server)
+                    reload(model: model, into: ranking, server: server, operations: operations)
                 } else if settings.catalog.snapshot == nil {
                     server.log(
                         .warning,
@@ -197,19 +238,51 @@ struct Rankd: ParsableCommand {
             }
             signal = TerminationSignals.wait(signals)
         }
+        // Readiness first, so load balancers stop sending before connections are told to go away.
+        operations.readiness.markDraining()
         server.log(.info, "signal \(signal): draining in-flight calls (grace \(settings.server.gracePeriod) s)")
         health.setAll(.notServing)
         let cut = server.shutdown()
         server.log(.info, cut == 0 ? "shut down cleanly" : "shut down; \(cut) call(s) cut off at the grace period")
+        admin?.stop()
     }
 
     /// Re-reads the configuration file and applies it, or refuses it and keeps the old one, with one log line
     /// either way. SIGHUP calls it; so may the admin endpoint (POST /-/reload), which counts the result.
     @discardableResult
-    static func reloadConfiguration(_ reloader: ConfigReloader, reason: String, server: Server) -> ConfigReloadResult {
+    static func reloadConfiguration(
+        _ reloader: ConfigReloader,
+        reason: String,
+        server: Server,
+        operations: Operations,
+        ranking: RankingServiceHandlers
+    ) -> ConfigReloadResult {
         let result = reloader.reload(reason: reason)
         server.log(result.applied ? .info : .error, result.description)
+        operations.reloaded("config", ok: result.applied)
+        if result.applied {
+            operations.configServed(version: configVersion(path: reloader.path))
+            if let engine = ranking.engine { operations.modelsServed(engine.servingModels) }
+        }
         return result
+    }
+
+    /// Names a configuration by its file's contents: 12 hex digits of FNV-1a; "defaults" without a file.
+    static func configVersion(path: String?) -> String {
+        guard let path, let data = FileManager.default.contents(atPath: path) else { return "defaults" }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in data {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String((String(repeating: "0", count: 16 - hex.count) + hex).prefix(12))
+    }
+
+    /// The access log's "one call in N" for a sample rate in 0...1; 0 when off.
+    static func accessLogEvery(_ rate: Double) -> Int {
+        guard rate > 0, rate.isFinite else { return 0 }
+        return max(1, Int((1 / min(rate, 1)).rounded()))
     }
 
     /// The listener and its limits from the settings.
@@ -238,6 +311,7 @@ struct Rankd: ParsableCommand {
         configuration.workerNice = Int32(clamping: server.workerNice)
         configuration.shutdownGracePeriod = server.gracePeriod
         configuration.logLevel = logLevel(settings.logging.level)
+        configuration.accessLogEvery = accessLogEvery(settings.logging.accessLogSampleRate)
         if let ioThreads = server.ioThreads { configuration.ioThreads = ioThreads }
         configuration.pinIOThreads = server.pinIoCpus
         return configuration
@@ -254,15 +328,18 @@ struct Rankd: ParsableCommand {
 
     /// SIGHUP with --model: swaps in the model file again, validated first; a bad file is refused and the old model
     /// keeps serving.
-    private func reload(model: String, into ranking: RankingServiceHandlers, server: Server) {
+    private func reload(model: String, into ranking: RankingServiceHandlers, server: Server, operations: Operations) {
         guard let engine = ranking.engine else {
             server.log(.warning, "SIGHUP: still loading; the model is read once loading finishes")
             return
         }
         do {
             try engine.swapModel(contentsOf: model)
+            operations.reloaded("model", ok: true)
+            operations.modelsServed(engine.servingModels)
             server.log(.info, "SIGHUP: now serving \(engine.modelVersion)")
         } catch {
+            operations.reloaded("model", ok: false)
             server.log(.error, "SIGHUP: refused \(model), still serving \(engine.modelVersion): \(error)")
         }
     }

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import GRPCStandardServices
 import H2GRPC
+import RankdOps
 import RankdService
 import Ranking
 
@@ -20,6 +21,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
     private let ranking: RankingServiceHandlers
     private let health: HealthService
     private let server: Server
+    private let operations: Operations
     /// Serialises loads; `loadedTarget` is only touched under it.
     private let lock = NSLock()
     /// The folder (symlinks resolved) of the snapshot last loaded or refused, so the watcher does not retry it.
@@ -32,8 +34,10 @@ final class SnapshotSwitcher: @unchecked Sendable {
         pipeline: @escaping @Sendable () throws -> (config: PipelineConfig, directory: String?),
         ranking: RankingServiceHandlers,
         health: HealthService,
-        server: Server
+        server: Server,
+        operations: Operations
     ) {
+        self.operations = operations
         self.path = path
         self.seed = seed
         self.scale = scale
@@ -52,6 +56,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
         do {
             let catalog: Catalog
             var about: String
+            var manifest: SnapshotManifest?
             if let path {
                 let target = CatalogLoader.resolve(path)
                 loadedTarget = target
@@ -59,6 +64,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
                 for note in loaded.notes { server.log(.warning, "snapshot \(loaded.manifest.snapshotID): \(note)") }
                 catalog = loaded.catalog
                 about = loaded.summary
+                manifest = loaded.manifest
             } else {
                 let market = DemoMarketplace.generate(seed: seed, scale: scale)
                 catalog = try DemoSnapshot.servedCatalog(market)
@@ -68,6 +74,8 @@ final class SnapshotSwitcher: @unchecked Sendable {
             let engine = try RankingEngine(catalog: catalog, config: served.config, resourceDirectory: served.directory)
             ranking.engine = engine
             nameSnapshot(engine.catalog.snapshotID)
+            announce(catalog, manifest: manifest)
+            operations.modelsServed(engine.servingModels)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
             server.log(
                 .info,
@@ -75,9 +83,11 @@ final class SnapshotSwitcher: @unchecked Sendable {
                     + engine.memoryReport
             )
             health.setAll(.serving)
+            operations.readiness.markReady("serving \(engine.catalog.snapshotID)")
         } catch {
             let what = path.map { "snapshot \($0)" } ?? "the demo data"
             server.log(.error, "could not load \(what) and the model: \(error); staying NOT_SERVING")
+            operations.readiness.markNotReady("could not load \(what): \(error)")
         }
     }
 
@@ -99,11 +109,21 @@ final class SnapshotSwitcher: @unchecked Sendable {
             for note in loaded.notes { server.log(.warning, "snapshot \(loaded.manifest.snapshotID): \(note)") }
             try engine.swapCatalog(loaded.catalog)
             nameSnapshot(loaded.catalog.snapshotID)
+            announce(loaded.catalog, manifest: loaded.manifest)
+            operations.reloaded("snapshot", ok: true)
             server.log(.info, "\(reason): now serving \(loaded.summary); " + engine.memoryReport)
         } catch {
+            operations.reloaded("snapshot", ok: false)
             let report = "\(error)".split(separator: "\n").joined(separator: "\n    ")
             server.log(.error, "\(reason): refused \(target), still serving the previous snapshot:\n    \(report)")
         }
+    }
+
+    /// The metrics name the snapshot now serving; the generated demo has no manifest and counts as made now.
+    private func announce(_ catalog: Catalog, manifest: SnapshotManifest?) {
+        let schema = manifest.map { "\($0.schemaName)/\($0.schemaVersion)" } ?? "marketplace (generated)"
+        let created = manifest?.createdUnixMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000)
+        operations.snapshotServed(id: catalog.snapshotID, schema: schema, createdUnixMilliseconds: created)
     }
 
     /// Health's Check answers name the snapshot now serving.

@@ -8,6 +8,7 @@ always speak the contract in the tree.
 import os
 import pathlib
 import shlex
+import socket
 import sys
 import types
 
@@ -93,6 +94,13 @@ def protos(tmp_path_factory):
                                  reflection_v1=reflection_pb2, reflection_v1_grpc=reflection_pb2_grpc)
 
 
+def free_port():
+    """A port nothing listens on now (the kernel's pick for an ephemeral bind, released at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class ServerFactory:
     """Starts servers for one scope and stops every one of them at the end of it."""
 
@@ -102,7 +110,9 @@ class ServerFactory:
         self.started = []
 
     def start_rankd(self, bin_dir, *extra_args, wait_serving=True):
-        argv = [str(bin_dir / "rankd"), "--host", "127.0.0.1", "--port", "0", *self.common_args, *extra_args]
+        # Every rankd gets its own free admin port (the default, 9090, would collide between servers; 0 disables it).
+        argv = [str(bin_dir / "rankd"), "--host", "127.0.0.1", "--port", "0", "--admin-port", str(free_port()),
+                *self.common_args, *extra_args]
         log_path = self.tmp_dir / f"rankd-{len(self.started)}.log"
         server = ServerProcess(argv, log_path, "rankd")
         self.started.append(server)

@@ -36,6 +36,7 @@ class ServerProcess:
         self.log_path = log_path
         self.banner_name = banner_name
         self.port = None
+        self.admin_port = None
         self.proc = None
         self._log_file = None
         self._stdout_tail = b""
@@ -66,6 +67,11 @@ class ServerProcess:
                 self._stdout_tail += chunk
                 match = pattern.search(self._stdout_tail)
                 if match:
+                    # The admin port (rankd's, when it has one) is announced before the gRPC port.
+                    admin = re.search(rb"^" + re.escape(self.banner_name.encode()) +
+                                      rb" admin listening on 127\.0\.0\.1:(\d+)\s*$", self._stdout_tail, re.MULTILINE)
+                    if admin:
+                        self.admin_port = int(admin.group(1))
                     return int(match.group(1))
             elif self.proc.poll() is not None:
                 break

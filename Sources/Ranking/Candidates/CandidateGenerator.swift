@@ -5,6 +5,8 @@ import Foundation
 struct CandidateSet {
     var indexes: [Int32] = []
     var sourceMask: [UInt32] = []
+    /// Candidates each source gave in time, before merging (by source position).
+    var sourceCounts: [Int] = []
 }
 
 /// Runs a surface's sources, each with its quota and the stage deadline, and merges their answers.
@@ -134,11 +136,13 @@ struct CandidateGenerator: Sendable {
         var scratch: [UInt64] = []
         sortByHighWord(&pairs, scratch: &scratch)
         var set = CandidateSet()
+        set.sourceCounts = [Int](repeating: 0, count: sources.count)
         set.indexes.reserveCapacity(pairs.count)
         set.sourceMask.reserveCapacity(pairs.count)
         for key in pairs {
             let index = Int32(truncatingIfNeeded: key >> 32)
             let bit = UInt32(1) << UInt32(key & 31)
+            set.sourceCounts[Int(key & 31)] += 1
             if let last = set.indexes.last, last == index {
                 set.sourceMask[set.sourceMask.count - 1] |= bit
             } else {

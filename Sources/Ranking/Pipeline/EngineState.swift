@@ -12,6 +12,8 @@ struct ResolvedSurface: Sendable {
     let defaultModel: ActiveModel
     let heuristic: ActiveModel
     let variantModels: [String: ActiveModel]
+    /// Its metrics handles.
+    let metrics: SurfaceMetrics
 }
 
 /// One immutable snapshot of what the engine serves: catalog, configuration and models. Requests take a
@@ -72,7 +74,13 @@ final class EngineState: Sendable {
                 generator: CandidateGenerator(sources: sources, parallel: surface.parallelSources),
                 defaultModel: try bind(surface.model) ?? heuristic,
                 heuristic: heuristic,
-                variantModels: variantModels
+                variantModels: variantModels,
+                metrics: SurfaceMetrics(
+                    surface: name,
+                    sourceNames: sources.map(\.source.name),
+                    featureNames: FeatureJoiner.featureNames(for: surface.kind),
+                    experiment: surface.experiment
+                )
             )
         }
         self.models = resolvedModels

@@ -579,6 +579,7 @@ public final class RankingEngine: @unchecked Sendable {
         var timer = StageTimer()
 
         // 1. Candidates.
+        var sourceCounts: [Int] = []
         var overrides: [(row: Int, feature: Int, value: Double)] = []
         if let callerCandidates {
             let native = FeatureJoiner.featureIndex(for: kind)
@@ -625,6 +626,7 @@ public final class RankingEngine: @unchecked Sendable {
             )
             run.candidates = set.indexes
             run.sourceMask = set.sourceMask
+            sourceCounts = set.sourceCounts
             run.sourceNames = surface.generator.names
             run.degradedStages.append(contentsOf: degraded)
         }
@@ -648,6 +650,7 @@ public final class RankingEngine: @unchecked Sendable {
             for j in 0..<nativeWidth where nativeRows[base + j].isNaN { missing[j] += 1 }
         }
         record(missing: missing, surface: surface.name)
+        surface.metrics.recordFeatures(rows: n, missing: missing)
         if DispatchTime.now() > featuresDeadline { run.degradedStages.append("features") }
         timer.lap("features", into: &run.timings)
         if isCancelled() { throw RankingError.cancelled }
@@ -769,6 +772,7 @@ public final class RankingEngine: @unchecked Sendable {
             )
         )
         run.catalog = catalog
+        surface.metrics.record(run, sourceCounts: sourceCounts)
         return run
     }
 
@@ -802,9 +806,15 @@ public final class RankingEngine: @unchecked Sendable {
     }
 }
 
-/// Measures consecutive stages.
+/// Measures consecutive stages, and reports each as a span to the process's tracer (swift-distributed-tracing)
+/// under the caller's current context, when a tracer other than the no-op one is bootstrapped.
 struct StageTimer {
     private var last = DispatchTime.now()
+    private let tracing: StageTracing?
+
+    init() {
+        tracing = StageTracing.current()
+    }
 
     mutating func lap(_ stage: String, into timings: inout [StageTiming]) {
         let now = DispatchTime.now()
@@ -812,6 +822,7 @@ struct StageTimer {
             StageTiming(stage: stage, micros: Int64((now.uptimeNanoseconds - last.uptimeNanoseconds) / 1000))
         )
         last = now
+        tracing?.lap(stage)
     }
 }
 

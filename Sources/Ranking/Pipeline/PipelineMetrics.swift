@@ -1,0 +1,87 @@
+import CoreMetrics
+
+/// One surface's pipeline metrics, through swift-metrics (no-ops until the process bootstraps a backend). The
+/// handles are made once when the surface is resolved, so recording an answer takes no lock and builds no label.
+final class SurfaceMetrics: Sendable {
+    /// Metric names, in Prometheus form.
+    enum Name {
+        static let stageDuration = "rankd_stage_duration_seconds"
+        static let answers = "rankd_answers_total"
+        static let degraded = "rankd_degraded_answers_total"
+        static let candidates = "rankd_candidates_total"
+        static let featureRows = "rankd_feature_rows_total"
+        static let featureMissing = "rankd_feature_missing_total"
+    }
+
+    /// The four stages every answer passes through, as ``StageTiming`` names them.
+    static let stages = ["candidates", "features", "score", "rerank"]
+
+    private let stageTimers: [CoreMetrics.Timer]
+    private let answers: [String: CoreMetrics.Counter]
+    private let otherAnswers: CoreMetrics.Counter
+    private let degraded: [String: CoreMetrics.Counter]
+    private let sourceCandidates: [CoreMetrics.Counter]
+    private let featureRows: CoreMetrics.Counter
+    private let featureMissing: [CoreMetrics.Counter]
+
+    init(surface: String, sourceNames: [String], featureNames: [String], experiment: ExperimentConfig?) {
+        stageTimers = Self.stages.map {
+            CoreMetrics.Timer(label: Name.stageDuration, dimensions: [("surface", surface), ("stage", $0)])
+        }
+        let experimentName = experiment?.name ?? ""
+        func answerCounter(_ variant: String) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(
+                label: Name.answers,
+                dimensions: [("surface", surface), ("experiment", experimentName), ("variant", variant)]
+            )
+        }
+        var answers: [String: CoreMetrics.Counter] = [:]
+        for variant in experiment?.variants ?? [] { answers[variant.name] = answerCounter(variant.name) }
+        if experiment == nil { answers["control"] = answerCounter("control") }
+        self.answers = answers
+        otherAnswers = answerCounter("other")
+        var degraded: [String: CoreMetrics.Counter] = [:]
+        for stage in sourceNames.map({ "candidates.\($0)" }) + ["features", "score", "score.full", "rerank"] {
+            degraded[stage] = CoreMetrics.Counter(
+                label: Name.degraded,
+                dimensions: [("surface", surface), ("stage", stage)]
+            )
+        }
+        self.degraded = degraded
+        sourceCandidates = sourceNames.map {
+            CoreMetrics.Counter(label: Name.candidates, dimensions: [("surface", surface), ("source", $0)])
+        }
+        featureRows = CoreMetrics.Counter(label: Name.featureRows, dimensions: [("surface", surface)])
+        featureMissing = featureNames.map {
+            CoreMetrics.Counter(label: Name.featureMissing, dimensions: [("surface", surface), ("feature", $0)])
+        }
+    }
+
+    /// Records one feature join: `rows` candidates, `missing[j]` of them without feature j.
+    func recordFeatures(rows: Int, missing: [Int]) {
+        featureRows.increment(by: Int64(rows))
+        for (counter, count) in zip(featureMissing, missing) where count > 0 { counter.increment(by: Int64(count)) }
+    }
+
+    /// Records one answer: its stage durations, variant, degraded stages and candidates per source.
+    func record(_ run: PipelineRun, sourceCounts: [Int]) {
+        for timing in run.timings {
+            // Sub-stages ("candidates.nearby") and "total" are not stages of their own here.
+            guard let stage = Self.stages.firstIndex(of: timing.stage) else { continue }
+            stageTimers[stage].recordNanoseconds(timing.micros * 1000)
+        }
+        (answers[run.variant] ?? otherAnswers).increment()
+        for stage in run.degradedStages { degraded[stage]?.increment() }
+        for (source, count) in zip(sourceCandidates, sourceCounts) where count > 0 {
+            source.increment(by: Int64(count))
+        }
+    }
+}
+
+extension RankingEngine {
+    /// Every model the pipeline serves, by configuration key, with its version (for info metrics and logs).
+    public var servingModels: [(key: String, version: String)] {
+        let state = current
+        return state.models.keys.sorted().map { ($0, state.models[$0]!.version) }
+    }
+}
