@@ -135,7 +135,14 @@ let package = Package(
         ),
         .testTarget(
             name: "RankdOpsTests",
-            dependencies: ["RankdOps", "AdminHTTP", "H2GRPC"],
+            dependencies: [
+                "RankdOps", "AdminHTTP", "H2GRPC", "Ranking",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 

@@ -144,7 +144,7 @@ public struct LineLogHandler: LogHandler {
     /// RFC 3339 in UTC with milliseconds.
     static func timestamp(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        let millis = Int((date.timeIntervalSince1970 - Double(seconds)) * 1000)
+        let millis = Int(((date.timeIntervalSince1970 - Double(seconds)) * 1000).rounded())
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return String(

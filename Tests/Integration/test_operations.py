@@ -215,3 +215,93 @@ def test_a_real_prometheus_scrapes_call_stage_and_variant_series_under_traffic(b
     assert variants, found["variant counters"]
     up = query(base, 'up{job="rankd"}')
     assert up and up[0]["value"][1] == "1"
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_a_traceparent_round_trips_and_reaches_the_access_log(bin_dir, servers, protos):
+    server = servers.start_rankd(bin_dir, "--access-log-sample-rate", "1")
+    with grpc.insecure_channel(server.address) as ch:
+        stub = protos.ranking_grpc.RankingServiceStub(ch)
+        candidates = known_item_ids(stub, protos)
+        offset = server.log_size()
+        reply, call = stub.Rank.with_call(rank_request(protos, candidates), timeout=CALL_TIMEOUT_S,
+                                          metadata=(("traceparent", TRACEPARENT), ("x-request-id", "req-42")))
+        assert reply.items
+        answered = dict(call.initial_metadata()).get("traceparent")
+        assert answered is not None, call.initial_metadata()
+        version, trace, span, flags = answered.split("-")
+        assert (version, trace, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
+        assert len(span) == 16 and span != "00f067aa0ba902b7" and span != "0" * 16
+        # A malformed traceparent is ignored: no answer header, the call still works.
+        reply, call = stub.Rank.with_call(rank_request(protos, candidates), timeout=CALL_TIMEOUT_S,
+                                          metadata=(("traceparent", "00-XYZ-bad-01"),))
+        assert reply.items
+        assert "traceparent" not in dict(call.initial_metadata())
+
+    def access_line(line):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        return record.get("request_id") == "req-42" and record.get("message", "").startswith("call ")
+
+    line = server.wait_for_log_line(access_line, start_offset=offset)
+    assert line, server.log_tail()
+    record = json.loads(line)
+    assert record["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert record["grpc_status"] == "OK"
+    assert record["method"] == "/ranking.v1.RankingService/Rank"
+    assert float(record["duration_ms"]) > 0
+    assert record["level"] == "info"
+
+
+def test_every_log_line_is_one_json_object_and_nothing_is_logged_per_call_at_info(bin_dir, servers, protos):
+    server = servers.start_rankd(bin_dir)
+    offset = server.log_size()
+    with grpc.insecure_channel(server.address) as ch:
+        stub = protos.ranking_grpc.RankingServiceStub(ch)
+        for _ in range(20):
+            recommend(stub, protos)
+    server.stop()
+    lines = server.log_text().splitlines()
+    assert lines
+    for line in lines:
+        record = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= set(record), line
+    assert not [line for line in server.log_text()[offset:].splitlines() if "Recommend" in line]
+
+
+def test_a_configuration_reload_over_the_admin_port_is_counted_and_a_refused_one_keeps_readiness(bin_dir, servers,
+                                                                                                  tmp_path):
+    config = tmp_path / "rankd.yaml"
+    config.write_text("logging:\n  level: info\n")
+    server = servers.start_rankd(bin_dir, "--config", str(config))
+    assert admin_get(server, "/readyz")[0] == 200
+    before = admin_get(server, "/metrics")[1]
+    version = [line for line in before.splitlines() if line.startswith("rankd_config_info{")]
+    assert len(version) == 1, version
+
+    config.write_text("logging:\n  level: loud\n")
+    status, body = admin_get(server, "/-/reload", method="POST")
+    assert status == 422, body
+    assert "logging.level" in body and ":2:" in body, body
+    assert admin_get(server, "/readyz")[0] == 200
+    text = admin_get(server, "/metrics")[1]
+    assert metric_value(text, 'rankd_reloads_total{kind="config",result="refused"}') == 1
+    assert metric_value(text, "rankd_ready") == 1
+
+    config.write_text("logging:\n  level: debug\n")
+    status, body = admin_get(server, "/-/reload", method="POST")
+    assert status == 200, body
+    text = admin_get(server, "/metrics")[1]
+    assert metric_value(text, 'rankd_reloads_total{kind="config",result="ok"}') == 1
+    after = [line for line in text.splitlines() if line.startswith("rankd_config_info{")]
+    assert len(after) == 1 and after != version, (version, after)
+    assert json.loads(admin_get(server, "/config")[1])["logging"]["level"] == "debug"
+    assert admin_get(server, "/-/reload")[0] == 405
+
+
+def test_without_a_configuration_file_the_reload_page_is_absent(rankd):
+    assert admin_get(rankd, "/-/reload", method="POST")[0] == 404
