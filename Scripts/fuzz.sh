@@ -152,17 +152,35 @@ retry_if_edited() {
 
 # The modules and their order mirror the targets' dependencies in Package.swift: when one of these modules gains a
 # dependency there, add it here too.
+# Swift packages the modules use come from SwiftPM's checkouts (`swift package resolve` makes them), compiled in the
+# language mode and with the upcoming features their own manifests ask for.
+CHECKOUTS=$ROOT/.build/checkouts
+package_sources() {
+  [ -d "$CHECKOUTS/$1/Sources/$2" ] || (cd "$ROOT" && swift package resolve >/dev/null)
+  swift_sources "$CHECKOUTS/$1/Sources/$2"
+}
+
 build_libraries() {
   build_c_module CNGHTTP2Shim nghttp2
   build_c_module CSystemShim ""
   build_c_module CZlibShim z
-  build_swift_module H2GRPC "" -- $(swift_sources Sources/H2GRPC)
+  build_swift_module CoreMetrics "" -swift-version 6 -- $(package_sources swift-metrics CoreMetrics)
+  build_swift_module Logging "" -swift-version 6 -enable-upcoming-feature ExistentialAny \
+    -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature InternalImportsByDefault \
+    -enable-upcoming-feature NonisolatedNonsendingByDefault -- $(package_sources swift-log Logging)
+  build_swift_module H2GRPC "CoreMetrics Logging" -- $(swift_sources Sources/H2GRPC)
   if [[ " ${targets[*]} " == *" contract "* ]]; then
     build_c_module CRankingProto protobuf-c
     build_swift_module ProtoSupport "H2GRPC" -- $(swift_sources Sources/ProtoSupport)
     build_swift_module RankingModels "" -- $(swift_sources Sources/RankingModels)
+    build_swift_module Instrumentation "" -swift-version 6 -- \
+      $(package_sources swift-distributed-tracing Instrumentation)
+    build_swift_module ServiceContextModule "Instrumentation" -swift-version 6 -- \
+      $(package_sources swift-distributed-tracing ServiceContextModule)
+    build_swift_module Tracing "Instrumentation ServiceContextModule" -swift-version 6 -- \
+      $(package_sources swift-distributed-tracing Tracing)
     # -enable-testing: the contract fuzzer reads page tokens and builds results with the module's internal API.
-    build_swift_module Ranking "RankingModels" -enable-testing -- \
+    build_swift_module Ranking "RankingModels CoreMetrics Tracing" -enable-testing -- \
       $(swift_sources Sources/Ranking) Fuzz/Support/RankingBundle.swift
   fi
 }
@@ -174,11 +192,12 @@ build_target() {
   local target=$1 extra=() libs=() cmods=()
   case "$target" in
     deframer|wire-parsers|connection)
-      libs=(H2GRPC); cmods=(CNGHTTP2Shim CSystemShim CZlibShim) ;;
+      libs=(H2GRPC Logging CoreMetrics); cmods=(CNGHTTP2Shim CSystemShim CZlibShim) ;;
     contract)
       # ContractMapping.swift is RankdService's; compiled here so the fuzzer needs none of that module's server side.
       extra=(Sources/RankdService/ContractMapping.swift)
-      libs=(Ranking RankingModels ProtoSupport H2GRPC); cmods=(CRankingProto CNGHTTP2Shim CSystemShim CZlibShim) ;;
+      libs=(Ranking RankingModels ProtoSupport H2GRPC Tracing ServiceContextModule Instrumentation Logging CoreMetrics)
+      cmods=(CRankingProto CNGHTTP2Shim CSystemShim CZlibShim) ;;
   esac
   local module; module=Fuzz$(echo "$target" | sed -E 's/(^|-)([a-z])/\U\2/g')
   local lib_keys="" lib

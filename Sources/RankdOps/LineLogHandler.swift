@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// swift-log's handler for rankd: one line per event on stderr, as a JSON object (the default, for log shippers) or
 /// as text for a person at a terminal. Lines from many threads never interleave.
@@ -36,8 +37,10 @@ public struct LineLogHandler: LogHandler {
     }
 
     private let label: String
-    private let format: Format
+    /// A fixed format, or nil to follow the process-wide one (``setFormat(_:)``, changed by a configuration reload).
+    private let fixedFormat: Format?
     private let sink: Sink
+    private static let processFormat = Atomic<Int>(0)
     /// Handler-level metadata.
     public var metadata: Logger.Metadata = [:]
     /// The level below which the logger drops events before they reach the handler.
@@ -48,15 +51,26 @@ public struct LineLogHandler: LogHandler {
         self.init(label: label, format: format, sink: .standardError)
     }
 
-    init(label: String, format: Format, sink: Sink) {
+    init(label: String, format: Format?, sink: Sink) {
         self.label = label
-        self.format = format
+        self.fixedFormat = format
         self.sink = sink
     }
 
-    /// Bootstraps swift-log with this handler for every logger in the process.
+    /// Bootstraps swift-log with this handler for every logger in the process, writing `format` until
+    /// ``setFormat(_:)`` changes it.
     public static func bootstrap(format: Format) {
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format) }
+        setFormat(format)
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: nil, sink: .standardError) }
+    }
+
+    /// Changes the format of every bootstrapped handler, from any thread.
+    public static func setFormat(_ format: Format) {
+        processFormat.store(format == .json ? 0 : 1, ordering: .relaxed)
+    }
+
+    private var format: Format {
+        fixedFormat ?? (Self.processFormat.load(ordering: .relaxed) == 0 ? .json : .text)
     }
 
     /// Handler metadata by key.

@@ -7,8 +7,9 @@ import Prometheus
 /// readiness, what is being served (snapshot, models, configuration) and the counts of reloads. rankd reports events
 /// to it; the admin routes read from it.
 public final class Operations: @unchecked Sendable {
-    /// The registry `/metrics` renders.
-    public let registry: PrometheusCollectorRegistry
+    /// What `/metrics` renders.
+    public let backend: MetricsBackend
+    private var registry: PrometheusCollectorRegistry { backend.registry }
     /// Whether to send traffic here.
     public let readiness = Readiness()
 
@@ -27,9 +28,10 @@ public final class Operations: @unchecked Sendable {
     private var served: [String: String] = [:]
     private var reloadCounters: [String: Counter] = [:]
 
-    /// Operations over `registry` (the one ``MetricsBackend/bootstrap()`` returned).
-    public init(registry: PrometheusCollectorRegistry) {
-        self.registry = registry
+    /// Operations over `backend` (the one ``MetricsBackend/bootstrap()`` returned).
+    public init(backend: MetricsBackend) {
+        self.backend = backend
+        let registry = backend.registry
         process = ProcessSampler(registry: registry)
         server = ServerSampler(registry: registry)
         ready = registry.makeGauge(name: "rankd_ready", help: "1 when rankd should get traffic, else 0.")
@@ -136,6 +138,6 @@ public final class Operations: @unchecked Sendable {
         if let stats { server.sample(stats) }
         ready.set(readiness.current.state == .ready ? 1.0 : 0.0)
         if let created { snapshotAge.set(max(0, Date().timeIntervalSince1970 - created)) }
-        return registry.emitToBuffer()
+        return backend.render()
     }
 }

@@ -136,7 +136,7 @@ struct Rankd: ParsableCommand {
         let settings = resolved.settings
         // Both before anything makes a logger or a metric handle.
         LineLogHandler.bootstrap(format: LineLogHandler.Format(rawValue: settings.logging.format.rawValue) ?? .json)
-        let operations = Operations(registry: MetricsBackend.bootstrap())
+        let operations = Operations(backend: MetricsBackend.bootstrap())
         let signals = try TerminationSignals.block()
         let ranking = RankingServiceHandlers(testHooks: testHooks)
         let health = HealthService(services: [RankingServiceHandlers.serviceName])
@@ -166,6 +166,9 @@ struct Rankd: ParsableCommand {
                 apply: { settings in
                     server.setLogLevel(Rankd.logLevel(settings.logging.level))
                     server.setAccessLogEvery(Rankd.accessLogEvery(settings.logging.accessLogSampleRate))
+                    LineLogHandler.setFormat(
+                        LineLogHandler.Format(rawValue: settings.logging.format.rawValue) ?? .json
+                    )
                 }
             )
         }

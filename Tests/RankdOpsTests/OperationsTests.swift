@@ -8,8 +8,8 @@ import Testing
 
 @Suite("Operations: metrics, readiness, admin pages")
 struct OperationsTests {
-    /// An echo service on a loopback server whose call metrics go to `registry`.
-    static func echoServer(registry: PrometheusCollectorRegistry) throws -> Server {
+    /// An echo service on a loopback server whose call metrics go to `backend`.
+    static func echoServer(backend: MetricsBackend) throws -> Server {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.ioThreads = 1
@@ -26,7 +26,7 @@ struct OperationsTests {
                 ),
             ]
         )
-        return try withMetricsFactory(MetricsBackend.factory(registry: registry)) {
+        return try withMetricsFactory(backend.factory) {
             try Server(configuration: configuration, services: [echo])
         }
     }
@@ -45,8 +45,8 @@ struct OperationsTests {
 
     @Test("calls are counted by method and status with gRFC A66's names, buckets and sizes; unknown methods are other")
     func callMetrics() throws {
-        let registry = PrometheusCollectorRegistry()
-        let server = try Self.echoServer(registry: registry)
+        let backend = MetricsBackend()
+        let server = try Self.echoServer(backend: backend)
         try server.start()
         defer { server.shutdown(gracePeriod: 1) }
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
@@ -57,7 +57,7 @@ struct OperationsTests {
         #expect(Self.call(client, "/made.up.Service/\(UUID().uuidString)", [1]).code == .unimplemented)
         // The end of a call is recorded on the I/O thread just before its status is written; give it a moment.
         Thread.sleep(forTimeInterval: 0.2)
-        let text = registry.emitToString()
+        let text = String(decoding: backend.render(), as: UTF8.self)
         #expect(Self.sample(text, #"grpc_server_call_started_total{grpc_method="test.Echo/Echo"}"#) == 3)
         #expect(Self.sample(text, #"grpc_server_call_started_total{grpc_method="test.Echo/Fail"}"#) == 1)
         #expect(Self.sample(text, #"grpc_server_call_started_total{grpc_method="other"}"#) == 2)
@@ -82,9 +82,9 @@ struct OperationsTests {
 
     @Test("a scrape samples the process and the server, and readiness follows the process's life")
     func scrapeAndReadiness() throws {
-        let registry = PrometheusCollectorRegistry()
-        let operations = Operations(registry: registry)
-        let server = try Self.echoServer(registry: registry)
+        let backend = MetricsBackend()
+        let operations = Operations(backend: backend)
+        let server = try Self.echoServer(backend: backend)
         try server.start()
         defer { server.shutdown(gracePeriod: 1) }
         operations.observe(server: { server.stats() })
@@ -130,8 +130,8 @@ struct OperationsTests {
 
     @Test("the admin pages: metrics, probes, configuration and reload")
     func adminPages() throws {
-        let registry = PrometheusCollectorRegistry()
-        let operations = Operations(registry: registry)
+        let backend = MetricsBackend()
+        let operations = Operations(backend: backend)
         let reloads = ReloadScript(results: [(true, "reloaded: 2 surfaces"), (false, "refused: surfaces.x: bad")])
         let routes = AdminRoutes.make(
             operations: operations,
@@ -231,5 +231,50 @@ enum RawHTTP {
             received += buffer[0..<n]
         }
         return String(decoding: received, as: UTF8.self)
+    }
+}
+
+@Suite("Call histograms")
+struct CallHistogramTests {
+    @Test("observations land in the first bucket whose bound holds them; buckets render cumulative, in A66's bounds")
+    func buckets() throws {
+        let backend = MetricsBackend()
+        let timer = withMetricsFactory(backend.factory) {
+            CoreMetrics.Timer(label: "grpc_server_call_duration_seconds", dimensions: [("grpc_method", "m")])
+        }
+        for nanoseconds: Int64 in [0, 10_000, 10_001, 25_000_000, 25_000_001, 200_000_000_000, -5] {
+            timer.recordNanoseconds(nanoseconds)
+        }
+        let text = String(decoding: backend.render(), as: UTF8.self)
+        func bucket(_ le: String) -> Double? {
+            OperationsTests.sample(text, "grpc_server_call_duration_seconds_bucket{grpc_method=\"m\",le=\"\(le)\"}")
+        }
+        #expect(bucket("0.0") == 2)
+        #expect(bucket("1e-05") == 3)
+        #expect(bucket("5e-05") == 4)
+        #expect(bucket("0.025") == 5)
+        #expect(bucket("0.03") == 6)
+        #expect(bucket("100.0") == 6)
+        #expect(bucket("+Inf") == 7)
+        #expect(OperationsTests.sample(text, #"grpc_server_call_duration_seconds_count{grpc_method="m"}"#) == 7)
+        let sum = try #require(OperationsTests.sample(text, #"grpc_server_call_duration_seconds_sum{grpc_method="m"}"#))
+        #expect(abs(sum - 200.050_020_002) < 1e-6)
+        #expect(text.contains("# TYPE grpc_server_call_duration_seconds histogram"))
+    }
+
+    @Test("the same name and labels give the same histogram; label values are escaped")
+    func sharedAndEscaped() {
+        let backend = MetricsBackend()
+        withMetricsFactory(backend.factory) {
+            let labels = [("grpc_method", "a\"b\\c")]
+            Recorder(label: "grpc_server_call_sent_total_compressed_message_size_bytes", dimensions: labels).record(10)
+            Recorder(label: "grpc_server_call_sent_total_compressed_message_size_bytes", dimensions: labels).record(
+                5000
+            )
+        }
+        let text = String(decoding: backend.render(), as: UTF8.self)
+        let series = #"grpc_server_call_sent_total_compressed_message_size_bytes_count{grpc_method="a\"b\\c"}"#
+        #expect(OperationsTests.sample(text, series) == 2)
+        #expect(text.contains(#"le="1024.0"} 1"#))
     }
 }

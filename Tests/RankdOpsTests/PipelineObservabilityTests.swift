@@ -38,18 +38,20 @@ struct PipelineObservabilityTests {
 
     @Test("each answer records its stages, variant, candidates per source and feature rows by surface")
     func metrics() throws {
-        let registry = PrometheusCollectorRegistry()
-        let engine = try withMetricsFactory(MetricsBackend.factory(registry: registry)) {
+        let backend = MetricsBackend()
+        let engine = try withMetricsFactory(backend.factory) {
             try RankingEngine.demo(catalog: Self.catalog)
         }
         for u in 1...5 { #expect(try Self.recommend(engine, user: "u\(u)") > 0) }
-        let text = registry.emitToString()
+        let text = String(decoding: backend.render(), as: UTF8.self)
         for stage in ["candidates", "features", "score", "rerank"] {
             #expect(
                 Self.sample(text, "rankd_stage_duration_seconds_count{surface=\"discovery\",stage=\"\(stage)\"}") == 5
             )
         }
-        #expect(text.contains("rankd_stage_duration_seconds_bucket{surface=\"discovery\",stage=\"score\",le=\"0.025\"}"))
+        #expect(
+            text.contains("rankd_stage_duration_seconds_bucket{surface=\"discovery\",stage=\"score\",le=\"0.025\"}")
+        )
         var answers = 0.0
         for line in text.split(separator: "\n") where line.hasPrefix("rankd_answers_total{surface=\"discovery\"") {
             answers += Double(line.split(separator: " ").last!) ?? 0
@@ -63,15 +65,15 @@ struct PipelineObservabilityTests {
 
     @Test("a degraded answer is counted by the stage it went without")
     func degraded() throws {
-        let registry = PrometheusCollectorRegistry()
-        let engine = try withMetricsFactory(MetricsBackend.factory(registry: registry)) {
+        let backend = MetricsBackend()
+        let engine = try withMetricsFactory(backend.factory) {
             try RankingEngine.demo(catalog: Self.catalog) { config in
                 // A scoring budget no model can meet: the answer is scored by the heuristic instead.
                 config.surfaces["discovery"]?.stageBudgets.score = 1e-12
             }
         }
         #expect(try Self.recommend(engine, user: "u1") > 0)
-        let text = registry.emitToString()
+        let text = String(decoding: backend.render(), as: UTF8.self)
         #expect(Self.sample(text, #"rankd_degraded_answers_total{surface="discovery",stage="score"}"#) == 1)
         #expect(Self.sample(text, #"rankd_degraded_answers_total{surface="discovery",stage="rerank"}"#) == 0)
     }
@@ -84,7 +86,9 @@ struct PipelineObservabilityTests {
         _ = try InstrumentationContext.withValue(parent.context) { try Self.recommend(engine, user: "u2") }
         parent.end()
         let mine = tracer.finishedSpans.filter { $0.parentSpanID == parent.spanID }
-        #expect(Set(mine.map(\.operationName)) == ["rankd.candidates", "rankd.features", "rankd.score", "rankd.rerank"])
+        #expect(
+            Set(mine.map(\.operationName)) == ["rankd.candidates", "rankd.features", "rankd.score", "rankd.rerank"]
+        )
         #expect(mine.allSatisfy { $0.traceID == parent.traceID })
     }
 }
