@@ -1,13 +1,24 @@
 import CoreMetrics
 import Foundation
 
+/// A swift-metrics histogram handler that can take observations already sorted into its buckets, so a caller may
+/// count locally and hand over totals. rankd's backend implements it for the call histograms; with any other
+/// backend each call is recorded through the ordinary swift-metrics API.
+public protocol BucketedHistogramHandler: AnyObject, Sendable {
+    /// Upper bounds of the buckets, ascending, in the recorded unit (nanoseconds or bytes); one more bucket above
+    /// the last holds the rest.
+    var bucketBounds: [Int64] { get }
+    /// Adds `counts` (one per bucket, the overflow bucket last) and their `sum`.
+    func add(counts: [Int], sum: Int64)
+}
+
 /// gRPC's server-side call metrics as gRFC A66 defines them, recorded through swift-metrics: calls started by method,
 /// and per method and final status the call's duration and the bytes of its request and response messages.
 ///
 /// The method label is a registered method's full name ("ranking.v1.RankingService/Rank") or "other" for any path
-/// the server does not serve, so a client cannot create series by inventing methods. Histograms for a method and
-/// status are made the first time that pair ends a call; each connection keeps the ones it used, so a call takes the
-/// shared lock only the first time its connection sees the pair.
+/// the server does not serve, so a client cannot create series by inventing methods. A call costs its I/O thread a
+/// few additions: each connection counts into its own ``CallTally`` and hands the totals to the shared handles on
+/// the loop's tick (every 100 ms) and when it closes.
 public final class CallMetrics: @unchecked Sendable {
     /// Metric names, in Prometheus form (gRFC A66's dots become underscores, units are suffixed).
     public enum Name {
@@ -34,20 +45,39 @@ public final class CallMetrics: @unchecked Sendable {
         1_073_741_824, 4_294_967_296,
     ]
 
+    /// The latency bounds in nanoseconds and the size bounds in bytes, as the tallies count them.
+    static let latencyBoundsNanoseconds = latencyBuckets.map { Int64(($0 * 1e9).rounded()) }
+    static let sizeBounds = sizeBuckets.map { Int64($0) }
+
     /// The label of every method the server does not serve.
     public static let otherMethod = "other"
 
-    /// The handles of one method and status.
-    final class Finished: Sendable {
-        let duration: CoreMetrics.Timer
-        let received: Recorder
-        let sent: Recorder
+    /// The handlers of one method and status (made by the swift-metrics factory), and whether they take bucketed
+    /// totals.
+    final class Finished: @unchecked Sendable {
+        let duration: any TimerHandler
+        let received: any RecorderHandler
+        let sent: any RecorderHandler
+        /// Set when all three handlers take totals with A66's bounds.
+        let bucketed:
+            (duration: BucketedHistogramHandler, received: BucketedHistogramHandler, sent: BucketedHistogramHandler)?
+        /// The backend records nothing (swift-metrics was not bootstrapped): skip the work.
+        let discarded: Bool
 
         init(method: String, status: String, factory: any MetricsFactory) {
             let dimensions = [("grpc_method", method), ("grpc_status", status)]
-            duration = CoreMetrics.Timer(label: Name.duration, dimensions: dimensions, factory: factory)
-            received = Recorder(label: Name.receivedBytes, dimensions: dimensions, aggregate: true, factory: factory)
-            sent = Recorder(label: Name.sentBytes, dimensions: dimensions, aggregate: true, factory: factory)
+            duration = factory.makeTimer(label: Name.duration, dimensions: dimensions)
+            received = factory.makeRecorder(label: Name.receivedBytes, dimensions: dimensions, aggregate: true)
+            sent = factory.makeRecorder(label: Name.sentBytes, dimensions: dimensions, aggregate: true)
+            if let d = duration as? BucketedHistogramHandler, let r = received as? BucketedHistogramHandler,
+                let s = sent as? BucketedHistogramHandler, d.bucketBounds == CallMetrics.latencyBoundsNanoseconds,
+                r.bucketBounds == CallMetrics.sizeBounds, s.bucketBounds == CallMetrics.sizeBounds
+            {
+                bucketed = (d, r, s)
+            } else {
+                bucketed = nil
+            }
+            discarded = duration is NOOPMetricsHandler
         }
     }
 
@@ -55,7 +85,7 @@ public final class CallMetrics: @unchecked Sendable {
     let methodLabels: [String]
     /// The backend when the server was made (a task-local one in tests), used for the handles made later.
     private let factory: any MetricsFactory
-    private let started: [CoreMetrics.Counter]
+    let started: [CoreMetrics.Counter]
     private let lock = NSLock()
     private var finished: [Finished?]
 
@@ -75,9 +105,8 @@ public final class CallMetrics: @unchecked Sendable {
     /// The slot of unknown methods and of requests refused before their method was looked up.
     var otherIndex: Int { methodLabels.count - 1 }
 
-    func callStarted(method: Int) {
-        started[method].increment()
-    }
+    /// Slots: one per method and status code.
+    var slotCount: Int { methodLabels.count * Self.statusCount }
 
     /// The handles for a method and status code, made on first use.
     func finishedHandles(slot: Int) -> Finished {
@@ -95,17 +124,59 @@ public final class CallMetrics: @unchecked Sendable {
     static func slot(method: Int, code: GRPCStatus.Code) -> Int {
         method * statusCount + min(Int(code.rawValue), statusCount - 1)
     }
+
+    /// The bucket of `value` among ascending `bounds`: the first bound at or above it, or `bounds.count`.
+    @inline(__always)
+    static func bucket(of value: Int64, in bounds: [Int64]) -> Int {
+        var low = 0
+        var high = bounds.count
+        while low < high {
+            let mid = (low &+ high) >> 1
+            if bounds[mid] >= value { high = mid } else { low = mid &+ 1 }
+        }
+        return low
+    }
 }
 
-/// Per connection: the handles its calls used, so recording a call's end takes no lock after the first time.
-struct CallMetricsCache {
-    private var handles: [CallMetrics.Finished?]
+/// One connection's counts since its last flush. Loop thread only: counting is plain arithmetic, and ``flush(_:)``
+/// hands the totals to the shared handles.
+struct CallTally {
+    /// One method and status: calls, and per histogram its bucket counts and sum.
+    struct Slot {
+        var handles: CallMetrics.Finished
+        var calls = 0
+        var duration: [Int]
+        var durationSum: Int64 = 0
+        var received: [Int]
+        var receivedSum: Int64 = 0
+        var sent: [Int]
+        var sentSum: Int64 = 0
 
-    init(slots: Int) {
-        handles = Array(repeating: nil, count: slots)
+        init(handles: CallMetrics.Finished) {
+            self.handles = handles
+            duration = Array(repeating: 0, count: CallMetrics.latencyBoundsNanoseconds.count + 1)
+            received = Array(repeating: 0, count: CallMetrics.sizeBounds.count + 1)
+            sent = received
+        }
     }
 
-    mutating func record(
+    private var started: [Int]
+    private var slots: [Slot?]
+    /// Slots counted into since the last flush.
+    private var touched: [Int] = []
+    private var startedAny = false
+
+    init(metrics: CallMetrics) {
+        started = Array(repeating: 0, count: metrics.methodLabels.count)
+        slots = Array(repeating: nil, count: metrics.slotCount)
+    }
+
+    mutating func callStarted(method: Int) {
+        started[method] &+= 1
+        startedAny = true
+    }
+
+    mutating func callEnded(
         _ metrics: CallMetrics,
         method: Int,
         code: GRPCStatus.Code,
@@ -113,16 +184,56 @@ struct CallMetricsCache {
         receivedBytes: Int,
         sentBytes: Int
     ) {
-        let slot = CallMetrics.slot(method: method, code: code)
-        let finished: CallMetrics.Finished
-        if let cached = handles[slot] {
-            finished = cached
-        } else {
-            finished = metrics.finishedHandles(slot: slot)
-            handles[slot] = finished
+        let index = CallMetrics.slot(method: method, code: code)
+        if slots[index] == nil { slots[index] = Slot(handles: metrics.finishedHandles(slot: index)) }
+        let handles = slots[index]!.handles
+        if handles.discarded { return }
+        guard handles.bucketed != nil else {
+            // A backend without bucketed totals: record this call through swift-metrics as it ends.
+            handles.duration.recordNanoseconds(nanoseconds)
+            handles.received.record(Int64(receivedBytes))
+            handles.sent.record(Int64(sentBytes))
+            return
         }
-        finished.duration.recordNanoseconds(nanoseconds)
-        finished.received.record(receivedBytes)
-        finished.sent.record(sentBytes)
+        let duration = max(0, nanoseconds)
+        let received = Int64(max(0, receivedBytes))
+        let sent = Int64(max(0, sentBytes))
+        let d = CallMetrics.bucket(of: duration, in: CallMetrics.latencyBoundsNanoseconds)
+        let r = CallMetrics.bucket(of: received, in: CallMetrics.sizeBounds)
+        let s = CallMetrics.bucket(of: sent, in: CallMetrics.sizeBounds)
+        slots[index]!.calls &+= 1
+        if slots[index]!.calls == 1 { touched.append(index) }
+        slots[index]!.duration[d] &+= 1
+        slots[index]!.durationSum &+= duration
+        slots[index]!.received[r] &+= 1
+        slots[index]!.receivedSum &+= received
+        slots[index]!.sent[s] &+= 1
+        slots[index]!.sentSum &+= sent
+    }
+
+    /// Hands everything counted since the last flush to the shared handles and starts again from zero.
+    mutating func flush(_ metrics: CallMetrics) {
+        if startedAny {
+            for (method, count) in started.enumerated() where count > 0 {
+                metrics.started[method].increment(by: Int64(count))
+                started[method] = 0
+            }
+            startedAny = false
+        }
+        for index in touched {
+            guard var slot = slots[index], let bucketed = slot.handles.bucketed else { continue }
+            bucketed.duration.add(counts: slot.duration, sum: slot.durationSum)
+            bucketed.received.add(counts: slot.received, sum: slot.receivedSum)
+            bucketed.sent.add(counts: slot.sent, sum: slot.sentSum)
+            slot.calls = 0
+            for k in slot.duration.indices { slot.duration[k] = 0 }
+            for k in slot.received.indices { slot.received[k] = 0 }
+            for k in slot.sent.indices { slot.sent[k] = 0 }
+            slot.durationSum = 0
+            slot.receivedSum = 0
+            slot.sentSum = 0
+            slots[index] = slot
+        }
+        touched.removeAll(keepingCapacity: true)
     }
 }

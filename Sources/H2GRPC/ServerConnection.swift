@@ -36,8 +36,8 @@ final class ServerConnection: EventLoopHandler {
     /// Streams whose handler waits for the response backlog to drain, in arrival order.
     private var parked: [ServerStream] = []
     private var subscriptions: [Int32: ServerStream] = [:]
-    /// The call-metric handles this connection's calls have used (loop thread only).
-    var callMetricsCache: CallMetricsCache
+    /// This connection's call metrics since the last tick (loop thread only).
+    var callTally: CallTally
     private var callsEnded = 0
 
     init(fd: Int32, loop: EventLoop, server: Server, peer: String) {
@@ -46,7 +46,7 @@ final class ServerConnection: EventLoopHandler {
         self.server = server
         self.peer = peer
         self.io = SessionIO(fd: fd, loop: loop)
-        self.callMetricsCache = CallMetricsCache(slots: server.callMetrics.methodLabels.count * CallMetrics.statusCount)
+        self.callTally = CallTally(metrics: server.callMetrics)
         self.lifecycle = ConnectionLifecycle(
             limits: server.configuration.lifecycleLimits,
             now: DispatchTime.now().uptimeNanoseconds
@@ -191,6 +191,7 @@ final class ServerConnection: EventLoopHandler {
         parked.removeAll()
         subscriptions.removeAll()
         for stream in open.values { stream.connectionLost() }
+        callTally.flush(server.callMetrics)
         server.releaseRequestBytes(requestBytes)
         requestBytes = 0
         server.responseBytesChanged(-responseBytes)
@@ -240,6 +241,7 @@ final class ServerConnection: EventLoopHandler {
     /// The loop's periodic check of timeouts and age.
     func tick(now: UInt64) {
         guard !closed else { return }
+        callTally.flush(server.callMetrics)
         switch lifecycle.tick(now: now) {
         case .none:
             break

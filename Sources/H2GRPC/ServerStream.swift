@@ -572,14 +572,14 @@ final class ServerStream {
     private func countStarted(method: Int) {
         guard metricsMethod == -1 else { return }
         metricsMethod = method
-        server.callMetrics.callStarted(method: method)
+        connection.callTally.callStarted(method: method)
     }
 
     /// Records the call's end once: its duration from the request headers, its status and its message sizes.
     private func recordEnd(_ code: GRPCStatus.Code) {
         guard metricsMethod >= 0 else { return }
         let nanoseconds = Int64(clamping: DispatchTime.now().uptimeNanoseconds &- arrival.uptimeNanoseconds)
-        connection.callMetricsCache.record(
+        connection.callTally.callEnded(
             server.callMetrics,
             method: metricsMethod,
             code: code,

@@ -1,6 +1,7 @@
 import Atomics
 import CoreMetrics
 import Foundation
+import H2GRPC
 
 /// A histogram for the per-call hot path: fixed integer bucket bounds (nanoseconds or bytes), one relaxed atomic
 /// add to the bucket an observation falls in, one to the running sum, no lock.
@@ -8,7 +9,7 @@ import Foundation
 /// swift-prometheus's histogram takes a lock and walks every bucket for each observation; on gRPC calls that cost
 /// a few microseconds each (a health check), that was 5 to 7% of the I/O thread. The gRFC A66 call histograms
 /// therefore record here; they render in the same text format, after the registry's metrics.
-final class CallHistogram: TimerHandler, RecorderHandler, @unchecked Sendable {
+final class CallHistogram: TimerHandler, RecorderHandler, BucketedHistogramHandler, @unchecked Sendable {
     let name: String
     let labels: [(String, String)]
     /// Upper bounds in the recorded unit, ascending; one more bucket above the last holds the rest (+Inf).
@@ -42,6 +43,17 @@ final class CallHistogram: TimerHandler, RecorderHandler, @unchecked Sendable {
         }
         buckets[low].wrappingIncrement(ordering: .relaxed)
         sum.wrappingIncrement(by: value, ordering: .relaxed)
+    }
+
+    /// The bucket bounds in the recorded unit.
+    var bucketBounds: [Int64] { bounds }
+
+    /// Adds totals a caller counted itself (one count per bucket, the overflow bucket last).
+    func add(counts: [Int], sum: Int64) {
+        for (k, count) in zip(buckets.indices, counts) where count > 0 {
+            buckets[k].wrappingIncrement(by: Int64(count), ordering: .relaxed)
+        }
+        self.sum.wrappingIncrement(by: sum, ordering: .relaxed)
     }
 
     func recordNanoseconds(_ duration: Int64) { observe(duration) }
