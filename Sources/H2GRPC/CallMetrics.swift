@@ -138,37 +138,34 @@ public final class CallMetrics: @unchecked Sendable {
     }
 }
 
-/// One connection's counts since its last flush. Loop thread only: counting is plain arithmetic, and ``flush(_:)``
-/// hands the totals to the shared handles.
+/// One connection's counts since its last flush. Loop thread only: counting is a few additions into one flat
+/// array, and ``flush(_:)`` hands the totals to the shared handles.
 struct CallTally {
-    /// One method and status: calls, and per histogram its bucket counts and sum.
-    struct Slot {
-        var handles: CallMetrics.Finished
-        var calls = 0
-        var duration: [Int]
-        var durationSum: Int64 = 0
-        var received: [Int]
-        var receivedSum: Int64 = 0
-        var sent: [Int]
-        var sentSum: Int64 = 0
+    /// Per method and status slot in use: calls, the three sums, then the duration, received and sent buckets.
+    private static let durationBuckets = CallMetrics.latencyBoundsNanoseconds.count + 1
+    private static let sizeBucketCount = CallMetrics.sizeBounds.count + 1
+    private static let durationBase = 4
+    private static let receivedBase = durationBase + durationBuckets
+    private static let sentBase = receivedBase + sizeBucketCount
+    private static let width = sentBase + sizeBucketCount
 
-        init(handles: CallMetrics.Finished) {
-            self.handles = handles
-            duration = Array(repeating: 0, count: CallMetrics.latencyBoundsNanoseconds.count + 1)
-            received = Array(repeating: 0, count: CallMetrics.sizeBounds.count + 1)
-            sent = received
-        }
+    /// How a slot's calls are recorded.
+    private enum Mode: UInt8 {
+        case bucketed, perCall, discarded
     }
 
     private var started: [Int]
-    private var slots: [Slot?]
-    /// Slots counted into since the last flush.
-    private var touched: [Int] = []
     private var startedAny = false
+    /// Per slot: its position among the slots in use, or -1.
+    private var positions: [Int32]
+    private var handles: [CallMetrics.Finished] = []
+    private var modes: [Mode] = []
+    private var counts: [Int64] = []
+    private var dirty = false
 
     init(metrics: CallMetrics) {
         started = Array(repeating: 0, count: metrics.methodLabels.count)
-        slots = Array(repeating: nil, count: metrics.slotCount)
+        positions = Array(repeating: -1, count: metrics.slotCount)
     }
 
     mutating func callStarted(method: Int) {
@@ -184,16 +181,28 @@ struct CallTally {
         receivedBytes: Int,
         sentBytes: Int
     ) {
-        let index = CallMetrics.slot(method: method, code: code)
-        if slots[index] == nil { slots[index] = Slot(handles: metrics.finishedHandles(slot: index)) }
-        let handles = slots[index]!.handles
-        if handles.discarded { return }
-        guard handles.bucketed != nil else {
-            // A backend without bucketed totals: record this call through swift-metrics as it ends.
-            handles.duration.recordNanoseconds(nanoseconds)
-            handles.received.record(Int64(receivedBytes))
-            handles.sent.record(Int64(sentBytes))
+        let slot = CallMetrics.slot(method: method, code: code)
+        var position = Int(positions[slot])
+        if position < 0 {
+            let finished = metrics.finishedHandles(slot: slot)
+            position = handles.count
+            positions[slot] = Int32(position)
+            handles.append(finished)
+            modes.append(finished.discarded ? .discarded : finished.bucketed != nil ? .bucketed : .perCall)
+            counts.append(contentsOf: repeatElement(0, count: Self.width))
+        }
+        switch modes[position] {
+        case .discarded:
             return
+        case .perCall:
+            // A backend without bucketed totals: record this call through swift-metrics as it ends.
+            let finished = handles[position]
+            finished.duration.recordNanoseconds(nanoseconds)
+            finished.received.record(Int64(receivedBytes))
+            finished.sent.record(Int64(sentBytes))
+            return
+        case .bucketed:
+            break
         }
         let duration = max(0, nanoseconds)
         let received = Int64(max(0, receivedBytes))
@@ -201,14 +210,17 @@ struct CallTally {
         let d = CallMetrics.bucket(of: duration, in: CallMetrics.latencyBoundsNanoseconds)
         let r = CallMetrics.bucket(of: received, in: CallMetrics.sizeBounds)
         let s = CallMetrics.bucket(of: sent, in: CallMetrics.sizeBounds)
-        slots[index]!.calls &+= 1
-        if slots[index]!.calls == 1 { touched.append(index) }
-        slots[index]!.duration[d] &+= 1
-        slots[index]!.durationSum &+= duration
-        slots[index]!.received[r] &+= 1
-        slots[index]!.receivedSum &+= received
-        slots[index]!.sent[s] &+= 1
-        slots[index]!.sentSum &+= sent
+        let base = position * Self.width
+        counts.withUnsafeMutableBufferPointer { p in
+            p[base] &+= 1
+            p[base + 1] &+= duration
+            p[base + 2] &+= received
+            p[base + 3] &+= sent
+            p[base + Self.durationBase + d] &+= 1
+            p[base + Self.receivedBase + r] &+= 1
+            p[base + Self.sentBase + s] &+= 1
+        }
+        dirty = true
     }
 
     /// Hands everything counted since the last flush to the shared handles and starts again from zero.
@@ -220,20 +232,18 @@ struct CallTally {
             }
             startedAny = false
         }
-        for index in touched {
-            guard var slot = slots[index], let bucketed = slot.handles.bucketed else { continue }
-            bucketed.duration.add(counts: slot.duration, sum: slot.durationSum)
-            bucketed.received.add(counts: slot.received, sum: slot.receivedSum)
-            bucketed.sent.add(counts: slot.sent, sum: slot.sentSum)
-            slot.calls = 0
-            for k in slot.duration.indices { slot.duration[k] = 0 }
-            for k in slot.received.indices { slot.received[k] = 0 }
-            for k in slot.sent.indices { slot.sent[k] = 0 }
-            slot.durationSum = 0
-            slot.receivedSum = 0
-            slot.sentSum = 0
-            slots[index] = slot
+        guard dirty else { return }
+        dirty = false
+        for (position, finished) in handles.enumerated() {
+            let base = position * Self.width
+            guard counts[base] > 0, let bucketed = finished.bucketed else { continue }
+            func slice(_ from: Int, _ count: Int) -> [Int] {
+                (base + from..<base + from + count).map { Int(counts[$0]) }
+            }
+            bucketed.duration.add(counts: slice(Self.durationBase, Self.durationBuckets), sum: counts[base + 1])
+            bucketed.received.add(counts: slice(Self.receivedBase, Self.sizeBucketCount), sum: counts[base + 2])
+            bucketed.sent.add(counts: slice(Self.sentBase, Self.sizeBucketCount), sum: counts[base + 3])
+            for k in base..<base + Self.width { counts[k] = 0 }
         }
-        touched.removeAll(keepingCapacity: true)
     }
 }

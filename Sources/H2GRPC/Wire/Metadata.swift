@@ -50,6 +50,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// The first value for a name, or nil.
     public func first(_ name: String) -> String? {
+        if entries.isEmpty { return nil }
         let lowered = Self.lowercasedName(name)
         return entries.first { $0.name == lowered }?.value
     }
