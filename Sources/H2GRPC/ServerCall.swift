@@ -80,7 +80,7 @@ public final class ServerCall: @unchecked Sendable {
         self.arrival = arrival
         self.sendMayWait = sendMayWait
         self.criticality = Criticality(metadataValue: requestMetadata.first(Criticality.metadataKey))
-        if let value = requestMetadata.first(TraceParent.header), let parent = TraceParent.parse(value) {
+        if let value = requestMetadata.first(lowercasedName: TraceParent.header), let parent = TraceParent.parse(value) {
             traceParent = parent
             let span = TraceParent.newSpanID()
             serverSpanID = span

@@ -55,6 +55,13 @@ public struct Metadata: Sendable, Equatable, Sequence {
         return entries.first { $0.name == lowered }?.value
     }
 
+    /// The first value for a name the caller already has in lower case (the server's own constants), without
+    /// lowering it again.
+    func first(lowercasedName name: String) -> String? {
+        if entries.isEmpty { return nil }
+        return entries.first { $0.name == name }?.value
+    }
+
     /// Every value for a name, in order.
     public func values(_ name: String) -> [String] {
         let lowered = Self.lowercasedName(name)
