@@ -142,8 +142,10 @@ public final class CallMetrics: @unchecked Sendable {
 /// array, and ``flush(_:)`` hands the totals to the shared handles.
 struct CallTally {
     /// Per method and status slot in use: calls, the three sums, then the duration, received and sent buckets.
-    private static let durationBuckets = CallMetrics.latencyBoundsNanoseconds.count + 1
-    private static let sizeBucketCount = CallMetrics.sizeBounds.count + 1
+    /// Literals, not derived from the bound tables: a static computed at run time costs a `swift_once` check per use
+    /// on this path. ``init(metrics:)`` checks them against the tables.
+    private static let durationBuckets = 42
+    private static let sizeBucketCount = 15
     private static let durationBase = 4
     private static let receivedBase = durationBase + durationBuckets
     private static let sentBase = receivedBase + sizeBucketCount
@@ -156,6 +158,9 @@ struct CallTally {
 
     private var started: [Int]
     private var startedAny = false
+    /// The bound tables, held here so the hot path reads no global.
+    private let latencyBounds = CallMetrics.latencyBoundsNanoseconds
+    private let sizeBounds = CallMetrics.sizeBounds
     /// Per slot: its position among the slots in use, or -1.
     private var positions: [Int32]
     private var handles: [CallMetrics.Finished] = []
@@ -164,6 +169,8 @@ struct CallTally {
     private var dirty = false
 
     init(metrics: CallMetrics) {
+        assert(Self.durationBuckets == CallMetrics.latencyBoundsNanoseconds.count + 1)
+        assert(Self.sizeBucketCount == CallMetrics.sizeBounds.count + 1)
         started = Array(repeating: 0, count: metrics.methodLabels.count)
         positions = Array(repeating: -1, count: metrics.slotCount)
     }
@@ -207,9 +214,9 @@ struct CallTally {
         let duration = max(0, nanoseconds)
         let received = Int64(max(0, receivedBytes))
         let sent = Int64(max(0, sentBytes))
-        let d = CallMetrics.bucket(of: duration, in: CallMetrics.latencyBoundsNanoseconds)
-        let r = CallMetrics.bucket(of: received, in: CallMetrics.sizeBounds)
-        let s = CallMetrics.bucket(of: sent, in: CallMetrics.sizeBounds)
+        let d = CallMetrics.bucket(of: duration, in: latencyBounds)
+        let r = CallMetrics.bucket(of: received, in: sizeBounds)
+        let s = CallMetrics.bucket(of: sent, in: sizeBounds)
         let base = position * Self.width
         counts.withUnsafeMutableBufferPointer { p in
             p[base] &+= 1

@@ -37,8 +37,9 @@ final class ServerConnection: EventLoopHandler {
     private var parked: [ServerStream] = []
     private var subscriptions: [Int32: ServerStream] = [:]
     /// This connection's call metrics since the last tick (loop thread only).
-    var callTally: CallTally
-    private var callsEnded = 0
+    /// Loop-confined, so its (two per call) accesses skip the run-time exclusivity check.
+    @exclusivity(unchecked) var callTally: CallTally
+    @exclusivity(unchecked) private var callsEnded = 0
 
     init(fd: Int32, loop: EventLoop, server: Server, peer: String) {
         self.fd = fd

@@ -305,3 +305,24 @@ def test_a_configuration_reload_over_the_admin_port_is_counted_and_a_refused_one
 
 def test_without_a_configuration_file_the_reload_page_is_absent(rankd):
     assert admin_get(rankd, "/-/reload", method="POST")[0] == 404
+
+
+def test_every_metric_the_alert_rules_use_is_one_rankd_exposes(rankd, ranking_stub, protos):
+    """The rules in deploy/prometheus/ and the metrics rankd writes must not drift apart."""
+    import pathlib
+    import re
+    recommend(ranking_stub, protos)
+    time.sleep(0.3)  # call metrics reach the registry on the I/O loop's next tick
+    exposed = set()
+    for line in admin_get(rankd, "/metrics")[1].splitlines():
+        if line and not line.startswith("#"):
+            exposed.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    rules = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
+    used = set()
+    for path in rules.glob("*.yml"):
+        for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", path.read_text()):
+            if ":" not in token and token.startswith(("grpc_server_", "rankd_", "process_")):
+                used.add(token)
+    assert used, "no metric names found in the rule files"
+    missing = sorted(used - exposed)
+    assert not missing, f"the alert rules use metrics rankd does not expose: {missing}"
