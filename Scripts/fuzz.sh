@@ -153,7 +153,7 @@ retry_if_edited() {
 # The modules and their order mirror the targets' dependencies in Package.swift: when one of these modules gains a
 # dependency there, add it here too.
 # Swift packages the modules use come from SwiftPM's checkouts (`swift package resolve` makes them), compiled in the
-# language mode and with the upcoming features their own manifests ask for.
+# language mode and with the upcoming features their own manifests ask for, each package under its own package name.
 CHECKOUTS=$ROOT/.build/checkouts
 package_sources() {
   [ -d "$CHECKOUTS/$1/Sources/$2" ] || (cd "$ROOT" && swift package resolve >/dev/null)
@@ -164,8 +164,8 @@ build_libraries() {
   build_c_module CNGHTTP2Shim nghttp2
   build_c_module CSystemShim ""
   build_c_module CZlibShim z
-  build_swift_module CoreMetrics "" -swift-version 6 -- $(package_sources swift-metrics CoreMetrics)
-  build_swift_module Logging "" -swift-version 6 -enable-upcoming-feature ExistentialAny \
+  build_swift_module CoreMetrics "" -swift-version 6 -suppress-warnings -package-name swift_metrics -- $(package_sources swift-metrics CoreMetrics)
+  build_swift_module Logging "" -swift-version 6 -suppress-warnings -package-name swift_log -enable-upcoming-feature ExistentialAny \
     -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature InternalImportsByDefault \
     -enable-upcoming-feature NonisolatedNonsendingByDefault -- $(package_sources swift-log Logging)
   build_swift_module H2GRPC "CoreMetrics Logging" -- $(swift_sources Sources/H2GRPC)
@@ -173,11 +173,11 @@ build_libraries() {
     build_c_module CRankingProto protobuf-c
     build_swift_module ProtoSupport "H2GRPC" -- $(swift_sources Sources/ProtoSupport)
     build_swift_module RankingModels "" -- $(swift_sources Sources/RankingModels)
-    build_swift_module Instrumentation "" -swift-version 6 -- \
+    build_swift_module Instrumentation "" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing Instrumentation)
-    build_swift_module ServiceContextModule "Instrumentation" -swift-version 6 -- \
+    build_swift_module ServiceContextModule "Instrumentation" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing ServiceContextModule)
-    build_swift_module Tracing "Instrumentation ServiceContextModule" -swift-version 6 -- \
+    build_swift_module Tracing "Instrumentation ServiceContextModule" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing Tracing)
     # -enable-testing: the contract fuzzer reads page tokens and builds results with the module's internal API.
     build_swift_module Ranking "RankingModels CoreMetrics Tracing" -enable-testing -- \
