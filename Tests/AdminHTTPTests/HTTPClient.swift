@@ -17,11 +17,10 @@ enum HTTPClient {
         case malformed(String)
     }
 
-    /// Sends `request` (raw bytes) to 127.0.0.1:`port` and reads until the server closes or `timeout` passes.
-    static func raw(port: Int, _ request: [UInt8], timeout: TimeInterval = 10) throws -> [UInt8] {
+    /// A TCP socket connected to 127.0.0.1:`port`; the caller closes it.
+    static func connectLoopback(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure.connect }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -31,7 +30,17 @@ enum HTTPClient {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { throw Failure.connect }
+        guard connected == 0 else {
+            close(fd)
+            throw Failure.connect
+        }
+        return fd
+    }
+
+    /// Sends `request` (raw bytes) to 127.0.0.1:`port` and reads until the server closes or `timeout` passes.
+    static func raw(port: Int, _ request: [UInt8], timeout: TimeInterval = 10) throws -> [UInt8] {
+        let fd = try connectLoopback(port: port)
+        defer { close(fd) }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var sent = 0
