@@ -18,15 +18,7 @@ extension RankingEngine {
         let models = try RankingEngine.loadModels(config: config, resourceDirectory: resourceDirectory, loader: loader)
         swapLock.lock()
         defer { swapLock.unlock() }
-        let next = try EngineState(
-            catalog: current.catalog,
-            config: config,
-            models: models,
-            additionalSources: additionalSources
-        )
-        lock.lock()
-        state = next
-        lock.unlock()
+        try install(catalog: current.catalog, config: config, models: models)
     }
 
     /// The pipeline configuration being served (after any ``swapModel(contentsOf:key:)``).

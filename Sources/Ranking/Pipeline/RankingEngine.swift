@@ -78,17 +78,10 @@ public final class RankingEngine: @unchecked Sendable {
         var models: [String: any ScoringModel] = [:]
         for (key, model) in config.models {
             guard let loader else { throw RankingError.unavailable("no model loader to load \(key)") }
-            let kind =
-                config.surfaces.values.first {
-                    $0.model == key
-                        || ($0.experiment?.variants ?? []).contains {
-                            $0.model == key
-                        }
-                }?.kind ?? .venues
             models[key] = try loader(
                 resolve(model.file, in: resourceDirectory),
                 resolve(model.golden, in: resourceDirectory),
-                kind
+                config.kind(ofModel: key)
             )
         }
         return models
@@ -174,10 +167,10 @@ public final class RankingEngine: @unchecked Sendable {
         swapLock.lock()
         defer { swapLock.unlock() }
         let old = current
-        guard let key = key ?? old.config.surfaces["discovery"]?.model ?? old.config.models.keys.sorted().first else {
+        guard let key = key ?? old.config.primaryModelKey else {
             throw RankingError.invalidArgument("no configured model to replace")
         }
-        guard let existing = old.config.models[key] else {
+        guard old.config.models[key] != nil else {
             throw RankingError.notFound("no model key \(key); known: \(old.config.models.keys.sorted())")
         }
         let golden = RankingEngine.goldenPath(forModel: path)
@@ -185,18 +178,9 @@ public final class RankingEngine: @unchecked Sendable {
         let model = try loader(path, golden, kind)
         var config = old.config
         config.models[key] = ModelConfig(file: path, golden: golden)
-        _ = existing
         var models: [String: any ScoringModel] = old.models.mapValues { $0.model }
         models[key] = model
-        let next = try EngineState(
-            catalog: old.catalog,
-            config: config,
-            models: models,
-            additionalSources: additionalSources
-        )
-        lock.lock()
-        state = next
-        lock.unlock()
+        try install(catalog: old.catalog, config: config, models: models)
     }
 
     /// Replaces the catalog snapshot after checking that the configured surfaces can serve it.
@@ -204,10 +188,16 @@ public final class RankingEngine: @unchecked Sendable {
         swapLock.lock()
         defer { swapLock.unlock() }
         let old = current
+        try install(catalog: catalog, config: old.config, models: old.models.mapValues { $0.model })
+    }
+
+    /// Builds the state every swap ends in (checking that the surfaces can serve the catalog with the models) and
+    /// makes it current. Callers hold `swapLock`; on an error nothing changes.
+    func install(catalog: Catalog, config: PipelineConfig, models: [String: any ScoringModel]) throws {
         let next = try EngineState(
             catalog: catalog,
-            config: old.config,
-            models: old.models.mapValues { $0.model },
+            config: config,
+            models: models,
             additionalSources: additionalSources
         )
         lock.lock()
