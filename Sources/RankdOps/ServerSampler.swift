@@ -17,36 +17,35 @@ final class ServerSampler: @unchecked Sendable {
         inflight = registry.makeGauge(name: "rankd_inflight_calls", help: "Calls being served (running or queued).")
         queued = registry.makeGauge(name: "rankd_queued_calls", help: "Calls waiting for a worker thread.")
         connections = registry.makeGauge(name: "rankd_open_connections", help: "Open gRPC connections.")
-        let shed: [(String, @Sendable (ServerStats) -> Int)] = [
-            ("overload", { $0.rejectedOverload }),
-            ("deadline", { $0.rejectedDeadline }),
-            ("draining", { $0.rejectedDraining }),
-            ("buffer", { $0.counters.requestsRefusedBuffer + $0.counters.headerListsRefused }),
+        typealias Read = @Sendable (ServerStats) -> Int
+        let families: [(name: String, help: String, reasons: [(String, Read)])] = [
+            (
+                "rankd_shed_calls_total", "Calls refused to protect the server, by reason.",
+                [
+                    ("overload", { $0.rejectedOverload }),
+                    ("deadline", { $0.rejectedDeadline }),
+                    ("draining", { $0.rejectedDraining }),
+                    ("buffer", { $0.counters.requestsRefusedBuffer + $0.counters.headerListsRefused }),
+                ]
+            ),
+            (
+                "rankd_connections_closed_total", "Connections the server closed or refused, by reason.",
+                [
+                    ("preface_timeout", { $0.counters.closedPrefaceTimeout }),
+                    ("idle", { $0.counters.closedIdle }),
+                    ("max_age", { $0.counters.closedMaxAge }),
+                    ("write_timeout", { $0.counters.closedWriteTimeout }),
+                    ("too_many_pings", { $0.counters.closedTooManyPings }),
+                    ("evicted", { $0.counters.evictedConnections }),
+                    ("refused", { $0.counters.refusedConnections }),
+                ]
+            ),
         ]
-        for (reason, read) in shed {
-            let counter = registry.makeCounter(
-                name: "rankd_shed_calls_total",
-                labels: [("reason", reason)],
-                help: "Calls refused to protect the server, by reason."
-            )
-            totals.append((counter, read))
-        }
-        let closed: [(String, @Sendable (ServerStats) -> Int)] = [
-            ("preface_timeout", { $0.counters.closedPrefaceTimeout }),
-            ("idle", { $0.counters.closedIdle }),
-            ("max_age", { $0.counters.closedMaxAge }),
-            ("write_timeout", { $0.counters.closedWriteTimeout }),
-            ("too_many_pings", { $0.counters.closedTooManyPings }),
-            ("evicted", { $0.counters.evictedConnections }),
-            ("refused", { $0.counters.refusedConnections }),
-        ]
-        for (reason, read) in closed {
-            let counter = registry.makeCounter(
-                name: "rankd_connections_closed_total",
-                labels: [("reason", reason)],
-                help: "Connections the server closed or refused, by reason."
-            )
-            totals.append((counter, read))
+        for family in families {
+            for (reason, read) in family.reasons {
+                let counter = registry.makeCounter(name: family.name, labels: [("reason", reason)], help: family.help)
+                totals.append((counter, read))
+            }
         }
         reported = Array(repeating: 0, count: totals.count)
     }
