@@ -79,8 +79,9 @@ public final class ServerCall: @unchecked Sendable {
         self.clientAcceptsGzip = clientAcceptsGzip
         self.arrival = arrival
         self.sendMayWait = sendMayWait
-        self.criticality = Criticality(metadataValue: requestMetadata.first(Criticality.metadataKey))
-        if let value = requestMetadata.first(lowercasedName: TraceParent.header), let parent = TraceParent.parse(value) {
+        self.criticality = Criticality(metadataValue: requestMetadata.first(lowercasedName: Criticality.metadataKey))
+        if let value = requestMetadata.first(lowercasedName: TraceParent.header), let parent = TraceParent.parse(value)
+        {
             traceParent = parent
             let span = TraceParent.newSpanID()
             serverSpanID = span
