@@ -32,7 +32,7 @@ mkdir -p "$out"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 log "building rankd (release)"
-swift build -c release --scratch-path .build-bench --product rankd 2>&1 | grep -E "error" || true
+build_release rankd
 servers=("rankd=$repo/.build-bench/release/rankd")
 if [ -n "$baseline" ]; then
   rev=$(git rev-parse --short "$baseline")

@@ -28,9 +28,7 @@ mkdir -p "$out"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 log "building rankd and rank-load (release)"
-for product in rankd rank-load; do
-  swift build -c release --scratch-path .build-bench --product "$product" 2>&1 | grep -E "error" >&2 || true
-done
+build_release rankd rank-load
 rev=$(git rev-parse --short "$baseline")
 log "building the baseline $rev (release)"
 base_dir=$(build_baseline "$rev" rankd)

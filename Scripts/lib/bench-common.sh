@@ -20,6 +20,14 @@ build_baseline() {
   echo "$build/release"
 }
 
+# build_release PRODUCT... : builds PRODUCTs of the working tree (release) into .build-bench/; errors go to stderr.
+build_release() {
+  local product
+  for product in "$@"; do
+    swift build -c release --scratch-path .build-bench --product "$product" 2>&1 | grep -E "error" >&2 || true
+  done
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
