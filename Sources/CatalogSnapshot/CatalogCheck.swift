@@ -59,4 +59,70 @@ struct CatalogCheck {
             }
         }
     }
+
+    /// Pass 1 over a snapshot's record file: collects ids (straight from the wire format) and reports duplicates.
+    /// Returns the number of records the file splits into; framing problems are left for pass 2 to report.
+    mutating func collectIDs(
+        kind: String,
+        file: String,
+        reader: inout DelimitedRecordReader,
+        expected: Int
+    ) throws
+        -> Int
+    {
+        ids.reserve(kind: kind, expected: expected)
+        var number = 0
+        do {
+            while try reader.withNext({ (bytes: UnsafeRawBufferPointer) -> Void in
+                number += 1
+                if let range = EntityCodec.idRange(of: bytes), WireCursor.isPlainText(bytes, range) {
+                    guard !range.isEmpty else { return }
+                    let id = UnsafeRawBufferPointer(rebasing: bytes[range])
+                    if let first = ids.insert(id, kind: kind, record: number) {
+                        duplicate(String(decoding: id, as: UTF8.self), file: file, record: number, first: first)
+                    }
+                } else {
+                    // Text that is not UTF-8 is repaired here, as the full decode does; pass 2 reports it.
+                    let id = EntityCodec.decode(Array(bytes))?.record.id ?? ""
+                    guard !id.isEmpty else { return }
+                    if let first = ids.insert(id, kind: kind, record: number) {
+                        duplicate(id, file: file, record: number, first: first)
+                    }
+                }
+            }) != nil {}
+        } catch is DelimitedRecordReader.Malformed {}
+        return reader.count
+    }
+
+    private mutating func duplicate(_ id: String, file: String, record: Int, first: Int) {
+        log.report(
+            .duplicateID,
+            file: file,
+            record: record,
+            field: "id",
+            message: "id \"\(id)\" is also the id of record \(first)"
+        )
+    }
+
+    /// Pass 2 over a snapshot's record file: every record into a table of `count` entities, every problem reported.
+    mutating func decodeRecords(
+        kind: EntityKindSpec,
+        file: String,
+        reader: inout DelimitedRecordReader,
+        count: Int
+    )
+        throws -> (table: EntityTable, generalPathRecords: Int)
+    {
+        var decoder = EntityTableDecoder(kind: kind, file: file, ids: ids, count: count)
+        var number = 0
+        do {
+            while try reader.withNext({ (bytes: UnsafeRawBufferPointer) -> Void in
+                decoder.decode(bytes, at: number, ids: ids, log: &log)
+                number += 1
+            }) != nil {}
+        } catch let malformed as DelimitedRecordReader.Malformed {
+            log.report(.malformedRecord, file: file, record: reader.count + 1, message: malformed.message)
+        }
+        return (decoder.table, decoder.generalPathRecords)
+    }
 }

@@ -8,6 +8,8 @@ struct ChunkedFile {
     private(set) var hash = SHA256()
     private(set) var bytesRead = 0
     private(set) var atEnd = false
+    /// False for a second pass over a file whose checksum the first pass already took.
+    var hashing = true
 
     /// Opens `path` for reading; throws when it cannot be opened.
     init(path: String) throws {
@@ -26,7 +28,7 @@ struct ChunkedFile {
             return nil
         }
         let bytes = [UInt8](data)
-        hash.update(bytes)
+        if hashing { hash.update(bytes) }
         bytesRead += bytes.count
         return bytes
     }
@@ -65,9 +67,11 @@ struct DelimitedRecordReader {
     /// Records returned so far.
     private(set) var count = 0
 
-    init(path: String, maxRecordBytes: Int) throws {
+    /// Opens `path`; with `hashing` false the file's checksum is not computed (a second pass over it).
+    init(path: String, maxRecordBytes: Int, hashing: Bool = true) throws {
         self.maxRecordBytes = maxRecordBytes
         file = try ChunkedFile(path: path)
+        file.hashing = hashing
     }
 
     /// Makes at least `needed` unread bytes available; false if the file ends first.
@@ -83,7 +87,39 @@ struct DelimitedRecordReader {
         return true
     }
 
+    /// Where the next record's bytes are in the buffer, or why there is none.
+    private enum Step {
+        case record(start: Int, size: Int)
+        case end
+        case malformed(String)
+    }
+
+    /// The next record, copied out.
     mutating func next() throws -> Next {
+        switch try step() {
+        case .end: return .end
+        case .malformed(let message): return .malformed(message)
+        case .record(let start, let size): return .record(Array(buffer[start..<(start + size)]))
+        }
+    }
+
+    /// Calls `body` with the next record's bytes, valid only during the call, and returns what it returns; nil at
+    /// the end of the file. Throws `Malformed` when the rest of the file cannot be split into records.
+    mutating func withNext<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        switch try step() {
+        case .end: return nil
+        case .malformed(let message): throw Malformed(message: message)
+        case .record(let start, let size):
+            return try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + size)])) }
+        }
+    }
+
+    /// The rest of a file that cannot be split into records, and why.
+    struct Malformed: Error {
+        var message: String
+    }
+
+    private mutating func step() throws -> Step {
         guard !failed else { return .end }
         guard try fill(1) else { return .end }
         var length: UInt64 = 0
@@ -118,10 +154,9 @@ struct DelimitedRecordReader {
             return .malformed("the file ends after \(available) of the \(size) bytes of record \(count + 1)")
         }
         let start = position + prefixBytes
-        let record = Array(buffer[start..<(start + size)])
         position = start + size
         count += 1
-        return .record(record)
+        return .record(start: start, size: size)
     }
 
     /// Reads what is left (hashing it) and returns the file's SHA-256 in hex and its size.

@@ -112,48 +112,36 @@ public enum EntityCodec {
         return message
     }
 
-    /// Only the id of the Entity in `bytes` (field 1, the last occurrence, as a full decode keeps), read straight
+    /// Where the id of the Entity in `bytes` is (field 1, the last occurrence, as a full decode keeps), read straight
     /// from the wire format without decoding the attributes: the first pass of a check needs nothing else. Nil when
-    /// the bytes do not parse as protobuf (a full decode then decides), "" when the entity has no id. Text that is
-    /// not UTF-8 is repaired here; the second pass reports it.
+    /// the bytes do not parse as protobuf (a full decode then decides), an empty range when the entity has no id.
+    static func idRange(of bytes: UnsafeRawBufferPointer) -> Range<Int>? {
+        var wire = WireCursor(bytes)
+        var id = 0..<0
+        while !wire.atEnd {
+            guard let key = wire.varint(), key >> 3 != 0 else { return nil }
+            switch key & 7 {
+            case 0:
+                guard wire.varint() != nil else { return nil }
+            case 1:
+                guard wire.skip(8) else { return nil }
+            case 2:
+                guard let range = wire.lengthDelimited() else { return nil }
+                if key >> 3 == 1 { id = range }
+            case 5:
+                guard wire.skip(4) else { return nil }
+            default:
+                return nil  // groups, which Entity never uses: let the full decode judge
+            }
+        }
+        return id
+    }
+
+    /// The id `idRange(of:)` finds, as text (not UTF-8 is repaired here; the second pass reports it); nil when the
+    /// bytes do not parse as protobuf, "" when the entity has no id.
     static func id(of bytes: [UInt8]) -> String? {
-        bytes.withUnsafeBufferPointer { buffer -> String? in
-            var index = 0
-            var id: Range<Int>?
-            func varint() -> UInt64? {
-                var value: UInt64 = 0
-                var shift: UInt64 = 0
-                while index < buffer.count, shift < 64 {
-                    let byte = buffer[index]
-                    index += 1
-                    value |= UInt64(byte & 0x7F) << shift
-                    if byte & 0x80 == 0 { return value }
-                    shift += 7
-                }
-                return nil
-            }
-            while index < buffer.count {
-                guard let key = varint(), key >> 3 != 0 else { return nil }
-                switch key & 7 {
-                case 0:
-                    guard varint() != nil else { return nil }
-                case 1:
-                    guard buffer.count - index >= 8 else { return nil }
-                    index += 8
-                case 2:
-                    guard let length = varint(), length <= UInt64(buffer.count - index) else { return nil }
-                    let start = index
-                    index += Int(length)
-                    if key >> 3 == 1 { id = start..<index }
-                case 5:
-                    guard buffer.count - index >= 4 else { return nil }
-                    index += 4
-                default:
-                    return nil  // groups, which Entity never uses: let the full decode judge
-                }
-            }
-            guard let id else { return "" }
-            return String(decoding: UnsafeBufferPointer(rebasing: buffer[id]), as: UTF8.self)
+        bytes.withUnsafeBytes { raw in
+            idRange(of: raw).map { String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0]), as: UTF8.self) }
         }
     }
 

@@ -2,22 +2,46 @@ import Foundation
 
 /// The ids of every kind, collected in a first pass so references can be checked in the second.
 struct IDIndex {
-    /// Per kind: each id and the record it first appeared in.
-    private(set) var ids: [String: [String: Int]] = [:]
+    /// One kind's ids: each distinct id, and the record (1-based) it first appeared in.
+    struct Kind {
+        var table: StringTable
+        var firstRecord: [Int32] = []
+    }
+
+    /// Per kind, by name.
+    private(set) var kinds: [String: Kind] = [:]
     /// Kinds whose file is missing or unreadable: references to them are not checked, since every one would
     /// dangle and the missing file is already reported.
     var unavailable: Set<String> = []
 
-    /// Adds `id` of `kind` seen in `record`; returns the record it was first seen in if it is a duplicate.
-    mutating func insert(_ id: String, kind: String, record: Int) -> Int? {
-        if let first = ids[kind]?[id] { return first }
-        ids[kind, default: [:]][id] = record
-        return nil
+    /// Prepares a kind for about `expected` ids (its manifest count), so the table does not grow while filling.
+    mutating func reserve(kind: String, expected: Int) {
+        if kinds[kind] == nil { kinds[kind] = Kind(table: StringTable(capacity: min(max(expected, 16), 1 << 26))) }
     }
 
-    func contains(_ id: String, kind: String) -> Bool { unavailable.contains(kind) || ids[kind]?[id] != nil }
+    /// Adds `id` of `kind` seen in `record`; returns the record it was first seen in if it is a duplicate.
+    mutating func insert(_ id: String, kind: String, record: Int) -> Int? {
+        var id = id
+        return id.withUTF8 { insert(UnsafeRawBufferPointer($0), kind: kind, record: record) }
+    }
 
-    func count(of kind: String) -> Int { ids[kind]?.count ?? 0 }
+    /// Adds the id given as bytes; returns the record it was first seen in if it is a duplicate. An id past the
+    /// table's bounds (2^30 ids, 4 GiB of them) is not remembered: references to it will be reported as dangling.
+    mutating func insert(_ id: UnsafeRawBufferPointer, kind: String, record: Int) -> Int? {
+        reserve(kind: kind, expected: 16)
+        guard let (entry, added) = kinds[kind]!.table.insert(id) else { return nil }
+        if added {
+            kinds[kind]!.firstRecord.append(Int32(truncatingIfNeeded: record))
+            return nil
+        }
+        return Int(kinds[kind]!.firstRecord[entry])
+    }
+
+    func contains(_ id: String, kind: String) -> Bool {
+        unavailable.contains(kind) || kinds[kind]?.table.find(id) != nil
+    }
+
+    func count(of kind: String) -> Int { kinds[kind]?.table.count ?? 0 }
 }
 
 /// Whether IANA zone names are known, asking Foundation once per distinct name.
@@ -199,8 +223,21 @@ struct RecordChecker {
         if !zones.isKnown(schedule.timeZone) {
             problems.append("time zone \"\(schedule.timeZone)\" is not an IANA time zone name")
         }
+        problems += intervalProblems(schedule.intervals)
+        // A hostile schedule may have thousands of bad intervals; a handful says what to fix.
+        let shown = 10
+        if problems.count > shown {
+            let more = problems.count - shown
+            problems = Array(problems.prefix(shown)) + ["and \(more) more problems in this schedule"]
+        }
+        return problems
+    }
+
+    /// What is wrong with a schedule's intervals: each one's weekday and minutes, and overlaps.
+    func intervalProblems(_ intervals: [OpenInterval]) -> [String] {
+        var problems: [String] = []
         var spans: [(start: Int, end: Int, interval: Int)] = []
-        for (index, interval) in schedule.intervals.enumerated() {
+        for (index, interval) in intervals.enumerated() {
             let label = "interval \(index + 1)"
             guard (1...7).contains(interval.weekday) else {
                 problems.append("\(label): weekday \(interval.weekday) is not 1 (Monday) to 7 (Sunday)")
@@ -237,18 +274,12 @@ struct RecordChecker {
                 let pair = [previous.interval, span.interval].sorted()
                 if reported.insert(pair).inserted {
                     problems.append(
-                        "intervals \(pair[0] + 1) (\(RecordChecker.describe(schedule.intervals[pair[0]]))) and "
-                            + "\(pair[1] + 1) (\(RecordChecker.describe(schedule.intervals[pair[1]]))) overlap"
+                        "intervals \(pair[0] + 1) (\(RecordChecker.describe(intervals[pair[0]]))) and "
+                            + "\(pair[1] + 1) (\(RecordChecker.describe(intervals[pair[1]]))) overlap"
                     )
                 }
             }
             if span.end > furthest?.end ?? Int.min { furthest = (span.end, span.interval) }
-        }
-        // A hostile schedule may have thousands of bad intervals; a handful says what to fix.
-        let shown = 10
-        if problems.count > shown {
-            let more = problems.count - shown
-            problems = Array(problems.prefix(shown)) + ["and \(more) more problems in this schedule"]
         }
         return problems
     }

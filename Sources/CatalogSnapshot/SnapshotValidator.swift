@@ -20,6 +20,13 @@ public struct SnapshotValidation: Sendable {
     public var recordsRead: [(kind: String, records: Int)]
     /// Every problem (details for up to the limit).
     public var problems: ProblemLog
+    /// A valid snapshot's records, one table per kind in schema order, when asked for (else empty).
+    public var tables: [EntityTable] = []
+    /// Records that took the general decoding path (protobuf-c and `RecordChecker`) rather than the quick one.
+    public var generalPathRecords = 0
+
+    /// The table of `kind`, when tables were kept.
+    public func table(_ kind: String) -> EntityTable? { tables.first { $0.kind.name == kind } }
 
     /// No problem at all.
     public var isValid: Bool { problems.isEmpty }
@@ -70,8 +77,9 @@ public struct SnapshotValidation: Sendable {
 
 /// Checks a snapshot folder completely: the manifest against the schema and the files, every file's checksum and
 /// record count, and every record against the schema (types, required values, ranges, schedules, embedding
-/// sizes, duplicate ids, dangling references). Reads each record file twice, in bounded memory apart from the
-/// ids it must remember to check references.
+/// sizes, duplicate ids, dangling references). Reads each record file twice (ids and checksums, then every
+/// record), in bounded memory apart from the ids it must remember to check references and, when asked for, the
+/// columns it reads the records into.
 public struct SnapshotValidator: Sendable {
     /// Bounds on records and reports.
     public var limits: CatalogLimits
@@ -81,8 +89,10 @@ public struct SnapshotValidator: Sendable {
         self.limits = limits
     }
 
-    /// Validates the snapshot in `directory`; throws `UnreadableInput` when there is nothing to validate.
-    public func validate(directory: String) throws -> SnapshotValidation {
+    /// Validates the snapshot in `directory`; throws `UnreadableInput` when there is nothing to validate. With
+    /// `keepTables`, a valid snapshot's records come back as columns (`SnapshotValidation.tables`), read in the same
+    /// pass that checked them; without, one kind's columns at a time are held and dropped.
+    public func validate(directory: String, keepTables: Bool = false) throws -> SnapshotValidation {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
         else { throw UnreadableInput("\(directory): no such snapshot folder") }
@@ -118,49 +128,70 @@ public struct SnapshotValidator: Sendable {
 
         // Pass 1: ids, checksums and counts of every kind.
         var recordsRead: [(kind: String, records: Int)] = []
-        var readable: [EntityKindSpec] = []
+        var readable: [(kind: EntityKindSpec, records: Int)] = []
         for kind in schema.kinds {
             let name = SnapshotManifest.recordFileName(kind: kind.name)
             let path = folder.appendingPathComponent(name).path
-            var cursor: SnapshotFileCursor
+            var reader: DelimitedRecordReader
             do {
-                cursor = try SnapshotFileCursor(path: path, maxRecordBytes: limits.maxRecordBytes)
+                reader = try DelimitedRecordReader(path: path, maxRecordBytes: limits.maxRecordBytes)
             } catch {
                 check.log.report(.missingFile, file: name, message: "the records of kind \(kind.name) are missing")
                 check.ids.unavailable.insert(kind.name)
                 recordsRead.append((kind.name, 0))
                 continue
             }
-            try check.collectIDs(kind: kind.name, file: name, cursor: &cursor)
-            let (digest, bytes) = try cursor.finish()
-            recordsRead.append((kind.name, cursor.count))
-            readable.append(kind)
+            let expected = manifest.records(of: kind.name)
+            let count = try check.collectIDs(kind: kind.name, file: name, reader: &reader, expected: expected ?? 0)
+            let (digest, bytes) = try reader.finish()
+            recordsRead.append((kind.name, count))
+            readable.append((kind, count))
             if let entry = manifest.file(named: name) {
                 compare(entry, sha256: digest, bytes: bytes, log: &check.log)
             }
-            if let expected = manifest.records(of: kind.name), expected != cursor.count {
+            if let expected, expected != count {
                 check.log.report(
                     .recordCountMismatch,
                     file: name,
-                    message: "\(cursor.count) records read, the manifest says \(expected)"
+                    message: "\(count) records read, the manifest says \(expected)"
                 )
             }
         }
 
-        // Pass 2: every record.
-        for kind in readable {
+        // Pass 2: every record, into columns.
+        var tables: [EntityTable] = []
+        var generalPathRecords = 0
+        for (kind, count) in readable {
             let name = SnapshotManifest.recordFileName(kind: kind.name)
-            var cursor = try SnapshotFileCursor(
+            var reader = try DelimitedRecordReader(
                 path: folder.appendingPathComponent(name).path,
-                maxRecordBytes: limits.maxRecordBytes
+                maxRecordBytes: limits.maxRecordBytes,
+                hashing: false
             )
-            try check.checkRecords(kind: kind, file: name, cursor: &cursor)
+            let (table, general) = try check.decodeRecords(kind: kind, file: name, reader: &reader, count: count)
+            generalPathRecords += general
+            if reader.count < count {
+                check.log.report(
+                    .malformedRecord,
+                    file: name,
+                    message: "the file changed while it was being read: \(reader.count) records, then \(count)"
+                )
+            }
+            if keepTables { tables.append(table) }
         }
         check.log.sort(
             fileOrder: [SnapshotManifest.fileName, SnapshotManifest.schemaFileName]
                 + schema.kinds.map { SnapshotManifest.recordFileName(kind: $0.name) }
         )
-        return SnapshotValidation(manifest: manifest, schema: schema, recordsRead: recordsRead, problems: check.log)
+        var validation = SnapshotValidation(
+            manifest: manifest,
+            schema: schema,
+            recordsRead: recordsRead,
+            problems: check.log
+        )
+        validation.generalPathRecords = generalPathRecords
+        if validation.isValid { validation.tables = tables }
+        return validation
     }
 
     static func readManifest(_ folder: URL) throws -> SnapshotManifest {

@@ -1,0 +1,496 @@
+/// Fills an `EntityTable` from the records of one kind's snapshot file while checking them.
+///
+/// Each record is first read straight from the protobuf wire format into the columns, checked as it goes, with no
+/// dictionary, string or message per record. Anything that path does not take on (a problem of any kind, and also
+/// encodings that are valid but unusual: unknown fields, a field given twice, text that is not plain ASCII or UTF-8
+/// without NUL, unpacked embedding values) sends the record down the general path instead: a full decode through
+/// protobuf-c and `RecordChecker`, which reports every problem exactly as for any other input and, when it finds
+/// none, writes the decoded record into the same columns. So the quick path decides nothing on its own: it only
+/// accepts records the general path would accept, with the values it would write (the tests and the
+/// `snapshot-records` fuzz target compare the two).
+struct EntityTableDecoder {
+    private(set) var table: EntityTable
+    private var checker: RecordChecker
+    private let attributeNames: [[UInt8]]
+    /// Per attribute: the ids of its target kind (references and histories), and whether that kind is missing.
+    private let targets: [StringTable?]
+    private let targetUnavailable: [Bool]
+    /// Per attribute: whether each name of its vocabulary is a known time zone (schedules only).
+    private var zoneKnown: [[Bool]]
+    /// Per attribute: where this record's value is, if it has one (scratch, reused for every record).
+    private var valueField: [Int]
+    private var valueStart: [Int]
+    private var valueEnd: [Int]
+    /// Records taken by the general path, for the load log and the tests.
+    private(set) var generalPathRecords = 0
+
+    init(kind: EntityKindSpec, file: String, ids: IDIndex, count: Int) {
+        table = EntityTable(
+            kind: kind,
+            ids: ids.kinds[kind.name]?.table ?? StringTable(),
+            count: count
+        )
+        checker = RecordChecker(kind: kind, file: file)
+        attributeNames = kind.attributes.map { Array($0.name.utf8) }
+        targets = kind.attributes.map { spec in
+            guard spec.type == .reference || spec.type == .history, let target = spec.target else { return nil }
+            return ids.kinds[target]?.table ?? StringTable()
+        }
+        targetUnavailable = kind.attributes.map { spec in
+            (spec.type == .reference || spec.type == .history) && ids.unavailable.contains(spec.target ?? "")
+        }
+        zoneKnown = kind.attributes.map { _ in [] }
+        valueField = [Int](repeating: 0, count: kind.attributes.count)
+        valueStart = valueField
+        valueEnd = valueField
+    }
+
+    /// Reads record `k` (0-based, file order) from `bytes` into the table, reporting its problems to `log`.
+    mutating func decode(_ bytes: UnsafeRawBufferPointer, at k: Int, ids: IDIndex, log: inout ProblemLog) {
+        guard k < table.columns.first.map({ $0.present.count }) ?? Int.max else {
+            // More records than the first pass counted: the file changed between the passes.
+            log.report(
+                .malformedRecord,
+                file: checker.file,
+                record: k + 1,
+                message: "the file changed while it was being read; records past \(k) were not checked"
+            )
+            return
+        }
+        if quick(bytes, at: k) { return }
+        for c in table.columns.indices { table.columns[c].clear(k) }
+        generalPathRecords += 1
+        guard let (record, issues) = EntityCodec.decode(Array(bytes)) else {
+            log.report(
+                .malformedRecord,
+                file: checker.file,
+                record: k + 1,
+                message: "\(bytes.count) bytes that are not a ranking.catalog.v1.Entity"
+            )
+            closeAll(k)
+            return
+        }
+        let before = log.total
+        checker.check(record, number: k + 1, line: nil, issues: issues, ids: ids, log: &log)
+        if log.total == before, let (field, message) = write(record, at: k) {
+            log.report(.invalidValue, file: checker.file, record: k + 1, field: field, message: message)
+        }
+        closeAll(k)
+    }
+
+    private mutating func closeAll(_ k: Int) {
+        for c in table.columns.indices { table.columns[c].close(k) }
+    }
+
+    // MARK: The quick path
+
+    /// True when record `k` was read and found clean; false leaves partly written columns for the caller to clear.
+    private mutating func quick(_ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
+        for a in valueField.indices { valueField[a] = 0 }
+        var wire = WireCursor(bytes)
+        var id: Range<Int>?
+        while !wire.atEnd {
+            guard let key = wire.varint() else { return false }
+            switch key {
+            case 0x0A:  // 1: id
+                guard id == nil, let range = wire.lengthDelimited() else { return false }
+                id = range
+            case 0x12:  // 2: attributes entry
+                guard let entry = wire.lengthDelimited(), attribute(in: entry, of: bytes) else { return false }
+            default:
+                return false
+            }
+        }
+        guard let id, WireCursor.isPlainID(bytes, id) else { return false }
+        for (a, spec) in table.kind.attributes.enumerated() {
+            if valueField[a] == 0 {
+                if spec.required { return false }
+                continue
+            }
+            guard value(a, spec: spec, bytes, at: k) else { return false }
+            table.columns[a].present[k] = true
+        }
+        closeAll(k)
+        return true
+    }
+
+    /// Notes where the entry's value is; false for anything unusual.
+    private mutating func attribute(in entry: Range<Int>, of bytes: UnsafeRawBufferPointer) -> Bool {
+        var wire = WireCursor(bytes, entry)
+        guard wire.varint() == 0x0A, let name = wire.lengthDelimited(), wire.varint() == 0x12,
+            let value = wire.lengthDelimited(), wire.atEnd
+        else { return false }
+        let a = attributeNames.firstIndex { candidate in
+            candidate.count == name.count
+                && candidate.withUnsafeBytes {
+                    memcmp($0.baseAddress!, bytes.baseAddress! + name.lowerBound, name.count)
+                }
+                    == 0
+        }
+        guard let a, valueField[a] == 0 else { return false }
+        // The Value: exactly one field of its oneof.
+        var inner = WireCursor(bytes, value)
+        guard let key = inner.varint(), key >> 3 >= 1, key >> 3 <= 11 else { return false }
+        let field = Int(key >> 3)
+        let start = inner.index
+        switch (field, key & 7) {
+        case (1, 1), (5, 1):
+            guard inner.skip(8) else { return false }
+        case (7, 0):
+            guard inner.varint() != nil else { return false }
+        case (2, 2), (3, 2), (4, 2), (6, 2), (8, 2), (9, 2), (10, 2), (11, 2):
+            guard let payload = inner.lengthDelimited() else { return false }
+            valueField[a] = field
+            valueStart[a] = payload.lowerBound
+            valueEnd[a] = payload.upperBound
+            return inner.atEnd
+        default:
+            return false
+        }
+        guard inner.atEnd else { return false }
+        valueField[a] = field
+        valueStart[a] = start
+        valueEnd[a] = inner.index
+        return true
+    }
+
+    /// Checks and writes attribute `a`'s value of record `k`; false when the general path must judge it.
+    private mutating func value(_ a: Int, spec: AttributeSpec, _ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
+        let field = valueField[a]
+        let range = valueStart[a]..<valueEnd[a]
+        guard field == Self.field(of: spec.type) else { return false }
+        switch spec.type {
+        case .number:
+            let x = WireCursor.double(bytes, at: range.lowerBound)
+            guard x.isFinite else { return false }
+            table.columns[a].numbers[k] = x
+        case .radius:
+            let x = WireCursor.double(bytes, at: range.lowerBound)
+            guard x.isFinite, x > 0 else { return false }
+            table.columns[a].numbers[k] = x
+        case .timestamp:
+            var wire = WireCursor(bytes, range)
+            guard let raw = wire.varint() else { return false }
+            table.columns[a].integers[k] = Int64(bitPattern: raw)
+        case .category:
+            guard !range.isEmpty, WireCursor.isPlainText(bytes, range),
+                let (code, _) = table.columns[a].names.insert(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            else { return false }
+            table.columns[a].codes[k] = Int32(code)
+        case .text:
+            guard WireCursor.isPlainText(bytes, range),
+                table.columns[a].text.bytes.count + range.count <= PackedStrings.maximumBytes
+            else { return false }
+            table.columns[a].text.append(UnsafeRawBufferPointer(rebasing: bytes[range]))
+        case .reference:
+            guard !range.isEmpty, !targetUnavailable[a],
+                let position = targets[a]?.find(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            else { return false }
+            table.columns[a].codes[k] = Int32(position)
+        case .geo:
+            var wire = WireCursor(bytes, range)
+            var lat = 0.0
+            var lon = 0.0
+            var seen = 0
+            while !wire.atEnd {
+                guard let key = wire.varint(), key == 0x09 || key == 0x11, seen & Int(key >> 3) == 0,
+                    wire.index + 8 <= range.upperBound
+                else { return false }
+                seen |= Int(key >> 3)
+                if key == 0x09 {
+                    lat = WireCursor.double(bytes, at: wire.index)
+                } else {
+                    lon = WireCursor.double(bytes, at: wire.index)
+                }
+                _ = wire.skip(8)
+            }
+            guard lat.isFinite, (-90...90).contains(lat), lon.isFinite, (-180...180).contains(lon) else {
+                return false
+            }
+            table.columns[a].latitudes[k] = lat
+            table.columns[a].longitudes[k] = lon
+        case .embedding:
+            var wire = WireCursor(bytes, range)
+            let d = spec.dimension ?? 0
+            guard wire.varint() == 0x0A, let packed = wire.lengthDelimited(), wire.atEnd, packed.count == 4 * d
+            else { return false }
+            let base = k * d
+            for i in 0..<d {
+                let x = Float(
+                    bitPattern: bytes.loadUnaligned(fromByteOffset: packed.lowerBound + 4 * i, as: UInt32.self)
+                )
+                guard x.isFinite else { return false }
+                table.columns[a].floats[base + i] = x
+            }
+        case .tags:
+            var wire = WireCursor(bytes, range)
+            while !wire.atEnd {
+                guard wire.varint() == 0x0A, let tag = wire.lengthDelimited(), !tag.isEmpty,
+                    WireCursor.isPlainText(bytes, tag),
+                    let (code, _) = table.columns[a].names.insert(UnsafeRawBufferPointer(rebasing: bytes[tag]))
+                else { return false }
+                table.columns[a].codes.append(Int32(code))
+            }
+        case .schedule:
+            return schedule(a, bytes, range, at: k)
+        case .history:
+            return history(a, spec: spec, bytes, range)
+        }
+        return true
+    }
+
+    private mutating func schedule(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, at k: Int) -> Bool {
+        var wire = WireCursor(bytes, range)
+        var zone: Range<Int>?
+        var intervals: [OpenInterval] = []
+        while !wire.atEnd {
+            guard let key = wire.varint() else { return false }
+            if key == 0x0A {
+                guard zone == nil, let z = wire.lengthDelimited(), WireCursor.isPlainText(bytes, z) else {
+                    return false
+                }
+                zone = z
+            } else if key == 0x12 {
+                guard let body = wire.lengthDelimited() else { return false }
+                var inner = WireCursor(bytes, body)
+                var values: [UInt64] = [0, 0, 0]
+                var seen = 0
+                while !inner.atEnd {
+                    guard let key = inner.varint(), key == 0x08 || key == 0x10 || key == 0x18,
+                        seen & (1 << Int(key >> 3)) == 0, let v = inner.varint(), v < 1 << 31
+                    else { return false }
+                    seen |= 1 << Int(key >> 3)
+                    values[Int(key >> 3) - 1] = v
+                }
+                intervals.append(
+                    OpenInterval(weekday: Int(values[0]), openMinute: Int(values[1]), closeMinute: Int(values[2]))
+                )
+            } else {
+                return false
+            }
+        }
+        let zoneBytes =
+            zone.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        guard let (code, added) = table.columns[a].names.insert(zoneBytes) else { return false }
+        if added {
+            zoneKnown[a].append(checker.zones.isKnown(table.columns[a].names[code]))
+        }
+        guard zoneKnown[a][code] else { return false }
+        // Minutes and overlaps: the checker's own rules, on the schedule with the zone already known to be good.
+        guard checker.intervalProblems(intervals).isEmpty else { return false }
+        table.columns[a].codes[k] = Int32(code)
+        table.columns[a].intervals.append(contentsOf: intervals)
+        return true
+    }
+
+    private mutating func history(
+        _ a: Int,
+        spec: AttributeSpec,
+        _ bytes: UnsafeRawBufferPointer,
+        _ range: Range<Int>
+    ) -> Bool {
+        guard !targetUnavailable[a], let target = targets[a] else { return false }
+        let restricted = spec.events != nil
+        var wire = WireCursor(bytes, range)
+        while !wire.atEnd {
+            guard wire.varint() == 0x0A, let body = wire.lengthDelimited() else { return false }
+            var inner = WireCursor(bytes, body)
+            var entity: Range<Int>?
+            var event: Range<Int>?
+            var time: UInt64 = 0
+            var seenTime = false
+            while !inner.atEnd {
+                guard let key = inner.varint() else { return false }
+                switch key {
+                case 0x0A:
+                    guard entity == nil, let r = inner.lengthDelimited() else { return false }
+                    entity = r
+                case 0x12:
+                    guard event == nil, let r = inner.lengthDelimited() else { return false }
+                    event = r
+                case 0x18:
+                    guard !seenTime, let v = inner.varint() else { return false }
+                    time = v
+                    seenTime = true
+                default:
+                    return false
+                }
+            }
+            guard let entity, !entity.isEmpty, let event, !event.isEmpty,
+                let position = target.find(UnsafeRawBufferPointer(rebasing: bytes[entity]))
+            else { return false }
+            let eventBytes = UnsafeRawBufferPointer(rebasing: bytes[event])
+            let code: Int
+            if restricted {
+                guard let known = table.columns[a].names.find(eventBytes) else { return false }
+                code = known
+            } else {
+                guard WireCursor.isPlainText(bytes, event), table.columns[a].names.count < Self.maximumEvents,
+                    let (added, _) = table.columns[a].names.insert(eventBytes)
+                else { return false }
+                code = added
+            }
+            table.columns[a].codes.append(Int32(position))
+            table.columns[a].events.append(UInt8(code))
+            table.columns[a].integers.append(Int64(bitPattern: time))
+        }
+        return true
+    }
+
+    /// The `Value` oneof field that carries each type.
+    static func field(of type: AttributeType) -> Int {
+        switch type {
+        case .number: 1
+        case .category: 2
+        case .tags: 3
+        case .geo: 4
+        case .radius: 5
+        case .schedule: 6
+        case .timestamp: 7
+        case .embedding: 8
+        case .reference: 9
+        case .history: 10
+        case .text: 11
+        }
+    }
+
+    // MARK: The general path
+
+    /// Writes a record the checker found clean; returns the field and why when a value is past what the columns
+    /// hold: a history attribute with more than `maximumEvents` distinct events.
+    private mutating func write(_ record: EntityRecord, at k: Int) -> (field: String, message: String)? {
+        var refused: (field: String, message: String)?
+        for (a, spec) in table.kind.attributes.enumerated() {
+            guard let value = record.attributes[spec.name] else { continue }
+            var column = table.columns[a]
+            table.columns[a] = AttributeColumn(spec: spec, count: 0)  // released so the write below does not copy
+            column.present[k] = true
+            switch value {
+            case .number(let x), .radius(let x):
+                column.numbers[k] = x
+            case .timestamp(let ms):
+                column.integers[k] = ms
+            case .category(let name):
+                if let (code, _) = column.names.insert(name) { column.codes[k] = Int32(code) }
+            case .text(let text):
+                column.text.append(text)
+            case .reference(let id):
+                column.codes[k] = Int32(targets[a]?.find(id) ?? -1)
+            case .geo(let point):
+                column.latitudes[k] = point.lat
+                column.longitudes[k] = point.lon
+            case .embedding(let values):
+                let d = column.dimension
+                for i in 0..<min(d, values.count) { column.floats[k * d + i] = values[i] }
+            case .tags(let tags):
+                for tag in tags {
+                    if let (code, _) = column.names.insert(tag) { column.codes.append(Int32(code)) }
+                }
+            case .schedule(let schedule):
+                if let (code, added) = column.names.insert(schedule.timeZone) {
+                    if added { zoneKnown[a].append(checker.zones.isKnown(schedule.timeZone)) }
+                    column.codes[k] = Int32(code)
+                }
+                column.intervals.append(contentsOf: schedule.intervals)
+            case .history(let interactions):
+                for interaction in interactions {
+                    guard let position = targets[a]?.find(interaction.entityID) else { continue }
+                    guard let (code, _) = column.names.insert(interaction.event), code < Self.maximumEvents else {
+                        refused = (
+                            spec.name,
+                            "more than \(Self.maximumEvents) distinct events in this attribute's histories"
+                        )
+                        break
+                    }
+                    column.codes.append(Int32(position))
+                    column.events.append(UInt8(code))
+                    column.integers.append(interaction.unixMilliseconds)
+                }
+            }
+            table.columns[a] = column
+        }
+        return refused
+    }
+
+    /// Most distinct events one history attribute may use across a snapshot (each entry keeps a one-byte code).
+    static let maximumEvents = 256
+}
+
+/// A read position in protobuf wire-format bytes.
+struct WireCursor {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var index: Int
+    let end: Int
+
+    init(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>? = nil) {
+        self.bytes = bytes
+        index = range?.lowerBound ?? 0
+        end = range?.upperBound ?? bytes.count
+    }
+
+    var atEnd: Bool { index >= end }
+
+    /// A base-128 varint of at most 10 bytes, or nil when the bytes end first or it runs longer.
+    @inline(__always)
+    mutating func varint() -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while index < end, shift < 70 {
+            let byte = bytes[index]
+            index += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return shift == 63 && byte > 1 ? nil : value }
+            shift += 7
+        }
+        return nil
+    }
+
+    /// A length-delimited field's payload.
+    @inline(__always)
+    mutating func lengthDelimited() -> Range<Int>? {
+        guard let length = varint(), length <= UInt64(end - index) else { return nil }
+        let start = index
+        index += Int(length)
+        return start..<index
+    }
+
+    /// Skips `count` bytes; false when fewer are left.
+    @inline(__always)
+    mutating func skip(_ count: Int) -> Bool {
+        guard end - index >= count else { return false }
+        index += count
+        return true
+    }
+
+    @inline(__always)
+    static func double(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Double {
+        Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+    }
+
+    /// Text the quick path keeps as it is: no NUL (protobuf-c's strings would end there) and valid UTF-8.
+    static func isPlainText(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        var ascii = true
+        for i in range {
+            let byte = bytes[i]
+            if byte == 0 { return false }
+            if byte >= 0x80 { ascii = false }
+        }
+        return ascii || String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) != nil
+    }
+
+    /// An id the quick path accepts without `RecordChecker.idProblem`: printable ASCII, not starting or ending with a
+    /// space, at most `RecordChecker.maximumIDBytes`.
+    static func isPlainID(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        guard !range.isEmpty, range.count <= RecordChecker.maximumIDBytes, bytes[range.lowerBound] != 0x20,
+            bytes[range.upperBound - 1] != 0x20
+        else { return false }
+        for i in range where bytes[i] < 0x20 || bytes[i] >= 0x7F { return false }
+        return true
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
