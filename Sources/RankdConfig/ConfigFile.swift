@@ -252,6 +252,7 @@ enum PipelineSchema {
         Field("cuisineBoosts", .map(.number)),
         Field("pins", .map(count)),
         Field("buries", .list(.string)),
+        Field("excludeContextItems", .bool, required: false),
     ])
 
     static let surface = Shape.object([
@@ -298,5 +299,6 @@ enum PipelineSchema {
             ]),
             required: false
         ),
+        Field("requires", .list(.oneOf(SurfaceInput.allCases.map(\.rawValue))), required: false),
     ])
 }

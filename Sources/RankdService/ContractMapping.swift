@@ -58,7 +58,11 @@ public enum ContractMapping {
             excludeItemIDs: ProtoC.array(request.exclude_item_ids, count: request.n_exclude_item_ids) {
                 ProtoC.string($0)
             },
-            venueID: ProtoC.string(request.venue_id)
+            venueID: ProtoC.string(request.venue_id),
+            contextItemIDs: ProtoC.array(request.context_item_ids, count: request.n_context_item_ids) {
+                ProtoC.string($0)
+            },
+            category: ProtoC.string(request.category)
         )
         query.includeDisplay = request.include_display != 0
         return query

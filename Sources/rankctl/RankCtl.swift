@@ -45,7 +45,12 @@ struct QueryOptions: ParsableArguments {
     @Option(help: "User id, e.g. u1.")
     var user: String
 
-    @Option(help: "Surface: discovery (venues) or venue_items (a venue's items).")
+    @Option(
+        help: ArgumentHelp(
+            "Surface: discovery (venues), category (venues of --category), venue_items (a venue's items) or cart "
+                + "(items to add to --cart)."
+        )
+    )
     var surface = "discovery"
 
     @Option(help: "Most items to return (per section for recommend); 0 = the surface default.")
@@ -94,6 +99,12 @@ struct RecommendCommand: ParsableCommand {
     @Option(help: "Venue id, for the venue_items surface.")
     var venue = ""
 
+    @Option(help: "Cuisine to rank within, for the category surface, e.g. sushi.")
+    var category = ""
+
+    @Option(help: "Comma-separated item ids already in the cart, for the cart surface (one venue's items).")
+    var cart = ""
+
     func run() throws {
         let arena = ProtoArena()
         var request = Ranking__V1__RecommendRequest()
@@ -105,6 +116,10 @@ struct RecommendCommand: ParsableCommand {
         request.explain = query.explain ? 1 : 0
         request.include_display = 1  // a person reads the answer: names beside ids
         request.venue_id = arena.string(venue)
+        request.category = arena.string(category)
+        let cartItems = cart.split(separator: ",").map(String.init)
+        request.n_context_item_ids = cartItems.count
+        request.context_item_ids = arena.array(cartItems.map { Optional(arena.string($0)) })
         let excluded = query.excludedIDs
         request.n_exclude_item_ids = excluded.count
         request.exclude_item_ids = arena.array(excluded.map { Optional(arena.string($0)) })

@@ -16,7 +16,11 @@ import Testing
     }
 
     @Test func anUnknownSurfaceIsNotFoundAndListsTheKnownOnes() {
-        #expect(throws: RankingError.notFound("unknown surface \"home\"; known surfaces: discovery, venue_items")) {
+        #expect(
+            throws: RankingError.notFound(
+                "unknown surface \"home\"; known surfaces: cart, category, discovery, venue_items"
+            )
+        ) {
             try Self.rank(RankQuery(userID: "u1", surface: "home", candidates: []))
         }
     }

@@ -26,6 +26,23 @@ public struct CandidateRequest: @unchecked Sendable {
     let pastVenues: [Int32]
     /// Co-visited venues of the user's past venues, best first.
     let covisited: [Int32]
+    /// Cuisine tags a venue must carry one of (``Catalog``'s `venueTags` bits); 0 when the request names no
+    /// category.
+    public internal(set) var categoryTags: UInt32 = 0
+    /// Items the request gives as context (the cart), sorted; empty when it gives none.
+    public internal(set) var contextItems: [Int32] = []
+    /// Items bought together, when a source of the surface reads them.
+    var itemPairs: ItemPairs?
+
+    /// Whether venue `v` is in the request's scope: tagged with its category, when it names one.
+    @inline(__always)
+    public func isInScope(_ v: Int) -> Bool {
+        categoryTags == 0 || catalog.venueTags[v] & categoryTags != 0
+    }
+
+    /// Whether venue `v` is in scope and orderable: what a venue source may answer.
+    @inline(__always)
+    public func isEligible(_ v: Int) -> Bool { isInScope(v) && isOrderable(v) }
 
     /// Whether venue `v` delivers to the request location, is open now and is taking orders.
     @inline(__always)
@@ -79,7 +96,7 @@ struct NearbySource: BuiltinCandidateSource {
             maxKm: NearbySource.maxDeliveryKm
         ) {
             v in
-            if request.isOrderable(v) { out.append(Int32(v)) }
+            if request.isEligible(v) { out.append(Int32(v)) }
             return out.count - start < quota
         }
     }
@@ -90,7 +107,15 @@ struct ReorderSource: BuiltinCandidateSource {
     let name = "reorder"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
-        out.append(contentsOf: request.pastVenues.prefix(quota))
+        if request.categoryTags == 0 {
+            out.append(contentsOf: request.pastVenues.prefix(quota))
+            return
+        }
+        var added = 0
+        for v in request.pastVenues where added < quota && request.isInScope(Int(v)) {
+            out.append(v)
+            added += 1
+        }
     }
 }
 
@@ -100,7 +125,7 @@ struct CovisitSource: BuiltinCandidateSource {
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         var added = 0
-        for v in request.covisited where added < quota && request.isOrderable(Int(v)) {
+        for v in request.covisited where added < quota && request.isEligible(Int(v)) {
             out.append(v)
             added += 1
         }
@@ -128,7 +153,7 @@ struct EmbeddingSource: BuiltinCandidateSource {
                     maxKm: NearbySource.maxDeliveryKm
                 ) {
                     v in
-                    guard request.isOrderable(v) else { return true }
+                    guard request.isEligible(v) else { return true }
                     // One 16-lane multiply and a horizontal sum: this loop sees thousands of venues per request.
                     let e = UnsafeRawPointer(venues.baseAddress! + v * d).loadUnaligned(as: SIMD16<Float>.self)
                     scored.append(((userVector * e).sum(), Int32(v)))
@@ -155,7 +180,7 @@ struct PopularSource: BuiltinCandidateSource {
         for v in request.catalog.cityVenuesByPopularity[city] {
             if added >= quota || inspected >= 40 * max(quota, 1) { break }
             inspected += 1
-            if request.isOrderable(Int(v)) {
+            if request.isEligible(Int(v)) {
                 out.append(v)
                 added += 1
             }
@@ -174,7 +199,7 @@ struct NewVenuesSource: BuiltinCandidateSource {
             guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays else {
                 continue
             }
-            if request.isOrderable(Int(v)) {
+            if request.isEligible(Int(v)) {
                 out.append(v)
                 added += 1
             }
@@ -234,13 +259,42 @@ struct ItemPopularSource: BuiltinCandidateSource {
     }
 }
 
+/// Items most often ordered together with the request's context items (the cart), from the same venue and
+/// available now: complements. Items in the context are never answered.
+struct BoughtTogetherSource: BuiltinCandidateSource {
+    let name = "bought_together"
+
+    func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
+        guard let pairs = request.itemPairs, !request.contextItems.isEmpty, quota > 0 else { return }
+        let catalog = request.catalog
+        // A cart holds at most `RecommendQuery.maxContextItems` items with `ItemPairs.partnersPerItem` partners
+        // each, so this list stays small and a linear search beats a dictionary.
+        var found: [(item: Int32, count: Float)] = []
+        for item in request.contextItems {
+            for k in pairs.partners(of: Int(item)) {
+                let partner = pairs.partner[k]
+                guard !request.contextItems.binarySearchContains(partner), catalog.itemAvailable[Int(partner)],
+                    request.venueIndex.map({ Int(catalog.itemVenue[Int(partner)]) == $0 }) ?? true
+                else { continue }
+                if let i = found.firstIndex(where: { $0.item == partner }) {
+                    found[i].count += pairs.count[k]
+                } else {
+                    found.append((partner, pairs.count[k]))
+                }
+            }
+        }
+        found.sort { ($0.count, -$0.item) > ($1.count, -$1.item) }
+        for entry in found.prefix(quota) { out.append(entry.item) }
+    }
+}
+
 /// The built-in sources for a surface kind, by name.
 enum BuiltinSources {
     /// The names ``named(_:kind:)`` knows for `kind`.
     static func names(kind: SurfaceKind) -> [String] {
         switch kind {
         case .venues: return ["nearby", "reorder", "covisit", "embedding", "popular", "new"]
-        case .venueItems: return ["menu", "reorder", "popular"]
+        case .venueItems: return ["menu", "reorder", "popular", "bought_together"]
         }
     }
 
@@ -255,6 +309,7 @@ enum BuiltinSources {
         case (.venueItems, "menu"): return MenuSource()
         case (.venueItems, "reorder"): return ItemReorderSource()
         case (.venueItems, "popular"): return ItemPopularSource()
+        case (.venueItems, "bought_together"): return BoughtTogetherSource()
         default: return nil
         }
     }

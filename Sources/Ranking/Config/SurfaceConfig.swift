@@ -104,6 +104,21 @@ public struct PipelineConfig: Codable, Sendable {
                 report(at + ["scoring", key], "must not be negative (got \(value))")
             }
             surface.rerank.problems(at: at + ["rerank"], report: report)
+            for (i, input) in (surface.requires ?? []).enumerated() where !input.kinds.contains(surface.kind) {
+                report(
+                    at + ["requires", "\(i)"],
+                    "input \(input.rawValue) is for \(input.kinds.map(\.rawValue).joined(separator: ", ")) surfaces, "
+                        + "not \(surface.kind.rawValue)"
+                )
+            }
+            if surface.kind == .venueItems && !surface.inputs.contains(.venue)
+                && !surface.inputs.contains(.contextItems)
+            {
+                report(
+                    at + ["requires"],
+                    "an item surface needs venue or context_items to know which venue it ranks in"
+                )
+            }
             let sourceNames = Set(surface.sources.map(\.name))
             for (i, section) in surface.sections.enumerated() {
                 if let source = section.source, !sourceNames.contains(source) {
@@ -193,6 +208,26 @@ extension RerankConfig {
     }
 }
 
+/// A Recommend input a surface needs besides the user and the context. Any surface may name any input its kind can
+/// use, so a new page is configuration, not code.
+public enum SurfaceInput: String, Codable, Sendable, CaseIterable {
+    /// `venue_id`: the venue whose items are ranked (item surfaces).
+    case venue
+    /// `category`: the cuisine every answered venue is tagged with (venue surfaces).
+    case category
+    /// `context_item_ids`: the items the user already chose, e.g. the cart (item surfaces). Their venue is the
+    /// venue ranked in, so they must all come from one venue.
+    case contextItems = "context_items"
+
+    /// The surface kinds that can use the input.
+    var kinds: [SurfaceKind] {
+        switch self {
+        case .venue, .contextItems: return [.venueItems]
+        case .category: return [.venues]
+        }
+    }
+}
+
 /// What a surface ranks.
 public enum SurfaceKind: String, Codable, Sendable {
     /// Venues near the user (Discovery, category pages).
@@ -229,6 +264,12 @@ public struct SurfaceConfig: Codable, Sendable {
     public var sections: [SectionConfig]
     /// An optional A/B experiment.
     public var experiment: ExperimentConfig?
+    /// Recommend inputs the surface needs (each is refused when missing, and refused on surfaces that do not name
+    /// it). Absent: `venue` for item surfaces, nothing for venue surfaces, as before inputs were configurable.
+    public var requires: [SurfaceInput]?
+
+    /// The inputs Recommend needs, defaults applied.
+    public var inputs: [SurfaceInput] { requires ?? (kind == .venueItems ? [.venue] : []) }
 }
 
 /// Stage shares of a request's time budget; they may add up to more than 1 because stages that finish early
@@ -246,8 +287,8 @@ public struct StageBudgets: Codable, Sendable {
 
 /// A candidate source with its quota.
 public struct SourceConfig: Codable, Sendable {
-    /// Source name: nearby, reorder, covisit, embedding, popular, new (venues); menu, reorder, popular (items);
-    /// or one registered by the host.
+    /// Source name: nearby, reorder, covisit, embedding, popular, new (venues); menu, reorder, popular,
+    /// bought_together (items); or one registered by the host.
     public var name: String
     /// Most candidates it may return.
     public var quota: Int
@@ -284,6 +325,8 @@ public struct RerankConfig: Codable, Sendable {
     public var pins: [String: Int]
     /// Item ids moved to the end.
     public var buries: [String]
+    /// Never answer an item the request gave as context (`context_item_ids`: what is already in the cart).
+    public var excludeContextItems: Bool?
 }
 
 /// A Recommend section.

@@ -23,6 +23,8 @@ final class EngineState: Sendable {
     let config: PipelineConfig
     let models: [String: ActiveModel]
     let surfaces: [String: ResolvedSurface]
+    /// Items bought together, derived from the catalog when a surface configures a source that reads them.
+    let itemPairs: ItemPairs?
 
     init(
         catalog: Catalog,
@@ -85,5 +87,9 @@ final class EngineState: Sendable {
         }
         self.models = resolvedModels
         self.surfaces = surfaces
+        let readsPairs = config.surfaces.values.contains { surface in
+            surface.kind == .venueItems && surface.sources.contains { $0.name == BoughtTogetherSource().name }
+        }
+        itemPairs = readsPairs ? ItemPairs(catalog: catalog) : nil
     }
 }

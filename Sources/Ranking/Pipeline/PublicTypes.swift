@@ -112,6 +112,14 @@ public struct RecommendQuery: Sendable {
     public var venueID: String
     /// Return each entry's display values (names...), for people; off for services, which pay nothing for them.
     public var includeDisplay = false
+    /// Items the user already chose, for surfaces that require `context_items` (the cart: its items, all of one
+    /// venue). At most ``maxContextItems``.
+    public var contextItemIDs: [String]
+    /// The cuisine to rank within, for surfaces that require `category` (e.g. "sushi").
+    public var category: String
+
+    /// Most `contextItemIDs` a request may send: a cart is a few items, and every one is looked up.
+    public static let maxContextItems = 100
 
     /// Creates a query.
     public init(
@@ -121,7 +129,9 @@ public struct RecommendQuery: Sendable {
         limit: Int = 0,
         explain: Bool = false,
         excludeItemIDs: [String] = [],
-        venueID: String = ""
+        venueID: String = "",
+        contextItemIDs: [String] = [],
+        category: String = ""
     ) {
         self.userID = userID
         self.surface = surface
@@ -130,6 +140,8 @@ public struct RecommendQuery: Sendable {
         self.explain = explain
         self.excludeItemIDs = excludeItemIDs
         self.venueID = venueID
+        self.contextItemIDs = contextItemIDs
+        self.category = category
     }
 }
 
@@ -196,6 +208,8 @@ public enum DropReason: String, CaseIterable, Sendable {
     case outOfDeliveryRange = "out_of_delivery_range"
     /// The item is not available.
     case itemUnavailable = "item_unavailable"
+    /// The venue is not tagged with the category the request names (a source a host added may ignore it).
+    case outsideCategory = "outside_category"
 
     /// Its place in `allCases`.
     var position: Int {
@@ -205,6 +219,7 @@ public enum DropReason: String, CaseIterable, Sendable {
         case .venueClosed: return 2
         case .outOfDeliveryRange: return 3
         case .itemUnavailable: return 4
+        case .outsideCategory: return 5
         }
     }
 
@@ -216,6 +231,7 @@ public enum DropReason: String, CaseIterable, Sendable {
         case .venueClosed: return "venue closed now"
         case .outOfDeliveryRange: return "out of delivery range"
         case .itemUnavailable: return "item unavailable"
+        case .outsideCategory: return "not in the requested category"
         }
     }
 }

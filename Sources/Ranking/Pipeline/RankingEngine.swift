@@ -240,6 +240,8 @@ public final class RankingEngine: @unchecked Sendable {
             context: context,
             callerCandidates: query.candidates,
             venueID: "",
+            category: "",
+            contextItemIDs: [],
             explain: query.explain,
             display: query.includeDisplay,
             exclude: query.excludeItemIDs,
@@ -398,6 +400,8 @@ public final class RankingEngine: @unchecked Sendable {
             context: query.context,
             callerCandidates: nil,
             venueID: query.venueID,
+            category: query.category,
+            contextItemIDs: query.contextItemIDs,
             explain: query.explain,
             display: query.includeDisplay,
             exclude: query.excludeItemIDs,
@@ -447,6 +451,8 @@ public final class RankingEngine: @unchecked Sendable {
         context: RequestContext,
         callerCandidates: [CandidateInput]?,
         venueID: String,
+        category: String,
+        contextItemIDs: [String],
         explain: Bool,
         display: Bool,
         exclude: [String],
@@ -475,14 +481,21 @@ public final class RankingEngine: @unchecked Sendable {
                 "context request_time_unix_ms must be between 0 and 4102444800000 (got \(context.requestTimeUnixMs))"
             )
         }
-        var venueIndex: Int?
-        if kind == .venueItems && callerCandidates == nil {
-            guard !venueID.isEmpty else {
-                throw RankingError.invalidArgument("venue_id is required for surface \(surface.name)")
-            }
-            guard let v = catalog.venueIndex(venueID) else { throw RankingError.notFound("unknown venue \(venueID)") }
-            venueIndex = v
+        // Rank takes the caller's candidates and no inputs; Recommend's are what the surface requires.
+        var inputs = SurfaceInputs()
+        if callerCandidates == nil {
+            inputs = try SurfaceInputs.resolve(
+                venueID: venueID,
+                category: category,
+                contextItemIDs: contextItemIDs,
+                surface: surface,
+                catalog: catalog,
+                surfacesTaking: { input in
+                    state.surfaces.filter { $0.value.config.inputs.contains(input) }.keys.sorted()
+                }
+            )
         }
+        let venueIndex = inputs.venueIndex
         let userIndex = catalog.userIndex(userID)
         // Location: the caller's, else the user's home, else the market's centre, else the largest city.
         var latitude = context.latitude
@@ -524,7 +537,10 @@ public final class RankingEngine: @unchecked Sendable {
             venueIndex: venueIndex,
             lonScale: frame.lonScale,
             pastVenues: kind == .venues ? frame.pastVenuesByFrequency : [],
-            covisited: kind == .venues ? frame.covisitedByWeight : []
+            covisited: kind == .venues ? frame.covisitedByWeight : [],
+            categoryTags: inputs.categoryTags,
+            contextItems: inputs.contextItems,
+            itemPairs: state.itemPairs
         )
 
         // Variant, model and re-rank parameters.
@@ -715,6 +731,7 @@ public final class RankingEngine: @unchecked Sendable {
                 excludedUnknown.insert(id)
             }
         }
+        if rerankConfig.excludeContextItems == true { excluded.append(contentsOf: inputs.contextItems) }
         excluded.sort()
         var pinned: [(Int32, Int)] = []
         for (id, position) in rerankConfig.pins {

@@ -30,6 +30,7 @@ struct Reranker {
         guard index >= 0 else { return nil }
         switch kind {
         case .venues:
+            if !request.isInScope(Int(index)) { return .outsideCategory }
             return request.unorderableReason(Int(index))
         case .venueItems:
             let item = Int(index)

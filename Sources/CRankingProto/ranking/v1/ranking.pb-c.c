@@ -1278,7 +1278,7 @@ const ProtobufCMessageDescriptor ranking__v1__dropped_candidates__descriptor =
   (ProtobufCMessageInit) ranking__v1__dropped_candidates__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ranking__v1__recommend_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor ranking__v1__recommend_request__field_descriptors[10] =
 {
   {
     "user_id",
@@ -1376,9 +1376,35 @@ static const ProtobufCFieldDescriptor ranking__v1__recommend_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "context_item_ids",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ranking__V1__RecommendRequest, n_context_item_ids),
+    offsetof(Ranking__V1__RecommendRequest, context_item_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "category",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__RecommendRequest, category),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__recommend_request__field_indices_by_name[] = {
+  9,   /* field[9] = category */
   2,   /* field[2] = context */
+  8,   /* field[8] = context_item_ids */
   5,   /* field[5] = exclude_item_ids */
   4,   /* field[4] = explain */
   7,   /* field[7] = include_display */
@@ -1390,7 +1416,7 @@ static const unsigned ranking__v1__recommend_request__field_indices_by_name[] = 
 static const ProtobufCIntRange ranking__v1__recommend_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor ranking__v1__recommend_request__descriptor =
 {
@@ -1400,7 +1426,7 @@ const ProtobufCMessageDescriptor ranking__v1__recommend_request__descriptor =
   "Ranking__V1__RecommendRequest",
   "ranking.v1",
   sizeof(Ranking__V1__RecommendRequest),
-  8,
+  10,
   ranking__v1__recommend_request__field_descriptors,
   ranking__v1__recommend_request__field_indices_by_name,
   1,  ranking__v1__recommend_request__number_ranges,

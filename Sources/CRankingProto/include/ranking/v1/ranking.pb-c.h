@@ -290,10 +290,22 @@ struct  Ranking__V1__RecommendRequest
    * As in RankRequest.
    */
   protobuf_c_boolean include_display;
+  /*
+   * Items the user already chose, for surfaces that require them. cart: the items already in the cart, all of one
+   * venue (the venue ranked in), at most 100; reserved for next_track: the playing track first, then the session's
+   * recent tracks. Sent to a surface that takes none: INVALID_ARGUMENT.
+   */
+  size_t n_context_item_ids;
+  char **context_item_ids;
+  /*
+   * category: the cuisine to rank within, e.g. "sushi" (an unknown one is INVALID_ARGUMENT naming the valid ones).
+   * Sent to a surface that takes none: INVALID_ARGUMENT.
+   */
+  char *category;
 };
 #define RANKING__V1__RECOMMEND_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__recommend_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*
