@@ -1,6 +1,6 @@
 import ArgumentParser
-import Dispatch
 import CatalogLoading
+import Dispatch
 import Foundation
 import Ranking
 
@@ -8,13 +8,13 @@ import Ranking
 import Glibc
 #endif
 
-/// `rankctl eval`: replays held-out users through the live pipeline and compares it with popularity; with
-/// `--bench`, measures single-thread cost per Recommend and per scored candidate.
+/// `rankctl eval`: replays held-out users through the live pipeline and compares each surface with popularity;
+/// with `--bench`, measures single-thread cost per Recommend and per scored candidate.
 public struct EvalCommand: ParsableCommand {
     /// Command name and help.
     public static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "NDCG@10 and recall@50 of the served ranking vs. popularity on held-out users; --bench for cost."
+        abstract: "NDCG@10 and recall of the served ranking vs. popularity on held-out users; --bench for cost."
     )
 
     @Option(help: "Demo marketplace size multiplier.")
@@ -23,8 +23,19 @@ public struct EvalCommand: ParsableCommand {
     @Option(help: "Demo marketplace seed (the embedded models were trained on 42).")
     var seed: UInt64 = 42
 
-    @Option(help: "Held-out sessions to replay.")
+    @Option(help: "Held-out sessions to replay per surface.")
     var sessions = 5_000
+
+    @Option(
+        help: ArgumentHelp(
+            "Surfaces to evaluate, comma-separated, or all (discovery, category, venue_items, cart in the embedded "
+                + "configuration)."
+        )
+    )
+    var surface = "discovery"
+
+    @Flag(help: "Print one JSON document (per surface, per ranker: NDCG@10, recall and the ratio to popularity).")
+    var json = false
 
     @Flag(help: "Also benchmark single-thread Recommend cost.")
     var bench = false
@@ -41,37 +52,103 @@ public struct EvalCommand: ParsableCommand {
     /// Runs the evaluation and, with --bench, the benchmark.
     public func run() throws {
         guard sessions > 0, benchRequests > 0 else { throw ValidationError("counts must be positive") }
+        let config = try RankingEngine.embeddedConfig()
+        let known = config.surfaces.keys.sorted()
+        let surfaces =
+            surface == "all"
+            ? ["discovery", "category", "venue_items", "cart"].filter(known.contains)
+                + known.filter { !["discovery", "category", "venue_items", "cart"].contains($0) }
+            : surface.split(separator: ",").map(String.init)
+        for name in surfaces where !known.contains(name) {
+            throw ValidationError("unknown surface \(name); known: \(known.joined(separator: ", ")) or all")
+        }
+        guard !surfaces.isEmpty else { throw ValidationError("--surface names no surface") }
+        // With --json, stdout carries the document alone; progress goes to stderr.
+        func progress(_ line: String) {
+            if json {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            } else {
+                print(line)
+            }
+        }
         var started = Date()
         let market = DemoMarketplace.generate(seed: seed, scale: scale)
-        print(String(format: "generated in %.2f s: ", Date().timeIntervalSince(started)) + market.catalog.memoryReport)
+        progress(
+            String(format: "generated in %.2f s: ", Date().timeIntervalSince(started)) + market.catalog.memoryReport
+        )
         // The engine serves the catalog as rankd does: written as a snapshot and loaded back through the loader.
         let loaded = try DemoSnapshot.loadThroughSnapshot(market)
-        print(loaded.summary)
-        let catalog = loaded.catalog
+        progress(loaded.summary)
         let simulator = SessionSimulator(market: market)
-        let config = try RankingEngine.embeddedConfig()
-        let variants = config.surfaces["discovery"]?.experiment?.variants.map(\.name) ?? []
-        var rows: [EvaluationReport.Row] = []
-        var evaluated = 0
-        started = Date()
-        // One engine per experiment variant (or one without), so each served model gets its own row.
+        var reports: [EvaluationReport] = []
+        for name in surfaces {
+            started = Date()
+            let report = try evaluate(surface: name, config: config, catalog: loaded.catalog, simulator: simulator)
+            reports.append(report)
+            if !json { print(report.markdown) }
+            progress(String(format: "%@ evaluated in %.1f s", name, Date().timeIntervalSince(started)))
+        }
+        if json { print(try EvalCommand.json(reports, seed: seed, scale: scale)) }
+        if bench { try runBenchmark(market: market) }
+    }
+
+    /// One surface's report: the baseline, then one row per experiment variant (each on an engine that serves only
+    /// it), or one row when the surface runs no experiment.
+    private func evaluate(
+        surface name: String,
+        config: PipelineConfig,
+        catalog: Catalog,
+        simulator: SessionSimulator
+    ) throws -> EvaluationReport {
+        let variants = config.surfaces[name]?.experiment?.variants.map(\.name) ?? []
+        var combined: EvaluationReport?
+        var ceiling: EvaluationReport.Row?
         for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
             let engine = try RankingEngine.demo(catalog: catalog) { config in
-                guard let variant, var experiment = config.surfaces["discovery"]?.experiment else { return }
+                guard let variant, var experiment = config.surfaces[name]?.experiment else { return }
                 experiment.variants = experiment.variants.filter { $0.name == variant }
                 experiment.variants[0].buckets = 100
-                config.surfaces["discovery"]?.experiment = experiment
+                config.surfaces[name]?.experiment = experiment
             }
-            let report = try simulator.evaluate(engine: engine, sessions: sessions, seed: 99)
-            evaluated = report.sessions
-            if rows.isEmpty { rows.append(report.rows[0]) }
+            let report = try simulator.evaluate(engine: engine, surface: name, sessions: sessions, seed: 99)
             var served = report.rows[1]
             if let variant { served.name += " variant \(variant)" }
-            rows.append(served)
+            if combined == nil {
+                combined = report
+                combined?.rows = [report.rows[0]]
+            }
+            combined?.rows.append(served)
+            ceiling = report.rows[2]
         }
-        print(EvaluationReport(sessions: evaluated, rows: rows).markdown)
-        print(String(format: "evaluated in %.1f s", Date().timeIntervalSince(started)))
-        if bench { try runBenchmark(market: market) }
+        combined?.rows.append(ceiling!)
+        return combined!
+    }
+
+    /// The reports as one JSON document: per surface, per ranker, NDCG@10, recall at the surface's cutoff and
+    /// NDCG@10 over the popularity baseline's.
+    static func json(_ reports: [EvaluationReport], seed: UInt64, scale: Double) throws -> String {
+        let surfaces: [[String: Any]] = reports.map { report in
+            [
+                "surface": report.surface,
+                "task": report.task.rawValue,
+                "sessions": report.sessions,
+                "recall_at": report.recallCutoff,
+                "rankers": report.rows.map { row -> [String: Any] in
+                    var object: [String: Any] = [
+                        "name": row.name,
+                        "baseline": row.isBaseline,
+                        "ceiling": row.isCeiling,
+                        "ndcg_at_10": row.ndcg10,
+                        "recall": row.recall,
+                    ]
+                    if let ratio = report.ratioToBaseline(row) { object["ndcg_at_10_vs_popularity"] = ratio }
+                    return object
+                },
+            ]
+        }
+        let document: [String: Any] = ["seed": seed, "scale": scale, "surfaces": surfaces]
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self)
     }
 
     private func runBenchmark(market: DemoMarketplace) throws {

@@ -121,7 +121,7 @@ public struct SessionSimulator: Sendable {
 
     /// The venues that can take an order in this frame: available, open and delivering to its location, in ring
     /// order (both callers impose their own order).
-    private func deliverableVenues(_ f: RequestFrame) -> [Int] {
+    func deliverableVenues(_ f: RequestFrame) -> [Int] {
         let catalog = market.catalog
         guard let city = f.city else { return [] }
         var venues: [Int] = []
@@ -165,34 +165,77 @@ public struct SessionSimulator: Sendable {
     }
 }
 
-/// Ranking quality of the live pipeline against a popularity baseline on held-out users.
+/// Ranking quality of the live pipeline against a popularity baseline on held-out users, for one surface.
 public struct EvaluationReport: Sendable {
     /// One row of the table.
     public struct Row: Sendable {
-        /// What was ranked, e.g. "rankd (discovery-lgbm)".
+        /// What was ranked, e.g. "rankd discovery (discovery-lgbm)".
         public var name: String
         /// Mean NDCG@10.
         public var ndcg10: Double
-        /// Mean recall@50.
-        public var recall50: Double
+        /// Mean recall at the report's `recallCutoff`.
+        public var recall: Double
+        /// Whether this row is the popularity baseline.
+        public var isBaseline: Bool
+        /// Whether this row is the ceiling (the hidden utility without noise): a bound, not a ranker.
+        public var isCeiling: Bool
+
+        /// Creates a row.
+        public init(name: String, ndcg10: Double, recall: Double, isBaseline: Bool = false, isCeiling: Bool = false) {
+            self.name = name
+            self.ndcg10 = ndcg10
+            self.recall = recall
+            self.isBaseline = isBaseline
+            self.isCeiling = isCeiling
+        }
     }
 
+    /// The surface evaluated.
+    public var surface: String
+    /// What its sessions asked (``SessionSimulator/EvaluationTask``).
+    public var task: SessionSimulator.EvaluationTask
     /// Sessions evaluated.
     public var sessions: Int
-    /// One row per ranker.
+    /// Recall is measured in the first this many answers.
+    public var recallCutoff: Int
+    /// One row per ranker, the baseline first and the ceiling last.
     public var rows: [Row]
 
     /// Creates a report.
-    public init(sessions: Int, rows: [Row]) {
+    public init(
+        surface: String,
+        task: SessionSimulator.EvaluationTask,
+        sessions: Int,
+        recallCutoff: Int,
+        rows: [Row]
+    ) {
+        self.surface = surface
+        self.task = task
         self.sessions = sessions
+        self.recallCutoff = recallCutoff
         self.rows = rows
+    }
+
+    /// NDCG@10 of the baseline row, the denominator of every ratio.
+    public var baselineNDCG10: Double? { rows.first(where: \.isBaseline)?.ndcg10 }
+
+    /// A row's NDCG@10 divided by the baseline's, when the baseline scored above zero.
+    public func ratioToBaseline(_ row: Row) -> Double? {
+        guard let base = baselineNDCG10, base > 0 else { return nil }
+        return row.ndcg10 / base
     }
 
     /// A Markdown table.
     public var markdown: String {
-        var lines = ["| ranker | NDCG@10 | recall@50 |", "|---|---:|---:|"]
+        var lines = [
+            "surface \(surface) (\(task.rawValue))",
+            "",
+            "| ranker | NDCG@10 | recall@\(recallCutoff) | NDCG@10 / popularity |",
+            "|---|---:|---:|---:|",
+        ]
         for row in rows {
-            lines.append(String(format: "| %@ | %.4f | %.4f |", row.name, row.ndcg10, row.recall50))
+            let ratio = ratioToBaseline(row).map { String(format: "%.2fx", $0) } ?? "-"
+            lines.append(String(format: "| %@ | %.4f | %.4f | %@ |", row.name, row.ndcg10, row.recall, ratio))
         }
         lines.append("")
         lines.append("\(sessions) held-out sessions")
@@ -219,44 +262,5 @@ enum Metrics {
         guard !relevance.isEmpty else { return 0 }
         let top = Set(ranked.prefix(k))
         return Double(relevance.filter { top.contains($0.venue) }.count) / Double(relevance.count)
-    }
-}
-
-extension SessionSimulator {
-    /// Replays held-out sessions through `engine` (the discovery surface's Recommend list, as served) and through
-    /// the popularity baseline, and reports NDCG@10 and recall@50 of each.
-    public func evaluate(engine: RankingEngine, sessions count: Int, seed: UInt64) throws -> EvaluationReport {
-        let sessions = self.sessions(count: count, heldOut: true, seed: seed)
-        var served = (ndcg: 0.0, recall: 0.0)
-        var popular = (ndcg: 0.0, recall: 0.0)
-        var evaluated = 0
-        var version = ""
-        for session in sessions {
-            let truth = relevance(session)
-            guard !truth.isEmpty else { continue }
-            let query = RecommendQuery(
-                userID: Catalog.userID(session.user),
-                surface: "discovery",
-                context: session.context,
-                limit: 50
-            )
-            let result = try engine.recommendList(query, deadline: nil, isCancelled: { false })
-            version = result.modelVersion
-            let ranked = result.items.compactMap { market.catalog.venueIndex($0.itemID) }
-            let baseline = popularityRanking(session)
-            served.ndcg += Metrics.ndcg(ranked, relevance: truth, k: 10)
-            served.recall += Metrics.recall(ranked, relevance: truth, k: 50)
-            popular.ndcg += Metrics.ndcg(baseline, relevance: truth, k: 10)
-            popular.recall += Metrics.recall(baseline, relevance: truth, k: 50)
-            evaluated += 1
-        }
-        let n = Double(max(evaluated, 1))
-        return EvaluationReport(
-            sessions: evaluated,
-            rows: [
-                .init(name: "popularity in area", ndcg10: popular.ndcg / n, recall50: popular.recall / n),
-                .init(name: "rankd discovery (\(version))", ndcg10: served.ndcg / n, recall50: served.recall / n),
-            ]
-        )
     }
 }
