@@ -112,6 +112,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Demo domains: generated catalogs with a hidden utility and their session simulators, written as
+        // snapshots (the music app). Knows CatalogSnapshot only, not the engine.
+        .target(
+            name: "DemoDomains",
+            dependencies: ["CatalogSnapshot"],
+            resources: [.copy("Resources/music.json")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DemoDomainsTests",
+            dependencies: ["DemoDomains", "CatalogSnapshot"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: The admin port: HTTP/1.1 on swift-nio for scrapes, probes and operator actions; knows nothing of ranking
         .target(
             name: "AdminHTTP",
@@ -209,7 +223,7 @@ let package = Package(
             name: "rankctl",
             dependencies: [
                 "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking", "RankdService", "CatalogSnapshot",
-                "CatalogLoading",
+                "CatalogLoading", "DemoDomains",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
