@@ -8,8 +8,9 @@ import Testing
 @Suite struct SurfaceInputTests {
     static let engine = Fixture.engine
 
+    /// A deadline no busy test machine reaches, so no stage is skipped for lack of time (these tests count answers).
     static func list(_ query: RecommendQuery) throws -> RankResult {
-        try engine.recommendList(query, deadline: nil, isCancelled: Fixture.never)
+        try engine.recommendList(query, deadline: .now() + .seconds(600), isCancelled: Fixture.never)
     }
 
     static func category(_ name: String, user: Int = Fixture.berlinUser(), limit: Int = 50) -> RecommendQuery {
@@ -66,7 +67,8 @@ import Testing
     @Test func theCategorySurfaceSendsItsSectionsWithoutRepeats() throws {
         let result = try Self.list(Self.category("pizza"))
         var sections: [RecommendSection] = []
-        try Self.engine.recommend(Self.category("pizza"), deadline: nil, isCancelled: Fixture.never) {
+        try Self.engine.recommend(Self.category("pizza"), deadline: .now() + .seconds(600), isCancelled: Fixture.never)
+        {
             sections.append($0)
         }
         let ids = sections.flatMap { $0.items.map(\.itemID) }
@@ -136,7 +138,11 @@ import Testing
         }
         let item = try #require(withPartners.first, "the venue's orders should pair some items")
         var sections: [RecommendSection] = []
-        try Self.engine.recommend(Self.cart([c.itemID(item)]), deadline: nil, isCancelled: Fixture.never) {
+        try Self.engine.recommend(
+            Self.cart([c.itemID(item)]),
+            deadline: .now() + .seconds(600),
+            isCancelled: Fixture.never
+        ) {
             sections.append($0)
         }
         let first = try #require(sections.first)
@@ -354,7 +360,7 @@ import Testing
         }
         var query = SurfaceInputTests.category("thai")
         query.surface = "thai_tonight"
-        let result = try engine.recommendList(query, deadline: nil, isCancelled: Fixture.never)
+        let result = try engine.recommendList(query, deadline: .now() + .seconds(600), isCancelled: Fixture.never)
         let c = Fixture.catalog
         #expect(result.items.allSatisfy { c.venueTags[c.venueIndex($0.itemID)!] & (1 << 5) != 0 })
     }

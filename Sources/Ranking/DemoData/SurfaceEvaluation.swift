@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Evaluation of every kind of surface on held-out sessions: what the simulated user would choose (from the hidden
@@ -235,7 +236,12 @@ extension SessionSimulator {
         var version = ""
         for session in sessions(count: count, heldOut: true, seed: seed) {
             guard let evaluation = evaluationCase(session, task: task, surface: surface) else { continue }
-            let result = try engine.recommendList(evaluation.query, deadline: nil, isCancelled: { false })
+            // Quality, not latency, is measured: a generous deadline keeps a busy machine from skipping stages.
+            let result = try engine.recommendList(
+                evaluation.query,
+                deadline: .now() + .seconds(10),
+                isCancelled: { false }
+            )
             version = result.modelVersion
             let ranked = result.items.compactMap {
                 task.ranksVenues ? catalog.venueIndex($0.itemID) : catalog.itemIndex($0.itemID)
