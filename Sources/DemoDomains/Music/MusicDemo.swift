@@ -286,7 +286,7 @@ struct MusicGenerator {
             truth.userGenreStart.append(Int32(truth.userGenre.count))
             truth.userTaste += normalized(taste)
             truth.userEnergy.append(Float(min(0.95, max(0.05, energy / weightSum + 0.08 * rng.normal()))))
-            truth.userThreshold.append(Float(2.0 + 0.4 * rng.normal()))
+            truth.userThreshold.append(Float(3.1 + 0.4 * rng.normal()))
             truth.userArtistRun.append(Float(1.5 * rng.unit()))
             var loyal: [Int32] = []
             for _ in 0..<(2 + rng.below(6)) {
