@@ -287,7 +287,7 @@ struct MusicGenerator {
             truth.userTaste += normalized(taste)
             truth.userEnergy.append(Float(min(0.95, max(0.05, energy / weightSum + 0.08 * rng.normal()))))
             truth.userThreshold.append(Float(3.1 + 0.4 * rng.normal()))
-            truth.userArtistRun.append(Float(1.5 * rng.unit()))
+            truth.userArtistRun.append(Float(rng.unit()))
             var loyal: [Int32] = []
             for _ in 0..<(2 + rng.below(6)) {
                 let g = favourites[rng.weighted(Array(truth.userGenreWeight.suffix(favourites.count)))]

@@ -158,7 +158,7 @@ struct ListenerSimulator {
         let mood = state.mood.genre
         if state.playing >= 0 {
             let byArtist = catalog.tracks(of: Int(catalog.trackArtist[state.playing]))
-            for _ in 0..<6 { pool.append(byArtist[byArtist.startIndex + rng.below(byArtist.count)]) }
+            for _ in 0..<4 { pool.append(byArtist[byArtist.startIndex + rng.below(byArtist.count)]) }
             popular(Int(catalog.trackGenre[state.playing]), 5, rng: &rng)
         } else {
             popular(mood, 5, rng: &rng)
