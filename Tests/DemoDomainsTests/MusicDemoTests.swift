@@ -130,6 +130,65 @@ import Testing
         }
     }
 
+    @Test func sessionsShowArtistRunsGenreFocusAndFavourites() {
+        let c = Self.demo.catalog
+        var transitions = 0
+        var sameArtist = 0
+        var sameGenre = 0
+        var replays = 0
+        for u in 0..<c.userCount {
+            let listens = c.listens(of: u)
+            var seen = Set<Int32>()
+            for l in listens {
+                if !seen.insert(c.listenTrack[l]).inserted { replays += 1 }
+                // A play within seconds of the previous listen's end continues its session.
+                guard l > listens.lowerBound, c.listenStart[l] - c.listenEnd[l - 1] < 10_000 else { continue }
+                let (a, b) = (Int(c.listenTrack[l - 1]), Int(c.listenTrack[l]))
+                transitions += 1
+                if c.trackArtist[a] == c.trackArtist[b] { sameArtist += 1 }
+                if c.trackGenre[a] == c.trackGenre[b] { sameGenre += 1 }
+            }
+        }
+        #expect(transitions > 1000)
+        // By chance, two tracks share an artist about 1 time in 50 and a first genre about 1 in 10.
+        #expect(Double(sameArtist) / Double(transitions) > 0.2)
+        #expect(Double(sameArtist) / Double(transitions) < 0.7)
+        #expect(Double(sameGenre) / Double(transitions) > 0.5)
+        #expect(Double(replays) / Double(c.listenTrack.count) > 0.05, "listeners never come back to a favourite")
+    }
+
+    @Test func embeddingsCarryTheGenreStructure() {
+        let c = Self.demo.catalog
+        let d = MusicCatalog.embeddingDimension
+        func cosine(_ a: Int, _ b: Int) -> Float {
+            var dot: Float = 0
+            var na: Float = 0
+            var nb: Float = 0
+            for i in 0..<d {
+                let x = c.trackEmbedding[a * d + i]
+                let y = c.trackEmbedding[b * d + i]
+                dot += x * y
+                na += x * x
+                nb += y * y
+            }
+            return dot / (na * nb).squareRoot()
+        }
+        var same: [Float] = []
+        var different: [Float] = []
+        for a in 0..<min(c.trackCount, 200) {
+            for b in (a + 1)..<min(c.trackCount, 200) {
+                if c.trackGenre[a] == c.trackGenre[b] {
+                    same.append(cosine(a, b))
+                } else {
+                    different.append(cosine(a, b))
+                }
+            }
+        }
+        let meanSame = same.reduce(0, +) / Float(same.count)
+        let meanDifferent = different.reduce(0, +) / Float(different.count)
+        #expect(meanSame > meanDifferent + 0.2, "same genre \(meanSame), different \(meanDifferent)")
+    }
+
     @Test func theEmbeddedSchemaIsTheShippedMusicSchema() throws {
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("schemas/music.json")
