@@ -27,9 +27,10 @@ def run(rankctl, *args):
 def test_the_music_demo_snapshot_validates(rankctl, tmp_path):
     folder = tmp_path / "music"
     made = run(rankctl, "demo-data", "--domain", "music", "--scale", "0.02", "--snapshot", folder,
-               "--snapshot-id", "music-demo-test")
+               "--snapshot-id", "music-demo-test", "--eval-sessions", "50")
     assert made.returncode == 0, made.stderr
     assert "wrote snapshot music-demo-test: 1000 track, 100 artist, 2000 user" in made.stdout, made.stdout
+    assert "| popularity in genre |" in made.stdout and "50 held-out sessions" in made.stdout, made.stdout
 
     checked = run(rankctl, "snapshot", "validate", folder, "--json")
     assert checked.returncode == 0, checked.stdout + checked.stderr
