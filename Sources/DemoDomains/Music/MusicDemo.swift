@@ -108,6 +108,15 @@ struct MusicGenerator {
     }
 
     mutating func makeArtistsAndTracks() {
+        makeArtists()
+        assignTracks()
+        makeTracks()
+        indexByGenre()
+    }
+
+    /// Artists: a main genre by the genres' shares, often a neighbour as a second, a country, an appeal, and
+    /// the sound their tracks lean to.
+    mutating func makeArtists() {
         let k = MusicTruth.factors
         let genres = MusicVocabulary.genres
         let shares = genres.map(\.share)
@@ -133,8 +142,10 @@ struct MusicGenerator {
             artistTempo.append(Float(rng.normal() * 6))
             artistDebutYear.append(2024 - Int(45 * pow(rng.unit(), 1.8)))
         }
+    }
 
-        // Every artist has a track; the rest go to artists in proportion to their appeal, so hits cluster.
+    /// Every artist gets a track; the rest go to artists in proportion to their appeal, so hits cluster.
+    mutating func assignTracks() {
         var trackRng = DemoRandom(seed: seed, stream: "tracks", 0)
         var cumulative: [Double] = []
         var total = 0.0
@@ -174,7 +185,11 @@ struct MusicGenerator {
         }
         catalog.artistTrackStart = start
         catalog.artistTracks = grouped
+    }
 
+    /// Each artist's tracks in albums, with the artist's genres and sound, and hidden factors near the genres'.
+    mutating func makeTracks() {
+        let k = MusicTruth.factors
         catalog.trackTitle = [String](repeating: "", count: counts.tracks)
         catalog.trackAlbum = [Int32](repeating: 0, count: counts.tracks)
         catalog.trackGenre = [UInt8](repeating: 0, count: counts.tracks)
@@ -235,7 +250,10 @@ struct MusicGenerator {
                 catalog.trackTitle[t] = title(&rng)
             }
         }
+    }
 
+    /// The hidden lists the simulation draws popular candidates and loyalties from.
+    mutating func indexByGenre() {
         let genreCount = MusicVocabulary.genres.count
         truth.genreTracks = Array(repeating: [], count: genreCount)
         for t in 0..<counts.tracks { truth.genreTracks[Int(catalog.trackGenre[t])].append(Int32(t)) }
