@@ -391,6 +391,27 @@ import Testing
         #expect(report.markdown.contains("recall@\(report.recallCutoff)"))
     }
 
+    @Test func categoryTruthAndBaselineHoldOnlyOrderableVenuesOfTheCategory() throws {
+        let simulator = SessionSimulator(market: Fixture.market)
+        let c = Fixture.catalog
+        var checked = 0
+        for session in simulator.sessions(count: 200, heldOut: true, seed: 5) {
+            guard let evaluation = simulator.evaluationCase(session, task: .category, surface: "category") else {
+                continue
+            }
+            let cuisine = try #require(Marketplace.cuisines.firstIndex(of: evaluation.query.category))
+            let tag = UInt32(1) << UInt32(cuisine)
+            let deliverable = Set(simulator.deliverableVenues(simulator.frame(session)))
+            #expect(evaluation.baseline.count >= SessionSimulator.minimumCategoryVenues)
+            #expect(evaluation.baseline.allSatisfy { c.venueTags[$0] & tag != 0 && deliverable.contains($0) })
+            #expect(evaluation.truth.allSatisfy { c.venueTags[$0.venue] & tag != 0 && deliverable.contains($0.venue) })
+            #expect(evaluation.truth.map(\.grade) == [2, 1, 1, 1, 1])
+            #expect(Set(evaluation.ceiling) == Set(evaluation.baseline))
+            checked += 1
+        }
+        #expect(checked > 0, "some fixture session should open a category page")
+    }
+
     @Test func cartTruthNeverHoldsACartItemAndTheBaselineSkipsTheCart() throws {
         let simulator = SessionSimulator(market: Fixture.market)
         var checked = 0
