@@ -55,7 +55,7 @@ public enum CatalogLoader {
     ) throws -> LoadedCatalog {
         let resolved = resolve(directory)
         let started = DispatchTime.now()
-        let validation = try SnapshotValidator(limits: limits).validate(directory: resolved)
+        let validation = try SnapshotValidator(limits: limits).validate(directory: resolved, keepTables: true)
         guard validation.isValid else {
             throw SnapshotRefused(
                 snapshotID: validation.manifest.snapshotID,
@@ -73,25 +73,24 @@ public enum CatalogLoader {
             )
         }
         let validated = DispatchTime.now()
-        let reader = try SnapshotReader(directory: resolved, limits: limits)
         let today = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down))
         var mapping = MarketplaceImport(referenceDay: referenceDay ?? today)
         var columns: CatalogColumns
         do {
-            columns = try mapping.columns(from: reader)
+            columns = try mapping.columns(from: validation.tables)
         } catch let error as CatalogMappingError {
             throw SnapshotRefused(
-                snapshotID: reader.manifest.snapshotID,
+                snapshotID: validation.manifest.snapshotID,
                 validation: nil,
-                description: "snapshot \(reader.manifest.snapshotID) does not fit the engine: \(error.description)"
+                description: "snapshot \(validation.manifest.snapshotID) does not fit the engine: \(error.description)"
             )
         }
-        columns.snapshotID = reader.manifest.snapshotID
+        columns.snapshotID = validation.manifest.snapshotID
         let catalog = Catalog(columns)
         let built = DispatchTime.now()
         return LoadedCatalog(
             catalog: catalog,
-            manifest: reader.manifest,
+            manifest: validation.manifest,
             directory: resolved,
             notes: mapping.notes,
             validateSeconds: seconds(started, validated),

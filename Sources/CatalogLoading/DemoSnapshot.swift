@@ -33,7 +33,7 @@ public enum DemoSnapshot {
     }
 
     /// The generated catalog after a round trip through a temporary snapshot and the loader: what the embedded
-    /// demo serves. The snapshot is removed once loaded.
+    /// demo (`make run`, rankd without `--snapshot`) serves. The snapshot is removed once loaded.
     public static func loadThroughSnapshot(_ market: DemoMarketplace) throws -> LoadedCatalog {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
             "rankd-demo-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
@@ -41,25 +41,9 @@ public enum DemoSnapshot {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let snapshot = folder.appendingPathComponent("snapshot").path
-        try write(market, to: snapshot, snapshotID: "demo-marketplace-seed\(market.seed)")
+        // The generator's own name for it, so health and metrics read the same whichever way the demo is served.
+        try write(market, to: snapshot, snapshotID: market.catalog.snapshotID)
         return try CatalogLoader.load(directory: snapshot, referenceDay: market.catalog.referenceDay)
-    }
-}
-
-extension DemoSnapshot {
-    /// The generated catalog as the embedded demo serves it without a snapshot: the generator's columns plus the
-    /// display values (names, cuisines...) the snapshot would carry, taken from the same records the snapshot
-    /// export writes and kept with the same `display` flags of the embedded schema.
-    public static func servedCatalog(_ market: DemoMarketplace) throws -> Catalog {
-        let schema = try marketplaceSchema()
-        var c = market.catalog.columns
-        var venues = DisplayValues(kind: schema.kind(named: "venue"), count: c.venueCount)
-        for v in 0..<c.venueCount { venues.add(MarketplaceExport.venue(v, c), at: v) }
-        var items = DisplayValues(kind: schema.kind(named: "item"), count: c.itemCount)
-        for i in 0..<c.itemCount { items.add(MarketplaceExport.item(i, c), at: i) }
-        c.venueDisplay = venues.columns()
-        c.itemDisplay = items.columns()
-        return Catalog(c)
     }
 }
 

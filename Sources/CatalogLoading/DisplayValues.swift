@@ -1,33 +1,31 @@
 import CatalogSnapshot
 import Ranking
 
-/// Collects the display values of one entity kind (the attributes its schema marks `display`) as records go by, for
-/// `DisplayColumns`. The snapshot loader and the generated demo both fill display columns through here, from the
-/// same records, so the two can never show different text.
-struct DisplayValues {
-    let fields: [String]
-    private var rows: [[String]]
-
-    /// Room for `count` positional entities of `kind`.
-    init(kind: EntityKindSpec?, count: Int) {
-        fields = kind?.displayAttributes.map(\.name) ?? []
-        rows = fields.isEmpty ? [] : [[String]](repeating: [], count: count)
-    }
-
-    /// Records the display values of `record`, entity number `index`.
-    mutating func add(_ record: EntityRecord, at index: Int) {
-        guard !fields.isEmpty, rows.indices.contains(index) else { return }
-        rows[index] = fields.map { record.attributes[$0]?.displayText ?? "" }
-    }
-
-    /// Puts the rows in `order` (row `k` becomes the one at `order[k]`), when entities change position.
-    mutating func reorder(_ order: [Int]) {
-        guard !rows.isEmpty else { return }
-        rows = order.map { rows[$0] }
-    }
-
-    /// The columns; none at all when the kind declares no display attribute.
-    func columns() -> DisplayColumns {
-        fields.isEmpty ? DisplayColumns() : DisplayColumns(fields: fields, values: rows)
+/// The display columns of one kind (the attributes its schema marks `display`: a venue's name, cuisine and rating)
+/// from its snapshot table, as text a person reads.
+enum DisplayValues {
+    /// Entity `order[k]` of `table` becomes entity `k` (file order when `order` is nil). `targets` holds the ids of
+    /// the kinds its references name, so a reference shows the target's id. No columns at all when the kind declares
+    /// no display attribute.
+    static func columns(_ table: EntityTable, targets: [String: StringTable], order: [Int]? = nil) -> DisplayColumns {
+        let attributes = table.kind.attributes.indices.filter { table.kind.attributes[$0].display }
+        guard !attributes.isEmpty else { return DisplayColumns() }
+        var columns = DisplayColumns(fields: attributes.map { table.kind.attributes[$0].name })
+        let targetIDs = attributes.map { a in table.kind.attributes[a].target.flatMap { targets[$0] } }
+        var entity: [UInt8] = []
+        for n in 0..<table.count {
+            let k = order?[n] ?? n
+            entity.removeAll(keepingCapacity: true)
+            for (f, a) in attributes.enumerated() {
+                if f > 0 { entity.append(DisplayColumns.fieldSeparator) }
+                let start = entity.count
+                table.appendDisplayText(of: k, attribute: a, targetIDs: targetIDs[f], to: &entity)
+                for i in start..<entity.count where entity[i] == DisplayColumns.fieldSeparator {
+                    entity[i] = UInt8(ascii: " ")
+                }
+            }
+            columns.append(joined: entity[...])
+        }
+        return columns
     }
 }

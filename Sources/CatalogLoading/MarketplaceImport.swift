@@ -106,14 +106,35 @@ struct MarketplaceImport {
     }
 
     /// The ids of one kind in position order: nil (numbered, nothing stored) when they are exactly
-    /// `<prefix>1 … <prefix>n` in that order, else a stored table.
-    static func ids(_ ids: [String], prefix: Character, count: Int, file: String) throws -> EntityIDs? {
-        let numbered = EntityIDs.positional(prefix: prefix, count: count)
-        if ids.count == count && ids.indices.allSatisfy({ numbered.position(ids[$0]) == $0 }) { return nil }
-        guard let table = EntityIDs.explicit(ids) else {
+    /// `<prefix>1 … <prefix>n` in that order, else a stored table. `order[k]` is the table entry at position `k`.
+    static func ids(_ table: StringTable, prefix: Character, order: [Int]? = nil, file: String) throws -> EntityIDs? {
+        let count = table.count
+        let ascii = prefix.asciiValue ?? 0
+        var positional = true
+        for k in 0..<count where positional {
+            let entry = order?[k] ?? k
+            positional = table.strings.withBytes(entry) { Self.isNumbered($0, prefix: ascii, number: k + 1) }
+        }
+        if positional { return nil }
+        let ids = (0..<count).map { table[order?[$0] ?? $0] }
+        guard let explicit = EntityIDs.explicit(ids) else {
             throw CatalogMappingError(file, "an id appears twice")
         }
-        return table
+        return explicit
+    }
+
+    /// Whether `bytes` spell `<prefix><number>` with no leading zero.
+    static func isNumbered(_ bytes: UnsafeRawBufferPointer, prefix: UInt8, number: Int) -> Bool {
+        guard bytes.count >= 2, bytes.count <= 20, bytes[0] == prefix, bytes[1] != UInt8(ascii: "0") else {
+            return false
+        }
+        var value = 0
+        for i in 1..<bytes.count {
+            let digit = Int(bytes[i]) - Int(UInt8(ascii: "0"))
+            guard (0...9).contains(digit) else { return false }
+            value = value * 10 + digit
+        }
+        return value == number
     }
 
     static func day(_ milliseconds: Int64) -> Int {
@@ -125,16 +146,19 @@ struct MarketplaceImport {
 
     // MARK: Reading
 
-    mutating func columns(from reader: SnapshotReader) throws -> CatalogColumns {
+    /// The engine's columns from a valid snapshot's tables (`SnapshotValidation.tables`, checked by `check(schema:)`).
+    mutating func columns(from tables: [EntityTable]) throws -> CatalogColumns {
+        guard let venues = tables.first(where: { $0.kind.name == "venue" }),
+            let items = tables.first(where: { $0.kind.name == "item" }),
+            let users = tables.first(where: { $0.kind.name == "user" })
+        else { throw CatalogMappingError("schema.json", "the snapshot lacks a venue, item or user kind") }
         var c = CatalogColumns()
         c.referenceDay = referenceDay
-        let venues = reader.manifest.records(of: "venue") ?? 0
-        let items = reader.manifest.records(of: "item") ?? 0
-        let users = reader.manifest.records(of: "user") ?? 0
-        guard venues > 0 else { throw CatalogMappingError("venue.pb", "the snapshot has no venues") }
-        let popularity = try readVenues(reader, count: venues, into: &c)
-        let itemPopularity = try readItems(reader, count: items, into: &c)
-        try readUsers(reader, count: users, into: &c)
+        guard venues.count > 0 else { throw CatalogMappingError("venue.pb", "the snapshot has no venues") }
+        let targets = ["venue": venues.ids, "item": items.ids, "user": users.ids]
+        let popularity = try readVenues(venues, targets: targets, into: &c)
+        let (itemPopularity, itemPosition) = try readItems(items, targets: targets, into: &c)
+        try readUsers(users, itemPosition: itemPosition, into: &c)
         let derive = !(popularity && itemPopularity)
         if !derive {
             notes.append("popularity taken from the snapshot")
@@ -143,135 +167,136 @@ struct MarketplaceImport {
         return c
     }
 
+    /// Per entry of a category column's vocabulary, its index in `known`, or nil for a name the engine lacks.
+    static func lookup(_ column: AttributeColumn, in known: [String]) -> [Int?] {
+        (0..<column.names.count).map { known.firstIndex(of: column.names[$0]) }
+    }
+
     /// Reads every venue; true when every one carries its popularity.
     private mutating func readVenues(
-        _ reader: SnapshotReader,
-        count n: Int,
+        _ t: EntityTable,
+        targets: [String: StringTable],
         into c: inout CatalogColumns
     ) throws -> Bool {
         let file = "venue.pb"
         let d = Marketplace.embeddingDimension
+        let n = t.count
         c.venueCount = n
-        c.venueLatitude = [Double](repeating: 0, count: n)
-        c.venueLongitude = [Double](repeating: 0, count: n)
-        c.venueCity = [UInt8](repeating: 0, count: n)
+        guard let location = t.column("location"), let market = t.column("market"), let cuisine = t.column("cuisine")
+        else { throw CatalogMappingError(file, "venues need a location, a market and a cuisine") }
+        c.venueLatitude = location.latitudes
+        c.venueLongitude = location.longitudes
+        c.venueCity = try cities(market, table: t, file: file)
         c.venueRadiusKm = [Float](repeating: 0, count: n)
+        if let radius = t.column("delivery_radius") {
+            for v in 0..<n where radius.present[v] { c.venueRadiusKm[v] = Float(radius.numbers[v] / 1000) }
+        }
         c.venueOpenMinute = [UInt16](repeating: 0, count: n)
         c.venueCloseMinute = [UInt16](repeating: 0, count: n)
         c.venueClosedDays = [UInt8](repeating: 0, count: n)
-        c.venueCuisine = [UInt8](repeating: 0, count: n)
-        c.venueTags = [UInt32](repeating: 0, count: n)
-        c.venueBrand = [Int32](repeating: -1, count: n)
-        c.venuePriceLevel = [UInt8](repeating: 2, count: n)
-        c.venueRating = [Float](repeating: .nan, count: n)
-        c.venuePrepMinutes = [UInt8](repeating: 20, count: n)
-        c.venueAvailable = [Bool](repeating: true, count: n)
-        c.venueCreatedDay = [Int32](repeating: -3650, count: n)
-        c.venuePopularity = [Float](repeating: 0, count: n)
-        c.venueImpressions = [Float](repeating: 0, count: n)
-        c.venueClicks = [Float](repeating: 0, count: n)
-        c.venueEmbedding = [Float](repeating: 0, count: n * d)
-        var brandNames: [String] = []
-        var brandOf = [String?](repeating: nil, count: n)
-        var allPopular = true
         var weekly = 0
-        var hours = [[UInt32]](repeating: [], count: n)
-        var unknownTags = 0
         var otherZone = 0
-        let referenceDay = self.referenceDay
-        var display = DisplayValues(kind: reader.schema.kind(named: "venue"), count: n)
-        var positions = FileOrder(file: file, plural: "venues", count: n)
-        try reader.forEachRecord(of: "venue") { r in
-            // Venues take their positions in file order; the validator has checked the ids are distinct.
-            let v = try positions.place(r.id)
-            display.add(r, at: v)
-            let a = r.attributes
-            guard case .geo(let location)? = a["location"] else {
-                throw CatalogMappingError(file, record: r.id, field: "location", "no location")
-            }
-            c.venueLatitude[v] = location.lat
-            c.venueLongitude[v] = location.lon
-            c.venueCity[v] = UInt8(try MarketplaceImport.city(a["market"], file: file, id: r.id))
-            if case .radius(let metres)? = a["delivery_radius"] { c.venueRadiusKm[v] = Float(metres / 1000) }
-            if case .schedule(let schedule)? = a["opening_hours"] {
-                if schedule.timeZone != Marketplace.cities[Int(c.venueCity[v])].timeZone { otherZone += 1 }
+        var hoursStart: [Int32] = [0]
+        var hours: [UInt32] = []
+        if let schedule = t.column("opening_hours") {
+            hoursStart.reserveCapacity(n + 1)
+            // Whether each zone is its market's, per (zone, city) pair seen.
+            var sameZone: [Int: Bool] = [:]
+            for v in 0..<n {
+                defer { hoursStart.append(Int32(hours.count)) }
+                guard schedule.present[v] else { continue }
+                let zone = Int(schedule.codes[v])
+                let city = Int(c.venueCity[v])
+                let key = zone * 64 + city
+                if sameZone[key] == nil { sameZone[key] = schedule.names[zone] == Marketplace.cities[city].timeZone }
+                if sameZone[key] == false { otherZone += 1 }
+                let intervals = schedule.intervals[schedule.entries(v)]
                 // The daily summary serves exports and training data; opening and closing follow the exact
                 // weekly intervals.
-                let (open, close, closed, exact) = MarketplaceImport.daily(schedule)
+                let (open, close, closed, exact) = MarketplaceImport.daily(intervals)
                 c.venueOpenMinute[v] = open
                 c.venueCloseMinute[v] = close
                 c.venueClosedDays[v] = closed
                 if !exact { weekly += 1 }
-                hours[v] = schedule.intervals.compactMap {
-                    OpeningHours.pack(weekday: $0.weekday - 1, openMinute: $0.openMinute, closeMinute: $0.closeMinute)
+                for interval in intervals {
+                    if let packed = OpeningHours.pack(
+                        weekday: interval.weekday - 1,
+                        openMinute: interval.openMinute,
+                        closeMinute: interval.closeMinute
+                    ) {
+                        hours.append(packed)
+                    }
                 }
             }
-            guard case .category(let cuisineName)? = a["cuisine"],
-                let cuisine = Marketplace.cuisines.firstIndex(of: cuisineName)
-            else {
+        }
+        let cuisineOf = MarketplaceImport.lookup(cuisine, in: Marketplace.cuisines)
+        c.venueCuisine = [UInt8](repeating: 0, count: n)
+        c.venueTags = [UInt32](repeating: 0, count: n)
+        let tags = t.column("tags")
+        let tagOf = tags.map { MarketplaceImport.lookup($0, in: Marketplace.cuisines) } ?? []
+        var unknownTags = 0
+        for v in 0..<n {
+            guard cuisine.present[v], let index = cuisineOf[Int(cuisine.codes[v])] else {
                 throw CatalogMappingError(
                     file,
-                    record: r.id,
+                    record: t.ids[v],
                     field: "cuisine",
                     "not one of the engine's cuisines (\(Marketplace.cuisines.joined(separator: ", ")))"
                 )
             }
-            c.venueCuisine[v] = UInt8(cuisine)
-            var tags = UInt32(1) << UInt32(cuisine)
-            if case .tags(let names)? = a["tags"] {
-                for name in names {
-                    if let t = Marketplace.cuisines.firstIndex(of: name) {
-                        tags |= UInt32(1) << UInt32(t)
+            c.venueCuisine[v] = UInt8(index)
+            var bits = UInt32(1) << UInt32(index)
+            if let tags, tags.present[v] {
+                for entry in tags.entries(v) {
+                    if let tag = tagOf[Int(tags.codes[entry])] {
+                        bits |= UInt32(1) << UInt32(tag)
                     } else {
                         unknownTags += 1
                     }
                 }
             }
-            c.venueTags[v] = tags
-            if case .category(let brand)? = a["brand"] { brandOf[v] = brand }
-            if case .number(let x)? = a["price_level"] { c.venuePriceLevel[v] = UInt8(clamping: Int(x.rounded())) }
-            if case .number(let x)? = a["rating"] { c.venueRating[v] = Float(x) }
-            if case .number(let x)? = a["prep_minutes"] { c.venuePrepMinutes[v] = UInt8(clamping: Int(x.rounded())) }
-            if case .number(let x)? = a["available"] { c.venueAvailable[v] = x != 0 }
-            if case .timestamp(let ms)? = a["created_at"] {
-                c.venueCreatedDay[v] = Int32(clamping: MarketplaceImport.day(ms) - referenceDay)
-            }
-            if case .number(let x)? = a["popularity"] { c.venuePopularity[v] = Float(x) } else { allPopular = false }
-            if case .number(let x)? = a["impressions"] { c.venueImpressions[v] = Float(x) }
-            if case .number(let x)? = a["clicks"] { c.venueClicks[v] = Float(x) }
-            if case .embedding(let e)? = a["embedding"], e.count == d {
-                c.venueEmbedding.replaceSubrange((v * d)..<((v + 1) * d), with: e)
+            c.venueTags[v] = bits
+        }
+        c.venuePriceLevel = MarketplaceImport.numbers(t.column("price_level"), n, default: 2) {
+            UInt8(clamping: Int($0.rounded()))
+        }
+        c.venueRating = MarketplaceImport.numbers(t.column("rating"), n, default: .nan) { Float($0) }
+        c.venuePrepMinutes = MarketplaceImport.numbers(t.column("prep_minutes"), n, default: 20) {
+            UInt8(clamping: Int($0.rounded()))
+        }
+        c.venueAvailable = MarketplaceImport.numbers(t.column("available"), n, default: true) { $0 != 0 }
+        c.venueCreatedDay = [Int32](repeating: -3650, count: n)
+        if let created = t.column("created_at") {
+            let referenceDay = self.referenceDay
+            for v in 0..<n where created.present[v] {
+                c.venueCreatedDay[v] = Int32(clamping: MarketplaceImport.day(created.integers[v]) - referenceDay)
             }
         }
-        let ids = try positions.ids()
-        // Brands named b1…bN keep their index (explain shows them); other names are numbered in venue order.
-        let names = brandOf.compactMap { $0 }
-        let positional = names.allSatisfy { MarketplaceImport.index($0, prefix: "b", count: Int(Int32.max)) != nil }
-        var numbered: [String: Int32] = [:]
-        for v in 0..<n {
-            guard let name = brandOf[v] else { continue }
-            if positional {
-                c.venueBrand[v] = Int32(MarketplaceImport.index(name, prefix: "b", count: Int(Int32.max))!)
-            } else if let b = numbered[name] {
-                c.venueBrand[v] = b
-            } else {
-                let b = Int32(brandNames.count)
-                brandNames.append(name)
-                numbered[name] = b
-                c.venueBrand[v] = b
+        c.venuePopularity = MarketplaceImport.numbers(t.column("popularity"), n, default: 0) { Float($0) }
+        let allPopular = t.column("popularity")?.present.allSatisfy { $0 } ?? false
+        c.venueImpressions = MarketplaceImport.numbers(t.column("impressions"), n, default: 0) { Float($0) }
+        c.venueClicks = MarketplaceImport.numbers(t.column("clicks"), n, default: 0) { Float($0) }
+        c.venueEmbedding = MarketplaceImport.embeddings(t.column("embedding"), n, dimension: d)
+        c.venueBrand = [Int32](repeating: -1, count: n)
+        if let brand = t.column("brand") {
+            // Brands named b1…bN keep their index (explain shows them); other names are numbered in order of first
+            // appearance, which is venue order.
+            let names = (0..<brand.names.count).map { brand.names[$0] }
+            let positional = names.allSatisfy {
+                MarketplaceImport.index($0, prefix: "b", count: Int(Int32.max)) != nil
             }
+            let codes = names.enumerated().map { entry, name in
+                positional ? Int32(MarketplaceImport.index(name, prefix: "b", count: Int(Int32.max))!) : Int32(entry)
+            }
+            for v in 0..<n where brand.present[v] { c.venueBrand[v] = codes[Int(brand.codes[v])] }
         }
         c.brandCount = Int(c.venueBrand.max() ?? -1) + 1
-        c.venueDisplay = display.columns()
-        c.venueIDs = try MarketplaceImport.ids(ids, prefix: "v", count: n, file: file)
+        c.venueDisplay = DisplayValues.columns(t, targets: targets)
+        c.venueIDs = try MarketplaceImport.ids(t.ids, prefix: "v", file: file)
         if weekly > 0 {
             // Only when some venue's week is not one interval a day: otherwise the daily columns are exact.
-            c.venueHoursStart = [0]
-            c.venueHoursStart.reserveCapacity(n + 1)
-            for intervals in hours {
-                c.venueHours.append(contentsOf: intervals)
-                c.venueHoursStart.append(Int32(c.venueHours.count))
-            }
+            c.venueHoursStart = hoursStart
+            c.venueHours = hours
             notes.append("\(weekly) venues have different hours on different days or several intervals a day")
         }
         if unknownTags > 0 { notes.append("\(unknownTags) venue tags are not cuisines the engine knows; ignored") }
@@ -284,36 +309,57 @@ struct MarketplaceImport {
         return allPopular
     }
 
-    static func city(_ value: AttributeValue?, file: String, id: String) throws -> Int {
-        guard case .category(let market)? = value, let city = Marketplace.cityIndex(market: market) else {
-            throw CatalogMappingError(
-                file,
-                record: id,
-                field: "market",
-                "not one of the engine's markets (\(Marketplace.cities.map(\.market).joined(separator: ", ")))"
-            )
+    /// The engine's city of every entity from its market column; an unknown market is refused.
+    private func cities(_ market: AttributeColumn, table: EntityTable, file: String) throws -> [UInt8] {
+        let cityOf = (0..<market.names.count).map { Marketplace.cityIndex(market: market.names[$0]) }
+        return try (0..<table.count).map { k in
+            guard market.present[k], let city = cityOf[Int(market.codes[k])] else {
+                throw CatalogMappingError(
+                    file,
+                    record: table.ids[k],
+                    field: "market",
+                    "not one of the engine's markets (\(Marketplace.cities.map(\.market).joined(separator: ", ")))"
+                )
+            }
+            return UInt8(city)
         }
-        return city
+    }
+
+    /// A number column converted per entity, `fallback` where an entity has no value.
+    static func numbers<T>(_ column: AttributeColumn?, _ n: Int, default fallback: T, _ convert: (Double) -> T) -> [T] {
+        guard let column else { return [T](repeating: fallback, count: n) }
+        return (0..<n).map { column.present[$0] ? convert(column.numbers[$0]) : fallback }
+    }
+
+    /// `dimension` floats per entity, zeros where an entity has none.
+    static func embeddings(_ column: AttributeColumn?, _ n: Int, dimension d: Int) -> [Float] {
+        guard let column, column.dimension == d else { return [Float](repeating: 0, count: n * d) }
+        return column.floats
     }
 
     /// One daily interval from a weekly schedule: days without an interval are closed days; when the open days'
     /// intervals differ, the latest opening and earliest closing (the time all are open) stand, or the first
     /// interval when they do not overlap. `exact` is false when the schedule had to be narrowed.
-    static func daily(_ schedule: WeeklySchedule) -> (open: UInt16, close: UInt16, closedDays: UInt8, exact: Bool) {
-        guard let first = schedule.intervals.first else { return (0, 0, 0x7F, true) }
+    static func daily(
+        _ intervals: ArraySlice<OpenInterval>
+    ) -> (open: UInt16, close: UInt16, closedDays: UInt8, exact: Bool) {
+        guard let first = intervals.first else { return (0, 0, 0x7F, true) }
         var closed: UInt8 = 0x7F
         var open = first.openMinute
         var close = first.closeMinute
         var exact = true
-        var perDay = [Int](repeating: 0, count: 8)
-        for interval in schedule.intervals {
+        var days = 0
+        var repeatedDay = false
+        for interval in intervals {
             closed &= ~(UInt8(1) << UInt8(interval.weekday - 1))
-            perDay[interval.weekday] += 1
+            let bit = 1 << interval.weekday
+            if days & bit != 0 { repeatedDay = true }
+            days |= bit
             if interval.openMinute != first.openMinute || interval.closeMinute != first.closeMinute { exact = false }
             open = max(open, interval.openMinute)
             close = min(close, interval.closeMinute)
         }
-        if perDay.contains(where: { $0 > 1 }) { exact = false }
+        if repeatedDay { exact = false }
         if close <= open {
             open = first.openMinute
             close = first.closeMinute
@@ -321,192 +367,171 @@ struct MarketplaceImport {
         return (UInt16(open), UInt16(close), closed, exact)
     }
 
-    /// Reads every item; true when every one carries its popularity and popularity rank.
-    private mutating func readItems(_ reader: SnapshotReader, count n: Int, into c: inout CatalogColumns) throws -> Bool
-    {
+    /// Reads every item, grouped by venue; true when every one carries its popularity and popularity rank, and each
+    /// table entry's position in the catalog (nil when the file was already grouped).
+    private mutating func readItems(
+        _ t: EntityTable,
+        targets: [String: StringTable],
+        into c: inout CatalogColumns
+    ) throws -> (Bool, [Int32]?) {
         let file = "item.pb"
+        let n = t.count
         c.itemCount = n
-        c.itemVenue = [Int32](repeating: -1, count: n)
+        guard let venue = t.column("venue") else { throw CatalogMappingError(file, "items need a venue") }
+        for i in 0..<n where !venue.present[i] || venue.codes[i] < 0 || Int(venue.codes[i]) >= c.venueCount {
+            throw CatalogMappingError(file, record: t.ids[i], field: "venue", "no venue")
+        }
+        // A menu is a range of item positions, so items are grouped by venue, in venue order, keeping file order
+        // within a venue. Files already in that order (the demo's) are left as they are.
+        var order: [Int]?
+        if zip(venue.codes, venue.codes.dropFirst()).contains(where: { $0 > $1 }) {
+            order = (0..<n).sorted { (venue.codes[$0], $0) < (venue.codes[$1], $1) }
+            notes.append("items regrouped by venue (the engine keeps each menu together)")
+        }
+        func ordered<T>(_ values: [T]) -> [T] { order.map { $0.map { values[$0] } } ?? values }
+        c.itemVenue = ordered(venue.codes)
         c.itemCategory = [UInt8](repeating: 0, count: n)
-        c.itemPrice = [Float](repeating: 0, count: n)
-        c.itemPopularity = [Float](repeating: 0, count: n)
-        c.itemPopularityRank = [UInt16](repeating: 0, count: n)
-        c.itemAvailable = [Bool](repeating: true, count: n)
-        var allPopular = true
-        let venues = c.venueCount
-        var display = DisplayValues(kind: reader.schema.kind(named: "item"), count: n)
-        var positions = FileOrder(file: file, plural: "items", count: n)
-        let venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
-        try reader.forEachRecord(of: "item") { r in
-            // File order first; regrouped by venue below.
-            let i = try positions.place(r.id)
-            display.add(r, at: i)
-            let a = r.attributes
-            guard case .reference(let venueID)? = a["venue"], let v = venueIDs.position(venueID), v < venues else {
-                throw CatalogMappingError(file, record: r.id, field: "venue", "no venue")
-            }
-            c.itemVenue[i] = Int32(v)
-            if case .category(let name)? = a["category"] {
-                guard let category = Marketplace.itemCategories.firstIndex(of: name) else {
+        if let category = t.column("category") {
+            let categoryOf = MarketplaceImport.lookup(category, in: Marketplace.itemCategories)
+            for i in 0..<n where category.present[i] {
+                guard let index = categoryOf[Int(category.codes[i])] else {
                     throw CatalogMappingError(
                         file,
-                        record: r.id,
+                        record: t.ids[i],
                         field: "category",
                         "not one of the engine's item categories ("
                             + Marketplace.itemCategories.joined(separator: ", ") + ")"
                     )
                 }
-                c.itemCategory[i] = UInt8(category)
+                c.itemCategory[i] = UInt8(index)
             }
-            if case .number(let x)? = a["price"] { c.itemPrice[i] = Float(x) }
-            if case .number(let x)? = a["available"] { c.itemAvailable[i] = x != 0 }
-            if case .number(let x)? = a["popularity"], case .number(let rank)? = a["popularity_rank"] {
-                c.itemPopularity[i] = Float(x)
-                c.itemPopularityRank[i] = UInt16(clamping: Int(rank.rounded()))
-            } else {
-                allPopular = false
+            c.itemCategory = ordered(c.itemCategory)
+        }
+        c.itemPrice = ordered(MarketplaceImport.numbers(t.column("price"), n, default: 0) { Float($0) })
+        c.itemAvailable = ordered(MarketplaceImport.numbers(t.column("available"), n, default: true) { $0 != 0 })
+        var allPopular = false
+        c.itemPopularity = [Float](repeating: 0, count: n)
+        c.itemPopularityRank = [UInt16](repeating: 0, count: n)
+        if let popularity = t.column("popularity"), let rank = t.column("popularity_rank") {
+            allPopular = true
+            for i in 0..<n {
+                if popularity.present[i] && rank.present[i] {
+                    c.itemPopularity[i] = Float(popularity.numbers[i])
+                    c.itemPopularityRank[i] = UInt16(clamping: Int(rank.numbers[i].rounded()))
+                } else {
+                    allPopular = false
+                }
             }
+            c.itemPopularity = ordered(c.itemPopularity)
+            c.itemPopularityRank = ordered(c.itemPopularityRank)
         }
-        var ids = try positions.ids()
-        // A menu is a range of item positions, so items are grouped by venue, in venue order, keeping file order
-        // within a venue. Files already in that order (the demo's) are left as they are.
-        if zip(c.itemVenue, c.itemVenue.dropFirst()).contains(where: { $0 > $1 }) {
-            let order = (0..<n).sorted { (c.itemVenue[$0], $0) < (c.itemVenue[$1], $1) }
-            c.itemVenue = order.map { c.itemVenue[$0] }
-            c.itemCategory = order.map { c.itemCategory[$0] }
-            c.itemPrice = order.map { c.itemPrice[$0] }
-            c.itemPopularity = order.map { c.itemPopularity[$0] }
-            c.itemPopularityRank = order.map { c.itemPopularityRank[$0] }
-            c.itemAvailable = order.map { c.itemAvailable[$0] }
-            ids = order.map { ids[$0] }
-            display.reorder(order)
-            notes.append("items regrouped by venue (the engine keeps each menu together)")
-        }
-        c.itemDisplay = display.columns()
-        c.itemIDs = try MarketplaceImport.ids(ids, prefix: "i", count: n, file: file)
+        c.itemDisplay = DisplayValues.columns(t, targets: targets, order: order)
+        c.itemIDs = try MarketplaceImport.ids(t.ids, prefix: "i", order: order, file: file)
         c.venueItemStart = [Int32](repeating: 0, count: c.venueCount + 1)
         for i in 0..<n { c.venueItemStart[Int(c.itemVenue[i]) + 1] = Int32(i + 1) }
         for v in 0..<c.venueCount where c.venueItemStart[v + 1] < c.venueItemStart[v] {
             c.venueItemStart[v + 1] = c.venueItemStart[v]
         }
-        return allPopular
+        var position: [Int32]?
+        if let order {
+            var inverse = [Int32](repeating: 0, count: n)
+            for (k, entry) in order.enumerated() { inverse[entry] = Int32(k) }
+            position = inverse
+        }
+        return (allPopular, position)
     }
 
-    private mutating func readUsers(_ reader: SnapshotReader, count n: Int, into c: inout CatalogColumns) throws {
+    private mutating func readUsers(_ t: EntityTable, itemPosition: [Int32]?, into c: inout CatalogColumns) throws {
         let file = "user.pb"
         let d = Marketplace.embeddingDimension
         let cuisines = Marketplace.cuisines.count
+        let n = t.count
         c.userCount = n
-        c.userLatitude = [Double](repeating: 0, count: n)
-        c.userLongitude = [Double](repeating: 0, count: n)
-        c.userCity = [UInt8](repeating: 0, count: n)
+        guard let home = t.column("home"), let market = t.column("market") else {
+            throw CatalogMappingError(file, "users need a home and a market")
+        }
+        for u in 0..<n where !home.present[u] {
+            throw CatalogMappingError(file, record: t.ids[u], field: "home", "no home")
+        }
+        c.userLatitude = home.latitudes
+        c.userLongitude = home.longitudes
+        c.userCity = try cities(market, table: t, file: file)
         c.userAffinity = [UInt8](repeating: 0, count: n * cuisines)
-        c.userEmbedding = [Float](repeating: 0, count: n * d)
-        var orders = [[Interaction]](repeating: [], count: n)
-        var items = [[Interaction]](repeating: [], count: n)
-        var positions = FileOrder(file: file, plural: "users", count: n)
-        try reader.forEachRecord(of: "user") { r in
-            let u = try positions.place(r.id)
-            let a = r.attributes
-            guard case .geo(let home)? = a["home"] else {
-                throw CatalogMappingError(file, record: r.id, field: "home", "no home")
-            }
-            c.userLatitude[u] = home.lat
-            c.userLongitude[u] = home.lon
-            c.userCity[u] = UInt8(try MarketplaceImport.city(a["market"], file: file, id: r.id))
-            if case .embedding(let e)? = a["cuisine_affinity"], e.count == cuisines {
+        if let affinity = t.column("cuisine_affinity"), affinity.dimension == cuisines {
+            for u in 0..<n where affinity.present[u] {
                 for k in 0..<cuisines {
-                    c.userAffinity[u * cuisines + k] = UInt8((min(max(e[k], 0), 1) * 255).rounded())
+                    c.userAffinity[u * cuisines + k] = UInt8(
+                        (min(max(affinity.floats[u * cuisines + k], 0), 1) * 255).rounded()
+                    )
                 }
             }
-            if case .embedding(let e)? = a["embedding"], e.count == d {
-                c.userEmbedding.replaceSubrange((u * d)..<((u + 1) * d), with: e)
-            }
-            if case .history(let h)? = a["orders"] { orders[u] = h }
-            if case .history(let h)? = a["ordered_items"] { items[u] = h }
         }
-        let ids = try positions.ids()
-        c.userIDs = try MarketplaceImport.ids(ids, prefix: "u", count: n, file: file)
-        let venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
-        let itemIDs = c.itemIDs ?? .positional(prefix: "i", count: c.itemCount)
+        c.userEmbedding = MarketplaceImport.embeddings(t.column("embedding"), n, dimension: d)
+        c.userIDs = try MarketplaceImport.ids(t.ids, prefix: "u", file: file)
+        let orders = t.column("orders")
+        let items = t.column("ordered_items")
         // Orders oldest first; each takes up to two items ordered at its exact time from its venue.
         c.userOrderStart = [Int32](repeating: 0, count: n + 1)
+        let total = orders.map { Int($0.starts[n]) } ?? 0
+        c.orderVenue.reserveCapacity(total)
+        c.orderDay.reserveCapacity(total)
+        c.orderItem.reserveCapacity(total)
+        c.orderItem2.reserveCapacity(total)
         var unmatchedItems = 0
+        var venueOrders: [Int] = []
+        var itemOrders: [Int] = []
+        var used: [Bool] = []
+        let referenceDay = self.referenceDay
         for u in 0..<n {
-            let venueOrders = orders[u].enumerated().sorted {
-                ($0.element.unixMilliseconds, $0.offset) < ($1.element.unixMilliseconds, $1.offset)
-            }.map(\.element)
-            var itemOrders = items[u].enumerated().sorted {
-                ($0.element.unixMilliseconds, $0.offset) < ($1.element.unixMilliseconds, $1.offset)
-            }.map {
-                (
-                    interaction: $0.element,
-                    item: itemIDs.position($0.element.entityID) ?? -1,
-                    used: false
-                )
+            venueOrders.removeAll(keepingCapacity: true)
+            itemOrders.removeAll(keepingCapacity: true)
+            if let orders, orders.present[u] { venueOrders.append(contentsOf: orders.entries(u)) }
+            if let items, items.present[u] { itemOrders.append(contentsOf: items.entries(u)) }
+            // Stable by time: entries are numbered in history order, so ties keep it.
+            if let orders, !MarketplaceImport.isSorted(venueOrders, orders.integers) {
+                venueOrders.sort { (orders.integers[$0], $0) < (orders.integers[$1], $1) }
             }
+            if let items, !MarketplaceImport.isSorted(itemOrders, items.integers) {
+                itemOrders.sort { (items.integers[$0], $0) < (items.integers[$1], $1) }
+            }
+            used.removeAll(keepingCapacity: true)
+            used.append(contentsOf: repeatElement(false, count: itemOrders.count))
             var j = 0
-            for order in venueOrders {
-                guard let v = venueIDs.position(order.entityID) else { continue }
-                let time = order.unixMilliseconds
-                while j < itemOrders.count && itemOrders[j].interaction.unixMilliseconds < time {
-                    if !itemOrders[j].used { unmatchedItems += 1 }
+            for entry in venueOrders {
+                let v = orders!.codes[entry]
+                let time = orders!.integers[entry]
+                while j < itemOrders.count && items!.integers[itemOrders[j]] < time {
+                    if !used[j] { unmatchedItems += 1 }
                     j += 1
                 }
-                var picked: [Int32] = []
+                var picked = (Int32(-1), Int32(-1))
+                var pickedCount = 0
                 var k = j
-                while k < itemOrders.count && itemOrders[k].interaction.unixMilliseconds == time && picked.count < 2 {
-                    let item = itemOrders[k].item
-                    if !itemOrders[k].used && item >= 0 && Int(c.itemVenue[item]) == v {
-                        itemOrders[k].used = true
-                        picked.append(Int32(item))
+                while k < itemOrders.count && items!.integers[itemOrders[k]] == time && pickedCount < 2 {
+                    let raw = items!.codes[itemOrders[k]]
+                    let item = itemPosition.map { $0[Int(raw)] } ?? raw
+                    if !used[k] && c.itemVenue[Int(item)] == v {
+                        used[k] = true
+                        if pickedCount == 0 { picked.0 = item } else { picked.1 = item }
+                        pickedCount += 1
                     }
                     k += 1
                 }
-                c.orderVenue.append(Int32(v))
+                c.orderVenue.append(v)
                 c.orderDay.append(Int16(clamping: MarketplaceImport.day(time) - referenceDay))
-                c.orderItem.append(picked.count > 0 ? picked[0] : -1)
-                c.orderItem2.append(picked.count > 1 ? picked[1] : -1)
+                c.orderItem.append(picked.0)
+                c.orderItem2.append(picked.1)
             }
-            unmatchedItems += itemOrders[j...].filter { !$0.used }.count
+            for k in j..<itemOrders.count where !used[k] { unmatchedItems += 1 }
             c.userOrderStart[u + 1] = Int32(c.orderVenue.count)
         }
         if unmatchedItems > 0 {
             notes.append("\(unmatchedItems) ordered items match no venue order at their time; not counted")
         }
     }
-}
 
-/// The positions of one kind's records in file order, as they are read: each record takes the next one, and the
-/// file must hold exactly as many records as its manifest counts.
-private struct FileOrder {
-    let file: String
-    /// "venues", for the messages.
-    let plural: String
-    let count: Int
-    private var seen: [String] = []
-
-    init(file: String, plural: String, count: Int) {
-        self.file = file
-        self.plural = plural
-        self.count = count
-        seen.reserveCapacity(count)
-    }
-
-    /// The position of the record with `id`, the next one in file order.
-    mutating func place(_ id: String) throws -> Int {
-        guard seen.count < count else {
-            throw CatalogMappingError(file, record: id, "more \(plural) than the manifest counts")
-        }
-        seen.append(id)
-        return seen.count - 1
-    }
-
-    /// Every id, in position order, once the whole file has been read.
-    func ids() throws -> [String] {
-        guard seen.count == count else {
-            throw CatalogMappingError(file, "\(seen.count) \(plural) read, the manifest counts \(count)")
-        }
-        return seen
+    /// Whether the entries are in time order already (the demo writes them so).
+    static func isSorted(_ entries: [Int], _ times: [Int64]) -> Bool {
+        zip(entries, entries.dropFirst()).allSatisfy { times[$0] <= times[$1] }
     }
 }

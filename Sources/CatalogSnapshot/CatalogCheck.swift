@@ -109,11 +109,11 @@ struct CatalogCheck {
         kind: EntityKindSpec,
         file: String,
         reader: inout DelimitedRecordReader,
-        count: Int
-    )
-        throws -> (table: EntityTable, generalPathRecords: Int)
-    {
+        count: Int,
+        quickPath: Bool = true
+    ) throws -> (table: EntityTable, generalPathRecords: Int) {
         var decoder = EntityTableDecoder(kind: kind, file: file, ids: ids, count: count)
+        decoder.quickPath = quickPath
         var number = 0
         do {
             while try reader.withNext({ (bytes: UnsafeRawBufferPointer) -> Void in

@@ -110,6 +110,27 @@ public enum AttributeValue: Equatable, Sendable {
     static func shortNumber(_ number: Double) -> String {
         guard number.isFinite else { return "\(number)" }
         if number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
+        // Most values (prices, ratings) print from their ten-thousandths without printf's cost; values within a
+        // hair of a rounding tie take printf, whose rounding of the exact binary value decides them.
+        let scaled = number * 10_000
+        let nearest = scaled.rounded()
+        if abs(scaled) < 1e14, abs(abs(scaled - scaled.rounded(.towardZero)) - 0.5) > 1e-6 {
+            let units = Int64(nearest)
+            var text = number < 0 ? "-" : ""
+            let magnitude = units.magnitude
+            text += String(magnitude / 10_000)
+            var fraction = magnitude % 10_000
+            if fraction != 0 {
+                var digits = 4
+                while fraction % 10 == 0 {
+                    fraction /= 10
+                    digits -= 1
+                }
+                let padded = String(fraction)
+                text += "." + String(repeating: "0", count: digits - padded.count) + padded
+            }
+            return text
+        }
         var text = String(format: "%.4f", number)
         while text.hasSuffix("0") { text.removeLast() }
         if text.hasSuffix(".") { text.removeLast() }

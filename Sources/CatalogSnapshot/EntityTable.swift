@@ -15,7 +15,7 @@
 /// | history | | `codes` (target positions), `events` (into `names`), `integers` (Unix ms) |
 ///
 /// An entity without a value has `present[k] == false`, zeros in its per-entity slots and no entries.
-public struct AttributeColumn: Sendable {
+public struct AttributeColumn: Sendable, Equatable {
     /// The attribute.
     public let spec: AttributeSpec
     /// Whether entity `k` has a value.
@@ -120,7 +120,7 @@ public struct AttributeColumn: Sendable {
 
 /// Every entity of one kind, in file order, as columns: their ids and one `AttributeColumn` per attribute the schema
 /// declares, in schema order.
-public struct EntityTable: Sendable {
+public struct EntityTable: Sendable, Equatable {
     /// The kind, as the snapshot's schema declares it.
     public let kind: EntityKindSpec
     /// Entity `k`'s id is `ids[k]`.
@@ -141,5 +141,38 @@ public struct EntityTable: Sendable {
         self.kind = kind
         self.ids = ids
         columns = kind.attributes.map { AttributeColumn(spec: $0, count: count) }
+    }
+}
+
+extension EntityTable {
+    /// Appends the text a person reads for entity `k`'s value of attribute `a` (as `AttributeValue.displayText`
+    /// gives it) to `out`; nothing when the entity has no value or the type has no short text form. A reference is
+    /// shown as the target's id, looked up in `targetIDs`.
+    public func appendDisplayText(of k: Int, attribute a: Int, targetIDs: StringTable?, to out: inout [UInt8]) {
+        let column = columns[a]
+        guard column.present[k] else { return }
+        func append(_ text: String) { out.append(contentsOf: text.utf8) }
+        func append(_ strings: PackedStrings, _ entry: Int) {
+            out.append(contentsOf: strings.bytes[strings.range(entry)])
+        }
+        switch column.spec.type {
+        case .text: append(column.text, k)
+        case .category: append(column.names.strings, Int(column.codes[k]))
+        case .reference:
+            if let targetIDs { append(targetIDs.strings, Int(column.codes[k])) }
+        case .number: append(AttributeValue.shortNumber(column.numbers[k]))
+        case .radius: append(AttributeValue.shortNumber(column.numbers[k] / 1000) + " km")
+        case .timestamp: append(Timestamps.formatISO8601(column.integers[k]))
+        case .geo:
+            append(
+                AttributeValue.shortNumber(column.latitudes[k]) + "," + AttributeValue.shortNumber(column.longitudes[k])
+            )
+        case .tags:
+            for (n, entry) in column.entries(k).enumerated() {
+                if n > 0 { append(", ") }
+                append(column.names.strings, Int(column.codes[entry]))
+            }
+        case .schedule, .embedding, .history: break
+        }
     }
 }

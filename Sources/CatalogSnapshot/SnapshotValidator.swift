@@ -83,6 +83,8 @@ public struct SnapshotValidation: Sendable {
 public struct SnapshotValidator: Sendable {
     /// Bounds on records and reports.
     public var limits: CatalogLimits
+    /// False sends every record down the general decoding path: for tests that compare the two paths.
+    var quickPath = true
 
     /// A validator.
     public init(limits: CatalogLimits = CatalogLimits()) {
@@ -168,7 +170,13 @@ public struct SnapshotValidator: Sendable {
                 maxRecordBytes: limits.maxRecordBytes,
                 hashing: false
             )
-            let (table, general) = try check.decodeRecords(kind: kind, file: name, reader: &reader, count: count)
+            let (table, general) = try check.decodeRecords(
+                kind: kind,
+                file: name,
+                reader: &reader,
+                count: count,
+                quickPath: quickPath
+            )
             generalPathRecords += general
             if reader.count < count {
                 check.log.report(

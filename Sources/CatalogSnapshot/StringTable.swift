@@ -65,7 +65,7 @@ public struct PackedStrings: Sendable, Equatable {
 /// Distinct strings numbered in the order they were first added, found again by their bytes: the ids of a kind,
 /// a category's vocabulary. Open addressing over the packed bytes, so adding or finding a string allocates nothing
 /// (apart from growing the table) and hashes with FNV-1a rather than Swift's per-process seeded hasher.
-public struct StringTable: Sendable {
+public struct StringTable: Sendable, Equatable {
     /// The strings, entry `k` being the `k`-th distinct one added.
     public private(set) var strings = PackedStrings()
     /// Entry number + 1 per slot; 0 is empty. A power of two, at most half full.
@@ -83,6 +83,9 @@ public struct StringTable: Sendable {
 
     /// Number of distinct strings.
     public var count: Int { strings.count }
+
+    /// Equal when they hold the same strings in the same order.
+    public static func == (a: StringTable, b: StringTable) -> Bool { a.strings == b.strings }
 
     /// Bytes held.
     public var memoryBytes: Int { strings.memoryBytes + slots.count * 4 + hashes.count * 4 }

@@ -66,9 +66,12 @@ final class SnapshotSwitcher: @unchecked Sendable {
                 about = loaded.summary
                 manifest = loaded.manifest
             } else {
+                // The demo is written as a snapshot and loaded like any other: one load path.
                 let market = DemoMarketplace.generate(seed: seed, scale: scale)
-                catalog = try DemoSnapshot.servedCatalog(market)
-                about = "demo marketplace (seed \(seed), scale \(scale)), generated in memory"
+                let loaded = try DemoSnapshot.loadThroughSnapshot(market)
+                catalog = loaded.catalog
+                about = "demo marketplace (seed \(seed), scale \(scale)) as \(loaded.summary)"
+                manifest = loaded.manifest
             }
             let served = try self.pipeline()
             let engine = try RankingEngine(catalog: catalog, config: served.config, resourceDirectory: served.directory)

@@ -32,6 +32,21 @@ public struct DisplayColumns: Sendable, Equatable {
         }
     }
 
+    /// Columns filled entity by entity with `append(_:)`.
+    public init(fields: [String]) {
+        self.fields = fields
+    }
+
+    /// Appends the next entity, its field values already joined by 0x1F (`separator`); a value's own 0x1F must
+    /// have become a space. Past 4 GiB of text the entity gets no display values rather than overflowing the offsets.
+    public mutating func append(joined entity: ArraySlice<UInt8>) {
+        if bytes.count + entity.count <= Int(UInt32.max) { bytes.append(contentsOf: entity) }
+        starts.append(UInt32(bytes.count))
+    }
+
+    /// The byte separating an entity's values.
+    public static var fieldSeparator: UInt8 { separator }
+
     /// Entities described (0 when there are no display values at all).
     public var count: Int { starts.count - 1 }
 

@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+@testable import CatalogSnapshot
+
+/// Validation reads a snapshot's records into columns: the quick path straight from the wire format, the general
+/// path (protobuf-c and `RecordChecker`) for anything unusual. Both must give the same columns.
+@Suite("Snapshot records into columns")
+struct EntityTableTests {
+    static func tables(_ path: String, quickPath: Bool = true) throws -> SnapshotValidation {
+        var validator = SnapshotValidator()
+        validator.quickPath = quickPath
+        return try validator.validate(directory: path, keepTables: true)
+    }
+
+    @Test func theQuickPathTakesEveryCleanRecordAndAgreesWithTheGeneralPath() throws {
+        let directory = try TemporaryDirectory()
+        let path = try ShopFixture.write(in: directory)
+        let quick = try Self.tables(path)
+        let general = try Self.tables(path, quickPath: false)
+        #expect(quick.isValid && general.isValid)
+        #expect(quick.generalPathRecords == 0)
+        #expect(general.generalPathRecords == 6)
+        #expect(quick.tables.map(\.kind.name) == ["venue", "item", "user"])
+        #expect(quick.tables == general.tables)
+    }
+
+    @Test func everyAttributeTypeLandsInItsColumns() throws {
+        let directory = try TemporaryDirectory()
+        let validation = try Self.tables(try ShopFixture.write(in: directory))
+        let venues = try #require(validation.table("venue"))
+        #expect(venues.count == 2 && venues.ids[0] == "v1" && venues.ids[1] == "v2")
+        let name = try #require(venues.column("name"))
+        #expect(name.text[0] == "Luigi's" && name.text[1] == "Sushi Go")
+        let location = try #require(venues.column("location"))
+        #expect(location.latitudes == [52.52, -33.86] && location.longitudes == [13.405, 151.2])
+        let radius = try #require(venues.column("radius"))
+        #expect(radius.present == [true, false] && radius.numbers[0] == 3000)
+        let hours = try #require(venues.column("hours"))
+        #expect(hours.names[Int(hours.codes[0])] == "Europe/Berlin" && hours.codes[1] == -1)
+        #expect(hours.entries(0) == 0..<4 && hours.entries(1) == 4..<4)
+        #expect(hours.intervals[0] == OpenInterval(weekday: 5, openMinute: 1080, closeMinute: 1560))
+        let cuisine = try #require(venues.column("cuisine"))
+        #expect(cuisine.names[Int(cuisine.codes[0])] == "pizza" && !cuisine.present[1])
+        let tags = try #require(venues.column("tags"))
+        #expect(tags.entries(0).map { tags.names[Int(tags.codes[$0])] } == ["pizza", "italian"])
+        #expect(venues.column("rating")?.numbers[0] == 4.5)
+        #expect(venues.column("opened")?.integers[0] == 1_680_307_200_000)
+        #expect(venues.column("embedding")?.floats[0..<4] == [0.1, -0.2, 0.3, 0.4])
+        #expect(venues.column("embedding")?.floats[4..<8] == [0, 0, 0, 0])
+
+        let items = try #require(validation.table("item"))
+        #expect(items.column("venue")?.codes == [0, 1])
+        let users = try #require(validation.table("user"))
+        let orders = try #require(users.column("orders"))
+        #expect(orders.entries(0) == 0..<2 && orders.entries(1) == 2..<2)
+        #expect(orders.codes == [0, 1] && orders.integers == [1_714_590_000_000, 1_714_600_000_000])
+        #expect(orders.events == [0, 0] && orders.names[0] == "order")
+    }
+
+    @Test func displayTextFromColumnsMatchesTheValuesOwn() throws {
+        let directory = try TemporaryDirectory()
+        let validation = try Self.tables(try ShopFixture.write(in: directory))
+        let venues = try #require(validation.table("venue"))
+        let record = ShopFixture.records["venue"]![0]
+        for (a, spec) in venues.kind.attributes.enumerated() {
+            var bytes: [UInt8] = []
+            venues.appendDisplayText(of: 0, attribute: a, targetIDs: nil, to: &bytes)
+            #expect(
+                String(decoding: bytes, as: UTF8.self) == record.attributes[spec.name]?.displayText ?? "",
+                "\(spec.name)"
+            )
+        }
+        let items = try #require(validation.table("item"))
+        var bytes: [UInt8] = []
+        items.appendDisplayText(of: 1, attribute: 0, targetIDs: venues.ids, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == "v2")
+    }
+
+    /// Valid but unusual encodings go down the general path and still load, with the same values.
+    @Test(arguments: [
+        ("an unknown field after the attributes", [UInt8]([0x78, 0x01])),
+        ("the id given twice, the last one counting", [UInt8]([0x0A, 0x02, 0x69, 0x32])),
+    ])
+    func unusualEncodingsTakeTheGeneralPath(_ name: String, _ suffix: [UInt8]) throws {
+        let directory = try TemporaryDirectory()
+        let path = try ShopFixture.write(in: directory)
+        let clean = try Self.tables(path)
+        // Rewrite item.pb with its second record extended by `suffix`.
+        let items = ShopFixture.records["item"]!.map { EntityCodec.encode($0) }
+        var file: [UInt8] = []
+        for (index, var bytes) in items.enumerated() {
+            if index == 1 { bytes += suffix }
+            file += SnapshotSurgery.varint(UInt64(bytes.count)) + bytes
+        }
+        try Data(file).write(to: URL(fileURLWithPath: path + "/item.pb"))
+        try SnapshotSurgery.refreshChecksums(path)
+        let unusual = try Self.tables(path)
+        #expect(unusual.isValid, "\(unusual.text())")
+        #expect(unusual.generalPathRecords == 1)
+        #expect(unusual.tables == clean.tables)
+    }
+
+    @Test func textThatIsNotASCIIStaysOnTheQuickPath() throws {
+        let directory = try TemporaryDirectory()
+        var records = ShopFixture.records
+        records["venue"]![1].attributes["name"] = .text("Café Zoë 寿司")
+        records["venue"]![1].attributes["cuisine"] = .category("café")
+        let validation = try Self.tables(try ShopFixture.write(records, in: directory))
+        #expect(validation.isValid && validation.generalPathRecords == 0)
+        #expect(validation.table("venue")?.column("name")?.text[1] == "Café Zoë 寿司")
+    }
+
+    @Test func anInvalidSnapshotKeepsNoTables() throws {
+        let directory = try TemporaryDirectory()
+        var records = ShopFixture.records
+        records["item"]![0].attributes["venue"] = .reference("v9")
+        let validation = try Self.tables(try ShopFixture.write(records, in: directory))
+        #expect(!validation.isValid && validation.tables.isEmpty)
+        #expect(validation.problems.listed.map(\.problemClass) == [.danglingReference])
+    }
+
+    @Test func historiesWithMoreDistinctEventsThanTheColumnsHoldAreRefused() throws {
+        let schema = try CatalogSchema.parse(
+            Data(
+                """
+                {"name": "plays", "version": 1, "kinds": [
+                  {"name": "track", "attributes": []},
+                  {"name": "user", "attributes": [{"name": "heard", "type": "history", "target": "track"}]}
+                ]}
+                """.utf8
+            )
+        )
+        let directory = try TemporaryDirectory()
+        let path = directory.file("snapshot").path
+        let writer = try SnapshotWriter(schema: schema, directory: path)
+        try writer.append(EntityRecord(id: "t1"), kind: "track")
+        let events = (0...EntityTableDecoder.maximumEvents).map {
+            Interaction(entityID: "t1", event: "e\($0)", unixMilliseconds: Int64($0))
+        }
+        try writer.append(EntityRecord(id: "u1", attributes: ["heard": .history(events)]), kind: "user")
+        try writer.finish(snapshotID: "plays-1")
+        let validation = try Self.tables(path)
+        #expect(!validation.isValid)
+        let problem = try #require(validation.problems.listed.first)
+        #expect(problem.problemClass == .invalidValue && problem.field == "heard" && problem.file == "user.pb")
+        #expect(problem.message.contains("more than 256 distinct events"))
+    }
+
+    @Test func shortNumbersMatchPrintfRounding() {
+        func printf(_ x: Double) -> String {
+            var text = String(format: "%.4f", x)
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+            return text
+        }
+        var state: UInt64 = 12345
+        var values: [Double] = [0.00005, 0.00015, 1.23455, -0.00001, -0.5, 2.5e-5, 12.34565, 9.99995, 0.1, 1e13 + 0.5]
+        for _ in 0..<20_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let unit = Double(state >> 11) / Double(1 << 53)
+            let scale = [1.0, 10, 1000, 1e6, 0.001][Int(state & 3)]
+            values.append((unit - 0.3) * scale)
+            values.append(((unit * 20_000).rounded() + 0.5) / 10_000)  // exact ties in decimal, near ties in binary
+        }
+        for x in values where x != x.rounded() {
+            #expect(AttributeValue.shortNumber(x) == printf(x), "\(x)")
+        }
+    }
+}
