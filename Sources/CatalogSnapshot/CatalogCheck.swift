@@ -72,25 +72,36 @@ struct CatalogCheck {
     {
         ids.reserve(kind: kind, expected: expected)
         var number = 0
-        do {
-            while try reader.withNext({ (bytes: UnsafeRawBufferPointer) -> Void in
-                number += 1
-                if let range = EntityCodec.idRange(of: bytes), WireCursor.isPlainText(bytes, range) {
-                    guard !range.isEmpty else { return }
-                    let id = UnsafeRawBufferPointer(rebasing: bytes[range])
-                    if let first = ids.insert(id, kind: kind, record: number) {
-                        duplicate(String(decoding: id, as: UTF8.self), file: file, record: number, first: first)
+        var duplicates: [(id: String, record: Int, first: Int)] = []
+        var failure: Error?
+        ids.withKind(kind) { table in
+            do {
+                while try reader.withNext({ (bytes: UnsafeRawBufferPointer) -> Void in
+                    number += 1
+                    if let range = EntityCodec.idRange(of: bytes), WireCursor.isPlainText(bytes, range) {
+                        guard !range.isEmpty else { return }
+                        let id = UnsafeRawBufferPointer(rebasing: bytes[range])
+                        if let first = table.insert(id, record: number) {
+                            duplicates.append((String(decoding: id, as: UTF8.self), number, first))
+                        }
+                    } else {
+                        // Text that is not UTF-8 is repaired here, as the full decode does; pass 2 reports it.
+                        var id = EntityCodec.decode(Array(bytes))?.record.id ?? ""
+                        guard !id.isEmpty else { return }
+                        if let first = id.withUTF8({ table.insert(UnsafeRawBufferPointer($0), record: number) }) {
+                            duplicates.append((id, number, first))
+                        }
                     }
-                } else {
-                    // Text that is not UTF-8 is repaired here, as the full decode does; pass 2 reports it.
-                    let id = EntityCodec.decode(Array(bytes))?.record.id ?? ""
-                    guard !id.isEmpty else { return }
-                    if let first = ids.insert(id, kind: kind, record: number) {
-                        duplicate(id, file: file, record: number, first: first)
-                    }
-                }
-            }) != nil {}
-        } catch is DelimitedRecordReader.Malformed {}
+                }) != nil {}
+            } catch {
+                // Framing problems (`DelimitedRecordReader.Malformed`) are pass 2's to report; read errors rethrow.
+                failure = error
+            }
+        }
+        if let failure, !(failure is DelimitedRecordReader.Malformed) { throw failure }
+        for duplicate in duplicates {
+            self.duplicate(duplicate.id, file: file, record: duplicate.record, first: duplicate.first)
+        }
         return reader.count
     }
 

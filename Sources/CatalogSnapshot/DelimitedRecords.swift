@@ -22,15 +22,37 @@ struct ChunkedFile {
 
     /// The next chunk, or nil at the end of the file.
     mutating func read() throws -> [UInt8]? {
-        guard !atEnd else { return nil }
-        guard let data = try handle.read(upToCount: ChunkedFile.chunkSize), !data.isEmpty else {
-            atEnd = true
-            return nil
+        var chunk: [UInt8] = []
+        return try read(appendingTo: &chunk) ? chunk : nil
+    }
+
+    /// Appends the next chunk to `buffer`, read straight into its storage; false at the end of the file.
+    mutating func read(appendingTo buffer: inout [UInt8]) throws -> Bool {
+        guard !atEnd else { return false }
+        let start = buffer.count
+        let fd = handle.fileDescriptor
+        var got = 0
+        var failure: Int32 = 0
+        buffer.append(contentsOf: repeatElement(0, count: ChunkedFile.chunkSize))
+        buffer.withUnsafeMutableBytes { raw in
+            while true {
+                let n = systemRead(fd, raw.baseAddress! + start, ChunkedFile.chunkSize)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = errno } else { got = n }
+                return
+            }
         }
-        let bytes = [UInt8](data)
-        if hashing { hash.update(bytes) }
-        bytesRead += bytes.count
-        return bytes
+        buffer.removeLast(ChunkedFile.chunkSize - got)
+        if failure != 0 { throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO) }
+        guard got > 0 else {
+            atEnd = true
+            return false
+        }
+        if hashing {
+            buffer.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[start..<(start + got)])) }
+        }
+        bytesRead += got
+        return true
     }
 
     /// Reads to the end (hashing) and returns the file's SHA-256 in hex.
@@ -81,8 +103,7 @@ struct DelimitedRecordReader {
                 buffer.removeSubrange(0..<position)
                 position = 0
             }
-            guard let chunk = try file.read() else { return false }
-            buffer.append(contentsOf: chunk)
+            guard try file.read(appendingTo: &buffer) else { return false }
         }
         return true
     }
@@ -215,3 +236,11 @@ struct DelimitedRecordWriter {
         return SHA256.hex(hash.finalize())
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+private let systemRead = Glibc.read
+#elseif canImport(Darwin)
+import Darwin
+private let systemRead = Darwin.read
+#endif

@@ -108,29 +108,51 @@ public enum AttributeValue: Equatable, Sendable {
 
     /// At most 4 decimals, without trailing zeros; integers without a point.
     static func shortNumber(_ number: Double) -> String {
-        guard number.isFinite else { return "\(number)" }
-        if number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
-        // Most values (prices, ratings) print from their ten-thousandths without printf's cost; values within a
-        // hair of a rounding tie take printf, whose rounding of the exact binary value decides them.
+        var bytes: [UInt8] = []
+        appendShortNumber(number, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `shortNumber(number)` to `out` without making a string for the usual cases: integers, and values
+    /// whose ten-thousandths round the same whatever printf's exact binary rounding does. Values within a hair of a
+    /// rounding tie take printf.
+    static func appendShortNumber(_ number: Double, to out: inout [UInt8]) {
+        guard number.isFinite else { return out.append(contentsOf: "\(number)".utf8) }
+        if number == number.rounded(), abs(number) < 1e15 {
+            if number < 0 { out.append(UInt8(ascii: "-")) }
+            return appendDigits(UInt64(abs(number)), to: &out)
+        }
         let scaled = number * 10_000
-        let nearest = scaled.rounded()
         if abs(scaled) < 1e14, abs(abs(scaled - scaled.rounded(.towardZero)) - 0.5) > 1e-6 {
-            let units = Int64(nearest)
-            var text = number < 0 ? "-" : ""
-            let magnitude = units.magnitude
-            text += String(magnitude / 10_000)
-            var fraction = magnitude % 10_000
+            let units = UInt64(abs(scaled.rounded()))
+            if number < 0 { out.append(UInt8(ascii: "-")) }
+            appendDigits(units / 10_000, to: &out)
+            var fraction = units % 10_000
             if fraction != 0 {
                 var digits = 4
                 while fraction % 10 == 0 {
                     fraction /= 10
                     digits -= 1
                 }
-                let padded = String(fraction)
-                text += "." + String(repeating: "0", count: digits - padded.count) + padded
+                out.append(UInt8(ascii: "."))
+                var divisor: UInt64 = 1
+                for _ in 1..<digits { divisor *= 10 }
+                while divisor > 0 {
+                    out.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+                    divisor /= 10
+                }
             }
-            return text
+            return
         }
+        out.append(contentsOf: printfShortNumber(number).utf8)
+    }
+
+    private static func appendDigits(_ value: UInt64, to out: inout [UInt8]) {
+        if value >= 10 { appendDigits(value / 10, to: &out) }
+        out.append(UInt8(ascii: "0") + UInt8(value % 10))
+    }
+
+    private static func printfShortNumber(_ number: Double) -> String {
         var text = String(format: "%.4f", number)
         while text.hasSuffix("0") { text.removeLast() }
         if text.hasSuffix(".") { text.removeLast() }

@@ -149,28 +149,31 @@ extension EntityTable {
     /// gives it) to `out`; nothing when the entity has no value or the type has no short text form. A reference is
     /// shown as the target's id, looked up in `targetIDs`.
     public func appendDisplayText(of k: Int, attribute a: Int, targetIDs: StringTable?, to out: inout [UInt8]) {
-        let column = columns[a]
-        guard column.present[k] else { return }
+        // Read through `columns[a]` each time: binding the column to a constant would copy it, a dozen arrays'
+        // reference counts per entity and field.
+        guard columns[a].present[k] else { return }
         func append(_ text: String) { out.append(contentsOf: text.utf8) }
         func append(_ strings: PackedStrings, _ entry: Int) {
             out.append(contentsOf: strings.bytes[strings.range(entry)])
         }
-        switch column.spec.type {
-        case .text: append(column.text, k)
-        case .category: append(column.names.strings, Int(column.codes[k]))
+        switch columns[a].spec.type {
+        case .text: append(columns[a].text, k)
+        case .category: append(columns[a].names.strings, Int(columns[a].codes[k]))
         case .reference:
-            if let targetIDs { append(targetIDs.strings, Int(column.codes[k])) }
-        case .number: append(AttributeValue.shortNumber(column.numbers[k]))
-        case .radius: append(AttributeValue.shortNumber(column.numbers[k] / 1000) + " km")
-        case .timestamp: append(Timestamps.formatISO8601(column.integers[k]))
+            if let targetIDs { append(targetIDs.strings, Int(columns[a].codes[k])) }
+        case .number: AttributeValue.appendShortNumber(columns[a].numbers[k], to: &out)
+        case .radius:
+            AttributeValue.appendShortNumber(columns[a].numbers[k] / 1000, to: &out)
+            append(" km")
+        case .timestamp: append(Timestamps.formatISO8601(columns[a].integers[k]))
         case .geo:
-            append(
-                AttributeValue.shortNumber(column.latitudes[k]) + "," + AttributeValue.shortNumber(column.longitudes[k])
-            )
+            AttributeValue.appendShortNumber(columns[a].latitudes[k], to: &out)
+            append(",")
+            AttributeValue.appendShortNumber(columns[a].longitudes[k], to: &out)
         case .tags:
-            for (n, entry) in column.entries(k).enumerated() {
+            for (n, entry) in columns[a].entries(k).enumerated() {
                 if n > 0 { append(", ") }
-                append(column.names.strings, Int(column.codes[entry]))
+                append(columns[a].names.strings, Int(columns[a].codes[entry]))
             }
         case .schedule, .embedding, .history: break
         }

@@ -21,6 +21,14 @@ struct EntityTableDecoder {
     private var valueField: [Int]
     private var valueStart: [Int]
     private var valueEnd: [Int]
+    /// Per attribute, an empty column to leave in the table while the real one is taken out to be appended to.
+    private let placeholders: [AttributeColumn]
+    /// Per attribute, what the quick path reads of its spec (copying an `AttributeSpec` per record costs its strings'
+    /// reference counting).
+    private let types: [AttributeType]
+    private let required: [Bool]
+    private let dimensions: [Int]
+    private let restricted: [Bool]
     /// Records taken by the general path, for the load log and the tests.
     private(set) var generalPathRecords = 0
     /// False sends every record down the general path (tests compare the two).
@@ -42,6 +50,11 @@ struct EntityTableDecoder {
             (spec.type == .reference || spec.type == .history) && ids.unavailable.contains(spec.target ?? "")
         }
         zoneKnown = kind.attributes.map { _ in [] }
+        placeholders = kind.attributes.map { AttributeColumn(spec: $0, count: 0) }
+        types = kind.attributes.map(\.type)
+        required = kind.attributes.map(\.required)
+        dimensions = kind.attributes.map { $0.dimension ?? 0 }
+        restricted = kind.attributes.map { $0.events != nil }
         valueField = [Int](repeating: 0, count: kind.attributes.count)
         valueStart = valueField
         valueEnd = valueField
@@ -104,12 +117,12 @@ struct EntityTableDecoder {
             }
         }
         guard let id, WireCursor.isPlainID(bytes, id) else { return false }
-        for (a, spec) in table.kind.attributes.enumerated() {
+        for a in types.indices {
             if valueField[a] == 0 {
-                if spec.required { return false }
+                if required[a] { return false }
                 continue
             }
-            guard value(a, spec: spec, bytes, at: k) else { return false }
+            guard value(a, bytes, at: k) else { return false }
             table.columns[a].present[k] = true
         }
         closeAll(k)
@@ -157,11 +170,12 @@ struct EntityTableDecoder {
     }
 
     /// Checks and writes attribute `a`'s value of record `k`; false when the general path must judge it.
-    private mutating func value(_ a: Int, spec: AttributeSpec, _ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
+    private mutating func value(_ a: Int, _ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
         let field = valueField[a]
         let range = valueStart[a]..<valueEnd[a]
-        guard field == Self.field(of: spec.type) else { return false }
-        switch spec.type {
+        let type = types[a]
+        guard field == Self.field(of: type) else { return false }
+        switch type {
         case .number:
             let x = WireCursor.double(bytes, at: range.lowerBound)
             guard x.isFinite else { return false }
@@ -213,7 +227,7 @@ struct EntityTableDecoder {
             table.columns[a].longitudes[k] = lon
         case .embedding:
             var wire = WireCursor(bytes, range)
-            let d = spec.dimension ?? 0
+            let d = dimensions[a]
             guard wire.varint() == 0x0A, let packed = wire.lengthDelimited(), wire.atEnd, packed.count == 4 * d
             else { return false }
             let base = k * d
@@ -236,7 +250,7 @@ struct EntityTableDecoder {
         case .schedule:
             return schedule(a, bytes, range, at: k)
         case .history:
-            return history(a, spec: spec, bytes, range)
+            return history(a, bytes, range)
         }
         return true
     }
@@ -285,14 +299,16 @@ struct EntityTableDecoder {
         return true
     }
 
-    private mutating func history(
-        _ a: Int,
-        spec: AttributeSpec,
-        _ bytes: UnsafeRawBufferPointer,
-        _ range: Range<Int>
-    ) -> Bool {
-        guard !targetUnavailable[a], let target = targets[a] else { return false }
-        let restricted = spec.events != nil
+    private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        guard !targetUnavailable[a], targets[a] != nil else { return false }
+        // The column is taken out of the table while its entries are appended, so each append is in place.
+        var column = placeholders[a]
+        swap(&column, &table.columns[a])
+        defer { swap(&column, &table.columns[a]) }
+        let restricted = self.restricted[a]
+        // Histories repeat a handful of events: the last one's bytes and code save a lookup per entry.
+        var lastEvent = 0..<0
+        var lastCode = 0
         var wire = WireCursor(bytes, range)
         while !wire.atEnd {
             guard wire.varint() == 0x0A, let body = wire.lengthDelimited() else { return false }
@@ -319,22 +335,30 @@ struct EntityTableDecoder {
                 }
             }
             guard let entity, !entity.isEmpty, let event, !event.isEmpty,
-                let position = target.find(UnsafeRawBufferPointer(rebasing: bytes[entity]))
+                let position = targets[a]!.find(UnsafeRawBufferPointer(rebasing: bytes[entity]))
             else { return false }
-            let eventBytes = UnsafeRawBufferPointer(rebasing: bytes[event])
             let code: Int
-            if restricted {
-                guard let known = table.columns[a].names.find(eventBytes) else { return false }
-                code = known
+            if !lastEvent.isEmpty && lastEvent.count == event.count
+                && zip(lastEvent, event).allSatisfy({ bytes[$0] == bytes[$1] })
+            {
+                code = lastCode
             } else {
-                guard WireCursor.isPlainText(bytes, event), table.columns[a].names.count < Self.maximumEvents,
-                    let (added, _) = table.columns[a].names.insert(eventBytes)
-                else { return false }
-                code = added
+                let eventBytes = UnsafeRawBufferPointer(rebasing: bytes[event])
+                if restricted {
+                    guard let known = column.names.find(eventBytes) else { return false }
+                    code = known
+                } else {
+                    guard WireCursor.isPlainText(bytes, event), column.names.count < Self.maximumEvents,
+                        let (added, _) = column.names.insert(eventBytes)
+                    else { return false }
+                    code = added
+                }
+                lastEvent = event
+                lastCode = code
             }
-            table.columns[a].codes.append(Int32(position))
-            table.columns[a].events.append(UInt8(code))
-            table.columns[a].integers.append(Int64(bitPattern: time))
+            column.codes.append(Int32(position))
+            column.events.append(UInt8(code))
+            column.integers.append(Int64(bitPattern: time))
         }
         return true
     }

@@ -6,6 +6,17 @@ struct IDIndex {
     struct Kind {
         var table: StringTable
         var firstRecord: [Int32] = []
+
+        /// Adds `id` seen in `record`; returns the record it was first seen in if it is a duplicate.
+        @inline(__always)
+        mutating func insert(_ id: UnsafeRawBufferPointer, record: Int) -> Int? {
+            guard let (entry, added) = table.insert(id) else { return nil }
+            if added {
+                firstRecord.append(Int32(truncatingIfNeeded: record))
+                return nil
+            }
+            return Int(firstRecord[entry])
+        }
     }
 
     /// Per kind, by name.
@@ -28,13 +39,15 @@ struct IDIndex {
     /// Adds the id given as bytes; returns the record it was first seen in if it is a duplicate. An id past the
     /// table's bounds (2^30 ids, 4 GiB of them) is not remembered: references to it will be reported as dangling.
     mutating func insert(_ id: UnsafeRawBufferPointer, kind: String, record: Int) -> Int? {
+        withKind(kind) { $0.insert(id, record: record) }
+    }
+
+    /// Runs `body` on one kind's ids, held outside the dictionary meanwhile so the table is mutated in place.
+    mutating func withKind<R>(_ kind: String, _ body: (inout Kind) -> R) -> R {
         reserve(kind: kind, expected: 16)
-        guard let (entry, added) = kinds[kind]!.table.insert(id) else { return nil }
-        if added {
-            kinds[kind]!.firstRecord.append(Int32(truncatingIfNeeded: record))
-            return nil
-        }
-        return Int(kinds[kind]!.firstRecord[entry])
+        var ids = kinds.removeValue(forKey: kind)!
+        defer { kinds[kind] = ids }
+        return body(&ids)
     }
 
     func contains(_ id: String, kind: String) -> Bool {

@@ -65,20 +65,61 @@ public struct PackedStrings: Sendable, Equatable {
 /// Distinct strings numbered in the order they were first added, found again by their bytes: the ids of a kind,
 /// a category's vocabulary. Open addressing over the packed bytes, so adding or finding a string allocates nothing
 /// (apart from growing the table) and hashes with FNV-1a rather than Swift's per-process seeded hasher.
+///
+/// Ids that number their entities (`v1`, `v2`, … in that order, as generated data and many warehouses write them)
+/// are found by parsing the number: a table of a million ids is far larger than the cache, and the probe's cache
+/// misses were most of the cost of reading interaction histories. The first string that breaks the numbering
+/// builds the hash slots, and every lookup from then on probes.
 public struct StringTable: Sendable, Equatable {
     /// The strings, entry `k` being the `k`-th distinct one added.
     public private(set) var strings = PackedStrings()
-    /// Entry number + 1 per slot; 0 is empty. A power of two, at most half full.
-    private var slots: [Int32] = []
-    /// Hash of each entry, so growing the table does not hash again and a probe skips most byte comparisons.
-    private var hashes: [UInt32] = []
+    /// Per slot, the entry's hash in the high 32 bits and its number + 1 in the low 32 bits; 0 is empty. One load
+    /// tells whether the bytes are worth comparing, which matters when the table is far larger than the cache. A
+    /// power of two, at most half full.
+    private var slots: [UInt64] = []
+    /// While every entry `k` is `prefix` followed by `k + 1` in decimal (no leading zero), the prefix; the slots
+    /// are empty then. Nil once the numbering has broken (or never started).
+    private var numbered: [UInt8]?
+    /// Slots to make when the numbering breaks, for about this many strings.
+    private let capacity: Int
 
     /// An empty table sized for about `capacity` strings.
     public init(capacity: Int = 16) {
+        self.capacity = capacity
+        numbered = []
+    }
+
+    /// True while lookups parse numbers instead of probing (for tests and the load log).
+    public var isNumbered: Bool { numbered != nil && count > 0 }
+
+    /// The number `text` spells after `prefix` (no leading zero, at most 18 digits), or nil.
+    @inline(__always)
+    static func number(_ text: UnsafeRawBufferPointer, after prefix: [UInt8]) -> Int? {
+        let digits = text.count - prefix.count
+        guard digits > 0, digits <= 18, text[prefix.count] != UInt8(ascii: "0") else { return nil }
+        for i in 0..<prefix.count where text[i] != prefix[i] { return nil }
+        var value = 0
+        for i in prefix.count..<text.count {
+            let digit = Int(text[i]) &- 48
+            guard digit >= 0 && digit <= 9 else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+
+    /// Ends the numbered mode: every entry goes into hash slots.
+    private mutating func buildSlots() {
+        numbered = nil
         var size = 16
-        while size < 2 * capacity && size < 1 << 30 { size <<= 1 }
-        slots = [Int32](repeating: 0, count: size)
-        hashes.reserveCapacity(capacity)
+        while size < 2 * max(capacity, strings.count + 1) && size < 1 << 30 { size <<= 1 }
+        slots = [UInt64](repeating: 0, count: size)
+        let mask = size - 1
+        for entry in 0..<strings.count {
+            let h = strings.withBytes(entry) { StringTable.hash($0) }
+            var i = Int(h) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = UInt64(h) << 32 | UInt64(entry + 1)
+        }
     }
 
     /// Number of distinct strings.
@@ -88,7 +129,7 @@ public struct StringTable: Sendable, Equatable {
     public static func == (a: StringTable, b: StringTable) -> Bool { a.strings == b.strings }
 
     /// Bytes held.
-    public var memoryBytes: Int { strings.memoryBytes + slots.count * 4 + hashes.count * 4 }
+    public var memoryBytes: Int { strings.memoryBytes + slots.count * 8 + (numbered?.count ?? 0) }
 
     /// String `k`.
     public subscript(_ k: Int) -> String { strings[k] }
@@ -105,17 +146,44 @@ public struct StringTable: Sendable, Equatable {
     /// The entry number of `text`, or nil.
     @inline(__always)
     public func find(_ text: UnsafeRawBufferPointer) -> Int? {
+        if let numbered {
+            guard let value = StringTable.number(text, after: numbered), value >= 1, value <= count else { return nil }
+            return value - 1
+        }
         let h = StringTable.hash(text)
         return slots.withUnsafeBufferPointer { slots in
-            let mask = slots.count - 1
-            var i = Int(h) & mask
-            while true {
-                let entry = Int(slots[i]) - 1
-                if entry < 0 { return nil }
-                if hashes[entry] == h && equal(entry, text) { return entry }
-                i = (i + 1) & mask
+            strings.bytes.withUnsafeBufferPointer { stored in
+                strings.ends.withUnsafeBufferPointer { ends in
+                    let mask = slots.count - 1
+                    var i = Int(h) & mask
+                    while true {
+                        let slot = slots[i]
+                        if slot == 0 { return nil }
+                        let entry = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1
+                        if UInt32(slot >> 32) == h && StringTable.equal(entry, text, stored, ends) { return entry }
+                        i = (i + 1) & mask
+                    }
+                }
             }
         }
+    }
+
+    /// Whether entry `entry` (its bytes in `stored`, ranged by `ends`) is `text`; short ids compare inline.
+    @inline(__always)
+    static func equal(
+        _ entry: Int,
+        _ text: UnsafeRawBufferPointer,
+        _ stored: UnsafeBufferPointer<UInt8>,
+        _ ends: UnsafeBufferPointer<UInt32>
+    ) -> Bool {
+        let start = entry == 0 ? 0 : Int(ends[entry - 1])
+        let count = Int(ends[entry]) - start
+        guard count == text.count else { return false }
+        if count <= 16 {
+            for i in 0..<count where stored[start + i] != text[i] { return false }
+            return true
+        }
+        return memcmp(stored.baseAddress! + start, text.baseAddress!, count) == 0
     }
 
     /// The entry number of `text`, or nil.
@@ -128,13 +196,39 @@ public struct StringTable: Sendable, Equatable {
     /// (2^30 entries or 4 GiB of text), which the caller reports.
     @inline(__always)
     public mutating func insert(_ text: UnsafeRawBufferPointer) -> (entry: Int, added: Bool)? {
+        if let prefix = numbered {
+            if count == 0 {
+                // The first string decides the prefix: whatever precedes a final "1".
+                if text.count >= 1, text[text.count - 1] == UInt8(ascii: "1"),
+                    text.count < 2 || !(48...57).contains(text[text.count - 2])
+                {
+                    numbered = Array(text[0..<(text.count - 1)])
+                    strings.append(text)
+                    return (0, true)
+                }
+            } else if let value = StringTable.number(text, after: prefix) {
+                if value >= 1 && value <= count { return (value - 1, false) }
+                if value == count + 1, strings.bytes.count + text.count <= PackedStrings.maximumBytes {
+                    strings.append(text)
+                    return (count - 1, true)
+                }
+            }
+            buildSlots()
+        }
         let h = StringTable.hash(text)
         let mask = slots.count - 1
         var i = Int(h) & mask
         while true {
-            let entry = Int(slots[i]) - 1
-            if entry < 0 { break }
-            if hashes[entry] == h && equal(entry, text) { return (entry, false) }
+            let slot = slots[i]
+            if slot == 0 { break }
+            let entry = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1
+            if UInt32(slot >> 32) == h,
+                strings.bytes.withUnsafeBufferPointer({ stored in
+                    strings.ends.withUnsafeBufferPointer { StringTable.equal(entry, text, stored, $0) }
+                })
+            {
+                return (entry, false)
+            }
             i = (i + 1) & mask
         }
         guard strings.count < 1 << 30, strings.bytes.count + text.count <= PackedStrings.maximumBytes else {
@@ -142,8 +236,7 @@ public struct StringTable: Sendable, Equatable {
         }
         let entry = strings.count
         strings.append(text)
-        hashes.append(h)
-        slots[i] = Int32(entry + 1)
+        slots[i] = UInt64(h) << 32 | UInt64(entry + 1)
         if 2 * strings.count > slots.count { grow() }
         return (entry, true)
     }
@@ -155,23 +248,14 @@ public struct StringTable: Sendable, Equatable {
         return text.withUTF8 { insert(UnsafeRawBufferPointer($0)) }
     }
 
-    @inline(__always)
-    private func equal(_ entry: Int, _ text: UnsafeRawBufferPointer) -> Bool {
-        let r = strings.range(entry)
-        guard r.count == text.count else { return false }
-        return strings.bytes.withUnsafeBytes { stored in
-            r.count == 0 || memcmp(stored.baseAddress! + r.lowerBound, text.baseAddress!, r.count) == 0
-        }
-    }
-
     private mutating func grow() {
         let size = slots.count * 2
-        var grown = [Int32](repeating: 0, count: size)
+        var grown = [UInt64](repeating: 0, count: size)
         let mask = size - 1
-        for entry in 0..<strings.count {
-            var i = Int(hashes[entry]) & mask
+        for slot in slots where slot != 0 {
+            var i = Int(slot >> 32) & mask
             while grown[i] != 0 { i = (i + 1) & mask }
-            grown[i] = Int32(entry + 1)
+            grown[i] = slot
         }
         slots = grown
     }
