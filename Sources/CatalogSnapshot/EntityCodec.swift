@@ -15,8 +15,11 @@ public enum EntityCodec {
     static let descriptor = ProtoC.descriptor(of: ranking__catalog__v1__entity__init)
 
     /// The serialized Entity. Attributes are written sorted by name, so equal records give equal bytes and a
-    /// snapshot's checksums depend only on its content.
-    public static func encode(_ record: EntityRecord) -> [UInt8] {
+    /// snapshot's checksums depend only on its content. Written straight in the wire format by `EntityEncoder`.
+    public static func encode(_ record: EntityRecord) -> [UInt8] { EntityEncoder.encode(record) }
+
+    /// The same bytes through protobuf-c: the reference the tests hold `EntityEncoder` to.
+    static func encodeThroughProtobufC(_ record: EntityRecord) -> [UInt8] {
         let arena = ProtoArena()
         var entity = Ranking__Catalog__V1__Entity()
         ranking__catalog__v1__entity__init(&entity)
