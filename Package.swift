@@ -102,7 +102,7 @@ let package = Package(
         // and CatalogSnapshot so neither knows the other.
         .target(
             name: "CatalogLoading",
-            dependencies: ["Ranking", "CatalogSnapshot"],
+            dependencies: ["Ranking", "CatalogSnapshot", "CSystemShim"],
             resources: [.copy("Resources/marketplace.json")],
             swiftSettings: swiftSettings
         ),

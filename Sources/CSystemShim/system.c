@@ -199,3 +199,13 @@ int csystem_thread_nice(void) {
     errno = 0;
     return getpriority(PRIO_PROCESS, (id_t)tid);
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void csystem_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

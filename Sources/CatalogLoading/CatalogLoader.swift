@@ -1,5 +1,6 @@
 import CatalogSnapshot
 import Dispatch
+import CSystemShim
 import Foundation
 import Ranking
 
@@ -26,16 +27,20 @@ public struct LoadedCatalog: Sendable {
     /// Seconds spent validating, and reading and building the columns and indexes.
     public let validateSeconds: Double
     public let buildSeconds: Double
+    /// Bytes of the snapshot's values as the validator read them into typed columns (the raw column bytes the
+    /// engine's own columns are built from).
+    public let rawColumnBytes: Int
 
     /// One log line: id, records, time and memory.
     public var summary: String {
         let counts = manifest.recordCounts.map { "\($0.records) \($0.kind)" }.joined(separator: ", ")
         return "snapshot \(manifest.snapshotID) (\(counts)) loaded in "
             + String(
-                format: "%.1f s (validate %.1f s, build %.1f s)",
+                format: "%.1f s (validate %.1f s, build %.1f s; %.1f MB of raw columns)",
                 validateSeconds + buildSeconds,
                 validateSeconds,
-                buildSeconds
+                buildSeconds,
+                Double(rawColumnBytes) / 1e6
             )
     }
 }
@@ -86,16 +91,25 @@ public enum CatalogLoader {
             )
         }
         columns.snapshotID = validation.manifest.snapshotID
+        let rawColumnBytes = validation.tables.reduce(0) { $0 + $1.memoryBytes }
         let catalog = Catalog(columns)
         let built = DispatchTime.now()
+        releaseFreedMemory()
         return LoadedCatalog(
             catalog: catalog,
             manifest: validation.manifest,
             directory: resolved,
             notes: mapping.notes,
             validateSeconds: seconds(started, validated),
-            buildSeconds: seconds(validated, built)
+            buildSeconds: seconds(validated, built),
+            rawColumnBytes: rawColumnBytes
         )
+    }
+
+    /// Hands the memory the load freed (the validator's tables, the mapping's scratch) back to the system, so the
+    /// process's resident size is what it keeps: glibc keeps freed heap pages otherwise.
+    static func releaseFreedMemory() {
+        csystem_release_free_memory()
     }
 
     /// `path` with every symlink resolved, or `path` itself when it cannot be resolved.

@@ -57,4 +57,8 @@ int csystem_set_thread_nice(int nice);
 /// The nice value of the calling thread.
 int csystem_thread_nice(void);
 
+/// Returns the heap pages free() kept to the system (glibc's malloc_trim(0)); a no-op elsewhere. Called after
+/// a large load whose scratch memory is gone, so resident size is what the process keeps.
+void csystem_release_free_memory(void);
+
 #endif
