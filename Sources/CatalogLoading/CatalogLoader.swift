@@ -70,11 +70,18 @@ public enum CatalogLoader {
         }
         let schemaProblems = MarketplaceImport.check(schema: validation.schema)
         guard schemaProblems.isEmpty else {
+            // Another schema is served by its domain's generic surfaces, when rankd has a configuration for it.
+            if try DomainConfig.embedded(schema: validation.schema.name) != nil {
+                return try loadGeneric(validation, directory: resolved, started: started)
+            }
+            let configured = DomainConfig.embeddedSchemas()
             throw SnapshotRefused(
                 snapshotID: validation.manifest.snapshotID,
                 validation: nil,
                 description: "snapshot \(validation.manifest.snapshotID) does not fit the engine: "
-                    + schemaProblems.joined(separator: "; ")
+                    + schemaProblems.joined(separator: "; ") + "; and no surface configuration serves schema "
+                    + "\(validation.schema.name) (configured besides the marketplace: "
+                    + (configured.isEmpty ? "none" : configured.joined(separator: ", ")) + ")"
             )
         }
         let validated = DispatchTime.now()
@@ -110,6 +117,29 @@ public enum CatalogLoader {
     /// process's resident size is what it keeps: glibc keeps freed heap pages otherwise.
     static func releaseFreedMemory() {
         csystem_release_free_memory()
+    }
+
+    /// A valid snapshot of a schema with a domain configuration, mapped into the generic catalog.
+    static func loadGeneric(
+        _ validation: SnapshotValidation,
+        directory: String,
+        started: DispatchTime
+    ) throws -> LoadedCatalog {
+        let validated = DispatchTime.now()
+        let entities = GenericImport.catalog(schema: validation.schema.name, tables: validation.tables)
+        let catalog = Catalog.generic(entities, snapshotID: validation.manifest.snapshotID)
+        let built = DispatchTime.now()
+        let rawColumnBytes = validation.tables.reduce(0) { $0 + $1.memoryBytes }
+        releaseFreedMemory()
+        return LoadedCatalog(
+            catalog: catalog,
+            manifest: validation.manifest,
+            directory: directory,
+            notes: [],
+            validateSeconds: seconds(started, validated),
+            buildSeconds: seconds(validated, built),
+            rawColumnBytes: rawColumnBytes
+        )
     }
 
     /// `path` with every symlink resolved, or `path` itself when it cannot be resolved.

@@ -29,7 +29,7 @@ public struct EvalCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Surfaces to evaluate, comma-separated, or all (discovery, category, venue_items, cart in the embedded "
-                + "configuration)."
+                + "configuration; next_track on the music demo)."
         )
     )
     var surface = "discovery"
@@ -54,15 +54,21 @@ public struct EvalCommand: ParsableCommand {
         guard sessions > 0, benchRequests > 0 else { throw ValidationError("counts must be positive") }
         let config = try RankingEngine.embeddedConfig()
         let known = config.surfaces.keys.sorted()
-        let surfaces =
+        // Surfaces of other domains (next_track) run on their own demo: the music app.
+        let genericKnown = GenericEval.surfaces()
+        let named =
             surface == "all"
             ? ["discovery", "category", "venue_items", "cart"].filter(known.contains)
-                + known.filter { !["discovery", "category", "venue_items", "cart"].contains($0) }
+                + known.filter { !["discovery", "category", "venue_items", "cart"].contains($0) } + genericKnown
             : surface.split(separator: ",").map(String.init)
-        for name in surfaces where !known.contains(name) {
-            throw ValidationError("unknown surface \(name); known: \(known.joined(separator: ", ")) or all")
+        for name in named where !known.contains(name) && !genericKnown.contains(name) {
+            throw ValidationError(
+                "unknown surface \(name); known: \((known + genericKnown).joined(separator: ", ")) or all"
+            )
         }
-        guard !surfaces.isEmpty else { throw ValidationError("--surface names no surface") }
+        guard !named.isEmpty else { throw ValidationError("--surface names no surface") }
+        let surfaces = named.filter(known.contains)
+        let genericSurfaces = named.filter(genericKnown.contains)
         // With --json, stdout carries the document alone; progress goes to stderr.
         func progress(_ line: String) {
             if json {
@@ -70,6 +76,18 @@ public struct EvalCommand: ParsableCommand {
             } else {
                 print(line)
             }
+        }
+        var genericReports: [GenericEval.Report] = []
+        if !genericSurfaces.isEmpty {
+            genericReports = try GenericEval(seed: seed, scale: scale, sessions: sessions).run(
+                surfaces: genericSurfaces,
+                progress: progress
+            )
+            if !json { for report in genericReports { print(report.markdown) } }
+        }
+        if surfaces.isEmpty {
+            if json { print(try EvalCommand.json([], generic: genericReports, seed: seed, scale: scale)) }
+            return
         }
         var started = Date()
         let market = DemoMarketplace.generate(seed: seed, scale: scale)
@@ -88,7 +106,7 @@ public struct EvalCommand: ParsableCommand {
             if !json { print(report.markdown) }
             progress(String(format: "%@ evaluated in %.1f s", name, Date().timeIntervalSince(started)))
         }
-        if json { print(try EvalCommand.json(reports, seed: seed, scale: scale)) }
+        if json { print(try EvalCommand.json(reports, generic: genericReports, seed: seed, scale: scale)) }
         if bench { try runBenchmark(market: market) }
     }
 
@@ -126,7 +144,12 @@ public struct EvalCommand: ParsableCommand {
 
     /// The reports as one JSON document: per surface, per ranker, NDCG@10, recall at the surface's cutoff and
     /// NDCG@10 over the popularity baseline's.
-    static func json(_ reports: [EvaluationReport], seed: UInt64, scale: Double) throws -> String {
+    static func json(
+        _ reports: [EvaluationReport],
+        generic: [GenericEval.Report] = [],
+        seed: UInt64,
+        scale: Double
+    ) throws -> String {
         let surfaces: [[String: Any]] = reports.map { report in
             [
                 "surface": report.surface,
@@ -146,7 +169,7 @@ public struct EvalCommand: ParsableCommand {
                 },
             ]
         }
-        let document: [String: Any] = ["seed": seed, "scale": scale, "surfaces": surfaces]
+        let document: [String: Any] = ["seed": seed, "scale": scale, "surfaces": surfaces + generic.map(\.json)]
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }

@@ -19,6 +19,9 @@ public struct CatalogColumns: Sendable {
     public var venueIDs: EntityIDs?
     public var itemIDs: EntityIDs?
     public var userIDs: EntityIDs?
+    /// A catalog of another schema, served by that schema's generic surfaces (``DomainConfig``); the marketplace
+    /// columns are then empty.
+    public var entities: EntityCatalog?
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -125,6 +128,8 @@ public final class Catalog: Sendable {
     public let venueIDs: EntityIDs
     public let itemIDs: EntityIDs
     public let userIDs: EntityIDs
+    /// A catalog of another schema (see `CatalogColumns.entities`), or nil for the marketplace.
+    public let entities: EntityCatalog?
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -218,6 +223,7 @@ public final class Catalog: Sendable {
         venueIDs = c.venueIDs ?? .positional(prefix: "v", count: c.venueCount)
         itemIDs = c.itemIDs ?? .positional(prefix: "i", count: c.itemCount)
         userIDs = c.userIDs ?? .positional(prefix: "u", count: c.userCount)
+        entities = c.entities
         venueCount = c.venueCount
         venueLatitude = c.venueLatitude
         venueLongitude = c.venueLongitude
@@ -278,6 +284,7 @@ public final class Catalog: Sendable {
         c.venueIDs = venueIDs.isPositional ? nil : venueIDs
         c.itemIDs = itemIDs.isPositional ? nil : itemIDs
         c.userIDs = userIDs.isPositional ? nil : userIDs
+        c.entities = entities
         c.venueCount = venueCount
         c.venueLatitude = venueLatitude
         c.venueLongitude = venueLongitude
@@ -359,6 +366,7 @@ public final class Catalog: Sendable {
 
     /// One line for operators: total and per-table memory.
     public var memoryReport: String {
+        if let entities { return entities.memoryReport }
         let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1_048_576) }
         let itemBytes = memoryBytes - venueBytes - userBytes
         return "catalog: \(mb(memoryBytes)) (venues \(venueCount): \(mb(venueBytes)), items \(itemCount): "

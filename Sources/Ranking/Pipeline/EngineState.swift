@@ -25,6 +25,9 @@ final class EngineState: Sendable {
     let surfaces: [String: ResolvedSurface]
     /// Items bought together, derived from the catalog when a surface configures a source that reads them.
     let itemPairs: ItemPairs?
+    /// For a catalog of another schema (``Catalog/entities``): its domain's generic surfaces, which are then the only
+    /// surfaces served.
+    let generic: GenericState?
 
     init(
         catalog: Catalog,
@@ -32,6 +35,23 @@ final class EngineState: Sendable {
         models: [String: any ScoringModel],
         additionalSources: [any CandidateSource]
     ) throws {
+        if let entities = catalog.entities {
+            guard let domain = try DomainConfig.embedded(schema: entities.schema) else {
+                throw RankingError.unavailable("no surface configuration serves schema \(entities.schema)")
+            }
+            self.catalog = catalog
+            self.config = config
+            self.models = [:]
+            self.surfaces = [:]
+            itemPairs = nil
+            generic = try GenericState(
+                catalog: entities,
+                config: domain,
+                resourceDirectory: try EmbeddedResources.directory()
+            )
+            return
+        }
+        generic = nil
         guard catalog.venueCount > 0 else { throw RankingError.unavailable("the catalog has no venues") }
         self.catalog = catalog
         self.config = config

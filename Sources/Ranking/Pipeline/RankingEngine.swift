@@ -138,11 +138,17 @@ public final class RankingEngine: @unchecked Sendable {
     /// Version of the model the `discovery` surface's control group is scored with.
     public var modelVersion: String {
         let state = current
+        if let generic = state.generic {
+            return generic.surfaces.keys.sorted().first.map { generic.surfaces[$0]!.modelVersion } ?? "none"
+        }
         return (state.surfaces["discovery"] ?? state.surfaces.values.first)?.defaultModel.version ?? "none"
     }
 
     /// Names of the configured surfaces.
-    public var surfaceNames: [String] { current.surfaces.keys.sorted() }
+    public var surfaceNames: [String] {
+        let state = current
+        return (state.generic.map { Array($0.surfaces.keys) } ?? Array(state.surfaces.keys)).sorted()
+    }
 
     /// Memory used by the catalog, for operators.
     public var memoryReport: String { current.catalog.memoryReport }
@@ -314,6 +320,18 @@ public final class RankingEngine: @unchecked Sendable {
         isCancelled: () -> Bool,
         emit: (RecommendSection) throws -> Void
     ) throws -> Int {
+        let state = current
+        if let generic = state.generic {
+            return try recommendGeneric(
+                query,
+                state: state,
+                generic: generic,
+                deadline: deadline,
+                arrival: arrival,
+                isCancelled: isCancelled,
+                emit: emit
+            )
+        }
         let (run, surface, limit) = try generateAndRank(
             query,
             deadline: deadline,
@@ -367,6 +385,17 @@ public final class RankingEngine: @unchecked Sendable {
         deadline: DispatchTime?,
         isCancelled: () -> Bool
     ) throws -> RankResult {
+        let state = current
+        if let generic = state.generic {
+            return try recommendGenericList(
+                query,
+                state: state,
+                generic: generic,
+                deadline: deadline,
+                arrival: nil,
+                isCancelled: isCancelled
+            )
+        }
         let (run, _, limit) = try generateAndRank(query, deadline: deadline, isCancelled: isCancelled)
         return RankResult(
             items: run.order.prefix(limit).map { run.entry(at: $0) },
@@ -416,6 +445,14 @@ public final class RankingEngine: @unchecked Sendable {
     // MARK: Validation
 
     private func surface(named name: String, in state: EngineState) throws -> ResolvedSurface {
+        if let generic = state.generic {
+            // Generic surfaces generate their own candidates: Rank has nothing to rank with them.
+            let surface = try generic.surface(named: name)
+            throw RankingError.invalidArgument(
+                "surface \(surface.name) answers Recommend only (context_item_ids: the \(surface.config.kind) playing, "
+                    + "then the session's recent ones)"
+            )
+        }
         guard !name.isEmpty else {
             throw RankingError.invalidArgument(
                 "surface is required; known surfaces: "

@@ -1,0 +1,134 @@
+import Dispatch
+
+// Recommend on a catalog of another schema: the engine state then holds that domain's generic surfaces only, and
+// RankingEngine hands Recommend to them here. Rank is refused for them (they generate their own candidates).
+
+extension GenericState {
+    /// The surface `name`, or the error an unknown surface gets on the marketplace (same statuses and wording).
+    func surface(named name: String) throws -> GenericSurface {
+        let known = surfaces.keys.sorted().joined(separator: ", ")
+        guard !name.isEmpty else {
+            throw RankingError.invalidArgument("surface is required; known surfaces: \(known)")
+        }
+        guard let surface = surfaces[name] else {
+            throw RankingError.notFound("unknown surface \(SurfaceInputs.quoted(name)); known surfaces: \(known)")
+        }
+        return surface
+    }
+
+    /// Runs `query` on its surface: inputs checked, then candidates through re-rank within the deadline (the
+    /// surface's default budget from `arrival` when the caller gave none).
+    func recommend(
+        _ query: RecommendQuery,
+        deadline: DispatchTime?,
+        arrival: DispatchTime?,
+        isCancelled: () -> Bool
+    ) throws -> (run: GenericRun, surface: GenericSurface, limit: Int) {
+        let surface = try surface(named: query.surface)
+        guard query.limit >= 0 else {
+            throw RankingError.invalidArgument("limit must not be negative (got \(query.limit))")
+        }
+        guard query.limit <= surface.config.maxLimit else {
+            throw RankingError.invalidArgument(
+                "limit \(query.limit) is above the maximum \(surface.config.maxLimit) for surface \(surface.name)"
+            )
+        }
+        let limit = query.limit == 0 ? surface.config.defaultLimit : query.limit
+        let inputs = try surface.resolveInputs(
+            userID: query.userID,
+            contextItemIDs: query.contextItemIDs,
+            venueID: query.venueID,
+            category: query.category
+        )
+        let start = arrival ?? DispatchTime.now()
+        let end =
+            deadline
+            ?? DispatchTime(
+                uptimeNanoseconds: start.uptimeNanoseconds + UInt64(surface.config.defaultBudgetMillis * 1e6)
+            )
+        if DispatchTime.now() >= end { throw RankingError.deadlineExceeded }
+        let run = try surface.run(
+            inputs,
+            exclude: query.excludeItemIDs,
+            explain: query.explain,
+            deadline: end,
+            isCancelled: isCancelled
+        )
+        return (run, surface, limit)
+    }
+}
+
+extension RankingEngine {
+    /// Recommend on a generic state: one section, the surface's.
+    func recommendGeneric(
+        _ query: RecommendQuery,
+        state: EngineState,
+        generic: GenericState,
+        deadline: DispatchTime?,
+        arrival: DispatchTime?,
+        isCancelled: () -> Bool,
+        emit: (RecommendSection) throws -> Void
+    ) throws -> Int {
+        let result = try recommendGenericList(
+            query,
+            state: state,
+            generic: generic,
+            deadline: deadline,
+            arrival: arrival,
+            isCancelled: isCancelled
+        )
+        if isCancelled() { throw RankingError.cancelled }
+        let section = generic.surfaces[query.surface]!.config.section
+        try emit(
+            RecommendSection(
+                key: section.key,
+                title: section.title,
+                items: result.items,
+                modelVersion: result.modelVersion,
+                variant: "",
+                degraded: result.degraded,
+                degradedStages: result.degradedStages,
+                timings: result.timings,
+                snapshotID: result.snapshotID
+            )
+        )
+        return result.candidateCount
+    }
+
+    /// The generic answer as a list (the top `limit`).
+    func recommendGenericList(
+        _ query: RecommendQuery,
+        state: EngineState,
+        generic: GenericState,
+        deadline: DispatchTime?,
+        arrival: DispatchTime?,
+        isCancelled: () -> Bool
+    ) throws -> RankResult {
+        let started = DispatchTime.now()
+        var (run, surface, limit) = try generic.recommend(
+            query,
+            deadline: deadline,
+            arrival: arrival,
+            isCancelled: isCancelled
+        )
+        run.timings.append(
+            StageTiming(
+                stage: "total",
+                micros: Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1000)
+            )
+        )
+        let count = min(limit, run.order.count)
+        return RankResult(
+            items: (0..<count).map { surface.entry(run, at: $0, explain: query.explain) },
+            modelVersion: run.modelVersion,
+            variant: "",
+            degraded: !run.degradedStages.isEmpty,
+            degradedStages: run.degradedStages,
+            timings: run.timings,
+            nextPageToken: "",
+            candidateCount: run.candidates.count,
+            dropped: [],
+            snapshotID: state.catalog.snapshotID
+        )
+    }
+}

@@ -1,0 +1,484 @@
+import Dispatch
+import Foundation
+
+/// Everything one generic request produced, indexed by candidate position.
+struct GenericRun {
+    var candidates: [Int32] = []
+    var sourceMask: [UInt32] = []
+    var modelScores: [Double] = []
+    /// Candidate positions, best first, after the re-rank rules.
+    var order: [Int] = []
+    /// The score reported for `order[k]`, non-increasing.
+    var finalScores: [Double] = []
+    /// With explain: the feature rows (surface order), `featureWidth` per candidate.
+    var featureRows: [Double] = []
+    var featureWidth = 0
+    var modelVersion = ""
+    var degradedStages: [String] = []
+    var timings: [StageTiming] = []
+}
+
+/// The resolved request inputs of a generic surface.
+struct GenericInputs {
+    /// The context items in the order sent (the anchor first), repeats removed.
+    var context: [Int32] = []
+    /// The user's position, or nil for a user the catalog does not have (answered without user features).
+    var user: Int?
+    var anchor: Int { Int(context[0]) }
+}
+
+extension GenericSurface {
+    /// Checks the request's inputs against the surface: context items (count, ids), and no input the surface does
+    /// not take. Every problem is the caller's: `invalidArgument` naming what is needed.
+    func resolveInputs(
+        userID: String,
+        contextItemIDs: [String],
+        venueID: String,
+        category: String
+    ) throws -> GenericInputs {
+        guard venueID.isEmpty else { throw RankingError.invalidArgument("surface \(name) takes no venue_id") }
+        guard category.isEmpty else { throw RankingError.invalidArgument("surface \(name) takes no category") }
+        let kind = config.kind
+        guard contextItemIDs.count >= config.context.minItems else {
+            throw RankingError.invalidArgument(
+                "context_item_ids is required for surface \(name): the \(kind) playing first, then the session's "
+                    + "recent \(kind)s, newest first (at least \(config.context.minItems))"
+            )
+        }
+        guard contextItemIDs.count <= config.context.maxItems else {
+            throw RankingError.invalidArgument(
+                "\(contextItemIDs.count) context_item_ids is more than the \(config.context.maxItems) surface "
+                    + "\(name) accepts"
+            )
+        }
+        var inputs = GenericInputs()
+        inputs.context.reserveCapacity(contextItemIDs.count)
+        var unknown: [String] = []
+        for id in contextItemIDs {
+            if let k = items.ids.position(id) {
+                if !inputs.context.contains(Int32(k)) { inputs.context.append(Int32(k)) }
+            } else {
+                unknown.append(id)
+            }
+        }
+        guard unknown.isEmpty else {
+            throw RankingError.invalidArgument(
+                "context_item_ids: \(unknown.count) of \(contextItemIDs.count) are not \(kind)s of the catalog: "
+                    + SurfaceInputs.listed(unknown)
+            )
+        }
+        inputs.user = users?.ids.position(userID)
+        return inputs
+    }
+
+    /// Candidates, features, score and re-rank for `inputs`; `exclude` are ids never to answer (unknown ones are
+    /// ignored, as nothing could answer them).
+    func run(
+        _ inputs: GenericInputs,
+        exclude: [String],
+        explain: Bool,
+        deadline: DispatchTime,
+        isCancelled: () -> Bool
+    ) throws -> GenericRun {
+        var run = GenericRun()
+        var timer = StageTimer()
+        generate(inputs, into: &run)
+        timer.lap("candidates", into: &run.timings)
+        if isCancelled() { throw RankingError.cancelled }
+
+        let n = run.candidates.count
+        let width = features.count
+        var rows = [Double](repeating: .nan, count: n * width)
+        join(inputs, candidates: run.candidates, into: &rows)
+        timer.lap("features", into: &run.timings)
+        if isCancelled() { throw RankingError.cancelled }
+
+        var scores = [Double](repeating: 0, count: n)
+        if let model, DispatchTime.now() < deadline {
+            var modelRows = rows
+            if modelLayout != Array(0..<width) {
+                modelRows = [Double](repeating: .nan, count: n * modelLayout.count)
+                for r in 0..<n {
+                    for (j, f) in modelLayout.enumerated() {
+                        modelRows[r * modelLayout.count + j] = rows[r * width + f]
+                    }
+                }
+            }
+            modelRows.withUnsafeBufferPointer { input in
+                scores.withUnsafeMutableBufferPointer { out in
+                    model.rawScores(input, rowCount: n, into: out, treeLimit: nil)
+                }
+            }
+            run.modelVersion = model.version
+        }
+        if model == nil || run.modelVersion.isEmpty || scores.contains(where: { !$0.isFinite }) {
+            if model != nil { run.degradedStages.append("score") }
+            for r in 0..<n {
+                var sum = 0.0
+                for j in 0..<width where !rows[r * width + j].isNaN { sum += linear[j] * rows[r * width + j] }
+                scores[r] = sum
+            }
+            run.modelVersion = "linear-\(name)-v1"
+        }
+        run.modelScores = scores
+        if explain {
+            run.featureRows = rows
+            run.featureWidth = width
+        }
+        timer.lap("score", into: &run.timings)
+        if isCancelled() { throw RankingError.cancelled }
+
+        var excluded: [Int32] = config.rerank.excludeContextItems ? inputs.context : []
+        for id in exclude { if let k = items.ids.position(id) { excluded.append(Int32(k)) } }
+        excluded.sort()
+        rerank(&run, excluded: excluded)
+        timer.lap("rerank", into: &run.timings)
+        return run
+    }
+
+    // MARK: Candidates
+
+    /// Runs every source within its quota and merges them: each candidate once, with a bit per source.
+    func generate(_ inputs: GenericInputs, into run: inout GenericRun) {
+        var found: [UInt64] = []
+        func add(_ item: Int32, _ source: Int) { found.append(UInt64(UInt32(item)) << 5 | UInt64(source)) }
+        let anchor = inputs.anchor
+        for (s, source) in sources.enumerated() {
+            let quota = config.sources[s].quota
+            guard quota > 0 else { continue }
+            switch source {
+            case .coOccurrence:
+                guard let index = coOccurrence else { continue }
+                var weighted: [(item: Int32, weight: Float)] = []
+                for (i, c) in inputs.context.prefix(5).enumerated() {
+                    let w = 1 / Float(1 + i)
+                    for j in index.range(Int(c)) { weighted.append((index.neighbours[j], w * index.counts[j])) }
+                }
+                weighted.sort { $0.item < $1.item }
+                var merged: [(item: Int32, weight: Float)] = []
+                for entry in weighted {
+                    if merged.last?.item == entry.item {
+                        merged[merged.count - 1].weight += entry.weight
+                    } else {
+                        merged.append(entry)
+                    }
+                }
+                merged.sort { ($0.weight, $1.item) > ($1.weight, $0.item) }
+                for entry in merged.prefix(quota) { add(entry.item, s) }
+            case .sameReference(let references, let groups):
+                for item in groups.group(Int(references[anchor])).prefix(quota) { add(item, s) }
+            case .embeddingNeighbours(let unit):
+                let query = centroid(unit, inputs.context)
+                for item in nearest(unit, query: query, count: quota) { add(item, s) }
+            case .userFavourites(let favourites):
+                guard let u = inputs.user else { continue }
+                for item in favourites.of(u).prefix(quota) { add(item, s) }
+            case .popularInTags(let tags, let lists):
+                let range = tags.range(anchor)
+                guard !range.isEmpty else { continue }
+                // The main tag gets two thirds of the quota, the others share the rest.
+                let main = range.count == 1 ? quota : (2 * quota + 2) / 3
+                let rest = range.count == 1 ? 0 : (quota - main + range.count - 2) / (range.count - 1)
+                for (k, j) in range.enumerated() {
+                    for item in lists.list(Int(tags.codes[j])).prefix(k == 0 ? main : rest) { add(item, s) }
+                }
+            }
+        }
+        found.sort()
+        run.candidates.reserveCapacity(found.count)
+        run.sourceMask.reserveCapacity(found.count)
+        for key in found {
+            let item = Int32(truncatingIfNeeded: key >> 5)
+            let bit = UInt32(1) << UInt32(key & 31)
+            if run.candidates.last == item {
+                run.sourceMask[run.sourceMask.count - 1] |= bit
+            } else {
+                run.candidates.append(item)
+                run.sourceMask.append(bit)
+            }
+        }
+    }
+
+    /// The context's embedding centroid: the anchor weighs 1, earlier items less the older they are; unit length.
+    func centroid(_ unit: UnitEmbeddings, _ context: [Int32]) -> [Float] {
+        let d = unit.dimension
+        var query = [Float](repeating: 0, count: d)
+        for (i, c) in context.prefix(10).enumerated() {
+            let w: Float = i == 0 ? 1 : 0.5 / Float(i)
+            for j in 0..<d { query[j] += w * unit.values[Int(c) * d + j] }
+        }
+        var norm: Float = 0
+        for j in 0..<d { norm += query[j] * query[j] }
+        if norm > 0 {
+            let scale = 1 / norm.squareRoot()
+            for j in 0..<d { query[j] *= scale }
+        }
+        return query
+    }
+
+    /// The `count` items nearest `query` by dot product, best first: one pass with a bounded min-heap.
+    func nearest(_ unit: UnitEmbeddings, query: [Float], count: Int) -> [Int32] {
+        let total = unit.dimension == 0 ? 0 : unit.values.count / unit.dimension
+        guard count > 0, total > 0 else { return [] }
+        var heapScores = [Float]()
+        var heapItems = [Int32]()
+        heapScores.reserveCapacity(count)
+        heapItems.reserveCapacity(count)
+        query.withUnsafeBufferPointer { q in
+            for k in 0..<total {
+                let s = unit.dot(k, q)
+                if heapScores.count < count {
+                    heapScores.append(s)
+                    heapItems.append(Int32(k))
+                    var i = heapScores.count - 1
+                    while i > 0 {
+                        let parent = (i - 1) / 2
+                        guard heapScores[i] < heapScores[parent] else { break }
+                        heapScores.swapAt(i, parent)
+                        heapItems.swapAt(i, parent)
+                        i = parent
+                    }
+                } else if s > heapScores[0] {
+                    heapScores[0] = s
+                    heapItems[0] = Int32(k)
+                    var i = 0
+                    while true {
+                        let l = 2 * i + 1
+                        let r = l + 1
+                        var m = i
+                        if l < count && heapScores[l] < heapScores[m] { m = l }
+                        if r < count && heapScores[r] < heapScores[m] { m = r }
+                        if m == i { break }
+                        heapScores.swapAt(i, m)
+                        heapItems.swapAt(i, m)
+                        i = m
+                    }
+                }
+            }
+        }
+        return heapItems.indices.sorted { (heapScores[$0], heapItems[$1]) > (heapScores[$1], heapItems[$0]) }
+            .map { heapItems[$0] }
+    }
+
+    // MARK: Features
+
+    /// Fills `rows` (candidate-major, one value per configured feature; NaN = missing), feature by feature so each
+    /// feature's columns are bound once.
+    func join(_ inputs: GenericInputs, candidates: [Int32], into rows: inout [Double]) {
+        let width = features.count
+        let anchor = inputs.anchor
+        let context = inputs.context
+        // The user's history once per request: (target << 8 | event), sorted; counts are binary searches.
+        var userKeys: [UInt64] = []
+        if let u = inputs.user, let history {
+            userKeys.reserveCapacity(history.range(u).count)
+            for e in history.range(u) {
+                userKeys.append(UInt64(UInt32(history.targets[e])) << 8 | UInt64(history.events[e]))
+            }
+            userKeys.sort()
+        }
+        for (j, feature) in features.enumerated() {
+            func set(_ r: Int, _ value: Double) { rows[r * width + j] = value }
+            switch feature {
+            case .attribute(let values):
+                for (r, c) in candidates.enumerated() { set(r, Double(values[Int(c)])) }
+            case .anchorDifference(let values):
+                let a = values[anchor]
+                for (r, c) in candidates.enumerated() { set(r, Double(abs(values[Int(c)] - a))) }
+            case .anchorLogRatio(let values):
+                let a = values[anchor]
+                for (r, c) in candidates.enumerated() {
+                    let v = values[Int(c)]
+                    set(r, v > 0 && a > 0 ? Double(abs(log(v / a))) : .nan)
+                }
+            case .contextDifference(let values):
+                var sum: Float = 0
+                var count: Float = 0
+                for c in context where !values[Int(c)].isNaN {
+                    sum += values[Int(c)]
+                    count += 1
+                }
+                let mean = count > 0 ? sum / count : .nan
+                for (r, c) in candidates.enumerated() { set(r, Double(abs(values[Int(c)] - mean))) }
+            case .coOccurrenceAnchor:
+                guard let index = coOccurrence else { continue }
+                for (r, c) in candidates.enumerated() { set(r, Double(index.count(anchor, c))) }
+            case .coOccurrenceContext:
+                guard let index = coOccurrence else { continue }
+                for (r, c) in candidates.enumerated() {
+                    var sum: Float = 0
+                    for item in context.prefix(10) { sum += index.count(Int(item), c) }
+                    set(r, Double(sum))
+                }
+            case .sameReference(let references):
+                let a = references[anchor]
+                for (r, c) in candidates.enumerated() {
+                    set(r, a < 0 || references[Int(c)] < 0 ? .nan : (references[Int(c)] == a ? 1 : 0))
+                }
+            case .contextReferenceShare(let references):
+                for (r, c) in candidates.enumerated() {
+                    let ref = references[Int(c)]
+                    var same = 0
+                    for item in context where references[Int(item)] == ref && ref >= 0 { same += 1 }
+                    set(r, Double(same) / Double(context.count))
+                }
+            case .cosineAnchor(let unit):
+                unit.values.withUnsafeBufferPointer { v in
+                    let query = UnsafeBufferPointer(
+                        rebasing: v[(anchor * unit.dimension)..<((anchor + 1) * unit.dimension)]
+                    )
+                    for (r, c) in candidates.enumerated() { set(r, Double(unit.dot(Int(c), query))) }
+                }
+            case .cosineContext(let unit):
+                let query = centroid(unit, context)
+                query.withUnsafeBufferPointer { q in
+                    for (r, c) in candidates.enumerated() { set(r, Double(unit.dot(Int(c), q))) }
+                }
+            case .cosineUser(let itemVectors, let userVectors):
+                guard let u = inputs.user else { continue }
+                userVectors.values.withUnsafeBufferPointer { v in
+                    let d = userVectors.dimension
+                    let query = UnsafeBufferPointer(rebasing: v[(u * d)..<((u + 1) * d)])
+                    for (r, c) in candidates.enumerated() { set(r, Double(itemVectors.dot(Int(c), query))) }
+                }
+            case .userEvents(let event):
+                guard inputs.user != nil else { continue }
+                for (r, c) in candidates.enumerated() { set(r, Double(Self.count(userKeys, UInt32(c), event))) }
+            case .userReferenceEvents(let references, let event):
+                guard inputs.user != nil else { continue }
+                var keys: [UInt64] = []
+                keys.reserveCapacity(userKeys.count)
+                for key in userKeys {
+                    let ref = references[Int(key >> 8)]
+                    if ref >= 0 { keys.append(UInt64(UInt32(ref)) << 8 | (key & 0xFF)) }
+                }
+                keys.sort()
+                for (r, c) in candidates.enumerated() {
+                    let ref = references[Int(c)]
+                    set(r, ref < 0 ? .nan : Double(Self.count(keys, UInt32(ref), event)))
+                }
+            case .userReferenceHistory(let other, let references):
+                guard let u = inputs.user else { continue }
+                var targets = other.range(u).map { other.targets[$0] }
+                targets.sort()
+                for (r, c) in candidates.enumerated() {
+                    let ref = references[Int(c)]
+                    set(r, ref < 0 ? .nan : Double(Self.count(targets, ref)))
+                }
+            }
+        }
+    }
+
+    /// Entries of `keys` (sorted `target << 8 | event`) for `target`, of `event` or of any event.
+    static func count(_ keys: [UInt64], _ target: UInt32, _ event: UInt8?) -> Int {
+        let low = UInt64(target) << 8 | UInt64(event ?? 0)
+        let high = event == nil ? (UInt64(target) + 1) << 8 : low + 1
+        return lowerBound(keys, high) - lowerBound(keys, low)
+    }
+
+    /// Occurrences of `value` in sorted `values`.
+    static func count(_ values: [Int32], _ value: Int32) -> Int {
+        lowerBound(values, value + 1) - lowerBound(values, value)
+    }
+
+    static func lowerBound<T: Comparable>(_ values: [T], _ value: T) -> Int {
+        var low = 0
+        var high = values.count
+        while low < high {
+            let mid = (low + high) / 2
+            if values[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    // MARK: Re-rank
+
+    /// Orders candidates by score without excluded items, then fills the first positions greedily: the best
+    /// remaining candidate by score minus the tag-diversity penalty, skipping references at their cap.
+    func rerank(_ run: inout GenericRun, excluded: [Int32]) {
+        let n = run.candidates.count
+        var remaining: [Int] = []
+        remaining.reserveCapacity(n)
+        for i in 0..<n where !Self.contains(excluded, run.candidates[i]) { remaining.append(i) }
+        let scores = run.modelScores
+        remaining.sort { (scores[$0], run.candidates[$1]) > (scores[$1], run.candidates[$0]) }
+        let capWindow = cap?.window ?? 0
+        let diversityWindow = diversity == nil ? 0 : diversity!.window
+        let window = max(capWindow, diversityWindow)
+        var order: [Int] = []
+        var final: [Double] = []
+        order.reserveCapacity(remaining.count)
+        final.reserveCapacity(remaining.count)
+        var placedReferences: [Int32] = []
+        var placedTags: [Int32] = []
+        while order.count < window && !remaining.isEmpty {
+            var best = -1
+            var bestScore = -Double.infinity
+            for (k, i) in remaining.enumerated() {
+                let item = Int(run.candidates[i])
+                if let cap, order.count < capWindow {
+                    let ref = cap.references[item]
+                    if ref >= 0 && placedReferences.reduce(0, { $0 + ($1 == ref ? 1 : 0) }) >= cap.cap { continue }
+                }
+                var score = scores[i]
+                if let diversity, order.count < diversityWindow {
+                    let tag = diversity.tags.first(item)
+                    if tag >= 0 {
+                        score -= diversity.penalty * Double(placedTags.reduce(0) { $0 + ($1 == tag ? 1 : 0) })
+                    }
+                }
+                if score > bestScore {
+                    best = k
+                    bestScore = score
+                }
+            }
+            guard best >= 0 else { break }
+            let i = remaining.remove(at: best)
+            let item = Int(run.candidates[i])
+            if let cap { placedReferences.append(cap.references[item]) }
+            if let diversity { placedTags.append(diversity.tags.first(item)) }
+            order.append(i)
+            final.append(bestScore)
+        }
+        // What the window did not take follows in score order (when every remaining candidate is at its cap, the
+        // cap yields rather than shortening the answer).
+        for i in remaining {
+            order.append(i)
+            final.append(scores[i])
+        }
+        for k in final.indices.dropFirst() where final[k] > final[k - 1] { final[k] = final[k - 1] }
+        run.order = order
+        run.finalScores = final
+    }
+
+    static func contains(_ sorted: [Int32], _ value: Int32) -> Bool {
+        let i = lowerBound(sorted, value)
+        return i < sorted.count && sorted[i] == value
+    }
+
+    // MARK: Entries
+
+    /// The answer's entry at `k` in the order.
+    func entry(_ run: GenericRun, at k: Int, explain: Bool) -> RankedEntry {
+        let i = run.order[k]
+        let item = Int(run.candidates[i])
+        var sources: [String] = []
+        var features: [(String, Double)] = []
+        if explain {
+            for (s, source) in config.sources.enumerated() where run.sourceMask[i] & (UInt32(1) << UInt32(s)) != 0 {
+                sources.append(source.name)
+            }
+            for (j, name) in featureNames.enumerated() {
+                features.append((name, run.featureRows[i * run.featureWidth + j]))
+            }
+        }
+        return RankedEntry(
+            itemID: items.ids.id(item),
+            score: run.finalScores[k],
+            modelScore: run.modelScores[i],
+            venueID: "",
+            sources: sources,
+            features: features
+        )
+    }
+}
