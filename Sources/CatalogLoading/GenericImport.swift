@@ -15,15 +15,18 @@ import Ranking
 /// | embedding | `embeddings` |
 /// | history | `histories` (target positions, event codes, Unix ms) |
 ///
-/// Text, geo and schedule attributes are not kept.
+/// Text, geo and schedule attributes are not kept as columns; the schema's display attributes are kept as text for
+/// answers a person reads (`include_display`).
 public enum GenericImport {
     /// The catalog of `tables`, a validated snapshot's (``SnapshotValidation/tables``) of schema `schema`.
     public static func catalog(schema: String, tables: [EntityTable]) -> EntityCatalog {
-        EntityCatalog(schema: schema, kinds: tables.map(kind))
+        var targets: [String: StringTable] = [:]
+        for table in tables { targets[table.kind.name] = table.ids }
+        return EntityCatalog(schema: schema, kinds: tables.map { kind($0, targets: targets) })
     }
 
-    /// One table's ids and columns.
-    static func kind(_ table: EntityTable) -> EntityKindColumns {
+    /// One table's ids and columns; `targets` holds every kind's ids, so a displayed reference shows the target's id.
+    static func kind(_ table: EntityTable, targets: [String: StringTable] = [:]) -> EntityKindColumns {
         var numbers: [String: [Float]] = [:]
         var categories: [String: CategoryColumn] = [:]
         var tags: [String: TagColumn] = [:]
@@ -72,7 +75,8 @@ public enum GenericImport {
             tags: tags,
             references: references,
             embeddings: embeddings,
-            histories: histories
+            histories: histories,
+            display: DisplayValues.columns(table, targets: targets)
         )
     }
 

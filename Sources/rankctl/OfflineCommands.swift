@@ -3,6 +3,6 @@ import ArgumentParser
 extension RankCtl {
     /// Commands that work without a server (demo data export, evaluation, catalog snapshots).
     static var offlineCommands: [ParsableCommand.Type] {
-        [DemoDataCommand.self, EvalCommand.self, SnapshotCommand.self]
+        [DemoDataCommand.self, EvalCommand.self, SnapshotCommand.self, MusicTrainingCommand.self]
     }
 }

@@ -137,11 +137,13 @@ import Testing
             resourceDirectory: try RankingEngine.embeddedResourceDirectory()
         )
         #expect(engine.surfaceNames == ["next_track"])
-        let result = try engine.recommendList(
-            RecommendQuery(userID: "u1", surface: "next_track", limit: 10, contextItemIDs: ["t2", "t1"]),
-            deadline: .now() + .seconds(600),
-            isCancelled: { false }
-        )
+        var query = RecommendQuery(userID: "u1", surface: "next_track", limit: 10, contextItemIDs: ["t2", "t1"])
+        query.includeDisplay = true
+        let result = try engine.recommendList(query, deadline: .now() + .seconds(600), isCancelled: { false })
+        // Display values are the schema's display attributes; a reference shows the target's id.
+        let shown = try #require(result.items.first { $0.itemID == "t4" }?.display)
+        #expect(shown.map(\.name) == ["title", "artist", "genres"])
+        #expect(shown.map(\.value) == ["Song 4", "a2", "jazz, rock"])
         #expect(result.snapshotID == "tiny-music")
         #expect(!result.items.isEmpty)
         #expect(!result.items.contains { $0.itemID == "t1" || $0.itemID == "t2" })

@@ -437,3 +437,72 @@ import Testing
         }
     }
 }
+
+@Suite struct GenericModelTests {
+    @Test func theNextTrackModelReproducesItsGoldenFileAndReadsOnlyFeaturesTheSurfaceComputes() throws {
+        let directory = try EmbeddedResources.directory()
+        let config = try #require(try DomainConfig.embedded(schema: "music"))
+        let key = try #require(config.surfaces["next_track"]?.model)
+        let model = try #require(config.models[key])
+        let trees = try GenericState.loadModel(
+            file: RankingEngine.resolve(model.file, in: directory),
+            golden: RankingEngine.resolve(model.golden, in: directory)
+        )
+        let surface = try #require(config.surfaces["next_track"])
+        try trees.checkFeatures(available: surface.features.map(\.name))
+    }
+
+    @Test func aModelThatDiffersFromItsGoldenFileIsRefused() throws {
+        let directory = try EmbeddedResources.directory()
+        let folder = NSTemporaryDirectory() + "rankd-generic-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: directory + "/next-track-lgbm.txt", toPath: folder + "/m.txt")
+        let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/next-track-lgbm.golden.json"))
+        var golden = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var scores = try #require(golden["raw_scores"] as? [Double])
+        scores[0] += 0.5
+        golden["raw_scores"] = scores
+        try JSONSerialization.data(withJSONObject: golden).write(to: URL(fileURLWithPath: folder + "/m.golden.json"))
+        #expect(throws: RankingError.self) {
+            _ = try GenericState.loadModel(file: folder + "/m.txt", golden: folder + "/m.golden.json")
+        }
+    }
+
+    @Test func theServedScoreIsTheModelAppliedToTheExplainedFeatures() throws {
+        let result = try GenericFixture.engine.recommendList(
+            GenericFixture.query(["t2", "t1"], limit: 5, explain: true),
+            deadline: GenericFixture.deadline,
+            isCancelled: { false }
+        )
+        let config = try #require(try DomainConfig.embedded(schema: "music"))
+        let directory = try EmbeddedResources.directory()
+        let model = try #require(config.models["next_track_lgbm"])
+        let trees = try GenericState.loadModel(
+            file: RankingEngine.resolve(model.file, in: directory),
+            golden: RankingEngine.resolve(model.golden, in: directory)
+        )
+        #expect(result.modelVersion == trees.version)
+        for entry in result.items {
+            let byName = Dictionary(uniqueKeysWithValues: entry.features.map { ($0.0, $0.1) })
+            let row = trees.featureNames.map { byName[$0] ?? .nan }
+            #expect(row.withUnsafeBufferPointer { trees.rawScore($0) } == entry.modelScore)
+        }
+    }
+
+    @Test func anEmbeddingQueryMayLeanTowardsTheUser() throws {
+        // u1's vector is (1, 0): with a heavy user weight, t1-t4 (1, 0.1 k) come before t9 (-1, 0), the anchor.
+        let source = GenericSourceConfig(
+            name: "embedding_neighbours",
+            quota: 2,
+            attribute: "embedding",
+            userAttribute: "embedding",
+            userWeight: 10
+        )
+        let state = try GenericFixture.state(try GenericFixture.only(source))
+        let run = try GenericFixture.list(state, GenericFixture.query(["t9"]))
+        #expect(run.candidates == [0, 1])
+        let alone = try GenericFixture.list(state, GenericFixture.query(["t9"], user: "u3"))
+        #expect(alone.candidates == [8, 9])
+    }
+}

@@ -164,6 +164,11 @@ public struct GenericSourceConfig: Codable, Sendable {
     public var orderBy: String?
     /// The event counted (`user_favourites`: `complete`).
     public var event: String?
+    /// `embedding_neighbours`: the user kind's embedding attribute, added to the context's centroid with
+    /// `userWeight` (the listener's taste beside the session's mood); nil or an unknown user: the centroid alone.
+    public var userAttribute: String?
+    /// The user vector's weight against the centroid's 1 (both unit length).
+    public var userWeight: Double?
 }
 
 /// The generic candidate sources.
@@ -173,7 +178,7 @@ public enum GenericSourceKind: String, CaseIterable, Sendable {
     case coOccurrence = "co_occurrence"
     /// Items sharing the anchor's reference (the playing track's artist).
     case sameReference = "same_reference"
-    /// Items whose embedding is nearest (cosine) to the context's weighted centroid.
+    /// Items whose embedding is nearest (cosine) to the context's weighted centroid (plus, optionally, the user's).
     case embeddingNeighbours = "embedding_neighbours"
     /// The user's items with the most `event`s (most completed).
     case userFavourites = "user_favourites"

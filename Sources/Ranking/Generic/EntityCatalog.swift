@@ -54,6 +54,8 @@ public struct EntityKindColumns: Sendable {
     public let embeddings: [String: EmbeddingColumn]
     /// History columns.
     public let histories: [String: HistoryColumn]
+    /// What a person recognises an entity by (the schema's display attributes), for answers with display values.
+    public let display: DisplayColumns
 
     /// A kind with its columns.
     public init(
@@ -64,7 +66,8 @@ public struct EntityKindColumns: Sendable {
         tags: [String: TagColumn] = [:],
         references: [String: ReferenceColumn] = [:],
         embeddings: [String: EmbeddingColumn] = [:],
-        histories: [String: HistoryColumn] = [:]
+        histories: [String: HistoryColumn] = [:],
+        display: DisplayColumns = DisplayColumns()
     ) {
         for (attribute, values) in numbers {
             precondition(values.count == ids.count, "\(name).\(attribute): one number per entity")
@@ -89,6 +92,7 @@ public struct EntityKindColumns: Sendable {
         self.references = references
         self.embeddings = embeddings
         self.histories = histories
+        self.display = display
     }
 
     /// Number of entities.
@@ -101,7 +105,7 @@ public struct EntityKindColumns: Sendable {
             + tags.values.reduce(0) { $0 + ($1.starts.count + $1.codes.count) * 4 }
             + references.values.reduce(0) { $0 + $1.positions.count * 4 }
             + embeddings.values.reduce(0) { $0 + $1.values.count * 4 + $1.present.count }
-            + histories.values.reduce(0) { $0 + $1.memoryBytes }
+            + histories.values.reduce(0) { $0 + $1.memoryBytes } + display.memoryBytes
     }
 }
 

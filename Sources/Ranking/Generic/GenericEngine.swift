@@ -119,7 +119,9 @@ extension RankingEngine {
         )
         let count = min(limit, run.order.count)
         return RankResult(
-            items: (0..<count).map { surface.entry(run, at: $0, explain: query.explain) },
+            items: (0..<count).map {
+                surface.entry(run, at: $0, explain: query.explain, display: query.includeDisplay)
+            },
             modelVersion: run.modelVersion,
             variant: "",
             degraded: !run.degradedStages.isEmpty,
@@ -129,6 +131,51 @@ extension RankingEngine {
             candidateCount: run.candidates.count,
             dropped: [],
             snapshotID: state.catalog.snapshotID
+        )
+    }
+}
+
+/// Every candidate a generic surface generates for one request, with its feature row, before scoring and re-ranking:
+/// what a model for the surface is trained on, produced by the code that serves it.
+public struct CandidateRows: Sendable {
+    /// The surface's features, in its order.
+    public var featureNames: [String]
+    /// Candidate ids.
+    public var itemIDs: [String]
+    /// `featureNames.count` values per candidate (NaN = missing).
+    public var values: [Double]
+    /// The sources that found each candidate.
+    public var sources: [[String]]
+}
+
+extension RankingEngine {
+    /// The candidates and feature rows of a Recommend on a generic surface (the same checks and the same stages as
+    /// Recommend up to the feature join).
+    public func candidateRows(_ query: RecommendQuery) throws -> CandidateRows {
+        guard let generic = current.generic else {
+            throw RankingError.invalidArgument(
+                "candidate rows are for generic surfaces; this catalog is the marketplace"
+            )
+        }
+        let surface = try generic.surface(named: query.surface)
+        let inputs = try surface.resolveInputs(
+            userID: query.userID,
+            contextItemIDs: query.contextItemIDs,
+            venueID: query.venueID,
+            category: query.category
+        )
+        var run = GenericRun()
+        surface.generate(inputs, into: &run)
+        var values = [Double](repeating: .nan, count: run.candidates.count * surface.features.count)
+        surface.join(inputs, candidates: run.candidates, into: &values)
+        return CandidateRows(
+            featureNames: surface.featureNames,
+            itemIDs: run.candidates.map { surface.items.ids.id(Int($0)) },
+            values: values,
+            sources: run.sourceMask.map { mask in
+                surface.config.sources.enumerated().filter { mask & (UInt32(1) << UInt32($0.offset)) != 0 }
+                    .map(\.element.name)
+            }
         )
     }
 }

@@ -167,8 +167,17 @@ extension GenericSurface {
                 for entry in merged.prefix(quota) { add(entry.item, s) }
             case .sameReference(let references, let groups):
                 for item in groups.group(Int(references[anchor])).prefix(quota) { add(item, s) }
-            case .embeddingNeighbours(let unit):
-                let query = centroid(unit, inputs.context)
+            case .embeddingNeighbours(let unit, let users, let userWeight):
+                var query = centroid(unit, inputs.context)
+                if let users, let u = inputs.user {
+                    let d = unit.dimension
+                    var norm: Float = 0
+                    for j in 0..<d {
+                        query[j] += userWeight * users.values[u * d + j]
+                        norm += query[j] * query[j]
+                    }
+                    if norm > 0 { for j in 0..<d { query[j] /= norm.squareRoot() } }
+                }
                 for item in nearest(unit, query: query, count: quota) { add(item, s) }
             case .userFavourites(let favourites):
                 guard let u = inputs.user else { continue }
@@ -459,7 +468,7 @@ extension GenericSurface {
     // MARK: Entries
 
     /// The answer's entry at `k` in the order.
-    func entry(_ run: GenericRun, at k: Int, explain: Bool) -> RankedEntry {
+    func entry(_ run: GenericRun, at k: Int, explain: Bool, display: Bool) -> RankedEntry {
         let i = run.order[k]
         let item = Int(run.candidates[i])
         var sources: [String] = []
@@ -478,7 +487,8 @@ extension GenericSurface {
             modelScore: run.modelScores[i],
             venueID: "",
             sources: sources,
-            features: features
+            features: features,
+            display: display && item < items.display.count ? items.display.values(of: item) : []
         )
     }
 }

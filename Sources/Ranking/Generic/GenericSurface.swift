@@ -23,7 +23,7 @@ final class GenericSurface: Sendable {
     enum BoundSource: Sendable {
         case coOccurrence
         case sameReference(references: [Int32], groups: ReferenceGroups)
-        case embeddingNeighbours(UnitEmbeddings)
+        case embeddingNeighbours(UnitEmbeddings, users: UnitEmbeddings?, userWeight: Float)
         case userFavourites(UserFavourites)
         case popularInTags(tags: TagColumn, lists: TagTopLists)
     }
@@ -123,7 +123,17 @@ final class GenericSurface: Sendable {
                     )
                 )
             case .embeddingNeighbours:
-                sources.append(.embeddingNeighbours(try embedding(source.attribute, of: items, "embedding_neighbours")))
+                let vectors = try embedding(source.attribute, of: items, "embedding_neighbours")
+                var userVectors: UnitEmbeddings?
+                if let attribute = source.userAttribute {
+                    userVectors = try embedding(attribute, of: users, "embedding_neighbours userAttribute")
+                    guard userVectors?.dimension == vectors.dimension else {
+                        throw fail("embedding_neighbours: embeddings of different dimensions")
+                    }
+                }
+                sources.append(
+                    .embeddingNeighbours(vectors, users: userVectors, userWeight: Float(source.userWeight ?? 1))
+                )
             case .userFavourites:
                 guard let history else { throw fail("user_favourites needs the \(config.userKind) kind") }
                 let code = try event(source.event, in: history)
