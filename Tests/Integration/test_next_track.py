@@ -3,6 +3,7 @@ music` serves the generic surface (docs/ranking.md, "Generic surfaces"): no repe
 tracks per artist, only tracks of the catalog, the snapshot id in headers, and every refusal with its status.
 """
 
+import json
 import subprocess
 
 import grpc
@@ -129,3 +130,22 @@ def test_next_track_is_unknown_on_the_marketplace(ranking_stub, protos):
     refused = refusal(ranking_stub, request(protos, "u1", "next_track", context_item_ids=["i1"]))
     assert refused.code() == grpc.StatusCode.NOT_FOUND
     assert 'unknown surface "next_track"' in refused.details(), refused.details()
+
+
+def test_eval_json_reports_next_track_against_popularity(bin_dir):
+    done = subprocess.run(
+        [str(bin_dir / "rankctl"), "eval", "--surface", "next_track", "--scale", SCALE, "--sessions", "40", "--json"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads(done.stdout)
+    assert [surface["surface"] for surface in document["surfaces"]] == ["next_track"]
+    surface = document["surfaces"][0]
+    assert surface["task"] == "next_track" and surface["recall_at"] == 50 and surface["sessions"] == 40
+    rankers = surface["rankers"]
+    assert [ranker["baseline"] for ranker in rankers] == [True, False, False]
+    assert rankers[0]["name"] == "popularity in genre"
+    assert rankers[2]["name"].startswith("rankd next_track")
+    for ranker in rankers:
+        assert 0 <= ranker["ndcg_at_10"] <= 1 and 0 <= ranker["recall"] <= 1, ranker
+        if rankers[0]["ndcg_at_10"] > 0:
+            assert abs(ranker["ndcg_at_10_vs_popularity"] - ranker["ndcg_at_10"] / rankers[0]["ndcg_at_10"]) < 1e-9

@@ -506,3 +506,12 @@ import Testing
         #expect(alone.candidates == [8, 9])
     }
 }
+
+@Suite struct GenericOperationsTests {
+    @Test func operatorsSeeTheGenericModelAndCatalog() {
+        let engine = GenericFixture.engine
+        #expect(engine.servingModels.map(\.key) == ["next_track_lgbm"])
+        #expect(engine.memoryReport.hasPrefix("catalog (music): "))
+        #expect(engine.catalog.snapshotID == "fixture-music")
+    }
+}

@@ -267,6 +267,8 @@ final class GenericState: Sendable {
     let catalog: EntityCatalog
     let config: DomainConfig
     let surfaces: [String: GenericSurface]
+    /// The loaded models by key.
+    let models: [String: GradientBoostedTrees]
 
     init(catalog: EntityCatalog, config: DomainConfig, resourceDirectory: String?) throws {
         self.catalog = catalog
@@ -283,6 +285,7 @@ final class GenericState: Sendable {
             surfaces[name] = try GenericSurface(name: name, config: surface, catalog: catalog, models: models)
         }
         self.surfaces = surfaces
+        self.models = models
     }
 
     /// A tree model, refused unless it reproduces its golden file.

@@ -82,6 +82,7 @@ extension RankingEngine {
     /// Every model the pipeline serves, by configuration key, with its version (for info metrics and logs).
     public var servingModels: [(key: String, version: String)] {
         let state = current
+        if let generic = state.generic { return generic.models.keys.sorted().map { ($0, generic.models[$0]!.version) } }
         return state.models.keys.sorted().map { ($0, state.models[$0]!.version) }
     }
 }
