@@ -4,7 +4,7 @@
 #
 #   Scripts/fuzz.sh [--seconds N] [--merge] [--build-only] [target...]
 #
-#   targets       deframer wire-parsers contract connection (default: all, one after the other)
+#   targets       deframer wire-parsers contract connection snapshot-records (default: all, one after the other)
 #   --seconds N   fuzzing time per target (default 30)
 #   --merge       afterwards, add the inputs that found new coverage to Fuzz/Corpus/<target>/ (review, then commit)
 #   --build-only  build the fuzzers and stop
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 B=$ROOT/.build-fuzz
-ALL_TARGETS=(deframer wire-parsers contract connection)
+ALL_TARGETS=(deframer wire-parsers contract connection snapshot-records)
 
 seconds=30
 merge=0
@@ -44,7 +44,7 @@ done
 max_len_of() {
   case "$1" in
     wire-parsers) echo 4096 ;;
-    deframer|contract) echo 16384 ;;
+    deframer|contract|snapshot-records) echo 16384 ;;
     connection) echo 32768 ;;
   esac
 }
@@ -108,7 +108,7 @@ build_c_module() {
 
 # Include paths for every C module: generated module maps, and CRankingProto's own.
 C_IMPORT_FLAGS=()
-for name in CNGHTTP2Shim CSystemShim CZlibShim; do C_IMPORT_FLAGS+=(-I "$B/modulemaps/$name"); done
+for name in CNGHTTP2Shim CSystemShim CZlibShim CSHA256; do C_IMPORT_FLAGS+=(-I "$B/modulemaps/$name"); done
 C_IMPORT_FLAGS+=(-I "$ROOT/Sources/CRankingProto/include")
 
 # A Swift library module: a static archive plus its .swiftmodule in .build-fuzz/modules.
@@ -169,9 +169,16 @@ build_libraries() {
     -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature InternalImportsByDefault \
     -enable-upcoming-feature NonisolatedNonsendingByDefault -- $(package_sources swift-log Logging)
   build_swift_module H2GRPC "CoreMetrics Logging" -- $(swift_sources Sources/H2GRPC)
-  if [[ " ${targets[*]} " == *" contract "* ]]; then
+  if [[ " ${targets[*]} " == *" contract "* || " ${targets[*]} " == *" snapshot-records "* ]]; then
     build_c_module CRankingProto protobuf-c
     build_swift_module ProtoSupport "H2GRPC" -- $(swift_sources Sources/ProtoSupport)
+  fi
+  if [[ " ${targets[*]} " == *" snapshot-records "* ]]; then
+    build_c_module CSHA256 ""
+    # -enable-testing: the fuzzer drives the record decoder and its general path through internal API.
+    build_swift_module CatalogSnapshot "ProtoSupport" -enable-testing -- $(swift_sources Sources/CatalogSnapshot)
+  fi
+  if [[ " ${targets[*]} " == *" contract "* ]]; then
     build_swift_module RankingModels "" -- $(swift_sources Sources/RankingModels)
     build_swift_module Instrumentation "" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing Instrumentation)
@@ -198,6 +205,9 @@ build_target() {
       extra=(Sources/RankdService/ContractMapping.swift)
       libs=(Ranking RankingModels ProtoSupport H2GRPC Tracing ServiceContextModule Instrumentation Logging CoreMetrics)
       cmods=(CRankingProto CNGHTTP2Shim CSystemShim CZlibShim) ;;
+    snapshot-records)
+      libs=(CatalogSnapshot ProtoSupport H2GRPC Logging CoreMetrics)
+      cmods=(CSHA256 CRankingProto CNGHTTP2Shim CSystemShim CZlibShim) ;;
   esac
   local module; module=Fuzz$(echo "$target" | sed -E 's/(^|-)([a-z])/\U\2/g')
   local lib_keys="" lib
