@@ -76,6 +76,7 @@ bench: deps
 	Scripts/bench.sh
 	Scripts/bench-scoring.sh
 	Scripts/bench-overload.sh
+	Scripts/bench-snapshot-load.sh --runs 3 --scales "1 5"
 
 clean:
 	rm -rf .build
