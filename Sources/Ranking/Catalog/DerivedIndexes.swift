@@ -60,7 +60,7 @@ extension CatalogColumns {
                 }
             }
         }
-        pairs.sort()
+        radixSort(&pairs)
         let perVenue = 10
         covisitStart = [Int32](repeating: 0, count: venueCount + 1)
         var neighbours: [(venue: Int32, weight: Float)] = []
