@@ -58,7 +58,7 @@ start_and_measure() {
     --snapshot-poll-interval 0 >"$logfile" 2>&1 &
   pid=$!
   local waited=0
-  until grep -q "serving:" "$logfile"; do
+  until grep -q "serving:" "$logfile" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null || [ $waited -gt 6000 ]; then
       log "$name did not serve $snapshot; see $logfile"
       kill "$pid" 2>/dev/null || true
@@ -79,7 +79,7 @@ logfile, tag, name, cpu, rss, hwm, manifest = sys.argv[1:]
 text = open(logfile).read()
 loaded = re.search(r"loaded in ([0-9.]+) s \(validate ([0-9.]+) s, build ([0-9.]+) s", text)
 raw = re.search(r"([0-9.]+) MB of raw columns", text)
-records = sum(entry["records"] for entry in json.load(open(manifest))["record_counts"])
+records = sum(json.load(open(manifest))["record_counts"].values())
 print(tag, name, records, loaded.group(1), loaded.group(2), loaded.group(3), cpu, int(rss) * 1024,
       int(hwm) * 1024, raw.group(1) if raw else "-")
 PY
