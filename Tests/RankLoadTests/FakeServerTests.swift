@@ -48,6 +48,8 @@ struct FakeServer {
         configuration.port = 0
         configuration.ioThreads = 1
         configuration.logLevel = .error
+        // The refusals these tests count are the fake handlers' own; admission must not add any on a busy machine.
+        configuration.queueBudgetMilliseconds = 10_000
         server = try Server(
             configuration: configuration,
             services: [ServiceDefinition(name: "test.Fake", methods: methods)]
