@@ -102,6 +102,39 @@ import Testing
         #expect(try Self.candidates(source, context: ["t9"]) == ["t9", "t10", "t11", "t12"])
     }
 
+    @Test func embeddingNeighboursFindNothingWithoutAVectorToBeNear() throws {
+        let tracks = GenericFixture.catalog.kind("track")!
+        var values = tracks.embeddings["embedding"]!.values
+        values[0] = 0
+        values[1] = 0
+        let blank = EntityKindColumns(
+            name: "track",
+            ids: tracks.ids,
+            numbers: tracks.numbers,
+            tags: tracks.tags,
+            references: tracks.references,
+            embeddings: [
+                "embedding": EmbeddingColumn(
+                    dimension: 2,
+                    values: values,
+                    present: [false] + [Bool](repeating: true, count: 11)
+                )
+            ]
+        )
+        let catalog = EntityCatalog(
+            schema: "music",
+            kinds: [blank, GenericFixture.catalog.kind("artist")!, GenericFixture.catalog.kind("user")!]
+        )
+        let surface = try GenericFixture.only(Self.source("embedding_neighbours", quota: 4, attribute: "embedding"))
+        let state = try GenericState(
+            catalog: catalog,
+            config: DomainConfig(schema: "music", models: [:], surfaces: ["next_track": surface]),
+            resourceDirectory: nil
+        )
+        #expect(try GenericFixture.list(state, GenericFixture.query(["t1"])).candidates.isEmpty)
+        #expect(try GenericFixture.list(state, GenericFixture.query(["t1", "t9"])).candidates.count == 4)
+    }
+
     @Test func userFavouritesFindTheUsersMostCompletedTracks() throws {
         let source = Self.source("user_favourites", quota: 2, event: "complete")
         #expect(try Self.candidates(source, context: ["t5"]) == ["t2", "t9"])

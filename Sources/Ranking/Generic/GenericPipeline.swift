@@ -178,6 +178,8 @@ extension GenericSurface {
                     }
                     if norm > 0 { for j in 0..<d { query[j] /= norm.squareRoot() } }
                 }
+                // Context items without a vector (and no user's) leave nothing to be near.
+                guard query.contains(where: { $0 != 0 }) else { continue }
                 for item in nearest(unit, query: query, count: quota) { add(item, s) }
             case .userFavourites(let favourites):
                 guard let u = inputs.user else { continue }
