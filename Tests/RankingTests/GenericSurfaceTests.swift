@@ -548,3 +548,27 @@ import Testing
         #expect(engine.catalog.snapshotID == "fixture-music")
     }
 }
+
+@Suite struct GenericTwoPhaseTests {
+    @Test func leadersGetEveryTreeAndRankBeforeCandidatesScoredByTheFirstTreesOnly() throws {
+        var config = try #require(try DomainConfig.embedded(schema: "music"))
+        config.surfaces["next_track"]?.scoring = ScoringConfig(firstPhaseTrees: 30, fullModelTopN: 3)
+        config.surfaces["next_track"]?.rerank.capPerReference = nil
+        let directory = try EmbeddedResources.directory()
+        let state = try GenericState(catalog: GenericFixture.catalog, config: config, resourceDirectory: directory)
+        let surface = try #require(state.surfaces["next_track"])
+        let trees = try #require(surface.model)
+        let run = try GenericFixture.list(state, GenericFixture.query(["t1"], limit: 100, explain: true))
+        let n = run.candidates.count
+        #expect(run.fullyScored.count == n && run.fullyScored.filter { $0 }.count == 3)
+        for i in 0..<n {
+            let row = surface.modelLayout.map { run.featureRows[i * run.featureWidth + $0] }
+            let limit = run.fullyScored[i] ? nil : 30
+            #expect(row.withUnsafeBufferPointer { trees.rawScore($0, treeLimit: limit) } == run.modelScores[i])
+        }
+        // The context item is excluded; every other leader comes before every first-phase-only candidate.
+        let kept = run.order.filter { run.candidates[$0] != 0 }
+        let leaders = kept.filter { run.fullyScored[$0] }.count
+        #expect(kept.prefix(leaders).allSatisfy { run.fullyScored[$0] })
+    }
+}

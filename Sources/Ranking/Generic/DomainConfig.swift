@@ -124,6 +124,9 @@ public struct GenericSurfaceConfig: Codable, Sendable {
     public var features: [GenericFeatureConfig]
     /// Model key; nil scores with `weights`.
     public var model: String?
+    /// Two-phase scoring (the first trees on every candidate, the whole model on the leaders); nil: every tree on
+    /// every candidate.
+    public var scoring: ScoringConfig?
     /// A linear scorer: weight per feature name (NaN features count 0). Used when `model` is nil, and when
     /// scoring fails.
     public var weights: [String: Double]?

@@ -1,11 +1,15 @@
 import Dispatch
 import Foundation
+import RankingModels
 
 /// Everything one generic request produced, indexed by candidate position.
 struct GenericRun {
     var candidates: [Int32] = []
     var sourceMask: [UInt32] = []
     var modelScores: [Double] = []
+    /// Whether each candidate got every tree (empty: all did); the others keep their first-phase score and rank
+    /// after every fully scored one.
+    var fullyScored: [Bool] = []
     /// Candidate positions, best first, after the re-rank rules.
     var order: [Int] = []
     /// The score reported for `order[k]`, non-increasing.
@@ -104,15 +108,12 @@ extension GenericSurface {
                     }
                 }
             }
-            modelRows.withUnsafeBufferPointer { input in
-                scores.withUnsafeMutableBufferPointer { out in
-                    model.rawScores(input, rowCount: n, into: out, treeLimit: nil)
-                }
-            }
+            run.fullyScored = scoreInPhases(model, rows: modelRows, width: modelLayout.count, scores: &scores)
             run.modelVersion = model.version
         }
         if model == nil || run.modelVersion.isEmpty || scores.contains(where: { !$0.isFinite }) {
             if model != nil { run.degradedStages.append("score") }
+            run.fullyScored = []
             for r in 0..<n {
                 var sum = 0.0
                 for j in 0..<width where !rows[r * width + j].isNaN { sum += linear[j] * rows[r * width + j] }
@@ -134,6 +135,49 @@ extension GenericSurface {
         rerank(&run, excluded: excluded)
         timer.lap("rerank", into: &run.timings)
         return run
+    }
+
+    /// Scores `rows` (model order, `width` each) with `model`: with `scoring` configured and more candidates than
+    /// `fullModelTopN`, the first `firstPhaseTrees` trees on every candidate and the remaining trees on the leaders
+    /// only (the same score as every tree at once). Returns which candidates got every tree, or [] when all did.
+    func scoreInPhases(_ model: GradientBoostedTrees, rows: [Double], width: Int, scores: inout [Double]) -> [Bool] {
+        let n = scores.count
+        guard let phases = config.scoring, phases.firstPhaseTrees > 0, phases.firstPhaseTrees < model.treeCount,
+            phases.fullModelTopN >= 0, n > phases.fullModelTopN
+        else {
+            rows.withUnsafeBufferPointer { input in
+                scores.withUnsafeMutableBufferPointer { model.rawScores(input, rowCount: n, into: $0, treeLimit: nil) }
+            }
+            return []
+        }
+        rows.withUnsafeBufferPointer { input in
+            scores.withUnsafeMutableBufferPointer {
+                model.rawScores(input, rowCount: n, into: $0, treeLimit: phases.firstPhaseTrees)
+            }
+        }
+        var order = Array(0..<n)
+        scores.withUnsafeBufferPointer { s in selectTop(&order, phases.fullModelTopN) { (s[$0], -$0) > (s[$1], -$1) } }
+        let leaders = order.prefix(phases.fullModelTopN)
+        var gathered: [Double] = []
+        gathered.reserveCapacity(leaders.count * width)
+        for i in leaders { gathered.append(contentsOf: rows[(i * width)..<((i + 1) * width)]) }
+        var full = leaders.map { scores[$0] }
+        gathered.withUnsafeBufferPointer { input in
+            full.withUnsafeMutableBufferPointer {
+                model.continueRawScores(
+                    input,
+                    rowCount: leaders.count,
+                    scores: $0,
+                    trees: phases.firstPhaseTrees..<model.treeCount
+                )
+            }
+        }
+        var fully = [Bool](repeating: false, count: n)
+        for (k, i) in leaders.enumerated() {
+            scores[i] = full[k]
+            fully[i] = true
+        }
+        return fully
     }
 
     // MARK: Candidates
@@ -422,7 +466,9 @@ extension GenericSurface {
         remaining.reserveCapacity(n)
         for i in 0..<n where !Self.contains(excluded, run.candidates[i]) { remaining.append(i) }
         let scores = run.modelScores
-        remaining.sort { (scores[$0], run.candidates[$1]) > (scores[$1], run.candidates[$0]) }
+        let fully = run.fullyScored
+        func full(_ i: Int) -> Int { fully.isEmpty || fully[i] ? 1 : 0 }
+        remaining.sort { (full($0), scores[$0], run.candidates[$1]) > (full($1), scores[$1], run.candidates[$0]) }
         let capWindow = cap?.window ?? 0
         let diversityWindow = diversity == nil ? 0 : diversity!.window
         let window = max(capWindow, diversityWindow)
@@ -436,6 +482,8 @@ extension GenericSurface {
             var best = -1
             var bestScore = -Double.infinity
             for (k, i) in remaining.enumerated() {
+                // Candidates scored by the first trees only come after every fully scored one that can be placed.
+                if best >= 0 && full(i) == 0 { break }
                 let item = Int(run.candidates[i])
                 if let cap, order.count < capWindow {
                     let ref = cap.references[item]
