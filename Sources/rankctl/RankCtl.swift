@@ -48,7 +48,7 @@ struct QueryOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Surface: discovery (venues), category (venues of --category), venue_items (a venue's items) or cart "
-                + "(items to add to --cart)."
+                + "(items to add to --cart); next_track (what plays next after --session) on a music snapshot."
         )
     )
     var surface = "discovery"
@@ -105,6 +105,14 @@ struct RecommendCommand: ParsableCommand {
     @Option(help: "Comma-separated item ids already in the cart, for the cart surface (one venue's items).")
     var cart = ""
 
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated track ids for next_track (a music snapshot): the playing track first, then the "
+                + "session's recent tracks, newest first."
+        )
+    )
+    var session = ""
+
     func run() throws {
         let arena = ProtoArena()
         var request = Ranking__V1__RecommendRequest()
@@ -117,7 +125,8 @@ struct RecommendCommand: ParsableCommand {
         request.include_display = 1  // a person reads the answer: names beside ids
         request.venue_id = arena.string(venue)
         request.category = arena.string(category)
-        let cartItems = cart.split(separator: ",").map(String.init)
+        // Both are the request's context items; a surface that takes neither refuses them.
+        let cartItems = (cart.split(separator: ",") + session.split(separator: ",")).map(String.init)
         request.n_context_item_ids = cartItems.count
         request.context_item_ids = arena.array(cartItems.map { Optional(arena.string($0)) })
         let excluded = query.excludedIDs

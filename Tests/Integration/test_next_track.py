@@ -149,3 +149,14 @@ def test_eval_json_reports_next_track_against_popularity(bin_dir):
         assert 0 <= ranker["ndcg_at_10"] <= 1 and 0 <= ranker["recall"] <= 1, ranker
         if rankers[0]["ndcg_at_10"] > 0:
             assert abs(ranker["ndcg_at_10_vs_popularity"] - ranker["ndcg_at_10"] / rankers[0]["ndcg_at_10"]) < 1e-9
+
+
+def test_rankctl_recommends_next_track(bin_dir, music):
+    done = subprocess.run(
+        [str(bin_dir / "rankctl"), "recommend", "--target", music.address, "--user", "u1", "--surface", "next_track",
+         "--session", "t5,t4,t3", "--limit", "5", "--json"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "up_next" in done.stdout, done.stdout
+    for track in ("t5", "t4", "t3"):
+        assert f'"{track}"' not in done.stdout, done.stdout
