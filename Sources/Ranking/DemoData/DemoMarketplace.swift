@@ -41,6 +41,9 @@ struct HiddenTruth: Sendable {
     var venueQuality: [Float] = []
     var venueLatent: [Float] = []
     var itemQuality: [Float] = []
+    /// Each item's pairing group within its venue (`0..<pairingGroups`): a dish goes best with the other courses
+    /// of its group (this burger with these fries and that shake), which only orders of two items reveal.
+    var itemPairing: [UInt8] = []
     var userTaste: [Float] = []
     /// Per user per cuisine, 0...1.
     var userTrueAffinity: [Float] = []
@@ -105,11 +108,51 @@ struct HiddenTruth: Sendable {
         u -= (1.2 - 0.25 * Double(userPricePreference[user])) * relativePrice
         return u
     }
+
+    /// Pairing groups per venue: few enough that every group holds a main and some sides, drinks or desserts.
+    static let pairingGroups = 3
+
+    /// Lost by an item whose category (index into `Marketplace.itemCategories`) the cart already holds, per item
+    /// of it: a second main or a second drink is rarely wanted.
+    static let repeatedCategoryPenalty: [Double] = [3.0, 2.0, 1.5, 2.5, 2.0]
+    /// Gained by a course the cart lacks when it holds a main: a main wants a side, a drink, maybe a dessert.
+    static let completesMealBonus: [Double] = [0, 1.0, 1.5, 1.6, 1.2]
+    /// Gained per cart item of another category in the item's pairing group.
+    static let pairingBonus = 2.0
+
+    /// What `item` is worth on top of ``itemUtility(catalog:user:item:hour:)`` to a user whose cart (items of the
+    /// same venue) already holds `cart`. Zero for an empty cart, so a first item is chosen on its own merits.
+    func complement(catalog: Catalog, item: Int, cart: [Int]) -> Double {
+        guard !cart.isEmpty else { return 0 }
+        let category = Int(catalog.itemCategory[item])
+        var u = 0.0
+        var hasMain = false
+        for other in cart {
+            let otherCategory = Int(catalog.itemCategory[other])
+            if otherCategory == 0 { hasMain = true }
+            if otherCategory == category {
+                u -= HiddenTruth.repeatedCategoryPenalty[category]
+            } else if itemPairing[other] == itemPairing[item] {
+                u += HiddenTruth.pairingBonus
+            }
+        }
+        if hasMain && category != 0 { u += HiddenTruth.completesMealBonus[category] }
+        return u
+    }
+
+    /// The user's utility of adding `item` to `cart`, before habit and noise.
+    func itemUtility(catalog: Catalog, user: Int, item: Int, hour: Int, cart: [Int]) -> Double {
+        itemUtility(catalog: catalog, user: user, item: item, hour: hour)
+            + complement(catalog: catalog, item: item, cart: cart)
+    }
 }
 
 /// The generation steps, in order; each step only reads what earlier ones wrote.
 private struct Generator {
     var rng: SplitMix64
+    /// A stream of its own for item pairings and the second item of orders, so everything drawn from `rng` (venues,
+    /// users, the venue, day and first item of every order) is exactly what it was before items had complements.
+    var pairRNG: SplitMix64
     let scale: Double
     var catalog = CatalogColumns()
     /// A frozen copy of the venue and item columns, for the read-only queries order generation makes.
@@ -121,6 +164,7 @@ private struct Generator {
 
     init(seed: UInt64, scale: Double) {
         rng = SplitMix64(seed: seed)
+        pairRNG = SplitMix64(seed: seed ^ 0xC0A7_5EC0_9D17_E5A1)
         self.scale = scale
         catalog.snapshotID = "generated-demo-marketplace-seed\(seed)-scale\(scale)"
     }
@@ -315,6 +359,7 @@ private struct Generator {
             catalog.venueItemStart.append(Int32(catalog.itemVenue.count))
         }
         catalog.itemCount = catalog.itemVenue.count
+        truth.itemPairing = (0..<catalog.itemCount).map { _ in UInt8(pairRNG.below(HiddenTruth.pairingGroups)) }
     }
 
     mutating func makeUsers() {
@@ -464,24 +509,32 @@ private struct Generator {
         return best >= 0 ? best : nil
     }
 
+    /// The items of an order: the first by the user's noisy item utility, and in half the orders a second, chosen
+    /// given the first (``HiddenTruth/complement(catalog:item:cart:)``). The first item and whether there is a
+    /// second use the same draws from `rng` as before complements; the second is drawn from `pairRNG`.
     mutating func chooseItems(user: Int, venue: Int, hour: Int) -> (Int, Int) {
+        let items = Int(view.venueItemStart[venue])..<Int(view.venueItemStart[venue + 1])
         var first = -1
-        var second = -1
         var bestU = -Double.infinity
-        var secondU = -Double.infinity
-        for item in Int(view.venueItemStart[venue])..<Int(view.venueItemStart[venue + 1]) {
+        for item in items {
             guard view.itemAvailable[item] else { continue }
             let u = truth.itemUtility(catalog: view, user: user, item: item, hour: hour) + rng.gumbel()
             if u > bestU {
-                second = first
-                secondU = bestU
                 first = item
                 bestU = u
-            } else if u > secondU {
+            }
+        }
+        guard rng.unit() < 0.5, first >= 0 else { return (first, -1) }
+        let cart = [first]
+        var second = -1
+        var secondU = -Double.infinity
+        for item in items where item != first && view.itemAvailable[item] {
+            let u = truth.itemUtility(catalog: view, user: user, item: item, hour: hour, cart: cart) + pairRNG.gumbel()
+            if u > secondU {
                 second = item
                 secondU = u
             }
         }
-        return (first, rng.unit() < 0.5 ? second : -1)
+        return (first, second)
     }
 }

@@ -146,22 +146,55 @@ public struct SessionSimulator: Sendable {
         return venues
     }
 
-    /// Item labels for a visit to `venue`: the items the user orders (2) and the next best two (1).
+    /// Item labels for a visit to `venue`: the two items the user orders (2), the first on its own and the second
+    /// given the first, and the next best two given both (1).
     public func itemLabels(_ session: Session, venue: Int) -> [(item: Int, label: UInt8)] {
+        var rng = SplitMix64(seed: StableHash.hash("items", String(session.id), String(session.user)))
+        let noisy = noisyItems(session, venue: venue, rng: &rng)
+        let ordered = pickInOrder(session, noisy, count: 2)
+        let next = bestGiven(session, noisy, cart: ordered, count: 2)
+        var labels = [UInt8](repeating: 0, count: noisy.count)
+        for (k, entry) in noisy.enumerated() {
+            if ordered.contains(entry.item) { labels[k] = 2 } else if next.contains(entry.item) { labels[k] = 1 }
+        }
+        return noisy.indices.map { (noisy[$0].item, labels[$0]) }
+    }
+
+    /// The venue's available items, in item order, each with the user's item utility, habit and one noise draw
+    /// (in item order, so it does not depend on how the items were found): the user's mood for each item in this
+    /// session. What the cart adds (``HiddenTruth/complement(catalog:item:cart:)``) comes on top.
+    func noisyItems(_ session: Session, venue: Int, rng: inout SplitMix64) -> [(utility: Double, item: Int)] {
         let catalog = market.catalog
         let f = frame(session)
-        var rng = SplitMix64(seed: StableHash.hash("items", String(session.id), String(session.user)))
-        var scored: [(Double, Int)] = []
+        var noisy: [(utility: Double, item: Int)] = []
         for item in Int(catalog.venueItemStart[venue])..<Int(catalog.venueItemStart[venue + 1])
         where catalog.itemAvailable[item] {
             var u = market.truth.itemUtility(catalog: catalog, user: session.user, item: item, hour: f.hour)
             u += 1.5 * Double(f.itemCount(Int32(item)))
-            scored.append((u + rng.gumbel(), item))
+            noisy.append((u + rng.gumbel(), item))
         }
-        let order = scored.indices.sorted { (scored[$0].0, -$0) > (scored[$1].0, -$1) }
-        var labels = [UInt8](repeating: 0, count: scored.count)
-        for (rank, i) in order.enumerated() where rank < 4 { labels[i] = rank < 2 ? 2 : 1 }
-        return scored.indices.map { (scored[$0].1, labels[$0]) }
+        return noisy
+    }
+
+    /// Up to `count` items picked one after another, each the best given the ones picked before it.
+    func pickInOrder(_ session: Session, _ noisy: [(utility: Double, item: Int)], count: Int) -> [Int] {
+        var picked: [Int] = []
+        while picked.count < count, let next = bestGiven(session, noisy, cart: picked, count: 1).first {
+            picked.append(next)
+        }
+        return picked
+    }
+
+    /// The `count` items not in `cart` the user wants most given `cart`, best first (ties: lower index first).
+    func bestGiven(_ session: Session, _ noisy: [(utility: Double, item: Int)], cart: [Int], count: Int) -> [Int] {
+        let catalog = market.catalog
+        var scored: [(Double, Int)] = []
+        for entry in noisy where !cart.contains(entry.item) {
+            let u = entry.utility + market.truth.complement(catalog: catalog, item: entry.item, cart: cart)
+            scored.append((u, entry.item))
+        }
+        scored.sort { ($0.0, -$0.1) > ($1.0, -$1.1) }
+        return scored.prefix(count).map(\.1)
     }
 }
 

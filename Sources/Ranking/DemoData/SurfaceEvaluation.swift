@@ -104,7 +104,7 @@ extension SessionSimulator {
                 query: query,
                 truth: truth,
                 baseline: baseline,
-                ceiling: byUtility(session, items: baseline)
+                ceiling: menuByUtility(session, items: baseline)
             )
         case .cart:
             guard let venue = relevance(session).first?.venue,
@@ -116,7 +116,7 @@ extension SessionSimulator {
                 query: query,
                 truth: truth,
                 baseline: baseline,
-                ceiling: byUtility(session, items: baseline)
+                ceiling: byUtility(session, items: baseline, cart: cart)
             )
         }
     }
@@ -162,26 +162,19 @@ extension SessionSimulator {
         return (cuisine, truth, baseline)
     }
 
-    /// A cart at `venue` and what the user adds to it. The user picks the venue's available items in the order of
-    /// their noisy utility (the hidden item utility plus habit, as in the orders): the first one or two are the cart,
-    /// the next is what they add (grade 2) and the two after it are good picks too (grade 1).
-    private func cartTruth(_ session: Session, venue: Int) -> (cart: [Int], truth: [(venue: Int, grade: Int)])? {
-        let catalog = market.catalog
-        let f = frame(session)
+    /// A cart at `venue` and what the user adds to it, all from the hidden item utility with habit and the session's
+    /// noise (as in the orders): the user puts the item they want most in the cart and, in half the sessions, the
+    /// item they then want most given it; the item they want most given that cart is what they add (grade 2), and
+    /// the next two given the cart are good picks too (grade 1). What the cart adds is
+    /// ``HiddenTruth/complement(catalog:item:cart:)``: courses it lacks, the pairing group of its items.
+    func cartTruth(_ session: Session, venue: Int) -> (cart: [Int], truth: [(venue: Int, grade: Int)])? {
         var rng = SplitMix64(seed: StableHash.hash("cart", String(session.id), String(session.user)))
-        var scored: [(Double, Int)] = []
-        for item in Int(catalog.venueItemStart[venue])..<Int(catalog.venueItemStart[venue + 1])
-        where catalog.itemAvailable[item] {
-            var u = market.truth.itemUtility(catalog: catalog, user: session.user, item: item, hour: f.hour)
-            u += 1.5 * Double(f.itemCount(Int32(item)))
-            scored.append((u + rng.gumbel(), item))
-        }
-        guard scored.count >= SessionSimulator.minimumCartItems else { return nil }
-        scored.sort { ($0.0, -$0.1) > ($1.0, -$1.1) }
+        let noisy = noisyItems(session, venue: venue, rng: &rng)
+        guard noisy.count >= SessionSimulator.minimumCartItems else { return nil }
         let cartSize = rng.unit() < 0.5 ? 1 : 2
-        let cart = scored.prefix(cartSize).map(\.1)
-        let truth = scored.dropFirst(cartSize).prefix(3).enumerated().map {
-            (venue: $0.element.1, grade: $0.offset == 0 ? 2 : 1)
+        let cart = pickInOrder(session, noisy, count: cartSize)
+        let truth = bestGiven(session, noisy, cart: cart, count: 3).enumerated().map {
+            (venue: $0.element, grade: $0.offset == 0 ? 2 : 1)
         }
         return (cart, truth)
     }
@@ -193,11 +186,26 @@ extension SessionSimulator {
         return venues.indices.sorted { (utilities[$0], -venues[$0]) > (utilities[$1], -venues[$1]) }.map { venues[$0] }
     }
 
-    /// `items` by the session's noiseless item utility (with habit), best first.
-    private func byUtility(_ session: Session, items: [Int]) -> [Int] {
+    /// `items` as the session's noiseless item utility (with habit) would order a menu: the item wanted most, the
+    /// item wanted most given it, then the rest given both.
+    private func menuByUtility(_ session: Session, items: [Int]) -> [Int] {
+        let f = frame(session)
+        let noiseless = items.sorted().map {
+            (
+                utility: market.truth.itemUtility(catalog: market.catalog, user: session.user, item: $0, hour: f.hour)
+                    + 1.5 * Double(f.itemCount(Int32($0))),
+                item: $0
+            )
+        }
+        let ordered = pickInOrder(session, noiseless, count: 2)
+        return ordered + bestGiven(session, noiseless, cart: ordered, count: items.count)
+    }
+
+    /// `items` by the session's noiseless item utility (with habit) given `cart`, best first.
+    private func byUtility(_ session: Session, items: [Int], cart: [Int]) -> [Int] {
         let f = frame(session)
         let utilities = items.map {
-            market.truth.itemUtility(catalog: market.catalog, user: session.user, item: $0, hour: f.hour)
+            market.truth.itemUtility(catalog: market.catalog, user: session.user, item: $0, hour: f.hour, cart: cart)
                 + 1.5 * Double(f.itemCount(Int32($0)))
         }
         return items.indices.sorted { (utilities[$0], -items[$0]) > (utilities[$1], -items[$1]) }.map { items[$0] }
