@@ -8,6 +8,9 @@ Writes into --out:
   discovery-lgbm.txt  (+ .golden.json)  LightGBM lambdarank on venues: the discovery surface's control model
   discovery-xgb.json  (+ .golden.json)  XGBoost rank:ndcg on the same rows: the experiment's second variant
   items-lgbm.txt      (+ .golden.json)  LightGBM lambdarank on menu items: the venue_items surface
+  cart-lgbm.txt       (+ .golden.json)  LightGBM lambdarank on a venue's items given a cart: the cart surface
+
+--models picks which to train (e.g. `--models items-lgbm,cart-lgbm` leaves the discovery models as they are).
 
 Feature columns are the feature join's names, taken from the CSV header, so the served model asks for exactly
 what rankd computes. A golden file holds rows (missing = null) and the library's own raw scores, for all trees
@@ -29,10 +32,10 @@ FIRST_PHASE_TREES = 30
 GOLDEN_ROWS = 200
 
 
-def load(path):
+def load(path, drop_prefix=None):
     frame = pd.read_csv(path)
     frame = frame.sort_values("session_id", kind="stable")
-    features = list(frame.columns[ID_COLUMNS + 1:])
+    features = [f for f in frame.columns[ID_COLUMNS + 1:] if not (drop_prefix and f.startswith(drop_prefix))]
     groups = frame.groupby("session_id", sort=False).size().to_numpy()
     return frame, features, groups
 
@@ -64,9 +67,9 @@ def write_golden(path, features, rows, raw, limited, producer, model_file):
         json.dump(doc, out, separators=(",", ":"))
 
 
-def train_lightgbm(name, train_csv, valid_csv, out_dir, trees, leaves):
-    train, features, train_groups = load(train_csv)
-    valid, _, valid_groups = load(valid_csv)
+def train_lightgbm(name, train_csv, valid_csv, out_dir, trees, leaves, drop_prefix=None):
+    train, features, train_groups = load(train_csv, drop_prefix)
+    valid, _, valid_groups = load(valid_csv, drop_prefix)
     params = {
         "objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10], "learning_rate": 0.08,
         "num_leaves": leaves, "min_data_in_leaf": 50, "feature_fraction": 0.9, "bagging_fraction": 0.8,
@@ -115,14 +118,24 @@ def main():
     parser.add_argument("--data", default="/tmp/rankd-demo-data", help="rankctl demo-data output folder")
     parser.add_argument("--out", default="Sources/Ranking/Resources", help="where models and golden files go")
     parser.add_argument("--trees", type=int, default=200, help="trees of the discovery models")
+    parser.add_argument("--models", default="discovery-lgbm,discovery-xgb,items-lgbm,cart-lgbm",
+                        help="comma-separated models to train")
     args = parser.parse_args()
+    models = set(args.models.split(","))
     os.makedirs(args.out, exist_ok=True)
     data = lambda f: os.path.join(args.data, f)
-    train_lightgbm("discovery-lgbm", data("discovery_train.csv"), data("discovery_valid.csv"), args.out,
-                   trees=args.trees, leaves=31)
-    train_xgboost("discovery-xgb", data("discovery_train.csv"), data("discovery_valid.csv"), args.out,
-                  trees=args.trees, depth=5)
-    train_lightgbm("items-lgbm", data("items_train.csv"), data("items_valid.csv"), args.out, trees=100, leaves=15)
+    if "discovery-lgbm" in models:
+        train_lightgbm("discovery-lgbm", data("discovery_train.csv"), data("discovery_valid.csv"), args.out,
+                       trees=args.trees, leaves=31)
+    if "discovery-xgb" in models:
+        train_xgboost("discovery-xgb", data("discovery_train.csv"), data("discovery_valid.csv"), args.out,
+                      trees=args.trees, depth=5)
+    # A menu has no cart: the cart columns are constant there, so the menu model does not ask for them.
+    if "items-lgbm" in models:
+        train_lightgbm("items-lgbm", data("items_train.csv"), data("items_valid.csv"), args.out, trees=100,
+                       leaves=15, drop_prefix="cart_")
+    if "cart-lgbm" in models:
+        train_lightgbm("cart-lgbm", data("cart_train.csv"), data("cart_valid.csv"), args.out, trees=300, leaves=31)
 
 
 if __name__ == "__main__":

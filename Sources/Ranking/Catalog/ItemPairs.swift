@@ -9,8 +9,8 @@ struct ItemPairs: Sendable {
     let partner: [Int32]
     let count: [Float]
 
-    /// Most partners kept per item: enough for a cart of a few items to find a screenful of complements.
-    static let partnersPerItem = 10
+    /// Most partners kept per item: a whole menu of the demo (at most 30 items), so rare pairs are kept too.
+    static let partnersPerItem = 30
 
     /// Counts every pair of distinct items ordered together in `catalog`.
     init(catalog: Catalog) {
@@ -60,6 +60,13 @@ struct ItemPairs: Sendable {
 
     /// Partners of `item` with their counts, most frequent first.
     func partners(of item: Int) -> Range<Int> { Int(start[item])..<Int(start[item + 1]) }
+
+    /// The counts of `item`'s kept partners added up (at least 1, so shares of it are defined).
+    func totalCount(of item: Int) -> Float {
+        var total: Float = 0
+        for k in partners(of: item) { total += count[k] }
+        return max(total, 1)
+    }
 
     /// Bytes held.
     var memoryBytes: Int { start.count * 4 + partner.count * 4 + count.count * 4 }

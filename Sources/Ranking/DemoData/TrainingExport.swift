@@ -13,7 +13,8 @@ public enum TrainingExport {
     }
 
     /// Writes `venues.csv`, `users.csv`, `orders.csv`, `interactions.csv`, `discovery_train.csv`,
-    /// `discovery_valid.csv`, `items_train.csv` and `items_valid.csv` into `directory`.
+    /// `discovery_valid.csv`, `items_train.csv`, `items_valid.csv`, `cart_train.csv` and `cart_valid.csv` into
+    /// `directory`.
     public static func write(
         market: DemoMarketplace,
         directory: String,
@@ -39,16 +40,20 @@ public enum TrainingExport {
         for (split, count, seed) in [("train", trainSessions, UInt64(1)), ("valid", validSessions, UInt64(2))] {
             let venueTable = try CSVWriter(path: path("discovery_\(split).csv"))
             let itemTable = try CSVWriter(path: path("items_\(split).csv"))
+            let cartTable = try CSVWriter(path: path("cart_\(split).csv"))
             venueTable.line(
                 (["session_id", "user_id", "venue_id", "label"] + FeatureJoiner.venueFeatures)
                     .joined(separator: ",")
             )
-            itemTable.line(
-                (["session_id", "user_id", "item_id", "label"] + FeatureJoiner.itemFeatures)
-                    .joined(separator: ",")
-            )
+            for table in [itemTable, cartTable] {
+                table.line(
+                    (["session_id", "user_id", "item_id", "label"] + FeatureJoiner.itemFeatures)
+                        .joined(separator: ",")
+                )
+            }
             var venueRows = 0
             var itemRows = 0
+            var cartRows = 0
             let sessions = simulator.sessions(count: count, heldOut: false, seed: seed)
             for session in sessions {
                 let sid = "\(split)\(session.id)"
@@ -113,12 +118,38 @@ public enum TrainingExport {
                     )
                     itemRows += 1
                 }
+                // The same visit with a cart: the cart surface's whole answer, labelled by what the user adds.
+                if let (cart, truth) = simulator.cartTruth(session, venue: venue) {
+                    let answer = try engine.recommendList(
+                        RecommendQuery(
+                            userID: user,
+                            surface: "cart",
+                            context: session.context,
+                            limit: 50,
+                            explain: true,
+                            contextItemIDs: cart.map { Catalog.itemID($0) }
+                        ),
+                        deadline: nil,
+                        isCancelled: { false }
+                    )
+                    for entry in answer.items {
+                        let item = market.catalog.itemIndex(entry.itemID)
+                        let grade = truth.first { $0.venue == item }?.grade ?? 0
+                        cartTable.line(
+                            "\(sid),\(user),\(entry.itemID),\(grade),"
+                                + nativeRow(entry.features, names: FeatureJoiner.itemFeatures)
+                        )
+                        cartRows += 1
+                    }
+                }
                 if session.id % 5000 == 4999 { progress("\(split): \(session.id + 1) sessions") }
             }
             try venueTable.close()
             try itemTable.close()
+            try cartTable.close()
             summary.files.append(("discovery_\(split).csv", venueRows))
             summary.files.append(("items_\(split).csv", itemRows))
+            summary.files.append(("cart_\(split).csv", cartRows))
         }
         try log.close()
         summary.files.append(("interactions.csv", logRows))

@@ -20,6 +20,17 @@ struct RequestFrame {
     var orderCount = 0
     var averagePriceLevel = Double.nan
     var lastOrderDay: Int?
+    /// The cart (context items) of an item request, sorted; empty otherwise.
+    var cartItems: [Int32] = []
+    /// Cart items per item category (`Marketplace.itemCategories`).
+    var cartCategoryCounts: [Int] = []
+    /// Items bought together with the cart (``ItemPairs``), their counts summed over the cart, sorted by item.
+    var cartPartners: [(item: Int32, count: Float)] = []
+    /// Items two steps from the cart in the bought-together graph (for a main: the mains that take the same sides
+    /// and drinks), weighted by the share of pairs each step goes through, sorted by item.
+    var cartWalk: [(item: Int32, count: Float)] = []
+    /// The bought-together index the cart was read with, for the candidates' own partners.
+    var itemPairs: ItemPairs?
 
     init(
         catalog: Catalog,
@@ -145,6 +156,72 @@ struct RequestFrame {
         return lo < itemHistory.count && itemHistory[lo].item == item ? itemHistory[lo].count : 0
     }
 
+    /// Sets the cart of an item request: what is in it by category, and what is bought together with it.
+    mutating func setCart(_ items: [Int32], catalog: Catalog, pairs: ItemPairs?) {
+        cartItems = items.sorted()
+        cartCategoryCounts = [Int](repeating: 0, count: Marketplace.itemCategories.count)
+        itemPairs = pairs
+        var direct: [(item: Int32, count: Float)] = []
+        var walk: [(item: Int32, count: Float)] = []
+        for item in cartItems {
+            cartCategoryCounts[Int(catalog.itemCategory[Int(item)])] += 1
+            guard let pairs else { continue }
+            let total = pairs.totalCount(of: Int(item))
+            for k in pairs.partners(of: Int(item)) {
+                let partner = pairs.partner[k]
+                direct.append((partner, pairs.count[k]))
+                let share = pairs.count[k] / total
+                let partnerTotal = pairs.totalCount(of: Int(partner))
+                for j in pairs.partners(of: Int(partner)) {
+                    walk.append((pairs.partner[j], share * pairs.count[j] / partnerTotal))
+                }
+            }
+        }
+        cartPartners = RequestFrame.summedByItem(direct)
+        cartWalk = RequestFrame.summedByItem(walk)
+    }
+
+    /// `entries` sorted by item, with the counts of each item added up.
+    static func summedByItem(_ entries: [(item: Int32, count: Float)]) -> [(item: Int32, count: Float)] {
+        let sorted = entries.sorted { ($0.item, $0.count) < ($1.item, $1.count) }
+        var merged: [(item: Int32, count: Float)] = []
+        merged.reserveCapacity(sorted.count)
+        for entry in sorted {
+            if let last = merged.last, last.item == entry.item {
+                merged[merged.count - 1].count += entry.count
+            } else {
+                merged.append(entry)
+            }
+        }
+        return merged
+    }
+
+    /// How strongly `item`'s own bought-together partners are reached from the cart in two steps: a side never
+    /// ordered with this burger, but often with the burgers that take the same sides, scores high.
+    func cartWalkScore(_ item: Int32) -> Float {
+        guard let pairs = itemPairs, !cartWalk.isEmpty else { return 0 }
+        let total = pairs.totalCount(of: Int(item))
+        var score: Float = 0
+        for k in pairs.partners(of: Int(item)) {
+            score += RequestFrame.count(of: pairs.partner[k], in: cartWalk) * pairs.count[k] / total
+        }
+        return score
+    }
+
+    @inline(__always)
+    static func count(of item: Int32, in list: [(item: Int32, count: Float)]) -> Float {
+        var lo = 0
+        var hi = list.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if list[mid].item < item { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < list.count && list[lo].item == item ? list[lo].count : 0
+    }
+
+    @inline(__always)
+    func cartPartnerCount(_ item: Int32) -> Float { RequestFrame.count(of: item, in: cartPartners) }
+
     @inline(__always)
     func covisitWeight(_ v: Int32) -> Float {
         var lo = 0
@@ -176,6 +253,8 @@ public enum FeatureJoiner {
         "item_price", "item_category", "item_popularity", "item_popularity_rank", "item_relative_price",
         "venue_price_level", "venue_cuisine", "venue_rating", "user_item_orders", "user_venue_orders",
         "user_order_count", "user_avg_price_level", "cuisine_affinity", "hour", "weekday",
+        "item_category_popularity_rank", "cart_size", "cart_same_category", "cart_has_main", "cart_pair_count",
+        "cart_pair_share", "cart_pair_walk",
     ]
 
     /// The native feature names of a surface kind.
@@ -291,6 +370,8 @@ public enum FeatureJoiner {
     ) {
         let width = itemFeatures.count
         let nan = Double.nan
+        let cartSize = frame.cartItems.count
+        let cartHasMain: Double = cartSize == 0 ? 0 : frame.cartCategoryCounts[0] > 0 ? 1 : 0
         for (row, i32) in candidates.enumerated() {
             let o = row * width
             let item = Int(i32)
@@ -298,6 +379,7 @@ public enum FeatureJoiner {
                 for j in 0..<width { out[o + j] = nan }
                 out[o + 13] = Double(frame.hour)
                 out[o + 14] = Double(frame.weekday)
+                out[o + 16] = Double(cartSize)
                 continue
             }
             let v = Int(catalog.itemVenue[item])
@@ -322,6 +404,30 @@ public enum FeatureJoiner {
             }
             out[o + 13] = Double(frame.hour)
             out[o + 14] = Double(frame.weekday)
+            // Among the venue's items of its category (the best drink, not the best item): a cart wants courses.
+            let category = catalog.itemCategory[item]
+            let popularity = catalog.itemPopularity[item]
+            var categoryRank = 0
+            for other in Int(catalog.venueItemStart[v])..<Int(catalog.venueItemStart[v + 1])
+            where catalog.itemCategory[other] == category {
+                let p = catalog.itemPopularity[other]
+                if p > popularity || (p == popularity && other < item) { categoryRank += 1 }
+            }
+            out[o + 15] = Double(categoryRank)
+            // The cart (zero without one): what it already holds of this category, whether it holds a main, how
+            // often this item was ordered with it (also as a share of the item's orders), and how strongly its
+            // partners are bought with the cart's partners.
+            out[o + 16] = Double(cartSize)
+            if cartSize > 0 {
+                let pairs = Double(frame.cartPartnerCount(i32))
+                out[o + 17] = Double(frame.cartCategoryCounts[Int(category)])
+                out[o + 18] = cartHasMain
+                out[o + 19] = pairs
+                out[o + 20] = pairs / max(1, Double(expm1(popularity)).rounded())
+                out[o + 21] = Double(frame.cartWalkScore(i32))
+            } else {
+                for j in 17...21 { out[o + j] = 0 }
+            }
         }
     }
 }

@@ -562,6 +562,7 @@ public final class RankingEngine: @unchecked Sendable {
             venueIndex: venueIndex
         )
         if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
+        if !inputs.contextItems.isEmpty { frame.setCart(inputs.contextItems, catalog: catalog, pairs: state.itemPairs) }
         let request = CandidateRequest(
             catalog: catalog,
             userIndex: userIndex,
