@@ -97,7 +97,7 @@ struct DecodingTests {
         let file = try parse(json, file: "rankd.json")
         #expect(file.problems.isEmpty, "\(file.problems)")
         #expect(file.pipeline?.surfaces["discovery"]?.defaultLimit == 7)
-        #expect(file.pipeline?.models.count == 3)
+        #expect(file.pipeline?.models.count == 4)
     }
 
     @Test func aSyntaxErrorIsNotYAML() {
@@ -179,7 +179,7 @@ struct ValidationTests {
     @Test func pipelineChecksAreReportedAtTheirKeys() throws {
         #expect(
             try pipelineProblems { $0.surfaces["discovery"]?.model = "nope" }.contains {
-                $0.contains("surfaces.discovery.model: names unknown model nope (known: discovery_lgbm")
+                $0.contains("surfaces.discovery.model: names unknown model nope (known: cart_lgbm, discovery_lgbm")
             }
         )
         #expect(

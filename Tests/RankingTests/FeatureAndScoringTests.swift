@@ -122,12 +122,12 @@ import Testing
 @Suite struct ModelActivationTests {
     static let directory = try! EmbeddedResources.directory()
 
-    @Test(arguments: ["discovery-lgbm.txt", "discovery-xgb.json", "items-lgbm.txt"])
+    @Test(arguments: ["discovery-lgbm.txt", "discovery-xgb.json", "items-lgbm.txt", "cart-lgbm.txt"])
     func embeddedModelsReproduceTheirGoldenFiles(file: String) throws {
         let path = Self.directory + "/" + file
         let model = try GradientBoostedTrees.load(contentsOf: path)
         try model.validate(against: GoldenFile.load(contentsOf: GoldenFile.path(forModelAt: path)))
-        let kind: SurfaceKind = file.hasPrefix("items") ? .venueItems : .venues
+        let kind: SurfaceKind = file.hasPrefix("discovery") ? .venues : .venueItems
         try model.checkFeatures(available: FeatureJoiner.featureNames(for: kind))
     }
 
