@@ -234,3 +234,55 @@ import Testing
         #expect(Metrics.ndcg(perfect.truth.map(\.venue), relevance: perfect.truth, k: 10) == 1)
     }
 }
+
+/// The cart features the cart model reads: computed from the request's cart and the bought-together index.
+@Suite struct CartFeatureTests {
+    @Test func cartFeaturesCountTheCartsCategoriesAndItsPairs() throws {
+        let c = Fixture.catalog
+        let pairs = ItemPairs(catalog: c)
+        let (venue, items) = try SurfaceInputTests.orderableVenue()
+        let range = Int(c.venueItemStart[venue])..<Int(c.venueItemStart[venue + 1])
+        let paired = try #require(range.first { !pairs.partners(of: $0).isEmpty })
+        let cart = [paired] + [try #require(items.compactMap { c.itemIndex($0) }.first { $0 != paired })]
+        var query = SurfaceInputTests.cart(cart.map { c.itemID($0) })
+        query.explain = true
+        let result = try SurfaceInputTests.list(query)
+        try #require(!result.items.isEmpty)
+        var sawPair = false
+        for entry in result.items {
+            let item = try #require(c.itemIndex(entry.itemID))
+            let features = Dictionary(uniqueKeysWithValues: entry.features)
+            var together: Float = 0
+            for member in cart {
+                for k in pairs.partners(of: member) where Int(pairs.partner[k]) == item { together += pairs.count[k] }
+            }
+            #expect(features["cart_size"] == 2)
+            #expect(
+                features["cart_same_category"]
+                    == Double(cart.filter { c.itemCategory[$0] == c.itemCategory[item] }.count)
+            )
+            #expect(features["cart_has_main"] == (cart.contains { c.itemCategory[$0] == 0 } ? 1 : 0))
+            #expect(features["cart_pair_count"] == Double(together))
+            if together > 0 { sawPair = true }
+        }
+        #expect(sawPair, "some answer should have been ordered with the cart")
+        // Without a cart (the menu), the join writes zero for every cart feature.
+        let frame = RequestFrame(
+            catalog: c,
+            userIndex: Fixture.berlinUser(),
+            latitude: c.venueLatitude[venue],
+            longitude: c.venueLongitude[venue],
+            timeUnixMs: Fixture.time(hour: 19),
+            venueIndex: venue
+        )
+        let names = FeatureJoiner.itemFeatures
+        let candidates = range.map { Int32($0) }
+        var rows = [Double](repeating: .nan, count: candidates.count * names.count)
+        rows.withUnsafeMutableBufferPointer {
+            FeatureJoiner.join(kind: .venueItems, catalog: c, frame: frame, candidates: candidates, into: $0)
+        }
+        for (j, name) in names.enumerated() where name.hasPrefix("cart_") {
+            #expect(candidates.indices.allSatisfy { rows[$0 * names.count + j] == 0 }, "\(name)")
+        }
+    }
+}

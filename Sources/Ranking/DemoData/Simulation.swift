@@ -151,8 +151,8 @@ public struct SessionSimulator: Sendable {
     public func itemLabels(_ session: Session, venue: Int) -> [(item: Int, label: UInt8)] {
         var rng = SplitMix64(seed: StableHash.hash("items", String(session.id), String(session.user)))
         let noisy = noisyItems(session, venue: venue, rng: &rng)
-        let ordered = pickInOrder(session, noisy, count: 2)
-        let next = bestGiven(session, noisy, cart: ordered, count: 2)
+        let ordered = pickInOrder(noisy, count: 2)
+        let next = bestGiven(noisy, cart: ordered, count: 2)
         var labels = [UInt8](repeating: 0, count: noisy.count)
         for (k, entry) in noisy.enumerated() {
             if ordered.contains(entry.item) { labels[k] = 2 } else if next.contains(entry.item) { labels[k] = 1 }
@@ -177,16 +177,16 @@ public struct SessionSimulator: Sendable {
     }
 
     /// Up to `count` items picked one after another, each the best given the ones picked before it.
-    func pickInOrder(_ session: Session, _ noisy: [(utility: Double, item: Int)], count: Int) -> [Int] {
+    func pickInOrder(_ noisy: [(utility: Double, item: Int)], count: Int) -> [Int] {
         var picked: [Int] = []
-        while picked.count < count, let next = bestGiven(session, noisy, cart: picked, count: 1).first {
+        while picked.count < count, let next = bestGiven(noisy, cart: picked, count: 1).first {
             picked.append(next)
         }
         return picked
     }
 
     /// The `count` items not in `cart` the user wants most given `cart`, best first (ties: lower index first).
-    func bestGiven(_ session: Session, _ noisy: [(utility: Double, item: Int)], cart: [Int], count: Int) -> [Int] {
+    func bestGiven(_ noisy: [(utility: Double, item: Int)], cart: [Int], count: Int) -> [Int] {
         let catalog = market.catalog
         var scored: [(Double, Int)] = []
         for entry in noisy where !cart.contains(entry.item) {

@@ -172,8 +172,8 @@ extension SessionSimulator {
         let noisy = noisyItems(session, venue: venue, rng: &rng)
         guard noisy.count >= SessionSimulator.minimumCartItems else { return nil }
         let cartSize = rng.unit() < 0.5 ? 1 : 2
-        let cart = pickInOrder(session, noisy, count: cartSize)
-        let truth = bestGiven(session, noisy, cart: cart, count: 3).enumerated().map {
+        let cart = pickInOrder(noisy, count: cartSize)
+        let truth = bestGiven(noisy, cart: cart, count: 3).enumerated().map {
             (venue: $0.element, grade: $0.offset == 0 ? 2 : 1)
         }
         return (cart, truth)
@@ -197,8 +197,8 @@ extension SessionSimulator {
                 item: $0
             )
         }
-        let ordered = pickInOrder(session, noiseless, count: 2)
-        return ordered + bestGiven(session, noiseless, cart: ordered, count: items.count)
+        let ordered = pickInOrder(noiseless, count: 2)
+        return ordered + bestGiven(noiseless, cart: ordered, count: items.count)
     }
 
     /// `items` by the session's noiseless item utility (with habit) given `cart`, best first.
