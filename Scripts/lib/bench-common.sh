@@ -20,11 +20,16 @@ build_baseline() {
   echo "$build/release"
 }
 
-# build_release PRODUCT... : builds PRODUCTs of the working tree (release) into .build-bench/; errors go to stderr.
+# build_release PRODUCT... : builds PRODUCTs of the working tree (release) into .build-bench/. A failed build prints
+# its errors and fails, so no benchmark runs on a binary left from an earlier build.
 build_release() {
-  local product
+  local product output
   for product in "$@"; do
-    swift build -c release --scratch-path .build-bench --product "$product" 2>&1 | grep -E "error" >&2 || true
+    if ! output=$(swift build -c release --scratch-path .build-bench --product "$product" 2>&1); then
+      grep -E "error" <<<"$output" >&2 || echo "$output" | tail -20 >&2
+      echo "build of $product failed" >&2
+      return 1
+    fi
   done
 }
 
