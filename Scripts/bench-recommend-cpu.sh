@@ -46,10 +46,8 @@ servers=("rankd=$repo/.build-bench/release/rankd" "rankd-$rev=$(build_baseline "
 ticks=$(getconf CLK_TCK)
 
 {
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' (with local changes)')"
+  machine_lines
   echo "baseline: $rev"
-  echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
   echo "runs: $runs; Recommend at $rate/s for ${seconds}s after 5 s of priming; --scale $scale; request time $time_ms"
 } | tee "$out/machine.txt" >&2
 

@@ -41,11 +41,8 @@ servers=("rankd=$repo/.build-bench/release/rankd" "rankd-$rev=$(build_baseline "
 ticks=$(getconf CLK_TCK)
 
 {
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' (with local changes)')"
+  machine_lines
   echo "baseline: $rev"
-  echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "runs: $runs; scales: $scales"
 } | tee "$out/machine.txt" >&2
 

@@ -44,9 +44,7 @@ servers+=("grpc-go=$cache/bin/interop-server-go")
 
 printf '\0\0\0\0\0' >"$out/empty.grpc"
 {
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' (with local changes)')"
-  echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
+  machine_lines
   echo "h2load: $(h2load --version 2>&1 | head -1)"
   echo "runs: $runs x ${seconds}s, server on core 0, h2load on core 1"
 } | tee "$out/machine.txt" >&2

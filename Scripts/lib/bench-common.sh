@@ -33,6 +33,15 @@ build_release() {
   done
 }
 
+# machine_lines: the date, the commit measured (and whether the sources differ from it), the CPU and the load average;
+# the first lines of every benchmark's machine.txt.
+machine_lines() {
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' (with local changes)')"
+  echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -14,21 +14,28 @@ func sortByHighWord(_ keys: inout [UInt64], scratch: inout [UInt64]) {
     var shift: UInt64 = 32
     var counts = [Int](repeating: 0, count: 257)
     while shift < 64 && (maxHigh >> (shift - 32)) != 0 {
-        for i in counts.indices { counts[i] = 0 }
-        for k in keys { counts[Int((k >> shift) & 0xFF) + 1] += 1 }
-        for d in 1..<257 { counts[d] += counts[d - 1] }
-        keys.withUnsafeBufferPointer { source in
-            scratch.withUnsafeMutableBufferPointer { target in
-                for k in source {
-                    let d = Int((k >> shift) & 0xFF)
-                    target[counts[d]] = k
-                    counts[d] += 1
-                }
-            }
-        }
-        swap(&keys, &scratch)
+        radixPass(&keys, &scratch, shift: shift, counts: &counts)
         shift += 8
     }
+}
+
+/// One stable counting pass of an LSD radix sort on the byte at `shift`: `keys` ends up ordered by that byte, keeping
+/// the order of keys with equal bytes. `scratch` must hold as many keys as `keys`; the two are swapped.
+@inline(__always)
+private func radixPass(_ keys: inout [UInt64], _ scratch: inout [UInt64], shift: UInt64, counts: inout [Int]) {
+    for i in counts.indices { counts[i] = 0 }
+    for k in keys { counts[Int((k >> shift) & 0xFF) + 1] += 1 }
+    for d in 1..<257 { counts[d] += counts[d - 1] }
+    keys.withUnsafeBufferPointer { source in
+        scratch.withUnsafeMutableBufferPointer { target in
+            for k in source {
+                let d = Int((k >> shift) & 0xFF)
+                target[counts[d]] = k
+                counts[d] += 1
+            }
+        }
+    }
+    swap(&keys, &scratch)
 }
 
 /// Sorts 64-bit keys ascending with a least-significant-digit radix sort, one pass per byte that differs between
@@ -47,18 +54,6 @@ func radixSort(_ keys: inout [UInt64]) {
     var scratch = [UInt64](repeating: 0, count: n)
     var counts = [Int](repeating: 0, count: 257)
     for shift in stride(from: UInt64(0), to: 64, by: 8) where (varying >> shift) & 0xFF != 0 {
-        for i in counts.indices { counts[i] = 0 }
-        for k in keys { counts[Int((k >> shift) & 0xFF) + 1] += 1 }
-        for d in 1..<257 { counts[d] += counts[d - 1] }
-        keys.withUnsafeBufferPointer { source in
-            scratch.withUnsafeMutableBufferPointer { target in
-                for k in source {
-                    let d = Int((k >> shift) & 0xFF)
-                    target[counts[d]] = k
-                    counts[d] += 1
-                }
-            }
-        }
-        swap(&keys, &scratch)
+        radixPass(&keys, &scratch, shift: shift, counts: &counts)
     }
 }
