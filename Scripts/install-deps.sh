@@ -10,7 +10,7 @@ debs=(libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler lib
 pips=()
 for arg in "$@"; do
   case "$arg" in
-    --test) debs+=(nghttp2-client prometheus); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow) ;;
+    --test) debs+=(nghttp2-client prometheus); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow pyyaml) ;;
     --bench) debs+=(nghttp2-client util-linux); pips+=(grpcio grpcio-tools protobuf lightgbm xgboost numpy pandas) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
   esac

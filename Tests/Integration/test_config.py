@@ -5,6 +5,7 @@ Each file in configs/broken/ starts with `# expect: <part of the error>` and may
 error must point at).
 """
 
+import json
 import pathlib
 import re
 import signal
@@ -61,6 +62,19 @@ def test_check_config_passes_the_example_that_documents_every_setting(bin_dir):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "valid" in done.stdout
     assert "discovery" in done.stdout and "discovery-model-xgb" in done.stdout
+
+
+def test_the_examples_pipeline_is_the_embedded_default_surface_for_surface():
+    # deploy/rankd.yaml says it spells out what rankd serves without models and surfaces; hold it to that.
+    import yaml
+    example = yaml.safe_load(EXAMPLE.read_text())
+    embedded = json.loads((REPO_ROOT / "Sources" / "Ranking" / "Resources" / "surfaces.json").read_text())
+    assert sorted(example["surfaces"]) == sorted(embedded["surfaces"])
+    for name, surface in embedded["surfaces"].items():
+        assert example["surfaces"][name] == surface, name
+    assert {key: (pathlib.Path(model["file"]).name, pathlib.Path(model["golden"]).name)
+            for key, model in example["models"].items()} == \
+        {key: (model["file"], model["golden"]) for key, model in embedded["models"].items()}
 
 
 def test_check_config_exits_2_when_the_file_cannot_be_read_or_is_not_yaml(bin_dir, tmp_path):
