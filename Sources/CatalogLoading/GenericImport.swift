@@ -83,12 +83,8 @@ public enum GenericImport {
     /// Numbered ids with a one-letter prefix (`t1…tN`) store nothing; any others are kept with a table from id to
     /// position (the validator has already refused repeats).
     static func ids(_ table: StringTable) -> EntityIDs {
-        if table.isNumbered {
-            let first = table[0]
-            let prefix = first.dropLast()
-            if prefix.count == 1, let letter = prefix.first, letter.isASCII {
-                return .positional(prefix: letter, count: table.count)
-            }
+        if let prefix = table.numberedPrefix, prefix.count == 1, let letter = prefix.first, letter.isASCII {
+            return .positional(prefix: letter, count: table.count)
         }
         let ids = (0..<table.count).map { table[$0] }
         return EntityIDs.explicit(ids) ?? .positional(prefix: "?", count: 0)

@@ -109,11 +109,11 @@ struct MarketplaceImport {
     /// `<prefix>1 … <prefix>n` in that order, else a stored table. `order[k]` is the table entry at position `k`.
     static func ids(_ table: StringTable, prefix: Character, order: [Int]? = nil, file: String) throws -> EntityIDs? {
         let count = table.count
-        let ascii = prefix.asciiValue ?? 0
+        let prefixBytes = Array(String(prefix).utf8)
         var positional = true
         for k in 0..<count where positional {
             let entry = order?[k] ?? k
-            positional = table.strings.withBytes(entry) { Self.isNumbered($0, prefix: ascii, number: k + 1) }
+            positional = table.strings.withBytes(entry) { StringTable.number($0, after: prefixBytes) == k + 1 }
         }
         if positional { return nil }
         let ids = (0..<count).map { table[order?[$0] ?? $0] }
@@ -121,20 +121,6 @@ struct MarketplaceImport {
             throw CatalogMappingError(file, "an id appears twice")
         }
         return explicit
-    }
-
-    /// Whether `bytes` spell `<prefix><number>` with no leading zero.
-    static func isNumbered(_ bytes: UnsafeRawBufferPointer, prefix: UInt8, number: Int) -> Bool {
-        guard bytes.count >= 2, bytes.count <= 20, bytes[0] == prefix, bytes[1] != UInt8(ascii: "0") else {
-            return false
-        }
-        var value = 0
-        for i in 1..<bytes.count {
-            let digit = Int(bytes[i]) - Int(UInt8(ascii: "0"))
-            guard (0...9).contains(digit) else { return false }
-            value = value * 10 + digit
-        }
-        return value == number
     }
 
     static func day(_ milliseconds: Int64) -> Int {

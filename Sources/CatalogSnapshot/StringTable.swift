@@ -92,9 +92,12 @@ public struct StringTable: Sendable, Equatable {
     /// True while lookups parse numbers instead of probing (for tests and the load log).
     public var isNumbered: Bool { numbered != nil && count > 0 }
 
-    /// The number `text` spells after `prefix` (no leading zero, at most 18 digits), or nil.
+    /// While every entry `k` is this prefix followed by `k + 1`, the prefix (`"v"` for `v1…vN`); else nil.
+    public var numberedPrefix: String? { isNumbered ? numbered.map { String(decoding: $0, as: UTF8.self) } : nil }
+
+    /// The number `text` spells after `prefix` (no leading zero, at most 18 digits, so it never overflows), or nil.
     @inline(__always)
-    static func number(_ text: UnsafeRawBufferPointer, after prefix: [UInt8]) -> Int? {
+    public static func number(_ text: UnsafeRawBufferPointer, after prefix: [UInt8]) -> Int? {
         let digits = text.count - prefix.count
         guard digits > 0, digits <= 18, text[prefix.count] != UInt8(ascii: "0") else { return nil }
         for i in 0..<prefix.count where text[i] != prefix[i] { return nil }

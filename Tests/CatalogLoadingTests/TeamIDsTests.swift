@@ -9,6 +9,16 @@ import Testing
 /// A team's export names venues, items and users with its own ids and writes them in its own order; the loader
 /// takes it as it is.
 @Suite struct TeamIDsTests {
+    @Test func idsWithTwentyDigitsAreKeptAsTheyAreRatherThanOverflowing() throws {
+        var table = StringTable()
+        for id in ["v1", "v99999999999999999999", "v9999999999999999999"] { table.insert(id) }
+        let ids = try #require(try MarketplaceImport.ids(table, prefix: "v", file: "venue.pb"))
+        #expect(ids.position("v9999999999999999999") == 2)
+        var numbered = StringTable()
+        for id in ["v1", "v2"] { numbered.insert(id) }
+        #expect(try MarketplaceImport.ids(numbered, prefix: "v", file: "venue.pb") == nil)
+    }
+
     static let referenceDay = DemoSnapshotTests.referenceDay
     static let market = DemoSnapshotTests.market
 
