@@ -28,14 +28,7 @@ struct CatalogCheck {
         while let item = try cursor.nextID() {
             guard case .id(let id, let number, let line) = item else { continue }
             if let first = ids.insert(id, kind: kind, record: number) {
-                log.report(
-                    .duplicateID,
-                    file: file,
-                    record: number,
-                    line: line,
-                    field: "id",
-                    message: "id \"\(id)\" is also the id of record \(first)"
-                )
+                duplicate(id, file: file, record: number, line: line, first: first)
             }
         }
     }
@@ -105,11 +98,12 @@ struct CatalogCheck {
         return reader.count
     }
 
-    private mutating func duplicate(_ id: String, file: String, record: Int, first: Int) {
+    private mutating func duplicate(_ id: String, file: String, record: Int, line: Int? = nil, first: Int) {
         log.report(
             .duplicateID,
             file: file,
             record: record,
+            line: line,
             field: "id",
             message: "id \"\(id)\" is also the id of record \(first)"
         )
