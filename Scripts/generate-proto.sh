@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 target=Sources/CRankingProto
 served=(
   ranking/v1/ranking.proto
+  ranking/v1/events.proto
   grpc/health/v1/health.proto
   grpc/reflection/v1/reflection.proto
   grpc/reflection/v1alpha/reflection.proto

@@ -17,7 +17,8 @@ public enum ContractMapping {
             market: ProtoC.string(context.market),
             device: ProtoC.string(context.device),
             locale: ProtoC.string(context.locale),
-            requestID: ProtoC.string(context.request_id)
+            requestID: ProtoC.string(context.request_id),
+            sessionID: ProtoC.string(context.session_id)
         )
     }
 

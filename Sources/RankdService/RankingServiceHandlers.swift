@@ -18,6 +18,7 @@ public final class RankingServiceHandlers: @unchecked Sendable {
 
     private let lock = NSLock()
     private var _engine: RankingEngine?
+    private var _onlineStore: (any OnlineStore)?
     private let testHooks: Bool
 
     /// - Parameter testHooks: honour the test-only request metadata (integration tests only): `rankd-test-delay-ms`
@@ -27,10 +28,27 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         self.testHooks = testHooks
     }
 
-    /// The engine serving requests; set once it is built, replaced on a snapshot swap.
+    /// The engine serving requests; set once it is built, replaced on a snapshot swap. Each engine set here reads
+    /// ``onlineStore``.
     public var engine: RankingEngine? {
         get { lock.withLock { _engine } }
-        set { lock.withLock { _engine = newValue } }
+        set {
+            lock.withLock {
+                newValue?.onlineStore = _onlineStore
+                _engine = newValue
+            }
+        }
+    }
+
+    /// The online state every engine reads (what users did since the snapshot); nil: the snapshot only.
+    public var onlineStore: (any OnlineStore)? {
+        get { lock.withLock { _onlineStore } }
+        set {
+            lock.withLock {
+                _onlineStore = newValue
+                _engine?.onlineStore = newValue
+            }
+        }
     }
 
     /// The service definition to register.

@@ -139,10 +139,14 @@ struct Rankd: ParsableCommand {
         let operations = Operations(backend: MetricsBackend.bootstrap())
         let signals = try TerminationSignals.block()
         let ranking = RankingServiceHandlers(testHooks: testHooks)
-        let health = HealthService(services: [RankingServiceHandlers.serviceName])
+        // The online state outlives catalogs and configurations: every engine built later reads this one.
+        let onlineStore = InProcessOnlineStore()
+        ranking.onlineStore = onlineStore
+        let events = EventServiceHandlers(store: onlineStore)
+        let health = HealthService(services: [RankingServiceHandlers.serviceName, EventServiceHandlers.serviceName])
         let serviceNames = [
-            RankingServiceHandlers.serviceName, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
-            "grpc.reflection.v1alpha.ServerReflection",
+            RankingServiceHandlers.serviceName, EventServiceHandlers.serviceName, "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
         ]
         let reflection = try ReflectionService(services: serviceNames)
         var serverConfiguration = Rankd.serverConfiguration(settings)
@@ -150,7 +154,7 @@ struct Rankd: ParsableCommand {
         serverConfiguration.logger.logLevel = .trace
         let server = try Server(
             configuration: serverConfiguration,
-            services: [ranking.definition, health.definition] + reflection.definitions
+            services: [ranking.definition, events.definition, health.definition] + reflection.definitions
         )
         operations.observe(server: { server.stats() })
         operations.configServed(version: Rankd.configVersion(path: configPath))

@@ -1,5 +1,13 @@
 import Foundation
 
+/// An order the user placed after the snapshot, known from an event: its venue, the item when the event named one
+/// (else -1), and its day relative to the snapshot's reference day.
+struct OnlineOrder: Equatable {
+    var venue: Int32
+    var item: Int32
+    var day: Int16
+}
+
 /// Per-request facts the feature join and the candidate sources share, computed once per request.
 struct RequestFrame {
     var userIndex: Int?
@@ -31,14 +39,20 @@ struct RequestFrame {
     var cartWalk: [(item: Int32, count: Float)] = []
     /// The bought-together index the cart was read with, for the candidates' own partners.
     var itemPairs: ItemPairs?
+    /// Venues of the user's orders that reached rankd as events (``OnlineOrder``), newest first: "Order again" shows
+    /// them first, whatever the snapshot knows.
+    var recentOrderVenues: [Int32] = []
 
+    /// - Parameter onlineOrders: the user's orders that arrived as events after the snapshot, counted with its
+    ///   history (newest first).
     init(
         catalog: Catalog,
         userIndex: Int?,
         latitude: Double,
         longitude: Double,
         timeUnixMs: Int64,
-        venueIndex: Int?
+        venueIndex: Int?,
+        onlineOrders: [OnlineOrder] = []
     ) {
         self.userIndex = userIndex
         self.latitude = latitude
@@ -55,15 +69,32 @@ struct RequestFrame {
         weekday = ((localDay + 3) % 7 + 7) % 7  // 1970-01-01 was a Thursday
         minuteOfDay = Int((localMs - Int64(localDay) * 86_400_000) / 60_000)
         hour = minuteOfDay / 60
-        guard let user = userIndex else { return }
-        let start = Int(catalog.userOrderStart[user])
-        let end = Int(catalog.userOrderStart[user + 1])
-        orderCount = end - start
+        for order in onlineOrders where !recentOrderVenues.contains(order.venue) {
+            recentOrderVenues.append(order.venue)
+        }
+        // A user the snapshot does not know yet has only their events.
+        guard userIndex != nil || !onlineOrders.isEmpty else { return }
+        var start = 0
+        var end = 0
+        if let user = userIndex {
+            start = Int(catalog.userOrderStart[user])
+            end = Int(catalog.userOrderStart[user + 1])
+        }
+        orderCount = end - start + onlineOrders.count
         var priceSum = 0.0
-        for o in start..<end {
-            let v = catalog.orderVenue[o]
+        let fromSnapshot = end - start
+        for k in 0..<orderCount {
+            let v: Int32
+            let d: Int16
+            let items: (Int32, Int32)
+            if k < fromSnapshot {
+                let o = start + k
+                (v, d, items) = (catalog.orderVenue[o], catalog.orderDay[o], (catalog.orderItem[o], catalog.orderItem2[o]))
+            } else {
+                let order = onlineOrders[k - fromSnapshot]
+                (v, d, items) = (order.venue, order.day, (order.item, -1))
+            }
             priceSum += Double(catalog.venuePriceLevel[Int(v)])
-            let d = catalog.orderDay[o]
             if let i = venueHistory.firstIndex(where: { $0.venue == v }) {
                 venueHistory[i].count += 1
                 venueHistory[i].lastDay = max(venueHistory[i].lastDay, d)
@@ -78,7 +109,7 @@ struct RequestFrame {
                     brandHistory.append((brand, 1))
                 }
             }
-            for item in [catalog.orderItem[o], catalog.orderItem2[o]] where item >= 0 {
+            for item in [items.0, items.1] where item >= 0 {
                 if let i = itemHistory.firstIndex(where: { $0.item == item }) {
                     itemHistory[i].count += 1
                 } else {
@@ -112,9 +143,14 @@ struct RequestFrame {
         itemHistory.sort { $0.item < $1.item }
     }
 
-    /// The user's venues, most ordered (then most recent) first.
+    /// The user's venues: those ordered through events first (newest first), then the rest, most ordered (then most
+    /// recent) first.
     var pastVenuesByFrequency: [Int32] {
-        venueHistory.sorted { ($0.count, $0.lastDay, -$0.venue) > ($1.count, $1.lastDay, -$1.venue) }.map(\.venue)
+        let byFrequency = venueHistory.sorted {
+            ($0.count, $0.lastDay, -$0.venue) > ($1.count, $1.lastDay, -$1.venue)
+        }.map(\.venue)
+        guard !recentOrderVenues.isEmpty else { return byFrequency }
+        return recentOrderVenues + byFrequency.filter { !recentOrderVenues.contains($0) }
     }
 
     /// Co-visited venues the user has not ordered from, best first.

@@ -16,6 +16,8 @@ public struct RequestContext: Sendable {
     public var locale: String
     /// Caller's request id: the same id gives the same exploration choices.
     public var requestID: String
+    /// The app session; online session features read its events. Empty: none.
+    public var sessionID: String
 
     /// Creates a context; every field defaults to "not given".
     public init(
@@ -25,7 +27,8 @@ public struct RequestContext: Sendable {
         market: String = "",
         device: String = "",
         locale: String = "",
-        requestID: String = ""
+        requestID: String = "",
+        sessionID: String = ""
     ) {
         self.latitude = latitude
         self.longitude = longitude
@@ -34,6 +37,7 @@ public struct RequestContext: Sendable {
         self.device = device
         self.locale = locale
         self.requestID = requestID
+        self.sessionID = sessionID
     }
 }
 

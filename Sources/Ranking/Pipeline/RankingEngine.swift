@@ -17,6 +17,17 @@ public final class RankingEngine: @unchecked Sendable {
     let additionalSources: [any CandidateSource]
     private var missingCounts: [String: [Int]] = [:]
     private var requestsServed: [String: Int] = [:]
+    private var _onlineStore: (any OnlineStore)?
+
+    /// Where what users do since the snapshot is read from (``EventIngest`` writes it); nil: the snapshot only. Set
+    /// once when the engine is installed, and carried over by every engine that replaces this one.
+    public var onlineStore: (any OnlineStore)? {
+        get { lock.withLock { _onlineStore } }
+        set { lock.withLock { _onlineStore = newValue } }
+    }
+
+    /// Share of a request's budget the online state may take to read; past it the answer is built without it.
+    static let onlineReadShare = 0.25
 
     init(
         state: EngineState,
@@ -553,13 +564,24 @@ public final class RankingEngine: @unchecked Sendable {
         let timeMs =
             context.requestTimeUnixMs != 0
             ? context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        var onlineDegraded = false
+        let online = readOnline(
+            userID: userID,
+            sessionID: context.sessionID,
+            nowMs: timeMs,
+            budgetMillis: surface.config.defaultBudgetMillis,
+            deadline: deadline,
+            started: started,
+            degraded: &onlineDegraded
+        )
         var frame = RequestFrame(
             catalog: catalog,
             userIndex: userIndex,
             latitude: latitude,
             longitude: longitude,
             timeUnixMs: timeMs,
-            venueIndex: venueIndex
+            venueIndex: venueIndex,
+            onlineOrders: RankingEngine.onlineOrders(online.user, catalog: catalog)
         )
         if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
         if !inputs.contextItems.isEmpty { frame.setCart(inputs.contextItems, catalog: catalog, pairs: state.itemPairs) }
@@ -611,6 +633,7 @@ public final class RankingEngine: @unchecked Sendable {
             return min(d, overall)
         }
         var run = PipelineRun()
+        if onlineDegraded { run.degradedStages.append("features.online") }
         run.variant = variantName
         run.requestTimeUnixMs = timeMs
         run.seed =
@@ -819,6 +842,47 @@ public final class RankingEngine: @unchecked Sendable {
         run.catalog = catalog
         surface.metrics.record(run, sourceCounts: sourceCounts)
         return run
+    }
+
+    /// The user's online state, or empty when there is no store, it fails, or it does not answer within its share of
+    /// the request's budget (then `degraded` is set and the answer is built from the snapshot alone).
+    private func readOnline(
+        userID: String,
+        sessionID: String,
+        nowMs: Int64,
+        budgetMillis: Double,
+        deadline: DispatchTime?,
+        started: DispatchTime,
+        degraded: inout Bool
+    ) -> UserOnlineState {
+        guard let store = onlineStore else { return .empty }
+        var budget = budgetMillis * 1e6
+        if let deadline { budget = min(budget, Double(deadline.uptimeNanoseconds &- started.uptimeNanoseconds)) }
+        let until = DispatchTime(
+            uptimeNanoseconds: started.uptimeNanoseconds + UInt64(max(0, min(budget, 86_400e9)) * Self.onlineReadShare)
+        )
+        do {
+            return try store.read(userID: userID, sessionID: sessionID, nowMs: nowMs, deadline: until)
+        } catch {
+            degraded = true
+            return .empty
+        }
+    }
+
+    /// The orders among `interactions` (newest first) whose venue or item the catalog knows, newest first.
+    static func onlineOrders(_ interactions: [OnlineInteraction], catalog: Catalog) -> [OnlineOrder] {
+        var orders: [OnlineOrder] = []
+        for interaction in interactions where interaction.kind == .order {
+            let day = Int16(
+                clamping: Int((Double(interaction.timeMs) / 86_400_000).rounded(.down)) - catalog.referenceDay
+            )
+            if let v = catalog.venueIndex(interaction.itemID) {
+                orders.append(OnlineOrder(venue: Int32(v), item: -1, day: day))
+            } else if let i = catalog.itemIndex(interaction.itemID) {
+                orders.append(OnlineOrder(venue: catalog.itemVenue[i], item: Int32(i), day: day))
+            }
+        }
+        return orders
     }
 
     private static func candidateIndex(

@@ -469,7 +469,7 @@ void   ranking__v1__recommend_response__free_unpacked
   assert(message->base.descriptor == &ranking__v1__recommend_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ranking__v1__context__field_descriptors[7] =
+static const ProtobufCFieldDescriptor ranking__v1__context__field_descriptors[8] =
 {
   {
     "latitude",
@@ -555,6 +555,18 @@ static const ProtobufCFieldDescriptor ranking__v1__context__field_descriptors[7]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "session_id",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__V1__Context, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__v1__context__field_indices_by_name[] = {
   4,   /* field[4] = device */
@@ -564,11 +576,12 @@ static const unsigned ranking__v1__context__field_indices_by_name[] = {
   3,   /* field[3] = market */
   6,   /* field[6] = request_id */
   2,   /* field[2] = request_time_unix_ms */
+  7,   /* field[7] = session_id */
 };
 static const ProtobufCIntRange ranking__v1__context__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor ranking__v1__context__descriptor =
 {
@@ -578,7 +591,7 @@ const ProtobufCMessageDescriptor ranking__v1__context__descriptor =
   "Ranking__V1__Context",
   "ranking.v1",
   sizeof(Ranking__V1__Context),
-  7,
+  8,
   ranking__v1__context__field_descriptors,
   ranking__v1__context__field_indices_by_name,
   1,  ranking__v1__context__number_ranges,

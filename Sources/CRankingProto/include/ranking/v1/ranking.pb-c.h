@@ -62,10 +62,15 @@ struct  Ranking__V1__Context
    * Caller's request id; makes exploration reproducible for the same id.
    */
   char *request_id;
+  /*
+   * The app session the request belongs to (Event.session_id of the same session): session features read the
+   * events sent with it. Empty: none.
+   */
+  char *session_id;
 };
 #define RANKING__V1__CONTEXT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__v1__context__descriptor) \
-    , 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Ranking__V1__Candidate__FeaturesEntry

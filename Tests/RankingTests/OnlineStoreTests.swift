@@ -1,0 +1,250 @@
+import Dispatch
+import Testing
+
+@testable import Ranking
+
+/// Events in: each refusal reason, deduplication, the bounds of the in-process store and the item windows.
+@Suite struct OnlineStoreTests {
+    static let now: Int64 = 1_780_000_000_000
+    static let later = DispatchTime.now() + .seconds(60)
+
+    static func event(
+        _ id: String,
+        user: String = "u1",
+        session: String = "",
+        kind: EventKind = .click,
+        item: String = "v1",
+        atMs: Int64 = now
+    ) -> IncomingEvent {
+        IncomingEvent(eventID: id, userID: user, sessionID: session, kind: kind.rawValue, itemID: item, timestampMs: atMs)
+    }
+
+    @Test func everyRefusalHasItsReasonAndASentence() throws {
+        let limits = OnlineLimits()
+        var cases: [(IncomingEvent, EventRejection)] = []
+        var e = Self.event("")
+        cases.append((e, .missingEventID))
+        e = Self.event(String(repeating: "x", count: 129))
+        cases.append((e, .eventIDTooLong))
+        e = Self.event("a", user: "")
+        cases.append((e, .missingUserID))
+        e = Self.event("a")
+        e.kind = 0
+        cases.append((e, .unknownKind))
+        e.kind = 99
+        cases.append((e, .unknownKind))
+        cases.append((Self.event("a", item: ""), .missingItemID))
+        cases.append((Self.event("a", session: String(repeating: "s", count: 257)), .idTooLong))
+        cases.append((Self.event("a", atMs: Self.now + 301_000), .timestampInFuture))
+        cases.append((Self.event("a", atMs: Self.now - 86_400_001), .timestampTooOld))
+        e = Self.event("a")
+        e.value = .nan
+        cases.append((e, .valueNotFinite))
+        e = Self.event("a")
+        e.requestID = "r1"
+        e.position = -1
+        cases.append((e, .negativePosition))
+        #expect(Set(cases.map(\.1)) == Set(EventRejection.allCases))
+        for (event, reason) in cases {
+            guard case .failure(let error) = event.checked(nowMs: Self.now, limits: limits) else {
+                Issue.record("accepted an event that should be refused for \(reason)")
+                continue
+            }
+            #expect(error.reason == reason)
+            #expect(!error.message.isEmpty)
+        }
+        // Time 0 means "now"; a position without a request id is ignored.
+        var good = Self.event("ok", atMs: 0)
+        good.position = -5
+        let checked = try good.checked(nowMs: Self.now, limits: limits).get()
+        #expect(checked.timeMs == Self.now)
+        #expect(checked.position == 0)
+    }
+
+    @Test func aBatchStoresTheGoodEventsAndCountsTheBadOnesByReason() throws {
+        let store = InProcessOnlineStore()
+        let batch = [
+            Self.event("e1", kind: .order), Self.event(""), Self.event("e2", user: ""), Self.event("e3"),
+            Self.event("e1", kind: .order),
+        ]
+        let outcome = try EventIngest.track(batch, store: store, nowMs: Self.now, deadline: Self.later)
+        #expect(outcome.accepted == 2)
+        #expect(outcome.duplicates == 1)
+        #expect(outcome.rejectedByReason == [.missingEventID: 1, .missingUserID: 1])
+        #expect(outcome.rejections.map(\.index) == [1, 2])
+        // A retry of the same batch stores nothing twice.
+        let retry = try EventIngest.track(batch, store: store, nowMs: Self.now + 1000, deadline: Self.later)
+        #expect(retry.accepted == 0)
+        #expect(retry.duplicates == 3)
+        let state = try store.read(userID: "u1", sessionID: "", nowMs: Self.now + 1000, deadline: Self.later)
+        #expect(state.user.map(\.kind) == [.click, .order])  // same time: the later arrival first
+    }
+
+    @Test func aBatchOverTheLimitIsRefusedWhole() {
+        let store = InProcessOnlineStore()
+        let batch = (0...1000).map { Self.event("e\($0)") }
+        #expect(throws: RankingError.self) {
+            try EventIngest.track(batch, store: store, nowMs: Self.now, deadline: Self.later)
+        }
+        #expect(store.report().eventIDs == 0)
+    }
+
+    @Test func recentInteractionsAreBoundedPerKindAndByAge() throws {
+        var limits = OnlineLimits()
+        limits.recentPerKind = 3
+        limits.recentMaxAgeMillis = 60_000
+        let store = InProcessOnlineStore(limits: limits)
+        var events: [OnlineEvent] = []
+        for i in 0..<5 {
+            events.append(
+                OnlineEvent(eventID: "c\(i)", userID: "u1", kind: .click, itemID: "v\(i)", timeMs: Self.now + Int64(i))
+            )
+        }
+        events.append(OnlineEvent(eventID: "o", userID: "u1", kind: .order, itemID: "v9", timeMs: Self.now - 50_000))
+        _ = try store.write(events, nowMs: Self.now, deadline: Self.later)
+        let state = try store.read(userID: "u1", sessionID: "", nowMs: Self.now + 10, deadline: Self.later)
+        #expect(state.user.map(\.itemID) == ["v4", "v3", "v2", "v9"])
+        // 20 s later the order is over a minute old.
+        let later = try store.read(userID: "u1", sessionID: "", nowMs: Self.now + 20_000, deadline: Self.later)
+        #expect(later.user.map(\.itemID) == ["v4", "v3", "v2"])
+    }
+
+    @Test func sessionsKeepTheirOwnEventsUntilIdle() throws {
+        let store = InProcessOnlineStore()
+        let events = [
+            OnlineEvent(eventID: "a", userID: "u1", sessionID: "s1", kind: .view, itemID: "v1", timeMs: Self.now),
+            OnlineEvent(eventID: "b", userID: "u1", sessionID: "s2", kind: .view, itemID: "v2", timeMs: Self.now),
+            OnlineEvent(eventID: "c", userID: "u1", kind: .view, itemID: "v3", timeMs: Self.now),
+        ]
+        _ = try store.write(events, nowMs: Self.now, deadline: Self.later)
+        let s1 = try store.read(userID: "u1", sessionID: "s1", nowMs: Self.now, deadline: Self.later)
+        #expect(s1.session.map(\.itemID) == ["v1"])
+        #expect(Set(s1.user.map(\.itemID)) == ["v1", "v2", "v3"])
+        // Another user's session of the same name is not this one.
+        let other = try store.read(userID: "u2", sessionID: "s1", nowMs: Self.now, deadline: Self.later)
+        #expect(other == .empty)
+        let idle = try store.read(userID: "u1", sessionID: "s1", nowMs: Self.now + 3_600_001, deadline: Self.later)
+        #expect(idle.session.isEmpty)
+    }
+
+    @Test func usersAndEventIDsStayWithinTheirBounds() throws {
+        let store = InProcessOnlineStore(maxUsers: 160, maxEventIDs: 320)
+        for batch in 0..<10 {
+            let events = (0..<100).map { i in
+                OnlineEvent(
+                    eventID: "e\(batch)-\(i)",
+                    userID: "u\(batch * 100 + i)",
+                    kind: .click,
+                    itemID: "v1",
+                    timeMs: Self.now + Int64(batch)
+                )
+            }
+            _ = try store.write(events, nowMs: Self.now + Int64(batch), deadline: Self.later)
+        }
+        let report = store.report()
+        #expect(report.users <= 160)
+        #expect(report.eventIDs <= 320)
+        #expect(report.evictions > 0)
+        #expect(report.bytes > 0)
+        // The newest user is kept.
+        let newest = try store.read(userID: "u999", sessionID: "", nowMs: Self.now + 10, deadline: Self.later)
+        #expect(newest.user.count == 1)
+    }
+
+    @Test func itemWindowsCountByBucket() {
+        let counters = ItemWindowCounters(maxItems: 10)
+        let hour: Int64 = 3_600_000
+        let base = (Self.now / hour) * hour + 30 * 60_000  // half past the hour
+        counters.add(itemID: "v1", kind: .order, timeMs: base)
+        counters.add(itemID: "v1", kind: .order, timeMs: base - 20 * 60_000)
+        counters.add(itemID: "v1", kind: .order, timeMs: base - 3 * hour)
+        counters.add(itemID: "v1", kind: .click, timeMs: base)
+        #expect(counters.count(itemID: "v1", kind: .order, windowMillis: 300_000, nowMs: base) == 1)
+        #expect(counters.count(itemID: "v1", kind: .order, windowMillis: hour, nowMs: base) == 2)
+        #expect(counters.count(itemID: "v1", kind: .order, windowMillis: 24 * hour, nowMs: base) == 3)
+        #expect(counters.count(itemID: "v1", kind: .order, windowMillis: 24 * hour, nowMs: base + 22 * hour) == 2)
+        #expect(counters.count(itemID: "v1", kind: .click, windowMillis: hour, nowMs: base) == 1)
+        #expect(counters.count(itemID: "v2", kind: .order, windowMillis: hour, nowMs: base) == 0)
+        #expect(
+            counters.counts(
+                itemIDs: ["v2", "v1"],
+                queries: [(.order, hour), (.click, hour)],
+                nowMs: base
+            ) == [0, 0, 2, 1]
+        )
+        for i in 0..<30 { counters.add(itemID: "x\(i)", kind: .view, timeMs: base + Int64(i)) }
+        #expect(counters.size.items <= 10)
+        #expect(counters.size.evictions > 0)
+        #expect(ItemWindowCounters.isSupportedWindow(hour))
+        #expect(ItemWindowCounters.isSupportedWindow(600_000))
+        #expect(!ItemWindowCounters.isSupportedWindow(90 * 60_000))
+        #expect(!ItemWindowCounters.isSupportedWindow(25 * hour))
+    }
+}
+
+/// The pipeline reads what users just did.
+@Suite struct OnlineRankingTests {
+    /// A store that cannot be reached.
+    final class DownStore: OnlineStore, @unchecked Sendable {
+        let limits = OnlineLimits()
+        let itemCounters = ItemWindowCounters()
+        func write(_ events: [OnlineEvent], nowMs: Int64, deadline: DispatchTime) throws -> [Bool] {
+            throw OnlineStoreError.unavailable("down")
+        }
+        func read(userID: String, sessionID: String, nowMs: Int64, deadline: DispatchTime) throws -> UserOnlineState {
+            throw OnlineStoreError.unavailable("down")
+        }
+        func report() -> OnlineStoreReport { OnlineStoreReport(backend: "down") }
+    }
+
+    @Test func anOrderSentAsAnEventShowsFirstInOrderAgain() throws {
+        let engine = try Fixture.engine { _ in }
+        let store = InProcessOnlineStore()
+        engine.onlineStore = store
+        let user = Fixture.berlinUser(minOrders: 4)
+        let query = Fixture.discovery(user: user)
+        let before = try Fixture.sections(engine, query)
+        let orderAgain = before.first { $0.key == "order_again" }?.items.map(\.itemID) ?? []
+        // A venue in the user's city that is open and delivers there, not yet in Order again.
+        let shown = Set(before.flatMap { $0.items.map(\.itemID) })
+        let fresh = try #require(
+            before.first { $0.key != "order_again" }?.items.map(\.itemID).first { !orderAgain.contains($0) }
+        )
+        #expect(shown.contains(fresh))
+        let time = query.context.requestTimeUnixMs - 60_000
+        let outcome = try EventIngest.track(
+            [
+                IncomingEvent(
+                    eventID: "order-1",
+                    userID: Catalog.userID(user),
+                    kind: EventKind.order.rawValue,
+                    itemID: fresh,
+                    timestampMs: time
+                )
+            ],
+            store: store,
+            nowMs: query.context.requestTimeUnixMs,
+            deadline: .now() + .seconds(5)
+        )
+        #expect(outcome.accepted == 1)
+        let after = try Fixture.sections(engine, query)
+        #expect(after.first { $0.key == "order_again" }?.items.first?.itemID == fresh)
+        #expect(after.allSatisfy { !$0.degradedStages.contains("features.online") })
+    }
+
+    @Test func aStoreThatIsDownDegradesTheAnswerButNeverFailsIt() throws {
+        let engine = try Fixture.engine { _ in }
+        engine.onlineStore = DownStore()
+        let sections = try Fixture.sections(engine, Fixture.discovery(user: Fixture.berlinUser()))
+        #expect(sections.reduce(0) { $0 + $1.items.count } > 0)
+        #expect(sections.allSatisfy { $0.degraded && $0.degradedStages.contains("features.online") })
+        #expect(throws: RankingError.self) {
+            try EventIngest.track(
+                [OnlineStoreTests.event("e1")],
+                store: DownStore(),
+                nowMs: OnlineStoreTests.now,
+                deadline: .now() + .seconds(1)
+            )
+        }
+    }
+}
