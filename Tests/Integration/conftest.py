@@ -73,10 +73,10 @@ def protos(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("generated")
     well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    ranking = PROTO_ROOT / "ranking" / "v1" / "ranking.proto"
+    contract = [PROTO_ROOT / "ranking" / "v1" / name for name in ("ranking.proto", "events.proto")]
     code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", f"--python_out={out}",
-                        f"--grpc_python_out={out}", str(ranking)])
-    assert code == 0, f"protoc failed on {ranking}"
+                        f"--grpc_python_out={out}", *map(str, contract)])
+    assert code == 0, f"protoc failed on {contract}"
 
     # reflection.proto's own path would give a package named `grpc`, which would shadow grpcio.
     reflection_dir = out / "reflection_src" / "rankd_itest_reflection_v1"
@@ -88,9 +88,10 @@ def protos(tmp_path_factory):
     assert code == 0, "protoc failed on grpc/reflection/v1/reflection.proto"
 
     sys.path.insert(0, str(out))
-    from ranking.v1 import ranking_pb2, ranking_pb2_grpc
+    from ranking.v1 import events_pb2, events_pb2_grpc, ranking_pb2, ranking_pb2_grpc
     from rankd_itest_reflection_v1 import reflection_pb2, reflection_pb2_grpc
     return types.SimpleNamespace(ranking=ranking_pb2, ranking_grpc=ranking_pb2_grpc,
+                                 events=events_pb2, events_grpc=events_pb2_grpc,
                                  reflection_v1=reflection_pb2, reflection_v1_grpc=reflection_pb2_grpc)
 
 
@@ -158,3 +159,8 @@ def channel(rankd):
 @pytest.fixture(scope="session")
 def ranking_stub(channel, protos):
     return protos.ranking_grpc.RankingServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def events_stub(channel, protos):
+    return protos.events_grpc.EventServiceStub(channel)

@@ -9,6 +9,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 EXPECTED_SERVICES = {
     "ranking.v1.RankingService",
+    "ranking.v1.EventService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
