@@ -151,8 +151,12 @@ enum GenericFixture {
     /// A deadline no busy test machine reaches.
     static var deadline: DispatchTime { .now() + .seconds(600) }
 
-    static func list(_ state: GenericState, _ query: RecommendQuery) throws -> GenericRun {
-        try state.recommend(query, deadline: deadline, arrival: nil, isCancelled: { false }).run
+    static func list(
+        _ state: GenericState,
+        _ query: RecommendQuery,
+        online: (any OnlineStore)? = nil
+    ) throws -> GenericRun {
+        try state.recommend(query, online: online, deadline: deadline, arrival: nil, isCancelled: { false }).run
     }
 
     static func ids(_ run: GenericRun, _ surface: GenericSurface) -> [String] {

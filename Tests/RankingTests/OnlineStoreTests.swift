@@ -16,7 +16,14 @@ import Testing
         item: String = "v1",
         atMs: Int64 = now
     ) -> IncomingEvent {
-        IncomingEvent(eventID: id, userID: user, sessionID: session, kind: kind.rawValue, itemID: item, timestampMs: atMs)
+        IncomingEvent(
+            eventID: id,
+            userID: user,
+            sessionID: session,
+            kind: kind.rawValue,
+            itemID: item,
+            timestampMs: atMs
+        )
     }
 
     @Test func everyRefusalHasItsReasonAndASentence() throws {

@@ -89,7 +89,9 @@ struct RequestFrame {
             let items: (Int32, Int32)
             if k < fromSnapshot {
                 let o = start + k
-                (v, d, items) = (catalog.orderVenue[o], catalog.orderDay[o], (catalog.orderItem[o], catalog.orderItem2[o]))
+                (v, d, items) = (
+                    catalog.orderVenue[o], catalog.orderDay[o], (catalog.orderItem[o], catalog.orderItem2[o])
+                )
             } else {
                 let order = onlineOrders[k - fromSnapshot]
                 (v, d, items) = (order.venue, order.day, (order.item, -1))

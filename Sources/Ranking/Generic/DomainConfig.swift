@@ -200,8 +200,20 @@ public struct GenericFeatureConfig: Codable, Sendable {
     /// The event counted (`user_events`, `user_reference_events`); nil counts every event.
     public var event: String?
     /// For `user_reference_events`: the reference attribute of the ranked kind (`artist`); for `cosine_user`: the
-    /// user kind's embedding attribute.
+    /// user kind's embedding attribute; for the `online_*` kinds that read a group: the reference or tags attribute
+    /// that groups items (`artist`, `genres`: its first tag).
     public var via: String?
+    /// `online_*`: the window, in seconds (window counts and rates: 300 to 3600 in steps of 300, or 7200 to 86400
+    /// in steps of 3600).
+    public var windowSeconds: Double?
+    /// `online_rate`: the event counted below the line (`impression` under `click`).
+    public var over: String?
+    /// `online_rate`: the rate assumed before any event, and how many events it weighs as.
+    public var prior: Double?
+    public var priorWeight: Double?
+    /// `online_time_since`, `online_interacted`: whose events: `user` (every session; the default) or `session` (the
+    /// request's `Context.session_id`).
+    public var scope: String?
 }
 
 /// What a generic feature computes for a candidate `c`, given the anchor `a`, the context items and the user.
@@ -234,16 +246,48 @@ public enum GenericFeatureKind: String, CaseIterable, Sendable {
     case userReferenceEvents = "user_reference_events"
     /// Entries of another user history (`attribute`, e.g. follows) naming `c`'s reference (`via`).
     case userReferenceHistory = "user_reference_history"
+    /// Events (`event`, an event kind of the event contract) on `c` by every user in the last `windowSeconds`.
+    case onlineWindowCount = "online_window_count"
+    /// (events `event` + prior x priorWeight) / (events `over` + priorWeight) on `c` in the last `windowSeconds`: a
+    /// click-through rate that starts at the prior and follows the events.
+    case onlineRate = "online_rate"
+    /// Seconds since the user (or the session: `scope`) last had an `event` (any kind when nil) with `c`, or with an
+    /// item of `c`'s group (`via`); missing when never.
+    case onlineTimeSince = "online_time_since"
+    /// Share of the session's events (`event`, or all) on items of `c`'s group (`via`); 0 without session events.
+    case onlineSessionAffinity = "online_session_affinity"
+    /// 1 when the user (or the session) had an `event` with `c` in the last `windowSeconds` (default: as long as
+    /// events are kept), else 0.
+    case onlineInteracted = "online_interacted"
 }
 
 /// Generic re-rank rules.
 public struct GenericRerankConfig: Codable, Sendable {
     /// Never answer a context item (no repeats within the session).
     public var excludeContextItems: Bool
+    /// Never answer an item the user (or session) just had one of these events with (a track just skipped).
+    public var excludeRecent: RecentEventRule?
+    /// Lower the score of items whose group (`attribute`: artist) the user or session just had these events with,
+    /// by `penalty` per event (an artist skipped twice sinks twice as far).
+    public var demoteRecent: RecentEventRule?
     /// At most `cap` items sharing a reference (artist) within the first `window` positions.
     public var capPerReference: ReferenceCapConfig?
     /// Greedy diversity over a tag attribute's main tag (genre).
     public var tagDiversity: TagDiversityConfig?
+}
+
+/// A re-rank rule that reads what the user did since the snapshot (the online state).
+public struct RecentEventRule: Codable, Sendable {
+    /// Event kinds of the event contract (`skip`).
+    public var events: [String]
+    /// How far back, in seconds.
+    public var withinSeconds: Double
+    /// `user` (the default) or `session`.
+    public var scope: String?
+    /// `demoteRecent`: the reference or tags attribute that groups items (`artist`); `excludeRecent` ignores it.
+    public var attribute: String?
+    /// `demoteRecent`: score taken off per event.
+    public var penalty: Double?
 }
 
 /// `cap_per_reference`.

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 // Recommend on a catalog of another schema: the engine state then holds that domain's generic surfaces only, and
 // RankingEngine hands Recommend to them here. Rank is refused for them (they generate their own candidates).
@@ -20,6 +21,7 @@ extension GenericState {
     /// surface's default budget from `arrival` when the caller gave none).
     func recommend(
         _ query: RecommendQuery,
+        online: (any OnlineStore)?,
         deadline: DispatchTime?,
         arrival: DispatchTime?,
         isCancelled: () -> Bool
@@ -34,7 +36,7 @@ extension GenericState {
             )
         }
         let limit = query.limit == 0 ? surface.config.defaultLimit : query.limit
-        let inputs = try surface.resolveInputs(
+        var inputs = try surface.resolveInputs(
             userID: query.userID,
             contextItemIDs: query.contextItemIDs,
             venueID: query.venueID,
@@ -47,13 +49,37 @@ extension GenericState {
                 uptimeNanoseconds: start.uptimeNanoseconds + UInt64(surface.config.defaultBudgetMillis * 1e6)
             )
         if DispatchTime.now() >= end { throw RankingError.deadlineExceeded }
-        let run = try surface.run(
+        inputs.nowMs =
+            query.context.requestTimeUnixMs != 0
+            ? query.context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        var onlineDegraded = false
+        if surface.readsOnline, let online {
+            inputs.itemCounters = online.itemCounters
+            let now = DispatchTime.now()
+            let share = Double(end.uptimeNanoseconds &- now.uptimeNanoseconds) * RankingEngine.onlineReadShare
+            let until = DispatchTime(uptimeNanoseconds: now.uptimeNanoseconds + UInt64(max(0, min(share, 86_400e9))))
+            do {
+                inputs.setOnline(
+                    try online.read(
+                        userID: query.userID,
+                        sessionID: query.context.sessionID,
+                        nowMs: inputs.nowMs,
+                        deadline: until
+                    ),
+                    ids: surface.items.ids
+                )
+            } catch {
+                onlineDegraded = true
+            }
+        }
+        var run = try surface.run(
             inputs,
             exclude: query.excludeItemIDs,
             explain: query.explain,
             deadline: end,
             isCancelled: isCancelled
         )
+        if onlineDegraded { run.degradedStages.insert("features.online", at: 0) }
         return (run, surface, limit)
     }
 }
@@ -107,6 +133,7 @@ extension RankingEngine {
         let started = DispatchTime.now()
         var (run, surface, limit) = try generic.recommend(
             query,
+            online: onlineStore,
             deadline: deadline,
             arrival: arrival,
             isCancelled: isCancelled

@@ -61,8 +61,12 @@ public final class InProcessOnlineStore: OnlineStore, @unchecked Sendable {
     private static let shardCount = 16
     private let shards: [Shard]
 
-    public init(limits: OnlineLimits = OnlineLimits(), maxUsers: Int = 200_000, maxEventIDs: Int = 2_000_000,
-                maxItems: Int = 100_000) {
+    public init(
+        limits: OnlineLimits = OnlineLimits(),
+        maxUsers: Int = 200_000,
+        maxEventIDs: Int = 2_000_000,
+        maxItems: Int = 100_000
+    ) {
         self.limits = limits
         self.maxUsers = max(InProcessOnlineStore.shardCount, maxUsers)
         self.maxEventIDs = max(InProcessOnlineStore.shardCount, maxEventIDs)
@@ -166,7 +170,12 @@ public final class InProcessOnlineStore: OnlineStore, @unchecked Sendable {
         shard[keyPath: table][key, default: RecentInteractions()].add(interaction, nowMs: nowMs, limits: limits)
     }
 
-    public func read(userID: String, sessionID: String, nowMs: Int64, deadline: DispatchTime) throws
+    public func read(
+        userID: String,
+        sessionID: String,
+        nowMs: Int64,
+        deadline: DispatchTime
+    ) throws
         -> UserOnlineState
     {
         let shard = shard(of: userID)
