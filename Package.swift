@@ -162,6 +162,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Redis: a blocking client on hiredis (connections, pipelines, a bounded pool with back-off) for the
+        // shared online feature store; knows nothing of ranking
+        .target(name: "CHiredisShim", linkerSettings: [.linkedLibrary("hiredis")]),
+
         // MARK: The ranking service: contract <-> pipeline
         .target(
             name: "RankdService",

@@ -6,7 +6,8 @@
 #   Scripts/install-deps.sh --bench    plus what the benchmarks need
 set -euo pipefail
 
-debs=(libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev zlib1g-dev pkg-config)
+debs=(libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev zlib1g-dev libhiredis-dev
+  pkg-config)
 pips=()
 for arg in "$@"; do
   case "$arg" in
