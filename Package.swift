@@ -165,6 +165,7 @@ let package = Package(
         // MARK: Redis: a blocking client on hiredis (connections, pipelines, a bounded pool with back-off) for the
         // shared online feature store; knows nothing of ranking
         .target(name: "CHiredisShim", linkerSettings: [.linkedLibrary("hiredis")]),
+        .target(name: "RedisClient", dependencies: ["CHiredisShim"], swiftSettings: swiftSettings),
 
         // MARK: The ranking service: contract <-> pipeline
         .target(
