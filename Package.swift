@@ -166,6 +166,7 @@ let package = Package(
         // shared online feature store; knows nothing of ranking
         .target(name: "CHiredisShim", linkerSettings: [.linkedLibrary("hiredis")]),
         .target(name: "RedisClient", dependencies: ["CHiredisShim"], swiftSettings: swiftSettings),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"], swiftSettings: swiftSettings),
 
         // MARK: The ranking service: contract <-> pipeline
         .target(

@@ -11,7 +11,7 @@ debs=(libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler lib
 pips=()
 for arg in "$@"; do
   case "$arg" in
-    --test) debs+=(nghttp2-client prometheus); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow pyyaml) ;;
+    --test) debs+=(nghttp2-client prometheus redis-server); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow pyyaml) ;;
     --bench) debs+=(nghttp2-client util-linux); pips+=(grpcio grpcio-tools protobuf lightgbm xgboost numpy pandas) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
   esac
@@ -21,7 +21,8 @@ done
 # tests) and a Prometheus the integration test starts itself on a free port; its own service would listen on 9090,
 # rankd's admin port, and on a machine without systemd trying to start it can fail the install. So these are
 # installed without their recommends (the node exporter, another service) and with service starts refused.
-services=(prometheus)
+# redis-server likewise: the Redis client tests start their own on a free port, never the service on 6379.
+services=(prometheus redis-server)
 
 missing=()
 missing_services=()
