@@ -166,7 +166,29 @@ let package = Package(
         // shared online feature store; knows nothing of ranking
         .target(name: "CHiredisShim", linkerSettings: [.linkedLibrary("hiredis")]),
         .target(name: "RedisClient", dependencies: ["CHiredisShim"], swiftSettings: swiftSettings),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"], swiftSettings: swiftSettings),
+        // A real redis-server per test, on a free port (Redis tests fail, never skip, without one).
+        .target(
+            name: "RedisTestSupport",
+            dependencies: ["RedisClient"],
+            path: "Tests/RedisTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // The online state in Redis, shared by replicas: Ranking's OnlineStore on RedisClient.
+        .target(
+            name: "OnlineStoreRedis",
+            dependencies: ["Ranking", "RedisClient"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OnlineStoreRedisTests",
+            dependencies: ["OnlineStoreRedis", "Ranking", "RedisClient", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: The ranking service: contract <-> pipeline
         .target(
@@ -220,7 +242,7 @@ let package = Package(
             name: "rankd",
             dependencies: [
                 "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot", "RankdConfig", "RankdOps",
-                "AdminHTTP", .product(name: "Logging", package: "swift-log"),
+                "AdminHTTP", "OnlineStoreRedis", "RedisClient", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -11,6 +11,8 @@ public struct RankdSettings: Sendable {
     public var logging = LoggingSettings()
     /// What catalog is served.
     public var catalog = CatalogSettings()
+    /// Where what users do (Track's events) is kept.
+    public var online = OnlineSettings()
     /// The file's `surfaces` and `models`; nil serves the embedded default pipeline.
     public var pipeline: PipelineConfig?
     /// The folder `pipeline`'s model paths are relative to (the configuration file's).
@@ -123,6 +125,15 @@ public struct CatalogSettings: Sendable, Equatable {
     public var snapshotPollInterval = 1.0
     /// The generated demo marketplace.
     public var demo = DemoSettings()
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Where the online state (what users did since the snapshot) lives.
+public struct OnlineSettings: Sendable, Equatable {
+    /// `redis://HOST:PORT` for a Redis that replicas share; nil keeps the state in this process.
+    public var store: String?
 
     /// The defaults.
     public init() {}
@@ -505,6 +516,14 @@ public enum Settings {
             "snapshot-poll-interval",
             \.catalog.snapshotPollInterval,
             "Seconds between checks of where the snapshot path points; 0 for never."
+        ),
+        .string(
+            "online.store",
+            "online-store",
+            \.online.store,
+            unset: "in this process",
+            "Where events and the online features they make are kept: redis://HOST:PORT for a Redis every replica "
+                + "shares; unset keeps them in this process (bounded, lost at restart)."
         ),
         Setting(
             key: "catalog.demo.seed",

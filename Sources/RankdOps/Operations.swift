@@ -27,6 +27,11 @@ public final class Operations: @unchecked Sendable {
     private var configInfo: Gauge?
     private var served: [String: String] = [:]
     private var reloadCounters: [String: Counter] = [:]
+    private var onlineSource: (@Sendable () -> OnlineStoreSample)?
+    private let onlineEntries: [String: Gauge]
+    private let onlineBytes: Gauge
+    private let onlineTotals: [String: Counter]
+    private var onlineReported: [String: Int] = [:]
 
     /// Operations over `backend` (the one ``MetricsBackend/bootstrap()`` returned).
     public init(backend: MetricsBackend) {
@@ -43,6 +48,37 @@ public final class Operations: @unchecked Sendable {
             name: "rankd_snapshot_loaded_timestamp_seconds",
             help: "When the serving catalog snapshot was swapped in, in seconds since the Unix epoch."
         )
+        onlineEntries = Dictionary(
+            uniqueKeysWithValues: ["users", "sessions", "items", "event_ids"].map { kind in
+                (
+                    kind,
+                    registry.makeGauge(
+                        name: "rankd_online_store_entries",
+                        labels: [("kind", kind)],
+                        help: "Entries of the online state held in this process, by kind (for Redis: the item "
+                            + "counters it mirrors)."
+                    )
+                )
+            }
+        )
+        onlineBytes = registry.makeGauge(
+            name: "rankd_online_store_bytes",
+            help: "Approximate bytes of the online state held in this process."
+        )
+        onlineTotals = [
+            "evictions": registry.makeCounter(
+                name: "rankd_online_store_evictions_total",
+                help: "Online state entries dropped to stay within their bounds before their age dropped them."
+            ),
+            "round_trips": registry.makeCounter(
+                name: "rankd_online_store_round_trips_total",
+                help: "Round trips to the shared online store (Redis)."
+            ),
+            "failures": registry.makeCounter(
+                name: "rankd_online_store_failures_total",
+                help: "Calls to the shared online store that failed: timeouts, lost or refused connections."
+            ),
+        ]
         for kind in ["snapshot", "model", "config"] {
             for result in ["ok", "refused"] {
                 reloadCounters["\(kind)/\(result)"] = registry.makeCounter(
@@ -57,6 +93,11 @@ public final class Operations: @unchecked Sendable {
     /// Where scrapes read the transport's state.
     public func observe(server stats: @escaping @Sendable () -> ServerStats) {
         lock.withLock { statsSource = stats }
+    }
+
+    /// Where scrapes read the online store's size and totals.
+    public func observe(onlineStore sample: @escaping @Sendable () -> OnlineStoreSample) {
+        lock.withLock { onlineSource = sample }
     }
 
     // MARK: What is served
@@ -133,11 +174,43 @@ public final class Operations: @unchecked Sendable {
 
     /// Samples the process and the server, then renders every metric in the Prometheus text format.
     public func scrape() -> [UInt8] {
-        let (stats, created) = lock.withLock { (statsSource?(), snapshotCreatedSeconds) }
+        let (stats, created, online) = lock.withLock { (statsSource?(), snapshotCreatedSeconds, onlineSource) }
         process.sample()
         if let stats { server.sample(stats) }
+        if let sample = online?() {
+            for (kind, value) in [
+                ("users", sample.users), ("sessions", sample.sessions), ("items", sample.items),
+                ("event_ids", sample.eventIDs),
+            ] {
+                onlineEntries[kind]?.set(Double(value))
+            }
+            onlineBytes.set(Double(sample.bytes))
+            lock.withLock {
+                for (name, total) in [
+                    ("evictions", sample.evictions), ("round_trips", sample.roundTrips), ("failures", sample.failures),
+                ] {
+                    let delta = total - onlineReported[name, default: 0]
+                    if delta > 0 { onlineTotals[name]?.increment(by: Int64(delta)) }
+                    onlineReported[name] = max(total, onlineReported[name, default: 0])
+                }
+            }
+        }
         ready.set(readiness.current.state == .ready ? 1.0 : 0.0)
         if let created { snapshotAge.set(max(0, Date().timeIntervalSince1970 - created)) }
         return backend.render()
     }
+}
+
+/// The online store's size and running totals at a scrape.
+public struct OnlineStoreSample: Sendable {
+    public var users = 0
+    public var sessions = 0
+    public var items = 0
+    public var eventIDs = 0
+    public var bytes = 0
+    public var evictions = 0
+    public var roundTrips = 0
+    public var failures = 0
+
+    public init() {}
 }

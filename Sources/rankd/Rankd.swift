@@ -4,10 +4,12 @@ import Foundation
 import GRPCStandardServices
 import H2GRPC
 import Logging
+import OnlineStoreRedis
 import RankdConfig
 import RankdOps
 import RankdService
 import Ranking
+import RedisClient
 
 /// rankd: the ranking server. Starts listening at once, loads the catalog (a snapshot, or the generated demo through
 /// the same loader) and the models in the background (health says NOT_SERVING until then), swaps snapshots on
@@ -77,6 +79,7 @@ struct Rankd: ParsableCommand {
     @Option(help: ArgumentHelp(Settings.help("model"))) var model: String?
     @Option(help: ArgumentHelp(Settings.help("snapshot"))) var snapshot: String?
     @Option(help: ArgumentHelp(Settings.help("snapshot-poll-interval"))) var snapshotPollInterval: String?
+    @Option(help: ArgumentHelp(Settings.help("online-store"))) var onlineStore: String?
 
     @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms, x-echo-*). Never in production.")
     var testHooks = false
@@ -96,7 +99,7 @@ struct Rankd: ParsableCommand {
             ("queue-budget-ms", queueBudgetMs), ("worker-nice", workerNice), ("grace-period", gracePeriod),
             ("admin-port", adminPort), ("log-level", logLevel), ("log-format", logFormat),
             ("access-log-sample-rate", accessLogSampleRate), ("seed", seed), ("scale", scale), ("model", model),
-            ("snapshot", snapshot), ("snapshot-poll-interval", snapshotPollInterval),
+            ("snapshot", snapshot), ("snapshot-poll-interval", snapshotPollInterval), ("online-store", onlineStore),
         ]
         var flags: [String: String] = [:]
         for (name, value) in all { if let value { flags[name] = value } }
@@ -140,7 +143,7 @@ struct Rankd: ParsableCommand {
         let signals = try TerminationSignals.block()
         let ranking = RankingServiceHandlers(testHooks: testHooks)
         // The online state outlives catalogs and configurations: every engine built later reads this one.
-        let onlineStore = InProcessOnlineStore()
+        let onlineStore = try Rankd.onlineStore(settings.online)
         ranking.onlineStore = onlineStore
         let events = EventServiceHandlers(store: onlineStore)
         let health = HealthService(services: [RankingServiceHandlers.serviceName, EventServiceHandlers.serviceName])
@@ -157,6 +160,19 @@ struct Rankd: ParsableCommand {
             services: [ranking.definition, events.definition, health.definition] + reflection.definitions
         )
         operations.observe(server: { server.stats() })
+        operations.observe(onlineStore: {
+            let report = onlineStore.report()
+            var sample = OnlineStoreSample()
+            sample.users = report.users
+            sample.sessions = report.sessions
+            sample.items = report.items
+            sample.eventIDs = report.eventIDs
+            sample.bytes = report.bytes
+            sample.evictions = report.evictions
+            sample.roundTrips = report.roundTrips
+            sample.failures = report.failures
+            return sample
+        })
         operations.configServed(version: Rankd.configVersion(path: configPath))
 
         var reloader: ConfigReloader?
@@ -252,6 +268,20 @@ struct Rankd: ParsableCommand {
         let cut = server.shutdown()
         server.log(.info, cut == 0 ? "shut down cleanly" : "shut down; \(cut) call(s) cut off at the grace period")
         admin?.stop()
+    }
+
+    /// The online store `settings` name: Redis (its item counters mirrored from now on) or this process's memory.
+    static func onlineStore(_ settings: OnlineSettings) throws -> any OnlineStore {
+        guard let url = settings.store else { return InProcessOnlineStore() }
+        let endpoint: RedisEndpoint
+        do {
+            endpoint = try RedisEndpoint(parsing: url)
+        } catch {
+            throw ValidationError("--online-store: \(error)")
+        }
+        let store = RedisOnlineStore(endpoint: endpoint)
+        store.startRefreshing()
+        return store
     }
 
     /// Re-reads the configuration file and applies it, or refuses it and keeps the old one, with one log line

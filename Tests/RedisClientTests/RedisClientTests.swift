@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import RedisClient
+import RedisTestSupport
 import Testing
 
 /// The client against a real redis-server that each test starts on its own port (see `RedisServer`). Serialized:

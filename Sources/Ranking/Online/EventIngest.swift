@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 
 /// Checks a batch of events and stores the good ones: each bad event is refused on its own with its reason, and the
@@ -27,16 +28,48 @@ public enum EventIngest {
             case .failure(let error): outcome.reject(index: index, eventID: event.eventID, error)
             }
         }
-        guard !good.isEmpty else { return outcome }
+        guard !good.isEmpty else {
+            record(outcome)
+            return outcome
+        }
         let stored: [Bool]
         do {
             stored = try store.write(good, nowMs: nowMs, deadline: deadline)
         } catch let error as OnlineStoreError {
+            record(outcome, failed: good.count)
             throw RankingError.unavailable("\(error); no event of this request is lost: retry it")
         }
         for isNew in stored {
             if isNew { outcome.accepted += 1 } else { outcome.duplicates += 1 }
         }
+        record(outcome)
         return outcome
+    }
+
+    /// `rankd_events_total{outcome, reason}` (swift-metrics; made on first use, after the process bootstraps).
+    static let metrics: (accepted: Counter, duplicate: Counter, rejected: [EventRejection: Counter], failed: Counter) =
+        (
+            Counter(label: "rankd_events_total", dimensions: [("outcome", "accepted"), ("reason", "")]),
+            Counter(label: "rankd_events_total", dimensions: [("outcome", "duplicate"), ("reason", "")]),
+            Dictionary(
+                uniqueKeysWithValues: EventRejection.allCases.map {
+                    (
+                        $0,
+                        Counter(
+                            label: "rankd_events_total",
+                            dimensions: [("outcome", "rejected"), ("reason", $0.rawValue)]
+                        )
+                    )
+                }
+            ),
+            Counter(label: "rankd_events_total", dimensions: [("outcome", "store_unavailable"), ("reason", "")])
+        )
+
+    /// Counts a batch's outcome (or, with `failed`, a batch the store refused as a whole).
+    static func record(_ outcome: TrackOutcome, failed: Int = 0) {
+        if outcome.accepted > 0 { metrics.accepted.increment(by: Int64(outcome.accepted)) }
+        if outcome.duplicates > 0 { metrics.duplicate.increment(by: Int64(outcome.duplicates)) }
+        for (reason, count) in outcome.rejectedByReason { metrics.rejected[reason]?.increment(by: Int64(count)) }
+        if failed > 0 { metrics.failed.increment(by: Int64(failed)) }
     }
 }

@@ -56,6 +56,20 @@ public final class ItemWindowCounters: @unchecked Sendable {
             coarse[ci] &+= count
         }
 
+        mutating func set(epoch: Int64, fine isFine: Bool, count: UInt32) {
+            if isFine {
+                let i = Int(epoch % Int64(ItemWindowCounters.fineCount))
+                guard fineEpoch[i] <= epoch else { return }
+                fineEpoch[i] = epoch
+                fine[i] = count
+            } else {
+                let i = Int(epoch % Int64(ItemWindowCounters.coarseCount))
+                guard coarseEpoch[i] <= epoch else { return }
+                coarseEpoch[i] = epoch
+                coarse[i] = count
+            }
+        }
+
         func count(windowMillis: Int64, nowMs: Int64) -> Int {
             var total = 0
             if windowMillis <= ItemWindowCounters.fineMillis * Int64(ItemWindowCounters.fineCount) {
@@ -102,6 +116,21 @@ public final class ItemWindowCounters: @unchecked Sendable {
         if entry.byKind[kind] == nil { bucketCount += 1 }
         entry.byKind[kind, default: Buckets()].add(timeMs: timeMs, count: count)
         entry.lastTouchMs = max(entry.lastTouchMs, timeMs)
+        entries[itemID] = entry
+    }
+
+    /// Sets one bucket's count, as a mirror of counters kept elsewhere (a shared store): the five-minute bucket
+    /// number `epoch` (time / ``fineMillis``) when `fine`, else the hourly one (time / ``coarseMillis``). A bucket
+    /// older than the one its slot holds is ignored.
+    public func set(itemID: String, kind: EventKind, epoch: Int64, fine: Bool, count: UInt32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if entries[itemID] == nil && entries.count >= maxItems { evictOldest() }
+        var entry = entries.removeValue(forKey: itemID) ?? Entry()
+        if entry.byKind[kind] == nil { bucketCount += 1 }
+        entry.byKind[kind, default: Buckets()].set(epoch: epoch, fine: fine, count: count)
+        let end = (epoch + 1) * (fine ? ItemWindowCounters.fineMillis : ItemWindowCounters.coarseMillis) - 1
+        entry.lastTouchMs = max(entry.lastTouchMs, end)
         entries[itemID] = entry
     }
 

@@ -57,6 +57,9 @@ public struct OnlineStoreReport: Sendable, Equatable {
     public var bytes = 0
     /// Entries dropped to stay within the bounds before their age would have dropped them.
     public var evictions = 0
+    /// Round trips to a shared store, and those that failed (0 in-process).
+    public var roundTrips = 0
+    public var failures = 0
 
     public init(backend: String) { self.backend = backend }
 }

@@ -41,7 +41,9 @@ final class SurfaceMetrics: Sendable {
         self.answers = answers
         otherAnswers = answerCounter("other")
         var degraded: [String: CoreMetrics.Counter] = [:]
-        for stage in sourceNames.map({ "candidates.\($0)" }) + ["features", "score", "score.full", "rerank"] {
+        for stage in sourceNames.map({ "candidates.\($0)" }) + [
+            "features", "features.online", "score", "score.full", "rerank",
+        ] {
             degraded[stage] = CoreMetrics.Counter(
                 label: Name.degraded,
                 dimensions: [("surface", surface), ("stage", stage)]

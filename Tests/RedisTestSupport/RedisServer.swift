@@ -3,24 +3,26 @@ import RedisClient
 
 /// Why a test could not set up its server. Thrown, so the test fails with this message rather than skipping: CI
 /// installs redis-server (Scripts/install-deps.sh --test), and a machine without it must not look green.
-struct TestSetupError: Error, CustomStringConvertible {
-    let description: String
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) { self.description = description }
 }
 
 /// A redis-server of the test's own, on a free 127.0.0.1 port, with no persistence and its files in a temporary
 /// directory. `stop()` ends it (also when it is paused); use ``withRedisServer(_:)`` so that happens however the test
 /// ends.
-final class RedisServer {
-    let port: Int
-    let directory: URL
+public final class RedisServer {
+    public let port: Int
+    public let directory: URL
     /// The running server's process id, 0 when it is not running.
     private var pid: pid_t = 0
 
-    var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
+    public var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
 
     /// Starts a server on a free port (trying a few, in case another process takes the port first) and waits until
     /// it answers PING.
-    init() throws {
+    public init() throws {
         let executable = try Self.findExecutable()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rankd-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -44,13 +46,13 @@ final class RedisServer {
     }
 
     /// Starts the server again on the same port, after ``kill()``.
-    func restart() throws {
+    public func restart() throws {
         precondition(pid == 0, "restart only a server that is not running")
         pid = try Self.launch(try Self.findExecutable(), port: port, directory: directory)
     }
 
     /// Ends the server at once with SIGKILL, as a crash would, and waits until it is gone.
-    func kill() {
+    public func kill() {
         guard pid != 0 else { return }
         Foundation.kill(pid, SIGKILL)
         Self.waitForExit(pid, seconds: 10)
@@ -58,17 +60,17 @@ final class RedisServer {
     }
 
     /// Freezes the server (SIGSTOP): connections stay open and nothing is answered.
-    func pause() {
+    public func pause() {
         if pid != 0 { Foundation.kill(pid, SIGSTOP) }
     }
 
     /// Lets a paused server go on (SIGCONT).
-    func resume() {
+    public func resume() {
         if pid != 0 { Foundation.kill(pid, SIGCONT) }
     }
 
     /// Ends the server (SIGTERM, SIGKILL after 5 s) and removes its directory. Idempotent.
-    func stop() {
+    public func stop() {
         if pid != 0 {
             Foundation.kill(pid, SIGCONT)
             Foundation.kill(pid, SIGTERM)
@@ -82,7 +84,7 @@ final class RedisServer {
     }
 
     /// `$REDIS_SERVER`, else `redis-server` on `PATH` or in the usual directories.
-    static func findExecutable() throws -> String {
+    public static func findExecutable() throws -> String {
         let environment = ProcessInfo.processInfo.environment
         if let explicit = environment["REDIS_SERVER"], !explicit.isEmpty {
             guard FileManager.default.isExecutableFile(atPath: explicit) else {
@@ -198,13 +200,13 @@ final class RedisServer {
 }
 
 /// Runs `body` with a fresh server, and stops the server afterwards whatever happens.
-func withRedisServer<Result>(_ body: (RedisServer) throws -> Result) throws -> Result {
+public func withRedisServer<Result>(_ body: (RedisServer) throws -> Result) throws -> Result {
     let server = try RedisServer()
     defer { server.stop() }
     return try body(server)
 }
 
-func loopbackAddress(port: Int) -> sockaddr_in {
+public func loopbackAddress(port: Int) -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -214,7 +216,7 @@ func loopbackAddress(port: Int) -> sockaddr_in {
 
 /// A port nothing listens on right now: bound to 127.0.0.1:0 and released. Another process could take it before the
 /// caller does; callers that start a server retry.
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestSetupError(description: "socket() failed: errno \(errno)") }
     defer { close(fd) }
@@ -232,15 +234,15 @@ func freeLoopbackPort() throws -> Int {
 /// A TCP server on 127.0.0.1 that answers every connection's first bytes with a fixed reply (anything, valid RESP or
 /// not) and then holds the connection open until the client closes it. For replies a real Redis does not send.
 /// Every wait is bounded; `stop()` ends its thread.
-final class CannedReplyServer: @unchecked Sendable {
-    let port: Int
+public final class CannedReplyServer: @unchecked Sendable {
+    public let port: Int
     private let listener: Int32
     private let reply: [UInt8]
     private let lock = NSLock()
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
 
-    init(reply: [UInt8]) throws {
+    public init(reply: [UInt8]) throws {
         self.reply = reply
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestSetupError(description: "socket() failed: errno \(errno)") }
@@ -264,9 +266,9 @@ final class CannedReplyServer: @unchecked Sendable {
         thread.start()
     }
 
-    var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
+    public var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
 
-    func stop() {
+    public func stop() {
         lock.lock()
         let first = !stopping
         stopping = true
