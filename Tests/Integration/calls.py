@@ -44,3 +44,13 @@ def rank_request(protos, item_ids, **fields):
         else:
             setattr(request, name, value)
     return request
+
+
+def dinner_time_ms():
+    """The latest 18:00 UTC (dinner in the demo's European cities) at or before now, in Unix ms: a request time at
+    which venues are open whenever the test runs, and recent enough for events sent now to count."""
+    import time
+    day_ms = 86_400_000
+    now_ms = int(time.time() * 1000)
+    dinner = now_ms - now_ms % day_ms + 18 * 3_600_000
+    return dinner if dinner <= now_ms else dinner - day_ms

@@ -154,3 +154,61 @@ class ServerProcess:
 
     def log_size(self):
         return len(self.log_text())
+
+
+class RedisProcess:
+    """A redis-server of the test's own on a free 127.0.0.1 port, without persistence; `kill` ends it as a crash
+    would and `start` brings it back on the same port. Debian's redis-server is installed by
+    Scripts/install-deps.sh --test; without it the test fails rather than skips."""
+
+    def __init__(self, directory, port):
+        self.directory = directory
+        self.port = port
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self):
+        import shutil
+        executable = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not os.access(executable, os.X_OK):
+            raise ServerError("redis-server not found: install Debian's redis-server (Scripts/install-deps.sh --test)")
+        log = open(os.path.join(self.directory, f"redis-{self.port}.log"), "ab")
+        self.proc = subprocess.Popen(
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.ping():
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"redis-server on port {self.port} did not answer PING within 10 s")
+
+    def ping(self):
+        import socket
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)

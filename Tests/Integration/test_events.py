@@ -7,7 +7,7 @@ import uuid
 import grpc
 import pytest
 
-from calls import CALL_TIMEOUT_S
+from calls import CALL_TIMEOUT_S, dinner_time_ms
 
 
 def event(protos, kind="EVENT_KIND_CLICK", **fields):
@@ -92,7 +92,7 @@ def test_a_stream_of_batches_is_answered_once_with_the_sum(events_stub, protos):
 
 def test_an_order_sent_as_an_event_leads_order_again_on_the_next_recommend(ranking_stub, events_stub, protos):
     user = "u7"
-    context = protos.ranking.Context(request_time_unix_ms=int(time.time() * 1000), request_id="itest-events-order")
+    context = protos.ranking.Context(request_time_unix_ms=dinner_time_ms(), request_id="itest-events-order")
 
     def sections():
         request = protos.ranking.RecommendRequest(user_id=user, surface="discovery", context=context, limit=10)
@@ -113,7 +113,7 @@ def test_an_order_sent_as_an_event_leads_order_again_on_the_next_recommend(ranki
 
 def test_a_user_the_snapshot_does_not_know_gets_order_again_from_events_alone(ranking_stub, events_stub, protos):
     user = f"itest-new-{uuid.uuid4()}"
-    context = protos.ranking.Context(request_time_unix_ms=int(time.time() * 1000), request_id="itest-events-new",
+    context = protos.ranking.Context(request_time_unix_ms=dinner_time_ms(), request_id="itest-events-new",
                                      market="ber")
     request = protos.ranking.RecommendRequest(user_id=user, surface="discovery", context=context, limit=10)
     before = {s.section: s for s in ranking_stub.Recommend(request, timeout=CALL_TIMEOUT_S)}
