@@ -10,7 +10,8 @@ struct RankCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rankctl",
         abstract: "Call rankd and read results as a table or JSON.",
-        subcommands: [RecommendCommand.self, RankCommand.self, HealthCommand.self] + RankCtl.offlineCommands
+        subcommands: [RecommendCommand.self, RankCommand.self, TrackCommand.self, HealthCommand.self]
+            + RankCtl.offlineCommands
     )
 }
 
@@ -68,6 +69,9 @@ struct QueryOptions: ParsableArguments {
     @Option(help: "Request id (makes exploration reproducible).")
     var requestId = ""
 
+    @Option(help: "App session id: session features read the events tracked with it (rankctl track --session-id).")
+    var sessionId = ""
+
     @Option(help: "Comma-separated ids that must not be returned.")
     var exclude = ""
 
@@ -81,6 +85,7 @@ struct QueryOptions: ParsableArguments {
         context.longitude = lon
         context.request_time_unix_ms = time
         context.request_id = arena.string(requestId)
+        context.session_id = arena.string(sessionId)
         return arena.make(context)
     }
 

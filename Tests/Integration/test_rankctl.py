@@ -80,3 +80,32 @@ def test_tables_show_names_and_display_attributes(bin_dir, rankd):
     assert "name" in table.stdout.splitlines()[1] and "details" in table.stdout.splitlines()[1], table.stdout
     first = items[0]
     assert first["display"]["name"] in table.stdout and f"cuisine {first['display']['cuisine']}" in table.stdout
+
+
+def test_track_stores_an_event_that_the_next_recommend_uses(bin_dir, rankd):
+    """`rankctl track --user U --kind order --item V`, then `rankctl recommend --user U` leads Order again with V."""
+    from calls import dinner_time_ms
+    user = "itest-rankctl-track"
+    time_ms = str(dinner_time_ms())
+    before = rankctl(bin_dir, "recommend", "--target", rankd.address, "--user", user, "--time", time_ms, "--json")
+    assert before.returncode == 0, before.stderr[-2000:]
+    venue = next(item["item_id"] for s in json.loads(before.stdout)["sections"] for item in s["items"])
+    stored = rankctl(bin_dir, "track", "--target", rankd.address, "--user", user, "--kind", "order", "--item", venue,
+                     "--event-id", "itest-rankctl-order-1")
+    assert stored.returncode == 0, stored.stderr[-2000:]
+    assert f"stored order of {venue}" in stored.stdout, stored.stdout
+    again = rankctl(bin_dir, "track", "--target", rankd.address, "--user", user, "--kind", "order", "--item", venue,
+                    "--event-id", "itest-rankctl-order-1")
+    assert again.returncode == 0 and "already stored" in again.stdout, again.stdout
+    after = rankctl(bin_dir, "recommend", "--target", rankd.address, "--user", user, "--time", time_ms, "--json")
+    sections = {s["section"]: s for s in json.loads(after.stdout)["sections"]}
+    assert sections["order_again"]["items"][0]["item_id"] == venue, sections.get("order_again")
+
+
+def test_track_says_why_an_event_is_refused(bin_dir, rankd):
+    refused = rankctl(bin_dir, "track", "--target", rankd.address, "--user", "u1", "--kind", "click", "--item", "v1",
+                      "--time", "1000")
+    assert refused.returncode == 1, refused.stdout
+    assert "refused (timestamp_too_old)" in refused.stdout, refused.stdout
+    bad_kind = rankctl(bin_dir, "track", "--target", rankd.address, "--user", "u1", "--kind", "like", "--item", "v1")
+    assert bad_kind.returncode != 0 and "--kind must be one of" in bad_kind.stderr, bad_kind.stderr
