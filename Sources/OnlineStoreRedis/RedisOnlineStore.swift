@@ -26,6 +26,8 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
     /// The store script's SHA-1 as Redis gave it when loaded; nil until the first write.
     private var scriptSHA: String?
     private var refreshFailures = 0
+    /// Round trips by purpose: a request's read, a batch's writes, the item counters' mirror.
+    private var roundTrips = (reads: 0, writes: 0, refreshes: 0)
     private var stopped = false
     private var lastFullRefreshMs: Int64 = 0
 
@@ -130,6 +132,7 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
         var sha = try lock.withLock({ scriptSHA }) ?? loadScript(deadline: deadline)
         for attempt in 0..<2 {
             let pending = events.indices.filter { stored[$0] == nil }
+            lock.withLock { roundTrips.writes += 1 }
             let replies = try run(pending.map { store(events[$0], sha: sha) }, deadline: deadline)
             var missing = false
             for (k, i) in pending.enumerated() {
@@ -159,6 +162,7 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
             }
         }
         if !counters.isEmpty {
+            lock.withLock { roundTrips.writes += 1 }
             let replies = try run(counters, deadline: deadline)
             if let failed = replies.first(where: { $0.errorMessage != nil }) {
                 throw OnlineStoreError.unavailable("Redis refused an item counter update: \(failed)")
@@ -211,6 +215,7 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
                 ["LRANGE", RedisArgument(sessionListKey(userID, sessionID, $0)), 0, -1]
             }
         }
+        lock.withLock { roundTrips.reads += 1 }
         let replies = try run(commands, deadline: deadline)
         let oldest = nowMs - limits.recentMaxAgeMillis
         func interactions(_ replies: ArraySlice<RedisReply>) -> [OnlineInteraction] {
@@ -257,6 +262,7 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
             for k in 0..<fineBack { buckets.append((kind, true, fineNow - Int64(k))) }
             for k in 0..<coarseBack { buckets.append((kind, false, coarseNow - Int64(k))) }
         }
+        lock.withLock { roundTrips.refreshes += 1 }
         do {
             let replies = try run(
                 buckets.map { ["HGETALL", RedisArgument(itemBucketKey($0.kind, fine: $0.fine, epoch: $0.epoch))] },
@@ -305,6 +311,9 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
         report.evictions = items.evictions
         let statistics = pool.statistics()
         report.roundTrips = Int(clamping: statistics.roundTrips)
+        (report.readRoundTrips, report.writeRoundTrips, report.refreshRoundTrips) = lock.withLock {
+            (roundTrips.reads, roundTrips.writes, roundTrips.refreshes)
+        }
         report.failures = Int(
             clamping: statistics.timeouts + statistics.connectionErrors + statistics.protocolErrors
                 + statistics.unavailable + statistics.poolWaitTimeouts

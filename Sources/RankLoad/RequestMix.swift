@@ -80,6 +80,9 @@ public struct RequestMix: Sendable {
         case mixed(recommendShare: Double)
         /// grpc.health.v1.Health/Check with an empty service name: the transport alone.
         case health
+        /// ranking.v1.EventService/Track: batches of ``RequestMix/eventsPerRequest`` events of demo users on demo
+        /// venues (60% impressions, 25% clicks, 10% views, 5% orders), each with an id of its own in the pool.
+        case track
         /// Any method with a fixed message (hex-encoded on the command line), e.g. grpc.testing.TestService/EmptyCall.
         case custom(path: String, message: [UInt8])
     }
@@ -90,6 +93,8 @@ public struct RequestMix: Sendable {
     public static let rankPath = "/ranking.v1.RankingService/Rank"
     /// The gRPC path of the health check.
     public static let healthPath = "/grpc.health.v1.Health/Check"
+    /// The gRPC path of Track.
+    public static let trackPath = "/ranking.v1.EventService/Track"
 
     /// What the requests call.
     public var method: Method
@@ -106,6 +111,8 @@ public struct RequestMix: Sendable {
     /// Request time written into every context, Unix milliseconds; 0 leaves it to the server's clock. A fixed time
     /// makes a run's work independent of the hour it runs at (at night most venues are closed).
     public var requestTimeUnixMs: Int64 = 0
+    /// Events per Track request.
+    public var eventsPerRequest = 20
 
     /// Creates a mix.
     public init(
@@ -132,12 +139,13 @@ public struct RequestMix: Sendable {
         case "rank", "ranking.v1.rankingservice/rank", "/ranking.v1.rankingservice/rank": return .rank
         case "mixed", "mix": return .mixed(recommendShare: 0.7)
         case "health", "grpc.health.v1.health/check", "/grpc.health.v1.health/check": return .health
+        case "track", "ranking.v1.eventservice/track", "/ranking.v1.eventservice/track": return .track
         default:
             let path = name.hasPrefix("/") ? name : "/" + name
             let parts = path.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count == 3, parts[1].contains("."), !parts[2].isEmpty else {
                 throw LoadParsing.InvalidValue(
-                    description: "unknown method \"\(name)\": use recommend, rank, mixed, health, or a full "
+                    description: "unknown method \"\(name)\": use recommend, rank, mixed, health, track, or a full "
                         + "package.Service/Method path (with --payload-hex for its message)"
                 )
             }
@@ -172,6 +180,9 @@ public struct RequestMix: Sendable {
         case .custom(let path, let message):
             label = path
             requests.append(LoadRequest(path: path, message: message))
+        case .track:
+            label = "track (\(eventsPerRequest) events per request)"
+            for index in 0..<count { requests.append(track(&random, index)) }
         }
         let surfaceNote = surface.map { ", surface \($0)" } ?? ""
         return Workload(name: "\(label)\(surfaceNote), seed \(seed)", requests: requests)
@@ -239,6 +250,36 @@ public struct RequestMix: Sendable {
             message.exclude_item_ids = arena.array(excluded.map { Optional($0) })
         }
         return LoadRequest(path: Self.recommendPath, message: ProtoC.encode(&message))
+    }
+
+    private func track(_ random: inout MixRandom, _ index: Int) -> LoadRequest {
+        let arena = ProtoArena()
+        let kinds: [(Double, Ranking__V1__EventKind)] = [
+            (0.6, RANKING__V1__EVENT_KIND__EVENT_KIND_IMPRESSION), (0.85, RANKING__V1__EVENT_KIND__EVENT_KIND_CLICK),
+            (0.95, RANKING__V1__EVENT_KIND__EVENT_KIND_VIEW), (1.0, RANKING__V1__EVENT_KIND__EVENT_KIND_ORDER),
+        ]
+        var events: [UnsafeMutablePointer<Ranking__V1__Event>?] = []
+        events.reserveCapacity(eventsPerRequest)
+        let user = self.user(&random)
+        for k in 0..<eventsPerRequest {
+            var event = Ranking__V1__Event()
+            ranking__v1__event__init(&event)
+            event.event_id = arena.string("load-\(seed)-\(index)-\(k)")
+            event.user_id = arena.string(user)
+            event.session_id = arena.string("load-session-\(index / 8)")
+            let draw = random.unit()
+            event.kind = kinds.first { draw < $0.0 }?.1 ?? RANKING__V1__EVENT_KIND__EVENT_KIND_IMPRESSION
+            event.item_id = arena.string(Catalog.venueID(random.below(shape.venueCount)))
+            event.surface = arena.string("discovery")
+            event.request_id = arena.string("load-\(seed)-\(index)")
+            event.position = Int32(k)
+            events.append(arena.make(event))
+        }
+        var message = Ranking__V1__TrackRequest()
+        ranking__v1__track_request__init(&message)
+        message.n_events = events.count
+        message.events = arena.array(events)
+        return LoadRequest(path: Self.trackPath, message: ProtoC.encode(&message))
     }
 
     private func rank(_ random: inout MixRandom, _ index: Int) -> LoadRequest {

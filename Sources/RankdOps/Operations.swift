@@ -70,9 +70,23 @@ public final class Operations: @unchecked Sendable {
                 name: "rankd_online_store_evictions_total",
                 help: "Online state entries dropped to stay within their bounds before their age dropped them."
             ),
-            "round_trips": registry.makeCounter(
+            "read": registry.makeCounter(
                 name: "rankd_online_store_round_trips_total",
-                help: "Round trips to the shared online store (Redis)."
+                labels: [("purpose", "read")],
+                help: "Round trips to the shared online store (Redis), by purpose: reads for requests, writes for "
+                    + "Track, and refreshes of the mirrored item counters."
+            ),
+            "write": registry.makeCounter(
+                name: "rankd_online_store_round_trips_total",
+                labels: [("purpose", "write")],
+                help: "Round trips to the shared online store (Redis), by purpose: reads for requests, writes for "
+                    + "Track, and refreshes of the mirrored item counters."
+            ),
+            "refresh": registry.makeCounter(
+                name: "rankd_online_store_round_trips_total",
+                labels: [("purpose", "refresh")],
+                help: "Round trips to the shared online store (Redis), by purpose: reads for requests, writes for "
+                    + "Track, and refreshes of the mirrored item counters."
             ),
             "failures": registry.makeCounter(
                 name: "rankd_online_store_failures_total",
@@ -187,7 +201,8 @@ public final class Operations: @unchecked Sendable {
             onlineBytes.set(Double(sample.bytes))
             lock.withLock {
                 for (name, total) in [
-                    ("evictions", sample.evictions), ("round_trips", sample.roundTrips), ("failures", sample.failures),
+                    ("evictions", sample.evictions), ("read", sample.readRoundTrips),
+                    ("write", sample.writeRoundTrips), ("refresh", sample.refreshRoundTrips), ("failures", sample.failures),
                 ] {
                     let delta = total - onlineReported[name, default: 0]
                     if delta > 0 { onlineTotals[name]?.increment(by: Int64(delta)) }
@@ -209,7 +224,9 @@ public struct OnlineStoreSample: Sendable {
     public var eventIDs = 0
     public var bytes = 0
     public var evictions = 0
-    public var roundTrips = 0
+    public var readRoundTrips = 0
+    public var writeRoundTrips = 0
+    public var refreshRoundTrips = 0
     public var failures = 0
 
     public init() {}

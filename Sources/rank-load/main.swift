@@ -22,7 +22,7 @@ struct RankLoadCommand: ParsableCommand {
     @Option(help: "Server address host:port.")
     var target: String
 
-    @Option(help: "recommend, rank, mixed, health, or a full package.Service/Method path.")
+    @Option(help: "recommend, rank, mixed, health, track, or a full package.Service/Method path.")
     var method = "recommend"
 
     @Option(name: .customLong("payload-hex"), help: "Request message (hex) for a full method path.")
@@ -81,6 +81,17 @@ struct RankLoadCommand: ParsableCommand {
 
     @Option(help: "Seed of the request mix.")
     var seed: UInt64 = 1
+
+    @Option(
+        help: ArgumentHelp(
+            "Distinct requests drawn; the run cycles through them. For --method track, at least the requests the run "
+                + "sends, so that every event id is new (a repeat is a duplicate, cheaper than a write)."
+        )
+    )
+    var poolSize = 4096
+
+    @Option(help: "Events per Track request (--method track).")
+    var eventsPerRequest = 20
 
     @Option(help: "Request time in every request's context, Unix ms; 0 = the server's clock.")
     var requestTime: Int64 = 0
@@ -219,9 +230,11 @@ struct RankLoadCommand: ParsableCommand {
             shape: .demo(scale: scale),
             candidates: candidates,
             surface: surface,
-            seed: seed
+            seed: seed,
+            poolSize: poolSize
         )
         mix.requestTimeUnixMs = requestTime
+        mix.eventsPerRequest = eventsPerRequest
         let workload = mix.makeWorkload()
         let pin = try cpus.map { list in
             try list.split(separator: ",").map { part -> Int in

@@ -169,7 +169,9 @@ struct Rankd: ParsableCommand {
             sample.eventIDs = report.eventIDs
             sample.bytes = report.bytes
             sample.evictions = report.evictions
-            sample.roundTrips = report.roundTrips
+            sample.readRoundTrips = report.readRoundTrips
+            sample.writeRoundTrips = report.writeRoundTrips
+            sample.refreshRoundTrips = report.refreshRoundTrips
             sample.failures = report.failures
             return sample
         })

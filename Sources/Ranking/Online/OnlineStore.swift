@@ -60,6 +60,11 @@ public struct OnlineStoreReport: Sendable, Equatable {
     /// Round trips to a shared store, and those that failed (0 in-process).
     public var roundTrips = 0
     public var failures = 0
+    /// Round trips by purpose: reads for requests, writes for Track, and mirroring the item counters (each counted
+    /// when attempted).
+    public var readRoundTrips = 0
+    public var writeRoundTrips = 0
+    public var refreshRoundTrips = 0
 
     public init(backend: String) { self.backend = backend }
 }
