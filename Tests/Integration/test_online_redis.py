@@ -168,3 +168,11 @@ def test_redis_dying_under_load_fails_no_call_and_coming_back_is_used_again(serv
         accepted = events.Track(protos.events.TrackRequest(events=[order_event(protos, "u3", "v1")]), timeout=5)
         assert accepted.accepted == 1, accepted
         print({p: len(r) for p, r in by_phase.items()}, "calls per phase, none failed")
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:6379", "redis://", "redis://host:99999", "localhost:6379"])
+def test_an_online_store_address_rankd_cannot_use_stops_it_at_start(bin_dir, address):
+    done = subprocess.run([str(bin_dir / "rankd"), "--port", "0", "--admin-port", "0", "--online-store", address],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0, done.stdout
+    assert "--online-store" in done.stderr, done.stderr
