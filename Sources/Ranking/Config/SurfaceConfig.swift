@@ -267,9 +267,29 @@ public struct SurfaceConfig: Codable, Sendable {
     /// Recommend inputs the surface needs (each is refused when missing, and refused on surfaces that do not name
     /// it). Absent: `venue` for item surfaces, nothing for venue surfaces, as before inputs were configurable.
     public var requires: [SurfaceInput]?
+    /// What the surface reads from the online state (what users did since the snapshot); nil: only the orders that
+    /// count in the user's history. docs/events.md.
+    public var online: SurfaceOnlineConfig?
 
     /// The inputs Recommend needs, defaults applied.
     public var inputs: [SurfaceInput] { requires ?? (kind == .venueItems ? [.venue] : []) }
+
+    /// Every feature the surface computes, in row order: the kind's joined features, then its online features.
+    public var featureNames: [String] {
+        FeatureJoiner.featureNames(for: kind) + (online?.features ?? []).map(\.name)
+    }
+}
+
+/// A marketplace surface's use of the online state.
+public struct SurfaceOnlineConfig: Codable, Sendable {
+    /// Features computed from the online state, after the joined ones; models, weights and overrides name them. The
+    /// kinds are those of generic surfaces (`online_window_count`, `online_rate`, `online_time_since`,
+    /// `online_session_affinity`, `online_interacted`); `via` groups candidates by `venue`, `cuisine`, `brand` or
+    /// (items) `category`.
+    public var features: [GenericFeatureConfig]?
+    /// Never answer a candidate the user (or session) just had one of these events with (counted in `dropped` as
+    /// `recently_interacted`).
+    public var excludeRecent: RecentEventRule?
 }
 
 /// Stage shares of a request's time budget; they may add up to more than 1 because stages that finish early

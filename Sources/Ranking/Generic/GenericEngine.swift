@@ -49,25 +49,25 @@ extension GenericState {
                 uptimeNanoseconds: start.uptimeNanoseconds + UInt64(surface.config.defaultBudgetMillis * 1e6)
             )
         if DispatchTime.now() >= end { throw RankingError.deadlineExceeded }
-        inputs.nowMs =
+        let nowMs =
             query.context.requestTimeUnixMs != 0
             ? query.context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        inputs.online = OnlineRequestState(nowMs: nowMs)
         var onlineDegraded = false
         if surface.readsOnline, let online {
-            inputs.itemCounters = online.itemCounters
             let now = DispatchTime.now()
             let share = Double(end.uptimeNanoseconds &- now.uptimeNanoseconds) * RankingEngine.onlineReadShare
             let until = DispatchTime(uptimeNanoseconds: now.uptimeNanoseconds + UInt64(max(0, min(share, 86_400e9))))
             do {
-                inputs.setOnline(
-                    try online.read(
-                        userID: query.userID,
-                        sessionID: query.context.sessionID,
-                        nowMs: inputs.nowMs,
-                        deadline: until
-                    ),
-                    ids: surface.items.ids
+                let state = try online.read(
+                    userID: query.userID,
+                    sessionID: query.context.sessionID,
+                    nowMs: nowMs,
+                    deadline: until
                 )
+                inputs.online = OnlineRequestState(state, nowMs: nowMs, counters: online.itemCounters) {
+                    surface.items.ids.position($0)
+                }
             } catch {
                 onlineDegraded = true
             }

@@ -29,40 +29,8 @@ struct GenericInputs {
     /// The user's position, or nil for a user the catalog does not have (answered without user features).
     var user: Int?
     var anchor: Int { Int(context[0]) }
-    /// The request's time, ms since the Unix epoch.
-    var nowMs: Int64 = 0
-    /// What the user and the request's session did since the snapshot, newest first; items the catalog does not
-    /// have are -1.
-    var onlineUser: [RecentEvent] = []
-    var onlineSession: [RecentEvent] = []
-    /// Per-item counters over sliding windows (nil: no online store).
-    var itemCounters: ItemWindowCounters?
-
-    /// One interaction from the online state, resolved against the catalog.
-    struct RecentEvent {
-        var item: Int32
-        var kind: EventKind
-        var timeMs: Int64
-    }
-
-    /// Resolves `state`'s interactions against `ids`.
-    mutating func setOnline(_ state: UserOnlineState, ids: EntityIDs) {
-        func resolve(_ list: [OnlineInteraction]) -> [RecentEvent] {
-            list.map {
-                RecentEvent(item: ids.position($0.itemID).map(Int32.init) ?? -1, kind: $0.kind, timeMs: $0.timeMs)
-            }
-        }
-        onlineUser = resolve(state.user)
-        onlineSession = resolve(state.session)
-    }
-
-    /// The user's or the session's recent events of `kinds` (every kind when empty) within `withinMs`.
-    func recent(session: Bool, kinds: [EventKind], withinMs: Int64) -> [RecentEvent] {
-        let oldest = withinMs == Int64.max ? Int64.min : nowMs - withinMs
-        return (session ? onlineSession : onlineUser).filter {
-            $0.item >= 0 && $0.timeMs >= oldest && (kinds.isEmpty || kinds.contains($0.kind))
-        }
-    }
+    /// What the user and the request's session did since the snapshot.
+    var online = OnlineRequestState()
 }
 
 extension GenericSurface {
@@ -165,17 +133,15 @@ extension GenericSurface {
 
         var excluded: [Int32] = config.rerank.excludeContextItems ? inputs.context : []
         for id in exclude { if let k = items.ids.position(id) { excluded.append(Int32(k)) } }
-        if let rule = excludeRecent {
-            excluded += inputs.recent(session: rule.session, kinds: rule.kinds, withinMs: rule.withinMs).map(\.item)
-        }
+        if let rule = excludeRecent { excluded += rule.items(in: inputs.online) }
         excluded.sort()
         var adjusted: [Double]?
         if let (rule, groups, penalty) = demoteRecent {
             // Events per group, then each candidate's score lowered by its group's (the model's score is kept as
             // it is for the answer's model_score).
             var perGroup: [Int32: Int] = [:]
-            for event in inputs.recent(session: rule.session, kinds: rule.kinds, withinMs: rule.withinMs) {
-                let group = groups[Int(event.item)]
+            for item in rule.items(in: inputs.online) {
+                let group = groups[Int(item)]
                 if group >= 0 { perGroup[group, default: 0] += 1 }
             }
             if !perGroup.isEmpty {
@@ -492,43 +458,8 @@ extension GenericSurface {
                     let ref = references[Int(c)]
                     set(r, ref < 0 ? .nan : Double(Self.count(targets, ref)))
                 }
-            case .onlineWindowCount(let kind, let windowMs):
-                guard let counters = inputs.itemCounters else { continue }
-                let counts = counters.counts(itemIDs: candidateIDs(), queries: [(kind, windowMs)], nowMs: inputs.nowMs)
-                for r in candidates.indices { set(r, Double(counts[r])) }
-            case .onlineRate(let kind, let over, let windowMs, let prior, let weight):
-                guard let counters = inputs.itemCounters else { continue }
-                let counts = counters.counts(
-                    itemIDs: candidateIDs(),
-                    queries: [(kind, windowMs), (over, windowMs)],
-                    nowMs: inputs.nowMs
-                )
-                for r in candidates.indices {
-                    set(r, (Double(counts[2 * r]) + prior * weight) / (Double(counts[2 * r + 1]) + weight))
-                }
-            case .onlineTimeSince(let kind, let session, let groups):
-                let events = inputs.recent(session: session, kinds: kind.map { [$0] } ?? [], withinMs: .max)
-                // Newest first, so the first match is the last time.
-                func group(_ item: Int32) -> Int32 { groups.map { $0[Int(item)] } ?? item }
-                for (r, c) in candidates.enumerated() {
-                    let key = group(c)
-                    guard key >= 0, let last = events.first(where: { group($0.item) == key }) else { continue }
-                    set(r, Double(max(0, inputs.nowMs - last.timeMs)) / 1000)
-                }
-            case .onlineSessionAffinity(let kind, let groups):
-                let events = inputs.recent(session: true, kinds: kind.map { [$0] } ?? [], withinMs: .max)
-                for (r, c) in candidates.enumerated() {
-                    let key = groups[Int(c)]
-                    guard !events.isEmpty, key >= 0 else {
-                        set(r, 0)
-                        continue
-                    }
-                    let same = events.reduce(0) { $0 + (groups[Int($1.item)] == key ? 1 : 0) }
-                    set(r, Double(same) / Double(events.count))
-                }
-            case .onlineInteracted(let kind, let session, let windowMs):
-                let events = inputs.recent(session: session, kinds: kind.map { [$0] } ?? [], withinMs: windowMs)
-                for (r, c) in candidates.enumerated() { set(r, events.contains { $0.item == c } ? 1 : 0) }
+            case .online(let feature):
+                feature.fill(candidates: candidates, state: inputs.online, ids: candidateIDs, set: set)
             }
         }
     }

@@ -26,13 +26,6 @@ final class GenericSurface: Sendable {
     /// Whether anything here reads the online state (else the request does not read it).
     let readsOnline: Bool
 
-    /// A bound ``RecentEventRule``.
-    struct RecentRule: Sendable {
-        var kinds: [EventKind]
-        var withinMs: Int64
-        var session: Bool
-    }
-
     enum BoundSource: Sendable {
         case coOccurrence
         case sameReference(references: [Int32], groups: ReferenceGroups)
@@ -56,18 +49,12 @@ final class GenericSurface: Sendable {
         case userEvents(event: UInt8?)
         case userReferenceEvents(references: [Int32], event: UInt8?)
         case userReferenceHistory(history: HistoryColumn, references: [Int32])
-        case onlineWindowCount(kind: EventKind, windowMs: Int64)
-        case onlineRate(kind: EventKind, over: EventKind, windowMs: Int64, prior: Double, weight: Double)
-        case onlineTimeSince(kind: EventKind?, session: Bool, groups: [Int32]?)
-        case onlineSessionAffinity(kind: EventKind?, groups: [Int32])
-        case onlineInteracted(kind: EventKind?, session: Bool, windowMs: Int64)
+        /// A feature of the online state (``OnlineFeature``).
+        case online(OnlineFeature)
 
         var readsOnline: Bool {
-            switch self {
-            case .onlineWindowCount, .onlineRate, .onlineTimeSince, .onlineSessionAffinity, .onlineInteracted:
-                return true
-            default: return false
-            }
+            if case .online = self { return true }
+            return false
         }
     }
 
@@ -132,40 +119,6 @@ final class GenericSurface: Sendable {
             if let attribute, let column = items.references[attribute] { return column.positions }
             if let attribute, let tags = items.tags[attribute] { return (0..<items.count).map { tags.first($0) } }
             throw fail("\(what) needs a reference or tags attribute of \(config.kind) (got \(attribute ?? "none"))")
-        }
-        func onlineKind(_ name: String?, _ what: String, required: Bool) throws -> EventKind? {
-            guard let name else {
-                if required { throw fail("\(what) needs an event kind") }
-                return nil
-            }
-            guard let kind = EventKind(name: name) else {
-                throw fail(
-                    "\(what): unknown event kind \(name) (known: "
-                        + EventKind.allCases.map(\.name).joined(separator: ", ") + ")"
-                )
-            }
-            return kind
-        }
-        func window(_ seconds: Double?, _ what: String, default fallback: Int64? = nil) throws -> Int64 {
-            guard let seconds else {
-                if let fallback { return fallback }
-                throw fail("\(what) needs windowSeconds")
-            }
-            let ms = Int64(exactly: (seconds * 1000).rounded()) ?? -1
-            guard ItemWindowCounters.isSupportedWindow(ms) else {
-                throw fail(
-                    "\(what): windowSeconds \(seconds) is not a window the counters keep (300 to 3600 in steps of "
-                        + "300, or 7200 to 86400 in steps of 3600)"
-                )
-            }
-            return ms
-        }
-        func session(_ scope: String?, _ what: String) throws -> Bool {
-            switch scope {
-            case nil, "user": return false
-            case "session": return true
-            case let other?: throw fail("\(what): scope must be user or session (got \(other))")
-            }
         }
         var needsCoOccurrence = false
         var sources: [BoundSource] = []
@@ -260,55 +213,8 @@ final class GenericSurface: Sendable {
                     throw fail("\(what) needs a \(config.userKind) history of \(column.target) (attribute)")
                 }
                 features.append(.userReferenceHistory(history: other, references: column.positions))
-            case .onlineWindowCount:
-                features.append(
-                    .onlineWindowCount(
-                        kind: try onlineKind(feature.event, what, required: true)!,
-                        windowMs: try window(feature.windowSeconds, what)
-                    )
-                )
-            case .onlineRate:
-                let prior = feature.prior ?? 0
-                let weight = feature.priorWeight ?? 1
-                guard prior >= 0 && prior.isFinite, weight > 0 && weight.isFinite else {
-                    throw fail("\(what): prior must be a non-negative number and priorWeight a positive one")
-                }
-                features.append(
-                    .onlineRate(
-                        kind: try onlineKind(feature.event, what, required: true)!,
-                        over: try onlineKind(feature.over, what + " (over)", required: true)!,
-                        windowMs: try window(feature.windowSeconds, what),
-                        prior: prior,
-                        weight: weight
-                    )
-                )
-            case .onlineTimeSince:
-                features.append(
-                    .onlineTimeSince(
-                        kind: try onlineKind(feature.event, what, required: false),
-                        session: try session(feature.scope, what),
-                        groups: try feature.via.map { try groups($0, what) }
-                    )
-                )
-            case .onlineSessionAffinity:
-                features.append(
-                    .onlineSessionAffinity(
-                        kind: try onlineKind(feature.event, what, required: false),
-                        groups: try groups(feature.via, what)
-                    )
-                )
-            case .onlineInteracted:
-                let within = try feature.windowSeconds.map { seconds -> Int64 in
-                    guard seconds > 0 && seconds.isFinite else { throw fail("\(what): windowSeconds must be positive") }
-                    return Int64(seconds * 1000)
-                }
-                features.append(
-                    .onlineInteracted(
-                        kind: try onlineKind(feature.event, what, required: false),
-                        session: try session(feature.scope, what),
-                        windowMs: within ?? Int64.max
-                    )
-                )
+            case .onlineWindowCount, .onlineRate, .onlineTimeSince, .onlineSessionAffinity, .onlineInteracted:
+                features.append(.online(try OnlineFeature.bind(feature, groups: groups, fail: fail)!))
             case nil:
                 throw fail(
                     "feature \(feature.name): unknown kind \(feature.kind) (known: "
@@ -356,25 +262,16 @@ final class GenericSurface: Sendable {
             }
             diversity = (tags, rule.penalty, rule.window)
         }
-        func recent(_ rule: RecentEventRule, _ what: String) throws -> RecentRule {
-            guard !rule.events.isEmpty else { throw fail("\(what) needs at least one event kind") }
-            guard rule.withinSeconds > 0 && rule.withinSeconds.isFinite else {
-                throw fail("\(what): withinSeconds must be a positive number")
-            }
-            return RecentRule(
-                kinds: try rule.events.map { try onlineKind($0, what, required: true)! },
-                withinMs: Int64(min(rule.withinSeconds, 86_400 * 365) * 1000),
-                session: try session(rule.scope, what)
-            )
-        }
-        excludeRecent = try config.rerank.excludeRecent.map { try recent($0, "rerank excludeRecent") }
+        excludeRecent = try config.rerank.excludeRecent.map { try RecentRule($0, "rerank excludeRecent", fail: fail) }
         if let rule = config.rerank.demoteRecent {
             let penalty = rule.penalty ?? 0
             guard penalty >= 0 && penalty.isFinite else {
                 throw fail("rerank demoteRecent: penalty must be a non-negative number")
             }
             demoteRecent = (
-                try recent(rule, "rerank demoteRecent"), try groups(rule.attribute, "rerank demoteRecent"), penalty
+                try RecentRule(rule, "rerank demoteRecent", fail: fail),
+                try groups(rule.attribute, "rerank demoteRecent"),
+                penalty
             )
         } else {
             demoteRecent = nil

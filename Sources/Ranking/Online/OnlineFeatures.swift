@@ -1,0 +1,226 @@
+import Foundation
+
+/// What one request knows of the online state, resolved into the positions of the entities a surface ranks:
+/// events on entities the catalog does not have are -1.
+struct OnlineRequestState {
+    /// One interaction, on a candidate-space position.
+    struct Event {
+        var item: Int32
+        var kind: EventKind
+        var timeMs: Int64
+    }
+
+    /// The request's time, ms since the Unix epoch.
+    var nowMs: Int64 = 0
+    /// The user's and the session's recent events, newest first.
+    var user: [Event] = []
+    var session: [Event] = []
+    /// Per-item counters over sliding windows (nil: no online store).
+    var counters: ItemWindowCounters?
+
+    init(nowMs: Int64 = 0) { self.nowMs = nowMs }
+
+    /// `state`'s interactions with each item id resolved by `position` (nil: not in the catalog).
+    init(
+        _ state: UserOnlineState,
+        nowMs: Int64,
+        counters: ItemWindowCounters?,
+        position: (String) -> Int?
+    ) {
+        self.nowMs = nowMs
+        self.counters = counters
+        func resolve(_ list: [OnlineInteraction]) -> [Event] {
+            list.map { Event(item: position($0.itemID).map(Int32.init) ?? -1, kind: $0.kind, timeMs: $0.timeMs) }
+        }
+        user = resolve(state.user)
+        session = resolve(state.session)
+    }
+
+    /// The user's or the session's recent events on known items, of `kinds` (every kind when empty), within
+    /// `withinMs` (`Int64.max`: all kept).
+    func recent(session: Bool, kinds: [EventKind], withinMs: Int64) -> [Event] {
+        let oldest = withinMs == Int64.max ? Int64.min : nowMs - withinMs
+        return (session ? self.session : user).filter {
+            $0.item >= 0 && $0.timeMs >= oldest && (kinds.isEmpty || kinds.contains($0.kind))
+        }
+    }
+}
+
+/// A feature computed from the online state, bound to a surface: generic surfaces and the marketplace's compute it
+/// with the same code (``fill(column:candidates:state:ids:set:)``). docs/events.md lists the kinds.
+enum OnlineFeature: Sendable {
+    case windowCount(kind: EventKind, windowMs: Int64)
+    case rate(kind: EventKind, over: EventKind, windowMs: Int64, prior: Double, weight: Double)
+    /// `groups[item]`: the group of each candidate-space position (nil: the item itself).
+    case timeSince(kind: EventKind?, session: Bool, groups: [Int32]?)
+    case sessionAffinity(kind: EventKind?, groups: [Int32])
+    case interacted(kind: EventKind?, session: Bool, windowMs: Int64)
+
+    /// Binds `config` when its kind is an online one (else nil). `groups` resolves a `via` attribute into the group of
+    /// each candidate-space position; `fail` makes the error that names the surface.
+    static func bind(
+        _ config: GenericFeatureConfig,
+        groups: (String?, String) throws -> [Int32],
+        fail: (String) -> Error
+    ) throws -> OnlineFeature? {
+        let what = "feature \(config.name)"
+        switch GenericFeatureKind(rawValue: config.kind) {
+        case .onlineWindowCount:
+            return .windowCount(
+                kind: try eventKind(config.event, what, fail: fail)!,
+                windowMs: try window(config.windowSeconds, what, fail: fail)
+            )
+        case .onlineRate:
+            let prior = config.prior ?? 0
+            let weight = config.priorWeight ?? 1
+            guard prior >= 0 && prior.isFinite, weight > 0 && weight.isFinite else {
+                throw fail("\(what): prior must be a non-negative number and priorWeight a positive one")
+            }
+            return .rate(
+                kind: try eventKind(config.event, what, fail: fail)!,
+                over: try eventKind(config.over, what + " (over)", fail: fail)!,
+                windowMs: try window(config.windowSeconds, what, fail: fail),
+                prior: prior,
+                weight: weight
+            )
+        case .onlineTimeSince:
+            return .timeSince(
+                kind: try eventKind(config.event, what, required: false, fail: fail),
+                session: try isSession(config.scope, what, fail: fail),
+                groups: try config.via.map { try groups($0, what) }
+            )
+        case .onlineSessionAffinity:
+            return .sessionAffinity(
+                kind: try eventKind(config.event, what, required: false, fail: fail),
+                groups: try groups(config.via, what)
+            )
+        case .onlineInteracted:
+            let within = try config.windowSeconds.map { seconds -> Int64 in
+                guard seconds > 0 && seconds.isFinite else { throw fail("\(what): windowSeconds must be positive") }
+                return Int64(min(seconds, 86_400 * 365) * 1000)
+            }
+            return .interacted(
+                kind: try eventKind(config.event, what, required: false, fail: fail),
+                session: try isSession(config.scope, what, fail: fail),
+                windowMs: within ?? Int64.max
+            )
+        default:
+            return nil
+        }
+    }
+
+    /// The event kind named `name`; nil when unset and not `required`.
+    static func eventKind(
+        _ name: String?,
+        _ what: String,
+        required: Bool = true,
+        fail: (String) -> Error
+    ) throws
+        -> EventKind?
+    {
+        guard let name else {
+            if required { throw fail("\(what) needs an event kind") }
+            return nil
+        }
+        guard let kind = EventKind(name: name) else {
+            throw fail(
+                "\(what): unknown event kind \(name) (known: "
+                    + EventKind.allCases.map(\.name).joined(separator: ", ") + ")"
+            )
+        }
+        return kind
+    }
+
+    static func window(_ seconds: Double?, _ what: String, fail: (String) -> Error) throws -> Int64 {
+        guard let seconds else { throw fail("\(what) needs windowSeconds") }
+        let ms = Int64(exactly: (seconds * 1000).rounded()) ?? -1
+        guard ItemWindowCounters.isSupportedWindow(ms) else {
+            throw fail(
+                "\(what): windowSeconds \(seconds) is not a window the counters keep (300 to 3600 in steps of "
+                    + "300, or 7200 to 86400 in steps of 3600)"
+            )
+        }
+        return ms
+    }
+
+    static func isSession(_ scope: String?, _ what: String, fail: (String) -> Error) throws -> Bool {
+        switch scope {
+        case nil, "user": return false
+        case "session": return true
+        case let other?: throw fail("\(what): scope must be user or session (got \(other))")
+        }
+    }
+
+    /// Computes the feature for every candidate: `set(row, value)` (rows left unset read as missing). `ids` gives the
+    /// candidates' ids, made only when item counters are read.
+    func fill(
+        candidates: [Int32],
+        state: OnlineRequestState,
+        ids: () -> [String],
+        set: (Int, Double) -> Void
+    ) {
+        switch self {
+        case .windowCount(let kind, let windowMs):
+            guard let counters = state.counters else { return }
+            let counts = counters.counts(itemIDs: ids(), queries: [(kind, windowMs)], nowMs: state.nowMs)
+            for r in candidates.indices { set(r, Double(counts[r])) }
+        case .rate(let kind, let over, let windowMs, let prior, let weight):
+            guard let counters = state.counters else { return }
+            let counts = counters.counts(
+                itemIDs: ids(),
+                queries: [(kind, windowMs), (over, windowMs)],
+                nowMs: state.nowMs
+            )
+            for r in candidates.indices {
+                set(r, (Double(counts[2 * r]) + prior * weight) / (Double(counts[2 * r + 1]) + weight))
+            }
+        case .timeSince(let kind, let session, let groups):
+            func group(_ item: Int32) -> Int32 { groups.map { $0[Int(item)] } ?? item }
+            // Newest first, so the first event of each group is its last time.
+            var last: [Int32: Int64] = [:]
+            for event in state.recent(session: session, kinds: kind.map { [$0] } ?? [], withinMs: .max) {
+                let key = group(event.item)
+                if key >= 0 && last[key] == nil { last[key] = event.timeMs }
+            }
+            guard !last.isEmpty else { return }
+            for (r, c) in candidates.enumerated() where c >= 0 {
+                if let time = last[group(c)] { set(r, Double(max(0, state.nowMs - time)) / 1000) }
+            }
+        case .sessionAffinity(let kind, let groups):
+            let events = state.recent(session: true, kinds: kind.map { [$0] } ?? [], withinMs: .max)
+            var perGroup: [Int32: Int] = [:]
+            for event in events { perGroup[groups[Int(event.item)], default: 0] += 1 }
+            for (r, c) in candidates.enumerated() {
+                let key = c >= 0 ? groups[Int(c)] : -1
+                set(r, events.isEmpty || key < 0 ? 0 : Double(perGroup[key] ?? 0) / Double(events.count))
+            }
+        case .interacted(let kind, let session, let windowMs):
+            let items = Set(
+                state.recent(session: session, kinds: kind.map { [$0] } ?? [], withinMs: windowMs).map(\.item)
+            )
+            for (r, c) in candidates.enumerated() { set(r, items.contains(c) ? 1 : 0) }
+        }
+    }
+}
+
+/// A bound ``RecentEventRule``.
+struct RecentRule: Sendable {
+    var kinds: [EventKind]
+    var withinMs: Int64
+    var session: Bool
+
+    init(_ rule: RecentEventRule, _ what: String, fail: (String) -> Error) throws {
+        guard !rule.events.isEmpty else { throw fail("\(what) needs at least one event kind") }
+        guard rule.withinSeconds > 0 && rule.withinSeconds.isFinite else {
+            throw fail("\(what): withinSeconds must be a positive number")
+        }
+        kinds = try rule.events.map { try OnlineFeature.eventKind($0, what, fail: fail)! }
+        withinMs = Int64(min(rule.withinSeconds, 86_400 * 365) * 1000)
+        session = try OnlineFeature.isSession(rule.scope, what, fail: fail)
+    }
+
+    /// The candidate-space positions the rule names in `state`.
+    func items(in state: OnlineRequestState) -> [Int32] {
+        state.recent(session: session, kinds: kinds, withinMs: withinMs).map(\.item)
+    }
+}
