@@ -300,5 +300,42 @@ enum PipelineSchema {
             required: false
         ),
         Field("requires", .list(.oneOf(SurfaceInput.allCases.map(\.rawValue))), required: false),
+        Field("online", online, required: false),
+    ])
+
+    static let eventKinds = Shape.oneOf(EventKind.allCases.map(\.name))
+
+    /// A surface's `online` block (docs/events.md): the feature kinds' settings are checked here, their meaning
+    /// when the surface is built.
+    static let online = Shape.object([
+        Field(
+            "features",
+            .list(
+                .object([
+                    Field("name", .string),
+                    Field(
+                        "kind",
+                        .oneOf(GenericFeatureKind.allCases.map(\.rawValue).filter { $0.hasPrefix("online_") })
+                    ),
+                    Field("event", eventKinds, required: false),
+                    Field("over", eventKinds, required: false),
+                    Field("windowSeconds", .number, required: false),
+                    Field("prior", .number, required: false),
+                    Field("priorWeight", .number, required: false),
+                    Field("scope", .oneOf(["user", "session"]), required: false),
+                    Field("via", .string, required: false),
+                ])
+            ),
+            required: false
+        ),
+        Field(
+            "excludeRecent",
+            .object([
+                Field("events", .list(eventKinds)),
+                Field("withinSeconds", .number),
+                Field("scope", .oneOf(["user", "session"]), required: false),
+            ]),
+            required: false
+        ),
     ])
 }

@@ -129,7 +129,7 @@ struct HostPopularSource: CandidateSource {
     func finishingTheLeadersGivesTheFullModelsScores(file: String) throws {
         let loader = try #require(RankingEngine.defaultLoader)
         let model = try ActiveModel(
-            model: loader(ModelActivationTests.directory + "/" + file, nil, .venues),
+            model: loader(ModelActivationTests.directory + "/" + file, nil, FeatureJoiner.venueFeatures),
             kind: .venues
         )
         let config = ScoringConfig(firstPhaseTrees: 20, fullModelTopN: 10)

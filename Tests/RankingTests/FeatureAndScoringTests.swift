@@ -108,10 +108,13 @@ import Testing
             contentsOf: EmbeddedResources.directory() + "/"
                 + (list.variant == "control" ? "discovery-lgbm.txt" : "discovery-xgb.json")
         )
-        #expect(entry.features.map(\.0) == model.featureNames)
+        // The model's vector first, then what else the surface computes (its online features).
+        let names = entry.features.map(\.0)
+        #expect(Array(names.prefix(model.featureNames.count)) == model.featureNames)
+        #expect(names.dropFirst(model.featureNames.count).allSatisfy { $0.hasPrefix("online_") })
         #expect(!entry.sources.isEmpty)
         // The raw model score is exactly the model applied to the explained vector.
-        let row = entry.features.map(\.1)
+        let row = entry.features.prefix(model.featureNames.count).map(\.1)
         let score = row.withUnsafeBufferPointer { model.rawScore($0) }
         #expect(score == entry.modelScore)
         let stages = Set(list.timings.map(\.stage))

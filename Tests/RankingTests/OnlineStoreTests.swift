@@ -255,3 +255,145 @@ import Testing
         }
     }
 }
+
+/// Marketplace surfaces configure online features and rules the way generic surfaces do.
+@Suite struct MarketplaceOnlineTests {
+    static func feature(
+        _ name: String,
+        _ kind: String,
+        _ change: (inout GenericFeatureConfig) -> Void = { _ in }
+    )
+        -> GenericFeatureConfig
+    {
+        var feature = GenericFeatureConfig(name: name, kind: kind)
+        change(&feature)
+        return feature
+    }
+
+    static let features = [
+        feature("online_venue_orders_1h", "online_window_count") {
+            $0.event = "order"
+            $0.windowSeconds = 3600
+        },
+        feature("online_secs_since_cuisine_click", "online_time_since") {
+            $0.event = "click"
+            $0.via = "cuisine"
+        },
+        feature("online_session_cuisine_affinity", "online_session_affinity") { $0.via = "cuisine" },
+        feature("online_viewed_in_session", "online_interacted") {
+            $0.event = "view"
+            $0.scope = "session"
+        },
+    ]
+
+    @Test func onlineFeaturesFollowTheJoinedOnesAndTheRuleDropsWhatWasJustOrdered() throws {
+        let engine = try Fixture.engine { config in
+            config.surfaces["discovery"]?.online = SurfaceOnlineConfig(
+                features: Self.features,
+                excludeRecent: RecentEventRule(events: ["order"], withinSeconds: 600)
+            )
+        }
+        let store = InProcessOnlineStore()
+        engine.onlineStore = store
+        let user = Fixture.berlinUser()
+        let time = Fixture.time(hour: 19)
+        let venues = (0..<40).map { Catalog.venueID($0) }
+        var query = RankQuery(
+            userID: Catalog.userID(user),
+            surface: "discovery",
+            context: RequestContext(requestTimeUnixMs: time, requestID: "r1", sessionID: "s1"),
+            candidates: venues.map { CandidateInput(itemID: $0) },
+            limit: 40,
+            explain: true
+        )
+        let before = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        let shown = try #require(before.items.first?.itemID)
+        let ordered = try #require(before.items.dropFirst().first?.itemID)
+        let names = before.items[0].features.map(\.0)
+        #expect(Array(names.suffix(4)) == Self.features.map(\.name))
+        #expect(names.count == FeatureJoiner.venueFeatures.count + 4)
+        func value(_ result: RankResult, _ id: String, _ name: String) -> Double? {
+            result.items.first { $0.itemID == id }?.features.first { $0.0 == name }?.1
+        }
+        #expect(value(before, shown, "online_viewed_in_session") == 0)
+        #expect(value(before, shown, "online_secs_since_cuisine_click")?.isNaN == true)
+        let events = [
+            IncomingEvent(
+                eventID: "v",
+                userID: Catalog.userID(user),
+                sessionID: "s1",
+                kind: EventKind.view.rawValue,
+                itemID: shown,
+                timestampMs: time - 30_000
+            ),
+            IncomingEvent(
+                eventID: "c",
+                userID: Catalog.userID(user),
+                sessionID: "s1",
+                kind: EventKind.click.rawValue,
+                itemID: shown,
+                timestampMs: time - 20_000
+            ),
+            IncomingEvent(
+                eventID: "o",
+                userID: Catalog.userID(user),
+                sessionID: "s1",
+                kind: EventKind.order.rawValue,
+                itemID: ordered,
+                timestampMs: time - 10_000
+            ),
+        ]
+        let outcome = try EventIngest.track(events, store: store, nowMs: time, deadline: .now() + .seconds(5))
+        #expect(outcome.accepted == 3)
+        query.context.requestID = "r2"
+        let after = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        #expect(value(after, shown, "online_viewed_in_session") == 1)
+        #expect(value(after, shown, "online_secs_since_cuisine_click") == 20)
+        #expect(value(after, shown, "online_session_cuisine_affinity").map { $0 > 0 } == true)
+        #expect(value(after, ordered, "online_venue_orders_1h") == nil)  // dropped: just ordered
+        #expect(after.dropped.contains { $0.reason == .recentlyInteracted && $0.count == 1 })
+        #expect(!after.items.contains { $0.itemID == ordered })
+        // A caller may override an online feature by name like any other.
+        query.candidates = [CandidateInput(itemID: shown, features: [("online_viewed_in_session", 0)])]
+        let overridden = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        #expect(value(overridden, shown, "online_viewed_in_session") == 0)
+    }
+
+    @Test func badOnlineSettingsOfAMarketplaceSurfaceNameTheSurfaceAndFeature() throws {
+        let cases: [(GenericFeatureConfig, String)] = [
+            (Self.feature("f", "online_time_since") { $0.via = "artist" }, "via must be one of venue, cuisine, brand"),
+            (Self.feature("f", "attribute"), "attribute is not an online feature kind"),
+            (Self.feature("distance_km", "online_interacted"), "distance_km is named twice"),
+            (Self.feature("f", "online_window_count") { $0.event = "order" }, "needs windowSeconds"),
+        ]
+        for (feature, message) in cases {
+            #expect {
+                try Fixture.engine { $0.surfaces["discovery"]?.online = SurfaceOnlineConfig(features: [feature]) }
+            } throws: { error in
+                "\(error)".contains("surface discovery") && "\(error)".contains(message)
+            }
+        }
+    }
+
+    @Test func aConfigurationCheckFindsBadOnlineSettingsWithTheirPath() throws {
+        var config = try RankingEngine.embeddedConfig()
+        config.surfaces["cart"]?.online = SurfaceOnlineConfig(
+            features: [
+                Self.feature("f", "online_window_count") {
+                    $0.event = "order"
+                    $0.windowSeconds = 5400
+                },
+                Self.feature("g", "online_session_affinity") { $0.via = "artist" },
+            ],
+            excludeRecent: RecentEventRule(events: ["like"], withinSeconds: 60)
+        )
+        let problems = config.problems().map(\.description)
+        #expect(problems.contains { $0.hasPrefix("surfaces.cart.online.features.0: ") && $0.contains("5400") })
+        #expect(
+            problems.contains {
+                $0.hasPrefix("surfaces.cart.online.features.1: ") && $0.contains("venue, cuisine, brand, category")
+            }
+        )
+        #expect(problems.contains { $0.hasPrefix("surfaces.cart.online.excludeRecent: ") && $0.contains("like") })
+    }
+}

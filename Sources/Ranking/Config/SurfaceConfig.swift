@@ -104,6 +104,7 @@ public struct PipelineConfig: Codable, Sendable {
                 report(at + ["scoring", key], "must not be negative (got \(value))")
             }
             surface.rerank.problems(at: at + ["rerank"], report: report)
+            surface.online?.problems(kind: surface.kind, at: at + ["online"], report: report)
             for (i, input) in (surface.requires ?? []).enumerated() where !input.kinds.contains(surface.kind) {
                 report(
                     at + ["requires", "\(i)"],
@@ -282,6 +283,55 @@ public struct SurfaceConfig: Codable, Sendable {
 
 /// A marketplace surface's use of the online state.
 public struct SurfaceOnlineConfig: Codable, Sendable {
+    /// The groups `via` may name on a surface of `kind`.
+    static func groupNames(_ kind: SurfaceKind) -> [String] {
+        kind == .venues ? ["venue", "cuisine", "brand"] : ["venue", "cuisine", "brand", "category"]
+    }
+
+    /// What cannot be served (checked again, with the catalog, when the surface is built).
+    func problems(kind: SurfaceKind, at path: [String], report: ([String], String) -> Void) {
+        struct Problem: Error { var message: String }
+        var names = Set(FeatureJoiner.featureNames(for: kind))
+        for (i, feature) in (features ?? []).enumerated() {
+            let at = path + ["features", "\(i)"]
+            if !names.insert(feature.name).inserted {
+                report(at + ["name"], "feature \(feature.name) is named twice")
+            }
+            do {
+                let bound = try OnlineFeature.bind(
+                    feature,
+                    groups: { via, what in
+                        guard let via, SurfaceOnlineConfig.groupNames(kind).contains(via) else {
+                            throw Problem(
+                                message: "\(what): via must be one of "
+                                    + SurfaceOnlineConfig.groupNames(kind).joined(separator: ", ")
+                                    + " on a \(kind.rawValue) surface (got \(via ?? "none"))"
+                            )
+                        }
+                        return []
+                    },
+                    fail: { Problem(message: $0) }
+                )
+                if bound == nil {
+                    report(at + ["kind"], "\(feature.kind) is not an online feature kind")
+                }
+            } catch let problem as Problem {
+                report(at, problem.message)
+            } catch {
+                report(at, "\(error)")
+            }
+        }
+        if let rule = excludeRecent {
+            do {
+                _ = try RecentRule(rule, "excludeRecent", fail: { Problem(message: $0) })
+            } catch let problem as Problem {
+                report(path + ["excludeRecent"], problem.message)
+            } catch {
+                report(path + ["excludeRecent"], "\(error)")
+            }
+        }
+    }
+
     /// Features computed from the online state, after the joined ones; models, weights and overrides name them. The
     /// kinds are those of generic surfaces (`online_window_count`, `online_rate`, `online_time_since`,
     /// `online_session_affinity`, `online_interacted`); `via` groups candidates by `venue`, `cuisine`, `brand` or

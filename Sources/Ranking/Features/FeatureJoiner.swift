@@ -300,18 +300,21 @@ public enum FeatureJoiner {
         kind == .venues ? venueFeatures : itemFeatures
     }
 
-    /// Writes the native feature row of each candidate (index -1: unknown to the catalog, all NaN) into `out`,
-    /// `featureNames(for: kind).count` values per candidate.
+    /// Writes the joined features of each candidate (index -1: unknown to the catalog, all NaN) into `out`: the
+    /// first `featureNames(for: kind).count` of every `stride` values (the rest are the surface's online features;
+    /// nil: none).
     static func join(
         kind: SurfaceKind,
         catalog: Catalog,
         frame: RequestFrame,
         candidates: [Int32],
+        stride: Int? = nil,
         into out: UnsafeMutableBufferPointer<Double>
     ) {
+        let stride = stride ?? featureNames(for: kind).count
         switch kind {
-        case .venues: joinVenues(catalog: catalog, frame: frame, candidates: candidates, into: out)
-        case .venueItems: joinItems(catalog: catalog, frame: frame, candidates: candidates, into: out)
+        case .venues: joinVenues(catalog: catalog, frame: frame, candidates: candidates, stride: stride, into: out)
+        case .venueItems: joinItems(catalog: catalog, frame: frame, candidates: candidates, stride: stride, into: out)
         }
     }
 
@@ -319,6 +322,7 @@ public enum FeatureJoiner {
         catalog: Catalog,
         frame: RequestFrame,
         candidates: [Int32],
+        stride: Int,
         into out: UnsafeMutableBufferPointer<Double>
     ) {
         let width = venueFeatures.count
@@ -331,7 +335,7 @@ public enum FeatureJoiner {
         catalog.venueEmbedding.withUnsafeBufferPointer { venueEmbedding in
             catalog.userEmbedding.withUnsafeBufferPointer { userEmbedding in
                 for (row, v32) in candidates.enumerated() {
-                    let o = row * width
+                    let o = row * stride
                     let v = Int(v32)
                     guard v >= 0 else {
                         for j in 0..<width { out[o + j] = nan }
@@ -404,6 +408,7 @@ public enum FeatureJoiner {
         catalog: Catalog,
         frame: RequestFrame,
         candidates: [Int32],
+        stride: Int,
         into out: UnsafeMutableBufferPointer<Double>
     ) {
         let width = itemFeatures.count
@@ -411,7 +416,7 @@ public enum FeatureJoiner {
         let cartSize = frame.cartItems.count
         let cartHasMain: Double = cartSize == 0 ? 0 : frame.cartCategoryCounts[0] > 0 ? 1 : 0
         for (row, i32) in candidates.enumerated() {
-            let o = row * width
+            let o = row * stride
             let item = Int(i32)
             guard item >= 0 else {
                 for j in 0..<width { out[o + j] = nan }

@@ -25,10 +25,11 @@ extension RankingEngine {
     public var pipelineConfig: PipelineConfig { current.config }
 
     /// Loads the model file at `path` as the engine would and checks it against its golden file and against the
-    /// feature join of the surface kind it serves; throws what is wrong. For configuration checks without an engine.
-    public static func checkModel(file path: String, golden: String, kind: SurfaceKind) throws {
+    /// features its surfaces compute (`available`: ``PipelineConfig/featureNames(ofModel:)``); throws what is wrong.
+    /// For configuration checks without an engine.
+    public static func checkModel(file path: String, golden: String, available: [String]) throws {
         guard let loader = defaultLoader else { throw RankingError.unavailable("no model loader") }
-        _ = try loader(path, golden, kind)
+        _ = try loader(path, golden, available)
     }
 
     /// The folder of the embedded surface configuration and models (`RANKD_RESOURCES` when set).
@@ -44,6 +45,20 @@ extension PipelineConfig {
         surfaces.sorted { $0.key < $1.key }.first { _, surface in
             surface.model == key || (surface.experiment?.variants ?? []).contains { $0.model == key }
         }?.value.kind ?? .venues
+    }
+
+    /// The features a model key may use: those of every surface (or experiment variant's surface) naming it; the
+    /// venue features when none does.
+    public func featureNames(ofModel key: String) -> [String] {
+        let using = surfaces.sorted { $0.key < $1.key }.filter { _, surface in
+            surface.model == key || (surface.experiment?.variants ?? []).contains { $0.model == key }
+        }
+        guard !using.isEmpty else { return FeatureJoiner.venueFeatures }
+        var names: [String] = []
+        for (_, surface) in using {
+            for name in surface.featureNames where !names.contains(name) { names.append(name) }
+        }
+        return names
     }
 
     /// The model key `--model` style overrides replace: the discovery surface's model, else the first key.

@@ -1,8 +1,9 @@
 import Foundation
 
-/// Loads a model file; injected so the engine can be built and tested without model files.
+/// Loads a model file, refusing one that needs a feature outside `available` (the features of the surfaces that use
+/// it); injected so the engine can be built and tested without model files.
 typealias ModelLoader =
-    @Sendable (_ path: String, _ goldenPath: String?, _ kind: SurfaceKind) throws -> any ScoringModel
+    @Sendable (_ path: String, _ goldenPath: String?, _ available: [String]) throws -> any ScoringModel
 
 /// A surface with everything resolved: its source objects and its models.
 struct ResolvedSurface: Sendable {
@@ -14,6 +15,12 @@ struct ResolvedSurface: Sendable {
     let variantModels: [String: ActiveModel]
     /// Its metrics handles.
     let metrics: SurfaceMetrics
+    /// Every feature it computes, in row order (``SurfaceConfig/featureNames``), and each one's column.
+    let featureNames: [String]
+    let featureIndex: [String: Int]
+    /// Its online features (columns after the joined ones) and the rule that drops what was just interacted with.
+    let online: [OnlineFeature]
+    let excludeRecent: RecentRule?
 }
 
 /// One immutable snapshot of what the engine serves: catalog, configuration and models. Requests take a
@@ -72,20 +79,43 @@ final class EngineState: Sendable {
                 }
             }
             guard sources.count <= 32 else { throw RankingError.invalidArgument("surface \(name): over 32 sources") }
+            let featureNames = surface.featureNames
             func bind(_ key: String?) throws -> ActiveModel? {
                 guard let key else { return nil }
-                if let bound = resolvedModels[key] {
-                    guard bound.kind == surface.kind else {
-                        throw RankingError.invalidArgument("model \(key) is used by surfaces of different kinds")
-                    }
-                    return bound
+                if let bound = resolvedModels[key], bound.kind != surface.kind {
+                    throw RankingError.invalidArgument("model \(key) is used by surfaces of different kinds")
                 }
                 guard let model = models[key] else { throw RankingError.unavailable("model \(key) is not loaded") }
-                let bound = try ActiveModel(model: model, kind: surface.kind)
-                resolvedModels[key] = bound
+                // Bound per surface: surfaces of one kind may compute different online features.
+                let bound = try ActiveModel(model: model, kind: surface.kind, featureNames: featureNames)
+                if resolvedModels[key] == nil { resolvedModels[key] = bound }
                 return bound
             }
-            let heuristic = try ActiveModel(model: HeuristicScorer(kind: surface.kind), kind: surface.kind)
+            let heuristic = try ActiveModel(
+                model: HeuristicScorer(kind: surface.kind),
+                kind: surface.kind,
+                featureNames: featureNames
+            )
+            let fail = { (message: String) -> Error in RankingError.invalidArgument("surface \(name): \(message)") }
+            var online: [OnlineFeature] = []
+            var seen = Set(FeatureJoiner.featureNames(for: surface.kind))
+            for feature in surface.online?.features ?? [] {
+                guard seen.insert(feature.name).inserted else { throw fail("feature \(feature.name) is named twice") }
+                guard
+                    let bound = try OnlineFeature.bind(
+                        feature,
+                        groups: { try catalog.onlineGroups($0, kind: surface.kind, what: $1, fail: fail) },
+                        fail: fail
+                    )
+                else {
+                    throw fail(
+                        "feature \(feature.name): \(feature.kind) is not an online feature kind (known: "
+                            + GenericFeatureKind.allCases.map(\.rawValue).filter { $0.hasPrefix("online_") }
+                            .joined(separator: ", ") + ")"
+                    )
+                }
+                online.append(bound)
+            }
             var variantModels: [String: ActiveModel] = [:]
             for variant in surface.experiment?.variants ?? [] {
                 if let bound = try bind(variant.model) { variantModels[variant.name] = bound }
@@ -100,9 +130,15 @@ final class EngineState: Sendable {
                 metrics: SurfaceMetrics(
                     surface: name,
                     sourceNames: sources.map(\.source.name),
-                    featureNames: FeatureJoiner.featureNames(for: surface.kind),
+                    featureNames: featureNames,
                     experiment: surface.experiment
-                )
+                ),
+                featureNames: featureNames,
+                featureIndex: Dictionary(featureNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
+                online: online,
+                excludeRecent: try surface.online?.excludeRecent.map {
+                    try RecentRule($0, "online excludeRecent", fail: fail)
+                }
             )
         }
         self.models = resolvedModels
@@ -111,5 +147,28 @@ final class EngineState: Sendable {
             surface.kind == .venueItems && surface.sources.contains { $0.name == BoughtTogetherSource().name }
         }
         itemPairs = readsPairs ? ItemPairs(catalog: catalog) : nil
+    }
+}
+
+extension Catalog {
+    /// The group of each entity a surface of `kind` ranks, by `via`: `venue`, `cuisine`, `brand`, or (items)
+    /// `category` (the item's category); -1 where there is none (a venue of no brand).
+    func onlineGroups(
+        _ via: String?,
+        kind: SurfaceKind,
+        what: String,
+        fail: (String) -> Error
+    ) throws -> [Int32] {
+        let venueOf: (Int) -> Int = kind == .venues ? { $0 } : { Int(self.itemVenue[$0]) }
+        let count = kind == .venues ? venueCount : itemCount
+        switch via {
+        case "venue": return (0..<count).map { Int32(venueOf($0)) }
+        case "cuisine": return (0..<count).map { Int32(venueCuisine[venueOf($0)]) }
+        case "brand": return (0..<count).map { venueBrand[venueOf($0)] }
+        case "category" where kind == .venueItems: return itemCategory.map { Int32($0) }
+        default:
+            let known = kind == .venues ? "venue, cuisine, brand" : "venue, cuisine, brand, category"
+            throw fail("\(what): via must be one of \(known) on a \(kind.rawValue) surface (got \(via ?? "none"))")
+        }
     }
 }

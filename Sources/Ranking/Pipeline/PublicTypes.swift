@@ -214,6 +214,9 @@ public enum DropReason: String, CaseIterable, Sendable {
     case itemUnavailable = "item_unavailable"
     /// The venue is not tagged with the category the request names (a source a host added may ignore it).
     case outsideCategory = "outside_category"
+    /// The user (or session) just had an event with it that the surface excludes (`online.excludeRecent`: an item
+    /// just ordered, a track just skipped).
+    case recentlyInteracted = "recently_interacted"
 
     /// Its place in `allCases`.
     var position: Int {
@@ -224,6 +227,7 @@ public enum DropReason: String, CaseIterable, Sendable {
         case .outOfDeliveryRange: return 3
         case .itemUnavailable: return 4
         case .outsideCategory: return 5
+        case .recentlyInteracted: return 6
         }
     }
 
@@ -236,6 +240,7 @@ public enum DropReason: String, CaseIterable, Sendable {
         case .outOfDeliveryRange: return "out of delivery range"
         case .itemUnavailable: return "item unavailable"
         case .outsideCategory: return "not in the requested category"
+        case .recentlyInteracted: return "just ordered or skipped"
         }
     }
 }

@@ -92,7 +92,7 @@ public final class RankingEngine: @unchecked Sendable {
             models[key] = try loader(
                 resolve(model.file, in: resourceDirectory),
                 resolve(model.golden, in: resourceDirectory),
-                config.kind(ofModel: key)
+                config.featureNames(ofModel: key)
             )
         }
         return models
@@ -166,11 +166,10 @@ public final class RankingEngine: @unchecked Sendable {
 
     /// How often each feature was missing (NaN) in the feature vectors scored so far, per surface.
     public func featureMissingCounts(surface: String) -> [(feature: String, missing: Int)] {
-        guard let kind = current.surfaces[surface]?.config.kind else { return [] }
+        guard let names = current.surfaces[surface]?.featureNames else { return [] }
         lock.lock()
         let counts = missingCounts[surface] ?? []
         lock.unlock()
-        let names = FeatureJoiner.featureNames(for: kind)
         return names.enumerated().map { ($0.element, $0.offset < counts.count ? counts[$0.offset] : 0) }
     }
 
@@ -191,8 +190,7 @@ public final class RankingEngine: @unchecked Sendable {
             throw RankingError.notFound("no model key \(key); known: \(old.config.models.keys.sorted())")
         }
         let golden = RankingEngine.goldenPath(forModel: path)
-        let kind = old.models[key]?.kind ?? .venues
-        let model = try loader(path, golden, kind)
+        let model = try loader(path, golden, old.config.featureNames(ofModel: key))
         var config = old.config
         config.models[key] = ModelConfig(file: path, golden: golden)
         var models: [String: any ScoringModel] = old.models.mapValues { $0.model }
@@ -583,6 +581,15 @@ public final class RankingEngine: @unchecked Sendable {
             venueIndex: venueIndex,
             onlineOrders: RankingEngine.onlineOrders(online.user, catalog: catalog)
         )
+        // The online state in the positions this surface ranks (an item's event counts for its venue on venue
+        // surfaces), for its online features and rules.
+        var onlineState = OnlineRequestState(nowMs: timeMs)
+        if !surface.online.isEmpty || surface.excludeRecent != nil {
+            onlineState = OnlineRequestState(online, nowMs: timeMs, counters: onlineStore?.itemCounters) { id in
+                if kind == .venueItems { return catalog.itemIndex(id) }
+                return catalog.venueIndex(id) ?? catalog.itemIndex(id).map { Int(catalog.itemVenue[$0]) }
+            }
+        }
         if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
         if !inputs.contextItems.isEmpty { frame.setCart(inputs.contextItems, catalog: catalog, pairs: state.itemPairs) }
         let request = CandidateRequest(
@@ -649,7 +656,7 @@ public final class RankingEngine: @unchecked Sendable {
         var sourceCounts: [Int] = []
         var overrides: [(row: Int, feature: Int, value: Double)] = []
         if let callerCandidates {
-            let native = FeatureJoiner.featureIndex(for: kind)
+            let native = surface.featureIndex
             var seen = Set<String>()
             run.candidates.reserveCapacity(callerCandidates.count)
             for candidate in callerCandidates {
@@ -666,7 +673,7 @@ public final class RankingEngine: @unchecked Sendable {
                         throw RankingError.invalidArgument(
                             "candidate \(candidate.itemID): unknown feature "
                                 + "\"\(name)\"; surface \(surface.name) knows "
-                                + FeatureJoiner.featureNames(for: kind).joined(separator: ", ")
+                                + surface.featureNames.joined(separator: ", ")
                         )
                     }
                     guard value.isFinite else {
@@ -703,12 +710,41 @@ public final class RankingEngine: @unchecked Sendable {
 
         // 2. Features.
         let n = run.candidates.count
-        let nativeWidth = FeatureJoiner.featureNames(for: kind).count
+        let nativeWidth = surface.featureNames.count
+        let joinedWidth = nativeWidth - surface.online.count
         let featuresDeadline = stageDeadline(surface.config.stageBudgets.features)
-        // The join writes every value of every row, so the buffer needs no zeroing first.
+        // The join writes every joined value of every row and the online features start missing, so the buffer
+        // needs no zeroing first.
         var nativeRows = [Double](unsafeUninitializedCapacity: n * nativeWidth) { buffer, initialized in
-            FeatureJoiner.join(kind: kind, catalog: catalog, frame: frame, candidates: run.candidates, into: buffer)
+            FeatureJoiner.join(
+                kind: kind,
+                catalog: catalog,
+                frame: frame,
+                candidates: run.candidates,
+                stride: nativeWidth,
+                into: buffer
+            )
+            if joinedWidth < nativeWidth {
+                for r in 0..<n { for j in joinedWidth..<nativeWidth { buffer[r * nativeWidth + j] = .nan } }
+            }
             initialized = n * nativeWidth
+        }
+        if !surface.online.isEmpty {
+            var ids: [String]?
+            let candidateIDs = { () -> [String] in
+                if let ids { return ids }
+                let made = run.candidates.enumerated().map { r, c in
+                    c >= 0 ? (kind == .venues ? catalog.venueID(Int(c)) : catalog.itemID(Int(c))) : run.callerIDs[r]
+                }
+                ids = made
+                return made
+            }
+            for (k, feature) in surface.online.enumerated() {
+                let column = joinedWidth + k
+                feature.fill(candidates: run.candidates, state: onlineState, ids: candidateIDs) { r, value in
+                    nativeRows[r * nativeWidth + column] = value
+                }
+            }
         }
         for o in overrides { nativeRows[o.row * nativeWidth + o.feature] = o.value }
         var missing = [Int](repeating: 0, count: nativeWidth)
@@ -729,15 +765,18 @@ public final class RankingEngine: @unchecked Sendable {
             run.degradedStages.append("score")
             scoring = surface.heuristic
         }
-        var rows = nativeRows
-        if !scoring.isNativeOrder {
-            rows = [Double](repeating: 0, count: n * scoring.width)
+        /// The rows in `model`'s column order.
+        func rowsFor(_ model: ActiveModel) -> [Double] {
+            guard !model.isNativeOrder else { return nativeRows }
+            var rows = [Double](repeating: 0, count: n * model.width)
             for r in 0..<n {
-                for (j, f) in scoring.layout.enumerated() {
-                    rows[r * scoring.width + j] = nativeRows[r * nativeWidth + f]
+                for (j, f) in model.layout.enumerated() {
+                    rows[r * model.width + j] = nativeRows[r * nativeWidth + f]
                 }
             }
+            return rows
         }
+        var rows = rowsFor(scoring)
         var scores: [Double] = []
         var fullyScored: [Bool] = []
         var scratch: [Double] = []
@@ -757,7 +796,7 @@ public final class RankingEngine: @unchecked Sendable {
             // A model that produces non-finite scores cannot order anything: fall back to the heuristic.
             run.degradedStages.append("score")
             scoring = surface.heuristic
-            rows = nativeRows
+            rows = rowsFor(scoring)
             complete = rows.withUnsafeBufferPointer {
                 TwoPhaseScorer.score(
                     model: scoring,
@@ -775,9 +814,21 @@ public final class RankingEngine: @unchecked Sendable {
         run.modelVersion = scoring.version
         run.modelScores = scores
         if explain {
-            run.featureNames = scoring.model.featureNames
-            run.featureRows = rows
-            run.featureWidth = scoring.width
+            // What the model read, in its order, then what else the surface computed (online features a model is
+            // not trained on yet), so a person sees every value the answer had.
+            let read = Set(scoring.layout)
+            let extra = (0..<nativeWidth).filter { !read.contains($0) }
+            run.featureNames = scoring.model.featureNames + extra.map { surface.featureNames[$0] }
+            run.featureWidth = scoring.width + extra.count
+            if extra.isEmpty {
+                run.featureRows = rows
+            } else {
+                run.featureRows.reserveCapacity(n * run.featureWidth)
+                for r in 0..<n {
+                    run.featureRows += rows[(r * scoring.width)..<((r + 1) * scoring.width)]
+                    for f in extra { run.featureRows.append(nativeRows[r * nativeWidth + f]) }
+                }
+            }
         }
         timer.lap("score", into: &run.timings)
         if isCancelled() { throw RankingError.cancelled }
@@ -794,6 +845,7 @@ public final class RankingEngine: @unchecked Sendable {
         }
         if rerankConfig.excludeContextItems == true { excluded.append(contentsOf: inputs.contextItems) }
         excluded.sort()
+        let recent = surface.excludeRecent.map { $0.items(in: onlineState).sorted() } ?? []
         var pinned: [(Int32, Int)] = []
         for (id, position) in rerankConfig.pins {
             if let index = kind == .venues ? catalog.venueIndex(id) : catalog.itemIndex(id) {
@@ -817,6 +869,7 @@ public final class RankingEngine: @unchecked Sendable {
             fullyScored: fullyScored,
             request: request,
             excluded: excluded,
+            recent: recent,
             explorationSeed: run.seed,
             pinned: pinned,
             buried: buried

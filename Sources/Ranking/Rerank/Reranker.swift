@@ -52,6 +52,7 @@ struct Reranker {
         fullyScored: [Bool],
         request: CandidateRequest,
         excluded: [Int32],
+        recent: [Int32] = [],
         explorationSeed: UInt64,
         pinned: [(Int32, Int)],
         buried: [Int32]
@@ -64,6 +65,10 @@ struct Reranker {
         for (i, index) in candidates.enumerated() {
             if index >= 0 && excluded.binarySearchContains(index) {
                 output.drop(.excluded)
+                continue
+            }
+            if index >= 0 && !recent.isEmpty && recent.binarySearchContains(index) {
+                output.drop(.recentlyInteracted)
                 continue
             }
             if let reason = Reranker.unorderableReason(kind: kind, index: index, request: request) {

@@ -29,8 +29,8 @@ struct TreeModel: ScoringModel {
 
 extension RankingEngine {
     /// Loads LightGBM text or XGBoost JSON, then refuses the model unless it reproduces its golden file and every
-    /// feature it uses is produced by the feature join of the surface kind it serves.
-    static let defaultLoader: ModelLoader? = { path, goldenPath, kind in
+    /// feature it uses is one the surfaces it serves compute (`available`).
+    static let defaultLoader: ModelLoader? = { path, goldenPath, available in
         let trees: GradientBoostedTrees
         do {
             trees = try GradientBoostedTrees.load(contentsOf: path)
@@ -38,9 +38,9 @@ extension RankingEngine {
             throw RankingError.unavailable("model \(path) cannot be loaded: \(error)")
         }
         do {
-            try trees.checkFeatures(available: FeatureJoiner.featureNames(for: kind))
+            try trees.checkFeatures(available: available)
         } catch {
-            throw RankingError.unavailable("model \(path) does not match the \(kind.rawValue) feature join: \(error)")
+            throw RankingError.unavailable("model \(path) does not match the features of its surfaces: \(error)")
         }
         let golden: GoldenFile
         do {

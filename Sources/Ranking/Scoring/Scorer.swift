@@ -45,9 +45,10 @@ final class ActiveModel: Sendable {
     var version: String { model.version }
     var width: Int { layout.count }
 
-    /// Binds `model` to `kind`, refusing a model that wants a feature the join does not produce.
-    init(model: any ScoringModel, kind: SurfaceKind) throws {
-        let native = FeatureJoiner.featureNames(for: kind)
+    /// Binds `model` to a surface of `kind` computing `featureNames` (default: the kind's joined features), refusing
+    /// a model that wants a feature the surface does not compute.
+    init(model: any ScoringModel, kind: SurfaceKind, featureNames: [String]? = nil) throws {
+        let native = featureNames ?? FeatureJoiner.featureNames(for: kind)
         var layout: [Int] = []
         var missing: [String] = []
         for name in model.featureNames {
@@ -55,7 +56,7 @@ final class ActiveModel: Sendable {
         }
         guard missing.isEmpty else {
             throw RankingError.unavailable(
-                "model \(model.version) needs features the \(kind.rawValue) feature join does not produce: "
+                "model \(model.version) needs features the \(kind.rawValue) surface does not compute: "
                     + missing.joined(separator: ", ")
             )
         }

@@ -164,7 +164,8 @@ struct  Ranking__V1__RankedItem
    */
   double score;
   /*
-   * With explain: the exact feature vector the model saw, by feature name.
+   * With explain: the exact feature vector the model saw, by feature name, and any other feature the surface
+   * computed (an online feature no model reads yet).
    */
   size_t n_features;
   Ranking__V1__RankedItem__FeaturesEntry **features;
@@ -263,8 +264,9 @@ struct  Ranking__V1__DroppedCandidates
 {
   ProtobufCMessage base;
   /*
-   * One of "excluded", "venue_not_taking_orders", "venue_closed", "out_of_delivery_range", "item_unavailable";
-   * new reasons may be added, so show an unknown one as it is.
+   * One of "excluded", "venue_not_taking_orders", "venue_closed", "out_of_delivery_range", "item_unavailable",
+   * "outside_category", "recently_interacted" (the surface excludes what the user just ordered or skipped); new
+   * reasons may be added, so show an unknown one as it is.
    */
   char *reason;
   int32_t count;
