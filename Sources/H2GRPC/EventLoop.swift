@@ -30,6 +30,8 @@ public final class EventLoop: @unchecked Sendable {
     private var tasks: [() -> Void] = []
     private var spareTasks: [() -> Void] = []
     private var stopping = false
+    /// Set once the loop's thread has ended: ``execute(_:)`` then drops what it is handed. Guarded by `taskLock`.
+    private var released = false
     private var started = false
     private var threadID: pthread_t?
     private let exited = DispatchSemaphore(value: 0)
@@ -80,6 +82,12 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs `task` on the loop's thread, soon. Safe from any thread; tasks run in the order they were handed over.
     public func execute(_ task: @escaping () -> Void) {
         taskLock.lock()
+        // A loop that has stopped would hold the task (and what it captures, such as a call finishing after a
+        // server's shutdown) forever: drop it instead, outside the lock.
+        guard !released else {
+            taskLock.unlock()
+            return
+        }
         let wasEmpty = tasks.isEmpty
         tasks.append(task)
         taskLock.unlock()
@@ -176,13 +184,17 @@ public final class EventLoop: @unchecked Sendable {
         flushDirty()
     }
 
-    /// A stopped loop runs nothing more: drop its pending timers and any task handed to it too late, so that what
-    /// they capture (a server's periodic tick holds the server) does not keep their owners alive through the loop.
+    /// A stopped loop runs nothing more: drop its pending timers and queued tasks, and refuse tasks from now on, so that
+    /// what they capture (a server's periodic tick, a call that finishes after shutdown) does not keep its owners
+    /// alive through the loop.
     private func releaseHeldWork() {
         timers.removeAll()
         taskLock.lock()
+        released = true
+        let dropped = tasks
         tasks.removeAll()
         taskLock.unlock()
+        _ = dropped  // released here, outside the lock: their captures may run deinits that hand over more tasks
     }
 
     private func runTasks() {

@@ -17,10 +17,19 @@ public final class EventServiceHandlers: Sendable {
 
     private let store: any OnlineStore
     private let now: @Sendable () -> Int64
+    private let storeIsRemote: Bool
 
-    /// - Parameter now: the server's clock in ms since the Unix epoch (tests pin it).
-    public init(store: any OnlineStore, now: @escaping @Sendable () -> Int64 = EventServiceHandlers.wallClockMs) {
+    /// - Parameters:
+    ///   - storeIsRemote: whether a write waits for another server (Redis): then Track runs on the blocking pool, so
+    ///     that waiting for the store never holds a thread Rank and Recommend need.
+    ///   - now: the server's clock in ms since the Unix epoch (tests pin it).
+    public init(
+        store: any OnlineStore,
+        storeIsRemote: Bool = false,
+        now: @escaping @Sendable () -> Int64 = EventServiceHandlers.wallClockMs
+    ) {
         self.store = store
+        self.storeIsRemote = storeIsRemote
         self.now = now
     }
 
@@ -32,7 +41,11 @@ public final class EventServiceHandlers: Sendable {
         ServiceDefinition(
             name: Self.serviceName,
             methods: [
-                RPCMethod(name: "Track", handler: .unary { [self] call, request in try track(call, request) }),
+                RPCMethod(
+                    name: "Track",
+                    handler: .unary { [self] call, request in try track(call, request) },
+                    executor: storeIsRemote ? .blocking : .cpu
+                ),
                 RPCMethod(name: "TrackStream", handler: .clientStreaming { [self] call in try trackStream(call) }),
             ]
         )

@@ -145,7 +145,7 @@ struct Rankd: ParsableCommand {
         // The online state outlives catalogs and configurations: every engine built later reads this one.
         let onlineStore = try Rankd.onlineStore(settings.online)
         ranking.onlineStore = onlineStore
-        let events = EventServiceHandlers(store: onlineStore)
+        let events = EventServiceHandlers(store: onlineStore, storeIsRemote: settings.online.store != nil)
         let health = HealthService(services: [RankingServiceHandlers.serviceName, EventServiceHandlers.serviceName])
         let serviceNames = [
             RankingServiceHandlers.serviceName, EventServiceHandlers.serviceName, "grpc.health.v1.Health",
