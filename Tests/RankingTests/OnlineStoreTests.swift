@@ -265,9 +265,7 @@ import Testing
     )
         -> GenericFeatureConfig
     {
-        var feature = GenericFeatureConfig(name: name, kind: kind)
-        change(&feature)
-        return feature
+        GenericOnlineTests.feature(name, kind, change)
     }
 
     static let features = [
