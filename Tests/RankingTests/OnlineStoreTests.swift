@@ -239,6 +239,44 @@ import Testing
         #expect(after.allSatisfy { !$0.degradedStages.contains("features.online") })
     }
 
+    @Test func anItemOrderedAsAnEventLeadsTheVenuesOrderAgain() throws {
+        let engine = try Fixture.engine { _ in }
+        let store = InProcessOnlineStore()
+        engine.onlineStore = store
+        let catalog = engine.catalog
+        let venue = try #require(
+            (0..<catalog.venueCount).first { v in
+                catalog.venueItemStart[v + 1] - catalog.venueItemStart[v] >= 5 && catalog.venueAvailable[v]
+            }
+        )
+        let item = Int(catalog.venueItemStart[venue]) + 3
+        let user = "itest-item-order"
+        let time = Fixture.time(hour: 19)
+        let query = RecommendQuery(
+            userID: user,
+            surface: "venue_items",
+            context: RequestContext(requestTimeUnixMs: time, requestID: "r1"),
+            venueID: catalog.venueID(venue)
+        )
+        #expect(try Fixture.sections(engine, query).first { $0.key == "order_again" } == nil)
+        _ = try EventIngest.track(
+            [
+                IncomingEvent(
+                    eventID: "item-order",
+                    userID: user,
+                    kind: EventKind.order.rawValue,
+                    itemID: catalog.itemID(item),
+                    timestampMs: time - 60_000
+                )
+            ],
+            store: store,
+            nowMs: time,
+            deadline: .now() + .seconds(5)
+        )
+        let after = try Fixture.sections(engine, query)
+        #expect(after.first { $0.key == "order_again" }?.items.first?.itemID == catalog.itemID(item))
+    }
+
     @Test func aStoreThatIsDownDegradesTheAnswerButNeverFailsIt() throws {
         let engine = try Fixture.engine { _ in }
         engine.onlineStore = DownStore()

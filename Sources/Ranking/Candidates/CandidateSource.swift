@@ -33,6 +33,8 @@ public struct CandidateRequest: @unchecked Sendable {
     public internal(set) var contextItems: [Int32] = []
     /// Items bought together, when a source of the surface reads them.
     var itemPairs: ItemPairs?
+    /// Items of the user's orders that reached rankd as events (``EventIngest``), newest first.
+    var recentOrderItems: [Int32] = []
 
     /// Whether venue `v` is in the request's scope: tagged with its category, when it names one.
     @inline(__always)
@@ -229,9 +231,16 @@ struct ItemReorderSource: BuiltinCandidateSource {
     let name = "reorder"
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
-        guard let user = request.userIndex, let venue = request.venueIndex else { return }
+        guard let venue = request.venueIndex else { return }
         let catalog = request.catalog
         var added = 0
+        // What the user ordered here since the snapshot comes first, newest first.
+        for item in request.recentOrderItems
+        where added < quota && Int(catalog.itemVenue[Int(item)]) == venue && !out.contains(item) {
+            out.append(item)
+            added += 1
+        }
+        guard let user = request.userIndex else { return }
         for o in stride(
             from: Int(catalog.userOrderStart[user + 1]) - 1,
             through: Int(catalog.userOrderStart[user]),

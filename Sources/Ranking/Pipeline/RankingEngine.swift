@@ -572,6 +572,7 @@ public final class RankingEngine: @unchecked Sendable {
             started: started,
             degraded: &onlineDegraded
         )
+        let onlineOrders = RankingEngine.onlineOrders(online.user, catalog: catalog)
         var frame = RequestFrame(
             catalog: catalog,
             userIndex: userIndex,
@@ -579,7 +580,7 @@ public final class RankingEngine: @unchecked Sendable {
             longitude: longitude,
             timeUnixMs: timeMs,
             venueIndex: venueIndex,
-            onlineOrders: RankingEngine.onlineOrders(online.user, catalog: catalog)
+            onlineOrders: onlineOrders
         )
         // The online state in the positions this surface ranks (an item's event counts for its venue on venue
         // surfaces), for its online features and rules.
@@ -592,7 +593,7 @@ public final class RankingEngine: @unchecked Sendable {
         }
         if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
         if !inputs.contextItems.isEmpty { frame.setCart(inputs.contextItems, catalog: catalog, pairs: state.itemPairs) }
-        let request = CandidateRequest(
+        var request = CandidateRequest(
             catalog: catalog,
             userIndex: userIndex,
             latitude: latitude,
@@ -609,6 +610,7 @@ public final class RankingEngine: @unchecked Sendable {
             contextItems: inputs.contextItems,
             itemPairs: state.itemPairs
         )
+        request.recentOrderItems = onlineOrders.compactMap { $0.item >= 0 ? $0.item : nil }
 
         // Variant, model and re-rank parameters.
         var variantName = "control"
