@@ -89,16 +89,9 @@ public struct MusicCatalog: Sendable {
     static func albumID(_ al: Int) -> String { "al\(al + 1)" }
 
     /// The index of a track id of this catalog, or nil.
-    public func trackIndex(_ id: String) -> Int? { Self.index(id, prefix: "t", count: trackCount) }
+    public func trackIndex(_ id: String) -> Int? { DemoIDs.index(id, prefix: "t", count: trackCount) }
     /// The index of a listener id of this catalog, or nil.
-    public func userIndex(_ id: String) -> Int? { Self.index(id, prefix: "u", count: userCount) }
-
-    static func index(_ id: String, prefix: Character, count: Int) -> Int? {
-        guard id.first == prefix, let n = Int(id.dropFirst()), n >= 1, n <= count, "\(prefix)\(n)" == id else {
-            return nil
-        }
-        return n - 1
-    }
+    public func userIndex(_ id: String) -> Int? { DemoIDs.index(id, prefix: "u", count: userCount) }
 
     /// The listens of listener `u`, as a range of the `listen*` columns.
     public func listens(of u: Int) -> Range<Int> { Int(userListenStart[u])..<Int(userListenStart[u + 1]) }

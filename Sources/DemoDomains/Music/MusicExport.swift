@@ -5,14 +5,9 @@ import Foundation
 /// hidden utility, the moods and the held-out sessions are not written.
 extension MusicDemo {
     /// The music schema shipped with rankd (a copy of `schemas/music.json`, kept equal by a test).
-    public static func schema() throws -> CatalogSchema {
-        guard let url = schemaURL else {
-            throw UnreadableInput("the embedded music schema is missing from the DemoDomains bundle")
-        }
-        return try CatalogSchema.load(path: url.path)
-    }
+    public static func schema() throws -> CatalogSchema { try DemoSnapshots.schema("music") }
 
-    static var schemaURL: URL? { Bundle.module.url(forResource: "music", withExtension: "json") }
+    static var schemaURL: URL? { DemoSnapshots.schemaURL("music") }
 
     /// Writes the catalog as a snapshot into `directory`, which must not exist, with the embedded schema unless
     /// given another; the id defaults to the writer's `music-<UTC time>-<content hash>`. Record files depend only
@@ -23,15 +18,11 @@ extension MusicDemo {
         snapshotID: String? = nil,
         schema: CatalogSchema? = nil
     ) throws -> SnapshotManifest {
-        let writer = try SnapshotWriter(schema: schema ?? Self.schema(), directory: directory)
-        do {
+        let schema = try schema ?? Self.schema()
+        return try DemoSnapshots.write(schema: schema, directory: directory, snapshotID: snapshotID) { writer in
             for t in 0..<catalog.trackCount { try writer.append(trackRecord(t), kind: "track") }
             for a in 0..<catalog.artistCount { try writer.append(artistRecord(a), kind: "artist") }
             for u in 0..<catalog.userCount { try writer.append(userRecord(u), kind: "user") }
-            return try writer.finish(snapshotID: snapshotID)
-        } catch {
-            writer.abandon()
-            throw error
         }
     }
 

@@ -115,23 +115,12 @@ public struct MusicSessionSimulator: Sendable {
 
     /// NDCG@k with gains 2^grade - 1; a track ranked twice counts once.
     static func ndcg(_ ranked: [String], relevance: [(trackID: String, grade: Int)], k: Int) -> Double {
-        func gain(_ grade: Int) -> Double { pow(2, Double(grade)) - 1 }
-        let grades = Dictionary(relevance.map { ($0.trackID, $0.grade) }, uniquingKeysWith: max)
-        var seen = Set<String>()
-        var dcg = 0.0
-        for (position, id) in ranked.prefix(k).enumerated() where seen.insert(id).inserted {
-            if let grade = grades[id] { dcg += gain(grade) / log2(Double(position + 2)) }
-        }
-        let ideal = grades.values.sorted(by: >).prefix(k).enumerated()
-            .reduce(0.0) { $0 + gain($1.element) / log2(Double($1.offset + 2)) }
-        return ideal > 0 ? dcg / ideal : 0
+        DemoMetrics.ndcg(ranked, relevance: relevance.map { ($0.trackID, $0.grade) }, k: k)
     }
 
     /// The share of relevant tracks in the first `k`.
     static func recall(_ ranked: [String], relevance: [(trackID: String, grade: Int)], k: Int) -> Double {
-        guard !relevance.isEmpty else { return 0 }
-        let top = Set(ranked.prefix(k))
-        return Double(relevance.filter { top.contains($0.trackID) }.count) / Double(relevance.count)
+        DemoMetrics.recall(ranked, relevance: relevance.map { ($0.trackID, $0.grade) }, k: k)
     }
 }
 
