@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "Ranking", targets: ["Ranking"]),
         // Snapshot loading into the engine.
         .library(name: "CatalogLoading", targets: ["CatalogLoading"]),
+        // The demo domains (for the Benchmarks package's export of the demo catalog).
+        .library(name: "DemoDomains", targets: ["DemoDomains"]),
         // For the separate Benchmarks package (protobuf encode/decode micro benchmarks).
         .library(name: "ProtoSupport", targets: ["ProtoSupport"]),
     ],
@@ -86,7 +88,11 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RankingTests", dependencies: ["Ranking"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RankingTests",
+            dependencies: ["Ranking", "CatalogLoading", "DemoDomains"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Catalog snapshots: schema, record files, build and validation; knows nothing of ranking or RPC
         // SHA-256 rounds on the CPU's SHA extensions, for the snapshot checksums (the Swift rounds are the fallback).
@@ -98,31 +104,31 @@ let package = Package(
         ),
         .testTarget(name: "CatalogSnapshotTests", dependencies: ["CatalogSnapshot"], swiftSettings: swiftSettings),
 
-        // MARK: Catalog loading: a validated snapshot into the engine's catalog (the marketplace mapping). Joins Ranking
-        // and CatalogSnapshot so neither knows the other.
-        .target(
-            name: "CatalogLoading",
-            dependencies: ["Ranking", "CatalogSnapshot", "CSystemShim"],
-            resources: [.copy("Resources/marketplace.json")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "CatalogLoadingTests",
-            dependencies: ["CatalogLoading", "CatalogSnapshot", "Ranking"],
-            swiftSettings: swiftSettings
-        ),
-
         // MARK: Demo domains: generated catalogs with a hidden utility and their session simulators, written as
-        // snapshots (the music app). Knows CatalogSnapshot only, not the engine.
+        // snapshots (the marketplace and the music app). Knows CatalogSnapshot only, not the engine.
         .target(
             name: "DemoDomains",
             dependencies: ["CatalogSnapshot"],
-            resources: [.copy("Resources/music.json")],
+            resources: [.copy("Resources/marketplace.json"), .copy("Resources/music.json")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DemoDomainsTests",
             dependencies: ["DemoDomains", "CatalogSnapshot"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Catalog loading: a validated snapshot into the engine's catalog (the marketplace mapping). Joins Ranking
+        // and CatalogSnapshot so neither knows the other; the marketplace demo reaches the engine through it
+        // (DemoSnapshot) and its held-out sessions are replayed through the engine here.
+        .target(
+            name: "CatalogLoading",
+            dependencies: ["Ranking", "CatalogSnapshot", "DemoDomains", "CSystemShim"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CatalogLoadingTests",
+            dependencies: ["CatalogLoading", "CatalogSnapshot", "DemoDomains", "Ranking"],
             swiftSettings: swiftSettings
         ),
 
@@ -152,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "RankdOpsTests",
             dependencies: [
-                "RankdOps", "AdminHTTP", "H2GRPC", "Ranking",
+                "RankdOps", "AdminHTTP", "H2GRPC", "Ranking", "CatalogLoading", "DemoDomains",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -201,7 +207,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RankdServiceTests",
-            dependencies: ["RankdService", "H2GRPC", "Ranking", "CRankingProto"],
+            dependencies: ["RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CRankingProto"],
             swiftSettings: swiftSettings
         ),
 
@@ -213,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RankdConfigTests",
-            dependencies: ["RankdConfig", "Ranking"],
+            dependencies: ["RankdConfig", "Ranking", "CatalogLoading"],
             swiftSettings: swiftSettings
         ),
 
@@ -235,14 +241,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RankLoadTests", dependencies: ["RankLoad", "H2GRPC"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RankLoadTests",
+            dependencies: ["RankLoad", "H2GRPC", "DemoDomains"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Executables
         .executableTarget(
             name: "rankd",
             dependencies: [
-                "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot", "RankdConfig", "RankdOps",
-                "AdminHTTP", "OnlineStoreRedis", "RedisClient", .product(name: "Logging", package: "swift-log"),
+                "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot", "DemoDomains", "RankdConfig",
+                "RankdOps", "AdminHTTP", "OnlineStoreRedis", "RedisClient", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -270,7 +280,8 @@ let package = Package(
         .executableTarget(
             name: "score-bench",
             dependencies: [
-                "RankingModels", "Ranking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "RankingModels", "Ranking", "CatalogLoading", "DemoDomains",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

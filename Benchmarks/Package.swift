@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "H2GRPC", package: "rankd"),
                 .product(name: "ProtoSupport", package: "rankd"),
                 .product(name: "Ranking", package: "rankd"),
+                .product(name: "CatalogLoading", package: "rankd"),
             ],
             path: "Benchmarks/RankdBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v5)],
@@ -26,7 +27,7 @@ let package = Package(
         // Writes the demo catalog as CSV for the Python reference server (Benchmarks/python-reference).
         .executableTarget(
             name: "export-demo-catalog",
-            dependencies: [.product(name: "Ranking", package: "rankd")],
+            dependencies: [.product(name: "DemoDomains", package: "rankd")],
             path: "Tools/export-demo-catalog",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

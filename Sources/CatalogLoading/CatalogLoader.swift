@@ -1,6 +1,6 @@
+import CSystemShim
 import CatalogSnapshot
 import Dispatch
-import CSystemShim
 import Foundation
 import Ranking
 
@@ -47,7 +47,7 @@ public struct LoadedCatalog: Sendable {
 
 /// The one way a catalog reaches the engine: validate the snapshot completely, refuse it with the validator's
 /// report if anything is wrong, check its schema fits the marketplace mapping, then read it into column arrays and
-/// derive the indexes. `RankingEngine.demoThroughSnapshot(seed:scale:)` takes the embedded demo through here too.
+/// derive the indexes. `DemoSnapshot` takes the embedded demo through here too.
 public enum CatalogLoader {
     /// Loads the snapshot in `directory` (a symlink such as `current` is resolved first, so a repointed link never
     /// mixes two snapshots). Throws `SnapshotRefused` for a snapshot with problems, `UnreadableInput` for a folder

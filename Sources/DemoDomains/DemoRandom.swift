@@ -57,6 +57,28 @@ struct DemoRandom: RandomNumberGenerator, Sendable {
         -log(-log(max(unit(), 1e-300)))
     }
 
+    /// A Gamma(shape, 1) sample (Marsaglia-Tsang).
+    mutating func gamma(shape: Double) -> Double {
+        if shape < 1 {
+            let u = max(unit(), 1e-300)
+            return gamma(shape: shape + 1) * pow(u, 1 / shape)
+        }
+        let d = shape - 1.0 / 3.0
+        let c = 1.0 / (9 * d).squareRoot()
+        while true {
+            var x: Double
+            var v: Double
+            repeat {
+                x = normal()
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = unit()
+            if u < 1 - 0.0331 * x * x * x * x { return d * v }
+            if log(max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + log(v)) { return d * v }
+        }
+    }
+
     /// An index in [0, count) biased towards 0: `count * u^power`, for lists sorted best first.
     @inline(__always)
     mutating func headBiased(_ count: Int, power: Double) -> Int {

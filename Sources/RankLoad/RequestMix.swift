@@ -57,12 +57,13 @@ public struct DemoDataShape: Sendable, Equatable {
         self.venueCount = venueCount
     }
 
-    /// The shape of `RankingEngine.demo(scale:)`, which `rankd --scale` serves: the same sizing rule as the demo
-    /// generator (default sizes times the scale, with the generator's floors).
+    /// The shape of the demo marketplace `rankd --scale` serves: the demo generator's sizing rule (200,000 users and
+    /// 20,000 venues at scale 1, at least 100 and 50), restated here so a load generator needs no generator
+    /// (RankLoadTests checks the two agree).
     public static func demo(scale: Double = 1) -> DemoDataShape {
         DemoDataShape(
-            userCount: max(100, Int(Double(DemoMarketplace.defaultUsers) * scale)),
-            venueCount: max(50, Int(Double(DemoMarketplace.defaultVenues) * scale))
+            userCount: max(100, Int(200_000 * scale)),
+            venueCount: max(50, Int(20_000 * scale))
         )
     }
 }

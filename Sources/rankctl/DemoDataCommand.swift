@@ -52,7 +52,7 @@ public struct DemoDataCommand: ParsableCommand {
     @Option(help: "Music: evaluate the popularity and artist-and-genre baselines on this many held-out sessions.")
     var evalSessions = 0
 
-    @Flag(help: "Only generate and report size and memory; write nothing.")
+    @Flag(help: "Only generate and report the sizes; write nothing.")
     var generateOnly = false
 
     /// Creates the command with defaults (ArgumentParser fills the options).
@@ -71,19 +71,19 @@ public struct DemoDataCommand: ParsableCommand {
             throw ValidationError("say where to write: --snapshot DIR, --out DIR, or both")
         }
         let started = Date()
-        let market = DemoMarketplace.generate(seed: seed, scale: scale)
+        let market = MarketplaceDemo.generate(seed: seed, scale: scale)
         let generated = Date().timeIntervalSince(started)
-        print(String(format: "generated in %.2f s: ", generated) + market.catalog.memoryReport)
+        print(String(format: "generated in %.2f s: ", generated) + market.catalog.summary)
         if generateOnly { return }
         if let snapshot {
             let schema = try self.schema.map { try CatalogSchema.load(path: $0) }
-            let manifest = try DemoSnapshot.write(market, to: snapshot, schema: schema, snapshotID: snapshotId)
+            let manifest = try market.writeSnapshot(to: snapshot, snapshotID: snapshotId, schema: schema)
             let counts = manifest.recordCounts.map { "\($0.records) \($0.kind)" }.joined(separator: ", ")
             print("wrote snapshot \(manifest.snapshotID): \(counts)")
         }
         guard let out else { return }
         let summary = try TrainingExport.write(
-            market: market,
+            demo: market,
             directory: out,
             trainSessions: trainSessions,
             validSessions: validSessions

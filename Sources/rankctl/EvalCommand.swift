@@ -1,5 +1,6 @@
 import ArgumentParser
 import CatalogLoading
+import DemoDomains
 import Dispatch
 import Foundation
 import Ranking
@@ -90,15 +91,13 @@ public struct EvalCommand: ParsableCommand {
             return
         }
         var started = Date()
-        let market = DemoMarketplace.generate(seed: seed, scale: scale)
-        progress(
-            String(format: "generated in %.2f s: ", Date().timeIntervalSince(started)) + market.catalog.memoryReport
-        )
+        let market = MarketplaceDemo.generate(seed: seed, scale: scale)
+        progress(String(format: "generated in %.2f s: ", Date().timeIntervalSince(started)) + market.catalog.summary)
         // The engine serves the catalog as rankd does: written as a snapshot and loaded back through the loader.
         let loaded = try DemoSnapshot.loadThroughSnapshot(market)
         progress(loaded.summary)
-        let simulator = SessionSimulator(market: market)
-        var reports: [EvaluationReport] = []
+        let simulator = MarketplaceSessionSimulator(demo: market)
+        var reports: [MarketplaceEvaluationReport] = []
         for name in surfaces {
             started = Date()
             let report = try evaluate(surface: name, config: config, catalog: loaded.catalog, simulator: simulator)
@@ -107,7 +106,7 @@ public struct EvalCommand: ParsableCommand {
             progress(String(format: "%@ evaluated in %.1f s", name, Date().timeIntervalSince(started)))
         }
         if json { print(try EvalCommand.json(reports, generic: genericReports, seed: seed, scale: scale)) }
-        if bench { try runBenchmark(market: market) }
+        if bench { try runBenchmark(catalog: loaded.catalog, simulator: simulator) }
     }
 
     /// One surface's report: the baseline, then one row per experiment variant (each on an engine that serves only
@@ -116,11 +115,11 @@ public struct EvalCommand: ParsableCommand {
         surface name: String,
         config: PipelineConfig,
         catalog: Catalog,
-        simulator: SessionSimulator
-    ) throws -> EvaluationReport {
+        simulator: MarketplaceSessionSimulator
+    ) throws -> MarketplaceEvaluationReport {
         let variants = config.surfaces[name]?.experiment?.variants.map(\.name) ?? []
-        var combined: EvaluationReport?
-        var ceiling: EvaluationReport.Row?
+        var combined: MarketplaceEvaluationReport?
+        var ceiling: MarketplaceEvaluationReport.Row?
         for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
             let engine = try RankingEngine.demo(catalog: catalog) { config in
                 guard let variant, var experiment = config.surfaces[name]?.experiment else { return }
@@ -145,7 +144,7 @@ public struct EvalCommand: ParsableCommand {
     /// The reports as one JSON document: per surface, per ranker, NDCG@10, recall at the surface's cutoff and
     /// NDCG@10 over the popularity baseline's.
     static func json(
-        _ reports: [EvaluationReport],
+        _ reports: [MarketplaceEvaluationReport],
         generic: [GenericEval.Report] = [],
         seed: UInt64,
         scale: Double
@@ -174,26 +173,25 @@ public struct EvalCommand: ParsableCommand {
         return String(decoding: data, as: UTF8.self)
     }
 
-    private func runBenchmark(market: DemoMarketplace) throws {
+    private func runBenchmark(catalog: Catalog, simulator: MarketplaceSessionSimulator) throws {
         // Sources one after another on this thread, so thread CPU time is the whole cost of a request.
-        let engine = try RankingEngine.demo(catalog: market.catalog) { config in
+        let engine = try RankingEngine.demo(catalog: catalog) { config in
             for name in config.surfaces.keys { config.surfaces[name]?.parallelSources = false }
         }
-        let simulator = SessionSimulator(market: market)
         var sessions = simulator.sessions(count: benchRequests, heldOut: true, seed: 7)
         if benchCentreKm > 0 {
             // Same users and times, moved near their city's centre, where more venues deliver.
             var rng = SplitMix64(seed: 11)
             for i in sessions.indices {
-                guard let city = Marketplace.cities.first(where: { $0.market == sessions[i].context.market }) else {
+                guard let city = Marketplace.cities.first(where: { $0.market == sessions[i].market }) else {
                     continue
                 }
                 let dy = Double.random(in: -benchCentreKm...benchCentreKm, using: &rng) / 110.574
                 let dx =
                     Double.random(in: -benchCentreKm...benchCentreKm, using: &rng)
                     / (111.320 * cos(city.latitude * .pi / 180))
-                sessions[i].context.latitude = city.latitude + dy
-                sessions[i].context.longitude = city.longitude + dx
+                sessions[i].latitude = city.latitude + dy
+                sessions[i].longitude = city.longitude + dx
             }
         }
         var cpu: [Double] = []
@@ -244,10 +242,10 @@ public struct EvalCommand: ParsableCommand {
     /// Runs one sectioned Recommend and returns the number of candidates it scored.
     private func recommend(
         _ engine: RankingEngine,
-        _ session: SessionSimulator.Session,
+        _ session: MarketplaceSessionSimulator.Session,
         sections: inout Int
     ) throws -> Int {
-        let query = RecommendQuery(userID: "u\(session.user + 1)", surface: "discovery", context: session.context)
+        let query = RecommendQuery(userID: session.userID, surface: "discovery", context: RequestContext(session))
         var sent = 0
         let count = try engine.recommendCountingCandidates(query, deadline: nil, isCancelled: { false }) { _ in
             sent += 1

@@ -1,5 +1,6 @@
 import CatalogLoading
 import CatalogSnapshot
+import DemoDomains
 import Dispatch
 import Foundation
 import GRPCStandardServices
@@ -67,7 +68,7 @@ final class SnapshotSwitcher: @unchecked Sendable {
                 manifest = loaded.manifest
             } else {
                 // The demo is written as a snapshot and loaded like any other: one load path.
-                let market = DemoMarketplace.generate(seed: seed, scale: scale)
+                let market = MarketplaceDemo.generate(seed: seed, scale: scale)
                 let loaded = try DemoSnapshot.loadThroughSnapshot(market)
                 catalog = loaded.catalog
                 about = "demo marketplace (seed \(seed), scale \(scale)) as \(loaded.summary)"

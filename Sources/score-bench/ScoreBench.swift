@@ -1,4 +1,6 @@
 import ArgumentParser
+import CatalogLoading
+import DemoDomains
 import Foundation
 import Ranking
 import RankingModels
@@ -46,12 +48,17 @@ struct ExportRows: ParsableCommand {
         guard rows > 0, perRequest > 0, perRequest <= 200 else {
             throw ValidationError("--rows must be positive and --per-request within 1...200")
         }
-        let market = DemoMarketplace.generate(seed: seed, scale: scale)
-        let engine = try RankingEngine.demo(catalog: market.catalog) { config in
+        let market = MarketplaceDemo.generate(seed: seed, scale: scale)
+        let catalog = try DemoSnapshot.loadThroughSnapshot(market).catalog
+        let engine = try RankingEngine.demo(catalog: catalog) { config in
             for name in config.surfaces.keys { config.surfaces[name]?.parallelSources = false }
         }
         // Held-out users at their homes, the same population `rankctl eval --bench` replays.
-        let sessions = SessionSimulator(market: market).sessions(count: rows / 20 + 200, heldOut: true, seed: 7)
+        let sessions = MarketplaceSessionSimulator(demo: market).sessions(
+            count: rows / 20 + 200,
+            heldOut: true,
+            seed: 7
+        )
         var names: [String] = []
         var values: [Double] = []
         values.reserveCapacity(rows * 32)
@@ -59,9 +66,9 @@ struct ExportRows: ParsableCommand {
         var requests = 0
         for session in sessions where taken < rows {
             let query = RecommendQuery(
-                userID: Catalog.userID(session.user),
+                userID: session.userID,
                 surface: "discovery",
-                context: session.context,
+                context: RequestContext(session),
                 limit: perRequest,
                 explain: true
             )

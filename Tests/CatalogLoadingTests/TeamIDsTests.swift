@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import CatalogLoading
+@testable import DemoDomains
 @testable import Ranking
 
 /// A team's export names venues, items and users with its own ids and writes them in its own order; the loader
@@ -29,22 +30,22 @@ import Testing
     /// The demo written with team ids: venues in reverse order, items interleaved across venues (not grouped), users
     /// in reverse order; every reference rewritten.
     static func writeTeamSnapshot(to path: String) throws {
-        let c = market.catalog.columns
-        let writer = try SnapshotWriter(schema: try DemoSnapshot.marketplaceSchema(), directory: path)
+        let c = market.catalog
+        let writer = try SnapshotWriter(schema: try MarketplaceDemo.schema(), directory: path)
         for v in (0..<c.venueCount).reversed() {
-            var record = MarketplaceExport.venue(v, c)
+            var record = market.venueRecord(v)
             record.id = venueID(v)
             try writer.append(record, kind: "venue")
         }
         let items = (0..<c.itemCount).sorted { ($0 % 3, $0) < ($1 % 3, $1) }
         for i in items {
-            var record = MarketplaceExport.item(i, c)
+            var record = market.itemRecord(i)
             record.id = itemID(i)
             record.attributes["venue"] = .reference(venueID(Int(c.itemVenue[i])))
             try writer.append(record, kind: "item")
         }
         for u in (0..<c.userCount).reversed() {
-            var record = MarketplaceExport.user(u, c)
+            var record = market.userRecord(u)
             record.id = userID(u)
             for name in ["orders", "ordered_items"] {
                 guard case .history(let entries)? = record.attributes[name] else { continue }

@@ -1,4 +1,5 @@
 import CRankingProto
+import DemoDomains
 import ProtoSupport
 import Testing
 
@@ -84,5 +85,11 @@ struct RequestMixTests {
         #expect(DemoDataShape.demo(scale: 1) == DemoDataShape(userCount: 200_000, venueCount: 20_000))
         #expect(DemoDataShape.demo(scale: 5).userCount == 1_000_000)
         #expect(DemoDataShape.demo(scale: 0.0001) == DemoDataShape(userCount: 100, venueCount: 50))
+        for scale in [0.0001, 0.02, 0.05, 1, 5] {
+            let counts = MarketplaceDemo.counts(scale: scale)
+            #expect(
+                DemoDataShape.demo(scale: scale) == DemoDataShape(userCount: counts.users, venueCount: counts.venues)
+            )
+        }
     }
 }

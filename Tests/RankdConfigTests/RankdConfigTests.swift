@@ -1,3 +1,4 @@
+import CatalogLoading
 import Foundation
 import Ranking
 import Testing
@@ -433,7 +434,7 @@ final class AppliedSettings: @unchecked Sendable {
 struct ReloadTests {
     @Test func aGoodConfigurationIsSwappedInAndACorruptOneRefusedWithTheOldOneKept() throws {
         let scratch = Scratch()
-        let engine = try RankingEngine.demo(seed: 7, scale: 0.01)
+        let engine = try RankingEngine.demoThroughSnapshot(seed: 7, scale: 0.01)
         let path = scratch.write("rankd.json", try embeddedPipelineJSON())
         let active = try ConfigResolver.load(path: path, environment: [:], flags: [:])
         #expect(active.isValid, "\(active.problems)")
@@ -476,7 +477,7 @@ struct ReloadTests {
     }
 
     @Test func requestsAreServedWithTheNewDefaultLimitAfterASwap() throws {
-        let engine = try RankingEngine.demo(seed: 7, scale: 0.01)
+        let engine = try RankingEngine.demoThroughSnapshot(seed: 7, scale: 0.01)
         var config = try RankingEngine.embeddedConfig()
         config.surfaces["discovery"]?.defaultLimit = 2
         try engine.swapPipeline(config: config, resourceDirectory: try RankingEngine.embeddedResourceDirectory())

@@ -1,4 +1,6 @@
+import CatalogLoading
 import CoreMetrics
+import DemoDomains
 import Dispatch
 import Foundation
 import InMemoryTracing
@@ -14,7 +16,9 @@ import Tracing
 struct PipelineObservabilityTests {
     /// A fixed day (2025-11-08) so opening hours never depend on when the tests run.
     static let referenceDay = 20_400
-    static let catalog = DemoMarketplace.generate(seed: 7, scale: 0.02, referenceDay: referenceDay).catalog
+    static let catalog = try! DemoSnapshot.loadThroughSnapshot(
+        MarketplaceDemo.generate(seed: 7, scale: 0.02, referenceDay: referenceDay)
+    ).catalog
 
     static func sample(_ text: String, _ series: String) -> Double? {
         for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {

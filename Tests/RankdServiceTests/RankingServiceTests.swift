@@ -1,4 +1,5 @@
 import CRankingProto
+import CatalogLoading
 import Foundation
 import H2GRPC
 import ProtoSupport
@@ -11,7 +12,7 @@ import Testing
 /// and the mapping of pipeline errors onto gRPC statuses.
 @Suite("RankingService over loopback", .serialized)
 struct RankingServiceTests {
-    static let engine: RankingEngine = try! RankingEngine.demo(seed: 42, scale: 0.02)
+    static let engine: RankingEngine = try! RankingEngine.demoThroughSnapshot(seed: 42, scale: 0.02)
 
     /// A request context at a fixed weekday evening (Wednesday 2026-06-10 18:00 UTC, dinner time in the demo cities): the demo venues keep opening
     /// hours, so a test that used the wall clock would find most of them closed at night.

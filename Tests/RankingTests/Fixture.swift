@@ -1,18 +1,28 @@
+import CatalogLoading
+import DemoDomains
 import Dispatch
 import Foundation
 
 @testable import Ranking
 
-/// A small marketplace shared by the tests: generated once per process, fast even in a debug build.
+/// A small marketplace shared by the tests: the demo generated once per process and loaded through a snapshot, as
+/// rankd serves it; fast even in a debug build.
 enum Fixture {
     /// 2025-11-08 as a UTC day number; fixed so ages and recencies never depend on when tests run.
     static let referenceDay = 20_400
-    static let market = DemoMarketplace.generate(seed: 7, scale: 0.02, referenceDay: referenceDay)
-    static var catalog: Catalog { market.catalog }
+    static let market = MarketplaceDemo.generate(seed: 7, scale: 0.02, referenceDay: referenceDay)
+    static let catalog = demoCatalog(market)
+
+    /// The catalog the engine serves for a generated demo: its snapshot, loaded.
+    static func demoCatalog(_ demo: MarketplaceDemo) -> Catalog {
+        do { return try DemoSnapshot.loadThroughSnapshot(demo).catalog } catch {
+            fatalError("fixture catalog: \(error)")
+        }
+    }
 
     /// The embedded configuration (with the embedded models when present).
     static let engine: RankingEngine = {
-        do { return try RankingEngine.demo(catalog: market.catalog) } catch { fatalError("fixture engine: \(error)") }
+        do { return try RankingEngine.demo(catalog: catalog) } catch { fatalError("fixture engine: \(error)") }
     }()
 
     /// Unix ms of local `hour`:00 in Berlin (UTC+1) on the reference day plus `days`.

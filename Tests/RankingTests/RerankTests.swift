@@ -1,3 +1,4 @@
+import DemoDomains
 import Dispatch
 import Testing
 
@@ -305,7 +306,9 @@ import Testing
 @Suite struct SnapshotSwapTests {
     @Test func aNewCatalogSnapshotIsServedAfterASwap() throws {
         let engine = try Fixture.engine { _ in }
-        let other = DemoMarketplace.generate(seed: 8, scale: 0.01, referenceDay: Fixture.referenceDay).catalog
+        let other = Fixture.demoCatalog(
+            MarketplaceDemo.generate(seed: 8, scale: 0.01, referenceDay: Fixture.referenceDay)
+        )
         try engine.swapCatalog(other)
         #expect(engine.catalog === other)
         // Ids beyond the new, smaller snapshot are now unknown but well formed: kept, not an error.

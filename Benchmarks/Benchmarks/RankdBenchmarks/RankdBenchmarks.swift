@@ -1,5 +1,6 @@
 import Benchmark
 import CRankingProto
+import CatalogLoading
 import Dispatch
 import H2GRPC
 import ProtoSupport
@@ -48,8 +49,9 @@ private final class ResponseFixture {
     }
 }
 
-/// The demo engine at a small scale, built once (it takes seconds) and shared by the pipeline benchmarks.
-private let engine: RankingEngine? = try? RankingEngine.demo(seed: 42, scale: 0.1)
+/// The demo engine at a small scale (the generated demo through its snapshot, as rankd serves it), built once (it
+/// takes seconds) and shared by the pipeline benchmarks.
+private let engine: RankingEngine? = try? RankingEngine.demoThroughSnapshot(seed: 42, scale: 0.1)
 
 private func venueCandidates(_ count: Int, catalog: Catalog) -> [CandidateInput] {
     (0..<count).map { CandidateInput(itemID: Catalog.venueID(($0 * 37) % catalog.venueCount)) }
@@ -93,7 +95,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     guard let engine else {
-        print("RankingEngine.demo() is unavailable: the pipeline benchmarks are skipped")
+        print("RankingEngine.demoThroughSnapshot() is unavailable: the pipeline benchmarks are skipped")
         return
     }
     let catalog = engine.catalog

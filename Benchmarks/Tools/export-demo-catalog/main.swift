@@ -1,8 +1,8 @@
+import DemoDomains
 import Foundation
-import Ranking
 
 // Writes the demo marketplace's catalog tables (venues.csv, users.csv, orders.csv) for the Python reference server,
-// with the same generator, seed and scale rankd uses, through the Ranking library's own export.
+// with the same generator, seed and scale rankd uses, through the demo's own export (DemoDomains).
 //   export-demo-catalog OUT_DIR [SCALE] [SEED]
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
@@ -18,14 +18,8 @@ else {
     exit(2)
 }
 do {
-    let market = DemoMarketplace.generate(seed: seed, scale: scale)
-    let summary = try TrainingExport.write(
-        market: market,
-        directory: arguments[1],
-        trainSessions: 0,
-        validSessions: 0
-    )
-    for (file, rows) in summary.files { print("\(file): \(rows) rows") }
+    let market = MarketplaceDemo.generate(seed: seed, scale: scale)
+    for (file, rows) in try market.writeTables(to: arguments[1]) { print("\(file): \(rows) rows") }
 } catch {
     FileHandle.standardError.write("export-demo-catalog: \(error)\n".data(using: .utf8)!)
     exit(1)

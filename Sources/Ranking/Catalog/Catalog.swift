@@ -1,14 +1,13 @@
 import Foundation
 
-/// Column arrays as a generator fills them, before they are frozen into a `Catalog`.
+/// Column arrays as the snapshot loader fills them, before they are frozen into a `Catalog`.
 public struct CatalogColumns: Sendable {
-    /// Empty columns, to be filled by a generator or a snapshot loader.
+    /// Empty columns, to be filled by the snapshot loader (or a test).
     public init() {}
 
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
     public var referenceDay: Int = 0
-    /// The snapshot the columns came from (its manifest's id), or a name for generated data; responses and health
-    /// name it.
+    /// The snapshot the columns came from (its manifest's id); responses and health name it.
     public var snapshotID = ""
     /// The display attributes of venues and items (names, cuisines...), for answers a person reads; empty when the
     /// data has none.
@@ -38,7 +37,7 @@ public struct CatalogColumns: Sendable {
     public var venueClosedDays: [UInt8] = []
     /// Exact weekly opening hours, when the data has them (a snapshot's schedules): venue `k`'s intervals are
     /// `venueHours[venueHoursStart[k] ..< venueHoursStart[k + 1]]`, each packed by ``OpeningHours/pack``. Empty means
-    /// the daily columns above govern (generated data: one interval a day and closed days).
+    /// the daily columns above govern (one interval a day and closed days).
     public var venueHoursStart: [Int32] = []
     public var venueHours: [UInt32] = []
     public var venueCuisine: [UInt8] = []
@@ -119,7 +118,7 @@ public struct CatalogColumns: Sendable {
 public final class Catalog: Sendable {
     /// UTC day number (days since 1970-01-01) that the snapshot is "as of"; every day column is relative to it.
     public let referenceDay: Int
-    /// The snapshot this catalog was loaded from, or a name for generated data (see `CatalogColumns.snapshotID`).
+    /// The snapshot this catalog was loaded from (see `CatalogColumns.snapshotID`).
     public let snapshotID: String
     /// Display values of venues and items (see `CatalogColumns.venueDisplay`).
     public let venueDisplay: DisplayColumns
@@ -274,7 +273,7 @@ public final class Catalog: Sendable {
         cityNewVenues = c.cityNewVenues
     }
 
-    /// The catalog's columns again (the arrays are shared, not copied), e.g. to write the catalog as a snapshot.
+    /// The catalog's columns again (the arrays are shared, not copied), e.g. to build a changed catalog from them.
     public var columns: CatalogColumns {
         var c = CatalogColumns()
         c.referenceDay = referenceDay
@@ -392,8 +391,8 @@ public final class Catalog: Sendable {
     /// The id of user `index` in this catalog.
     public func userID(_ index: Int) -> String { userIDs.id(index) }
 
-    /// The numbered id of venue `index`, as generated data names it (`Catalog.venueID(_:)` on an instance gives the
-    /// catalog's own).
+    /// The numbered id of venue `index`, `v<index + 1>` (`Catalog.venueID(_:)` on an instance gives the catalog's
+    /// own).
     public static func venueID(_ index: Int) -> String { "v\(index + 1)" }
     /// The readable id of item `index`.
     public static func itemID(_ index: Int) -> String { "i\(index + 1)" }

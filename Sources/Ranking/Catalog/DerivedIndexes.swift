@@ -1,8 +1,7 @@
 import Foundation
 
-/// What a catalog derives from its facts: the spatial grid, popularity, co-visitation and per-city lists. The demo
-/// generator and the snapshot loader both build them here, so a catalog loaded from a snapshot is the catalog the
-/// generator made.
+/// What a catalog derives from its facts: the spatial grid, popularity, co-visitation and per-city lists. The
+/// snapshot loader builds them here from the snapshot's facts, so they never go stale against the histories.
 extension CatalogColumns {
     /// Builds every index from the venue, item, user and order columns. With `popularity` true, venue and item
     /// popularity and item popularity ranks are counted from the orders too (a snapshot may carry its own).

@@ -1,6 +1,6 @@
 /// The ids of one kind of entity (venues, items or users) and their positions in the catalog's columns.
 ///
-/// Generated data numbers its entities (`v1`, `v2`...), so the id is the position and nothing is stored. A team's
+/// Numbered data names its entities `v1`, `v2`..., so the id is the position and nothing is stored. A team's
 /// export names them as its warehouse does (`venue-7f3a`, a UUID): those ids are kept in position order, with a
 /// table from id to position.
 public struct EntityIDs: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Fixed vocabularies of the demo marketplace: cuisines, item categories and cities.
+/// Fixed vocabularies of the marketplace the engine serves: cuisines, item categories and cities.
 public enum Marketplace {
     /// Cuisine tags; a venue's primary cuisine is an index into this list.
     public static let cuisines: [String] = [

@@ -103,16 +103,9 @@ public final class RankingEngine: @unchecked Sendable {
         return (directory as NSString).appendingPathComponent(path)
     }
 
-    /// The embedded demo: the generated marketplace, the embedded surface configuration and models, validated
-    /// against their golden files. It does not yet go through the snapshot loader (`CatalogLoading`): at scale 1 that
-    /// round trip costs about 26 s of start-up today, so the single load path waits for a faster loader.
-    public static func demo(seed: UInt64 = 42, scale: Double = 1.0) throws -> RankingEngine {
-        let market = DemoMarketplace.generate(seed: seed, scale: scale)
-        return try demo(catalog: market.catalog)
-    }
-
-    /// An engine over a given catalog with the embedded configuration and models; `adjust` may change the
-    /// configuration first (benchmarks turn parallel sources off, evaluations pin a variant).
+    /// An engine over a given catalog with the embedded configuration and models, validated against their golden
+    /// files; `adjust` may change the configuration first (benchmarks turn parallel sources off, evaluations pin a
+    /// variant).
     public static func demo(
         catalog: Catalog,
         adjust: (inout PipelineConfig) -> Void = { _ in }

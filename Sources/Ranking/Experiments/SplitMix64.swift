@@ -2,8 +2,9 @@ import Foundation
 
 /// A small, fast, seeded pseudo-random generator (SplitMix64).
 ///
-/// The demo marketplace must be identical for the same seed on every machine and every run, and it is generated at
-/// start-up, so the generator has to be both deterministic and cheap; `SystemRandomNumberGenerator` is neither.
+/// Exploration must choose the same for the same request on every machine and every run (a request id names its
+/// choices), and it runs per request, so the generator has to be both deterministic and cheap;
+/// `SystemRandomNumberGenerator` is neither.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
@@ -41,12 +42,6 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         let u1 = max(unit(), 1e-300)
         let u2 = unit()
         return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
-    }
-
-    /// A Gumbel(0, 1) sample: adding one to each utility and taking the arg-max samples from a softmax.
-    @inline(__always)
-    public mutating func gumbel() -> Double {
-        -_log(-_log(max(unit(), 1e-300)))
     }
 
     /// A Gamma(shape, 1) sample (Marsaglia-Tsang), used for Beta sampling in Thompson exploration.

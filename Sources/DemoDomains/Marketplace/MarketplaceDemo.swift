@@ -1,19 +1,22 @@
 import Foundation
 
-/// The demo marketplace: a catalog generated from a fixed seed, plus the hidden truth that produced its order
-/// histories.
+/// The marketplace demo: venues, their menus and users with order histories, generated from a fixed seed and
+/// written as a snapshot of `schemas/marketplace.json`, plus the hidden truth that produced the orders
+/// (``MarketplaceTruth``), which ``MarketplaceSessionSimulator`` uses for sessions after the snapshot.
 ///
-/// Orders are drawn from a hidden utility (cuisine taste, a latent embedding match, venue quality, distance, price
-/// fit, time of day and habit) that the ranking never sees directly; it sees only noisy, observable traces of it
-/// (declared affinities, embeddings, ratings, order histories). That gap is what makes a learned model beat
-/// popularity, and it is kept here so the interaction log and the evaluation can ask "what would this user order".
-public struct DemoMarketplace: Sendable {
-    /// The observable catalog the engine serves.
-    public let catalog: Catalog
+/// At scale 1 there are 20,000 venues, about 400,000 items and 200,000 users; the scale multiplies all three.
+public struct MarketplaceDemo: Sendable {
+    /// What the snapshot holds.
+    public let catalog: MarketplaceCatalog
     /// The truth behind it, for simulating sessions.
-    let truth: HiddenTruth
+    let truth: MarketplaceTruth
+    /// The venues of each city by 1 km cell, as the orders were drawn from them.
+    let grid: MarketplaceGrid
     /// Seed the marketplace was generated from.
     public let seed: UInt64
+    /// The generator's name for the data, `generated-demo-marketplace-seed<seed>-scale<scale>`: the snapshot id of
+    /// the embedded demo.
+    public let snapshotID: String
 
     /// Default number of venues at scale 1.
     public static let defaultVenues = 20_000
@@ -21,152 +24,54 @@ public struct DemoMarketplace: Sendable {
     public static let defaultUsers = 200_000
     static let meanItemsPerVenue = 20
 
+    /// Venues and users at `scale`: the defaults times the scale, at least 50 venues and 100 users.
+    public static func counts(scale: Double) -> (venues: Int, users: Int) {
+        (max(50, Int(Double(defaultVenues) * scale)), max(100, Int(Double(defaultUsers) * scale)))
+    }
+
     /// Generates the marketplace; the same seed and scale always give the same data.
     /// - Parameters:
     ///   - scale: multiplies the default 20k venues, ~400k items and 200k users (`scale: 5` gives 1M+ of each).
     ///   - referenceDay: the UTC day the snapshot is "as of"; defaults to today so ages and recencies stay
     ///     meaningful for live requests (the data itself does not depend on it).
-    public static func generate(seed: UInt64 = 42, scale: Double = 1.0, referenceDay: Int? = nil) -> DemoMarketplace {
+    public static func generate(seed: UInt64 = 42, scale: Double = 1.0, referenceDay: Int? = nil) -> MarketplaceDemo {
         precondition(scale > 0 && scale.isFinite, "scale must be positive")
         var generator = Generator(seed: seed, scale: scale)
         let today = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down))
         generator.catalog.referenceDay = referenceDay ?? today
         generator.run()
-        return DemoMarketplace(catalog: Catalog(generator.catalog), truth: generator.truth, seed: seed)
-    }
-}
-
-/// What generated the orders; never read by the serving pipeline.
-struct HiddenTruth: Sendable {
-    var venueQuality: [Float] = []
-    var venueLatent: [Float] = []
-    var itemQuality: [Float] = []
-    /// Each item's pairing group within its venue (`0..<pairingGroups`): a dish goes best with the other courses
-    /// of its group (this burger with these fries and that shake), which only orders of two items reveal.
-    var itemPairing: [UInt8] = []
-    var userTaste: [Float] = []
-    /// Per user per cuisine, 0...1.
-    var userTrueAffinity: [Float] = []
-    var userPricePreference: [Float] = []
-    var cuisineCentroids: [Float] = []
-
-    static let cuisineCount = Marketplace.cuisines.count
-    static let dimension = Marketplace.embeddingDimension
-
-    /// The user's utility of ordering from `venue` at local `hour`, before habit and noise.
-    func utility(catalog: Catalog, user: Int, venue: Int, distanceKm: Double, hour: Int) -> Double {
-        let d = HiddenTruth.dimension
-        let cuisine = Int(catalog.venueCuisine[venue])
-        var dot: Float = 0
-        for k in 0..<d { dot += userTaste[user * d + k] * venueLatent[venue * d + k] }
-        let priceGap = abs(Float(catalog.venuePriceLevel[venue]) - userPricePreference[user])
-        var u = 3.0 * Double(userTrueAffinity[user * HiddenTruth.cuisineCount + cuisine])
-        u += 1.5 * Double(dot)
-        u += 0.7 * Double(venueQuality[venue])
-        u -= 0.35 * distanceKm
-        u -= 0.6 * Double(priceGap)
-        u -= 0.03 * Double(catalog.venuePrepMinutes[venue])
-        u += HiddenTruth.timeOfDayTable[cuisine * 24 + min(max(hour, 0), 23)]
-        return u
-    }
-
-    /// `timeOfDayEffect` for every cuisine and hour, so the generator's inner loop compares no strings.
-    static let timeOfDayTable: [Double] = (0..<cuisineCount).flatMap { c in
-        (0..<24).map { timeOfDayEffect(cuisine: c, hour: $0) }
-    }
-
-    /// Category effect on item utility by category and hour.
-    static let itemCategoryTable: [Double] = Marketplace.itemCategories.flatMap { category in
-        (0..<24).map { hour -> Double in
-            switch category {
-            case "main": return 1.2
-            case "starter": return hour >= 17 ? 0.3 : -0.3
-            case "drink": return 0.0
-            case "dessert": return hour >= 19 ? 0.4 : -0.5
-            default: return -0.2
-            }
-        }
-    }
-
-    static func timeOfDayEffect(cuisine: Int, hour: Int) -> Double {
-        switch Marketplace.cuisines[cuisine] {
-        case "breakfast": return hour < 11 ? 1.5 : -1.0
-        case "dessert": return hour >= 19 ? 0.8 : -0.4
-        case "grocery": return hour >= 17 && hour < 20 ? 0.5 : -0.3
-        case "pizza", "burger": return hour >= 21 || hour < 3 ? 0.6 : 0
-        case "healthy": return hour >= 11 && hour < 15 ? 0.5 : -0.2
-        default: return 0
-        }
-    }
-
-    /// The user's utility of an item inside a venue at local `hour`, before habit and noise.
-    func itemUtility(catalog: Catalog, user: Int, item: Int, hour: Int) -> Double {
-        var u = 1.0 * Double(itemQuality[item])
-        u += HiddenTruth.itemCategoryTable[Int(catalog.itemCategory[item]) * 24 + min(max(hour, 0), 23)]
-        let venuePrice = Double(catalog.venuePriceLevel[Int(catalog.itemVenue[item])])
-        let relativePrice = Double(catalog.itemPrice[item]) / (4 + 4 * venuePrice)
-        u -= (1.2 - 0.25 * Double(userPricePreference[user])) * relativePrice
-        return u
-    }
-
-    /// Pairing groups per venue: few enough that every group holds a main and some sides, drinks or desserts.
-    static let pairingGroups = 3
-
-    /// Lost by an item whose category (index into `Marketplace.itemCategories`) the cart already holds, per item
-    /// of it: a second main or a second drink is rarely wanted.
-    static let repeatedCategoryPenalty: [Double] = [3.0, 2.0, 1.5, 2.5, 2.0]
-    /// Gained by a course the cart lacks when it holds a main: a main wants a side, a drink, maybe a dessert.
-    static let completesMealBonus: [Double] = [0, 1.0, 1.5, 1.6, 1.2]
-    /// Gained per cart item of another category in the item's pairing group.
-    static let pairingBonus = 2.0
-
-    /// What `item` is worth on top of ``itemUtility(catalog:user:item:hour:)`` to a user whose cart (items of the
-    /// same venue) already holds `cart`. Zero for an empty cart, so a first item is chosen on its own merits.
-    func complement(catalog: Catalog, item: Int, cart: [Int]) -> Double {
-        guard !cart.isEmpty else { return 0 }
-        let category = Int(catalog.itemCategory[item])
-        var u = 0.0
-        var hasMain = false
-        for other in cart {
-            let otherCategory = Int(catalog.itemCategory[other])
-            if otherCategory == 0 { hasMain = true }
-            if otherCategory == category {
-                u -= HiddenTruth.repeatedCategoryPenalty[category]
-            } else if itemPairing[other] == itemPairing[item] {
-                u += HiddenTruth.pairingBonus
-            }
-        }
-        if hasMain && category != 0 { u += HiddenTruth.completesMealBonus[category] }
-        return u
-    }
-
-    /// The user's utility of adding `item` to `cart`, before habit and noise.
-    func itemUtility(catalog: Catalog, user: Int, item: Int, hour: Int, cart: [Int]) -> Double {
-        itemUtility(catalog: catalog, user: user, item: item, hour: hour)
-            + complement(catalog: catalog, item: item, cart: cart)
+        return MarketplaceDemo(
+            catalog: generator.catalog,
+            truth: generator.truth,
+            grid: generator.grid,
+            seed: seed,
+            snapshotID: "generated-demo-marketplace-seed\(seed)-scale\(scale)"
+        )
     }
 }
 
 /// The generation steps, in order; each step only reads what earlier ones wrote.
 private struct Generator {
-    var rng: SplitMix64
+    var rng: DemoRandom
     /// A stream of its own for item pairings and the second item of orders, so everything drawn from `rng` (venues,
     /// users, the venue, day and first item of every order) is exactly what it was before items had complements.
-    var pairRNG: SplitMix64
+    var pairRNG: DemoRandom
     let scale: Double
-    var catalog = CatalogColumns()
-    /// A frozen copy of the venue and item columns, for the read-only queries order generation makes.
-    var view: Catalog!
-    var truth = HiddenTruth()
+    var catalog = MarketplaceCatalog()
+    /// A copy of the venue and item columns (sharing their storage), for the read-only queries order generation
+    /// makes while the user and order columns grow.
+    var view = MarketplaceCatalog()
+    /// The venues of each city by 1 km cell, which users' orders are drawn from.
+    var grid: MarketplaceGrid!
+    var truth = MarketplaceTruth()
     var brandCuisine: [UInt8] = []
     var brandPrice: [UInt8] = []
     var brandQuality: [Float] = []
 
     init(seed: UInt64, scale: Double) {
-        rng = SplitMix64(seed: seed)
-        pairRNG = SplitMix64(seed: seed ^ 0xC0A7_5EC0_9D17_E5A1)
+        rng = DemoRandom(seed: seed)
+        pairRNG = DemoRandom(seed: seed ^ 0xC0A7_5EC0_9D17_E5A1)
         self.scale = scale
-        catalog.snapshotID = "generated-demo-marketplace-seed\(seed)-scale\(scale)"
     }
 
     mutating func run() {
@@ -183,24 +88,20 @@ private struct Generator {
         step("venues")
         makeItems()
         step("items")
-        catalog.deriveSpatialIndex()
-        view = Catalog(catalog)
+        grid = MarketplaceGrid(catalog)
+        view = catalog
         step("spatial index")
         makeUsers()
         step("users")
         makeOrders()
         step("orders")
-        catalog.derivePopularity()
+        catalog.countPopularity()
         step("popularity")
-        catalog.deriveCovisitation()
-        step("co-visitation")
-        catalog.deriveCityLists()
-        step("city lists")
     }
 
     mutating func makeCentroids() {
-        let d = HiddenTruth.dimension
-        truth.cuisineCentroids = (0..<(HiddenTruth.cuisineCount * d)).map { _ in
+        let d = MarketplaceTruth.dimension
+        truth.cuisineCentroids = (0..<(MarketplaceTruth.cuisineCount * d)).map { _ in
             Float(rng.normal()) / Float(d).squareRoot() * 1.6
         }
     }
@@ -238,9 +139,9 @@ private struct Generator {
     }
 
     mutating func makeVenues() {
-        let total = max(50, Int(Double(DemoMarketplace.defaultVenues) * scale))
+        let total = MarketplaceDemo.counts(scale: scale).venues
         catalog.venueCount = total
-        let d = HiddenTruth.dimension
+        let d = MarketplaceTruth.dimension
         // Zipf-like chain sizes: a few brands have hundreds of venues.
         var brandCumulative: [Double] = []
         var acc = 0.0
@@ -250,7 +151,7 @@ private struct Generator {
         }
         var cityEnds: [Int] = []
         var cumulative = 0.0
-        for city in Marketplace.cities {
+        for city in MarketplaceVocabulary.cities {
             cumulative += city.weight
             cityEnds.append(Int((Double(total) * cumulative).rounded()))
         }
@@ -258,12 +159,12 @@ private struct Generator {
         var city = 0
         for v in 0..<total {
             while v >= cityEnds[city] { city += 1 }
-            let cityInfo = Marketplace.cities[city]
+            let cityInfo = MarketplaceVocabulary.cities[city]
             let sigma = rng.unit() < 0.7 ? 3.0 : 7.0
             let (dx, dy) = offset(sigmaKm: sigma, maxKm: 24)
-            let lonScale = Geo.kmPerDegreeLongitude(atLatitude: cityInfo.latitude)
+            let lonScale = MarketplaceGeo.kmPerDegreeLongitude(atLatitude: cityInfo.latitude)
             catalog.venueCity.append(UInt8(city))
-            catalog.venueLatitude.append(cityInfo.latitude + dy / Geo.kmPerDegreeLatitude)
+            catalog.venueLatitude.append(cityInfo.latitude + dy / MarketplaceGeo.kmPerDegreeLatitude)
             catalog.venueLongitude.append(cityInfo.longitude + dx / lonScale)
 
             var cuisine: Int
@@ -299,7 +200,7 @@ private struct Generator {
             let prep = min(45, max(8, 18 + 6 * rng.normal() + (cuisine == 13 ? -8 : 0)))
             catalog.venuePrepMinutes.append(UInt8(prep))
             catalog.venueRadiusKm.append(Float(2.5 + 3.5 * rng.unit()))
-            let name = Marketplace.cuisines[cuisine]
+            let name = MarketplaceVocabulary.cuisines[cuisine]
             let open: Int
             var close: Int
             if name == "breakfast" {
@@ -321,7 +222,7 @@ private struct Generator {
             catalog.venueAvailable.append(rng.unit() < 0.97)
             let isNew = rng.unit() < 0.08
             catalog.venueCreatedDay.append(
-                Int32(isNew ? -rng.below(Marketplace.newVenueDays) : -(30 + rng.below(2500)))
+                Int32(isNew ? -rng.below(MarketplaceVocabulary.newVenueDays) : -(30 + rng.below(2500)))
             )
             for k in 0..<d {
                 let latent =
@@ -343,7 +244,7 @@ private struct Generator {
         catalog.venueItemStart.append(0)
         let basePrice: [Float] = [12, 6, 4, 3, 5]
         for venue in 0..<v {
-            let count = DemoMarketplace.meanItemsPerVenue - 10 + rng.below(21)
+            let count = MarketplaceDemo.meanItemsPerVenue - 10 + rng.below(21)
             let grocery = catalog.venueCuisine[venue] == 13
             let level = Float(catalog.venuePriceLevel[venue])
             for _ in 0..<count {
@@ -359,14 +260,14 @@ private struct Generator {
             catalog.venueItemStart.append(Int32(catalog.itemVenue.count))
         }
         catalog.itemCount = catalog.itemVenue.count
-        truth.itemPairing = (0..<catalog.itemCount).map { _ in UInt8(pairRNG.below(HiddenTruth.pairingGroups)) }
+        truth.itemPairing = (0..<catalog.itemCount).map { _ in UInt8(pairRNG.below(MarketplaceTruth.pairingGroups)) }
     }
 
     mutating func makeUsers() {
-        let total = max(100, Int(Double(DemoMarketplace.defaultUsers) * scale))
+        let total = MarketplaceDemo.counts(scale: scale).users
         catalog.userCount = total
-        let d = HiddenTruth.dimension
-        let cc = HiddenTruth.cuisineCount
+        let d = MarketplaceTruth.dimension
+        let cc = MarketplaceTruth.cuisineCount
         catalog.userAffinity.reserveCapacity(total * cc)
         var affinity = [Float](repeating: 0, count: cc)
         var taste = [Float](repeating: 0, count: d)
@@ -375,18 +276,20 @@ private struct Generator {
         for _ in 0..<total {
             var r = rng.unit()
             var city = 0
-            for (i, c) in Marketplace.cities.enumerated() {
+            for (i, c) in MarketplaceVocabulary.cities.enumerated() {
                 r -= c.weight
                 if r < 0 {
                     city = i
                     break
                 }
             }
-            let info = Marketplace.cities[city]
+            let info = MarketplaceVocabulary.cities[city]
             let (dx, dy) = offset(sigmaKm: 5, maxKm: 20)
             catalog.userCity.append(UInt8(city))
-            catalog.userLatitude.append(info.latitude + dy / Geo.kmPerDegreeLatitude)
-            catalog.userLongitude.append(info.longitude + dx / Geo.kmPerDegreeLongitude(atLatitude: info.latitude))
+            catalog.userLatitude.append(info.latitude + dy / MarketplaceGeo.kmPerDegreeLatitude)
+            catalog.userLongitude.append(
+                info.longitude + dx / MarketplaceGeo.kmPerDegreeLongitude(atLatitude: info.latitude)
+            )
             for c in 0..<cc { affinity[c] = 0.05 }
             for k in 0..<d { taste[k] = 0 }
             weights.removeAll(keepingCapacity: true)
@@ -457,20 +360,25 @@ private struct Generator {
     /// Samples a venue the user orders from: habit among past venues, or a softmax over a sample of nearby venues
     /// that deliver home and are open then.
     mutating func chooseVenue(user: Int, hour: Int, day: Int, visited: [Int32]) -> Int? {
+        // Locals, so the loops below pass them to the utility without copying them out of `self` each time.
+        let (view, truth) = (self.view, self.truth)
         let lat = catalog.userLatitude[user]
         let lon = catalog.userLongitude[user]
         let city = Int(catalog.userCity[user])
-        let lonScale = view.spatial.grids[city].lonScale
+        let lonScale = grid.cities[city].lonScale
         let weekday = ((view.referenceDay + day) % 7 + 7 + 3) % 7  // 1970-01-01 was a Thursday
         let minute = hour * 60 + 30
+        func km(_ v: Int) -> Double {
+            MarketplaceGeo.distanceKm(lat, lon, view.venueLatitude[v], view.venueLongitude[v], lonScale: lonScale)
+        }
         if !visited.isEmpty && rng.unit() < 0.4 {
             var best = -1
             var bestU = -Double.infinity
             for v32 in visited {
                 let v = Int(v32)
                 guard view.isOpen(v, weekday: weekday, minuteOfDay: minute) else { continue }
-                let km = Geo.distanceKm(lat, lon, view.venueLatitude[v], view.venueLongitude[v], lonScale: lonScale)
-                let u = truth.utility(catalog: view, user: user, venue: v, distanceKm: km, hour: hour) + rng.gumbel()
+                let u =
+                    truth.utility(catalog: view, user: user, venue: v, distanceKm: km(v), hour: hour) + rng.gumbel()
                 if u > bestU {
                     bestU = u
                     best = v
@@ -478,9 +386,9 @@ private struct Generator {
             }
             if best >= 0 { return best }
         }
-        let grid = view.spatial.grids[city]
-        let (cx, cy) = SpatialIndex.cellXY(grid, lat, lon)
-        let side = SpatialIndex.cellsPerSide
+        let grid = self.grid.cities[city]
+        let (cx, cy) = MarketplaceGrid.cellXY(grid, lat, lon)
+        let side = MarketplaceGrid.cellsPerSide
         var best = -1
         var bestU = -Double.infinity
         for _ in 0..<16 {
@@ -495,11 +403,11 @@ private struct Generator {
             guard view.venueAvailable[v], view.isOpen(v, weekday: weekday, minuteOfDay: minute),
                 Int(view.venueCreatedDay[v]) <= day
             else { continue }
-            let km = Geo.distanceKm(lat, lon, view.venueLatitude[v], view.venueLongitude[v], lonScale: lonScale)
-            guard km <= Double(view.venueRadiusKm[v]) else { continue }
+            let distance = km(v)
+            guard distance <= Double(view.venueRadiusKm[v]) else { continue }
             // log(count) corrects for sampling one venue per cell, so dense cells are not under-represented.
             let u =
-                truth.utility(catalog: view, user: user, venue: v, distanceKm: km, hour: hour)
+                truth.utility(catalog: view, user: user, venue: v, distanceKm: distance, hour: hour)
                 + log(Double(count)) + rng.gumbel()
             if u > bestU {
                 bestU = u
@@ -510,9 +418,10 @@ private struct Generator {
     }
 
     /// The items of an order: the first by the user's noisy item utility, and in half the orders a second, chosen
-    /// given the first (``HiddenTruth/complement(catalog:item:cart:)``). The first item and whether there is a
+    /// given the first (``MarketplaceTruth/complement(catalog:item:cart:)``). The first item and whether there is a
     /// second use the same draws from `rng` as before complements; the second is drawn from `pairRNG`.
     mutating func chooseItems(user: Int, venue: Int, hour: Int) -> (Int, Int) {
+        let (view, truth) = (self.view, self.truth)
         let items = Int(view.venueItemStart[venue])..<Int(view.venueItemStart[venue + 1])
         var first = -1
         var bestU = -Double.infinity
