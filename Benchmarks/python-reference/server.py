@@ -80,7 +80,7 @@ def generate_stubs_safely():
 
 
 class Catalog:
-    """The demo marketplace as numpy columns, loaded from the CSVs of export-demo-catalog (the Ranking library's TrainingExport)."""
+    """The demo marketplace as numpy columns, loaded from the CSVs of export-demo-catalog (the demo's own tables, DemoDomains)."""
 
     def __init__(self, data, reference_day):
         venues = pd.read_csv(os.path.join(data, "venues.csv"), keep_default_na=False)
