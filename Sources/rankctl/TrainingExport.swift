@@ -1,5 +1,6 @@
 import CatalogLoading
 import DemoDomains
+import Dispatch
 import Foundation
 import Ranking
 
@@ -32,6 +33,8 @@ enum TrainingExport {
         // The engine serves the catalog as rankd does: written as a snapshot and loaded back through the loader.
         let engine = try RankingEngine.heuristicDemo(catalog: DemoSnapshot.loadThroughSnapshot(demo).catalog)
         let simulator = MarketplaceSessionSimulator(demo: demo)
+        // Every request gets a deadline no busy machine reaches (a surface's default budget is tens of
+        // milliseconds): a stage cut short by load would change the rows, and they must depend on the seed alone.
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
         let log = try CSVLineWriter(path: path("interactions.csv"))
@@ -67,7 +70,7 @@ enum TrainingExport {
                         limit: 200,
                         explain: true
                     ),
-                    deadline: nil,
+                    deadline: .now() + .seconds(3600),
                     isCancelled: { false }
                 )
                 guard !list.items.isEmpty else { continue }
@@ -107,7 +110,7 @@ enum TrainingExport {
                         limit: 100,
                         explain: true
                     ),
-                    deadline: nil,
+                    deadline: .now() + .seconds(3600),
                     isCancelled: { false }
                 )
                 var labelOf: [String: UInt8] = [:]
@@ -130,7 +133,7 @@ enum TrainingExport {
                             explain: true,
                             contextItemIDs: cart
                         ),
-                        deadline: nil,
+                        deadline: .now() + .seconds(3600),
                         isCancelled: { false }
                     )
                     for entry in answer.items {
