@@ -277,6 +277,28 @@ import Testing
         #expect(after.first { $0.key == "order_again" }?.items.first?.itemID == catalog.itemID(item))
     }
 
+    /// A surface with online features and a caller excluding ids the catalog does not have (a release build once
+    /// trapped here on an exclusivity check).
+    @Test func unknownExcludedIDsOnASurfaceWithOnlineFeaturesAreDropped() throws {
+        let engine = try Fixture.engine { _ in }
+        #expect(engine.pipelineConfig.surfaces["discovery"]?.online?.features?.isEmpty == false)
+        engine.onlineStore = InProcessOnlineStore()
+        var query = RankQuery(
+            userID: Catalog.userID(Fixture.berlinUser()),
+            surface: "discovery",
+            context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19), requestID: "r1"),
+            candidates: [CandidateInput(itemID: "v1"), CandidateInput(itemID: "v99999999")],
+            limit: 10
+        )
+        query.excludeItemIDs = ["v99999999", "v88888888"]
+        let result = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        #expect(!result.items.contains { $0.itemID == "v99999999" })
+        #expect(result.dropped.contains { $0.reason == .excluded })
+        var recommend = Fixture.discovery(user: Fixture.berlinUser())
+        recommend.excludeItemIDs = ["v99999999"]
+        #expect(try Fixture.sections(engine, recommend).contains { !$0.items.isEmpty })
+    }
+
     @Test func aStoreThatIsDownDegradesTheAnswerButNeverFailsIt() throws {
         let engine = try Fixture.engine { _ in }
         engine.onlineStore = DownStore()

@@ -725,18 +725,22 @@ public final class RankingEngine: @unchecked Sendable {
             initialized = n * nativeWidth
         }
         if !surface.online.isEmpty {
+            // Copies, not `run` itself: a closure that captures `run` would make every later access to it checked
+            // at run time as a whole, and `run.order.removeAll { run.candidates… }` below would then trap.
+            let candidates = run.candidates
+            let callerIDs = run.callerIDs
             var ids: [String]?
             let candidateIDs = { () -> [String] in
                 if let ids { return ids }
-                let made = run.candidates.enumerated().map { r, c in
-                    c >= 0 ? (kind == .venues ? catalog.venueID(Int(c)) : catalog.itemID(Int(c))) : run.callerIDs[r]
+                let made = candidates.enumerated().map { r, c in
+                    c >= 0 ? (kind == .venues ? catalog.venueID(Int(c)) : catalog.itemID(Int(c))) : callerIDs[r]
                 }
                 ids = made
                 return made
             }
             for (k, feature) in surface.online.enumerated() {
                 let column = joinedWidth + k
-                feature.fill(candidates: run.candidates, state: onlineState, ids: candidateIDs) { r, value in
+                feature.fill(candidates: candidates, state: onlineState, ids: candidateIDs) { r, value in
                     nativeRows[r * nativeWidth + column] = value
                 }
             }
@@ -873,7 +877,8 @@ public final class RankingEngine: @unchecked Sendable {
         var dropped = output
         if !excludedUnknown.isEmpty {
             let before = run.order.count
-            run.order.removeAll { run.candidates[$0] < 0 && excludedUnknown.contains(run.callerIDs[$0]) }
+            let (candidates, callerIDs) = (run.candidates, run.callerIDs)
+            run.order.removeAll { candidates[$0] < 0 && excludedUnknown.contains(callerIDs[$0]) }
             for _ in run.order.count..<before { dropped.drop(.excluded) }
         }
         run.dropped = dropped.droppedByReason
