@@ -77,6 +77,7 @@ bench: deps
 	Scripts/bench-scoring.sh
 	Scripts/bench-overload.sh
 	Scripts/bench-snapshot-load.sh --runs 3 --scales "1 5"
+	Scripts/bench-online.sh --runs 3
 
 clean:
 	rm -rf .build

@@ -102,7 +102,8 @@ cpu = (after - before) / ticks
 redis_cpu = (redis_after - redis_before) / ticks if store == "redis" else 0
 calls = sum(recommend["status_counts"].values())
 ok = recommend["status_counts"].get("OK", 0)
-trips = (reads_after - reads_before) / calls if calls and store == "redis" else 0
+# Calls refused before running (RESOURCE_EXHAUSTED) never read the store: round trips per call served.
+trips = (reads_after - reads_before) / ok if ok and store == "redis" else 0
 print(f"{run} {store} events/cpu-s {stored / cpu:.0f} events/redis-cpu-s "
       f"{(stored / redis_cpu) if redis_cpu else 0:.0f} p50 {recommend['latency_ms']['p50']:.3f} "
       f"p99 {recommend['latency_ms']['p99']:.3f} trips {trips:.3f} "
@@ -123,7 +124,8 @@ for store, m in med.items():
     line = (f"{store}: Track {m['ingest']:.0f} events per rankd CPU-second; Recommend p50 {m['p50']:.2f} ms, "
             f"p99 {m['p99']:.2f} ms")
     if store == "redis":
-        line += f"; {m['redis_ingest']:.0f} events per redis-server CPU-second; {m['trips']:.3f} round trips per Recommend"
+        line += (f"; {m['redis_ingest']:.0f} events per redis-server CPU-second; {m['trips']:.3f} round trips per "
+                 "Recommend served")
     print(line + f" (medians of {len(rows[store])} runs)")
 if "memory" in med and "redis" in med:
     print(f"redis - memory: p99 {med['redis']['p99'] - med['memory']['p99']:+.2f} ms, "
