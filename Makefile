@@ -70,8 +70,9 @@ proto-baseline:
 alerts-test:
 	Scripts/alerts-test.sh
 
-# Side-by-side benchmarks (transport, end to end, scaling, micro), the scorer vs LightGBM/XGBoost, and rankd at twice
-# its capacity (admission control; builds in .build-bench/); never in `make test`.
+# Side-by-side benchmarks (transport, end to end, scaling, micro), the scorer vs LightGBM/XGBoost, rankd at twice its
+# capacity (admission control), snapshot loading, and the online store in-process against Redis (builds in
+# .build-bench/); never in `make test`.
 bench: deps
 	Scripts/bench.sh
 	Scripts/bench-scoring.sh
