@@ -140,6 +140,7 @@ struct Rankd: ParsableCommand {
         // Both before anything makes a logger or a metric handle.
         LineLogHandler.bootstrap(format: LineLogHandler.Format(rawValue: settings.logging.format.rawValue) ?? .json)
         let operations = Operations(backend: MetricsBackend.bootstrap())
+        EventIngest.registerMetrics()
         let signals = try TerminationSignals.block()
         let ranking = RankingServiceHandlers(testHooks: testHooks)
         // The online state outlives catalogs and configurations: every engine built later reads this one.

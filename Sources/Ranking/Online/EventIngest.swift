@@ -65,6 +65,10 @@ public enum EventIngest {
             Counter(label: "rankd_events_total", dimensions: [("outcome", "store_unavailable"), ("reason", "")])
         )
 
+    /// Makes the event counters now, so that a scrape shows them at 0 before the first event (alert rules use them).
+    /// Call after the process bootstraps its metrics backend.
+    public static func registerMetrics() { _ = metrics }
+
     /// Counts a batch's outcome (or, with `failed`, a batch the store refused as a whole).
     static func record(_ outcome: TrackOutcome, failed: Int = 0) {
         if outcome.accepted > 0 { metrics.accepted.increment(by: Int64(outcome.accepted)) }
