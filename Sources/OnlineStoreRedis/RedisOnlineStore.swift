@@ -25,7 +25,6 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
     private let lock = NSLock()
     /// The store script's SHA-1 as Redis gave it when loaded; nil until the first write.
     private var scriptSHA: String?
-    private var refreshFailures = 0
     /// Round trips by purpose: a request's read, a batch's writes, the item counters' mirror.
     private var roundTrips = (reads: 0, writes: 0, refreshes: 0)
     private var stopped = false
@@ -285,11 +284,8 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
                 }
             }
         } catch {
-            lock.withLock {
-                refreshFailures += 1
-                // Try the whole window again once Redis is back.
-                lastFullRefreshMs = 0
-            }
+            // Try the whole window again once Redis is back (the failure is in the pool's counters).
+            lock.withLock { lastFullRefreshMs = 0 }
         }
     }
 

@@ -52,27 +52,22 @@ public final class EventServiceHandlers: Sendable {
     }
 
     func track(_ call: ServerCall, _ request: [UInt8]) throws -> [UInt8] {
-        let outcome = try ingest(request, call: call)
-        return Self.encode(outcome)
+        Self.encode(try ingest(request, call: call).outcome)
     }
 
     func trackStream(_ call: ServerCall) throws -> [UInt8] {
         var total = TrackOutcome()
         var offset = 0
         while let request = try call.receive() {
-            let (outcome, count) = try ingestCounting(request, call: call)
+            let (outcome, count) = try ingest(request, call: call)
             total.add(outcome, indexOffset: offset)
             offset += count
         }
         return Self.encode(total)
     }
 
-    private func ingest(_ request: [UInt8], call: ServerCall) throws -> TrackOutcome {
-        try ingestCounting(request, call: call).outcome
-    }
-
     /// Checks and stores one request's events; also returns how many events it carried.
-    private func ingestCounting(_ request: [UInt8], call: ServerCall) throws -> (outcome: TrackOutcome, count: Int) {
+    private func ingest(_ request: [UInt8], call: ServerCall) throws -> (outcome: TrackOutcome, count: Int) {
         let decoded = try ProtoC.decode(request, as: ranking__v1__track_request__init)
         let events = Self.events(decoded.message)
         let deadline = call.deadline ?? (DispatchTime.now() + Self.defaultWriteBudget)

@@ -474,13 +474,3 @@ public enum FeatureJoiner {
         }
     }
 }
-
-extension FeatureJoiner {
-    private static let venueFeatureIndex = Dictionary(uniqueKeysWithValues: venueFeatures.enumerated().map { ($1, $0) })
-    private static let itemFeatureIndex = Dictionary(uniqueKeysWithValues: itemFeatures.enumerated().map { ($1, $0) })
-
-    /// Native index of each feature name; used for caller overrides, never inside the per-candidate loop.
-    static func featureIndex(for kind: SurfaceKind) -> [String: Int] {
-        kind == .venues ? venueFeatureIndex : itemFeatureIndex
-    }
-}
