@@ -118,6 +118,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: The exposure and event logs: records of what rankd showed and what users did, written off the serving
+        // path to rotating files and a Redis Stream, and read back by the experiment analysis.
+        .target(
+            name: "ExposureLog",
+            dependencies: [
+                "CRankingProto", "ProtoSupport", "Ranking", "RedisClient",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExposureLogTests",
+            dependencies: ["ExposureLog", "Ranking", "RedisClient", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Catalog loading: a validated snapshot into the engine's catalog (the marketplace mapping). Joins Ranking
         // and CatalogSnapshot so neither knows the other; the marketplace demo reaches the engine through it
         // (DemoSnapshot) and its held-out sessions are replayed through the engine here.

@@ -19,6 +19,7 @@ served=(
 )
 records=(
   ranking/catalog/v1/catalog.proto
+  ranking/exposure/v1/exposure.proto
 )
 include_dir=/usr/include
 

@@ -10,6 +10,7 @@
 #include "grpc/testing/messages.pb-c.h"
 #include "grpc/testing/test.pb-c.h"
 #include "ranking/catalog/v1/catalog.pb-c.h"
+#include "ranking/exposure/v1/exposure.pb-c.h"
 #include "ranking/v1/events.pb-c.h"
 #include "ranking/v1/ranking.pb-c.h"
 
