@@ -143,6 +143,7 @@ extension ExposureRecord: LogRecord {
             a.layer = arena.string($0.layer)
             a.experiment = arena.string($0.experiment)
             a.variant = arena.string($0.variant)
+            a.planned_share = $0.plannedShare
             return arena.make(a)
         }
         message.n_assignments = assignments.count
@@ -189,7 +190,8 @@ extension ExposureRecord: LogRecord {
                 Assignment(
                     layer: ProtoC.string($0.pointee.layer),
                     experiment: ProtoC.string($0.pointee.experiment),
-                    variant: ProtoC.string($0.pointee.variant)
+                    variant: ProtoC.string($0.pointee.variant),
+                    plannedShare: $0.pointee.planned_share
                 )
             },
             modelVersion: ProtoC.string(m.model_version),

@@ -7,15 +7,19 @@ public struct ExposureRecord: Sendable, Equatable, Codable {
         public var experiment: String
         /// "holdout" for the layer's holdout.
         public var variant: String
+        /// The variant's planned share of the experiment's users, in (0, 1]; 0 outside any experiment.
+        public var plannedShare: Double
 
-        public init(layer: String, experiment: String, variant: String) {
+        public init(layer: String, experiment: String, variant: String, plannedShare: Double = 0) {
             self.layer = layer
             self.experiment = experiment
             self.variant = variant
+            self.plannedShare = plannedShare
         }
 
         enum CodingKeys: String, CodingKey {
             case layer, experiment, variant
+            case plannedShare = "planned_share"
         }
     }
 

@@ -18,7 +18,7 @@ import Testing
             sessionID: "s1",
             surface: "discovery",
             method: "Recommend",
-            assignments: [.init(layer: "ranking", experiment: "discovery-model", variant: variant)],
+            assignments: [.init(layer: "ranking", experiment: "discovery-model", variant: variant, plannedShare: 0.5)],
             modelVersion: "lgbm-1",
             snapshotID: "snap-1",
             items: [

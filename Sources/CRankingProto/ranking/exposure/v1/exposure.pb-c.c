@@ -187,7 +187,7 @@ void   ranking__exposure__v1__logged_event__free_unpacked
   assert(message->base.descriptor == &ranking__exposure__v1__logged_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ranking__exposure__v1__assignment__field_descriptors[3] =
+static const ProtobufCFieldDescriptor ranking__exposure__v1__assignment__field_descriptors[4] =
 {
   {
     "layer",
@@ -225,16 +225,29 @@ static const ProtobufCFieldDescriptor ranking__exposure__v1__assignment__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "planned_share",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Ranking__Exposure__V1__Assignment, planned_share),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ranking__exposure__v1__assignment__field_indices_by_name[] = {
   1,   /* field[1] = experiment */
   0,   /* field[0] = layer */
+  3,   /* field[3] = planned_share */
   2,   /* field[2] = variant */
 };
 static const ProtobufCIntRange ranking__exposure__v1__assignment__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor ranking__exposure__v1__assignment__descriptor =
 {
@@ -244,7 +257,7 @@ const ProtobufCMessageDescriptor ranking__exposure__v1__assignment__descriptor =
   "Ranking__Exposure__V1__Assignment",
   "ranking.exposure.v1",
   sizeof(Ranking__Exposure__V1__Assignment),
-  3,
+  4,
   ranking__exposure__v1__assignment__field_descriptors,
   ranking__exposure__v1__assignment__field_indices_by_name,
   1,  ranking__exposure__v1__assignment__number_ranges,

@@ -43,10 +43,15 @@ struct  Ranking__Exposure__V1__Assignment
    * The variant within that experiment; "holdout" for the layer's holdout, which is served the defaults.
    */
   char *variant;
+  /*
+   * The variant's planned share of the experiment's users, in (0, 1]: what a sample-ratio check compares the
+   * observed split against. 0 when the user is in no experiment.
+   */
+  double planned_share;
 };
 #define RANKING__EXPOSURE__V1__ASSIGNMENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ranking__exposure__v1__assignment__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
