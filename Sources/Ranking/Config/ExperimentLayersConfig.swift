@@ -194,7 +194,10 @@ extension PipelineConfig {
                         variant.online?.problems(kind: surface.kind, at: vpath + ["online"], report: report)
                         for (i, source) in (variant.sources ?? []).enumerated() {
                             if source.quota < 0 {
-                                report(vpath + ["sources", "\(i)", "quota"], "\(vname): source \(source.name) has a negative quota")
+                                report(
+                                    vpath + ["sources", "\(i)", "quota"],
+                                    "\(vname): source \(source.name) has a negative quota"
+                                )
                             }
                             if !additionalSources.contains(source.name)
                                 && BuiltinSources.named(source.name, kind: surface.kind) == nil

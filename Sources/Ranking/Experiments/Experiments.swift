@@ -110,7 +110,11 @@ struct ExperimentPlan: Sendable {
 
     /// The user's placements that concern `surface` at `timeMs` (layer order), and the key of the variant
     /// combination that changes the surface ("" when none does): `experiment=variant` pairs joined by "|".
-    func assign(userID: String, surface: String, timeMs: Int64) -> (placements: [ExperimentAssignment.Placement], key: String) {
+    func assign(
+        userID: String,
+        surface: String,
+        timeMs: Int64
+    ) -> (placements: [ExperimentAssignment.Placement], key: String) {
         var placements: [ExperimentAssignment.Placement] = []
         var key = ""
         for layer in layers {

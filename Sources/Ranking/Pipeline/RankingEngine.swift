@@ -1058,7 +1058,12 @@ struct PipelineRun {
         var full = pending.map { modelScores[$0] }
         gathered.withUnsafeBufferPointer { rows in
             full.withUnsafeMutableBufferPointer {
-                partial.model.model.finishScores(rows, rowCount: pending.count, scores: $0, firstTrees: partial.firstTrees)
+                partial.model.model.finishScores(
+                    rows,
+                    rowCount: pending.count,
+                    scores: $0,
+                    firstTrees: partial.firstTrees
+                )
             }
         }
         for (k, i) in pending.enumerated() {
