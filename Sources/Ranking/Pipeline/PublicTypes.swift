@@ -205,6 +205,8 @@ public struct RankResult: Sendable {
     public var nextPageToken: String
     /// How many candidates were scored (before filtering and paging).
     public var candidateCount: Int = 0
+    /// The position of the page's first entry in the whole ranking (0 on the first page).
+    public var pageOffset = 0
     /// Candidates the filters removed, counted by reason (only reasons with a count, in ``DropReason`` order).
     public var dropped: [(reason: DropReason, count: Int)] = []
     /// The catalog snapshot the answer was computed on.

@@ -282,7 +282,7 @@ public final class RankingEngine: @unchecked Sendable {
                     check: check
                 ).encoded
         }
-        return RankResult(
+        var result = RankResult(
             items: items,
             modelVersion: run.modelVersion,
             variant: run.variant,
@@ -296,6 +296,8 @@ public final class RankingEngine: @unchecked Sendable {
             sourceNames: run.sourceNames,
             assignments: run.assignments
         )
+        result.pageOffset = offset
+        return result
     }
 
     /// Generates, ranks and sections a recommendation, calling `emit` once per section from the calling thread as
