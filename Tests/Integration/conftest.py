@@ -74,6 +74,7 @@ def protos(tmp_path_factory):
     out = tmp_path_factory.mktemp("generated")
     well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
     contract = [PROTO_ROOT / "ranking" / "v1" / name for name in ("ranking.proto", "events.proto")]
+    contract.append(PROTO_ROOT / "ranking" / "exposure" / "v1" / "exposure.proto")
     code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", f"--python_out={out}",
                         f"--grpc_python_out={out}", *map(str, contract)])
     assert code == 0, f"protoc failed on {contract}"
@@ -89,9 +90,10 @@ def protos(tmp_path_factory):
 
     sys.path.insert(0, str(out))
     from ranking.v1 import events_pb2, events_pb2_grpc, ranking_pb2, ranking_pb2_grpc
+    from ranking.exposure.v1 import exposure_pb2
     from rankd_itest_reflection_v1 import reflection_pb2, reflection_pb2_grpc
     return types.SimpleNamespace(ranking=ranking_pb2, ranking_grpc=ranking_pb2_grpc,
-                                 events=events_pb2, events_grpc=events_pb2_grpc,
+                                 events=events_pb2, events_grpc=events_pb2_grpc, exposure=exposure_pb2,
                                  reflection_v1=reflection_pb2, reflection_v1_grpc=reflection_pb2_grpc)
 
 
