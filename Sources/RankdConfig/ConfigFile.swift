@@ -252,7 +252,15 @@ public struct ConfigFile: Sendable {
                 let json = try JSONSerialization.data(withJSONObject: ["models": models, "surfaces": surfaces])
                 config = try JSONDecoder().decode(PipelineConfig.self, from: json)
             } else {
+                // The embedded models stay where they are, whatever folder the file's paths are relative to.
                 config = try RankingEngine.embeddedConfig()
+                let directory = try RankingEngine.embeddedResourceDirectory()
+                for (key, model) in config.models {
+                    config.models[key] = ModelConfig(
+                        file: (directory as NSString).appendingPathComponent(model.file),
+                        golden: (directory as NSString).appendingPathComponent(model.golden)
+                    )
+                }
             }
             if let experiments {
                 let json = try JSONSerialization.data(withJSONObject: experiments)

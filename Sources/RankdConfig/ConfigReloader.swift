@@ -134,10 +134,12 @@ public enum ConfigSummary {
         let config = pipeline.config
         let surfaces = config.surfaces.keys.sorted()
         let models = config.models.keys.sorted()
-        let experiments = config.surfaces.sorted { $0.key < $1.key }.compactMap { name, surface -> String? in
-            guard let experiment = surface.experiment else { return nil }
-            let arms = experiment.variants.map { "\($0.name) \($0.buckets)" }.joined(separator: ", ")
-            return "\(experiment.name) on \(name) (\(arms))"
+        let experiments = config.allLayers.flatMap { layer in
+            layer.experiments.map { experiment in
+                let arms = experiment.variants.map { "\($0.name) \(String(format: "%g", $0.percent))%" }.joined(separator: ", ")
+                return "\(experiment.name) on \(experiment.surfaces.joined(separator: ", ")) in layer \(layer.name), "
+                    + "\(String(format: "%g", experiment.percent))% of users (\(arms))"
+            }
         }
         let origin = settings.pipeline == nil ? "embedded pipeline" : "pipeline"
         return "\(origin): \(surfaces.count) surface(s) [\(surfaces.joined(separator: ", "))], "

@@ -489,3 +489,67 @@ struct ReloadTests {
         #expect(engine.pipelineConfig.surfaces["discovery"]?.sources[0].quota == 400)
     }
 }
+
+@Suite("Experiments and logs in the file")
+struct ExperimentSectionTests {
+    static let layer = """
+        experiments:
+          - name: ranking
+            salt: ranking-2026
+            holdoutPercent: 5
+            experiments:
+              - name: discovery-xgb
+                surfaces: [discovery]
+                percent: 50
+                start: "2026-12-01T00:00:00Z"
+                variants:
+                  - {name: control, percent: 50}
+                  - {name: xgb, percent: 50, model: discovery_xgb}
+        """
+
+    @Test func experimentsAloneRunOnTheEmbeddedSurfacesAndModels() throws {
+        let file = try parse(Self.layer)
+        #expect(file.problems.isEmpty, "\(file.problems)")
+        let pipeline = try #require(file.pipeline)
+        #expect(pipeline.experiments?.first?.experiments.first?.variants.map(\.name) == ["control", "xgb"])
+        #expect(pipeline.models["discovery_xgb"].map { $0.file.hasPrefix("/") } == true)
+        let resolved = ConfigResolver.resolve(file: file, environment: [:], flags: [:])
+        #expect(
+            ConfigSummary.describe(resolved.settings).contains(
+                "discovery-xgb on discovery in layer ranking, 50% of users (control 50%, xgb 50%)"
+            )
+        )
+    }
+
+    @Test func aProblemInAnExperimentNamesItsKeys() throws {
+        let lines = try problemLines(Self.layer.replacingOccurrences(of: "model: discovery_xgb", with: "model: gone"))
+        #expect(lines.contains { $0.contains("experiments.0.experiments.0.variants.1.model: names unknown model gone") })
+        let shape = try problemLines(Self.layer.replacingOccurrences(of: "percent: 50\n", with: "percent: lots\n"))
+        #expect(shape.contains { $0.contains("experiments.0.experiments.0.percent") }, "\(shape)")
+        let unknown = try problemLines(Self.layer.replacingOccurrences(of: "holdoutPercent", with: "holdout"))
+        #expect(unknown.contains { $0.contains("unknown key holdout") }, "\(unknown)")
+    }
+
+    @Test func logsAndOnlineSettingsAreReadFromTheFile() throws {
+        let file = try parse(
+            """
+            online:
+              store: redis://127.0.0.1:6390
+            logs:
+              exposures: /var/log/rankd/exposures
+              events: /var/log/rankd/events
+              format: jsonl
+              queueCapacity: 1000
+            """
+        )
+        #expect(file.problems.isEmpty, "\(file.problems)")
+        let settings = ConfigResolver.resolve(file: file, environment: [:], flags: [:]).settings
+        #expect(settings.online.store == "redis://127.0.0.1:6390")
+        #expect(settings.logs.exposures == "/var/log/rankd/exposures")
+        #expect(settings.logs.events == "/var/log/rankd/events")
+        #expect(settings.logs.format == .jsonl)
+        #expect(settings.logs.queueCapacity == 1000)
+        #expect(try problemLines("logs:\n  format: xml").contains { $0.contains("logs.format") })
+        #expect(try problemLines("logs:\n  queueCapacity: 0").contains { $0.contains("logs.queueCapacity") })
+    }
+}
