@@ -80,12 +80,7 @@ public final class RecordLog<Record: LogRecord>: @unchecked Sendable {
                 maxAgeSeconds: settings.maxFileAgeSeconds
             )
         }
-        counters = (
-            Counter(label: "rankd_log_records_total", dimensions: [("log", name), ("outcome", "written")]),
-            Counter(label: "rankd_log_records_total", dimensions: [("log", name), ("outcome", "dropped")]),
-            Counter(label: "rankd_log_records_total", dimensions: [("log", name), ("outcome", "failed")])
-        )
-        depth = Gauge(label: "rankd_log_queue_depth", dimensions: [("log", name)])
+        (counters, depth) = LogMetrics.handles(log: name)
         queue.reserveCapacity(min(settings.queueCapacity, 4096))
         let thread = Thread { [weak self] in self?.run() }
         thread.name = "rankd-log-\(name)"
@@ -184,5 +179,26 @@ public final class RecordLog<Record: LogRecord>: @unchecked Sendable {
         stopped = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// The logs' metrics: `rankd_log_records_total{log, outcome}` (written, dropped, failed) and
+/// `rankd_log_queue_depth{log}`.
+public enum LogMetrics {
+    static func handles(log: String) -> ((written: Counter, dropped: Counter, failed: Counter), Gauge) {
+        (
+            (
+                Counter(label: "rankd_log_records_total", dimensions: [("log", log), ("outcome", "written")]),
+                Counter(label: "rankd_log_records_total", dimensions: [("log", log), ("outcome", "dropped")]),
+                Counter(label: "rankd_log_records_total", dimensions: [("log", log), ("outcome", "failed")])
+            ),
+            Gauge(label: "rankd_log_queue_depth", dimensions: [("log", log)])
+        )
+    }
+
+    /// Makes the series of `logs` exist from the start (at zero), so that dashboards and alert rules find them
+    /// whether or not a log is configured.
+    public static func register(logs: [String]) {
+        for log in logs { _ = handles(log: log) }
     }
 }

@@ -148,6 +148,7 @@ struct Rankd: ParsableCommand {
         LineLogHandler.bootstrap(format: LineLogHandler.Format(rawValue: settings.logging.format.rawValue) ?? .json)
         let operations = Operations(backend: MetricsBackend.bootstrap())
         EventIngest.registerMetrics()
+        LogMetrics.register(logs: ["exposure", "event"])
         let signals = try TerminationSignals.block()
         let ranking = RankingServiceHandlers(testHooks: testHooks)
         // The online state outlives catalogs and configurations: every engine built later reads this one.

@@ -73,13 +73,13 @@ final class SurfaceMetrics: Sendable {
             guard let stage = Self.stages.firstIndex(of: timing.stage) else { continue }
             stageTimers[stage].recordNanoseconds(timing.micros * 1000)
         }
-        // Once per experiment the answer is in (the holdout counts as no experiment); "control" outside them all.
-        var counted = false
-        for placement in run.assignments where !placement.experiment.isEmpty {
+        // Once per answer, under the first experiment it is in (layer order, as the answer's `variant` field); a
+        // holdout counts as no experiment, "control" outside them all. The exposure log has every layer's place.
+        if let placement = run.assignments.first(where: { !$0.experiment.isEmpty }) {
             (answers["\(placement.experiment)|\(placement.variant)"] ?? otherAnswers).increment()
-            counted = true
+        } else {
+            answers["|control"]?.increment()
         }
-        if !counted { answers["|control"]?.increment() }
         for stage in run.degradedStages { degraded[stage]?.increment() }
         for (source, count) in zip(sourceCandidates, sourceCounts) where count > 0 {
             source.increment(by: Int64(count))
