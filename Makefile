@@ -79,6 +79,7 @@ bench: deps
 	Scripts/bench-overload.sh
 	Scripts/bench-snapshot-load.sh --runs 3 --scales "1 5"
 	Scripts/bench-online.sh --runs 3
+	Scripts/bench-exposure-log.sh --runs 3
 
 clean:
 	rm -rf .build
