@@ -25,7 +25,7 @@ EXTRA_LSAN=${LSAN_OPTIONS:-}
 # Exactly these test targets: a Swift Testing test's id starts with its module name and a dot. They are Swift Testing
 # only, so the XCTest pass (which would run nothing, and whose harness leaks a little at exit) is left out with
 # --disable-xctest; an XCTest case added to them would not run here.
-FILTER='^(H2GRPCTests|GRPCStandardServicesTests|RankdServiceTests)\.'
+FILTER='^(H2GRPCTests|GRPCStandardServicesTests|RankdServiceTests|ExposureLogTests)\.'
 
 kinds=()
 for arg in "$@"; do

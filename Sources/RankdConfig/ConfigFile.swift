@@ -41,7 +41,9 @@ public struct ConfigFile: Sendable {
     let modelOrigins: [String: SettingOrigin]
 
     /// The top-level sections.
-    static let sections = ["server", "admin", "logging", "catalog", "online", "logs", "models", "surfaces", "experiments"]
+    static let sections = [
+        "server", "admin", "logging", "catalog", "online", "logs", "models", "surfaces", "experiments",
+    ]
 
     /// Reads and checks the file at `path`. Model files are not loaded here (see ``ConfigCheck``).
     /// - Throws: ``ConfigFileError`` when the file cannot be read or is not YAML.

@@ -136,7 +136,9 @@ public enum ConfigSummary {
         let models = config.models.keys.sorted()
         let experiments = config.allLayers.flatMap { layer in
             layer.experiments.map { experiment in
-                let arms = experiment.variants.map { "\($0.name) \(String(format: "%g", $0.percent))%" }.joined(separator: ", ")
+                let arms = experiment.variants.map { "\($0.name) \(String(format: "%g", $0.percent))%" }.joined(
+                    separator: ", "
+                )
                 return "\(experiment.name) on \(experiment.surfaces.joined(separator: ", ")) in layer \(layer.name), "
                     + "\(String(format: "%g", experiment.percent))% of users (\(arms))"
             }

@@ -165,7 +165,11 @@ enum ModelCheck {
             }
             if missing { continue }
             do {
-                try RankingEngine.checkModel(file: file, golden: golden, available: pipeline.config.featureNames(ofModel: key))
+                try RankingEngine.checkModel(
+                    file: file,
+                    golden: golden,
+                    available: pipeline.config.featureNames(ofModel: key)
+                )
             } catch {
                 problems.append(ConfigProblem(origin: origin, keyPath: keyPath, message: plainMessage(error)))
             }

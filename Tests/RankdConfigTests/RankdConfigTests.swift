@@ -523,7 +523,9 @@ struct ExperimentSectionTests {
 
     @Test func aProblemInAnExperimentNamesItsKeys() throws {
         let lines = try problemLines(Self.layer.replacingOccurrences(of: "model: discovery_xgb", with: "model: gone"))
-        #expect(lines.contains { $0.contains("experiments.0.experiments.0.variants.1.model: names unknown model gone") })
+        #expect(
+            lines.contains { $0.contains("experiments.0.experiments.0.variants.1.model: names unknown model gone") }
+        )
         let shape = try problemLines(Self.layer.replacingOccurrences(of: "percent: 50\n", with: "percent: lots\n"))
         #expect(shape.contains { $0.contains("experiments.0.experiments.0.percent") }, "\(shape)")
         let unknown = try problemLines(Self.layer.replacingOccurrences(of: "holdoutPercent", with: "holdout"))

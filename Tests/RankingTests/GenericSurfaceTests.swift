@@ -570,5 +570,19 @@ import Testing
         let kept = run.order.filter { run.candidates[$0] != 0 }
         let leaders = kept.filter { run.fullyScored[$0] }.count
         #expect(kept.prefix(leaders).allSatisfy { run.fullyScored[$0] })
+
+        // The answer reports every tree's score for each entry it returns, first-phase ones included.
+        var answered = run
+        let shown = min(6, run.order.count - 1)
+        try #require(run.order.prefix(shown).contains { !run.fullyScored[$0] })
+        surface.completeModelScores(&answered, positions: 0..<shown)
+        for k in 0..<shown {
+            let i = answered.order[k]
+            let row = surface.modelLayout.map { answered.featureRows[i * answered.featureWidth + $0] }
+            #expect(row.withUnsafeBufferPointer { trees.rawScore($0, treeLimit: nil) } == answered.modelScores[i])
+            #expect(answered.fullyScored[i])
+        }
+        // Only the entries answered: the others keep their first-phase scores.
+        #expect(answered.order.dropFirst(shown).contains { !answered.fullyScored[$0] })
     }
 }
