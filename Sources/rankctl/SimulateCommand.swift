@@ -9,7 +9,8 @@ import H2GRPC
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Drive a running rankd as simulated demo users: Recommend, then impressions, clicks, orders or plays.",
+        abstract:
+            "Drive a running rankd as simulated demo users: Recommend, then impressions, clicks, orders or plays.",
         discussion: """
             The simulator builds the demo rankd serves (marketplace or music, from the served snapshot id \
             generated-demo-<domain>-seed<S>-scale<X>) and stops after --duration seconds or --max-visits visits. \

@@ -19,6 +19,24 @@ final class SimulationClient {
 
     deinit { connection?.close() }
 
+    /// Attempts per call when rankd sheds it or is briefly unreachable; both calls are safe to repeat (the same
+    /// request id explores the same way, and Track ignores events it already stored).
+    static let attempts = 5
+
+    /// Calls `attempt` until it ends with a status worth no retry, or `attempts` times, backing off 50, 100, 200 and
+    /// 400 ms (each plus up to half again, so shed workers do not return together); returns the last result and how
+    /// many retries it took.
+    private func retrying<T>(_ attempt: () -> T, status: (T) -> GRPCStatus.Code) -> (T, retries: Int) {
+        var result = attempt()
+        var retries = 0
+        while retries + 1 < Self.attempts, [.resourceExhausted, .unavailable].contains(status(result)) {
+            Thread.sleep(forTimeInterval: 0.05 * Double(1 << retries) * Double.random(in: 1...1.5))
+            retries += 1
+            result = attempt()
+        }
+        return (result, retries)
+    }
+
     /// The open connection, or a new one; throws when rankd cannot be reached.
     func connected() throws -> ClientConnection {
         if let connection, !connection.isClosed { return connection }
@@ -39,6 +57,8 @@ final class SimulationClient {
         var status: GRPCStatus.Code
         var message: String
         var snapshotID: String?
+        /// Attempts after the first.
+        var retries = 0
     }
 
     /// The fields of one Recommend.
@@ -54,7 +74,14 @@ final class SimulationClient {
         var contextItemIDs: [String] = []
     }
 
+    /// Recommend, retried when shed or unreachable.
     func recommend(_ query: Query) -> Answer {
+        var (answer, retries) = retrying({ recommendOnce(query) }, status: \.status)
+        answer.retries = retries
+        return answer
+    }
+
+    private func recommendOnce(_ query: Query) -> Answer {
         let arena = ProtoArena()
         var context = Ranking__V1__Context()
         ranking__v1__context__init(&context)
@@ -123,9 +150,18 @@ final class SimulationClient {
         var accepted = 0
         var duplicates = 0
         var rejected: [String: Int] = [:]
+        /// Attempts after the first.
+        var retries = 0
     }
 
+    /// Track, retried when shed or unreachable.
     func track(_ events: [Event]) -> TrackOutcome {
+        var (outcome, retries) = retrying({ trackOnce(events) }, status: \.status)
+        outcome.retries = retries
+        return outcome
+    }
+
+    private func trackOnce(_ events: [Event]) -> TrackOutcome {
         let arena = ProtoArena()
         let messages: [UnsafeMutablePointer<Ranking__V1__Event>?] = events.map { e in
             var event = Ranking__V1__Event()
@@ -154,7 +190,11 @@ final class SimulationClient {
             return TrackOutcome(status: .unavailable)
         }
         let (response, result) = connection.unary(
-            ClientRequest(path: "/ranking.v1.EventService/Track", message: message, timeoutNanoseconds: timeoutNanoseconds)
+            ClientRequest(
+                path: "/ranking.v1.EventService/Track",
+                message: message,
+                timeoutNanoseconds: timeoutNanoseconds
+            )
         )
         guard let response, let decoded = try? ProtoC.decode(response, as: ranking__v1__track_response__init) else {
             return TrackOutcome(status: result.status.code == .ok ? .internal : result.status.code)
@@ -176,7 +216,11 @@ final class SimulationClient {
         request.service = arena.string("")
         let message = ProtoC.encode(&request)
         let (response, result) = try connected().unary(
-            ClientRequest(path: "/grpc.health.v1.Health/Check", message: message, timeoutNanoseconds: timeoutNanoseconds)
+            ClientRequest(
+                path: "/grpc.health.v1.Health/Check",
+                message: message,
+                timeoutNanoseconds: timeoutNanoseconds
+            )
         )
         guard let response else { return (false, nil, result.status) }
         let decoded = try ProtoC.decode(response, as: grpc__health__v1__health_check_response__init)

@@ -159,10 +159,24 @@ final class SimulationRun: @unchecked Sendable {
             if menu.status == .ok {
                 let seen = shopper.reactToMenu(visit, venueID: venueID, shown: menu.ids)
                 for position in seen.examined {
-                    events.add(.impression, menu.ids[position], "venue_items", menuQuery.requestID, position, at: now + 3)
+                    events.add(
+                        .impression,
+                        menu.ids[position],
+                        "venue_items",
+                        menuQuery.requestID,
+                        position,
+                        at: now + 3
+                    )
                 }
                 for position in seen.added {
-                    events.add(.addToCart, menu.ids[position], "venue_items", menuQuery.requestID, position, at: now + 4)
+                    events.add(
+                        .addToCart,
+                        menu.ids[position],
+                        "venue_items",
+                        menuQuery.requestID,
+                        position,
+                        at: now + 4
+                    )
                 }
                 tally.update {
                     $0.menus += 1

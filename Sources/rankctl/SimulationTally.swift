@@ -11,6 +11,8 @@ final class SimulationTally: @unchecked Sendable {
         var recommendCalls = 0
         var recommendStatus: [String: Int] = [:]
         var trackCalls = 0
+        /// Calls repeated because rankd shed them or could not be reached (each call is counted once above).
+        var retries = 0
         var trackStatus: [String: Int] = [:]
         var eventsSent = 0
         var accepted = 0
@@ -35,6 +37,7 @@ final class SimulationTally: @unchecked Sendable {
     func recommended(_ answer: SimulationClient.Answer) {
         update {
             $0.recommendCalls += 1
+            $0.retries += answer.retries
             $0.recommendStatus[answer.status.name, default: 0] += 1
             if answer.status != .ok, $0.firstFailure[answer.status.name] == nil {
                 $0.firstFailure[answer.status.name] = answer.message
@@ -45,6 +48,7 @@ final class SimulationTally: @unchecked Sendable {
     func tracked(_ events: [SimulationClient.Event], _ outcome: SimulationClient.TrackOutcome) {
         update {
             $0.trackCalls += 1
+            $0.retries += outcome.retries
             $0.trackStatus[outcome.status.name, default: 0] += 1
             $0.eventsSent += events.count
             $0.accepted += outcome.accepted
@@ -77,7 +81,7 @@ struct SimulationReport {
         var object: [String: Any] = [
             "domain": domain, "target": target, "snapshot_id": snapshotID, "seed": seed, "users": users,
             "concurrency": concurrency, "elapsed_s": (elapsedSeconds * 1000).rounded() / 1000, "stopped_by": stoppedBy,
-            "visits": counts.visits,
+            "visits": counts.visits, "retries": counts.retries,
             "recommend": ["calls": counts.recommendCalls, "status": counts.recommendStatus],
             "track": ["calls": counts.trackCalls, "status": counts.trackStatus],
             "events": [
@@ -101,7 +105,8 @@ struct SimulationReport {
             object["click_through"] = clickThrough
             object["conversion"] = conversion
         }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -113,9 +118,11 @@ struct SimulationReport {
         func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
         var lines = [
             "simulated \(users) \(domain) users against \(target) (snapshot \(snapshotID), seed \(seed), "
-                + "concurrency \(concurrency)): " + String(format: "%.1f s", elapsedSeconds) + ", stopped by \(stoppedBy)",
+                + "concurrency \(concurrency)): " + String(format: "%.1f s", elapsedSeconds)
+                + ", stopped by \(stoppedBy)",
             "visits \(counts.visits) · Recommend \(counts.recommendCalls) calls: \(statuses(counts.recommendStatus)) · "
-                + "Track \(counts.trackCalls) calls: \(statuses(counts.trackStatus))",
+                + "Track \(counts.trackCalls) calls: \(statuses(counts.trackStatus))"
+                + (counts.retries > 0 ? " · \(counts.retries) retries" : ""),
             "events sent \(counts.eventsSent): \(counts.accepted) accepted, \(counts.duplicates) duplicates, "
                 + "\(counts.rejected.values.reduce(0, +)) rejected"
                 + (counts.rejected.isEmpty ? "" : " (\(statuses(counts.rejected)))"),

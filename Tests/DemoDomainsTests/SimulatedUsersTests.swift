@@ -65,7 +65,8 @@ import Testing
         let c = MarketplaceFixture.demo.catalog
         for (visit, _) in Self.visits(Self.shopper, count: 40) {
             let city = MarketplaceVocabulary.cities[Int(c.userCity[visit.user])]
-            let local = visit.requestTimeUnixMs + Int64(city.utcOffsetMinutes(atUnixMs: visit.requestTimeUnixMs)) * 60_000
+            let local =
+                visit.requestTimeUnixMs + Int64(city.utcOffsetMinutes(atUnixMs: visit.requestTimeUnixMs)) * 60_000
             let hour = Int((local % 86_400_000) / 3_600_000)
             #expect((11..<14).contains(hour) || (17..<22).contains(hour), "hour \(hour)")
             #expect(abs(visit.requestTimeUnixMs - Self.now) < 86_400_000)

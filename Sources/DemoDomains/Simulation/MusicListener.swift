@@ -151,7 +151,8 @@ public struct MusicListeningSession: Sendable {
         let demo = listener.demo
         let utility = Double(state.utility(t, truth: demo.truth, catalog: demo.catalog))
         let p = min(max(rng.unit(), 1e-12), 1 - 1e-12)
-        let completed = utility + MusicTruth.Weight.completionNoise * log(p / (1 - p))
+        let completed =
+            utility + MusicTruth.Weight.completionNoise * log(p / (1 - p))
             > Double(demo.truth.userThreshold[user])
         let duration = Double(demo.catalog.trackDuration[t])
         let seconds = completed ? duration : min(duration, Double(5 + rng.below(36)))
