@@ -173,13 +173,22 @@ struct SimulateCommand: ParsableCommand {
         if report.counts.recommendCalls > 0, report.recommendOK == 0 {
             throw RankCtlError("every Recommend call failed (\(report.counts.recommendStatus)); is rankd overloaded?")
         }
+        if report.counts.trackCalls > 0, report.counts.trackStatus["OK"] == nil {
+            throw RankCtlError("every Track call failed (\(report.counts.trackStatus)): rankd stored no event")
+        }
     }
 
     /// The domain to simulate: the one asked for, else the served snapshot's, else the surface rankd answers.
     func chooseDomain(served: String, identity: DemoIdentity?, probe: SimulationClient) throws -> String {
         if domain != "auto" { return domain }
         if let identity { return identity.domain }
-        var query = SimulationClient.Query(userID: "u1", surface: "next_track", requestID: "", sessionID: "")
+        // Named as the simulator's, so an analysis of the exposure log can leave the probes out.
+        var query = SimulationClient.Query(
+            userID: "u1",
+            surface: "next_track",
+            requestID: "sim-\(seed)-probe",
+            sessionID: ""
+        )
         query.contextItemIDs = ["t1"]
         if probe.recommend(query).status == .ok { return "music" }
         query.surface = "discovery"

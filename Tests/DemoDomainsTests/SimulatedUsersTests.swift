@@ -96,7 +96,8 @@ import Testing
             if Self.shopper.react(visit, shown: Self.shopper.bestVenues(visit, limit: 20)).ordered != nil { best += 1 }
             if Self.shopper.react(visit, shown: Array(shown.prefix(20))).ordered != nil { random += 1 }
         }
-        #expect(best > random + random / 2, "orders: ranked by utility \(best), random \(random)")
+        // 225 against 146 orders at the time of writing.
+        #expect(10 * best > 13 * random, "orders: ranked by utility \(best), random \(random)")
     }
 
     @Test func anOrderOpensAMenuWhoseAddedItemsWereExamined() {
