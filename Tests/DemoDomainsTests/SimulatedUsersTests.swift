@@ -69,11 +69,21 @@ import Testing
                 visit.requestTimeUnixMs + Int64(city.utcOffsetMinutes(atUnixMs: visit.requestTimeUnixMs)) * 60_000
             let hour = Int((local % 86_400_000) / 3_600_000)
             #expect((11..<14).contains(hour) || (17..<22).contains(hour), "hour \(hour)")
-            #expect(abs(visit.requestTimeUnixMs - Self.now) < 86_400_000)
+            #expect(abs(visit.requestTimeUnixMs - Self.now) <= 8 * 3_600_000)
             #expect(visit.requestID == "sim-11-\(visit.number)")
             let now = Self.shopper.visit(number: visit.number, user: visit.user, nowUnixMs: Self.now, time: .now)
             #expect(now.requestTimeUnixMs == Self.now)
         }
+    }
+
+    /// (local minute of the day, fewest and most minutes moved over the 60 draws into the meal)
+    @Test(arguments: [
+        (10 * 60, 60, 119), (12 * 60, 0, 0), (13 * 60 + 59, 0, 0), (14 * 60, -60, -1), (15 * 60, -120, -61),
+        (16 * 60, 60, 119), (16 * 60 + 30, 30, 89), (21 * 60 + 59, 0, 0), (23 * 60, -120, -61), (3 * 60, -360, -301),
+    ])
+    func aMealVisitIsAtTheWallClockDuringAMealElseAtTheNearestMeal(minute: Int, fewest: Int, most: Int) {
+        let moves = (0..<60).map { MarketplaceShopper.minutesToMeal(from: minute, inward: $0) }
+        #expect(moves.min() == fewest && moves.max() == most, "\(moves)")
     }
 
     @Test func lowerPositionsAreClickedLess() {

@@ -26,11 +26,31 @@ public struct MarketplaceShopper: Sendable {
 
     /// When a visit happens as far as the hidden utility and the request are concerned.
     public enum VisitTime: String, Sendable, CaseIterable {
-        /// At a lunch (11–14 h, 45%) or dinner (17–22 h) time of today in the user's city, as the demo's sessions
-        /// are: venues are open and meal-time tastes apply whenever the simulation runs.
+        /// At a meal time in the user's city (lunch 11–14 h, dinner 17–22 h, as the demo's sessions are): the wall
+        /// clock during a meal, else the nearest meal time (up to an hour into it), so venues are open and meal-time
+        /// tastes apply whenever the simulation runs, and the request stays as close to the events' wall clock as
+        /// that allows.
         case meal
         /// The wall clock: what a real app would send, with closed venues and off-hour tastes at night.
         case now
+    }
+
+    /// Lunch and dinner as the demo's sessions have them, in local minutes of the day (ends excluded).
+    static let meals = [(11 * 60, 14 * 60), (17 * 60, 22 * 60)]
+
+    /// Minutes from local `minuteOfDay` to a meal time: 0 during a meal, else to the nearest meal's nearest edge and
+    /// `inward` (0..<60) minutes into it.
+    static func minutesToMeal(from minuteOfDay: Int, inward: Int) -> Int {
+        var best: Int?
+        for dayShift in [-1440, 0, 1440] {
+            for (start, end) in meals {
+                let (from, to) = (start + dayShift, end + dayShift)
+                if minuteOfDay >= from && minuteOfDay < to { return 0 }
+                let move = minuteOfDay < from ? from - minuteOfDay + inward : (to - 1) - minuteOfDay - inward
+                if abs(move) < abs(best ?? .max) { best = move }
+            }
+        }
+        return best!
     }
 
     /// One visit of one user.
@@ -67,11 +87,9 @@ public struct MarketplaceShopper: Sendable {
         var requestTime = nowUnixMs
         if time == .meal {
             var rng = DemoRandom(seed: seed, stream: "visit-time", number)
-            let hour = rng.unit() < 0.45 ? 11 + rng.below(3) : 17 + rng.below(5)
-            let minute = rng.below(60)
             let localNow = nowUnixMs + Int64(city.utcOffsetMinutes(atUnixMs: nowUnixMs)) * 60_000
-            let localDay = Int64((Double(localNow) / 86_400_000).rounded(.down))
-            requestTime = city.unixMs(fromLocalMs: localDay * 86_400_000 + Int64(hour * 60 + minute) * 60_000)
+            let minuteOfDay = Int(((localNow % 86_400_000) + 86_400_000) % 86_400_000 / 60_000)
+            requestTime += Int64(Self.minutesToMeal(from: minuteOfDay, inward: rng.below(60))) * 60_000
         }
         let requestID = "sim-\(seed)-\(number)"
         // The label draws are keyed by the session number and user: a number of the seed's own keeps two
