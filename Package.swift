@@ -216,7 +216,7 @@ let package = Package(
         .target(
             name: "RankdService",
             dependencies: [
-                "H2GRPC", "GRPCStandardServices", "Ranking", "CRankingProto", "ProtoSupport",
+                "H2GRPC", "GRPCStandardServices", "Ranking", "CRankingProto", "ProtoSupport", "ExposureLog",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
@@ -268,7 +268,8 @@ let package = Package(
             name: "rankd",
             dependencies: [
                 "RankdService", "H2GRPC", "Ranking", "CatalogLoading", "CatalogSnapshot", "DemoDomains", "RankdConfig",
-                "RankdOps", "AdminHTTP", "OnlineStoreRedis", "RedisClient", .product(name: "Logging", package: "swift-log"),
+                "RankdOps", "AdminHTTP", "OnlineStoreRedis", "RedisClient", "ExposureLog",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

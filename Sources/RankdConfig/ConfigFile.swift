@@ -41,7 +41,7 @@ public struct ConfigFile: Sendable {
     let modelOrigins: [String: SettingOrigin]
 
     /// The top-level sections.
-    static let sections = ["server", "admin", "logging", "catalog", "models", "surfaces"]
+    static let sections = ["server", "admin", "logging", "catalog", "online", "logs", "models", "surfaces", "experiments"]
 
     /// Reads and checks the file at `path`. Model files are not loaded here (see ``ConfigCheck``).
     /// - Throws: ``ConfigFileError`` when the file cannot be read or is not YAML.
@@ -91,6 +91,7 @@ public struct ConfigFile: Sendable {
         var values: [String: (value: SettingValue, origin: SettingOrigin)] = [:]
         var models: Any?
         var surfaces: Any?
+        var experiments: Any?
         var sectionMarks: [String: Mark?] = [:]
         for (key, mark, value) in entries {
             sectionMarks[key] = mark
@@ -99,6 +100,13 @@ public struct ConfigFile: Sendable {
                 models = walker.convert(value, shape: .map(PipelineSchema.model), at: "models", keyMark: mark)
             case "surfaces":
                 surfaces = walker.convert(value, shape: .map(PipelineSchema.surface), at: "surfaces", keyMark: mark)
+            case "experiments":
+                experiments = walker.convert(
+                    value,
+                    shape: .list(PipelineSchema.layer),
+                    at: "experiments",
+                    keyMark: mark
+                )
             default:
                 readSettings(value, at: key, keyMark: mark, into: &values, walker: &walker)
             }
@@ -112,7 +120,15 @@ public struct ConfigFile: Sendable {
                     "missing: a file that sets models must set surfaces too (or neither, for the embedded pipeline)"
                 )
             }
-            pipeline = decodePipeline(models: models ?? [String: Any](), surfaces: surfaces ?? [:], walker: &walker)
+            pipeline = decodePipeline(
+                models: models ?? [String: Any](),
+                surfaces: surfaces ?? [:],
+                experiments: experiments,
+                walker: &walker
+            )
+        } else if let experiments {
+            // Experiments on the embedded surfaces and models.
+            pipeline = decodePipeline(models: nil, surfaces: nil, experiments: experiments, walker: &walker)
         }
         var file = ConfigFile(path: path, directory: directory, walker: walker, values: values, pipeline: pipeline)
         if let pipeline { file = file.adding(pipeline.problems(), walker: walker) }
@@ -223,10 +239,26 @@ public struct ConfigFile: Sendable {
         }
     }
 
-    private static func decodePipeline(models: Any, surfaces: Any, walker: inout YAMLWalker) -> PipelineConfig? {
+    /// The pipeline from the file's sections; without `models` and `surfaces`, the embedded ones.
+    private static func decodePipeline(
+        models: Any?,
+        surfaces: Any?,
+        experiments: Any?,
+        walker: inout YAMLWalker
+    ) -> PipelineConfig? {
         do {
-            let json = try JSONSerialization.data(withJSONObject: ["models": models, "surfaces": surfaces])
-            return try JSONDecoder().decode(PipelineConfig.self, from: json)
+            var config: PipelineConfig
+            if let models, let surfaces {
+                let json = try JSONSerialization.data(withJSONObject: ["models": models, "surfaces": surfaces])
+                config = try JSONDecoder().decode(PipelineConfig.self, from: json)
+            } else {
+                config = try RankingEngine.embeddedConfig()
+            }
+            if let experiments {
+                let json = try JSONSerialization.data(withJSONObject: experiments)
+                config.experiments = try JSONDecoder().decode([ExperimentLayerConfig].self, from: json)
+            }
+            return config
         } catch {
             // The schema walk should make this impossible; say so rather than crash.
             walker.report(nil, "surfaces", "cannot be decoded even after the checks above: \(error)")
@@ -307,6 +339,45 @@ enum PipelineSchema {
 
     /// A surface's `online` block (docs/events.md): the feature kinds' settings are checked here, their meaning
     /// when the surface is built.
+    static let percent = Shape.number
+
+    /// An experiment layer (``ExperimentLayerConfig``).
+    static let layer = Shape.object([
+        Field("name", .string),
+        Field("salt", .string),
+        Field("holdoutPercent", percent, required: false),
+        Field(
+            "experiments",
+            .list(
+                .object([
+                    Field("name", .string),
+                    Field("surfaces", .list(.string)),
+                    Field("percent", percent),
+                    Field("start", .string, required: false),
+                    Field("stop", .string, required: false),
+                    Field("salt", .string, required: false),
+                    Field(
+                        "variants",
+                        .list(
+                            .object([
+                                Field("name", .string),
+                                Field("percent", percent),
+                                Field("model", .string, required: false),
+                                Field(
+                                    "sources",
+                                    .list(.object([Field("name", .string), Field("quota", count)])),
+                                    required: false
+                                ),
+                                Field("rerank", rerank, required: false),
+                                Field("online", online, required: false),
+                            ])
+                        )
+                    ),
+                ])
+            )
+        ),
+    ])
+
     static let online = Shape.object([
         Field(
             "features",

@@ -13,6 +13,8 @@ public struct RankdSettings: Sendable {
     public var catalog = CatalogSettings()
     /// Where what users do (Track's events) is kept.
     public var online = OnlineSettings()
+    /// The exposure and event logs.
+    public var logs = RecordLogSettings()
     /// The file's `surfaces` and `models`; nil serves the embedded default pipeline.
     public var pipeline: PipelineConfig?
     /// The folder `pipeline`'s model paths are relative to (the configuration file's).
@@ -137,6 +139,29 @@ public struct OnlineSettings: Sendable, Equatable {
 
     /// The defaults.
     public init() {}
+}
+
+/// The exposure log (what every answer showed) and the event log (what Track accepted), docs/experiments.md.
+public struct RecordLogSettings: Sendable, Equatable {
+    /// Folder of the exposure log's files; nil: no exposure log.
+    public var exposures: String?
+    /// Folder of the event log's files; nil: no event log.
+    public var events: String?
+    /// How records are written.
+    public var format = RecordLogFormat.protobuf
+    /// Records each log may hold waiting to be written; more are dropped and counted.
+    public var queueCapacity = 65_536
+
+    /// The defaults.
+    public init() {}
+}
+
+/// How the logs hold their records.
+public enum RecordLogFormat: String, Sendable, CaseIterable {
+    /// Length-delimited `ranking.exposure.v1` protobuf records (`.pb` files).
+    case protobuf
+    /// One JSON object per line (`.jsonl` files), for people.
+    case jsonl
 }
 
 /// The generated demo marketplace.
@@ -524,6 +549,37 @@ public enum Settings {
             unset: "in this process",
             "Where events and the online features they make are kept: redis://HOST:PORT for a Redis every replica "
                 + "shares; unset keeps them in this process (bounded, lost at restart)."
+        ),
+        .string(
+            "logs.exposures",
+            "exposure-log",
+            \.logs.exposures,
+            unset: "off",
+            "A folder for the exposure log: one record per Rank and Recommend answer (user, experiments, items with "
+                + "positions and scores), in rotating files; also a Redis Stream (rankd:exposures) with a Redis "
+                + "online store."
+        ),
+        .string(
+            "logs.events",
+            "event-log",
+            \.logs.events,
+            unset: "off",
+            "A folder for the event log: every event Track accepted, in rotating files; also a Redis Stream "
+                + "(rankd:events) with a Redis online store."
+        ),
+        .choice(
+            "logs.format",
+            "log-records-as",
+            \.logs.format,
+            live: false,
+            "How the exposure and event logs write records: protobuf (length-delimited) or jsonl."
+        ),
+        .integer(
+            "logs.queueCapacity",
+            "log-queue-capacity",
+            \.logs.queueCapacity,
+            1...10_000_000,
+            "Records each log holds waiting to be written; past it, records are dropped and counted, never waited for."
         ),
         Setting(
             key: "catalog.demo.seed",

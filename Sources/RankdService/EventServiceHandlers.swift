@@ -1,5 +1,6 @@
 import CRankingProto
 import Dispatch
+import ExposureLog
 import Foundation
 import H2GRPC
 import ProtoSupport
@@ -18,18 +19,22 @@ public final class EventServiceHandlers: Sendable {
     private let store: any OnlineStore
     private let now: @Sendable () -> Int64
     private let storeIsRemote: Bool
+    private let eventLog: RecordLog<EventRecord>?
 
     /// - Parameters:
     ///   - storeIsRemote: whether a write waits for another server (Redis): then Track runs on the blocking pool, so
     ///     that waiting for the store never holds a thread Rank and Recommend need.
     ///   - now: the server's clock in ms since the Unix epoch (tests pin it).
+    ///   - eventLog: where each stored event is logged (docs/experiments.md); nil: no event log.
     public init(
         store: any OnlineStore,
         storeIsRemote: Bool = false,
+        eventLog: RecordLog<EventRecord>? = nil,
         now: @escaping @Sendable () -> Int64 = EventServiceHandlers.wallClockMs
     ) {
         self.store = store
         self.storeIsRemote = storeIsRemote
+        self.eventLog = eventLog
         self.now = now
     }
 
@@ -71,8 +76,13 @@ public final class EventServiceHandlers: Sendable {
         let decoded = try ProtoC.decode(request, as: ranking__v1__track_request__init)
         let events = Self.events(decoded.message)
         let deadline = call.deadline ?? (DispatchTime.now() + Self.defaultWriteBudget)
+        let nowMs = now()
+        let log = eventLog
         do {
-            return (try EventIngest.track(events, store: store, nowMs: now(), deadline: deadline), events.count)
+            let outcome = try EventIngest.track(events, store: store, nowMs: nowMs, deadline: deadline) { event in
+                log?.offer(EventRecord(event, receivedUnixMs: nowMs))
+            }
+            return (outcome, events.count)
         } catch let error as RankingError {
             throw RankingServiceHandlers.status(for: error, call: call)
         }

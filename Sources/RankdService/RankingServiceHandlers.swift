@@ -1,5 +1,6 @@
 import CRankingProto
 import Dispatch
+import ExposureLog
 import Foundation
 import H2GRPC
 import ProtoSupport
@@ -19,6 +20,7 @@ public final class RankingServiceHandlers: @unchecked Sendable {
     private let lock = NSLock()
     private var _engine: RankingEngine?
     private var _onlineStore: (any OnlineStore)?
+    private var _exposureLog: RecordLog<ExposureRecord>?
     private let testHooks: Bool
 
     /// - Parameter testHooks: honour the test-only request metadata (integration tests only): `rankd-test-delay-ms`
@@ -51,6 +53,12 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         }
     }
 
+    /// Where each answer's exposure record goes (docs/experiments.md); nil: no exposure log.
+    public var exposureLog: RecordLog<ExposureRecord>? {
+        get { lock.withLock { _exposureLog } }
+        set { lock.withLock { _exposureLog = newValue } }
+    }
+
     /// The service definition to register.
     public var definition: ServiceDefinition {
         ServiceDefinition(
@@ -66,9 +74,11 @@ public final class RankingServiceHandlers: @unchecked Sendable {
     }
 
     func rank(_ call: ServerCall, _ request: [UInt8]) throws -> [UInt8] {
+        let started = DispatchTime.now()
         let engine = try prepare(call)
         let decoded = try ProtoC.decode(request, as: ranking__v1__rank_request__init)
         let query = ContractMapping.rankQuery(decoded.message)
+        let log = exposureLog
         do {
             let result = try RequestTracing.traced(call, "ranking.v1.RankingService/Rank") {
                 try engine.rank(
@@ -79,20 +89,36 @@ public final class RankingServiceHandlers: @unchecked Sendable {
                 )
             }
             Self.nameSnapshot(result.snapshotID, on: call)
-            return ContractMapping.encode(result)
+            let encoded = ContractMapping.encode(result)
+            if let log {
+                let requestID = ExposureRecording.requestID(query.context.requestID, call: call)
+                log.offer(
+                    ExposureRecording.record(
+                        rank: query,
+                        result: result,
+                        requestID: requestID,
+                        offset: result.pageOffset,
+                        latencyMicros: ExposureRecording.latencyMicros(since: call.arrival, started: started)
+                    )
+                )
+            }
+            return encoded
         } catch let error as RankingError {
             throw Self.status(for: error, call: call)
         }
     }
 
     func recommend(_ call: ServerCall, _ request: [UInt8]) throws {
+        let started = DispatchTime.now()
         let engine = try prepare(call)
         let decoded = try ProtoC.decode(request, as: ranking__v1__recommend_request__init)
         let query = ContractMapping.recommendQuery(decoded.message)
+        let log = exposureLog
+        var exposure: RecommendExposure?
         var named = false
         do {
-            try RequestTracing.traced(call, "ranking.v1.RankingService/Recommend") {
-                try engine.recommend(
+            let candidates = try RequestTracing.traced(call, "ranking.v1.RankingService/Recommend") {
+                try engine.recommendCountingCandidates(
                     query,
                     deadline: call.deadline,
                     arrival: call.arrival,
@@ -101,10 +127,26 @@ public final class RankingServiceHandlers: @unchecked Sendable {
                     if !named {
                         // Headers go with the first section; every section of one answer comes from the same catalog.
                         Self.nameSnapshot(section.snapshotID, on: call)
+                        if log != nil {
+                            exposure = RecommendExposure(
+                                query: query,
+                                requestID: ExposureRecording.requestID(query.context.requestID, call: call)
+                            )
+                        }
                         named = true
                     }
                     try call.send(ContractMapping.encode(section))
+                    exposure?.add(section)
                 }
+            }
+            // Logged once the whole answer is sent: a call cut short showed the user an answer nobody can score.
+            if let log, let exposure {
+                log.offer(
+                    exposure.record(
+                        candidateCount: candidates,
+                        latencyMicros: ExposureRecording.latencyMicros(since: call.arrival, started: started)
+                    )
+                )
             }
         } catch let error as RankingError {
             throw Self.status(for: error, call: call)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import ExposureLog
 import Foundation
 import GRPCStandardServices
 import H2GRPC
@@ -80,6 +81,10 @@ struct Rankd: ParsableCommand {
     @Option(help: ArgumentHelp(Settings.help("snapshot"))) var snapshot: String?
     @Option(help: ArgumentHelp(Settings.help("snapshot-poll-interval"))) var snapshotPollInterval: String?
     @Option(help: ArgumentHelp(Settings.help("online-store"))) var onlineStore: String?
+    @Option(help: ArgumentHelp(Settings.help("exposure-log"))) var exposureLog: String?
+    @Option(help: ArgumentHelp(Settings.help("event-log"))) var eventLog: String?
+    @Option(help: ArgumentHelp(Settings.help("log-records-as"))) var logRecordsAs: String?
+    @Option(help: ArgumentHelp(Settings.help("log-queue-capacity"))) var logQueueCapacity: String?
 
     @Flag(help: "Honour test-only request metadata (rankd-test-delay-ms, x-echo-*). Never in production.")
     var testHooks = false
@@ -100,6 +105,8 @@ struct Rankd: ParsableCommand {
             ("admin-port", adminPort), ("log-level", logLevel), ("log-format", logFormat),
             ("access-log-sample-rate", accessLogSampleRate), ("seed", seed), ("scale", scale), ("model", model),
             ("snapshot", snapshot), ("snapshot-poll-interval", snapshotPollInterval), ("online-store", onlineStore),
+            ("exposure-log", exposureLog), ("event-log", eventLog), ("log-records-as", logRecordsAs),
+            ("log-queue-capacity", logQueueCapacity),
         ]
         var flags: [String: String] = [:]
         for (name, value) in all { if let value { flags[name] = value } }
@@ -146,7 +153,13 @@ struct Rankd: ParsableCommand {
         // The online state outlives catalogs and configurations: every engine built later reads this one.
         let onlineStore = try Rankd.onlineStore(settings.online)
         ranking.onlineStore = onlineStore
-        let events = EventServiceHandlers(store: onlineStore, storeIsRemote: settings.online.store != nil)
+        let logs = try Rankd.recordLogs(settings)
+        ranking.exposureLog = logs.exposures
+        let events = EventServiceHandlers(
+            store: onlineStore,
+            storeIsRemote: settings.online.store != nil,
+            eventLog: logs.events
+        )
         let health = HealthService(services: [RankingServiceHandlers.serviceName, EventServiceHandlers.serviceName])
         let serviceNames = [
             RankingServiceHandlers.serviceName, EventServiceHandlers.serviceName, "grpc.health.v1.Health",
@@ -270,7 +283,45 @@ struct Rankd: ParsableCommand {
         health.setAll(.notServing)
         let cut = server.shutdown()
         server.log(.info, cut == 0 ? "shut down cleanly" : "shut down; \(cut) call(s) cut off at the grace period")
+        // After the last call: every answer and event accepted before the shutdown is written.
+        for (name, totals) in logs.stop() {
+            server.log(
+                .info,
+                "\(name) log: \(totals.written) record(s) written, \(totals.dropped) dropped (queue full), "
+                    + "\(totals.failed) failed"
+            )
+        }
         admin?.stop()
+    }
+
+    /// The exposure and event logs the settings ask for: files in their folders, and a Redis Stream each when the
+    /// online store is Redis.
+    static func recordLogs(_ settings: RankdSettings) throws -> RecordLogs {
+        var logSettings = LogSettings()
+        logSettings.format = settings.logs.format == .jsonl ? .jsonl : .protobuf
+        logSettings.queueCapacity = settings.logs.queueCapacity
+        var pool: RedisPool?
+        if let url = settings.online.store, settings.logs.exposures != nil || settings.logs.events != nil {
+            pool = RedisPool(endpoint: try RedisEndpoint(parsing: url))
+        }
+        func open<Record: LogRecord>(_ folder: String?, _ name: String, _ prefix: String) throws -> RecordLog<Record>? {
+            guard let folder else { return nil }
+            do {
+                return try RecordLog<Record>(
+                    name: name,
+                    directory: LogDirectory(path: folder, prefix: prefix),
+                    sinks: pool.map { [RedisStreamSink(pool: $0, key: "rankd:\(prefix)")] } ?? [],
+                    settings: logSettings
+                )
+            } catch {
+                throw ValidationError("--\(name)-log \(folder): \(error)")
+            }
+        }
+        return RecordLogs(
+            exposures: try open(settings.logs.exposures, "exposure", "exposures"),
+            events: try open(settings.logs.events, "event", "events"),
+            pool: pool
+        )
     }
 
     /// The online store `settings` name: Redis (its item counters mirrored from now on) or this process's memory.
@@ -382,5 +433,28 @@ struct Rankd: ParsableCommand {
             operations.reloaded("model", ok: false)
             server.log(.error, "SIGHUP: refused \(model), still serving \(engine.modelVersion): \(error)")
         }
+    }
+}
+
+/// The logs rankd writes, stopped (drained) at shutdown.
+struct RecordLogs {
+    let exposures: RecordLog<ExposureRecord>?
+    let events: RecordLog<EventRecord>?
+    let pool: RedisPool?
+
+    /// Writes what is queued and stops; returns each log's totals.
+    func stop() -> [(String, RecordLog<ExposureRecord>.Totals)] {
+        var totals: [(String, RecordLog<ExposureRecord>.Totals)] = []
+        if let exposures {
+            exposures.stop()
+            totals.append(("exposure", exposures.totalsSoFar))
+        }
+        if let events {
+            events.stop()
+            let t = events.totalsSoFar
+            totals.append(("event", .init(written: t.written, dropped: t.dropped, failed: t.failed)))
+        }
+        pool?.close()
+        return totals
     }
 }

@@ -7,6 +7,8 @@ public struct PipelineConfig: Codable, Sendable {
     public var surfaces: [String: SurfaceConfig]
     /// Model files by key; surfaces and experiment variants name models by key.
     public var models: [String: ModelConfig]
+    /// Experiment layers (``ExperimentLayerConfig``); absent: only surfaces' own `experiment`s.
+    public var experiments: [ExperimentLayerConfig]?
 
     /// Decodes a configuration and checks that every reference in it resolves.
     public static func decode(_ data: Data) throws -> PipelineConfig {
@@ -148,14 +150,20 @@ public struct PipelineConfig: Codable, Sendable {
                     checkModel(variant.model, kind: surface.kind, surface: name, at: variantPath + ["model"])
                     variant.rerank?.problems(at: variantPath + ["rerank"], report: report)
                 }
-                if total > ExperimentAssignment.bucketCount {
-                    report(
-                        path + ["variants"],
-                        "buckets add up to \(total), more than \(ExperimentAssignment.bucketCount)"
-                    )
+                if total > 100 {
+                    report(path + ["variants"], "buckets add up to \(total), more than 100")
                 }
             }
         }
+        let genericSurfaces = DomainConfig.embeddedSchemas().flatMap { schema in
+            ((try? DomainConfig.embedded(schema: schema)) ?? nil)?.surfaces.keys.map { $0 } ?? []
+        }
+        layerProblems(
+            additionalSources: additionalSources,
+            genericSurfaces: genericSurfaces,
+            checkModel: { checkModel($0, kind: $1, surface: $2, at: $3) },
+            report: report
+        )
         return found
     }
 }
@@ -412,7 +420,9 @@ public struct SectionConfig: Codable, Sendable {
     public var priority: Int?
 }
 
-/// An A/B experiment: users are hashed with `salt` into 100 buckets and bucket ranges map to variants.
+/// An A/B experiment on one surface: users are hashed with `salt` and split by `buckets` of 100. It is served as a
+/// layer of its own (``PipelineConfig/allLayers``); `experiments` layers can do more (several surfaces, a holdout, a
+/// start and a stop, variants that change sources and online features).
 public struct ExperimentConfig: Codable, Sendable {
     /// Experiment name.
     public var name: String

@@ -111,11 +111,13 @@ extension RankingEngine {
                 title: section.title,
                 items: result.items,
                 modelVersion: result.modelVersion,
-                variant: "",
+                variant: result.variant,
                 degraded: result.degraded,
                 degradedStages: result.degradedStages,
                 timings: result.timings,
-                snapshotID: result.snapshotID
+                snapshotID: result.snapshotID,
+                sourceNames: result.sourceNames,
+                assignments: result.assignments
             )
         )
         return result.candidateCount
@@ -145,7 +147,8 @@ extension RankingEngine {
             )
         )
         let count = min(limit, run.order.count)
-        return RankResult(
+        surface.completeModelScores(&run, positions: 0..<count)
+        var result = RankResult(
             items: (0..<count).map {
                 surface.entry(run, at: $0, explain: query.explain, display: query.includeDisplay)
             },
@@ -159,6 +162,15 @@ extension RankingEngine {
             dropped: [],
             snapshotID: state.catalog.snapshotID
         )
+        result.sourceNames = surface.config.sources.map(\.name)
+        // Generic surfaces are split and logged (an A/A test); their variants change nothing yet (the configuration
+        // refuses ones that would).
+        let timeMs =
+            query.context.requestTimeUnixMs != 0
+            ? query.context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        result.assignments = state.plan.assign(userID: query.userID, surface: query.surface, timeMs: timeMs).placements
+        result.variant = result.assignments.first { !$0.experiment.isEmpty }?.variant ?? ""
+        return result
     }
 }
 

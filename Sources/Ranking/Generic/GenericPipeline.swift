@@ -10,6 +10,8 @@ struct GenericRun {
     /// Whether each candidate got every tree (empty: all did); the others keep their first-phase score and rank
     /// after every fully scored one.
     var fullyScored: [Bool] = []
+    /// The rows the model read (its column order), kept while some candidates have first-phase scores only.
+    var modelRows: [Double] = []
     /// Candidate positions, best first, after the re-rank rules.
     var order: [Int] = []
     /// The score reported for `order[k]`, non-increasing.
@@ -112,10 +114,12 @@ extension GenericSurface {
             }
             run.fullyScored = scoreInPhases(model, rows: modelRows, width: modelLayout.count, scores: &scores)
             run.modelVersion = model.version
+            if !run.fullyScored.isEmpty { run.modelRows = modelRows }
         }
         if model == nil || run.modelVersion.isEmpty || scores.contains(where: { !$0.isFinite }) {
             if model != nil { run.degradedStages.append("score") }
             run.fullyScored = []
+            run.modelRows = []
             for r in 0..<n {
                 var sum = 0.0
                 for j in 0..<width where !rows[r * width + j].isNaN { sum += linear[j] * rows[r * width + j] }
@@ -198,6 +202,33 @@ extension GenericSurface {
             fully[i] = true
         }
         return fully
+    }
+
+    /// Gives the entries at `positions` of the order that have a first-phase score the full model's, so an answer
+    /// always reports the score every tree gives.
+    func completeModelScores(_ run: inout GenericRun, positions: Range<Int>) {
+        guard let model, !run.fullyScored.isEmpty, let phases = config.scoring else { return }
+        let pending = positions.map { run.order[$0] }.filter { !run.fullyScored[$0] }
+        guard !pending.isEmpty else { return }
+        let width = modelLayout.count
+        var gathered: [Double] = []
+        gathered.reserveCapacity(pending.count * width)
+        for i in pending { gathered += run.modelRows[(i * width)..<((i + 1) * width)] }
+        var full = pending.map { run.modelScores[$0] }
+        gathered.withUnsafeBufferPointer { input in
+            full.withUnsafeMutableBufferPointer {
+                model.continueRawScores(
+                    input,
+                    rowCount: pending.count,
+                    scores: $0,
+                    trees: phases.firstPhaseTrees..<model.treeCount
+                )
+            }
+        }
+        for (k, i) in pending.enumerated() {
+            run.modelScores[i] = full[k]
+            run.fullyScored[i] = true
+        }
     }
 
     // MARK: Candidates
@@ -572,7 +603,7 @@ extension GenericSurface {
                 features.append((name, run.featureRows[i * run.featureWidth + j]))
             }
         }
-        return RankedEntry(
+        var entry = RankedEntry(
             itemID: items.ids.id(item),
             score: run.finalScores[k],
             modelScore: run.modelScores[i],
@@ -581,5 +612,7 @@ extension GenericSurface {
             features: features,
             display: display && item < items.display.count ? items.display.values(of: item) : []
         )
+        entry.sourceMask = run.sourceMask[i]
+        return entry
     }
 }

@@ -4,14 +4,16 @@ import Dispatch
 /// Checks a batch of events and stores the good ones: each bad event is refused on its own with its reason, and the
 /// batch fails as a whole only when the store cannot take writes.
 public enum EventIngest {
-    /// Checks `events` against `store`'s limits at `nowMs` and writes the accepted ones in one call to the store.
+    /// Checks `events` against `store`'s limits at `nowMs` and writes the accepted ones in one call to the store;
+    /// `stored` is called with each event stored (not with duplicates), e.g. for the event log.
     /// - Throws: `RankingError.invalidArgument` for a batch over ``OnlineLimits/maxEventsPerRequest``;
     ///   `RankingError.unavailable` when the store cannot take writes (a retry of the batch is safe).
     public static func track(
         _ events: [IncomingEvent],
         store: any OnlineStore,
         nowMs: Int64,
-        deadline: DispatchTime
+        deadline: DispatchTime,
+        stored onStored: ((OnlineEvent) -> Void)? = nil
     ) throws -> TrackOutcome {
         let limits = store.limits
         guard events.count <= limits.maxEventsPerRequest else {
@@ -39,8 +41,13 @@ public enum EventIngest {
             record(outcome, failed: good.count)
             throw RankingError.unavailable("\(error); no event of this request is lost: retry it")
         }
-        for isNew in stored {
-            if isNew { outcome.accepted += 1 } else { outcome.duplicates += 1 }
+        for (event, isNew) in zip(good, stored) {
+            if isNew {
+                outcome.accepted += 1
+                onStored?(event)
+            } else {
+                outcome.duplicates += 1
+            }
         }
         record(outcome)
         return outcome

@@ -10,9 +10,8 @@ struct ResolvedSurface: Sendable {
     let name: String
     let config: SurfaceConfig
     let generator: CandidateGenerator
-    let defaultModel: ActiveModel
+    let model: ActiveModel
     let heuristic: ActiveModel
-    let variantModels: [String: ActiveModel]
     /// Its metrics handles.
     let metrics: SurfaceMetrics
     /// Every feature it computes, in row order (``SurfaceConfig/featureNames``), and each one's column.
@@ -21,6 +20,8 @@ struct ResolvedSurface: Sendable {
     /// Its online features (columns after the joined ones) and the rule that drops what was just interacted with.
     let online: [OnlineFeature]
     let excludeRecent: RecentRule?
+    /// The surface as each combination of experiment variants changes it, by ``ExperimentPlan`` key.
+    var variants: [String: ResolvedSurface] = [:]
 }
 
 /// One immutable snapshot of what the engine serves: catalog, configuration and models. Requests take a
@@ -30,6 +31,8 @@ final class EngineState: Sendable {
     let config: PipelineConfig
     let models: [String: ActiveModel]
     let surfaces: [String: ResolvedSurface]
+    /// The experiment layers and how they assign users.
+    let plan: ExperimentPlan
     /// Items bought together, derived from the catalog when a surface configures a source that reads them.
     let itemPairs: ItemPairs?
     /// For a catalog of another schema (``Catalog/entities``): its domain's generic surfaces, which are then the only
@@ -50,6 +53,7 @@ final class EngineState: Sendable {
             self.config = config
             self.models = [:]
             self.surfaces = [:]
+            plan = ExperimentPlan(config)
             itemPairs = nil
             generic = try GenericState(
                 catalog: entities,
@@ -64,89 +68,138 @@ final class EngineState: Sendable {
         self.config = config
         var resolvedModels: [String: ActiveModel] = [:]
         var surfaces: [String: ResolvedSurface] = [:]
+        let plan = ExperimentPlan(config)
         for (name, surface) in config.surfaces {
-            var sources: [(source: any CandidateSource, quota: Int)] = []
-            for source in surface.sources {
-                guard source.quota >= 0 else {
-                    throw RankingError.invalidArgument("surface \(name): source \(source.name) has a negative quota")
+            let metrics = SurfaceMetrics(
+                surface: name,
+                sourceNames: surface.sources.map(\.name),
+                featureNames: surface.featureNames,
+                experiments: plan.layers.flatMap { layer in
+                    layer.experiments.filter { $0.surfaces.contains(name) }.map { ($0.name, $0.variants.map(\.name)) }
                 }
-                if let custom = additionalSources.first(where: { $0.name == source.name }) {
-                    sources.append((custom, source.quota))
-                } else if let builtin = BuiltinSources.named(source.name, kind: surface.kind) {
-                    sources.append((builtin, source.quota))
-                } else {
-                    throw RankingError.invalidArgument("surface \(name): unknown candidate source \(source.name)")
-                }
-            }
-            guard sources.count <= 32 else { throw RankingError.invalidArgument("surface \(name): over 32 sources") }
-            let featureNames = surface.featureNames
-            func bind(_ key: String?) throws -> ActiveModel? {
-                guard let key else { return nil }
-                if let bound = resolvedModels[key], bound.kind != surface.kind {
-                    throw RankingError.invalidArgument("model \(key) is used by surfaces of different kinds")
-                }
-                guard let model = models[key] else { throw RankingError.unavailable("model \(key) is not loaded") }
-                // Bound per surface: surfaces of one kind may compute different online features.
-                let bound = try ActiveModel(model: model, kind: surface.kind, featureNames: featureNames)
-                if resolvedModels[key] == nil { resolvedModels[key] = bound }
-                return bound
-            }
-            let heuristic = try ActiveModel(
-                model: HeuristicScorer(kind: surface.kind),
-                kind: surface.kind,
-                featureNames: featureNames
             )
-            let fail = { (message: String) -> Error in RankingError.invalidArgument("surface \(name): \(message)") }
-            var online: [OnlineFeature] = []
-            var seen = Set(FeatureJoiner.featureNames(for: surface.kind))
-            for feature in surface.online?.features ?? [] {
-                guard seen.insert(feature.name).inserted else { throw fail("feature \(feature.name) is named twice") }
-                guard
-                    let bound = try OnlineFeature.bind(
-                        feature,
-                        groups: { try catalog.onlineGroups($0, kind: surface.kind, what: $1, fail: fail) },
-                        fail: fail
-                    )
-                else {
-                    throw fail(
-                        "feature \(feature.name): \(feature.kind) is not an online feature kind (known: "
-                            + GenericFeatureKind.allCases.map(\.rawValue).filter { $0.hasPrefix("online_") }
-                            .joined(separator: ", ") + ")"
-                    )
-                }
-                online.append(bound)
-            }
-            var variantModels: [String: ActiveModel] = [:]
-            for variant in surface.experiment?.variants ?? [] {
-                if let bound = try bind(variant.model) { variantModels[variant.name] = bound }
-            }
-            surfaces[name] = ResolvedSurface(
+            var base = try Self.resolve(
                 name: name,
-                config: surface,
-                generator: CandidateGenerator(sources: sources, parallel: surface.parallelSources),
-                defaultModel: try bind(surface.model) ?? heuristic,
-                heuristic: heuristic,
-                variantModels: variantModels,
-                metrics: SurfaceMetrics(
-                    surface: name,
-                    sourceNames: sources.map(\.source.name),
-                    featureNames: featureNames,
-                    experiment: surface.experiment
-                ),
-                featureNames: featureNames,
-                featureIndex: Dictionary(featureNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
-                online: online,
-                excludeRecent: try surface.online?.excludeRecent.map {
-                    try RecentRule($0, "online excludeRecent", fail: fail)
-                }
+                surface: surface,
+                catalog: catalog,
+                models: models,
+                resolvedModels: &resolvedModels,
+                additionalSources: additionalSources,
+                metrics: metrics
             )
+            let combinations = plan.combinations(surface: name)
+            guard combinations.count <= ExperimentPlan.maxCombinations else {
+                throw RankingError.invalidArgument(
+                    "surface \(name): its experiments' variants make \(combinations.count) combinations, more than "
+                        + "\(ExperimentPlan.maxCombinations)"
+                )
+            }
+            for combination in combinations {
+                var patched = surface
+                for variant in combination.variants {
+                    if let model = variant.model { patched.model = model }
+                    if let sources = variant.sources { patched.sources = sources }
+                    if let rerank = variant.rerank { patched.rerank = rerank }
+                    if let online = variant.online { patched.online = online }
+                }
+                base.variants[combination.key] = try Self.resolve(
+                    name: name,
+                    surface: patched,
+                    catalog: catalog,
+                    models: models,
+                    resolvedModels: &resolvedModels,
+                    additionalSources: additionalSources,
+                    metrics: metrics
+                )
+            }
+            surfaces[name] = base
         }
+        self.plan = plan
         self.models = resolvedModels
         self.surfaces = surfaces
         let readsPairs = config.surfaces.values.contains { surface in
             surface.kind == .venueItems && surface.sources.contains { $0.name == BoughtTogetherSource().name }
         }
         itemPairs = readsPairs ? ItemPairs(catalog: catalog) : nil
+    }
+}
+
+extension EngineState {
+    /// One surface with its sources, models and online features resolved.
+    static func resolve(
+        name: String,
+        surface: SurfaceConfig,
+        catalog: Catalog,
+        models: [String: any ScoringModel],
+        resolvedModels: inout [String: ActiveModel],
+        additionalSources: [any CandidateSource],
+        metrics: SurfaceMetrics
+    ) throws -> ResolvedSurface {
+        var sources: [(source: any CandidateSource, quota: Int)] = []
+        for source in surface.sources {
+            guard source.quota >= 0 else {
+                throw RankingError.invalidArgument("surface \(name): source \(source.name) has a negative quota")
+            }
+            if let custom = additionalSources.first(where: { $0.name == source.name }) {
+                sources.append((custom, source.quota))
+            } else if let builtin = BuiltinSources.named(source.name, kind: surface.kind) {
+                sources.append((builtin, source.quota))
+            } else {
+                throw RankingError.invalidArgument("surface \(name): unknown candidate source \(source.name)")
+            }
+        }
+        guard sources.count <= 32 else { throw RankingError.invalidArgument("surface \(name): over 32 sources") }
+        let featureNames = surface.featureNames
+        func bind(_ key: String?) throws -> ActiveModel? {
+            guard let key else { return nil }
+            if let bound = resolvedModels[key], bound.kind != surface.kind {
+                throw RankingError.invalidArgument("model \(key) is used by surfaces of different kinds")
+            }
+            guard let model = models[key] else { throw RankingError.unavailable("model \(key) is not loaded") }
+            // Bound per surface: surfaces of one kind may compute different online features.
+            let bound = try ActiveModel(model: model, kind: surface.kind, featureNames: featureNames)
+            if resolvedModels[key] == nil { resolvedModels[key] = bound }
+            return bound
+        }
+        let heuristic = try ActiveModel(
+            model: HeuristicScorer(kind: surface.kind),
+            kind: surface.kind,
+            featureNames: featureNames
+        )
+        let fail = { (message: String) -> Error in RankingError.invalidArgument("surface \(name): \(message)") }
+        var online: [OnlineFeature] = []
+        var seen = Set(FeatureJoiner.featureNames(for: surface.kind))
+        for feature in surface.online?.features ?? [] {
+            guard seen.insert(feature.name).inserted else { throw fail("feature \(feature.name) is named twice") }
+            guard
+                let bound = try OnlineFeature.bind(
+                    feature,
+                    groups: { try catalog.onlineGroups($0, kind: surface.kind, what: $1, fail: fail) },
+                    fail: fail
+                )
+            else {
+                throw fail(
+                    "feature \(feature.name): \(feature.kind) is not an online feature kind (known: "
+                        + GenericFeatureKind.allCases.map(\.rawValue).filter { $0.hasPrefix("online_") }
+                        .joined(separator: ", ") + ")"
+                )
+            }
+            online.append(bound)
+        }
+        return ResolvedSurface(
+            name: name,
+            config: surface,
+            generator: CandidateGenerator(sources: sources, parallel: surface.parallelSources),
+            model: try bind(surface.model) ?? heuristic,
+            heuristic: heuristic,
+            metrics: metrics,
+            featureNames: featureNames,
+            featureIndex: Dictionary(featureNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
+            online: online,
+            excludeRecent: try surface.online?.excludeRecent.map {
+                try RecentRule($0, "online excludeRecent", fail: fail)
+            }
+        )
     }
 }
 

@@ -24,22 +24,23 @@ final class SurfaceMetrics: Sendable {
     private let featureRows: CoreMetrics.Counter
     private let featureMissing: [CoreMetrics.Counter]
 
-    init(surface: String, sourceNames: [String], featureNames: [String], experiment: ExperimentConfig?) {
+    /// - Parameter experiments: the experiments on the surface, with their variants' names.
+    init(surface: String, sourceNames: [String], featureNames: [String], experiments: [(String, [String])]) {
         stageTimers = Self.stages.map {
             CoreMetrics.Timer(label: Name.stageDuration, dimensions: [("surface", surface), ("stage", $0)])
         }
-        let experimentName = experiment?.name ?? ""
-        func answerCounter(_ variant: String) -> CoreMetrics.Counter {
+        func answerCounter(_ experiment: String, _ variant: String) -> CoreMetrics.Counter {
             CoreMetrics.Counter(
                 label: Name.answers,
-                dimensions: [("surface", surface), ("experiment", experimentName), ("variant", variant)]
+                dimensions: [("surface", surface), ("experiment", experiment), ("variant", variant)]
             )
         }
-        var answers: [String: CoreMetrics.Counter] = [:]
-        for variant in experiment?.variants ?? [] { answers[variant.name] = answerCounter(variant.name) }
-        if experiment == nil { answers["control"] = answerCounter("control") }
+        var answers: [String: CoreMetrics.Counter] = ["|control": answerCounter("", "control")]
+        for (experiment, variants) in experiments {
+            for variant in variants { answers["\(experiment)|\(variant)"] = answerCounter(experiment, variant) }
+        }
         self.answers = answers
-        otherAnswers = answerCounter("other")
+        otherAnswers = answerCounter("", "other")
         var degraded: [String: CoreMetrics.Counter] = [:]
         for stage in sourceNames.map({ "candidates.\($0)" }) + [
             "features", "features.online", "score", "score.full", "rerank",
@@ -72,7 +73,13 @@ final class SurfaceMetrics: Sendable {
             guard let stage = Self.stages.firstIndex(of: timing.stage) else { continue }
             stageTimers[stage].recordNanoseconds(timing.micros * 1000)
         }
-        (answers[run.variant] ?? otherAnswers).increment()
+        // Once per experiment the answer is in (the holdout counts as no experiment); "control" outside them all.
+        var counted = false
+        for placement in run.assignments where !placement.experiment.isEmpty {
+            (answers["\(placement.experiment)|\(placement.variant)"] ?? otherAnswers).increment()
+            counted = true
+        }
+        if !counted { answers["|control"]?.increment() }
         for stage in run.degradedStages { degraded[stage]?.increment() }
         for (source, count) in zip(sourceCandidates, sourceCounts) where count > 0 {
             source.increment(by: Int64(count))

@@ -165,6 +165,18 @@ public struct RankedEntry: Sendable {
     public var features: [(String, Double)]
     /// What a person recognises it by: the catalog's display values (name, cuisine...), in schema order.
     public var display: [(name: String, value: String)] = []
+    /// The sources that produced it, a bit per name in the answer's `sourceNames` (kept without explain, for the
+    /// exposure log).
+    public var sourceMask: UInt32 = 0
+    /// Placed by the exploration slot rather than by its score.
+    public var explored = false
+    /// Placed by a configured pin.
+    public var pinned = false
+
+    /// The names of the sources in `sourceMask`.
+    public func sourceNames(in names: [String]) -> [String] {
+        names.enumerated().compactMap { k, name in sourceMask & (UInt32(1) << UInt32(k)) != 0 ? name : nil }
+    }
 }
 
 /// Time spent in one stage.
@@ -193,10 +205,16 @@ public struct RankResult: Sendable {
     public var nextPageToken: String
     /// How many candidates were scored (before filtering and paging).
     public var candidateCount: Int = 0
+    /// The position of the page's first entry in the whole ranking (0 on the first page).
+    public var pageOffset = 0
     /// Candidates the filters removed, counted by reason (only reasons with a count, in ``DropReason`` order).
     public var dropped: [(reason: DropReason, count: Int)] = []
     /// The catalog snapshot the answer was computed on.
     public var snapshotID = ""
+    /// The surface's candidate sources, named by each entry's `sourceMask`.
+    public var sourceNames: [String] = []
+    /// The user's place in each experiment layer.
+    public var assignments: [ExperimentAssignment.Placement] = []
 }
 
 /// Why the re-rank filters removed a candidate. Filters are never optional: a venue that cannot deliver is not
@@ -265,6 +283,10 @@ public struct RecommendSection: Sendable {
     public var timings: [StageTiming]
     /// The catalog snapshot the answer was computed on.
     public var snapshotID = ""
+    /// The surface's candidate sources, named by each entry's `sourceMask`.
+    public var sourceNames: [String] = []
+    /// The user's place in each experiment layer.
+    public var assignments: [ExperimentAssignment.Placement] = []
 }
 
 /// Why a request could not be answered; each case maps to one gRPC status.

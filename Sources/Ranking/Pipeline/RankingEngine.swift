@@ -145,7 +145,7 @@ public final class RankingEngine: @unchecked Sendable {
         if let generic = state.generic {
             return generic.surfaces.keys.sorted().first.map { generic.surfaces[$0]!.modelVersion } ?? "none"
         }
-        return (state.surfaces["discovery"] ?? state.surfaces.values.first)?.defaultModel.version ?? "none"
+        return (state.surfaces["discovery"] ?? state.surfaces.values.first)?.model.version ?? "none"
     }
 
     /// Names of the configured surfaces.
@@ -241,7 +241,7 @@ public final class RankingEngine: @unchecked Sendable {
         if !query.pageToken.isEmpty { token = try PageToken(decoding: query.pageToken) }
         var context = query.context
         if let token { context.requestTimeUnixMs = token.requestTimeUnixMs }
-        let run = try execute(
+        var run = try execute(
             state: state,
             surface: surface,
             userID: query.userID,
@@ -270,6 +270,7 @@ public final class RankingEngine: @unchecked Sendable {
         }
         let offset = token?.offset ?? 0
         let page = Array(run.order.dropFirst(offset).prefix(limit))
+        run.completeModelScores(page)
         let items = page.map { run.entry(at: $0) }
         var next = ""
         if offset + page.count < run.order.count && !page.isEmpty {
@@ -281,7 +282,7 @@ public final class RankingEngine: @unchecked Sendable {
                     check: check
                 ).encoded
         }
-        return RankResult(
+        var result = RankResult(
             items: items,
             modelVersion: run.modelVersion,
             variant: run.variant,
@@ -291,8 +292,12 @@ public final class RankingEngine: @unchecked Sendable {
             nextPageToken: next,
             candidateCount: run.candidates.count,
             dropped: run.dropped,
-            snapshotID: run.catalog?.snapshotID ?? ""
+            snapshotID: run.catalog?.snapshotID ?? "",
+            sourceNames: run.sourceNames,
+            assignments: run.assignments
         )
+        result.pageOffset = offset
+        return result
     }
 
     /// Generates, ranks and sections a recommendation, calling `emit` once per section from the calling thread as
@@ -334,7 +339,7 @@ public final class RankingEngine: @unchecked Sendable {
                 emit: emit
             )
         }
-        let (run, surface, limit) = try generateAndRank(
+        var (run, surface, limit) = try generateAndRank(
             query,
             deadline: deadline,
             arrival: arrival,
@@ -358,6 +363,7 @@ public final class RankingEngine: @unchecked Sendable {
                 claimed[i] = true
             }
         }
+        run.completeModelScores(assigned.joined())
         var emitted = 0
         for (s, section) in sections.enumerated() {
             if isCancelled() { throw RankingError.cancelled }
@@ -372,7 +378,9 @@ public final class RankingEngine: @unchecked Sendable {
                     degraded: !run.degradedStages.isEmpty,
                     degradedStages: run.degradedStages,
                     timings: run.timings,
-                    snapshotID: run.catalog?.snapshotID ?? ""
+                    snapshotID: run.catalog?.snapshotID ?? "",
+                    sourceNames: run.sourceNames,
+                    assignments: run.assignments
                 )
             )
             emitted += 1
@@ -398,7 +406,8 @@ public final class RankingEngine: @unchecked Sendable {
                 isCancelled: isCancelled
             )
         }
-        let (run, _, limit) = try generateAndRank(query, deadline: deadline, isCancelled: isCancelled)
+        var (run, _, limit) = try generateAndRank(query, deadline: deadline, isCancelled: isCancelled)
+        run.completeModelScores(run.order.prefix(limit))
         return RankResult(
             items: run.order.prefix(limit).map { run.entry(at: $0) },
             modelVersion: run.modelVersion,
@@ -409,7 +418,9 @@ public final class RankingEngine: @unchecked Sendable {
             nextPageToken: "",
             candidateCount: run.candidates.count,
             dropped: run.dropped,
-            snapshotID: run.catalog?.snapshotID ?? ""
+            snapshotID: run.catalog?.snapshotID ?? "",
+            sourceNames: run.sourceNames,
+            assignments: run.assignments
         )
     }
 
@@ -555,6 +566,10 @@ public final class RankingEngine: @unchecked Sendable {
         let timeMs =
             context.requestTimeUnixMs != 0
             ? context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        // The user's experiments on this surface, and the surface as their variants change it (model, sources,
+        // re-rank, online features).
+        let (assignments, variantKey) = state.plan.assign(userID: userID, surface: surface.name, timeMs: timeMs)
+        let surface = variantKey.isEmpty ? surface : (surface.variants[variantKey] ?? surface)
         var onlineDegraded = false
         let online = readOnline(
             userID: userID,
@@ -605,16 +620,8 @@ public final class RankingEngine: @unchecked Sendable {
         )
         request.recentOrderItems = onlineOrders.compactMap { $0.item >= 0 ? $0.item : nil }
 
-        // Variant, model and re-rank parameters.
-        var variantName = "control"
-        var model = surface.defaultModel
-        var rerankConfig = surface.config.rerank
-        if let experiment = surface.config.experiment {
-            let variant = ExperimentAssignment.variant(userID: userID, experiment: experiment)
-            variantName = variant.name
-            if let bound = surface.variantModels[variant.name] { model = bound }
-            if let rerank = variant.rerank { rerankConfig = rerank }
-        }
+        let model = surface.model
+        let rerankConfig = surface.config.rerank
 
         // Capped at a day so a distant-future deadline cannot overflow the stage arithmetic. The default budget
         // counts from the request's arrival: time it spent queued is spent.
@@ -636,7 +643,8 @@ public final class RankingEngine: @unchecked Sendable {
         }
         var run = PipelineRun()
         if onlineDegraded { run.degradedStages.append("features.online") }
-        run.variant = variantName
+        run.assignments = assignments
+        run.variant = assignments.first { !$0.experiment.isEmpty }?.variant ?? "control"
         run.requestTimeUnixMs = timeMs
         run.seed =
             seed
@@ -812,6 +820,15 @@ public final class RankingEngine: @unchecked Sendable {
         if !complete { run.degradedStages.append("score.full") }
         run.modelVersion = scoring.version
         run.modelScores = scores
+        if fullyScored.contains(false) {
+            // Kept so that the entries answered can be given the full model's score (``PipelineRun/completeModelScores``).
+            run.partial = PipelineRun.PartialScores(
+                model: scoring,
+                rows: rows,
+                fullyScored: fullyScored,
+                firstTrees: surface.config.scoring.firstPhaseTrees
+            )
+        }
         if explain {
             // What the model read, in its order, then what else the surface computed (online features a model is
             // not trained on yet), so a person sees every value the answer had.
@@ -885,6 +902,7 @@ public final class RankingEngine: @unchecked Sendable {
         run.finalScores = [Double](repeating: 0, count: n)
         for (k, i) in output.order.enumerated() { run.finalScores[i] = output.finalScores[k] }
         run.explored = output.explored
+        run.pinned = output.pinned
         timer.lap("rerank", into: &run.timings)
         run.timings.append(
             StageTiming(
@@ -1000,10 +1018,16 @@ struct PipelineRun {
     var finalScores: [Double] = []
     var order: [Int] = []
     var explored: Int?
+    /// Candidates a pin placed.
+    var pinned: Set<Int> = []
+    /// What finishing a first-phase score needs, when some candidates got only the first trees.
+    var partial: PartialScores?
     /// Candidates the re-rank filters removed, by reason.
     var dropped: [(reason: DropReason, count: Int)] = []
     var modelVersion = ""
     var variant = ""
+    /// The user's place in each experiment layer that concerns the surface.
+    var assignments: [ExperimentAssignment.Placement] = []
     var degradedStages: [String] = []
     var timings: [StageTiming] = []
     var requestTimeUnixMs: Int64 = 0
@@ -1014,6 +1038,42 @@ struct PipelineRun {
     var featureNames: [String] = []
     var featureRows: [Double] = []
     var featureWidth = 0
+
+    /// The model, its rows and which candidates it scored fully, for candidates scored by the first trees only.
+    struct PartialScores {
+        let model: ActiveModel
+        let rows: [Double]
+        var fullyScored: [Bool]
+        let firstTrees: Int
+    }
+
+    /// Gives each of `indices` that has a first-phase score the full model's: an answered entry always reports the
+    /// score every tree gives (one placed by exploration or a pin may have been ranked on the first trees alone).
+    mutating func completeModelScores(_ indices: some Collection<Int>) {
+        guard var partial else { return }
+        let pending = indices.filter { !partial.fullyScored[$0] }
+        guard !pending.isEmpty else { return }
+        let width = partial.model.width
+        var gathered: [Double] = []
+        gathered.reserveCapacity(pending.count * width)
+        for i in pending { gathered += partial.rows[(i * width)..<((i + 1) * width)] }
+        var full = pending.map { modelScores[$0] }
+        gathered.withUnsafeBufferPointer { rows in
+            full.withUnsafeMutableBufferPointer {
+                partial.model.model.finishScores(
+                    rows,
+                    rowCount: pending.count,
+                    scores: $0,
+                    firstTrees: partial.firstTrees
+                )
+            }
+        }
+        for (k, i) in pending.enumerated() {
+            modelScores[i] = full[k]
+            partial.fullyScored[i] = true
+        }
+        self.partial = partial
+    }
 
     func entry(at i: Int) -> RankedEntry {
         let index = Int(candidates[i])
@@ -1044,7 +1104,7 @@ struct PipelineRun {
             features.reserveCapacity(featureWidth)
             for (j, name) in featureNames.enumerated() { features.append((name, featureRows[i * featureWidth + j])) }
         }
-        return RankedEntry(
+        var entry = RankedEntry(
             itemID: id,
             score: finalScores[i],
             modelScore: modelScores[i],
@@ -1053,5 +1113,9 @@ struct PipelineRun {
             features: features,
             display: display
         )
+        entry.sourceMask = sourceMask[i]
+        entry.explored = explored == i
+        entry.pinned = pinned.contains(i)
+        return entry
     }
 }

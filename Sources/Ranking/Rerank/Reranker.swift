@@ -11,6 +11,8 @@ struct Reranker {
         var finalScores: [Double] = []
         /// Candidate position placed by exploration, if any.
         var explored: Int?
+        /// Candidate positions placed by pins.
+        var pinned: Set<Int> = []
         /// Candidates dropped by the filters, counted per ``DropReason`` (indexed by its position in `allCases`).
         var dropped = [Int](repeating: 0, count: DropReason.allCases.count)
 
@@ -111,6 +113,7 @@ struct Reranker {
         // model order (explored, pinned) takes a score just below its predecessor rather than its own, so the
         // entries after it keep scores close to their own.
         var placed = pinned.compactMap { pin in order.first { candidates[$0] == pin.0 } }
+        output.pinned = Set(placed)
         if let explored = output.explored { placed.append(explored) }
         var previous = Double.infinity
         output.finalScores.reserveCapacity(order.count)
