@@ -2,9 +2,11 @@
 get answers, send impressions, clicks and orders (or plays, skips and completes) that rankd accepts; an unreachable
 target, a snapshot the simulator cannot rebuild and bad options are refused with a message."""
 
+import glob
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -26,11 +28,19 @@ def report_of(done):
 
 @pytest.fixture(scope="module")
 def market(bin_dir, tmp_path_factory, rankd_args):
-    """A rankd of its own on the generated marketplace, so the simulated events touch no other test's users."""
-    factory = ServerFactory(tmp_path_factory.mktemp("simulate-market"), rankd_args)
-    server = factory.start_rankd(bin_dir, "--queue-budget-ms", "2000")
+    """A rankd of its own on the generated marketplace, so the simulated events touch no other test's users; it
+    writes the exposure and event logs as JSON Lines."""
+    root = tmp_path_factory.mktemp("simulate-market")
+    factory = ServerFactory(root, rankd_args)
+    server = factory.start_rankd(bin_dir, "--queue-budget-ms", "2000", "--exposure-log", str(root / "exposures"),
+                                 "--event-log", str(root / "events"), "--log-records-as", "jsonl")
+    server.logs = root
     yield server
     factory.stop_all()
+
+
+def records(folder):
+    return [json.loads(line) for path in sorted(glob.glob(str(folder / "*.jsonl"))) for line in open(path)]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +72,25 @@ def test_marketplace_users_get_answers_and_click_and_order(bin_dir, market):
     assert report["impressions"] > 0 and report["clicks"] > 0 and report["orders"] > 0, report
     assert 0 < report["click_through"] <= 1 and 0 < report["conversion"] <= 1
     assert report["elapsed_s"] < 30
+
+
+def test_every_simulated_event_names_the_answer_and_position_rankd_logged(bin_dir, market):
+    report = report_of(simulate(bin_dir, "--target", market.address, "--users", 10, "--duration", 60, "--max-visits",
+                                12, "--seed", 9, "--json"))
+    assert report["stopped_by"] == "max_visits" and report["visits"] == 12
+    deadline = time.monotonic() + 15
+    while True:
+        ours = [event for event in records(market.logs / "events") if event["request_id"].startswith("sim-9-")]
+        if len(ours) >= report["events"]["accepted"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(ours) == report["events"]["accepted"]
+    answers = {record["request_id"]: record for record in records(market.logs / "exposures")}
+    for event in ours:
+        answer = answers[event["request_id"]]
+        assert answer["user_id"] == event["user_id"]
+        shown = {item["position"]: item["item_id"] for item in answer["items"]}
+        assert shown.get(event.get("position", 0)) == event["item_id"], (event, answer["items"][:12])
 
 
 def test_a_visit_cap_stops_the_run_early_and_the_text_report_names_it(bin_dir, market):
