@@ -123,13 +123,15 @@ final class SimulationRun: @unchecked Sendable {
         let answer = client.recommend(query)
         tally.recommended(answer)
         guard answer.status == .ok else { return }
+        // Events are stamped once the answer is in, so none is older than the exposure rankd logged for it.
+        let shownAt = Self.nowMs
         let reaction = shopper.react(visit, shown: answer.ids)
         var events = EventBatch(visit: visit.requestID, run: runTag, userID: visit.userID, sessionID: visit.sessionID)
         for position in reaction.examined {
-            events.add(.impression, answer.ids[position], "discovery", visit.requestID, position, at: now)
+            events.add(.impression, answer.ids[position], "discovery", visit.requestID, position, at: shownAt)
         }
         for position in reaction.clicked {
-            events.add(.click, answer.ids[position], "discovery", visit.requestID, position, at: now + 1)
+            events.add(.click, answer.ids[position], "discovery", visit.requestID, position, at: shownAt + 1)
         }
         if let position = reaction.ordered {
             events.add(
@@ -138,7 +140,7 @@ final class SimulationRun: @unchecked Sendable {
                 "discovery",
                 visit.requestID,
                 position,
-                at: now + 2,
+                at: shownAt + 2,
                 value: reaction.orderValue
             )
         }
@@ -157,6 +159,7 @@ final class SimulationRun: @unchecked Sendable {
             let menu = client.recommend(menuQuery)
             tally.recommended(menu)
             if menu.status == .ok {
+                let menuAt = Self.nowMs
                 let seen = shopper.reactToMenu(visit, venueID: venueID, shown: menu.ids)
                 for position in seen.examined {
                     events.add(
@@ -165,7 +168,7 @@ final class SimulationRun: @unchecked Sendable {
                         "venue_items",
                         menuQuery.requestID,
                         position,
-                        at: now + 3
+                        at: menuAt
                     )
                 }
                 for position in seen.added {
@@ -175,7 +178,7 @@ final class SimulationRun: @unchecked Sendable {
                         "venue_items",
                         menuQuery.requestID,
                         position,
-                        at: now + 4
+                        at: menuAt + 1
                     )
                 }
                 tally.update {
