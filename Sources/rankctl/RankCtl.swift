@@ -10,7 +10,9 @@ struct RankCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rankctl",
         abstract: "Call rankd and read results as a table or JSON.",
-        subcommands: [RecommendCommand.self, RankCommand.self, TrackCommand.self, HealthCommand.self]
+        subcommands: [
+            RecommendCommand.self, RankCommand.self, TrackCommand.self, HealthCommand.self, SimulateCommand.self,
+        ]
             + RankCtl.offlineCommands
     )
 }
