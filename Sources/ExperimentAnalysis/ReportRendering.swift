@@ -268,9 +268,9 @@ public enum ReportRendering {
         -> String
     {
         let e = escapeHTML
-        let width = 560.0
+        let width = 680.0
         let labelWidth = 150.0
-        let valueWidth = 110.0
+        let valueWidth = 230.0
         let rowHeight = 30.0
         let top = 10.0
         let height = top * 2 + rowHeight * Double(comparisons.count) + 14
@@ -308,8 +308,11 @@ public enum ReportRendering {
                 svg +=
                     "<circle class=\"estimate\" cx=\"\(f(x(estimate)))\" cy=\"\(f(y))\" r=\"5\" fill=\"\(colour)\"/>\n"
             }
+            let bounds =
+                interval.low != nil && interval.high != nil
+                ? " [\(formatDelta(interval.low, metric: metric)), \(formatDelta(interval.high, metric: metric))]" : ""
             svg += "<text x=\"\(f(plotRight + 6))\" y=\"\(f(y + 4))\">"
-            svg += "\(e(formatDelta(interval.estimate, metric: metric)))</text>\n"
+            svg += "\(e(formatDelta(interval.estimate, metric: metric) + bounds))</text>\n"
         }
         svg += "</svg>\n</figure>\n"
         return svg

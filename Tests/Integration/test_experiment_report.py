@@ -1,17 +1,20 @@
-"""`rankctl experiment report` on exposure and event logs written as rankd writes them (JSON Lines files named
-exposures-*.jsonl and events-*.jsonl, docs/experiments.md): the JSON report, the HTML page as headless Chromium
-renders it, and the one-line errors."""
+"""`rankctl experiment report` on exposure and event logs written as rankd names them (exposures-*.jsonl and
+events-*.jsonl, or length-delimited .pb files written here with protobuf's Python classes from proto/): the JSON
+report, the HTML page as headless Chromium renders it, and the one-line errors."""
 
 import json
+import os
 import pathlib
 import random
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 BASE_TIME_MS = 1_780_000_000_000
+PROTO_ROOT = pathlib.Path(__file__).resolve().parents[2] / "proto"
 
 
 def rankctl(bin_dir, *args):
@@ -39,7 +42,7 @@ def event(event_id, kind, user, item, request_id, position, time_ms):
     }
 
 
-def write_logs(folder, users=3000, seed=7, treatment_order_rate=0.5):
+def simulate(users=3000, seed=7, treatment_order_rate=0.5):
     """Simulated users split half and half; the treatment converts a clicked item more often (0.5 against 0.3)."""
     rng = random.Random(seed)
     exposures, events = [], []
@@ -61,12 +64,79 @@ def write_logs(folder, users=3000, seed=7, treatment_order_rate=0.5):
                     # Without a request id: the report attributes it by item to this exposure.
                     events.append(event(f"{request_id}-o", "order", user, items[position], "", position,
                                         time_ms + 60_000))
+    return exposures, events
+
+
+def write_logs(folder, users=3000):
+    """JSON Lines files as `rankd --log-format jsonl` names them; returns the record counts."""
+    exposures, events = simulate(users)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "exposures-20260101T000000Z-000001.jsonl").write_text(
         "".join(json.dumps(record) + "\n" for record in exposures))
     (folder / "events-20260101T000000Z-000001.jsonl").write_text(
         "".join(json.dumps(record) + "\n" for record in events))
     return len(exposures), len(events)
+
+
+# Runs in its own interpreter with the generated modules first on its path, so they never mix with the ranking.v1
+# modules the shared fixtures generate.
+PROTOBUF_WRITER = """
+import json, sys
+from ranking.exposure.v1 import exposure_pb2
+from ranking.v1 import events_pb2
+
+def delimited(message):
+    body = message.SerializeToString()
+    size, prefix = len(body), bytearray()
+    while size >= 0x80:
+        prefix.append((size & 0x7F) | 0x80)
+        size >>= 7
+    prefix.append(size)
+    return bytes(prefix) + body
+
+records = json.load(open(sys.argv[1]))
+with open(sys.argv[2], "wb") as out:
+    for record in records["exposures"]:
+        message = exposure_pb2.Exposure()
+        for key in ("request_id", "time_unix_ms", "request_time_unix_ms", "user_id", "session_id", "surface",
+                    "method", "model_version", "snapshot_id", "latency_micros", "candidate_count"):
+            setattr(message, key, record[key])
+        message.degraded_stages.extend(record["degraded_stages"])
+        for assignment in record["assignments"]:
+            message.assignments.add(**assignment)
+        for item in record["items"]:
+            message.items.add(**item)
+        out.write(delimited(message))
+with open(sys.argv[3], "wb") as out:
+    for record in records["events"]:
+        message = exposure_pb2.LoggedEvent(received_unix_ms=record["received_unix_ms"])
+        fields = {key: value for key, value in record.items() if key not in ("received_unix_ms", "kind")}
+        message.event.CopyFrom(events_pb2.Event(
+            kind=events_pb2.EventKind.Value("EVENT_KIND_" + record["kind"].upper()), **fields))
+        out.write(delimited(message))
+"""
+
+
+def write_protobuf_logs(folder, work):
+    """Length-delimited protobuf files, as rankd writes by default, from protobuf's own Python classes."""
+    from grpc_tools import protoc
+    import grpc_tools
+
+    generated = work / "generated-exposure"
+    generated.mkdir(parents=True, exist_ok=True)
+    well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+    sources = [PROTO_ROOT / "ranking" / "v1" / "events.proto", PROTO_ROOT / "ranking" / "exposure" / "v1" /
+               "exposure.proto"]
+    assert protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", f"--python_out={generated}",
+                        *map(str, sources)]) == 0, "protoc failed on exposure.proto"
+    exposures, events = simulate()
+    (work / "records.json").write_text(json.dumps({"exposures": exposures, "events": events}))
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROTOBUF_WRITER, str(work / "records.json"),
+         str(folder / "exposures-20260101T000000Z-000001.pb"), str(folder / "events-20260101T000000Z-000001.pb")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(generated)})
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_json_report_ships_a_planted_lift_and_names_its_methods(bin_dir, tmp_path):
@@ -90,6 +160,19 @@ def test_json_report_ships_a_planted_lift_and_names_its_methods(bin_dir, tmp_pat
     assert conversion["absolute"]["low"] > 0, conversion
     assert [guardrail["status"] for guardrail in comparison["guardrails"]] == ["pass", "pass", "pass"]
     assert comparison["verdict"]["decision"] == "ship", comparison["verdict"]
+
+
+def test_protobuf_logs_give_the_same_report_as_json_lines(bin_dir, tmp_path):
+    write_logs(tmp_path / "jsonl")
+    write_protobuf_logs(tmp_path / "pb", tmp_path)
+    reports = []
+    for folder in ("jsonl", "pb"):
+        done = rankctl(bin_dir, "experiment", "report", "--exposures", str(tmp_path / folder), "--events",
+                       str(tmp_path / folder), "--json")
+        assert done.returncode == 0, done.stderr[-2000:]
+        reports.append(json.loads(done.stdout))
+    assert reports[1]["join"]["exposures"] == 6000
+    assert reports[0] == reports[1]
 
 
 def test_html_report_renders_interval_plots_and_the_verdict_in_chromium(bin_dir, tmp_path):
