@@ -90,6 +90,31 @@ import Testing
         }
     }
 
+    @Test func anAAExperimentThroughTheWholePipelineIsSignificantAboutFivePercentOfTheTime() throws {
+        // The same check from log records: the join, the per-user tallies and the verdict's success metric.
+        let runs = 300
+        var falsePositives: [Metric: Int] = [:]
+        var settings = AnalysisSettings()
+        settings.bootstrapResamples = 0
+        for run in 0..<runs {
+            var synthetic = SyntheticExperiment()
+            synthetic.users = 500
+            synthetic.seed = UInt64(run) &+ 50_000
+            synthetic.salt = "aa-pipeline-\(run)"
+            synthetic.variants = [("control", 0.5), ("control-again", 0.5)]
+            let comparison = try #require(try Self.analyze(synthetic, settings).comparisons.first)
+            for metric in [Metric.conversion, .clickThrough]
+            where comparison.metric(metric)?.outcome != "no significant difference" {
+                falsePositives[metric, default: 0] += 1
+            }
+        }
+        for metric in [Metric.conversion, .clickThrough] {
+            let rate = Double(falsePositives[metric, default: 0]) / Double(runs)
+            print("A/A false-positive rate through the pipeline, \(metric.rawValue): \(rate)")
+            #expect(rate >= 0.02 && rate <= 0.09, "\(metric.rawValue): \(rate)")
+        }
+    }
+
     @Test func anExposureLevelIntervalWouldBeTooNarrowOnTheSameData() {
         // The check above has teeth: treating each exposure as independent gives a clearly higher rate.
         let runs = 200
