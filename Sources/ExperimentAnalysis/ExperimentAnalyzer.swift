@@ -48,12 +48,19 @@ public enum AnalysisError: Error, Equatable, CustomStringConvertible {
 
 /// A user's totals within one variant: the unit the statistics resample and cluster by.
 public struct UserTally: Sendable {
+    /// Exposures served to the user in this variant.
     public var exposures = 0.0
+    /// Of those, exposures with at least one click (or play).
     public var clickedExposures = 0.0
+    /// Orders (or completed plays) attributed to those exposures.
     public var conversions = 0.0
+    /// The exposures' NDCG@10, summed.
     public var ndcgSum = 0.0
+    /// Exposures with no items.
     public var emptyExposures = 0.0
+    /// Exposures with a degraded stage.
     public var degradedExposures = 0.0
+    /// Each exposure's latency.
     public var latenciesMicros: [Int64] = []
 
     public init() {}

@@ -19,7 +19,9 @@ public struct ExposureOutcome: Sendable, Equatable {
 
 /// How many events the join attributed, and why the others were left out.
 public struct JoinSummary: Sendable, Equatable, Codable {
+    /// Exposure records read.
     public var exposures = 0
+    /// Event records read.
     public var events = 0
     /// Outcome events attributed through their request id.
     public var byRequestID = 0

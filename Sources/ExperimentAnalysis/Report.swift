@@ -41,9 +41,13 @@ public enum Guardrail: String, Sendable, CaseIterable, Codable {
 
 /// What the analysis found in the logs: one result per experiment.
 public struct ExperimentReport: Sendable, Encodable {
+    /// What a treatment must improve to ship.
     public var successMetric: Metric
+    /// The join's window for events without a request id.
     public var attributionWindowHours: Double
+    /// What the join attributed and left out.
     public var join: JoinSummary
+    /// By name.
     public var experiments: [ExperimentResult]
 
     enum CodingKeys: String, CodingKey {
@@ -62,9 +66,11 @@ public struct ExperimentResult: Sendable, Encodable {
     public var control: String?
     /// Why that variant is the control, as a sentence.
     public var controlRule: String
+    /// Every variant served, by name.
     public var variants: [VariantSummary]
     /// One per treatment variant, by name.
     public var comparisons: [Comparison]
+    /// Users per variant against the planned split.
     public var sampleRatio: SampleRatioCheck
     /// Things in the data a reader should know (users in two variants, disagreeing planned shares).
     public var warnings: [String]
@@ -95,6 +101,7 @@ public struct VariantSummary: Sendable, Encodable {
     public var name: String
     /// "control", "treatment" or "holdout" (a holdout is the control only when it is the one other arm).
     public var role: String
+    /// From the records; nil when they carry none.
     public var plannedShare: Double?
     public var users: Int
     public var exposures: Int
@@ -144,7 +151,9 @@ public struct VariantSummary: Sendable, Encodable {
 /// One treatment variant against the control.
 public struct Comparison: Sendable, Encodable {
     public var variant: String
+    /// Every metric, the success metric among them.
     public var metrics: [MetricComparison]
+    /// Latency p99, empty and degraded answers.
     public var guardrails: [GuardrailResult]
     public var verdict: Verdict
 
@@ -166,8 +175,11 @@ public struct MetricComparison: Sendable, Encodable {
     public var method: String
     public var control: Double?
     public var treatment: Double?
+    /// treatment − control.
     public var absolute: Interval
+    /// treatment / control − 1.
     public var relative: Interval
+    /// Two-sided, for no difference.
     public var pValue: Double?
     /// "better" (interval above 0), "worse" (below 0) or "no significant difference".
     public var outcome: String
@@ -202,6 +214,7 @@ public struct GuardrailResult: Sendable, Encodable {
     public var margin: Double
     public var control: Double?
     public var treatment: Double?
+    /// treatment against control, in `differenceKind`.
     public var difference: Interval
     /// "pass": the interval's upper bound is below the margin; "fail": its lower bound is above it;
     /// "inconclusive" otherwise.
@@ -242,6 +255,7 @@ public struct SampleRatioCheck: Sendable, Encodable {
         public var variant: String
         public var plannedShare: Double
         public var users: Int
+        /// Users the planned share expects of all the check's users.
         public var expectedUsers: Double
 
         enum CodingKeys: String, CodingKey {
@@ -254,11 +268,14 @@ public struct SampleRatioCheck: Sendable, Encodable {
 
     /// False when fewer than two variants have a planned share.
     public var checked: Bool
+    /// Σ (observed − expected)² / expected.
     public var chiSquare: Double?
     public var degreesOfFreedom: Int?
+    /// P(χ² ≥ the statistic) for the plan being followed.
     public var pValue: Double?
     /// p < threshold.
     public var flagged: Bool
+    /// The p-value below which the split is flagged.
     public var threshold: Double
     public var cells: [Cell]
     /// A sentence for people.

@@ -176,8 +176,11 @@ public struct Estimate: Sendable, Equatable {
 
 /// A difference with its 95% interval.
 public struct Interval: Sendable, Equatable, Encodable {
+    /// The point estimate; nil when undefined.
     public var estimate: Double?
+    /// The 95% interval's lower bound.
     public var low: Double?
+    /// The 95% interval's upper bound.
     public var high: Double?
 
     public init(estimate: Double?, low: Double?, high: Double?) {
