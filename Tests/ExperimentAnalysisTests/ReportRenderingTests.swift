@@ -91,6 +91,16 @@ import Testing
         #expect(text.contains("delta"))
     }
 
+    @Test func anExperimentWithOneArmIsReportedWithoutComparisons() throws {
+        let report = try Self.report(variants: [("only", 1.0)], users: 50)
+        let experiment = try #require(report.experiments.first)
+        #expect(experiment.control == nil)
+        #expect(experiment.comparisons.isEmpty)
+        #expect(!experiment.sampleRatio.checked)
+        #expect(ReportRendering.text(report).contains("nothing to compare"))
+        #expect(!ReportRendering.html(report).contains("<svg"))
+    }
+
     @Test(arguments: LogFormat.allCases) func reportsFromFilesRecordLogWrote(format: LogFormat) throws {
         let path = NSTemporaryDirectory() + "experiment-analysis-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: path) }
