@@ -64,6 +64,16 @@ public struct UserTally: Sendable {
     public var latenciesMicros: [Int64] = []
 
     public init() {}
+
+    mutating func add(_ exposure: ExposureRecord, _ outcome: ExposureOutcome) {
+        exposures += 1
+        clickedExposures += outcome.clicked ? 1 : 0
+        conversions += Double(outcome.conversions)
+        ndcgSum += outcome.ndcg
+        emptyExposures += exposure.items.isEmpty ? 1 : 0
+        degradedExposures += exposure.degradedStages.isEmpty ? 0 : 1
+        latenciesMicros.append(exposure.latencyMicros)
+    }
 }
 
 /// Reads experiments out of joined exposures: per variant, the metrics; per treatment, the differences against the
@@ -100,6 +110,12 @@ public enum ExperimentAnalyzer {
         var plannedShares: [Double: Int] = [:]
 
         var tallies: [UserTally] { users.keys.sorted().map { users[$0]! } }
+
+        mutating func add(_ exposure: ExposureRecord, _ outcome: ExposureOutcome, plannedShare: Double) {
+            exposures += 1
+            plannedShares[plannedShare, default: 0] += 1
+            users[exposure.userID, default: UserTally()].add(exposure, outcome)
+        }
     }
 
     private static func analyze(
@@ -115,20 +131,12 @@ public enum ExperimentAnalyzer {
             guard let assignment = exposure.assignments.first(where: { $0.experiment == experiment }) else { continue }
             layers.insert(assignment.layer)
             variantsOfUser[exposure.userID, default: []].insert(assignment.variant)
-            let outcome = outcomes[index]
-            var arm = arms[assignment.variant] ?? Arm()
-            arm.exposures += 1
-            arm.plannedShares[assignment.plannedShare, default: 0] += 1
-            var tally = arm.users[exposure.userID] ?? UserTally()
-            tally.exposures += 1
-            tally.clickedExposures += outcome.clicked ? 1 : 0
-            tally.conversions += Double(outcome.conversions)
-            tally.ndcgSum += outcome.ndcg
-            tally.emptyExposures += exposure.items.isEmpty ? 1 : 0
-            tally.degradedExposures += exposure.degradedStages.isEmpty ? 0 : 1
-            tally.latenciesMicros.append(exposure.latencyMicros)
-            arm.users[exposure.userID] = tally
-            arms[assignment.variant] = arm
+            // Mutated in place through the dictionary: a copy of an arm would copy all its users per exposure.
+            arms[assignment.variant, default: Arm()].add(
+                exposure,
+                outcomes[index],
+                plannedShare: assignment.plannedShare
+            )
         }
 
         var warnings: [String] = []
