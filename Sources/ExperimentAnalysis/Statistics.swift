@@ -279,18 +279,20 @@ struct UserLatencies {
         starts.append(buckets.count)
     }
 
-    /// The percentile of one resample of users drawn with replacement; `counts` is scratch space, reused.
-    func resampledPercentile(
+    /// The percentile of one resample of users drawn with replacement, or of every user once when `generator` is
+    /// nil (the estimate the resamples vary around); `counts` is scratch space, reused.
+    func percentile(
         _ fraction: Double,
         counts: inout [Int],
-        using generator: inout SeededGenerator
+        resamplingWith generator: inout SeededGenerator?
     ) -> Double? {
         let users = userCount
         guard users > 0 else { return nil }
         for index in counts.indices { counts[index] = 0 }
         var total = 0
-        for _ in 0..<users {
-            let user = Int(generator.next() % UInt64(users))
+        for draw in 0..<users {
+            var user = draw
+            if generator != nil { user = Int(generator!.next() % UInt64(users)) }
             for position in starts[user]..<starts[user + 1] {
                 counts[buckets[position]] += 1
             }

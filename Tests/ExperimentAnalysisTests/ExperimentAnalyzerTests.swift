@@ -188,7 +188,7 @@ import Testing
         #expect(comparison.verdict.reasons.contains { $0.hasPrefix("Latency p99 guardrail fails") })
     }
 
-    @Test func theBootstrapIsTheSameOnEveryRun() throws {
+    @Test func theBootstrapIsTheSameOnEveryRunAndHoldsItsEstimate() throws {
         var synthetic = SyntheticExperiment()
         synthetic.users = 1_000
         var settings = AnalysisSettings()
@@ -196,6 +196,8 @@ import Testing
         let first = try #require(try Self.analyze(synthetic, settings).comparisons.first?.guardrail(.latencyP99))
         let second = try #require(try Self.analyze(synthetic, settings).comparisons.first?.guardrail(.latencyP99))
         #expect(first.difference == second.difference)
+        let estimate = try #require(first.difference.estimate)
+        #expect(try #require(first.difference.low) <= estimate && estimate <= (try #require(first.difference.high)))
     }
 
     @Test func withoutAVariantNamedControlTheFirstByNameIsTheControlAndTheHoldoutStandsAside() throws {
