@@ -40,10 +40,9 @@ import Testing
         // One row per treatment in each plot: two intervals and two dots per plot.
         #expect(Self.count("<circle", in: html) == 2 * Metric.allCases.count)
         #expect(Self.count("class=\"zero\"", in: html) == Metric.allCases.count)
-        #expect(
-            !html.contains("http://")
-                || !html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http")
-        )
+        // Self-contained: the SVG namespace is the only URL, and nothing is loaded.
+        #expect(!html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"))
+        #expect(!html.contains("src=\"") && !html.contains("<link"))
         #expect(Self.count("<section class=\"experiment\">", in: html) == 1)
     }
 
