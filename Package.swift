@@ -134,6 +134,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Experiment analysis: exposures joined to events, per-variant metrics with intervals, the sample-ratio
+        // check, guardrails and a verdict, rendered as text, JSON or one HTML page; reads the logs, knows nothing of
+        // serving.
+        .target(name: "ExperimentAnalysis", dependencies: ["ExposureLog"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ExperimentAnalysisTests",
+            dependencies: ["ExperimentAnalysis", "ExposureLog"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Catalog loading: a validated snapshot into the engine's catalog (the marketplace mapping). Joins Ranking
         // and CatalogSnapshot so neither knows the other; the marketplace demo reaches the engine through it
         // (DemoSnapshot) and its held-out sessions are replayed through the engine here.
@@ -278,7 +288,7 @@ let package = Package(
             name: "rankctl",
             dependencies: [
                 "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking", "RankdService", "CatalogSnapshot",
-                "CatalogLoading", "DemoDomains",
+                "CatalogLoading", "DemoDomains", "ExperimentAnalysis", "ExposureLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

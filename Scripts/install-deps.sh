@@ -11,12 +11,13 @@ debs=(libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler lib
 pips=()
 for arg in "$@"; do
   case "$arg" in
-    --test) debs+=(nghttp2-client prometheus redis-server); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow pyyaml) ;;
+    --test) debs+=(nghttp2-client prometheus redis-server chromium); pips+=(grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking h2 pyarrow pyyaml) ;;
     --bench) debs+=(nghttp2-client util-linux); pips+=(grpcio grpcio-tools protobuf lightgbm xgboost numpy pandas) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
   esac
 done
 
+# chromium (headless) renders the experiment report's HTML page in Tests/Integration/test_experiment_report.py.
 # Packages that ship a service we only want the programs of. Debian's prometheus gives us promtool (the alert rule
 # tests) and a Prometheus the integration test starts itself on a free port; its own service would listen on 9090,
 # rankd's admin port, and on a machine without systemd trying to start it can fail the install. So these are

@@ -5,7 +5,7 @@ import Foundation
 import H2GRPC
 
 /// `rankctl simulate`: drives a running rankd as simulated users of a demo's hidden utility, and sends what they do
-/// back through Track, so experiments have exposures and outcomes to analyse. See docs/simulate.md.
+/// back through Track, so experiments have exposures and outcomes to analyse. See docs/experiments.md.
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
@@ -15,7 +15,7 @@ struct SimulateCommand: ParsableCommand {
             The simulator builds the demo rankd serves (marketplace or music, from the served snapshot id \
             generated-demo-<domain>-seed<S>-scale<X>) and stops after --duration seconds or --max-visits visits. \
             Exit status 1 when rankd cannot be reached, serves another snapshot, or fails every Recommend. See \
-            docs/simulate.md.
+            docs/experiments.md.
             """
     )
 

@@ -1,4 +1,4 @@
-"""`rankctl simulate` against a running rankd (docs/simulate.md): simulated users of the marketplace and the music demo
+"""`rankctl simulate` against a running rankd (docs/experiments.md): simulated users of the marketplace and the music demo
 get answers, send impressions, clicks and orders (or plays, skips and completes) that rankd accepts; an unreachable
 target, a snapshot the simulator cannot rebuild and bad options are refused with a message."""
 
