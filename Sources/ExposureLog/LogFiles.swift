@@ -30,14 +30,21 @@ public struct LogDirectory: Sendable {
         }
     }
 
-    /// Every record of the stream, oldest file first.
-    public func read<Record: LogRecord>(_ type: Record.Type = Record.self) throws -> [Record] {
+    /// Every record of the stream, oldest file first; more than `limit` records is an error (what a reader holds in
+    /// memory is bounded: split a long stretch by moving files to folders of their own).
+    public func read<Record: LogRecord>(_ type: Record.Type = Record.self, limit: Int = Int.max) throws -> [Record] {
         var records: [Record] = []
         for file in try files() {
             guard let data = FileManager.default.contents(atPath: file.path) else {
                 throw LogReadError(description: "cannot read \(file.path)")
             }
             records += try LogCoding.records([UInt8](data), format: file.format, file: file.path) as [Record]
+            if records.count > limit {
+                throw LogReadError(
+                    description: "more than \(limit) \(prefix) records in \(path) (read up to \(file.path)); "
+                        + "analyse fewer files at a time, or raise the limit"
+                )
+            }
         }
         return records
     }

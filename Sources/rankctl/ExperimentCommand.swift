@@ -39,6 +39,9 @@ struct ExperimentReportCommand: ParsableCommand {
     @Option(help: "How long after an exposure an event without a request id is attributed to it, in hours.")
     var attributionWindowHours = 24.0
 
+    @Option(help: "Most records read from each log; more is an error (the analysis holds every record in memory).")
+    var maxRecords = 20_000_000
+
     @Flag(help: "Print the report as one JSON document (keys in docs/experiments.md).")
     var json = false
 
@@ -50,6 +53,7 @@ struct ExperimentReportCommand: ParsableCommand {
             let names = Metric.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("--success-metric must be one of \(names) (got \(successMetric))")
         }
+        guard maxRecords > 0 else { throw ValidationError("--max-records must be positive (got \(maxRecords))") }
         guard attributionWindowHours.isFinite, attributionWindowHours >= 0 else {
             throw ValidationError("--attribution-window-hours must be 0 or more (got \(attributionWindowHours))")
         }
@@ -94,7 +98,7 @@ struct ExperimentReportCommand: ParsableCommand {
             throw failure("\(path) is a file, not a folder (the \(what) log)")
         }
         do {
-            return try LogDirectory(path: path, prefix: prefix).read(Record.self)
+            return try LogDirectory(path: path, prefix: prefix).read(Record.self, limit: maxRecords)
         } catch {
             throw failure("cannot read the \(what) log: \(error)")
         }

@@ -125,6 +125,12 @@ import Testing
         #expect(try directory.files().count > 5)
         let read: [ExposureRecord] = try directory.read()
         #expect(read.map(\.requestID) == (0..<200).map { "r\($0)" })
+        // A reader's bound: more records than it may hold is an error, not an out-of-memory.
+        #expect {
+            let _: [ExposureRecord] = try directory.read(limit: 150)
+        } throws: { error in
+            "\(error)".hasPrefix("more than 150 exposures records in \(path)")
+        }
     }
 
     @Test func aTruncatedLastRecordIsLeftOutAndACorruptOneIsNamed() throws {
