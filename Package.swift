@@ -137,10 +137,10 @@ let package = Package(
         // MARK: Experiment analysis: exposures joined to events, per-variant metrics with intervals, the sample-ratio
         // check, guardrails and a verdict, rendered as text, JSON or one HTML page; reads the logs, knows nothing of
         // serving.
-        .target(name: "ExperimentAnalysis", dependencies: ["ExposureLog"], swiftSettings: swiftSettings),
+        .target(name: "ExperimentAnalysis", dependencies: ["ExposureLog", "Ranking"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ExperimentAnalysisTests",
-            dependencies: ["ExperimentAnalysis", "ExposureLog"],
+            dependencies: ["ExperimentAnalysis", "ExposureLog", "Ranking"],
             swiftSettings: swiftSettings
         ),
 

@@ -1,5 +1,6 @@
 import ExposureLog
 import Foundation
+import Ranking
 
 /// What the analysis compares and how strict it is.
 public struct AnalysisSettings: Sendable {
@@ -288,7 +289,7 @@ public enum ExperimentAnalyzer {
         _ settings: AnalysisSettings
     ) -> Comparison {
         let metrics = Metric.allCases.map { compare($0, treatment: treated, control: controlTallies) }
-        var generator = SeededGenerator(seed: SeededGenerator.seed(experiment + "\u{0}" + treatment))
+        var generator = SplitMix64(seed: StableHash.hash(experiment, treatment))
         let guardrails = [
             latencyGuardrail(treated, controlTallies, settings, &generator),
             rateGuardrail(.emptyRate, \.emptyExposures, treated, controlTallies, margin: settings.emptyRateMargin),
@@ -317,7 +318,7 @@ public enum ExperimentAnalyzer {
         _ treated: [UserTally],
         _ controlTallies: [UserTally],
         _ settings: AnalysisSettings,
-        _ generator: inout SeededGenerator
+        _ generator: inout SplitMix64
     ) -> GuardrailResult {
         let t = nearestRankPercentile(treated.flatMap { $0.latenciesMicros.map(Double.init) }, 0.99)
         let c = nearestRankPercentile(controlTallies.flatMap { $0.latenciesMicros.map(Double.init) }, 0.99)
@@ -326,10 +327,10 @@ public enum ExperimentAnalyzer {
         for tally in treated { treatedLatencies.append(user: tally.latenciesMicros) }
         for tally in controlTallies { controlLatencies.append(user: tally.latenciesMicros) }
         var counts = [Int](repeating: 0, count: LatencyBuckets.count)
-        var noResampling: SeededGenerator? = nil
-        var resampling: SeededGenerator? = generator
+        var noResampling: SplitMix64? = nil
+        var resampling: SplitMix64? = generator
         defer { generator = resampling! }
-        let ratio = { (random: inout SeededGenerator?) -> Double? in
+        let ratio = { (random: inout SplitMix64?) -> Double? in
             guard let p99T = treatedLatencies.percentile(0.99, counts: &counts, resamplingWith: &random),
                 let p99C = controlLatencies.percentile(0.99, counts: &counts, resamplingWith: &random), p99C > 0
             else { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+import Ranking
 
 /// Distribution functions the analysis needs: the normal's tails and the chi-square's upper tail.
 public enum Distributions {
@@ -87,35 +88,6 @@ public enum Distributions {
             if abs(step - 1) < 1e-16 { break }
         }
         return max(0, min(1, exp(logPrefactor) * fraction))
-    }
-}
-
-/// A deterministic random number generator (SplitMix64): the bootstrap and the tests draw from it so that a
-/// report and a test run are the same every time for the same input.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    /// - Parameter seed: any value; equal seeds give equal sequences.
-    public init(seed: UInt64) {
-        state = seed
-    }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A stable 64-bit seed from text (FNV-1a), so a variant's bootstrap seed does not depend on the process.
-    public static func seed(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
-        return hash
     }
 }
 
@@ -284,7 +256,7 @@ struct UserLatencies {
     func percentile(
         _ fraction: Double,
         counts: inout [Int],
-        resamplingWith generator: inout SeededGenerator?
+        resamplingWith generator: inout SplitMix64?
     ) -> Double? {
         let users = userCount
         guard users > 0 else { return nil }

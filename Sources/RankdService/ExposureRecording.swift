@@ -72,33 +72,65 @@ enum ExposureRecording {
         }
     }
 
-    /// The record of a Rank answer; `offset` is the page's first position (a later page continues the count).
+    /// The record of an answer to `method` for `userID` in `context` on `surface`.
     static func record(
-        rank query: RankQuery,
-        result: RankResult,
+        method: String,
+        userID: String,
+        context: RequestContext,
+        surface: String,
         requestID: String,
-        offset: Int,
-        latencyMicros: Int64
+        assignments placements: [ExperimentAssignment.Placement],
+        modelVersion: String,
+        snapshotID: String,
+        items: [ExposureRecord.Item],
+        latencyMicros: Int64,
+        degradedStages: [String],
+        candidateCount: Int
     ) -> ExposureRecord {
-        var items: [ExposureRecord.Item] = []
-        items.reserveCapacity(result.items.count)
-        Self.items(result.items, sourceNames: result.sourceNames, first: offset, section: "", into: &items)
         let now = nowMs()
         return ExposureRecord(
             requestID: requestID,
             timeUnixMs: now,
-            requestTimeUnixMs: query.context.requestTimeUnixMs != 0 ? query.context.requestTimeUnixMs : now,
-            userID: query.userID,
-            sessionID: query.context.sessionID,
-            surface: query.surface,
+            requestTimeUnixMs: context.requestTimeUnixMs != 0 ? context.requestTimeUnixMs : now,
+            userID: userID,
+            sessionID: context.sessionID,
+            surface: surface,
+            method: method,
+            assignments: assignments(placements),
+            modelVersion: modelVersion,
+            snapshotID: snapshotID,
+            items: items,
+            latencyMicros: latencyMicros,
+            degradedStages: degradedStages,
+            candidateCount: Int32(clamping: candidateCount)
+        )
+    }
+
+    /// The record of a Rank answer; its page's first position continues the count of earlier pages.
+    static func record(
+        rank query: RankQuery,
+        result: RankResult,
+        requestID: String,
+        latencyMicros: Int64
+    )
+        -> ExposureRecord
+    {
+        var items: [ExposureRecord.Item] = []
+        items.reserveCapacity(result.items.count)
+        Self.items(result.items, sourceNames: result.sourceNames, first: result.pageOffset, section: "", into: &items)
+        return record(
             method: "Rank",
-            assignments: assignments(result.assignments),
+            userID: query.userID,
+            context: query.context,
+            surface: query.surface,
+            requestID: requestID,
+            assignments: result.assignments,
             modelVersion: result.modelVersion,
             snapshotID: result.snapshotID,
             items: items,
             latencyMicros: latencyMicros,
             degradedStages: result.degradedStages,
-            candidateCount: Int32(clamping: result.candidateCount)
+            candidateCount: result.candidateCount
         )
     }
 }
@@ -129,22 +161,19 @@ struct RecommendExposure {
     }
 
     func record(candidateCount: Int, latencyMicros: Int64) -> ExposureRecord {
-        let now = ExposureRecording.nowMs()
-        return ExposureRecord(
-            requestID: requestID,
-            timeUnixMs: now,
-            requestTimeUnixMs: query.context.requestTimeUnixMs != 0 ? query.context.requestTimeUnixMs : now,
-            userID: query.userID,
-            sessionID: query.context.sessionID,
-            surface: query.surface,
+        ExposureRecording.record(
             method: "Recommend",
-            assignments: ExposureRecording.assignments(last?.assignments ?? []),
+            userID: query.userID,
+            context: query.context,
+            surface: query.surface,
+            requestID: requestID,
+            assignments: last?.assignments ?? [],
             modelVersion: last?.modelVersion ?? "",
             snapshotID: last?.snapshotID ?? "",
             items: items,
             latencyMicros: latencyMicros,
             degradedStages: degraded,
-            candidateCount: Int32(clamping: candidateCount)
+            candidateCount: candidateCount
         )
     }
 }

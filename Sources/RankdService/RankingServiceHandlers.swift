@@ -97,7 +97,6 @@ public final class RankingServiceHandlers: @unchecked Sendable {
                         rank: query,
                         result: result,
                         requestID: requestID,
-                        offset: result.pageOffset,
                         latencyMicros: ExposureRecording.latencyMicros(since: call.arrival, started: started)
                     )
                 )

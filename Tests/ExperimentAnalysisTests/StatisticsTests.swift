@@ -1,5 +1,6 @@
 import ExperimentAnalysis
 import Foundation
+import Ranking
 import Testing
 
 /// The distribution functions against published table values, and the interval methods' basic algebra.
@@ -63,8 +64,8 @@ import Testing
     }
 
     @Test func seededGeneratorRepeats() {
-        var a = SeededGenerator(seed: 7)
-        var b = SeededGenerator(seed: 7)
+        var a = SplitMix64(seed: 7)
+        var b = SplitMix64(seed: 7)
         #expect((0..<5).map { _ in a.next() } == (0..<5).map { _ in b.next() })
     }
 }

@@ -1,6 +1,7 @@
 import ExperimentAnalysis
 import ExposureLog
 import Foundation
+import Ranking
 
 /// Simulated users of one experiment, made from a seeded generator: each user has a click propensity of their
 /// own (so exposures of one user are correlated, as in real logs), a few exposures of ten items, clicks with the
@@ -34,12 +35,12 @@ struct SyntheticExperiment {
     /// 64 well-mixed bits of text: FNV-1a alone leaves similar ids with similar bits, so it is put through the
     /// generator's mixing once.
     static func hash(_ text: String) -> UInt64 {
-        var generator = SeededGenerator(seed: SeededGenerator.seed(text))
+        var generator = SplitMix64(seed: StableHash.hash(text))
         return generator.next()
     }
 
     func records() -> (exposures: [ExposureRecord], events: [EventRecord]) {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         var exposures: [ExposureRecord] = []
         var events: [EventRecord] = []
         var seenInVariant: [Int: Int] = [:]
