@@ -402,6 +402,8 @@ public enum ExperimentAnalyzer {
         _ variants: [(name: String, plannedShare: Double, users: Int)],
         threshold: Double
     ) -> SampleRatioCheck {
+        // A share that is not a positive number (a hand-made or damaged log) cannot be an expectation.
+        let variants = variants.filter { $0.plannedShare.isFinite && $0.plannedShare > 0 }
         let totalShare = variants.reduce(0) { $0 + $1.plannedShare }
         let totalUsers = variants.reduce(0) { $0 + $1.users }
         let cells = variants.map { variant in

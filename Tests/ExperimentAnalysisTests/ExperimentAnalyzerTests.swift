@@ -178,6 +178,21 @@ import Testing
         #expect(check.cells.map(\.expectedUsers) == [8_000, 2_000])
     }
 
+    @Test func sharesADamagedLogCannotPlanAreLeftOutNotCrashedOn() {
+        for bad in [0.0, -0.5, Double.nan, Double.infinity] {
+            let check = ExperimentAnalyzer.checkSampleRatio(
+                [("control", 0.5, 5_000), ("treatment", bad, 5_000)],
+                threshold: 0.001
+            )
+            #expect(!check.checked && !check.flagged && check.pValue == nil)
+        }
+        let three = ExperimentAnalyzer.checkSampleRatio(
+            [("control", 0.5, 5_000), ("b", 0.5, 5_000), ("broken", .nan, 10)],
+            threshold: 0.001
+        )
+        #expect(three.checked && three.cells.map(\.variant) == ["control", "b"])
+    }
+
     @Test func aSlowerTreatmentFailsItsGuardrailAndIsNotShipped() throws {
         var synthetic = SyntheticExperiment()
         synthetic.users = 4_000
