@@ -14,8 +14,11 @@ FUZZ_ARGS ?=
 .PHONY: run test deps test-deps build build-debug unit-test integration-test interop-test \
         proto check-generated proto-check proto-baseline alerts-test bench fuzz fuzz-smoke sanitize clean
 
+# The demo rankd writes its exposure and event logs to out/logs/, for `rankctl simulate` and
+# `rankctl experiment report --exposures out/logs --events out/logs` (docs/experiments.md).
+LOGS ?= out/logs
 run: deps build
-	$(RELEASE_BIN)/rankd --host $(HOST) --port $(PORT)
+	$(RELEASE_BIN)/rankd --host $(HOST) --port $(PORT) --exposure-log $(LOGS) --event-log $(LOGS)
 
 deps:
 	@Scripts/install-deps.sh

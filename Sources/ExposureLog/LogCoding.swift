@@ -16,10 +16,19 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
 /// A record the log can hold: encoded as its proto message or as a JSON line.
 public protocol LogRecord: Sendable, Codable {
-    /// The record's protobuf bytes (without the length prefix).
-    func protobuf() -> [UInt8]
+    /// Writes the record's fields as its proto message.
+    func write(to writer: inout ProtoWriter)
     /// Decodes one record's protobuf bytes; nil when they do not parse.
     static func decode(protobuf bytes: [UInt8]) -> Self?
+}
+
+extension LogRecord {
+    /// The record's protobuf bytes (without the length prefix).
+    public func protobuf() -> [UInt8] {
+        var writer = ProtoWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
 }
 
 /// Why a log file could not be read.
@@ -53,14 +62,10 @@ enum LogCoding {
     static func append<Record: LogRecord>(_ record: Record, format: LogFormat, to out: inout [UInt8]) {
         switch format {
         case .protobuf:
-            let bytes = record.protobuf()
-            var size = UInt64(bytes.count)
-            while size >= 0x80 {
-                out.append(UInt8(truncatingIfNeeded: size) | 0x80)
-                size >>= 7
-            }
-            out.append(UInt8(size))
-            out += bytes
+            var writer = ProtoWriter()
+            swap(&writer.bytes, &out)
+            writer.delimited { record.write(to: &$0) }
+            swap(&writer.bytes, &out)
         case .jsonl:
             // Encoding plain strings and numbers cannot fail; a record that somehow does is skipped, not half-written.
             guard let line = try? jsonEncoder.encode(record) else { return }
@@ -126,53 +131,39 @@ enum LogCoding {
 }
 
 extension ExposureRecord: LogRecord {
-    public func protobuf() -> [UInt8] {
-        let arena = ProtoArena()
-        var message = Ranking__Exposure__V1__Exposure()
-        ranking__exposure__v1__exposure__init(&message)
-        message.request_id = arena.string(requestID)
-        message.time_unix_ms = timeUnixMs
-        message.request_time_unix_ms = requestTimeUnixMs
-        message.user_id = arena.string(userID)
-        message.session_id = arena.string(sessionID)
-        message.surface = arena.string(surface)
-        message.method = arena.string(method)
-        let assignments: [UnsafeMutablePointer<Ranking__Exposure__V1__Assignment>?] = self.assignments.map {
-            var a = Ranking__Exposure__V1__Assignment()
-            ranking__exposure__v1__assignment__init(&a)
-            a.layer = arena.string($0.layer)
-            a.experiment = arena.string($0.experiment)
-            a.variant = arena.string($0.variant)
-            a.planned_share = $0.plannedShare
-            return arena.make(a)
+    public func write(to writer: inout ProtoWriter) {
+        writer.string(1, requestID)
+        writer.int64(2, timeUnixMs)
+        writer.int64(3, requestTimeUnixMs)
+        writer.string(4, userID)
+        writer.string(5, sessionID)
+        writer.string(6, surface)
+        writer.string(7, method)
+        for assignment in assignments {
+            writer.message(8) { w in
+                w.string(1, assignment.layer)
+                w.string(2, assignment.experiment)
+                w.string(3, assignment.variant)
+                w.double(4, assignment.plannedShare)
+            }
         }
-        message.n_assignments = assignments.count
-        message.assignments = arena.array(assignments)
-        message.model_version = arena.string(modelVersion)
-        message.snapshot_id = arena.string(snapshotID)
-        let items: [UnsafeMutablePointer<Ranking__Exposure__V1__ExposedItem>?] = self.items.map { item in
-            var m = Ranking__Exposure__V1__ExposedItem()
-            ranking__exposure__v1__exposed_item__init(&m)
-            m.item_id = arena.string(item.itemID)
-            m.position = item.position
-            m.score = item.score
-            m.model_score = item.modelScore
-            let sources: [UnsafeMutablePointer<CChar>?] = item.sources.map { arena.string($0) }
-            m.n_sources = sources.count
-            m.sources = arena.array(sources)
-            m.explored = item.explored ? 1 : 0
-            m.pinned = item.pinned ? 1 : 0
-            m.section = arena.string(item.section)
-            return arena.make(m)
+        writer.string(9, modelVersion)
+        writer.string(10, snapshotID)
+        for item in items {
+            writer.message(11) { w in
+                w.string(1, item.itemID)
+                w.int32(2, item.position)
+                w.double(3, item.score)
+                w.double(4, item.modelScore)
+                w.strings(5, item.sources)
+                w.bool(6, item.explored)
+                w.bool(7, item.pinned)
+                w.string(8, item.section)
+            }
         }
-        message.n_items = items.count
-        message.items = arena.array(items)
-        message.latency_micros = latencyMicros
-        let stages: [UnsafeMutablePointer<CChar>?] = degradedStages.map { arena.string($0) }
-        message.n_degraded_stages = stages.count
-        message.degraded_stages = arena.array(stages)
-        message.candidate_count = candidateCount
-        return ProtoC.encode(&message)
+        writer.int64(12, latencyMicros)
+        writer.strings(13, degradedStages)
+        writer.int32(14, candidateCount)
     }
 
     public static func decode(protobuf bytes: [UInt8]) -> ExposureRecord? {
@@ -234,25 +225,20 @@ extension EventRecord: LogRecord {
         )
     }
 
-    public func protobuf() -> [UInt8] {
-        let arena = ProtoArena()
-        var event = Ranking__V1__Event()
-        ranking__v1__event__init(&event)
-        event.event_id = arena.string(eventID)
-        event.user_id = arena.string(userID)
-        event.session_id = arena.string(sessionID)
-        event.kind = Ranking__V1__EventKind(rawValue: UInt32(EventKind(name: kind)?.rawValue ?? 0))
-        event.item_id = arena.string(itemID)
-        event.surface = arena.string(surface)
-        event.request_id = arena.string(requestID)
-        event.position = position
-        event.timestamp_unix_ms = timestampUnixMs
-        event.value = value
-        var message = Ranking__Exposure__V1__LoggedEvent()
-        ranking__exposure__v1__logged_event__init(&message)
-        message.received_unix_ms = receivedUnixMs
-        message.event = arena.make(event)
-        return ProtoC.encode(&message)
+    public func write(to writer: inout ProtoWriter) {
+        writer.int64(1, receivedUnixMs)
+        writer.message(2) { w in
+            w.string(1, eventID)
+            w.string(2, userID)
+            w.string(3, sessionID)
+            w.enumeration(4, EventKind(name: kind)?.rawValue ?? 0)
+            w.string(5, itemID)
+            w.string(6, surface)
+            w.string(7, requestID)
+            w.int32(8, position)
+            w.int64(9, timestampUnixMs)
+            w.double(10, value)
+        }
     }
 
     public static func decode(protobuf bytes: [UInt8]) -> EventRecord? {

@@ -85,6 +85,43 @@ import Testing
         #expect(names.allSatisfy { $0.hasSuffix("." + format.fileExtension) })
     }
 
+    @Test func theWritersBytesAreWhatProtobufCReads() throws {
+        // Edge cases of the wire format: negative numbers (ten-byte varints), -0.0 and NaN, text beyond ASCII, empty
+        // elements of repeated fields, messages longer than 127 bytes (a wider length) and a record over 16 KiB.
+        var record = Self.exposure(3)
+        record.userID = "ü-ß-東京-🙂"
+        record.latencyMicros = -5
+        record.candidateCount = -1
+        record.degradedStages = ["", "score.full", ""]
+        record.items[0].position = -3
+        record.items[0].score = -0.0
+        record.items[0].modelScore = .nan
+        record.items[0].sources = [String(repeating: "s", count: 300), ""]
+        record.items += (0..<700).map {
+            .init(itemID: "v\($0)", position: Int32($0), score: 1e300, modelScore: -1e-300)
+        }
+        let bytes = record.protobuf()
+        #expect(bytes.count > 16 << 10)
+        let back = try #require(ExposureRecord.decode(protobuf: bytes))
+        #expect(back.items[0].modelScore.isNaN)
+        #expect(back.items[0].score == 0)
+        var comparable = back
+        comparable.items[0].modelScore = 0
+        record.items[0].modelScore = 0
+        #expect(comparable == record)
+        // An event of each kind, and one whose kind this build does not know (written as 0, read back as unknown).
+        for kind in EventKind.allCases {
+            var event = Self.event
+            event.kind = kind.name
+            event.position = -1
+            event.value = -2.5
+            #expect(EventRecord.decode(protobuf: event.protobuf()) == event)
+        }
+        var unknown = Self.event
+        unknown.kind = "teleport"
+        #expect(EventRecord.decode(protobuf: unknown.protobuf())?.kind == "unknown_0")
+    }
+
     @Test func jsonLinesNameFieldsAsTheProtoDoes() throws {
         let path = Self.folder()
         defer { try? FileManager.default.removeItem(atPath: path) }
