@@ -85,7 +85,14 @@ final class RotatingFile {
         if handle == nil || written >= maxBytes || now.timeIntervalSince(opened) >= maxAgeSeconds {
             try rotate(now)
         }
-        try bytes.withUnsafeBytes { try handle!.write(contentsOf: $0) }
+        do {
+            try bytes.withUnsafeBytes { try handle!.write(contentsOf: $0) }
+        } catch {
+            // Part of the batch may be in the file: closed here, it is that file's last record, which readers skip
+            // as cut short, and the next batch starts a new file.
+            close()
+            throw error
+        }
         written += bytes.count
     }
 

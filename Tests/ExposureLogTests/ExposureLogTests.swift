@@ -210,21 +210,28 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         var settings = LogSettings()
         settings.queueCapacity = 8
-        settings.flushIntervalSeconds = 60  // the writer sleeps: nothing leaves the queue until stop
+        // The writer takes the first record and is held in the sink: nothing else leaves the queue until released.
+        let sink = HeldSink()
         let log = try RecordLog<ExposureRecord>(
             name: "exposure",
             directory: LogDirectory(path: path, prefix: "exposures"),
+            sinks: [sink],
             settings: settings
         )
+        #expect(log.offer(Self.exposure(0)))
+        sink.entered.wait()
         var accepted = 0
-        for n in 0..<20 where log.offer(Self.exposure(n)) { accepted += 1 }
+        for n in 1...20 where log.offer(Self.exposure(n)) { accepted += 1 }
         #expect(accepted == 8)
+        #expect(log.totalsSoFar.dropped == 12)
+        sink.release.signal()
         log.stop()
-        #expect(log.totalsSoFar == .init(written: 8, dropped: 12, failed: 0))
+        #expect(log.totalsSoFar == .init(written: 9, dropped: 12, failed: 0))
         // After stop, records are dropped and counted, never written half.
         #expect(!log.offer(Self.exposure(99)))
         #expect(log.totalsSoFar.dropped == 13)
-        #expect(try (LogDirectory(path: path, prefix: "exposures").read() as [ExposureRecord]).count == 8)
+        let read: [ExposureRecord] = try LogDirectory(path: path, prefix: "exposures").read()
+        #expect(read.map(\.requestID) == (0...8).map { "r\($0)" })
     }
 
     @Test func aFolderThatCannotBeUsedIsRefusedAtStart() throws {
@@ -296,6 +303,22 @@ import Testing
             orphan.stop()
             #expect(orphan.totalsSoFar == .init(written: 0, dropped: 0, failed: 1))
         }
+    }
+}
+
+/// Holds the writer in its first write until released.
+private final class HeldSink: LogSink, @unchecked Sendable {
+    let name = "held"
+    let entered = DispatchSemaphore(value: 0)
+    let release = DispatchSemaphore(value: 0)
+    private var first = true
+
+    func write(_ records: [[UInt8]]) throws {
+        // Only the writer thread calls write, one batch at a time.
+        guard first else { return }
+        first = false
+        entered.signal()
+        release.wait()
     }
 }
 

@@ -70,14 +70,18 @@ final class EngineState: Sendable {
         var surfaces: [String: ResolvedSurface] = [:]
         let plan = ExperimentPlan(config)
         for (name, surface) in config.surfaces {
-            let metrics = SurfaceMetrics(
-                surface: name,
-                sourceNames: surface.sources.map(\.name),
-                featureNames: surface.featureNames,
-                experiments: plan.layers.flatMap { layer in
-                    layer.experiments.filter { $0.surfaces.contains(name) }.map { ($0.name, $0.variants.map(\.name)) }
-                }
-            )
+            let experiments = plan.layers.flatMap { layer in
+                layer.experiments.filter { $0.surfaces.contains(name) }.map { ($0.name, $0.variants.map(\.name)) }
+            }
+            // Per variant combination: its sources and features are its own, and their series are the surface's.
+            func metrics(_ surface: SurfaceConfig) -> SurfaceMetrics {
+                SurfaceMetrics(
+                    surface: name,
+                    sourceNames: surface.sources.map(\.name),
+                    featureNames: surface.featureNames,
+                    experiments: experiments
+                )
+            }
             var base = try Self.resolve(
                 name: name,
                 surface: surface,
@@ -85,7 +89,7 @@ final class EngineState: Sendable {
                 models: models,
                 resolvedModels: &resolvedModels,
                 additionalSources: additionalSources,
-                metrics: metrics
+                metrics: metrics(surface)
             )
             let combinations = plan.combinations(surface: name)
             guard combinations.count <= ExperimentPlan.maxCombinations else {
@@ -109,7 +113,7 @@ final class EngineState: Sendable {
                     models: models,
                     resolvedModels: &resolvedModels,
                     additionalSources: additionalSources,
-                    metrics: metrics
+                    metrics: metrics(patched)
                 )
             }
             surfaces[name] = base
