@@ -17,11 +17,13 @@ esac
 rank_compat="$1/rank-compat"
 [ -x "$rank_compat" ] || { echo "error: $rank_compat not found; build it first (swift build)" >&2; exit 2; }
 
-# Each guarded package and its own baseline: the serving contract (callers' stubs) and the catalog snapshot record
-# format (export jobs' stubs). They have different owners, so each is raised and reviewed on its own file.
+# Each guarded package and its own baseline: the serving contract (callers' stubs), the catalog snapshot record
+# format (export jobs' stubs) and the exposure and event log records (analysis jobs' readers). They have different
+# owners, so each is raised and reviewed on its own file.
 contracts=(
   "ranking/v1 proto/baseline/ranking-v1.binpb"
   "ranking/catalog/v1 proto/baseline/ranking-catalog-v1.binpb"
+  "ranking/exposure/v1 proto/baseline/ranking-exposure-v1.binpb"
 )
 include_dir=/usr/include
 
