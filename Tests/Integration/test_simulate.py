@@ -85,7 +85,13 @@ def test_every_simulated_event_names_the_answer_and_position_rankd_logged(bin_di
             break
         time.sleep(0.2)
     assert len(ours) == report["events"]["accepted"]
-    answers = {record["request_id"]: record for record in records(market.logs / "exposures")}
+    # Each log's writer flushes on its own clock: the exposures may reach their file a moment after the events.
+    deadline = time.monotonic() + 15
+    while True:
+        answers = {record["request_id"]: record for record in records(market.logs / "exposures")}
+        if all(event["request_id"] in answers for event in ours) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     for event in ours:
         answer = answers[event["request_id"]]
         assert answer["user_id"] == event["user_id"]
