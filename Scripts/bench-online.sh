@@ -43,8 +43,6 @@ build_release rankd rank-load
 rankd="$repo/.build-bench/release/rankd"
 load="$repo/.build-bench/release/rank-load"
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2 }' | head -1; }
 
 redis_port=$(free_port)
 taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$out" \

@@ -51,7 +51,6 @@ ticks=$(getconf CLK_TCK)
   echo "runs: $runs; Recommend at $rate/s for ${seconds}s after 5 s of priming; --scale $scale; request time $time_ms"
 } | tee "$out/machine.txt" >&2
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 for run in $(seq 1 "$runs"); do
   for spec in "${servers[@]}"; do

@@ -55,3 +55,9 @@ wait_port() {
   done
   return 1
 }
+
+# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (getconf CLK_TCK per second).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# metric ADMIN_PORT NAME: the value of one Prometheus sample (name with its labels, as /metrics writes it).
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2 }' | head -1; }
