@@ -25,6 +25,20 @@ public struct LogSettings: Sendable {
     public init() {}
 }
 
+/// What became of the records a log was offered: written (to every destination), dropped (queue full or log
+/// stopped), failed (a destination refused the write).
+public struct LogTotals: Sendable, Equatable {
+    public var written = 0
+    public var dropped = 0
+    public var failed = 0
+
+    public init(written: Int = 0, dropped: Int = 0, failed: Int = 0) {
+        self.written = written
+        self.dropped = dropped
+        self.failed = failed
+    }
+}
+
 /// A log of one record stream, written off the serving path: ``offer(_:)`` puts a record in a bounded queue and
 /// returns at once; a thread of the log's own encodes queued records and writes them to rotating files and to the
 /// extra sinks. A full queue drops the new record and counts it (`rankd_log_records_total{outcome="dropped"}`); a
@@ -43,20 +57,7 @@ public final class RecordLog<Record: LogRecord>: @unchecked Sendable {
     private let counters: (written: Counter, dropped: Counter, failed: Counter)
     private let depth: Gauge
     // Counts also kept here, for tests and for the summary printed at shutdown.
-    private var totals = Totals()
-
-    /// What became of the records offered so far.
-    public struct Totals: Sendable, Equatable {
-        public var written = 0
-        public var dropped = 0
-        public var failed = 0
-
-        public init(written: Int = 0, dropped: Int = 0, failed: Int = 0) {
-            self.written = written
-            self.dropped = dropped
-            self.failed = failed
-        }
-    }
+    private var totals = LogTotals()
 
     /// - Parameters:
     ///   - directory: the files' folder and prefix; nil writes to `sinks` only.
@@ -106,7 +107,7 @@ public final class RecordLog<Record: LogRecord>: @unchecked Sendable {
     }
 
     /// The counts so far.
-    public var totalsSoFar: Totals {
+    public var totalsSoFar: LogTotals {
         condition.lock()
         defer { condition.unlock() }
         return totals

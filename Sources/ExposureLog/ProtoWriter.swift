@@ -29,23 +29,21 @@ public struct ProtoWriter {
 
     mutating func string(_ field: Int, _ value: String) {
         guard !value.isEmpty else { return }
+        element(field, value)
+    }
+
+    /// A repeated string field: every element, empty ones included (repeated fields have no default to leave out).
+    mutating func strings(_ field: Int, _ values: [String]) {
+        for value in values { element(field, value) }
+    }
+
+    /// One string, written even when empty.
+    private mutating func element(_ field: Int, _ value: String) {
         tag(field, 2)
         var value = value
         value.withUTF8 { utf8 in
             varint(UInt64(utf8.count))
             bytes.append(contentsOf: utf8)
-        }
-    }
-
-    /// A repeated string field: every element, empty ones included (repeated fields have no default to leave out).
-    mutating func strings(_ field: Int, _ values: [String]) {
-        for value in values {
-            tag(field, 2)
-            var value = value
-            value.withUTF8 { utf8 in
-                varint(UInt64(utf8.count))
-                bytes.append(contentsOf: utf8)
-            }
         }
     }
 

@@ -444,16 +444,15 @@ struct RecordLogs {
     let pool: RedisPool?
 
     /// Writes what is queued and stops; returns each log's totals.
-    func stop() -> [(String, RecordLog<ExposureRecord>.Totals)] {
-        var totals: [(String, RecordLog<ExposureRecord>.Totals)] = []
+    func stop() -> [(String, LogTotals)] {
+        var totals: [(String, LogTotals)] = []
         if let exposures {
             exposures.stop()
             totals.append(("exposure", exposures.totalsSoFar))
         }
         if let events {
             events.stop()
-            let t = events.totalsSoFar
-            totals.append(("event", .init(written: t.written, dropped: t.dropped, failed: t.failed)))
+            totals.append(("event", events.totalsSoFar))
         }
         pool?.close()
         return totals
