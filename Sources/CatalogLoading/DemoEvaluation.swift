@@ -26,18 +26,51 @@ extension MarketplaceSessionSimulator {
             sessions: count,
             seed: seed,
             name: "rankd \(surface)"
-        ) { query in
+        ) { query, withEvents in
             // Quality, not latency, is measured: a generous deadline keeps a busy machine from skipping stages.
-            let result = try engine.recommendList(
-                RecommendQuery(query, surface: surface),
-                deadline: .now() + .seconds(10),
-                isCancelled: { false }
-            )
+            let result = try query.session.withOnlineState(engine: engine, withEvents: withEvents) {
+                try engine.recommendList(
+                    RecommendQuery(query, surface: surface),
+                    deadline: .now() + .seconds(10),
+                    isCancelled: { false }
+                )
+            }
             version = result.modelVersion
             return result.items.map(\.itemID)
         }
         report.rows[1].name += " (\(version))"
         return report
+    }
+}
+
+extension MarketplaceSessionSimulator.Session {
+    /// The session's earlier events as `Track` carries them.
+    public var incomingEvents: [IncomingEvent] {
+        priorEvents.enumerated().compactMap { k, event in
+            EventKind(name: event.kind).map {
+                IncomingEvent(
+                    eventID: "\(sessionID)-\(k)",
+                    userID: userID,
+                    sessionID: sessionID,
+                    kind: $0.rawValue,
+                    itemID: event.venueID,
+                    timestampMs: event.timeMs
+                )
+            }
+        }
+    }
+
+    /// Runs `body` with `engine` reading an online store that holds this session's earlier events (`withEvents`) or
+    /// nothing, as a request on the session's first page would; the engine has no store again afterwards. The
+    /// engine's store is engine-wide: calls must not overlap.
+    public func withOnlineState<T>(
+        engine: RankingEngine,
+        withEvents: Bool,
+        _ body: () throws -> T
+    ) throws -> T {
+        engine.onlineStore = try EventIngest.replay(withEvents ? incomingEvents : [], nowMs: requestTimeUnixMs)
+        defer { engine.onlineStore = nil }
+        return try body()
     }
 }
 
@@ -60,7 +93,8 @@ extension RequestContext {
             longitude: session.longitude,
             requestTimeUnixMs: session.requestTimeUnixMs,
             market: session.market,
-            requestID: session.requestID
+            requestID: session.requestID,
+            sessionID: session.sessionID
         )
     }
 }

@@ -133,8 +133,13 @@ public struct EvalCommand: ParsableCommand {
             if combined == nil {
                 combined = report
                 combined?.rows = [report.rows[0]]
+                combined?.events = []
             }
             combined?.rows.append(served)
+            for var comparison in report.events {
+                comparison.ranker = served.name
+                combined?.events.append(comparison)
+            }
             ceiling = report.rows[2]
         }
         combined?.rows.append(ceiling!)
@@ -164,6 +169,29 @@ public struct EvalCommand: ParsableCommand {
                         "recall": row.recall,
                     ]
                     if let ratio = report.ratioToBaseline(row) { object["ndcg_at_10_vs_popularity"] = ratio }
+                    return object
+                },
+                "events": report.events.map { comparison -> [String: Any] in
+                    func entry(_ row: MarketplaceEvaluationReport.Row) -> [String: Any] {
+                        ["ndcg_at_10": row.ndcg10, "recall": row.recall]
+                    }
+                    var object: [String: Any] = [
+                        "ranker": comparison.ranker,
+                        "min_prior_events": MarketplaceSessionSimulator.minimumPriorEvents,
+                        "sessions": comparison.sessions,
+                        "popularity": entry(comparison.popularity),
+                        "without_events": entry(comparison.withoutEvents),
+                        "with_events": entry(comparison.withEvents),
+                        "by_intent": comparison.byIntent.map { row -> [String: Any] in
+                            [
+                                "intent": row.intent,
+                                "sessions": row.sessions,
+                                "without_events_ndcg_at_10": row.withoutEvents.ndcg10,
+                                "with_events_ndcg_at_10": row.withEvents.ndcg10,
+                            ]
+                        },
+                    ]
+                    if let lift = comparison.lift { object["ndcg_at_10_with_vs_without"] = lift }
                     return object
                 },
             ]

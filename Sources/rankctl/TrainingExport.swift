@@ -40,13 +40,16 @@ enum TrainingExport {
         let log = try CSVLineWriter(path: path("interactions.csv"))
         log.line("session_id,user_id,venue_id,position,label,request_time_unix_ms,latitude,longitude,split")
         var logRows = 0
+        // Venue rows carry the discovery surface's online features too, computed from the session's earlier events
+        // replayed into a store of its own (``MarketplaceSessionSimulator/Session/withOnlineState(engine:withEvents:_:)``),
+        // as evaluation asks: a model is trained on the online state it is evaluated and served with.
+        let venueFeatures = engine.pipelineConfig.surfaces["discovery"]?.featureNames ?? FeatureJoiner.venueFeatures
         for (split, count, seed) in [("train", trainSessions, UInt64(1)), ("valid", validSessions, UInt64(2))] {
             let venueTable = try CSVLineWriter(path: path("discovery_\(split).csv"))
             let itemTable = try CSVLineWriter(path: path("items_\(split).csv"))
             let cartTable = try CSVLineWriter(path: path("cart_\(split).csv"))
             venueTable.line(
-                (["session_id", "user_id", "venue_id", "label"] + FeatureJoiner.venueFeatures)
-                    .joined(separator: ",")
+                (["session_id", "user_id", "venue_id", "label"] + venueFeatures).joined(separator: ",")
             )
             for table in [itemTable, cartTable] {
                 table.line(
@@ -62,17 +65,19 @@ enum TrainingExport {
                 let sid = "\(split)\(session.id)"
                 let user = session.userID
                 let context = RequestContext(session)
-                let list = try engine.recommendList(
-                    RecommendQuery(
-                        userID: user,
-                        surface: "discovery",
-                        context: context,
-                        limit: 200,
-                        explain: true
-                    ),
-                    deadline: .now() + .seconds(3600),
-                    isCancelled: { false }
-                )
+                let list = try session.withOnlineState(engine: engine, withEvents: true) {
+                    try engine.recommendList(
+                        RecommendQuery(
+                            userID: user,
+                            surface: "discovery",
+                            context: context,
+                            limit: 200,
+                            explain: true
+                        ),
+                        deadline: .now() + .seconds(3600),
+                        isCancelled: { false }
+                    )
+                }
                 guard !list.items.isEmpty else { continue }
                 // The logging policy shows a uniform sample of the candidates, so labels are not biased by any
                 // earlier ranker's order.
@@ -86,7 +91,7 @@ enum TrainingExport {
                     let entry = list.items[k]
                     venueTable.line(
                         "\(sid),\(user),\(entry.itemID),\(labels[position]),"
-                            + nativeRow(entry.features, names: FeatureJoiner.venueFeatures)
+                            + nativeRow(entry.features, names: venueFeatures)
                     )
                     log.line(
                         "\(sid),\(user),\(entry.itemID),\(position),\(labels[position]),"

@@ -1,13 +1,14 @@
-import DemoDomains
 import Dispatch
 import Testing
 
 @testable import CatalogLoading
+@testable import DemoDomains
 @testable import Ranking
 
 /// The demo's held-out sessions replayed through the engine: the task follows each surface's configuration, and the
 /// figures are the simulator's own measure of what the engine served.
-@Suite struct DemoEvaluationTests {
+/// Serialized: evaluation points the shared engine at each session's replayed events in turn.
+@Suite(.serialized) struct DemoEvaluationTests {
     static let simulator = MarketplaceSessionSimulator(demo: DemoSnapshotTests.market)
     static let engine: RankingEngine = {
         do {
@@ -48,12 +49,14 @@ import Testing
             sessions: 40,
             seed: 3,
             name: "the engine, asked directly"
-        ) { query in
-            try Self.engine.recommendList(
-                RecommendQuery(query, surface: "cart"),
-                deadline: .now() + .seconds(10),
-                isCancelled: { false }
-            ).items.map(\.itemID)
+        ) { query, withEvents in
+            try query.session.withOnlineState(engine: Self.engine, withEvents: withEvents) {
+                try Self.engine.recommendList(
+                    RecommendQuery(query, surface: "cart"),
+                    deadline: .now() + .seconds(10),
+                    isCancelled: { false }
+                ).items.map(\.itemID)
+            }
         }
         #expect(report.sessions == again.sessions && report.sessions > 0)
         #expect(zip(report.rows, again.rows).allSatisfy { $0.ndcg10 == $1.ndcg10 && $0.recall == $1.recall })
@@ -63,5 +66,84 @@ import Testing
         #expect(throws: RankingError.self) {
             try Self.simulator.evaluate(engine: Self.engine, surface: "nowhere", sessions: 1, seed: 3)
         }
+    }
+
+    @Test func sessionsWithEnoughEarlierEventsAreAskedWithAndWithoutThem() throws {
+        var asked: [Bool] = []
+        let report = try Self.simulator.evaluate(
+            surface: "discovery",
+            task: .discovery,
+            sessions: 40,
+            seed: 3,
+            name: "recorder"
+        ) { query, withEvents in
+            asked.append(withEvents)
+            return withEvents ? query.session.priorEvents.map(\.venueID) : []
+        }
+        let sessions = Self.simulator.sessions(count: 40, heldOut: true, seed: 3)
+        let compared = sessions.filter {
+            $0.priorEvents.count >= MarketplaceSessionSimulator.minimumPriorEvents
+                && Self.simulator.evaluationCase($0, task: .discovery) != nil
+        }
+        #expect(!compared.isEmpty && compared.count < report.sessions)
+        let comparison = try #require(report.events.first)
+        #expect(comparison.sessions == compared.count)
+        #expect(asked.filter { $0 }.count == report.sessions && asked.filter { !$0 }.count == compared.count)
+        #expect(comparison.byIntent.map(\.sessions).reduce(0, +) == compared.count)
+        // A ranker that answers the venues looked at in the session, and nothing without them.
+        #expect(comparison.withoutEvents.ndcg10 == 0 && comparison.withEvents.ndcg10 > 0)
+        #expect(report.markdown.contains("with and without the session's events"))
+    }
+
+    @Test func aReplayedSessionIsWhatTheEnginesOnlineFeaturesRead() throws {
+        let session = try #require(
+            Self.simulator.sessions(count: 40, heldOut: true, seed: 3).first { !$0.priorEvents.isEmpty }
+        )
+        let viewed = Set(session.priorEvents.map(\.venueID))
+        func answer(withEvents: Bool) throws -> [RankedEntry] {
+            try session.withOnlineState(engine: Self.engine, withEvents: withEvents) {
+                try Self.engine.recommendList(
+                    RecommendQuery(
+                        userID: session.userID,
+                        surface: "discovery",
+                        context: RequestContext(session),
+                        limit: 200,
+                        explain: true
+                    ),
+                    deadline: .now() + .seconds(10),
+                    isCancelled: { false }
+                ).items
+            }
+        }
+        func viewedFeature(_ items: [RankedEntry]) -> [String: Double] {
+            var byID: [String: Double] = [:]
+            for item in items {
+                byID[item.itemID] = item.features.first { $0.0 == "online_viewed_in_session" }?.1
+            }
+            return byID
+        }
+        let with = viewedFeature(try answer(withEvents: true))
+        let without = viewedFeature(try answer(withEvents: false))
+        for (id, value) in with where viewed.contains(id) { #expect(value == 1, "\(id)") }
+        #expect(with.contains { viewed.contains($0.key) }, "a viewed venue should be a candidate")
+        #expect(without.values.allSatisfy { $0 == 0 })
+        #expect(Self.engine.onlineStore == nil)
+    }
+
+    @Test func aReplayRefusesEventsTheStoreWouldRefuse() throws {
+        let now: Int64 = 1_714_586_400_000
+        let good = IncomingEvent(
+            eventID: "e1",
+            userID: "u1",
+            kind: EventKind.view.rawValue,
+            itemID: "v1",
+            timestampMs: now
+        )
+        let store = try EventIngest.replay([good], nowMs: now)
+        #expect(try store.read(userID: "u1", sessionID: "", nowMs: now, deadline: .now() + .seconds(1)).user.count == 1)
+        var bad = good
+        bad.kind = 0
+        #expect(throws: RankingError.self) { try EventIngest.replay([bad], nowMs: now) }
+        #expect(throws: RankingError.self) { try EventIngest.replay([good, good], nowMs: now) }
     }
 }

@@ -133,8 +133,8 @@ import Testing
             )
             cases += 1
         }
-        let report = simulator.evaluate(surface: "s", task: task, sessions: 30, seed: 3, name: "oracle") {
-            truths[$0.session.requestID] ?? []
+        let report = simulator.evaluate(surface: "s", task: task, sessions: 30, seed: 3, name: "oracle") { query, _ in
+            truths[query.session.requestID] ?? []
         }
         #expect(report.sessions == cases)
         #expect(report.rows.map(\.name) == [task.baselineName, "oracle", report.rows[2].name])
@@ -146,5 +146,87 @@ import Testing
             #expect(abs(report.rows[0].ndcg10 - baseline / Double(cases)) < 1e-12)
         }
         #expect(report.markdown.contains("| oracle | "))
+    }
+}
+
+/// Sessions with intent: a craving for a cuisine that only the venues looked at earlier in the session show.
+@Suite struct MarketplaceSessionIntentTests {
+    @Test func earlierEventsAreAFewViewsOfDeliverableVenuesJustBeforeTheRequest() {
+        let simulator = MarketplaceFixture.simulator
+        var roomy = 0
+        var roomyWithEvents = 0
+        for session in simulator.sessions(count: 200, heldOut: true, seed: 5) {
+            let events = session.priorEvents
+            let deliverable = Set(simulator.deliverableVenues(simulator.visit(session)))
+            if deliverable.count > 6 {
+                roomy += 1
+                if !events.isEmpty { roomyWithEvents += 1 }
+            }
+            // Fewer venues than views: nothing to browse.
+            if deliverable.count <= 3 { #expect(events.isEmpty) }
+            guard !events.isEmpty else { continue }
+            #expect((3...6).contains(events.count))
+            #expect(events.allSatisfy { $0.kind == "view" })
+            #expect(Set(events.map(\.venueID)).count == events.count)
+            #expect(
+                events.allSatisfy {
+                    MarketplaceFixture.demo.catalog.venueIndex($0.venueID).map(deliverable.contains) == true
+                }
+            )
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.timeMs < $1.timeMs })
+            #expect(events.last!.timeMs < session.requestTimeUnixMs)
+            #expect(session.requestTimeUnixMs - events.first!.timeMs <= 10 * 60_000)
+        }
+        // Where enough venues deliver, a quarter of sessions start at the request and the rest browse first.
+        #expect(roomy > 20)
+        let share = Double(roomyWithEvents) / Double(max(roomy, 1))
+        #expect((0.6...0.9).contains(share), "\(roomyWithEvents) of \(roomy)")
+    }
+
+    @Test func intentsAndEventsAreTheSameForTheSameSeedAndLeaveUsersPlacesAndTimesAlone() {
+        let simulator = MarketplaceFixture.simulator
+        let sessions = simulator.sessions(count: 60, heldOut: false, seed: 9)
+        let again = simulator.sessions(count: 60, heldOut: false, seed: 9)
+        #expect(sessions.map(\.intent) == again.map(\.intent))
+        #expect(sessions.map(\.priorEvents) == again.map(\.priorEvents))
+        for session in sessions {
+            var plain = session
+            plain.intent = .none
+            plain.priorEvents = []
+            #expect(simulator.withIntent(plain, seed: 9).intent == session.intent)
+        }
+        let kinds = Set(sessions.map(\.intent.kind))
+        #expect(kinds == ["none", "cuisine"])
+    }
+
+    @Test func aCravingRaisesTheCravedCuisineAndTheViewsLeanToIt() throws {
+        let simulator = MarketplaceFixture.simulator
+        let catalog = MarketplaceFixture.demo.catalog
+        var viewsOfCraved = 0
+        var views = 0
+        var shareAmongDeliverable = 0.0
+        var craving = 0
+        for session in simulator.sessions(count: 200, heldOut: true, seed: 5) {
+            guard case .cuisine(let craved) = session.intent else { continue }
+            let deliverable = simulator.deliverableVenues(simulator.visit(session))
+            let venue = try #require(deliverable.first { Int(catalog.venueCuisine[$0]) == craved })
+            var calm = session
+            calm.intent = .none
+            let gain =
+                simulator.utility(session, venue: venue, visit: simulator.visit(session))
+                - simulator.utility(calm, venue: venue, visit: simulator.visit(calm))
+            #expect(abs(gain - MarketplaceSessionSimulator.SessionIntent.cravingBonus) < 1e-9)
+            guard !session.priorEvents.isEmpty else { continue }
+            craving += 1
+            let of = deliverable.filter { Int(catalog.venueCuisine[$0]) == craved }.count
+            shareAmongDeliverable += Double(of) / Double(deliverable.count)
+            for event in session.priorEvents {
+                views += 1
+                if Int(catalog.venueCuisine[catalog.venueIndex(event.venueID)!]) == craved { viewsOfCraved += 1 }
+            }
+        }
+        #expect(craving > 20)
+        // The views show the craving: far more of them are of the craved cuisine than its share of venues.
+        #expect(Double(viewsOfCraved) / Double(views) > 2 * shareAmongDeliverable / Double(craving))
     }
 }

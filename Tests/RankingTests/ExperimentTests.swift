@@ -176,17 +176,7 @@ import Testing
                                     SourceConfig(name: "new", quota: 5),
                                 ],
                                 rerank: diverse,
-                                online: SurfaceOnlineConfig(
-                                    features: [
-                                        GenericFeatureConfig(
-                                            name: "online_clicks_here",
-                                            kind: "online_interacted",
-                                            event: "click",
-                                            scope: "session"
-                                        )
-                                    ],
-                                    excludeRecent: nil
-                                )
+                                online: try Self.discoveryOnline(adding: "online_clicks_here")
                             ),
                         ]
                     )
@@ -215,6 +205,56 @@ import Testing
         #expect(changed.items.first?.features.contains { $0.0 == "online_clicks_here" } == true)
         #expect(control.items.first?.features.contains { $0.0 == "online_clicks_here" } == false)
         #expect(changed.assignments.map(\.experiment) == ["everything"])
+    }
+
+    /// The discovery surface's online features (its models read them) plus a session click feature `name`.
+    static func discoveryOnline(adding name: String) throws -> SurfaceOnlineConfig {
+        var online =
+            try RankingEngine.embeddedConfig().surfaces["discovery"]?.online
+            ?? SurfaceOnlineConfig(features: [], excludeRecent: nil)
+        online.features =
+            (online.features ?? [])
+            + [GenericFeatureConfig(name: name, kind: "online_interacted", event: "click", scope: "session")]
+        return online
+    }
+
+    @Test func aModelMayReadWhatEverySurfaceAndVariantNamingItComputes() throws {
+        let layers = [
+            ExperimentLayerConfig(
+                name: "ranking",
+                salt: "s",
+                holdoutPercent: nil,
+                experiments: [
+                    Self.experiment(
+                        "clicks",
+                        percent: 100,
+                        variants: [
+                            Self.variant("control", 50),
+                            Self.variant(
+                                "clicks",
+                                50,
+                                model: "discovery_xgb",
+                                online: try Self.discoveryOnline(adding: "online_clicks_here")
+                            ),
+                        ]
+                    )
+                ]
+            )
+        ]
+        var config = try Self.config(layers)
+        let discovery = try #require(config.surfaces["discovery"])
+        let category = try #require(config.surfaces["category"])
+        // The surfaces naming the model, their features once each in order.
+        var lgbm = discovery.featureNames
+        for name in category.featureNames where !lgbm.contains(name) { lgbm.append(name) }
+        #expect(config.featureNames(ofModel: "discovery_lgbm") == lgbm)
+        // A variant's model reads the variant's online features on the experiment's surfaces.
+        #expect(config.featureNames(ofModel: "discovery_xgb") == discovery.featureNames + ["online_clicks_here"])
+        // A model no surface or variant names may read anything some surface computes.
+        config.experiments = []
+        let unused = config.featureNames(ofModel: "discovery_xgb")
+        for surface in config.surfaces.values { #expect(surface.featureNames.allSatisfy(unused.contains)) }
+        #expect(Set(unused).count == unused.count)
     }
 
     @Test func checksNameTheExperimentAndTheField() throws {

@@ -128,10 +128,14 @@ struct HostPopularSource: CandidateSource {
     @Test(arguments: ["discovery-lgbm.txt", "discovery-xgb.json"])
     func finishingTheLeadersGivesTheFullModelsScores(file: String) throws {
         let loader = try #require(RankingEngine.defaultLoader)
+        // The discovery surface's features: the joined ones, then the online ones (missing here: no events).
+        let names = try #require(try RankingEngine.embeddedConfig().surfaces["discovery"]?.featureNames)
         let model = try ActiveModel(
-            model: loader(ModelActivationTests.directory + "/" + file, nil, FeatureJoiner.venueFeatures),
-            kind: .venues
+            model: loader(ModelActivationTests.directory + "/" + file, nil, names),
+            kind: .venues,
+            featureNames: names
         )
+        #expect(model.isNativeOrder)
         let config = ScoringConfig(firstPhaseTrees: 20, fullModelTopN: 10)
         var twoPhase = 0
         for spot in spots.prefix(12) {
@@ -140,14 +144,15 @@ struct HostPopularSource: CandidateSource {
             try NearbySource().generate(request, quota: 400, deadline: far, into: &candidates)
             var frame = frame(spot)
             frame.city = request.city
-            let width = FeatureJoiner.venueFeatures.count
-            var rows = [Double](repeating: 0, count: candidates.count * width)
+            let width = names.count
+            var rows = [Double](repeating: .nan, count: candidates.count * width)
             rows.withUnsafeMutableBufferPointer {
                 FeatureJoiner.join(
                     kind: .venues,
                     catalog: request.catalog,
                     frame: frame,
                     candidates: candidates,
+                    stride: width,
                     into: $0
                 )
             }

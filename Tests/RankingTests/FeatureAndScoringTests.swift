@@ -130,8 +130,9 @@ import Testing
         let path = Self.directory + "/" + file
         let model = try GradientBoostedTrees.load(contentsOf: path)
         try model.validate(against: GoldenFile.load(contentsOf: GoldenFile.path(forModelAt: path)))
-        let kind: SurfaceKind = file.hasPrefix("discovery") ? .venues : .venueItems
-        try model.checkFeatures(available: FeatureJoiner.featureNames(for: kind))
+        let config = try RankingEngine.embeddedConfig()
+        let key = try #require(config.models.first { $0.value.file == file }?.key)
+        try model.checkFeatures(available: config.featureNames(ofModel: key))
     }
 
     @Test func aModelWhoseScoresDifferFromItsGoldenFileIsRefusedAndTheOldOneKeepsServing() throws {

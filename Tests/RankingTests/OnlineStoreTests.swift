@@ -328,7 +328,12 @@ import Testing
         GenericOnlineTests.feature(name, kind, change)
     }
 
+    /// Online features for discovery: the embedded discovery models read the last three.
     static let features = [
+        feature("online_secs_since_venue_order", "online_time_since") {
+            $0.event = "order"
+            $0.via = "venue"
+        },
         feature("online_venue_orders_1h", "online_window_count") {
             $0.event = "order"
             $0.windowSeconds = 3600
@@ -368,8 +373,10 @@ import Testing
         let shown = try #require(before.items.first?.itemID)
         let ordered = try #require(before.items.dropFirst().first?.itemID)
         let names = before.items[0].features.map(\.0)
-        #expect(Array(names.suffix(4)) == Self.features.map(\.name))
-        #expect(names.count == FeatureJoiner.venueFeatures.count + 4)
+        // What the model read in its order (the discovery model reads three online features), then the rest.
+        #expect(Set(names) == Set(FeatureJoiner.venueFeatures + Self.features.map(\.name)))
+        #expect(names.count == FeatureJoiner.venueFeatures.count + Self.features.count)
+        #expect(Array(names.suffix(2)) == ["online_venue_orders_1h", "online_secs_since_cuisine_click"])
         func value(_ result: RankResult, _ id: String, _ name: String) -> Double? {
             result.items.first { $0.itemID == id }?.features.first { $0.0 == name }?.1
         }
@@ -426,7 +433,10 @@ import Testing
         ]
         for (feature, message) in cases {
             #expect {
-                try Fixture.engine { $0.surfaces["discovery"]?.online = SurfaceOnlineConfig(features: [feature]) }
+                // Beside the features the discovery models read, so the bad one is what is refused.
+                try Fixture.engine {
+                    $0.surfaces["discovery"]?.online = SurfaceOnlineConfig(features: Self.features + [feature])
+                }
             } throws: { error in
                 "\(error)".contains("surface discovery") && "\(error)".contains(message)
             }

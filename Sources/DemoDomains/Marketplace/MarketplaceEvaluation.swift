@@ -235,60 +235,110 @@ extension MarketplaceSessionSimulator {
             .sorted { (popularity[$0], -$0) > (popularity[$1], -$1) }
     }
 
+    /// Sessions compared with and without their events have at least this many events before the request.
+    public static let minimumPriorEvents = 3
+
     /// Replays `sessions` held-out sessions (drawn with `seed`) through `ranker`, asked as a surface doing `task`
     /// would be, and through the popularity baseline, and reports NDCG@10 and recall of each and of the ceiling.
     /// The ranker answers entity ids, best first; ids of no venue (venue tasks) or item (item tasks) of the demo
     /// are skipped. Its row is called `name`.
+    ///
+    /// The ranker is told whether to read the session's earlier events (``Session/priorEvents``): its row reads
+    /// them, as a served request would. Sessions with at least ``minimumPriorEvents`` of them are asked a second
+    /// time without, for the report's ``MarketplaceEvaluationReport/events`` comparison.
     public func evaluate(
         surface: String,
         task: EvaluationTask,
         sessions count: Int,
         seed: UInt64,
         name: String,
-        ranker: (EvaluationQuery) throws -> [String]
+        ranker: (_ query: EvaluationQuery, _ withEvents: Bool) throws -> [String]
     ) rethrows -> MarketplaceEvaluationReport {
         let cutoff = task.recallCutoff
         let catalog = demo.catalog
-        var served = (ndcg: 0.0, recall: 0.0)
-        var popular = (ndcg: 0.0, recall: 0.0)
-        var ceiling = (ndcg: 0.0, recall: 0.0)
-        var evaluated = 0
+        var served = MetricSums()
+        var popular = MetricSums()
+        var ceiling = MetricSums()
+        var comparison = (popular: MetricSums(), without: MetricSums(), with: MetricSums())
+        var byIntent: [String: (without: MetricSums, with: MetricSums)] = [:]
         for session in sessions(count: count, heldOut: true, seed: seed) {
             guard let evaluation = evaluationCase(session, task: task) else { continue }
-            let ranked = try ranker(evaluation.query).compactMap {
-                task.ranksVenues ? catalog.venueIndex($0) : catalog.itemIndex($0)
-            }
             let truth = evaluation.truth.map { ($0.venue, grade: $0.grade) }
-            served.ndcg += DemoMetrics.ndcg(ranked, relevance: truth, k: 10)
-            served.recall += DemoMetrics.recall(ranked, relevance: truth, k: cutoff)
-            popular.ndcg += DemoMetrics.ndcg(evaluation.baseline, relevance: truth, k: 10)
-            popular.recall += DemoMetrics.recall(evaluation.baseline, relevance: truth, k: cutoff)
-            ceiling.ndcg += DemoMetrics.ndcg(evaluation.ceiling, relevance: truth, k: 10)
-            ceiling.recall += DemoMetrics.recall(evaluation.ceiling, relevance: truth, k: cutoff)
-            evaluated += 1
+            func measured(_ ids: [String]) -> (ndcg: Double, recall: Double) {
+                let ranked = ids.compactMap { task.ranksVenues ? catalog.venueIndex($0) : catalog.itemIndex($0) }
+                return (
+                    DemoMetrics.ndcg(ranked, relevance: truth, k: 10),
+                    DemoMetrics.recall(ranked, relevance: truth, k: cutoff)
+                )
+            }
+            let withEvents = measured(try ranker(evaluation.query, true))
+            let baseline = measured(evaluation.baseline.map(task.id))
+            served.add(withEvents)
+            popular.add(baseline)
+            ceiling.add(measured(evaluation.ceiling.map(task.id)))
+            guard session.priorEvents.count >= MarketplaceSessionSimulator.minimumPriorEvents else { continue }
+            let withoutEvents = measured(try ranker(evaluation.query, false))
+            comparison.popular.add(baseline)
+            comparison.without.add(withoutEvents)
+            comparison.with.add(withEvents)
+            byIntent[session.intent.kind, default: (MetricSums(), MetricSums())].without.add(withoutEvents)
+            byIntent[session.intent.kind, default: (MetricSums(), MetricSums())].with.add(withEvents)
         }
-        let n = Double(max(evaluated, 1))
         return MarketplaceEvaluationReport(
             surface: surface,
             task: task,
-            sessions: evaluated,
+            sessions: served.count,
             recallCutoff: cutoff,
             rows: [
+                popular.row(task.baselineName, isBaseline: true),
+                served.row(name),
+                ceiling.row("ceiling: hidden utility without noise (not a ranker)", isCeiling: true),
+            ],
+            events: [
                 .init(
-                    name: task.baselineName,
-                    ndcg10: popular.ndcg / n,
-                    recall: popular.recall / n,
-                    isBaseline: true
-                ),
-                .init(name: name, ndcg10: served.ndcg / n, recall: served.recall / n),
-                .init(
-                    name: "ceiling: hidden utility without noise (not a ranker)",
-                    ndcg10: ceiling.ndcg / n,
-                    recall: ceiling.recall / n,
-                    isCeiling: true
-                ),
+                    ranker: name,
+                    sessions: comparison.with.count,
+                    popularity: comparison.popular.row(task.baselineName, isBaseline: true),
+                    withoutEvents: comparison.without.row(name + ", without events"),
+                    withEvents: comparison.with.row(name + ", with events"),
+                    byIntent: byIntent.keys.sorted().map { kind in
+                        let pair = byIntent[kind]!
+                        return .init(
+                            intent: kind,
+                            sessions: pair.with.count,
+                            withoutEvents: pair.without.row(kind),
+                            withEvents: pair.with.row(kind)
+                        )
+                    }
+                )
             ]
         )
+    }
+}
+
+extension MarketplaceSessionSimulator.EvaluationTask {
+    /// The id of a venue index (venue tasks) or item index (item tasks).
+    func id(_ index: Int) -> String {
+        ranksVenues ? MarketplaceCatalog.venueID(index) : MarketplaceCatalog.itemID(index)
+    }
+}
+
+/// Running sums of NDCG@10 and recall over sessions.
+struct MetricSums {
+    var ndcg = 0.0
+    var recall = 0.0
+    var count = 0
+
+    mutating func add(_ measured: (ndcg: Double, recall: Double)) {
+        ndcg += measured.ndcg
+        recall += measured.recall
+        count += 1
+    }
+
+    /// The means as a report row.
+    func row(_ name: String, isBaseline: Bool = false, isCeiling: Bool = false) -> MarketplaceEvaluationReport.Row {
+        let n = Double(max(count, 1))
+        return .init(name: name, ndcg10: ndcg / n, recall: recall / n, isBaseline: isBaseline, isCeiling: isCeiling)
     }
 }
 
@@ -327,6 +377,35 @@ public struct MarketplaceEvaluationReport: Sendable {
     public var recallCutoff: Int
     /// One row per ranker, the baseline first and the ceiling last.
     public var rows: [Row]
+    /// Per ranker, the same requests with and without the session's earlier events.
+    public var events: [EventsComparison]
+
+    /// A ranker asked the same requests with and without the session's earlier events, over the held-out sessions
+    /// with at least ``MarketplaceSessionSimulator/minimumPriorEvents`` of them.
+    public struct EventsComparison: Sendable {
+        /// One kind of hidden intent's share of the comparison.
+        public struct IntentRows: Sendable {
+            /// ``MarketplaceSessionSimulator/Intent/kind``.
+            public var intent: String
+            public var sessions: Int
+            public var withoutEvents: Row
+            public var withEvents: Row
+        }
+
+        /// The ranker's name.
+        public var ranker: String
+        /// Sessions compared.
+        public var sessions: Int
+        /// The baseline over the same sessions.
+        public var popularity: Row
+        public var withoutEvents: Row
+        public var withEvents: Row
+        /// The same per kind of hidden intent: where events can show something and where they cannot.
+        public var byIntent: [IntentRows]
+
+        /// NDCG@10 with events over NDCG@10 without (nil when without is zero).
+        public var lift: Double? { withoutEvents.ndcg10 > 0 ? withEvents.ndcg10 / withoutEvents.ndcg10 : nil }
+    }
 
     /// Creates a report.
     public init(
@@ -334,13 +413,15 @@ public struct MarketplaceEvaluationReport: Sendable {
         task: MarketplaceSessionSimulator.EvaluationTask,
         sessions: Int,
         recallCutoff: Int,
-        rows: [Row]
+        rows: [Row],
+        events: [EventsComparison] = []
     ) {
         self.surface = surface
         self.task = task
         self.sessions = sessions
         self.recallCutoff = recallCutoff
         self.rows = rows
+        self.events = events
     }
 
     /// NDCG@10 of the baseline row, the denominator of every ratio.
@@ -366,6 +447,41 @@ public struct MarketplaceEvaluationReport: Sendable {
         }
         lines.append("")
         lines.append("\(sessions) held-out sessions")
+        for comparison in events where comparison.sessions > 0 {
+            lines += [
+                "",
+                "\(comparison.ranker) with and without the session's events (\(comparison.sessions) held-out sessions "
+                    + "with at least \(MarketplaceSessionSimulator.minimumPriorEvents) events before the request)",
+                "",
+                "| ranker | NDCG@10 | recall@\(recallCutoff) | NDCG@10 / popularity |",
+                "|---|---:|---:|---:|",
+            ]
+            for row in [comparison.popularity, comparison.withoutEvents, comparison.withEvents] {
+                let ratio = comparison.popularity.ndcg10 > 0 ? row.ndcg10 / comparison.popularity.ndcg10 : .nan
+                lines.append(String(format: "| %@ | %.4f | %.4f | %.2fx |", row.name, row.ndcg10, row.recall, ratio))
+            }
+            if let lift = comparison.lift {
+                lines += ["", String(format: "NDCG@10 with events / without: %.3f (%+.1f%%)", lift, 100 * (lift - 1))]
+            }
+            lines += [
+                "",
+                "| session's hidden intent | sessions | NDCG@10 without events | with events | with / without |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            for row in comparison.byIntent {
+                let ratio = row.withoutEvents.ndcg10 > 0 ? row.withEvents.ndcg10 / row.withoutEvents.ndcg10 : .nan
+                lines.append(
+                    String(
+                        format: "| %@ | %d | %.4f | %.4f | %.3f |",
+                        row.intent,
+                        row.sessions,
+                        row.withoutEvents.ndcg10,
+                        row.withEvents.ndcg10,
+                        ratio
+                    )
+                )
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -29,9 +29,94 @@ public struct MarketplaceSessionSimulator: Sendable {
         public var requestID: String
         /// Whether the user is held out for evaluation.
         public var heldOut: Bool
+        /// What the user is after in this visit beyond their lasting taste; only ``priorEvents`` show it.
+        public var intent = Intent.none
+        /// What the user did in this session before the request, oldest first (empty: the session's first page).
+        public var priorEvents: [SessionEvent] = []
 
         /// The user's id.
         public var userID: String { MarketplaceCatalog.userID(user) }
+        /// The session's id, as its events and requests carry it.
+        public var sessionID: String { "s-" + requestID }
+    }
+
+    /// What a user is after in one visit, on top of the taste their orders show: nothing in particular, or a craving
+    /// for one cuisine (primary cuisine index), whatever they usually order. It is drawn per session, so neither the
+    /// snapshot nor the user's history shows it; the venues they look at first in the session do.
+    public enum Intent: Sendable, Equatable {
+        case none
+        case cuisine(Int)
+
+        /// The kind, for reports: `none` or `cuisine`.
+        public var kind: String {
+            switch self {
+            case .none: return "none"
+            case .cuisine: return "cuisine"
+            }
+        }
+    }
+
+    /// One thing a user did in a session before the request: looked at a venue's page.
+    public struct SessionEvent: Sendable, Equatable {
+        /// The event kind as `Track` names it (`view`).
+        public var kind: String
+        /// The venue's id.
+        public var venueID: String
+        /// When, Unix milliseconds (before the session's request).
+        public var timeMs: Int64
+    }
+
+    /// How a session's intent and earlier events are drawn.
+    enum SessionIntent {
+        /// Share of sessions with a craving.
+        static let cravingShare = 0.7
+        /// What a craving adds to the utility of a venue of the craved cuisine.
+        static let cravingBonus = 5.0
+        /// Share of sessions that start at the request: no earlier events, whatever the intent.
+        static let firstPageShare = 0.25
+        /// Venues looked at before the request, when any: this many at least, and up to this many more.
+        static let minimumViews = 3
+        static let extraViews = 3
+        /// Spread of the noise on which venues are looked at: wider than on what is ordered, as people browse.
+        static let browsingNoise = 1.5
+        /// Time between two of those views, and between the last and the request.
+        static let viewSpacingMs: Int64 = 40_000
+        /// A cuisine is craved only where at least this many venues of it can take the order.
+        static let minimumCravedVenues = 3
+    }
+
+    /// `session` with its intent and earlier events drawn, from a stream of its own, so the sessions' users, places
+    /// and times do not depend on them. The events are the venues the user looks at first: those whose session
+    /// utility (with the craving) plus browsing noise is highest.
+    func withIntent(_ session: Session, seed: UInt64) -> Session {
+        var session = session
+        var rng = DemoRandom(seed: seed, stream: "intent", session.id)
+        let wantsCraving = rng.chance(SessionIntent.cravingShare)
+        let firstPage = rng.chance(SessionIntent.firstPageShare)
+        let views = SessionIntent.minimumViews + rng.below(SessionIntent.extraViews + 1)
+        let catalog = demo.catalog
+        var v = visit(session)
+        let deliverable = deliverableVenues(v).sorted()
+        if wantsCraving {
+            var counts = [Int](repeating: 0, count: MarketplaceTruth.cuisineCount)
+            for venue in deliverable { counts[Int(catalog.venueCuisine[venue])] += 1 }
+            let eligible = counts.indices.filter { counts[$0] >= SessionIntent.minimumCravedVenues }
+            if !eligible.isEmpty { session.intent = .cuisine(eligible[rng.below(eligible.count)]) }
+        }
+        guard !firstPage, deliverable.count > views else { return session }
+        v.intent = session.intent
+        var noisy = deliverable.map {
+            (utility(session, venue: $0, visit: v) + SessionIntent.browsingNoise * rng.gumbel(), $0)
+        }
+        noisy.sort { ($0.0, -$0.1) > ($1.0, -$1.1) }
+        session.priorEvents = noisy.prefix(views).enumerated().map { k, entry in
+            SessionEvent(
+                kind: "view",
+                venueID: MarketplaceCatalog.venueID(entry.1),
+                timeMs: session.requestTimeUnixMs - Int64(views - k) * SessionIntent.viewSpacingMs
+            )
+        }
+        return session
     }
 
     /// Held-out users are a fixed tenth of users, chosen by a hash of their id, never trained on.
@@ -66,7 +151,7 @@ public struct MarketplaceSessionSimulator: Sendable {
                 )
             )
         }
-        return sessions
+        return sessions.map { withIntent($0, seed: seed) }
     }
 
     /// What a session's utilities depend on besides the truth: local time, the city, and the user's habits.
@@ -78,6 +163,8 @@ public struct MarketplaceSessionSimulator: Sendable {
         var weekday: Int
         var minuteOfDay: Int
         var hour: Int
+        /// The session's intent.
+        var intent = Intent.none
         /// Orders of the user per venue and per item.
         var venueOrders: [Int32: Int] = [:]
         var itemOrders: [Int32: Int] = [:]
@@ -102,7 +189,8 @@ public struct MarketplaceSessionSimulator: Sendable {
             city: city,
             weekday: ((localDay + 3) % 7 + 7) % 7,  // 1970-01-01 was a Thursday
             minuteOfDay: minuteOfDay,
-            hour: minuteOfDay / 60
+            hour: minuteOfDay / 60,
+            intent: session.intent
         )
         for o in catalog.orders(of: session.user) {
             visit.venueOrders[catalog.orderVenue[o], default: 0] += 1
@@ -130,6 +218,9 @@ public struct MarketplaceSessionSimulator: Sendable {
             hour: visit.hour
         )
         if let count = visit.venueOrders[Int32(venue)] { u += 1.2 * log1p(Double(count)) }
+        if case .cuisine(let craved) = visit.intent, Int(demo.catalog.venueCuisine[venue]) == craved {
+            u += SessionIntent.cravingBonus
+        }
         return u
     }
 

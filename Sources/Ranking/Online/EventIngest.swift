@@ -53,6 +53,25 @@ public enum EventIngest {
         return outcome
     }
 
+    /// An in-process store holding exactly `events`, taken in as `Track` takes them at `nowMs`: an offline replay of
+    /// one session (evaluation, training rows), so that a request after them reads the online state it would have
+    /// read when served.
+    /// - Throws: `RankingError.unavailable` naming the first event refused, as the replay would then not be the
+    ///   session's.
+    public static func replay(_ events: [IncomingEvent], nowMs: Int64) throws -> InProcessOnlineStore {
+        let store = InProcessOnlineStore()
+        let outcome = try track(events, store: store, nowMs: nowMs, deadline: .now() + .seconds(60))
+        if let refused = outcome.rejections.first {
+            throw RankingError.unavailable("event \(refused.eventID) of a replay refused: \(refused.error.message)")
+        }
+        guard outcome.accepted == events.count else {
+            throw RankingError.unavailable(
+                "\(events.count - outcome.accepted) of \(events.count) events of a replay not stored (repeated ids)"
+            )
+        }
+        return store
+    }
+
     /// `rankd_events_total{outcome, reason}` (swift-metrics; made on first use, after the process bootstraps).
     static let metrics: (accepted: Counter, duplicate: Counter, rejected: [EventRejection: Counter], failed: Counter) =
         (

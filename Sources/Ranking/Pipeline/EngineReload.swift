@@ -47,18 +47,24 @@ extension PipelineConfig {
         }?.value.kind ?? .venues
     }
 
-    /// The features a model key may use: those of every surface (or experiment variant's surface) naming it; the
-    /// venue features when none does.
+    /// The features a model key may use: those of every surface naming it, and of every surface an experiment
+    /// variant naming it changes (with the variant's online features where it has its own); when none does, every
+    /// feature some surface computes.
     public func featureNames(ofModel key: String) -> [String] {
-        let using = surfaces.sorted { $0.key < $1.key }.filter { _, surface in
-            surface.model == key || (surface.experiment?.variants ?? []).contains { $0.model == key }
+        var lists = surfaces.sorted { $0.key < $1.key }.filter { $0.value.model == key }.map(\.value.featureNames)
+        for experiment in allLayers.flatMap(\.experiments) {
+            for variant in experiment.variants where variant.model == key {
+                for name in experiment.surfaces {
+                    guard var surface = surfaces[name] else { continue }
+                    if let online = variant.online { surface.online = online }
+                    lists.append(surface.featureNames)
+                }
+            }
         }
-        guard !using.isEmpty else { return FeatureJoiner.venueFeatures }
+        if lists.isEmpty { lists = surfaces.sorted { $0.key < $1.key }.map(\.value.featureNames) }
         var names: [String] = []
-        for (_, surface) in using {
-            for name in surface.featureNames where !names.contains(name) { names.append(name) }
-        }
-        return names
+        for list in lists { for name in list where !names.contains(name) { names.append(name) } }
+        return names.isEmpty ? FeatureJoiner.venueFeatures : names
     }
 
     /// The model key `--model` style overrides replace: the discovery surface's model, else the first key.
