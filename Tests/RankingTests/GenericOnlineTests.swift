@@ -107,29 +107,21 @@ import Testing
     @Test func sessionDifferenceAndCosineCompareWithWhatTheSessionCompletedOrSkipped() throws {
         let state = try GenericFixture.state(
             try GenericFixture.surface {
-                $0.features = [
-                    Self.feature("energy_gap_completes", "online_session_difference") {
-                        $0.event = "complete"
-                        $0.attribute = "energy"
-                    },
-                    Self.feature("energy_gap_skips", "online_session_difference") {
-                        $0.event = "skip"
-                        $0.attribute = "energy"
-                    },
-                    Self.feature("energy_vs_completes", "online_session_difference") {
-                        $0.event = "complete"
-                        $0.attribute = "energy"
-                        $0.signed = true
-                    },
-                    Self.feature("cosine_completes", "online_session_cosine") {
-                        $0.event = "complete"
-                        $0.attribute = "embedding"
-                    },
-                    Self.feature("cosine_skips", "online_session_cosine") {
-                        $0.event = "skip"
-                        $0.attribute = "embedding"
-                    },
+                // (name, kind, event, attribute)
+                let kinds = [
+                    ("energy_gap_completes", "online_session_difference", "complete", "energy"),
+                    ("energy_gap_skips", "online_session_difference", "skip", "energy"),
+                    ("energy_vs_completes", "online_session_difference", "complete", "energy"),
+                    ("cosine_completes", "online_session_cosine", "complete", "embedding"),
+                    ("cosine_skips", "online_session_cosine", "skip", "embedding"),
                 ]
+                $0.features = kinds.map { name, kind, event, attribute in
+                    Self.feature(name, kind) {
+                        $0.event = event
+                        $0.attribute = attribute
+                        $0.signed = name == "energy_vs_completes" ? true : nil
+                    }
+                }
                 $0.weights = ["energy_gap_completes": -1]
             }
         )
