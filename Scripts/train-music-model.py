@@ -5,8 +5,10 @@
     rankctl music-training --seed 7 --out /tmp/rankd-music-training
     Scripts/train-music-model.py --data /tmp/rankd-music-training --out Sources/Ranking/Resources
 
-The rows come from the served pipeline (the generic surface's candidates and feature join) on a music demo of seed 7,
-while `rankctl eval --surface next_track` evaluates on seed 42: the model never sees the world it is scored on.
+The rows come from the served pipeline (the generic surface's candidates, online read and feature join) on a music demo
+of seed 7, each held-out session's events so far replayed into an online store first, so the online features are what
+serving computes; `rankctl eval --surface next_track` evaluates on seed 42: the model never sees the world it is scored
+on.
 Labels are the music simulator's grades of what each held-out listener would play next (2: would complete, 1: would
 start, 0: neither). Feature columns are the surface's feature names, taken from the CSV header, so the served model
 asks for exactly what rankd computes. The golden file holds rows (missing = null) and LightGBM's own raw scores, for

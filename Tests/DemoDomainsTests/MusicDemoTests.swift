@@ -118,7 +118,7 @@ import Testing
         for session in sessions {
             #expect(MusicSessionSimulator.isHeldOut(userID: MusicCatalog.userID(session.user)))
             #expect(session.start >= MusicDemo.exportTime)
-            #expect((1...8).contains(session.tracks.count))
+            #expect((1...12).contains(session.tracks.count))
             let written = c.listens(of: session.user)
             #expect(written.allSatisfy { c.listenStart[$0] < session.start && c.listenEnd[$0] < MusicDemo.exportTime })
         }

@@ -144,6 +144,21 @@ import Testing
         }
     }
 
+    @Test func listenersHaveTheHeldOutSessionsIntentsAndTheirBestTracksFollowThem() {
+        let listener = MusicListener(demo: MusicDemoTests.demo, seed: 6)
+        let catalog = MusicDemoTests.demo.catalog
+        var kinds: Set<String> = []
+        for (number, user) in listener.users(count: 60).enumerated() {
+            let session = listener.session(number: number, user: user)
+            kinds.insert(session.intent.kind)
+            // Tired of an artist: a ranker that knew the truth answers none of theirs.
+            guard case .tiredOf(let artist) = session.intent else { continue }
+            let best = session.bestTracks(limit: 20).compactMap { catalog.trackIndex($0) }
+            #expect(!best.contains { catalog.trackArtist[$0] == artist }, "session \(number) tired of \(artist)")
+        }
+        #expect(kinds.isSuperset(of: ["energy", "genre", "tired_of"]), "\(kinds)")
+    }
+
     @Test func anAnswerRankedByTheHiddenUtilityIsCompletedMoreThanARandomOne() {
         let listener = MusicListener(demo: MusicDemoTests.demo, seed: 8)
         let trackCount = MusicDemoTests.demo.catalog.trackCount

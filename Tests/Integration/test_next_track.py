@@ -142,13 +142,23 @@ def test_eval_json_reports_next_track_against_popularity(bin_dir):
     surface = document["surfaces"][0]
     assert surface["task"] == "next_track" and surface["recall_at"] == 50 and surface["sessions"] == 40
     rankers = surface["rankers"]
-    assert [ranker["baseline"] for ranker in rankers] == [True, False, False]
+    assert [ranker["baseline"] for ranker in rankers] == [True, False, False, False]
     assert rankers[0]["name"] == "popularity in genre"
-    assert rankers[2]["name"].startswith("rankd next_track")
+    assert rankers[2]["name"].startswith("rankd next_track") and rankers[2]["name"].endswith("without events")
+    assert rankers[3]["name"].startswith("rankd next_track") and rankers[3]["name"].endswith("with events")
     for ranker in rankers:
         assert 0 <= ranker["ndcg_at_10"] <= 1 and 0 <= ranker["recall"] <= 1, ranker
         if rankers[0]["ndcg_at_10"] > 0:
             assert abs(ranker["ndcg_at_10_vs_popularity"] - ranker["ndcg_at_10"] / rankers[0]["ndcg_at_10"]) < 1e-9
+    # The same sessions with and without their events, those with at least three events before the request.
+    events = surface["events"]
+    assert events["min_prior_events"] == 3 and 0 < events["sessions"] <= 40, events
+    without, with_events = events["without_events"], events["with_events"]
+    assert without["name"].endswith("without events") and with_events["name"].endswith("with events")
+    for row in (events["popularity"], without, with_events):
+        assert 0 <= row["ndcg_at_10"] <= 1 and 0 <= row["recall"] <= 1, row
+    if without["ndcg_at_10"] > 0:
+        assert abs(events["ndcg_at_10_with_vs_without"] - with_events["ndcg_at_10"] / without["ndcg_at_10"]) < 1e-9
 
 
 def test_rankctl_recommends_next_track(bin_dir, music):

@@ -104,6 +104,129 @@ import Testing
         #expect(cold.degradedStages.isEmpty)
     }
 
+    @Test func sessionDifferenceAndCosineCompareWithWhatTheSessionCompletedOrSkipped() throws {
+        let state = try GenericFixture.state(
+            try GenericFixture.surface {
+                // (name, kind, event, attribute)
+                let kinds = [
+                    ("energy_gap_completes", "online_session_difference", "complete", "energy"),
+                    ("energy_gap_skips", "online_session_difference", "skip", "energy"),
+                    ("energy_vs_completes", "online_session_difference", "complete", "energy"),
+                    ("cosine_completes", "online_session_cosine", "complete", "embedding"),
+                    ("cosine_skips", "online_session_cosine", "skip", "embedding"),
+                ]
+                $0.features = kinds.map { name, kind, event, attribute in
+                    Self.feature(name, kind) {
+                        $0.event = event
+                        $0.attribute = attribute
+                        $0.signed = name == "energy_vs_completes" ? true : nil
+                    }
+                }
+                $0.weights = ["energy_gap_completes": -1]
+            }
+        )
+        let surface = state.surfaces["next_track"]!
+        // Session s1 completed t5 (energy 0.5) and t7 (0.7) and skipped t9 (0.9); a skip of t2 (0.2) is another
+        // session's.
+        let store = try Self.store([
+            (.complete, "t5", 300, "s1"), (.complete, "t7", 200, "s1"), (.skip, "t9", 100, "s1"),
+            (.skip, "t2", 50, "s0"),
+        ])
+        let run = try GenericFixture.list(state, Self.query(["t1"]), online: store)
+        func value(_ name: String, _ track: Int32) throws -> Double {
+            try #require(Self.value(run, surface, name, track))
+        }
+        #expect(abs(try value("energy_gap_completes", 5) - 0) < 1e-6)  // t6: 0.6, the completes' mean
+        #expect(abs(try value("energy_gap_completes", 10) - 0.5) < 1e-6)  // t11: 0.1
+        #expect(abs(try value("energy_gap_skips", 5) - 0.3) < 1e-6)
+        #expect(abs(try value("energy_gap_skips", 10) - 0.8) < 1e-6)
+        #expect(abs(try value("energy_vs_completes", 10) + 0.5) < 1e-6)  // signed: t11 is below the completes
+        #expect(abs(try value("energy_vs_completes", 8) - 0.3) < 1e-6)  // t9: 0.9
+        // Embeddings: t5 and t7 are (0, 1), t9 (-1, 0), t11 (-1, 0.1), t2 (1, 0.2).
+        #expect(abs(try value("cosine_completes", 5) - 1) < 1e-6)
+        #expect(abs(try value("cosine_completes", 1) - 0.2 / (1.04 as Double).squareRoot()) < 1e-6)
+        #expect(abs(try value("cosine_skips", 10) - 1 / (1.01 as Double).squareRoot()) < 1e-6)
+        #expect(abs(try value("cosine_skips", 5) - 0) < 1e-6)
+        // The closest to what the session completed leads (t6; t5 and t7 are not context, so they may come back).
+        #expect(GenericFixture.ids(run, surface).first == "t6")
+        // Without the session's events the gap is missing, not zero.
+        let cold = try GenericFixture.list(state, Self.query(["t1"], session: "s9"), online: store)
+        #expect(Self.value(cold, surface, "energy_gap_completes", 5)?.isNaN == true)
+        #expect(Self.value(cold, surface, "energy_gap_skips", 5)?.isNaN == true)
+        #expect(Self.value(cold, surface, "cosine_completes", 5)?.isNaN == true)
+    }
+
+    @Test func sessionRateIsHowTheCandidatesArtistOrBestGenreFaredInTheSession() throws {
+        let state = try GenericFixture.state(
+            try GenericFixture.surface {
+                $0.features = ["artist", "genres"].map { via in
+                    Self.feature("\(via)_complete_rate", "online_session_rate") {
+                        $0.event = "complete"
+                        $0.over = "play"
+                        $0.via = via
+                        $0.prior = 0.7
+                        $0.priorWeight = 1
+                    }
+                }
+                $0.weights = ["artist_complete_rate": 1]
+            }
+        )
+        let surface = state.surfaces["next_track"]!
+        // Session s1 completed t5 (a2; jazz and rock) and t9 (a3; pop) and skipped t6 (a2; jazz); another session
+        // played t1 (a1; rock).
+        let store = try Self.store([
+            (.play, "t5", 300, "s1"), (.complete, "t5", 100, "s1"), (.play, "t6", 90, "s1"), (.skip, "t6", 80, "s1"),
+            (.play, "t9", 70, "s1"), (.complete, "t9", 10, "s1"), (.play, "t1", 50, "s0"),
+        ])
+        let run = try GenericFixture.list(state, Self.query(["t1"]), online: store)
+        func value(_ name: String, _ track: Int32) throws -> Double {
+            try #require(Self.value(run, surface, name, track))
+        }
+        // (completes + 0.7) / (plays + 1) over the group's tracks in the session.
+        #expect(abs(try value("artist_complete_rate", 6) - 1.7 / 3) < 1e-9)  // t7: a2, 1 of 2
+        #expect(abs(try value("artist_complete_rate", 9) - 1.7 / 2) < 1e-9)  // t10: a3, 1 of 1
+        #expect(abs(try value("artist_complete_rate", 1) - 0.7) < 1e-9)  // t2: a1, only another session's play
+        #expect(abs(try value("genres_complete_rate", 7) - 1.7 / 3) < 1e-9)  // t8: jazz, 1 of 2
+        #expect(abs(try value("genres_complete_rate", 1) - 1.7 / 2) < 1e-9)  // t2: rock, t5's complete
+        #expect(abs(try value("genres_complete_rate", 11) - 1.7 / 2) < 1e-9)  // t12: pop
+        // A session without events reads the prior.
+        let cold = try GenericFixture.list(state, Self.query(["t1"], session: "s9"), online: store)
+        #expect(Self.value(cold, surface, "artist_complete_rate", 9) == 0.7)
+        #expect(Self.value(cold, surface, "genres_complete_rate", 7) == 0.7)
+    }
+
+    @Test func candidateRowsReadTheSessionsEventsAsRecommendDoes() throws {
+        // An engine of its own: the rows read the engine's store, which other tests must not see.
+        let engine = try RankingEngine(
+            catalog: Catalog.generic(GenericFixture.catalog, snapshotID: "fixture-music-rows"),
+            config: RankingEngine.embeddedConfig(),
+            resourceDirectory: RankingEngine.embeddedResourceDirectory()
+        )
+        var query = Self.query(["t1"])
+        query.explain = false
+        let cold = try engine.candidateRows(query)
+        // t6's artist (a2) was skipped 50 s ago in the request's session.
+        engine.onlineStore = try Self.store([(.play, "t5", 60, "s1"), (.skip, "t5", 50, "s1")])
+        let rows = try engine.candidateRows(query)
+        let served = try engine.recommendList(
+            {
+                var explained = query
+                explained.explain = true
+                explained.limit = 100
+                return explained
+            }(),
+            deadline: GenericFixture.deadline,
+            isCancelled: { false }
+        )
+        let j = try #require(rows.featureNames.firstIndex(of: "online_secs_since_artist_skip"))
+        let row = try #require(rows.itemIDs.firstIndex(of: "t6"))
+        #expect(rows.values[row * rows.featureNames.count + j] == 50)
+        #expect(cold.values[row * cold.featureNames.count + j].isNaN)
+        // The same value as the served answer's explanation.
+        let entry = try #require(served.items.first { $0.itemID == "t6" })
+        #expect(entry.features.first { $0.0 == "online_secs_since_artist_skip" }?.1 == 50)
+    }
+
     @Test func aJustSkippedTrackIsNotAnsweredAndItsArtistSinks() throws {
         let state = try GenericFixture.state(
             try GenericFixture.surface {
@@ -167,6 +290,22 @@ import Testing
             (Self.feature("f", "online_time_since") { $0.scope = "device" }, "scope must be user or session"),
             (Self.feature("f", "online_session_affinity") { $0.via = "tempo" }, "reference or tags attribute"),
             (Self.feature("f", "online_interacted") { $0.windowSeconds = -1 }, "windowSeconds must be positive"),
+            (Self.feature("f", "online_session_difference") { $0.attribute = "genres" }, "needs a number attribute"),
+            (Self.feature("f", "online_session_cosine") { $0.attribute = "energy" }, "needs an embedding attribute"),
+            (
+                Self.feature("f", "online_session_rate") {
+                    $0.event = "complete"
+                    $0.over = "play"
+                    $0.via = "tempo"
+                }, "needs a reference attribute"
+            ),
+            (Self.feature("f", "online_session_rate") { $0.event = "complete" }, "(over) needs an event kind"),
+            (
+                Self.feature("f", "online_session_difference") {
+                    $0.attribute = "energy"
+                    $0.event = "finish"
+                }, "unknown event kind finish"
+            ),
         ]
         for (feature, message) in cases {
             let surface = try GenericFixture.surface { $0.features = [feature] }

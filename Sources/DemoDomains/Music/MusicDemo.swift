@@ -59,12 +59,18 @@ public struct MusicHeldOutSession: Sendable {
     public var user: Int
     /// The session's hidden mood.
     var mood: MusicTruth.Mood
+    /// What the listener is after in this session: it changed which tracks they completed, not which were played.
+    public var intent: MusicTruth.Intent
     /// When it started, Unix milliseconds (after ``MusicDemo/exportTime``).
     public var start: Int64
     /// The tracks played so far, oldest first; the last is playing.
     public var tracks: [Int32]
-    /// Whether each was listened to the end.
+    /// Whether each was listened to the end (the last one's end is after the moment a ranker is asked).
     public var completed: [Bool]
+    /// When each started playing (its `play` event), Unix milliseconds.
+    public var starts: [Int64]
+    /// When each ended (its `complete` or `skip` event), Unix milliseconds.
+    public var ends: [Int64]
     /// The track the simulated listener went on to play.
     public var next: Int32
 }

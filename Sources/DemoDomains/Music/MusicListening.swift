@@ -37,7 +37,9 @@ struct ListenerSimulator {
         pool.reserveCapacity(MusicGenerator.candidatesPerStep)
     }
 
-    mutating func run(user u: Int) -> ListenerOutput {
+    /// Simulates listener `u`: their history sessions, follows and, when held out, their held-out session, with
+    /// the intent drawn for it or `heldOutIntent` instead (to see what the intent changes).
+    mutating func run(user u: Int, heldOutIntent: MusicTruth.Intent? = nil) -> ListenerOutput {
         var rng = DemoRandom(seed: seed, stream: "sessions", u)
         state.begin(user: u, truth: truth, catalog: catalog)
         let export = MusicDemo.exportTime
@@ -78,7 +80,7 @@ struct ListenerSimulator {
         var heldOut: MusicHeldOutSession?
         if MusicSessionSimulator.isHeldOut(userID: MusicCatalog.userID(u)) {
             var sessionRng = DemoRandom(seed: seed, stream: "held-out", u)
-            heldOut = heldOutSession(user: u, listens: kept, rng: &sessionRng)
+            heldOut = heldOutSession(user: u, listens: kept, intent: heldOutIntent, rng: &sessionRng)
         }
         for listen in kept { state.completes[Int(listen.track)] = 0 }
 
@@ -94,18 +96,40 @@ struct ListenerSimulator {
 
     /// A session after the export, played up to a random point: 1 to 8 tracks, the last one playing. It changes
     /// neither the listener's window nor the play counts.
-    private mutating func heldOutSession(user u: Int, listens: [Listen], rng: inout DemoRandom) -> MusicHeldOutSession {
+    ///
+    /// The session has an intent besides its mood. It and the listens' noise come from streams of their own, and a
+    /// listen draws the same numbers whether completed or skipped, so the tracks played are the ones a session
+    /// without intent would play: the intent changes only which of them the listener completes.
+    private mutating func heldOutSession(
+        user u: Int,
+        listens: [Listen],
+        intent override: MusicTruth.Intent?,
+        rng: inout DemoRandom
+    ) -> MusicHeldOutSession {
         let start = MusicDemo.exportTime + Int64(rng.below(7 * 86_400)) * 1000
         let mood = truth.drawMood(user: u, rng: &rng)
-        state.startSession(mood, truth: truth)
+        var intentRng = DemoRandom(seed: seed, stream: "intent", u)
+        let drawn = truth.drawIntent(
+            mood: mood,
+            recentCompletes: listens.suffix(Self.recentForIntent).filter(\.completed).map(\.track),
+            catalog: catalog,
+            rng: &intentRng
+        )
+        let intent = override ?? drawn
+        state.startSession(mood, intent: intent, truth: truth)
         var tracks: [Int32] = []
         var completed: [Bool] = []
+        var starts: [Int64] = []
+        var ends: [Int64] = []
         var time = start
-        for _ in 0..<(1 + rng.below(8)) {
+        var listenRng = DemoRandom(seed: seed, stream: "held-out-listens", u)
+        for _ in 0..<(1 + rng.below(12)) {
             let t = choose(listens: listens, rng: &rng)
-            let listen = self.listen(t, at: time, rng: &rng)
+            let listen = self.listen(t, at: time, rng: &listenRng, drawsAlike: true)
             tracks.append(Int32(t))
             completed.append(listen.completed)
+            starts.append(listen.start)
+            ends.append(listen.end)
             state.play(t)
             time = listen.end + 1000
         }
@@ -113,22 +137,30 @@ struct ListenerSimulator {
         return MusicHeldOutSession(
             user: u,
             mood: mood,
+            intent: intent,
             start: start,
             tracks: tracks,
             completed: completed,
+            starts: starts,
+            ends: ends,
             next: Int32(next)
         )
     }
 
-    /// Plays `t` from `time`: completed if its utility plus logistic noise clears the listener's threshold,
-    /// otherwise skipped after 5 to 40 seconds.
-    private func listen(_ t: Int, at time: Int64, rng: inout DemoRandom) -> Listen {
-        let utility = Double(state.utility(t, truth: truth, catalog: catalog))
+    /// The listener's latest listens an intent's tired-of artist is drawn from (by their completes).
+    static let recentForIntent = 30
+
+    /// Plays `t` from `time`: completed if its utility (with the session's intent) plus logistic noise clears the
+    /// listener's threshold, otherwise skipped after 5 to 40 seconds. With `drawsAlike`, the skip's length is drawn
+    /// even for a complete, so the next draws do not depend on the outcome (the histories draw it for skips only).
+    private func listen(_ t: Int, at time: Int64, rng: inout DemoRandom, drawsAlike: Bool = false) -> Listen {
+        let utility = Double(state.listenerUtility(t, truth: truth, catalog: catalog))
         let p = max(rng.unit(), 1e-12)
         let noise = MusicTruth.Weight.completionNoise * log(p / (1 - p))
         let completed = utility + noise > Double(truth.userThreshold[state.user])
         let duration = Int64(catalog.trackDuration[t]) * 1000
-        let end = completed ? time + duration : time + min(duration, Int64(5_000 + rng.below(35_000)))
+        let skipLength = !completed || drawsAlike ? Int64(5_000 + rng.below(35_000)) : 0
+        let end = completed ? time + duration : time + min(duration, skipLength)
         return Listen(track: Int32(t), start: time, end: end, completed: completed)
     }
 

@@ -9,9 +9,12 @@ public typealias MusicRanker = (_ userID: String, _ playing: String, _ recent: [
 ///
 /// Held-out listeners are a fixed tenth, chosen by a hash of their id. Each has one session after the export,
 /// played up to a random point; the ground truth is what the simulated listener would play next there, graded by
-/// the hidden utility: the ``relevantTracks`` best tracks by utility plus a little noise, grade 2 for those the
-/// listener would listen to the end, 1 for those they would start and likely skip. None of these sessions is in the
-/// written histories or the popularity.
+/// the hidden utility with the session's intent: the ``relevantTracks`` best tracks by utility plus a little noise,
+/// grade 2 for those the listener would listen to the end, 1 for those they would start and likely skip. None of
+/// these sessions is in the written histories or the popularity.
+///
+/// A case also carries the session's events so far (each earlier track's `play` and its `complete` or `skip`, and
+/// the playing track's `play`), the only place the session's intent shows.
 public struct MusicSessionSimulator: Sendable {
     /// The demo the sessions belong to.
     public let demo: MusicDemo
@@ -39,6 +42,25 @@ public struct MusicSessionSimulator: Sendable {
         public var recent: [String]
         /// The relevant next tracks with their grades (2 = would complete, 1 = would start), best first.
         public var relevance: [(trackID: String, grade: Int)]
+        /// An id for the session, as an app would send with its events and requests.
+        public var sessionID: String
+        /// The session's events before the request, oldest first.
+        public var events: [Event]
+        /// When the ranker is asked: just after the playing track started, Unix milliseconds.
+        public var requestTimeMs: Int64
+        /// The kind of the session's hidden intent (`none`, `energy`, `genre`, `tired_of`), for reports: part of
+        /// the ground truth, never for a ranker.
+        public var intent: String
+    }
+
+    /// One event of a held-out session, as a music app would report it.
+    public struct Event: Sendable, Equatable {
+        /// `play`, `complete` or `skip` (the event kinds of the event contract and of the snapshot's `listens`).
+        public var kind: String
+        /// The track.
+        public var trackID: String
+        /// When, Unix milliseconds.
+        public var timeMs: Int64
     }
 
     /// The first `count` held-out sessions in listener order, with their ground truth.
@@ -56,14 +78,34 @@ public struct MusicSessionSimulator: Sendable {
             }
         }
         return sessions.indices.map { i in
-            let tracks = sessions[i].tracks.map { MusicCatalog.trackID(Int($0)) }
+            let session = sessions[i]
+            let tracks = session.tracks.map { MusicCatalog.trackID(Int($0)) }
             return Case(
-                userID: MusicCatalog.userID(sessions[i].user),
+                userID: MusicCatalog.userID(session.user),
                 playing: tracks.last!,
                 recent: tracks.dropLast().reversed(),
-                relevance: truths[i].map { (MusicCatalog.trackID($0.track), $0.grade) }
+                relevance: truths[i].map { (MusicCatalog.trackID($0.track), $0.grade) },
+                sessionID: "\(MusicCatalog.userID(session.user))-s\(session.start)",
+                events: Self.events(session),
+                requestTimeMs: session.starts.last! + Self.requestDelayMs,
+                intent: session.intent.kind
             )
         }
+    }
+
+    /// How long after the playing track starts the ranker is asked what plays next.
+    public static let requestDelayMs: Int64 = 1000
+
+    /// The events of `session` before the request: every track's `play`, and each earlier track's end.
+    static func events(_ session: MusicHeldOutSession) -> [Event] {
+        var events: [Event] = []
+        for (k, t) in session.tracks.enumerated() {
+            let id = MusicCatalog.trackID(Int(t))
+            events.append(Event(kind: "play", trackID: id, timeMs: session.starts[k]))
+            guard k < session.tracks.count - 1 else { break }
+            events.append(Event(kind: session.completed[k] ? "complete" : "skip", trackID: id, timeMs: session.ends[k]))
+        }
+        return events
     }
 
     /// The ground truth of one session, from the hidden utility at its last track.
@@ -76,14 +118,14 @@ public struct MusicSessionSimulator: Sendable {
             let t = Int(catalog.listenTrack[l])
             state.completes[t] = state.completes[t] &+ 1
         }
-        state.startSession(session.mood, truth: truth)
+        state.startSession(session.mood, intent: session.intent, truth: truth)
         for t in session.tracks { state.play(Int(t)) }
         var rng = DemoRandom(seed: demo.seed, stream: "truth", u)
         var best: [(score: Double, utility: Float, track: Int)] = []
         for t in 0..<catalog.trackCount {
             let noise = rng.gumbel()
             guard !state.isInSession(t) else { continue }
-            let utility = state.utility(t, truth: truth, catalog: catalog)
+            let utility = state.listenerUtility(t, truth: truth, catalog: catalog)
             let score = Double(utility) + 0.3 * noise
             guard best.count < Self.relevantTracks || score > best[best.count - 1].score else { continue }
             let at = best.firstIndex { $0.score < score } ?? best.count
@@ -102,10 +144,15 @@ public struct MusicSessionSimulator: Sendable {
 
     /// NDCG@10 and recall@50 of `ranker` over `cases` (compute them once to compare several rankers).
     public func evaluate(name: String, cases: [Case], ranker: MusicRanker) -> MusicEvaluation {
+        evaluate(name: name, cases: cases) { c in ranker(c.userID, c.playing, c.recent) }
+    }
+
+    /// NDCG@10 and recall@50 of a ranker told the whole case, events included.
+    public func evaluate(name: String, cases: [Case], rankCase: (Case) -> [String]) -> MusicEvaluation {
         var ndcg = 0.0
         var recall = 0.0
         for c in cases {
-            let ranked = ranker(c.userID, c.playing, c.recent)
+            let ranked = rankCase(c)
             ndcg += Self.ndcg(ranked, relevance: c.relevance, k: 10)
             recall += Self.recall(ranked, relevance: c.relevance, k: 50)
         }

@@ -3,8 +3,10 @@ import Foundation
 /// Simulated listeners of the music demo for a live rankd: each listening session starts from a track of the
 /// session's mood, then asks next_track what to play after it; the listener looks at the answer's top positions
 /// (``ExaminationModel``), plays the examined track they like most (hidden utility plus Gumbel noise, as the demo's
-/// histories were made) and completes or skips it by its utility, as the demo's listeners do. A session ends after
-/// three skips in a row or at its drawn length.
+/// histories were made) and completes or skips it by its utility, as the demo's listeners do. The utility includes
+/// the session's intent (``MusicTruth/Intent``, drawn as for the demo's held-out sessions): the listener knows what
+/// they are after, and rankd sees it only through the session's events. A session ends after three skips in a row or
+/// at its drawn length.
 public struct MusicListener: Sendable {
     /// The demo rankd serves.
     public let demo: MusicDemo
@@ -65,6 +67,8 @@ public struct MusicListeningSession: Sendable {
     public private(set) var firstTrack: (completed: Bool, secondsPlayed: Double) = (false, 0)
     /// Skips since the last complete.
     public private(set) var skipsInRow = 0
+    /// What the listener is after in this session beyond its mood: part of the hidden truth, for reports.
+    public var intent: MusicTruth.Intent { state.intent }
     private let listener: MusicListener
     private var state: ListeningState
     private var rng: DemoRandom
@@ -78,11 +82,22 @@ public struct MusicListeningSession: Sendable {
         rng = DemoRandom(seed: listener.seed, stream: "listening", number)
         state = ListeningState(trackCount: demo.catalog.trackCount)
         state.begin(user: user, truth: demo.truth, catalog: demo.catalog)
-        for l in demo.catalog.listens(of: user) where demo.catalog.listenCompleted[l] {
+        let listens = demo.catalog.listens(of: user)
+        for l in listens where demo.catalog.listenCompleted[l] {
             let t = Int(demo.catalog.listenTrack[l])
             state.completes[t] = state.completes[t] &+ 1
         }
-        state.startSession(demo.truth.drawMood(user: user, rng: &rng), truth: demo.truth)
+        let mood = demo.truth.drawMood(user: user, rng: &rng)
+        // A stream of its own, so the session's other draws are those of a listener without intent.
+        var intentRng = DemoRandom(seed: listener.seed, stream: "listening-intent", number)
+        let intent = demo.truth.drawIntent(
+            mood: mood,
+            recentCompletes: listens.suffix(ListenerSimulator.recentForIntent)
+                .filter { demo.catalog.listenCompleted[$0] }.map { demo.catalog.listenTrack[$0] },
+            catalog: demo.catalog,
+            rng: &intentRng
+        )
+        state.startSession(mood, intent: intent, truth: demo.truth)
         length = min(40, 2 + Int(-log(max(rng.unit(), 1e-12)) * 7))
         // The first track: the best liked of the mood genre's most appealing, as a listener picks a playlist.
         let genreTracks = demo.truth.genreTracks[state.mood.genre].prefix(50).map { Int($0) }
@@ -129,27 +144,28 @@ public struct MusicListeningSession: Sendable {
         )
     }
 
-    /// The tracks not yet played in the session, best first by the listener's hidden utility (no noise): the answer
+    /// The tracks not yet played in the session, best first by the listener's hidden utility with the session's
+    /// intent (no noise): the answer
     /// of a ranker that knew the truth, for tests and for calibrating how much better a model could do.
     public func bestTracks(limit: Int) -> [String] {
         let demo = listener.demo
         var scored: [(Float, Int)] = []
         for t in 0..<demo.catalog.trackCount where !state.isInSession(t) {
-            scored.append((state.utility(t, truth: demo.truth, catalog: demo.catalog), t))
+            scored.append((state.listenerUtility(t, truth: demo.truth, catalog: demo.catalog), t))
         }
         return scored.sorted { ($0.0, -$0.1) > ($1.0, -$1.1) }.prefix(limit).map { MusicCatalog.trackID($0.1) }
     }
 
     /// Utility plus a Gumbel draw: choosing the highest draws from the softmax of utilities.
     private mutating func score(_ t: Int) -> Double {
-        Double(state.utility(t, truth: listener.demo.truth, catalog: listener.demo.catalog)) + rng.gumbel()
+        Double(state.listenerUtility(t, truth: listener.demo.truth, catalog: listener.demo.catalog)) + rng.gumbel()
     }
 
     /// Plays `t`: completed when its utility plus logistic noise clears the listener's threshold, else skipped
     /// after 5 to 40 seconds (the demo's listening rule).
     private mutating func listen(_ t: Int) -> (completed: Bool, seconds: Double) {
         let demo = listener.demo
-        let utility = Double(state.utility(t, truth: demo.truth, catalog: demo.catalog))
+        let utility = Double(state.listenerUtility(t, truth: demo.truth, catalog: demo.catalog))
         let p = min(max(rng.unit(), 1e-12), 1 - 1e-12)
         let completed =
             utility + MusicTruth.Weight.completionNoise * log(p / (1 - p))

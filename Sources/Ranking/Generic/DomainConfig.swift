@@ -206,14 +206,17 @@ public struct GenericFeatureConfig: Codable, Sendable {
     /// `online_*`: the window, in seconds (window counts and rates: 300 to 3600 in steps of 300, or 7200 to 86400
     /// in steps of 3600).
     public var windowSeconds: Double?
-    /// `online_rate`: the event counted below the line (`impression` under `click`).
+    /// `online_rate`, `online_session_rate`: the event counted below the line (`impression` under `click`).
     public var over: String?
-    /// `online_rate`: the rate assumed before any event, and how many events it weighs as.
+    /// `online_rate`, `online_session_rate`: the rate assumed before any event, and how many events it weighs as.
     public var prior: Double?
     public var priorWeight: Double?
     /// `online_time_since`, `online_interacted`: whose events: `user` (every session; the default) or `session` (the
     /// request's `Context.session_id`).
     public var scope: String?
+    /// `online_session_difference`: `c`'s value minus the mean rather than the distance, so a model sees on which
+    /// side of what the session completed (or skipped) `c` lies.
+    public var signed: Bool?
 }
 
 /// What a generic feature computes for a candidate `c`, given the anchor `a`, the context items and the user.
@@ -259,6 +262,16 @@ public enum GenericFeatureKind: String, CaseIterable, Sendable {
     /// 1 when the user (or the session) had an `event` with `c` in the last `windowSeconds` (default: as long as
     /// events are kept), else 0.
     case onlineInteracted = "online_interacted"
+    /// |c.attribute - mean of `attribute` over the items of the session's events (`event`, or all)| (without the
+    /// bars when `signed`): how far `c` is from what the session completed (or skipped); missing without such events.
+    case onlineSessionDifference = "online_session_difference"
+    /// Cosine of `c`'s embedding (`attribute`) and the centroid of the items of the session's events (`event`, or
+    /// all): how alike `c` is to what the session completed (or skipped); missing without such events.
+    case onlineSessionCosine = "online_session_cosine"
+    /// (the session's `event`s + prior x priorWeight) / (its `over`s + priorWeight) on the items that share a group
+    /// with `c` (`via`: a reference, or any tag of a tags attribute), for the best of `c`'s groups: how `c`'s artist
+    /// or genres fared in the session (completes over plays); the prior where the session has no such events.
+    case onlineSessionRate = "online_session_rate"
 }
 
 /// Generic re-rank rules.

@@ -49,29 +49,7 @@ extension GenericState {
                 uptimeNanoseconds: start.uptimeNanoseconds + UInt64(surface.config.defaultBudgetMillis * 1e6)
             )
         if DispatchTime.now() >= end { throw RankingError.deadlineExceeded }
-        let nowMs =
-            query.context.requestTimeUnixMs != 0
-            ? query.context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
-        inputs.online = OnlineRequestState(nowMs: nowMs)
-        var onlineDegraded = false
-        if surface.readsOnline, let online {
-            let now = DispatchTime.now()
-            let share = Double(end.uptimeNanoseconds &- now.uptimeNanoseconds) * RankingEngine.onlineReadShare
-            let until = DispatchTime(uptimeNanoseconds: now.uptimeNanoseconds + UInt64(max(0, min(share, 86_400e9))))
-            do {
-                let state = try online.read(
-                    userID: query.userID,
-                    sessionID: query.context.sessionID,
-                    nowMs: nowMs,
-                    deadline: until
-                )
-                inputs.online = OnlineRequestState(state, nowMs: nowMs, counters: online.itemCounters) {
-                    surface.items.ids.position($0)
-                }
-            } catch {
-                onlineDegraded = true
-            }
-        }
+        let onlineDegraded = !surface.readOnline(query, from: online, into: &inputs, end: end)
         var run = try surface.run(
             inputs,
             exclude: query.excludeItemIDs,
@@ -81,6 +59,42 @@ extension GenericState {
         )
         if onlineDegraded { run.degradedStages.insert("features.online", at: 0) }
         return (run, surface, limit)
+    }
+}
+
+extension GenericSurface {
+    /// Sets the request's time and, when the surface reads the online state and there is a store, the user's and the
+    /// session's events and the item counters, read within a share of the time left until `end`. Recommend and
+    /// ``RankingEngine/candidateRows(_:)`` both come here, so a model is trained on the state it is served with.
+    /// - Returns: false when the read failed or was late (the inputs then hold no events).
+    func readOnline(
+        _ query: RecommendQuery,
+        from online: (any OnlineStore)?,
+        into inputs: inout GenericInputs,
+        end: DispatchTime
+    ) -> Bool {
+        let nowMs =
+            query.context.requestTimeUnixMs != 0
+            ? query.context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        inputs.online = OnlineRequestState(nowMs: nowMs)
+        guard readsOnline, let online else { return true }
+        let now = DispatchTime.now()
+        let share = Double(end.uptimeNanoseconds &- now.uptimeNanoseconds) * RankingEngine.onlineReadShare
+        let until = DispatchTime(uptimeNanoseconds: now.uptimeNanoseconds + UInt64(max(0, min(share, 86_400e9))))
+        do {
+            let state = try online.read(
+                userID: query.userID,
+                sessionID: query.context.sessionID,
+                nowMs: nowMs,
+                deadline: until
+            )
+            inputs.online = OnlineRequestState(state, nowMs: nowMs, counters: online.itemCounters) {
+                self.items.ids.position($0)
+            }
+            return true
+        } catch {
+            return false
+        }
     }
 }
 
@@ -189,7 +203,10 @@ public struct CandidateRows: Sendable {
 
 extension RankingEngine {
     /// The candidates and feature rows of a Recommend on a generic surface (the same checks and the same stages as
-    /// Recommend up to the feature join).
+    /// Recommend up to the feature join, the online state included: the request's time and session are read from
+    /// `query.context`, the events from ``onlineStore``).
+    /// - Throws: `RankingError.unavailable` when the online state cannot be read: rows without it would teach a
+    ///   model that the user did nothing.
     public func candidateRows(_ query: RecommendQuery) throws -> CandidateRows {
         guard let generic = current.generic else {
             throw RankingError.invalidArgument(
@@ -197,12 +214,17 @@ extension RankingEngine {
             )
         }
         let surface = try generic.surface(named: query.surface)
-        let inputs = try surface.resolveInputs(
+        var inputs = try surface.resolveInputs(
             userID: query.userID,
             contextItemIDs: query.contextItemIDs,
             venueID: query.venueID,
             category: query.category
         )
+        // Offline: no budget to keep, so the read gets its share of an hour rather than of a request's deadline.
+        guard surface.readOnline(query, from: onlineStore, into: &inputs, end: DispatchTime.now() + .seconds(3600))
+        else {
+            throw RankingError.unavailable("the online state of user \(query.userID) could not be read")
+        }
         var run = GenericRun()
         surface.generate(inputs, into: &run)
         var values = [Double](repeating: .nan, count: run.candidates.count * surface.features.count)

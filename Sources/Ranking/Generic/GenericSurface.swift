@@ -120,6 +120,20 @@ final class GenericSurface: Sendable {
             if let attribute, let tags = items.tags[attribute] { return (0..<items.count).map { tags.first($0) } }
             throw fail("\(what) needs a reference or tags attribute of \(config.kind) (got \(attribute ?? "none"))")
         }
+        /// Every group of each item: a reference's target (none when unset), or all tags of a tags attribute.
+        func memberships(_ attribute: String?, _ what: String) throws -> TagColumn {
+            if let attribute, let tags = items.tags[attribute] { return tags }
+            let positions = try reference(attribute, what).positions
+            var starts: [Int32] = [0]
+            starts.reserveCapacity(items.count + 1)
+            for position in positions { starts.append(starts[starts.count - 1] + (position >= 0 ? 1 : 0)) }
+            return TagColumn(starts: starts, codes: positions.filter { $0 >= 0 }, names: [])
+        }
+        let onlineAttributes = OnlineFeature.ItemAttributes(
+            numbers: number,
+            embeddings: { try embedding($0, of: items, $1) },
+            memberships: memberships
+        )
         var needsCoOccurrence = false
         var sources: [BoundSource] = []
         for source in config.sources {
@@ -213,8 +227,13 @@ final class GenericSurface: Sendable {
                     throw fail("\(what) needs a \(config.userKind) history of \(column.target) (attribute)")
                 }
                 features.append(.userReferenceHistory(history: other, references: column.positions))
-            case .onlineWindowCount, .onlineRate, .onlineTimeSince, .onlineSessionAffinity, .onlineInteracted:
-                features.append(.online(try OnlineFeature.bind(feature, groups: groups, fail: fail)!))
+            case .onlineWindowCount, .onlineRate, .onlineTimeSince, .onlineSessionAffinity, .onlineInteracted,
+                .onlineSessionDifference, .onlineSessionCosine, .onlineSessionRate:
+                features.append(
+                    .online(
+                        try OnlineFeature.bind(feature, groups: groups, attributes: onlineAttributes, fail: fail)!
+                    )
+                )
             case nil:
                 throw fail(
                     "feature \(feature.name): unknown kind \(feature.kind) (known: "

@@ -55,15 +55,38 @@ enum OnlineFeature: Sendable {
     case timeSince(kind: EventKind?, session: Bool, groups: [Int32]?)
     case sessionAffinity(kind: EventKind?, groups: [Int32])
     case interacted(kind: EventKind?, session: Bool, windowMs: Int64)
+    /// `values[item]`: a number attribute of each candidate-space position (NaN: unset).
+    case sessionDifference(kind: EventKind?, values: [Float], signed: Bool)
+    case sessionCosine(kind: EventKind?, unit: UnitEmbeddings)
+    /// `groups`: every group of each candidate-space position.
+    case sessionRate(kind: EventKind, over: EventKind, groups: TagColumn, prior: Double, weight: Double)
+
+    /// How a surface resolves the item attributes that the session kinds read (`attribute`, `via`); each throws,
+    /// naming `what`, when the attribute is not of the kind needed. A surface without them (the marketplace's)
+    /// refuses those kinds.
+    struct ItemAttributes {
+        /// A number attribute of each candidate-space position.
+        var numbers: (String?, String) throws -> [Float]
+        /// An embedding attribute, rows at unit length.
+        var embeddings: (String?, String) throws -> UnitEmbeddings
+        /// Every group of each position: a reference's target (none when unset), or all tags of a tags attribute.
+        var memberships: (String?, String) throws -> TagColumn
+    }
 
     /// Binds `config` when its kind is an online one (else nil). `groups` resolves a `via` attribute into the group of
-    /// each candidate-space position; `fail` makes the error that names the surface.
+    /// each candidate-space position, `attributes` the attributes the session kinds read (nil: those kinds are
+    /// refused); `fail` makes the error that names the surface.
     static func bind(
         _ config: GenericFeatureConfig,
         groups: (String?, String) throws -> [Int32],
+        attributes: ItemAttributes? = nil,
         fail: (String) -> Error
     ) throws -> OnlineFeature? {
         let what = "feature \(config.name)"
+        func itemAttributes() throws -> ItemAttributes {
+            guard let attributes else { throw fail("\(what): \(config.kind) is for generic surfaces") }
+            return attributes
+        }
         switch GenericFeatureKind(rawValue: config.kind) {
         case .onlineWindowCount:
             return .windowCount(
@@ -71,11 +94,7 @@ enum OnlineFeature: Sendable {
                 windowMs: try window(config.windowSeconds, what, fail: fail)
             )
         case .onlineRate:
-            let prior = config.prior ?? 0
-            let weight = config.priorWeight ?? 1
-            guard prior >= 0 && prior.isFinite, weight > 0 && weight.isFinite else {
-                throw fail("\(what): prior must be a non-negative number and priorWeight a positive one")
-            }
+            let (prior, weight) = try rateSettings(config, what, fail: fail)
             return .rate(
                 kind: try eventKind(config.event, what, fail: fail)!,
                 over: try eventKind(config.over, what + " (over)", fail: fail)!,
@@ -104,9 +123,43 @@ enum OnlineFeature: Sendable {
                 session: try isSession(config.scope, what, fail: fail),
                 windowMs: within ?? Int64.max
             )
+        case .onlineSessionDifference:
+            return .sessionDifference(
+                kind: try eventKind(config.event, what, required: false, fail: fail),
+                values: try itemAttributes().numbers(config.attribute, what),
+                signed: config.signed ?? false
+            )
+        case .onlineSessionCosine:
+            return .sessionCosine(
+                kind: try eventKind(config.event, what, required: false, fail: fail),
+                unit: try itemAttributes().embeddings(config.attribute, what)
+            )
+        case .onlineSessionRate:
+            let (prior, weight) = try rateSettings(config, what, fail: fail)
+            return .sessionRate(
+                kind: try eventKind(config.event, what, fail: fail)!,
+                over: try eventKind(config.over, what + " (over)", fail: fail)!,
+                groups: try itemAttributes().memberships(config.via, what),
+                prior: prior,
+                weight: weight
+            )
         default:
             return nil
         }
+    }
+
+    /// The prior rate of `online_rate` and `online_session_rate`, and how many events it weighs as.
+    static func rateSettings(
+        _ config: GenericFeatureConfig,
+        _ what: String,
+        fail: (String) -> Error
+    ) throws -> (prior: Double, weight: Double) {
+        let prior = config.prior ?? 0
+        let weight = config.priorWeight ?? 1
+        guard prior >= 0 && prior.isFinite, weight > 0 && weight.isFinite else {
+            throw fail("\(what): prior must be a non-negative number and priorWeight a positive one")
+        }
+        return (prior, weight)
     }
 
     /// The event kind named `name`; nil when unset and not `required`.
@@ -199,6 +252,55 @@ enum OnlineFeature: Sendable {
                 state.recent(session: session, kinds: kind.map { [$0] } ?? [], withinMs: windowMs).map(\.item)
             )
             for (r, c) in candidates.enumerated() { set(r, items.contains(c) ? 1 : 0) }
+        case .sessionDifference(let kind, let values, let signed):
+            var sum: Float = 0
+            var count: Float = 0
+            for event in state.recent(session: true, kinds: kind.map { [$0] } ?? [], withinMs: .max)
+            where !values[Int(event.item)].isNaN {
+                sum += values[Int(event.item)]
+                count += 1
+            }
+            guard count > 0 else { return }
+            let mean = sum / count
+            for (r, c) in candidates.enumerated() where c >= 0 {
+                let difference = values[Int(c)] - mean
+                set(r, Double(signed ? difference : abs(difference)))
+            }
+        case .sessionCosine(let kind, let unit):
+            let d = unit.dimension
+            var centroid = [Float](repeating: 0, count: d)
+            for event in state.recent(session: true, kinds: kind.map { [$0] } ?? [], withinMs: .max) {
+                let base = Int(event.item) * d
+                for k in 0..<d { centroid[k] += unit.values[base + k] }
+            }
+            var norm: Float = 0
+            for k in 0..<d { norm += centroid[k] * centroid[k] }
+            // No events, or items without a vector: nothing to be alike.
+            guard norm > 0 else { return }
+            let scale = 1 / norm.squareRoot()
+            for k in 0..<d { centroid[k] *= scale }
+            centroid.withUnsafeBufferPointer { q in
+                for (r, c) in candidates.enumerated() where c >= 0 { set(r, Double(unit.dot(Int(c), q))) }
+            }
+        case .sessionRate(let kind, let over, let groups, let prior, let weight):
+            // Counts per group over the session's events, then each candidate's best group.
+            var counts: [Int32: (hits: Double, base: Double)] = [:]
+            for event in state.recent(session: true, kinds: [kind, over], withinMs: .max) {
+                for k in groups.range(Int(event.item)) {
+                    if event.kind == kind { counts[groups.codes[k], default: (0, 0)].hits += 1 }
+                    if event.kind == over { counts[groups.codes[k], default: (0, 0)].base += 1 }
+                }
+            }
+            for (r, c) in candidates.enumerated() {
+                var best = -Double.infinity
+                if c >= 0 {
+                    for k in groups.range(Int(c)) {
+                        let n = counts[groups.codes[k]] ?? (0, 0)
+                        best = max(best, (n.hits + prior * weight) / (n.base + weight))
+                    }
+                }
+                set(r, best.isFinite ? best : prior)
+            }
         }
     }
 }
