@@ -61,16 +61,13 @@ extension MarketplaceSessionSimulator.Session {
     }
 
     /// Runs `body` with `engine` reading an online store that holds this session's earlier events (`withEvents`) or
-    /// nothing, as a request on the session's first page would; the engine has no store again afterwards. The
-    /// engine's store is engine-wide: calls must not overlap.
+    /// none, as a request on the session's first page would read it (``RankingEngine/withReplayedEvents(_:nowMs:_:)``).
     public func withOnlineState<T>(
         engine: RankingEngine,
         withEvents: Bool,
         _ body: () throws -> T
     ) throws -> T {
-        engine.onlineStore = try EventIngest.replay(withEvents ? incomingEvents : [], nowMs: requestTimeUnixMs)
-        defer { engine.onlineStore = nil }
-        return try body()
+        try engine.withReplayedEvents(withEvents ? incomingEvents : [], nowMs: requestTimeUnixMs, body)
     }
 }
 

@@ -60,7 +60,8 @@ public enum ModelValidationError: Error, CustomStringConvertible, Equatable {
         case .extraFeature(let index, let name):
             return "feature \(index): golden file has '\(name)', which the model does not have"
         case .missingFeature(let name, let modelIndex):
-            return "feature '\(name)' (model feature \(modelIndex)) is not provided by the feature join"
+            return "feature '\(name)' (model feature \(modelIndex)) is computed by no surface that uses the model "
+                + "(neither joined nor configured under the surface's online features)"
         case .treeLimitOutOfRange(let treeLimit, let treeCount):
             return "golden file has scores for the first \(treeLimit) trees, but the model has \(treeCount)"
         case .emptyGoldenFile:

@@ -6,40 +6,23 @@ import Ranking
 /// an online store of its own, then the next_track request with the session's id, just after the events. Evaluation
 /// and training rows both come through here, so a model is trained on the online state it is evaluated with.
 enum SessionReplay {
-    /// The session's events, stored as `Track` would store them, in a store that holds nothing else (each session
-    /// is on its own: no other session's events, no item counters from other listeners).
-    /// - Throws: `RankingError.unavailable` when an event is refused: the replay would then not be the session.
-    static func store(for session: MusicSessionSimulator.Case) throws -> InProcessOnlineStore {
-        let store = InProcessOnlineStore()
-        var events: [IncomingEvent] = []
-        events.reserveCapacity(session.events.count)
-        for (k, event) in session.events.enumerated() {
+    /// The session's events as `Track` carries them.
+    /// - Throws: `RankingError.unavailable` for an event kind `Track` does not know: the replay would then not be the
+    ///   session.
+    static func events(of session: MusicSessionSimulator.Case) throws -> [IncomingEvent] {
+        try session.events.enumerated().map { k, event in
             guard let kind = EventKind(name: event.kind) else {
                 throw RankingError.unavailable("session \(session.sessionID): unknown event kind \(event.kind)")
             }
-            events.append(
-                IncomingEvent(
-                    eventID: "\(session.sessionID)-\(k)",
-                    userID: session.userID,
-                    sessionID: session.sessionID,
-                    kind: kind.rawValue,
-                    itemID: event.trackID,
-                    timestampMs: event.timeMs
-                )
+            return IncomingEvent(
+                eventID: "\(session.sessionID)-\(k)",
+                userID: session.userID,
+                sessionID: session.sessionID,
+                kind: kind.rawValue,
+                itemID: event.trackID,
+                timestampMs: event.timeMs
             )
         }
-        let outcome = try EventIngest.track(
-            events,
-            store: store,
-            nowMs: session.requestTimeMs,
-            deadline: DispatchTime.now() + .seconds(60)
-        )
-        guard outcome.accepted == events.count else {
-            throw RankingError.unavailable(
-                "session \(session.sessionID): \(events.count - outcome.accepted) of \(events.count) events not stored"
-            )
-        }
-        return store
     }
 
     /// The next_track request of `session`: the playing track and the earlier ones as context, the session's id and
@@ -62,8 +45,7 @@ enum SessionReplay {
         withEvents: Bool,
         _ body: () throws -> T
     ) throws -> T {
-        engine.onlineStore = withEvents ? try store(for: session) : nil
-        defer { engine.onlineStore = nil }
-        return try body()
+        // Each session on its own store: no other session's events, no item counters from other listeners.
+        try engine.withReplayedEvents(withEvents ? events(of: session) : nil, nowMs: session.requestTimeMs, body)
     }
 }

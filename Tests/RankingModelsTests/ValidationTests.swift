@@ -170,7 +170,8 @@ import Testing
         )
         #expect(
             ModelValidationError.missingFeature(name: "price", modelIndex: 2).description
-                == "feature 'price' (model feature 2) is not provided by the feature join"
+                == "feature 'price' (model feature 2) is computed by no surface that uses the model "
+                + "(neither joined nor configured under the surface's online features)"
         )
         #expect(
             ModelValidationError.featureMismatch(index: 1, expected: "a", found: nil).description

@@ -103,3 +103,15 @@ public enum EventIngest {
         if failed > 0 { metrics.failed.increment(by: Int64(failed)) }
     }
 }
+
+extension RankingEngine {
+    /// Runs `body` with the engine reading an in-process store that holds exactly `events`, replayed as `Track` takes
+    /// them at `nowMs` (``EventIngest/replay(_:nowMs:)``), or no store at all when `events` is nil; the engine has no
+    /// store again afterwards. Offline evaluation and training rows ask through this, so that a request reads the
+    /// online state it would have read when served. The store is engine-wide: calls must not overlap.
+    public func withReplayedEvents<T>(_ events: [IncomingEvent]?, nowMs: Int64, _ body: () throws -> T) throws -> T {
+        onlineStore = try events.map { try EventIngest.replay($0, nowMs: nowMs) }
+        defer { onlineStore = nil }
+        return try body()
+    }
+}
