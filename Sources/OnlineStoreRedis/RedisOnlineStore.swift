@@ -11,6 +11,9 @@ import RedisClient
 /// - A read of one user (recent interactions of the user and of the session) is one pipelined round trip.
 /// - Item counters are hashes per event kind and time bucket, incremented when an event is stored and mirrored into
 ///   this process every ``refreshInterval`` by a background thread, so that features read them without a round trip.
+///   The mirror reads the counters whole once (at start, and again after Redis was unreachable or its change log was
+///   trimmed past what the mirror had read); after that it reads only what changed: each write also appends its
+///   stored events to a stream, ``counterLogKey``, which every replica reads from where it stopped.
 /// - Every key has a TTL.
 public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
     public let limits: OnlineLimits
@@ -28,7 +31,18 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
     /// Round trips by purpose: a request's read, a batch's writes, the item counters' mirror.
     private var roundTrips = (reads: 0, writes: 0, refreshes: 0)
     private var stopped = false
-    private var lastFullRefreshMs: Int64 = 0
+    /// The change log entry the mirror has read up to; nil: the mirror must read the counters whole.
+    private var mirroredUpTo: String?
+    /// Whole reads of the counters and change-log entries read.
+    private var mirrorReads = (whole: 0, changes: 0)
+    /// How often the mirror read the counters whole, and how many change-log entries it read.
+    public var mirrorReadCounts: (whole: Int, changes: Int) { lock.withLock { mirrorReads } }
+    /// Change-log entries kept: a few minutes of writes at thousands of batches a second. A replica that falls
+    /// further behind reads the counters whole again.
+    static let counterLogLength = 500_000
+    /// Change-log entries read per round trip, and round trips per refresh at most (the rest waits for the next).
+    static let counterLogBatch = 2_000
+    static let counterLogBatchesPerRefresh = 50
 
     /// Stores an event if its id is new: remembers the id, appends the interaction to the user's list of its kind
     /// (and the session's), trims each to the per-kind bound and renews the TTLs. 1: stored; 0: a repeat.
@@ -102,8 +116,11 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
         "\(prefix):\(userTag(userID)):s\(sessionID.utf8.count):\(sessionID):\(kind.rawValue)"
     }
     func itemBucketKey(_ kind: EventKind, fine: Bool, epoch: Int64) -> String {
-        "\(prefix):items:\(kind.rawValue):\(fine ? "5m" : "1h"):\(epoch)"
+        "\(prefix):{items}:\(kind.rawValue):\(fine ? "5m" : "1h"):\(epoch)"
     }
+    /// The stream of counter changes: one entry per write, a field per stored event (`kind|time|item`). It shares
+    /// the counters' hash tag, so a write's increments and its entry are one transaction on one Cluster slot.
+    public var counterLogKey: String { "\(prefix):{items}:log" }
 
     /// An interaction as stored: `time|value|item`, the item last so that it may hold any byte.
     static func entry(_ event: OnlineEvent) -> String { "\(event.timeMs)|\(event.value)|\(event.itemID)" }
@@ -161,9 +178,24 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
             }
         }
         if !counters.isEmpty {
+            var change: RedisCommand = [
+                "XADD", RedisArgument(counterLogKey), "MAXLEN", "~", RedisArgument(Self.counterLogLength), "*",
+            ]
+            for (k, (event, isNew)) in zip(events, result).enumerated() where isNew {
+                change += [RedisArgument(k), RedisArgument("\(event.kind.rawValue)|\(event.timeMs)|\(event.itemID)")]
+            }
+            counters.append(change)
+            counters.append([
+                "PEXPIRE", RedisArgument(counterLogKey), RedisArgument(2 * ItemWindowCounters.coarseMillis),
+            ])
+            // One transaction, so that a replica reading the counters whole sees a write's increments and its log
+            // entry both or neither.
             lock.withLock { roundTrips.writes += 1 }
-            let replies = try run(counters, deadline: deadline)
-            if let failed = replies.first(where: { $0.errorMessage != nil }) {
+            let replies = try run([["MULTI"]] + counters + [["EXEC"]], deadline: deadline)
+            let results = replies.last?.arrayValue ?? []
+            if let failed = (replies + results).first(where: { $0.errorMessage != nil })
+                ?? (results.isEmpty ? replies.last : nil)
+            {
                 throw OnlineStoreError.unavailable("Redis refused an item counter update: \(failed)")
             }
         }
@@ -244,49 +276,122 @@ public final class RedisOnlineStore: OnlineStore, @unchecked Sendable {
 
     // MARK: Item counters
 
-    /// Copies the shared item counters into ``itemCounters``: the current and previous buckets each time, every
-    /// bucket once a minute (late events land in older buckets).
+    /// Brings ``itemCounters`` up to date: the changes written since the last refresh, read from the change log; or,
+    /// the first time, after a failure, or when the log was trimmed past what was read, every bucket of the window
+    /// read whole, atomically with the log's newest entry, so that the changes after it are neither lost nor counted
+    /// twice.
     public func refreshNow(nowMs: Int64) {
-        let full = lock.withLock {
-            let due = nowMs - lastFullRefreshMs >= 60_000
-            if due { lastFullRefreshMs = nowMs }
-            return due
+        lock.withLock { roundTrips.refreshes += 1 }
+        do {
+            if let from = lock.withLock({ mirroredUpTo }), try readChanges(after: from) { return }
+            try readWhole(nowMs: nowMs)
+        } catch {
+            // Read everything again once Redis is back (the failure is in the pool's counters).
+            lock.withLock { mirroredUpTo = nil }
         }
+    }
+
+    /// Reads the change log after `from` into the mirror; false when the log no longer holds `from` (trimmed, or
+    /// flushed), so changes may have been lost and the counters must be read whole.
+    private func readChanges(after from: String) throws -> Bool {
+        var last = from
+        for _ in 0..<Self.counterLogBatchesPerRefresh {
+            // The first entry is read after the new ones: trimming only ever moves it forward, so if it is not past
+            // `last` now, nothing after `last` was trimmed before the read.
+            let replies = try run(
+                [
+                    [
+                        "XREAD", "COUNT", RedisArgument(Self.counterLogBatch), "STREAMS", RedisArgument(counterLogKey),
+                        RedisArgument(last),
+                    ],
+                    ["XRANGE", RedisArgument(counterLogKey), "-", "+", "COUNT", 1],
+                ],
+                deadline: .now() + .seconds(2)
+            )
+            let entries = replies[0].arrayValue?.first?.arrayValue?.dropFirst().first?.arrayValue ?? []
+            let first = replies[1].arrayValue?.first?.arrayValue?.first?.stringValue
+            guard last == "0-0" || first.map({ !Self.streamID($0, isAfter: last) }) == true else { return false }
+            var read = 0
+            for entry in entries {
+                guard let parts = entry.arrayValue, parts.count == 2, let id = parts[0].stringValue else { continue }
+                apply(changes: parts[1].arrayValue ?? [])
+                last = id
+                read += 1
+            }
+            lock.withLock {
+                mirroredUpTo = last
+                mirrorReads.changes += read
+            }
+            if entries.count < Self.counterLogBatch { break }
+        }
+        return true
+    }
+
+    /// Adds one change-log entry's events (`kind|time|item` values) to the mirror.
+    private func apply(changes fields: [RedisReply]) {
+        var k = 1
+        while k < fields.count {
+            defer { k += 2 }
+            guard let bytes = fields[k].bytesValue,
+                let first = bytes.firstIndex(of: UInt8(ascii: "|")),
+                let second = bytes[(first + 1)...].firstIndex(of: UInt8(ascii: "|")),
+                let raw = Int(String(decoding: bytes[..<first], as: UTF8.self)),
+                let kind = EventKind(rawValue: raw),
+                let time = Int64(String(decoding: bytes[(first + 1)..<second], as: UTF8.self))
+            else { continue }
+            itemCounters.add(itemID: String(decoding: bytes[(second + 1)...], as: UTF8.self), kind: kind, timeMs: time)
+        }
+    }
+
+    /// Reads every bucket of the window whole, with the change log's newest entry in the same transaction.
+    private func readWhole(nowMs: Int64) throws {
         var buckets: [(kind: EventKind, fine: Bool, epoch: Int64)] = []
         for kind in EventKind.allCases {
             let fineNow = nowMs / ItemWindowCounters.fineMillis
             let coarseNow = nowMs / ItemWindowCounters.coarseMillis
-            let fineBack = full ? ItemWindowCounters.fineCount : 2
-            let coarseBack = full ? ItemWindowCounters.coarseCount : 2
-            for k in 0..<fineBack { buckets.append((kind, true, fineNow - Int64(k))) }
-            for k in 0..<coarseBack { buckets.append((kind, false, coarseNow - Int64(k))) }
+            for k in 0..<ItemWindowCounters.fineCount { buckets.append((kind, true, fineNow - Int64(k))) }
+            for k in 0..<ItemWindowCounters.coarseCount { buckets.append((kind, false, coarseNow - Int64(k))) }
         }
-        lock.withLock { roundTrips.refreshes += 1 }
-        do {
-            let replies = try run(
-                buckets.map { ["HGETALL", RedisArgument(itemBucketKey($0.kind, fine: $0.fine, epoch: $0.epoch))] },
-                deadline: .now() + .seconds(2)
+        let commands: [RedisCommand] =
+            [["MULTI"], ["XREVRANGE", RedisArgument(counterLogKey), "+", "-", "COUNT", 1]]
+            + buckets.map { ["HGETALL", RedisArgument(itemBucketKey($0.kind, fine: $0.fine, epoch: $0.epoch))] }
+            + [["EXEC"]]
+        let replies = try run(commands, deadline: .now() + .seconds(2))
+        guard let results = replies.last?.arrayValue, results.count == buckets.count + 1 else {
+            throw OnlineStoreError.unavailable(
+                "Redis did not run the counters' read: \(replies.last.map { "\($0)" } ?? "")"
             )
-            for (bucket, reply) in zip(buckets, replies) {
-                let fields = reply.arrayValue ?? []
-                var k = 0
-                while k + 1 < fields.count {
-                    if let item = fields[k].stringValue, let count = fields[k + 1].integerValue, count > 0 {
-                        itemCounters.set(
-                            itemID: item,
-                            kind: bucket.kind,
-                            epoch: bucket.epoch,
-                            fine: bucket.fine,
-                            count: UInt32(clamping: count)
-                        )
-                    }
-                    k += 2
-                }
-            }
-        } catch {
-            // Try the whole window again once Redis is back (the failure is in the pool's counters).
-            lock.withLock { lastFullRefreshMs = 0 }
         }
+        let newest = results[0].arrayValue?.first?.arrayValue?.first?.stringValue ?? "0-0"
+        for (bucket, reply) in zip(buckets, results.dropFirst()) {
+            let fields = reply.arrayValue ?? []
+            var k = 0
+            while k + 1 < fields.count {
+                if let item = fields[k].stringValue, let count = fields[k + 1].integerValue, count > 0 {
+                    itemCounters.set(
+                        itemID: item,
+                        kind: bucket.kind,
+                        epoch: bucket.epoch,
+                        fine: bucket.fine,
+                        count: UInt32(clamping: count)
+                    )
+                }
+                k += 2
+            }
+        }
+        lock.withLock {
+            mirroredUpTo = newest
+            mirrorReads.whole += 1
+        }
+    }
+
+    /// Whether stream id `a` (`ms-seq`) comes after `b`.
+    static func streamID(_ a: String, isAfter b: String) -> Bool {
+        func parts(_ id: String) -> (UInt64, UInt64) {
+            let split = id.split(separator: "-", maxSplits: 1)
+            return (UInt64(split.first ?? "") ?? 0, split.count > 1 ? UInt64(split[1]) ?? 0 : 0)
+        }
+        return parts(a) > parts(b)
     }
 
     // MARK: Round trips

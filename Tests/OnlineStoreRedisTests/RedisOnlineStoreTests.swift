@@ -108,14 +108,16 @@ import Testing
             let pool = RedisPool(endpoint: server.endpoint)
             defer { pool.close() }
             let keys = try pool.send(["KEYS", "*"], deadline: Self.later).arrayValue ?? []
-            #expect(keys.count == 5 + 2 + 2)  // five event ids, the user's and the session's list, two buckets
+            // Five event ids, the user's and the session's list, two buckets and the counters' change log.
+            #expect(keys.count == 5 + 2 + 2 + 1)
             for key in keys {
                 let ttl = try pool.send(["PTTL", RedisArgument(key.bytesValue ?? [])], deadline: Self.later)
                 #expect((ttl.integerValue ?? -1) > 0, "\(key.stringValue ?? "?") has no TTL")
             }
             // Every user key carries the user's hash tag, so one script touches one Cluster slot.
-            let userKeys = keys.compactMap(\.stringValue).filter { !$0.hasPrefix("rk:items:") }
+            let userKeys = keys.compactMap(\.stringValue).filter { !$0.hasPrefix("rk:{items}:") }
             #expect(userKeys.allSatisfy { $0.hasPrefix("rk:{u2:u1}:") })
+            #expect(userKeys.count == 5 + 2)
         }
     }
 
@@ -143,6 +145,56 @@ import Testing
             #expect(b.itemCounters.count(itemID: "v5", kind: .click, windowMillis: 3_600_000, nowMs: now) == 1)
             #expect(b.itemCounters.count(itemID: "v6", kind: .order, windowMillis: 3_600_000, nowMs: now) == 0)
             #expect(b.itemCounters.count(itemID: "v6", kind: .order, windowMillis: 86_400_000, nowMs: now) == 1)
+        }
+    }
+
+    @Test func theMirrorReadsTheCountersWholeOnceThenOnlyWhatChanged() throws {
+        try withRedisServer { server in
+            let a = RedisOnlineStore(endpoint: server.endpoint)
+            let b = RedisOnlineStore(endpoint: server.endpoint)
+            defer {
+                a.stop()
+                b.stop()
+            }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            func orders(_ item: String) -> Int {
+                b.itemCounters.count(itemID: item, kind: .order, windowMillis: 3_600_000, nowMs: now)
+            }
+            _ = try a.write([Self.event("e1", user: "u1", item: "v5", at: now)], nowMs: now, deadline: Self.later)
+            b.refreshNow(nowMs: now)
+            #expect(orders("v5") == 1)
+            #expect(b.mirrorReadCounts.whole == 1 && b.mirrorReadCounts.changes == 0)
+            // Nothing new: nothing read.
+            b.refreshNow(nowMs: now)
+            #expect(b.mirrorReadCounts.whole == 1 && b.mirrorReadCounts.changes == 0)
+            // Two writes: two log entries, each event counted once.
+            _ = try a.write(
+                [Self.event("e2", user: "u2", item: "v5", at: now), Self.event("e3", user: "u2", item: "v6", at: now)],
+                nowMs: now,
+                deadline: Self.later
+            )
+            _ = try a.write([Self.event("e4", user: "u3", item: "v5", at: now)], nowMs: now, deadline: Self.later)
+            // A repeat is stored by neither the counters nor the log.
+            _ = try a.write([Self.event("e4", user: "u3", item: "v5", at: now)], nowMs: now, deadline: Self.later)
+            b.refreshNow(nowMs: now)
+            #expect(orders("v5") == 3 && orders("v6") == 1)
+            #expect(b.mirrorReadCounts.whole == 1 && b.mirrorReadCounts.changes == 2)
+            // A log trimmed past what was read: the counters are read whole again, and still counted once.
+            _ = try a.write([Self.event("e5", user: "u4", item: "v6", at: now)], nowMs: now, deadline: Self.later)
+            let pool = RedisPool(endpoint: server.endpoint)
+            defer { pool.close() }
+            _ = try pool.send(["XTRIM", RedisArgument(a.counterLogKey), "MAXLEN", 0], deadline: Self.later)
+            b.refreshNow(nowMs: now)
+            #expect(orders("v5") == 3 && orders("v6") == 2)
+            #expect(b.mirrorReadCounts.whole == 2)
+            // A replica that starts late reads the counters whole, then follows the log.
+            let c = RedisOnlineStore(endpoint: server.endpoint)
+            defer { c.stop() }
+            c.refreshNow(nowMs: now)
+            _ = try a.write([Self.event("e6", user: "u5", item: "v6", at: now)], nowMs: now, deadline: Self.later)
+            c.refreshNow(nowMs: now)
+            #expect(c.itemCounters.count(itemID: "v6", kind: .order, windowMillis: 3_600_000, nowMs: now) == 3)
+            #expect(c.mirrorReadCounts.whole == 1 && c.mirrorReadCounts.changes == 1)
         }
     }
 

@@ -45,6 +45,11 @@ import Testing
         )
     }
 
+    /// One layer ("ranking", salt "s", no holdout) holding `experiments`.
+    static func oneLayer(_ experiments: LayeredExperimentConfig...) -> [ExperimentLayerConfig] {
+        [ExperimentLayerConfig(name: "ranking", salt: "s", holdoutPercent: nil, experiments: experiments)]
+    }
+
     /// The embedded configuration without its surface experiment, plus `layers`.
     static func config(_ layers: [ExperimentLayerConfig]) throws -> PipelineConfig {
         var config = try RankingEngine.embeddedConfig()
@@ -126,22 +131,15 @@ import Testing
     }
 
     @Test func anExperimentRunsOnlyBetweenItsStartAndStopAndOnlyOnItsSurfaces() throws {
-        let layers = [
-            ExperimentLayerConfig(
-                name: "ranking",
-                salt: "s",
-                holdoutPercent: nil,
-                experiments: [
-                    Self.experiment(
-                        "december",
-                        percent: 100,
-                        start: "2026-12-01T00:00:00Z",
-                        stop: "2027-01-01T00:00:00Z",
-                        variants: [Self.variant("control", 50), Self.variant("b", 50)]
-                    )
-                ]
+        let layers = Self.oneLayer(
+            Self.experiment(
+                "december",
+                percent: 100,
+                start: "2026-12-01T00:00:00Z",
+                stop: "2027-01-01T00:00:00Z",
+                variants: [Self.variant("control", 50), Self.variant("b", 50)]
             )
-        ]
+        )
         let plan = ExperimentPlan(try Self.config(layers))
         let december: Int64 = 1_796_169_600_000  // 2026-12-02
         let november: Int64 = 1_795_000_000_000
@@ -156,33 +154,26 @@ import Testing
         var diverse = try RankingEngine.embeddedConfig().surfaces["discovery"]!.rerank
         diverse.explorationPolicy = "none"
         diverse.brandCap = 1
-        let layers = [
-            ExperimentLayerConfig(
-                name: "ranking",
-                salt: "s",
-                holdoutPercent: nil,
-                experiments: [
-                    Self.experiment(
-                        "everything",
-                        percent: 100,
-                        variants: [
-                            Self.variant("control", 50),
-                            Self.variant(
-                                "changed",
-                                50,
-                                model: "discovery_xgb",
-                                sources: [
-                                    SourceConfig(name: "popular", quota: 30), SourceConfig(name: "reorder", quota: 5),
-                                    SourceConfig(name: "new", quota: 5),
-                                ],
-                                rerank: diverse,
-                                online: try Self.discoveryOnline(adding: "online_clicks_here")
-                            ),
-                        ]
-                    )
+        let layers = Self.oneLayer(
+            Self.experiment(
+                "everything",
+                percent: 100,
+                variants: [
+                    Self.variant("control", 50),
+                    Self.variant(
+                        "changed",
+                        50,
+                        model: "discovery_xgb",
+                        sources: [
+                            SourceConfig(name: "popular", quota: 30), SourceConfig(name: "reorder", quota: 5),
+                            SourceConfig(name: "new", quota: 5),
+                        ],
+                        rerank: diverse,
+                        online: try Self.discoveryOnline(adding: "online_clicks_here")
+                    ),
                 ]
             )
-        ]
+        )
         let config = try Self.config(layers)
         #expect(config.problems().isEmpty, "\(config.problems())")
         let engine = try Fixture.engine { $0 = config }
@@ -219,28 +210,21 @@ import Testing
     }
 
     @Test func aModelMayReadWhatEverySurfaceAndVariantNamingItComputes() throws {
-        let layers = [
-            ExperimentLayerConfig(
-                name: "ranking",
-                salt: "s",
-                holdoutPercent: nil,
-                experiments: [
-                    Self.experiment(
+        let layers = Self.oneLayer(
+            Self.experiment(
+                "clicks",
+                percent: 100,
+                variants: [
+                    Self.variant("control", 50),
+                    Self.variant(
                         "clicks",
-                        percent: 100,
-                        variants: [
-                            Self.variant("control", 50),
-                            Self.variant(
-                                "clicks",
-                                50,
-                                model: "discovery_xgb",
-                                online: try Self.discoveryOnline(adding: "online_clicks_here")
-                            ),
-                        ]
-                    )
+                        50,
+                        model: "discovery_xgb",
+                        online: try Self.discoveryOnline(adding: "online_clicks_here")
+                    ),
                 ]
             )
-        ]
+        )
         var config = try Self.config(layers)
         let discovery = try #require(config.surfaces["discovery"])
         let category = try #require(config.surfaces["category"])
