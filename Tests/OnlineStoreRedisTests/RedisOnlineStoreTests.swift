@@ -24,7 +24,10 @@ import Testing
         OnlineEvent(eventID: id, userID: user, sessionID: session, kind: kind, itemID: item, timeMs: at, value: value)
     }
 
-    @Test func whatOneReplicaStoresAnotherReadsInOneRoundTrip() throws {
+    /// Two replicas' stores on one real redis-server, stopped afterwards.
+    static func withTwoReplicas(
+        _ body: (RedisServer, RedisOnlineStore, RedisOnlineStore) throws -> Void
+    ) throws {
         try withRedisServer { server in
             let a = RedisOnlineStore(endpoint: server.endpoint)
             let b = RedisOnlineStore(endpoint: server.endpoint)
@@ -32,6 +35,12 @@ import Testing
                 a.stop()
                 b.stop()
             }
+            try body(server, a, b)
+        }
+    }
+
+    @Test func whatOneReplicaStoresAnotherReadsInOneRoundTrip() throws {
+        try Self.withTwoReplicas { server, a, b in
             let stored = try a.write(
                 [
                     Self.event("e1", session: "s1", kind: .click, item: "v7", at: Self.now - 2000),
@@ -67,13 +76,7 @@ import Testing
     }
 
     @Test func eachEventIsStoredOnceWhicheverReplicaSeesItAgain() throws {
-        try withRedisServer { server in
-            let a = RedisOnlineStore(endpoint: server.endpoint)
-            let b = RedisOnlineStore(endpoint: server.endpoint)
-            defer {
-                a.stop()
-                b.stop()
-            }
+        try Self.withTwoReplicas { server, a, b in
             #expect(try a.write([Self.event("e1")], nowMs: Self.now, deadline: Self.later) == [true])
             #expect(
                 try b.write([Self.event("e1"), Self.event("e2")], nowMs: Self.now, deadline: Self.later) == [
@@ -122,13 +125,7 @@ import Testing
     }
 
     @Test func itemCountersAreSharedAndMirrored() throws {
-        try withRedisServer { server in
-            let a = RedisOnlineStore(endpoint: server.endpoint)
-            let b = RedisOnlineStore(endpoint: server.endpoint)
-            defer {
-                a.stop()
-                b.stop()
-            }
+        try Self.withTwoReplicas { server, a, b in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             _ = try a.write(
                 [
@@ -149,13 +146,7 @@ import Testing
     }
 
     @Test func theMirrorReadsTheCountersWholeOnceThenOnlyWhatChanged() throws {
-        try withRedisServer { server in
-            let a = RedisOnlineStore(endpoint: server.endpoint)
-            let b = RedisOnlineStore(endpoint: server.endpoint)
-            defer {
-                a.stop()
-                b.stop()
-            }
+        try Self.withTwoReplicas { server, a, b in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             func orders(_ item: String) -> Int {
                 b.itemCounters.count(itemID: item, kind: .order, windowMillis: 3_600_000, nowMs: now)
