@@ -44,20 +44,13 @@ extension MarketplaceSessionSimulator {
 }
 
 extension MarketplaceSessionSimulator.Session {
-    /// The session's earlier events as `Track` carries them.
-    public var incomingEvents: [IncomingEvent] {
-        priorEvents.enumerated().compactMap { k, event in
-            EventKind(name: event.kind).map {
-                IncomingEvent(
-                    eventID: "\(sessionID)-\(k)",
-                    userID: userID,
-                    sessionID: sessionID,
-                    kind: $0.rawValue,
-                    itemID: event.venueID,
-                    timestampMs: event.timeMs
-                )
-            }
-        }
+    /// The session's earlier events as `Track` carries them (``EventIngest/sessionEvents(userID:sessionID:_:)``).
+    public func incomingEvents() throws -> [IncomingEvent] {
+        try EventIngest.sessionEvents(
+            userID: userID,
+            sessionID: sessionID,
+            priorEvents.map { ($0.kind, $0.venueID, $0.timeMs) }
+        )
     }
 
     /// Runs `body` with `engine` reading an online store that holds this session's earlier events (`withEvents`) or
@@ -67,7 +60,7 @@ extension MarketplaceSessionSimulator.Session {
         withEvents: Bool,
         _ body: () throws -> T
     ) throws -> T {
-        try engine.withReplayedEvents(withEvents ? incomingEvents : [], nowMs: requestTimeUnixMs, body)
+        try engine.withReplayedEvents(withEvents ? incomingEvents() : [], nowMs: requestTimeUnixMs, body)
     }
 }
 

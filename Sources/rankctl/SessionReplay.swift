@@ -6,23 +6,13 @@ import Ranking
 /// an online store of its own, then the next_track request with the session's id, just after the events. Evaluation
 /// and training rows both come through here, so a model is trained on the online state it is evaluated with.
 enum SessionReplay {
-    /// The session's events as `Track` carries them.
-    /// - Throws: `RankingError.unavailable` for an event kind `Track` does not know: the replay would then not be the
-    ///   session.
+    /// The session's events as `Track` carries them (``EventIngest/sessionEvents(userID:sessionID:_:)``).
     static func events(of session: MusicSessionSimulator.Case) throws -> [IncomingEvent] {
-        try session.events.enumerated().map { k, event in
-            guard let kind = EventKind(name: event.kind) else {
-                throw RankingError.unavailable("session \(session.sessionID): unknown event kind \(event.kind)")
-            }
-            return IncomingEvent(
-                eventID: "\(session.sessionID)-\(k)",
-                userID: session.userID,
-                sessionID: session.sessionID,
-                kind: kind.rawValue,
-                itemID: event.trackID,
-                timestampMs: event.timeMs
-            )
-        }
+        try EventIngest.sessionEvents(
+            userID: session.userID,
+            sessionID: session.sessionID,
+            session.events.map { ($0.kind, $0.trackID, $0.timeMs) }
+        )
     }
 
     /// The next_track request of `session`: the playing track and the earlier ones as context, the session's id and

@@ -145,5 +145,16 @@ import Testing
         bad.kind = 0
         #expect(throws: RankingError.self) { try EventIngest.replay([bad], nowMs: now) }
         #expect(throws: RankingError.self) { try EventIngest.replay([good, good], nowMs: now) }
+        // A session's events are named after the session in order; a kind Track does not know is refused.
+        let events = try EventIngest.sessionEvents(
+            userID: "u1",
+            sessionID: "s",
+            [("view", "v1", now), ("click", "v2", now)]
+        )
+        #expect(events.map(\.eventID) == ["s-0", "s-1"] && events.map(\.kind) == [2, 3])
+        #expect(events.allSatisfy { $0.sessionID == "s" && $0.userID == "u1" })
+        #expect(throws: RankingError.self) {
+            try EventIngest.sessionEvents(userID: "u1", sessionID: "s", [("nap", "v1", now)])
+        }
     }
 }

@@ -53,6 +53,29 @@ public enum EventIngest {
         return outcome
     }
 
+    /// One session's events as `Track` carries them, for a replay: in order, each named `<session id>-<k>`.
+    /// - Throws: `RankingError.unavailable` for an event kind `Track` does not know: the replay would then not be the
+    ///   session.
+    public static func sessionEvents(
+        userID: String,
+        sessionID: String,
+        _ events: [(kind: String, itemID: String, timeMs: Int64)]
+    ) throws -> [IncomingEvent] {
+        try events.enumerated().map { k, event in
+            guard let kind = EventKind(name: event.kind) else {
+                throw RankingError.unavailable("session \(sessionID): unknown event kind \(event.kind)")
+            }
+            return IncomingEvent(
+                eventID: "\(sessionID)-\(k)",
+                userID: userID,
+                sessionID: sessionID,
+                kind: kind.rawValue,
+                itemID: event.itemID,
+                timestampMs: event.timeMs
+            )
+        }
+    }
+
     /// An in-process store holding exactly `events`, taken in as `Track` takes them at `nowMs`: an offline replay of
     /// one session (evaluation, training rows), so that a request after them reads the online state it would have
     /// read when served.
