@@ -50,6 +50,20 @@ public final class ServerCall: @unchecked Sendable {
     private let sendMayWait: Bool
     private var terminationHandlers: [@Sendable () -> Void] = []
     private var terminated = false
+    /// True while a server-streaming handler runs on a pool thread: the only handlers whose return is followed by the
+    /// finish that releases held messages.
+    private var mayHoldMessages = false
+    private var holdsMessages = false
+    /// Messages ``send(_:compress:)`` framed and kept back (``holdMessagesUntilReturn()``), with the headers the first
+    /// one carries. Bounded like sent ones: they count in `unsentBytes`, so a CPU-pool handler that holds more than
+    /// ``sendHighWater`` bytes is refused.
+    private var heldMessages: [HeldMessage] = []
+
+    struct HeldMessage {
+        var framed: [UInt8]
+        var headers: Metadata?
+        var encoding: MessageCompression
+    }
 
     /// Bytes a streaming handler may have queued for a slow client before ``send(_:compress:)`` waits for them to drain.
     static let sendHighWater = 4 << 20
@@ -215,9 +229,24 @@ public final class ServerCall: @unchecked Sendable {
         condition.unlock()
 
         let framed = Self.frame(message, gzip: encoding == .gzip && compress)
-        locked { unsentBytes += framed.count }
+        let held = locked { () -> Bool in
+            unsentBytes += framed.count
+            guard holdsMessages else { return false }
+            heldMessages.append(HeldMessage(framed: framed, headers: headers, encoding: encoding))
+            return true
+        }
+        if held { return }
         let stream = self.stream!
         loop.execute { stream.sendMessage(framed, headers: headers, encoding: encoding) }
+    }
+
+    /// Keeps this call's messages back until the handler returns, then hands them to the I/O thread in the same task
+    /// as the status: one hand-off, and one wake-up of that thread, for the whole answer instead of one per message.
+    /// For a server-streaming handler that computes its whole answer before sending any of it (Recommend's
+    /// sections); a handler that streams over time must not call it, since nothing goes out until it returns.
+    /// Other kinds of handler ignore it.
+    public func holdMessagesUntilReturn() {
+        locked { if mayHoldMessages { holdsMessages = true } }
     }
 
     /// Ends a subscription call (``RPCHandler/serverStreamingSubscription``) with `status` after the messages already
@@ -295,6 +324,21 @@ public final class ServerCall: @unchecked Sendable {
             let before = unsentBytes
             unsentBytes -= count
             if before > Self.sendHighWater && unsentBytes <= Self.sendHighWater { condition.broadcast() }
+        }
+    }
+
+    /// Lets the handler about to run hold its messages (``holdMessagesUntilReturn()``).
+    func allowHoldingMessages() {
+        locked { mayHoldMessages = true }
+    }
+
+    /// The messages held back so far, in order; later sends go out at once.
+    func takeHeldMessages() -> [HeldMessage] {
+        locked {
+            holdsMessages = false
+            mayHoldMessages = false
+            defer { heldMessages = [] }
+            return heldMessages
         }
     }
 

@@ -398,6 +398,7 @@ final class ServerStream {
         case .clientStreaming(let body):
             (response, status) = capture { try body(call) }
         case .serverStreaming(let body):
+            call.allowHoldingMessages()
             status = capture { try body(call, request) }.status
         case .bidirectionalStreaming(let body):
             status = capture { try body(call) }.status
@@ -414,10 +415,15 @@ final class ServerStream {
             status = ServerCall.status(for: interruption)
             response = nil
         }
+        // Messages the handler held go out first, in the task that ends the call.
+        let held = call.takeHeldMessages()
         let (headers, encoding, trailers) = call.takeHeadersForFinish()
         let message = response.map { ServerCall.frame($0, gzip: encoding == .gzip) }
         let stream = call.stream!
         call.loop.execute {
+            for message in held {
+                stream.sendMessage(message.framed, headers: message.headers, encoding: message.encoding)
+            }
             stream.finish(
                 status: status,
                 trailers: trailers,

@@ -112,6 +112,8 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         let engine = try prepare(call)
         let decoded = try ProtoC.decode(request, as: ranking__v1__recommend_request__init)
         let query = ContractMapping.recommendQuery(decoded.message)
+        // Every section is ready before the first is sent: they go to the I/O thread in one hand-off with the status.
+        call.holdMessagesUntilReturn()
         let log = exposureLog
         var exposure: RecommendExposure?
         var named = false

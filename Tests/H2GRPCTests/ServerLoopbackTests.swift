@@ -143,6 +143,24 @@ struct ServerLoopbackTests {
                         }
                     }
                 ),
+                // Holds its messages until it returns (as Recommend does). request: count, then a byte that asks
+                // for a failure after the messages (1) or for 64 KiB messages (2, to pass the send high-water mark).
+                RPCMethod(
+                    name: "StreamHeld",
+                    handler: .serverStreaming { call, request in
+                        call.holdMessagesUntilReturn()
+                        var metadata = call.responseMetadata
+                        metadata.append("x-held", "yes")
+                        call.responseMetadata = metadata
+                        let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+                        let mode = request.count > 4 ? request[4] : 0
+                        for index in 0..<count {
+                            let size = mode == 2 ? 64 << 10 : 1 + index
+                            try call.send([UInt8](repeating: UInt8(index & 0xff), count: size))
+                        }
+                        if mode == 1 { throw GRPCStatus(.failedPrecondition, "failed after the messages") }
+                    }
+                ),
                 RPCMethod(
                     name: "Sum",
                     handler: .clientStreaming { call in
@@ -305,6 +323,62 @@ struct ServerLoopbackTests {
         #expect(result.status.code == .ok)
         #expect(received == count)
         #expect(inOrder)
+    }
+
+    /// Calls StreamHeld and returns the status, the response headers and the messages.
+    private static func streamHeld(_ client: ClientConnection, count: Int, mode: UInt8) -> (
+        status: GRPCStatus, headers: Metadata, messages: [[UInt8]]
+    ) {
+        let lock = NSLock()
+        var messages: [[UInt8]] = []
+        let result = client.serverStreaming(
+            ClientRequest(
+                path: "/test.Echo/StreamHeld",
+                message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff), mode],
+                timeoutNanoseconds: 60_000_000_000
+            )
+        ) { message in lock.withLock { messages.append(message) } }
+        return (result.status, result.headers, lock.withLock { messages })
+    }
+
+    @Test("messages held until the handler returns arrive whole, in order, with the headers and the status")
+    func heldMessages() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (status, headers, messages) = Self.streamHeld(client, count: 5, mode: 0)
+        #expect(status.code == .ok)
+        #expect(headers.first("x-held") == "yes")
+        #expect(messages == (0..<5).map { [UInt8](repeating: UInt8($0), count: 1 + $0) })
+    }
+
+    @Test("a handler that fails after holding messages: the messages, then its status")
+    func heldMessagesThenFailure() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (status, _, messages) = Self.streamHeld(client, count: 3, mode: 1)
+        #expect(status.code == .failedPrecondition)
+        #expect(status.message == "failed after the messages")
+        #expect(messages.count == 3)
+    }
+
+    @Test("held messages count against the send high-water mark: past it a CPU-pool handler is refused")
+    func heldMessagesBounded() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (status, _, messages) = Self.streamHeld(client, count: 600, mode: 2)
+        #expect(status.code == .resourceExhausted)
+        #expect(status.message.contains("not reading"))
+        // Everything held before the refusal still reaches the client, ahead of the status. Held messages never
+        // drain, so the count is exact: framed, each is 5 bytes over 64 KiB, and the one after the 64th is refused.
+        #expect(messages.count == ServerCall.sendHighWater / (64 << 10))
+        let (_, echo) = client.unary(ClientRequest(path: "/test.Echo/Echo", message: Array("after".utf8)))
+        #expect(echo.status.code == .ok)
     }
 
     /// Signalled by StreamFromCPU when a send is refused.
