@@ -4,8 +4,9 @@ import Ranking
 
 /// Conversions between the ranking.v1 contract (protobuf-c structures) and the ranking library's Swift types.
 ///
-/// Decoding copies what the pipeline needs out of the C structures so they can be freed at once; encoding builds
-/// the response in a ``ProtoArena`` that lives until the bytes are packed.
+/// Decoding copies what the pipeline needs out of the C structures so they can be freed at once. The answers are
+/// written straight in the wire format (``ProtoWriter``): no C structure, string or array per returned item; the
+/// tests read them back through protobuf-c.
 public enum ContractMapping {
     /// The request context; a missing Context message reads as all defaults (no location: the user's home).
     static func context(_ pointer: UnsafeMutablePointer<Ranking__V1__Context>?) -> RequestContext {
@@ -71,103 +72,73 @@ public enum ContractMapping {
 
     /// Encodes a RankResponse.
     public static func encode(_ result: RankResult) -> [UInt8] {
-        let arena = ProtoArena()
-        var response = Ranking__V1__RankResponse()
-        ranking__v1__rank_response__init(&response)
-        let items = result.items.map { item(of: $0, arena: arena) }
-        response.n_items = items.count
-        response.items = arena.array(items)
-        response.model_version = arena.string(result.modelVersion)
-        response.variant = arena.string(result.variant)
-        response.degraded = result.degraded ? 1 : 0
-        response.n_degraded_stages = result.degradedStages.count
-        response.degraded_stages = arena.array(result.degradedStages.map { Optional(arena.string($0)) })
-        let timings = result.timings.map { timing(of: $0, arena: arena) }
-        response.n_timings = timings.count
-        response.timings = arena.array(timings)
-        response.next_page_token = arena.string(result.nextPageToken)
-        let dropped: [UnsafeMutablePointer<Ranking__V1__DroppedCandidates>?] = result.dropped.map { entry in
-            var message = Ranking__V1__DroppedCandidates()
-            ranking__v1__dropped_candidates__init(&message)
-            message.reason = arena.string(entry.reason.rawValue)
-            message.count = Int32(clamping: entry.count)
-            return arena.make(message)
+        var writer = ProtoWriter()
+        writer.bytes.reserveCapacity(estimatedSize(of: result.items, timings: result.timings.count))
+        for item in result.items { writer.message(1) { write(item, to: &$0) } }
+        writer.string(2, result.modelVersion)
+        writer.string(3, result.variant)
+        writer.bool(4, result.degraded)
+        writer.strings(5, result.degradedStages)
+        for timing in result.timings { writer.message(6) { write(timing, to: &$0) } }
+        writer.string(7, result.nextPageToken)
+        for entry in result.dropped {
+            writer.message(8) {
+                $0.string(1, entry.reason.rawValue)
+                $0.int32(2, Int32(clamping: entry.count))
+            }
         }
-        response.n_dropped = dropped.count
-        response.dropped = arena.array(dropped)
-        return ProtoC.encode(&response)
+        return writer.bytes
     }
 
     /// Encodes one RecommendResponse section.
     public static func encode(_ section: RecommendSection) -> [UInt8] {
-        let arena = ProtoArena()
-        var response = Ranking__V1__RecommendResponse()
-        ranking__v1__recommend_response__init(&response)
-        response.section = arena.string(section.key)
-        response.title = arena.string(section.title)
-        let items = section.items.map { item(of: $0, arena: arena) }
-        response.n_items = items.count
-        response.items = arena.array(items)
-        response.model_version = arena.string(section.modelVersion)
-        response.variant = arena.string(section.variant)
-        response.degraded = section.degraded ? 1 : 0
-        response.n_degraded_stages = section.degradedStages.count
-        response.degraded_stages = arena.array(section.degradedStages.map { Optional(arena.string($0)) })
-        let timings = section.timings.map { timing(of: $0, arena: arena) }
-        response.n_timings = timings.count
-        response.timings = arena.array(timings)
-        return ProtoC.encode(&response)
+        var writer = ProtoWriter()
+        writer.bytes.reserveCapacity(estimatedSize(of: section.items, timings: section.timings.count))
+        writer.string(1, section.key)
+        writer.string(2, section.title)
+        for item in section.items { writer.message(3) { write(item, to: &$0) } }
+        writer.string(4, section.modelVersion)
+        writer.string(5, section.variant)
+        writer.bool(6, section.degraded)
+        writer.strings(7, section.degradedStages)
+        for timing in section.timings { writer.message(8) { write(timing, to: &$0) } }
+        return writer.bytes
     }
 
-    private static func item(of entry: RankedEntry, arena: ProtoArena) -> UnsafeMutablePointer<Ranking__V1__RankedItem>?
-    {
-        var item = Ranking__V1__RankedItem()
-        ranking__v1__ranked_item__init(&item)
-        item.item_id = arena.string(entry.itemID)
-        item.score = entry.score
-        item.model_score = entry.modelScore
-        item.venue_id = arena.string(entry.venueID)
-        if !entry.sources.isEmpty {
-            item.n_sources = entry.sources.count
-            item.sources = arena.array(entry.sources.map { Optional(arena.string($0)) })
+    /// Room for an answer without growing the buffer in the common case: ids, two scores and a source or two per
+    /// item, a feature name and value per feature, a name and value per display field.
+    private static func estimatedSize(of items: [RankedEntry], timings: Int) -> Int {
+        var size = 128 + 24 * timings
+        for item in items {
+            size += 64 + 24 * item.features.count + 40 * item.display.count + 16 * item.sources.count
         }
-        if !entry.features.isEmpty {
-            let features: [UnsafeMutablePointer<Ranking__V1__RankedItem__FeaturesEntry>?] = entry.features.map {
-                name,
-                value in
-                var feature = Ranking__V1__RankedItem__FeaturesEntry()
-                ranking__v1__ranked_item__features_entry__init(&feature)
-                feature.key = arena.string(name)
-                feature.value = value
-                return arena.make(feature)
-            }
-            item.n_features = features.count
-            item.features = arena.array(features)
-        }
-        if !entry.display.isEmpty {
-            let display: [UnsafeMutablePointer<Ranking__V1__DisplayField>?] = entry.display.map { field in
-                var message = Ranking__V1__DisplayField()
-                ranking__v1__display_field__init(&message)
-                message.name = arena.string(field.name)
-                message.value = arena.string(field.value)
-                return arena.make(message)
-            }
-            item.n_display = display.count
-            item.display = arena.array(display)
-        }
-        return arena.make(item)
+        return size
     }
 
-    private static func timing(
-        of timing: Ranking.StageTiming,
-        arena: ProtoArena
-    )
-        -> UnsafeMutablePointer<Ranking__V1__StageTiming>?
-    {
-        var message = Ranking__V1__StageTiming()
-        ranking__v1__stage_timing__init(&message)
-        message.stage = arena.string(timing.stage)
-        message.micros = timing.micros
-        return arena.make(message)
+    /// A RankedItem's fields, in field order.
+    private static func write(_ entry: RankedEntry, to writer: inout ProtoWriter) {
+        writer.string(1, entry.itemID)
+        writer.double(2, entry.score)
+        for (name, value) in entry.features {
+            // A map entry: key 1, value 2, with proto3's implicit presence inside the entry as well.
+            writer.message(3) {
+                $0.string(1, name)
+                $0.double(2, value)
+            }
+        }
+        writer.double(4, entry.modelScore)
+        writer.strings(5, entry.sources)
+        writer.string(6, entry.venueID)
+        for field in entry.display {
+            writer.message(7) {
+                $0.string(1, field.name)
+                $0.string(2, field.value)
+            }
+        }
+    }
+
+    private static func write(_ timing: Ranking.StageTiming, to writer: inout ProtoWriter) {
+        writer.string(1, timing.stage)
+        writer.int64(2, timing.micros)
     }
 }

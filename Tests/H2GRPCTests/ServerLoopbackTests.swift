@@ -326,7 +326,11 @@ struct ServerLoopbackTests {
     }
 
     /// Calls StreamHeld and returns the status, the response headers and the messages.
-    private static func streamHeld(_ client: ClientConnection, count: Int, mode: UInt8) -> (
+    private static func streamHeld(
+        _ client: ClientConnection,
+        count: Int,
+        mode: UInt8
+    ) -> (
         status: GRPCStatus, headers: Metadata, messages: [[UInt8]]
     ) {
         let lock = NSLock()
