@@ -225,14 +225,16 @@ public struct EvalCommand: ParsableCommand {
         var cpu: [Double] = []
         var candidates = 0
         var sections = 0
+        var stages = StageTotals()
         // Warm-up: caches, lazy statics.
-        for session in sessions.prefix(200) { _ = try recommend(engine, session, sections: &sections) }
+        for session in sessions.prefix(200) { _ = try recommend(engine, session, sections: &sections, stages: &stages) }
         sections = 0
+        stages = StageTotals()
         let wallStart = DispatchTime.now()
         var cpuTotal = 0.0
         for session in sessions {
             let before = threadCPUNanoseconds()
-            let count = try recommend(engine, session, sections: &sections)
+            let count = try recommend(engine, session, sections: &sections, stages: &stages)
             let spent = Double(threadCPUNanoseconds() - before)
             cpu.append(spent)
             cpuTotal += spent
@@ -265,17 +267,39 @@ public struct EvalCommand: ParsableCommand {
                 sections
             )
         )
+        // The pipeline's own stage timings (wall time on this one thread), so a change shows where it saved.
+        print(
+            "  stages, mean us per request: "
+                + stages.order.map { String(format: "%@ %.1f", $0, Double(stages.micros[$0]!) / Double(cpu.count)) }
+                .joined(separator: ", ")
+        )
+    }
+
+    /// Stage timings summed over the benchmark's requests, in the order the pipeline first reported them.
+    private struct StageTotals {
+        var order: [String] = []
+        var micros: [String: Int64] = [:]
+
+        mutating func add(_ timings: [StageTiming]) {
+            for timing in timings {
+                if micros[timing.stage] == nil { order.append(timing.stage) }
+                micros[timing.stage, default: 0] += timing.micros
+            }
+        }
     }
 
     /// Runs one sectioned Recommend and returns the number of candidates it scored.
     private func recommend(
         _ engine: RankingEngine,
         _ session: MarketplaceSessionSimulator.Session,
-        sections: inout Int
+        sections: inout Int,
+        stages: inout StageTotals
     ) throws -> Int {
         let query = RecommendQuery(userID: session.userID, surface: "discovery", context: RequestContext(session))
         var sent = 0
-        let count = try engine.recommendCountingCandidates(query, deadline: nil, isCancelled: { false }) { _ in
+        let count = try engine.recommendCountingCandidates(query, deadline: nil, isCancelled: { false }) { section in
+            // Every section of one answer carries the same timings.
+            if sent == 0 { stages.add(section.timings) }
             sent += 1
         }
         sections += sent

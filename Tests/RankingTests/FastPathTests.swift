@@ -101,6 +101,63 @@ struct HostPopularSource: CandidateSource {
         #expect(merged > 0)
     }
 
+    /// The eligible venues of the ring scan, nearest cells first, as the sources found them before the grid kept
+    /// the venues' locations, radii and vectors in cell order: every venue of the ring through `isEligible`.
+    func eligibleByRing(_ request: CandidateRequest) -> [Int] {
+        guard let city = request.city else { return [] }
+        var out: [Int] = []
+        request.catalog.spatial.forEachVenueByRing(
+            city: city,
+            latitude: request.latitude,
+            longitude: request.longitude,
+            maxKm: NearbySource.maxDeliveryKm
+        ) { v in
+            if request.isEligible(v) { out.append(v) }
+            return true
+        }
+        return out
+    }
+
+    @Test func theNearbySourceTakesTheFirstEligibleVenuesOfTheRingScan() throws {
+        var found = 0
+        for spot in spots {
+            for quota in [1, 25, 200, 5000] {
+                var out: [Int32] = []
+                try NearbySource().generate(request(spot), quota: quota, deadline: far, into: &out)
+                #expect(out.map(Int.init) == Array(eligibleByRing(request(spot)).prefix(quota)))
+                found += out.count
+            }
+        }
+        #expect(found > 0)
+    }
+
+    @Test func theEmbeddingSourceTakesTheBestDotProductsOfTheEligibleVenues() throws {
+        let catalog = Fixture.catalog
+        let d = Marketplace.embeddingDimension
+        var found = 0
+        for spot in spots where spot.user != nil {
+            let user = try #require(spot.user)
+            // Every eligible venue's dot product with the user's vector, from the catalog's own columns.
+            let scored = eligibleByRing(request(spot)).prefix(4096).map { v -> (Float, Int) in
+                var dot = SIMD16<Float>()
+                for k in 0..<d {
+                    dot[k] = catalog.userEmbedding[user * d + k] * catalog.venueEmbedding[v * d + k]
+                }
+                return (dot.sum(), v)
+            }
+            for quota in [1, 40, 100_000] {
+                var out: [Int32] = []
+                try EmbeddingSource().generate(request(spot), quota: quota, deadline: far, into: &out)
+                let expected = scored.sorted { ($0.0, -$0.1) > ($1.0, -$1.1) }.prefix(quota).map(\.1)
+                // The source hands the top in no particular order: compare as sets, and the count.
+                #expect(out.count == expected.count)
+                #expect(Set(out.map(Int.init)) == Set(expected))
+                found += out.count
+            }
+        }
+        #expect(found > 0)
+    }
+
     @Test func radixSortByIndexIsAStableSort() {
         var rng = SplitMix64(seed: 5)
         for (count, maxIndex) in [(0, 1), (1, 1), (50, 3), (2_000, 300), (3_000, 70_000), (500, 1 << 30)] {

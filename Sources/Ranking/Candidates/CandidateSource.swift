@@ -46,6 +46,14 @@ public struct CandidateRequest: @unchecked Sendable {
     @inline(__always)
     public func isEligible(_ v: Int) -> Bool { isInScope(v) && isOrderable(v) }
 
+    /// ``isEligible(_:)`` for a venue already known to deliver to the request location
+    /// (``SpatialIndex/forEachVenueInReach(city:latitude:longitude:lonScale:maxKm:_:)``): in scope, taking orders
+    /// and open now.
+    @inline(__always)
+    func isEligibleInReach(_ v: Int) -> Bool {
+        isInScope(v) && catalog.venueAvailable[v] && catalog.isOpen(v, weekday: weekday, minuteOfDay: minuteOfDay)
+    }
+
     /// Whether venue `v` delivers to the request location, is open now and is taking orders.
     @inline(__always)
     public func isOrderable(_ v: Int) -> Bool {
@@ -91,14 +99,14 @@ struct NearbySource: BuiltinCandidateSource {
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let city = request.city else { return }
         let start = out.count
-        request.catalog.spatial.forEachVenueByRing(
+        request.catalog.spatial.forEachVenueInReach(
             city: city,
             latitude: request.latitude,
             longitude: request.longitude,
+            lonScale: request.lonScale,
             maxKm: NearbySource.maxDeliveryKm
-        ) {
-            v in
-            if request.isEligible(v) { out.append(Int32(v)) }
+        ) { v, _ in
+            if request.isEligibleInReach(v) { out.append(Int32(v)) }
             return out.count - start < quota
         }
     }
@@ -143,21 +151,23 @@ struct EmbeddingSource: BuiltinCandidateSource {
         let catalog = request.catalog
         let d = Marketplace.embeddingDimension
         precondition(d == 16, "the embedding source reads vectors as SIMD16")
+        // The grid holds the venues' vectors in cell order, so the ring scan reads them one after another.
+        guard catalog.spatial.embeddingDimension == d, catalog.userEmbedding.count >= (user + 1) * d else { return }
         var scored: [(Float, Int32)] = []
         scored.reserveCapacity(1024)
         catalog.userEmbedding.withUnsafeBufferPointer { users in
-            catalog.venueEmbedding.withUnsafeBufferPointer { venues in
+            catalog.spatial.grids[city].embeddings.withUnsafeBufferPointer { venues in
                 let userVector = UnsafeRawPointer(users.baseAddress! + user * d).loadUnaligned(as: SIMD16<Float>.self)
-                catalog.spatial.forEachVenueByRing(
+                catalog.spatial.forEachVenueInReach(
                     city: city,
                     latitude: request.latitude,
                     longitude: request.longitude,
+                    lonScale: request.lonScale,
                     maxKm: NearbySource.maxDeliveryKm
-                ) {
-                    v in
-                    guard request.isEligible(v) else { return true }
+                ) { v, position in
+                    guard request.isEligibleInReach(v) else { return true }
                     // One 16-lane multiply and a horizontal sum: this loop sees thousands of venues per request.
-                    let e = UnsafeRawPointer(venues.baseAddress! + v * d).loadUnaligned(as: SIMD16<Float>.self)
+                    let e = UnsafeRawPointer(venues.baseAddress! + position * d).loadUnaligned(as: SIMD16<Float>.self)
                     scored.append(((userVector * e).sum(), Int32(v)))
                     return scored.count < 4096
                 }

@@ -18,7 +18,10 @@ extension CatalogColumns {
             cities: Marketplace.cities,
             venueCity: venueCity,
             latitude: venueLatitude,
-            longitude: venueLongitude
+            longitude: venueLongitude,
+            radiusKm: venueRadiusKm,
+            embedding: venueEmbedding,
+            embeddingDimension: Marketplace.embeddingDimension
         )
     }
 

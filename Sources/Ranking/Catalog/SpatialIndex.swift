@@ -15,16 +15,42 @@ struct SpatialIndex {
         /// Venues of cell `c` are `cellVenues[cellStart[c] ..< cellStart[c + 1]]`.
         var cellStart: [Int32] = []
         var cellVenues: [Int32] = []
+        /// Per position of `cellVenues`: the venue's location and delivery radius, copied in cell order so that a
+        /// ring scan reads them one after another instead of at random across the venue columns.
+        var latitude: [Double] = []
+        var longitude: [Double] = []
+        var radiusKm: [Float] = []
+        /// Per position, the venue's embedding (`embeddingDimension` floats each), in cell order likewise; empty
+        /// when the catalog has no venue embeddings.
+        var embeddings: [Float] = []
     }
 
     var grids: [Grid] = []
     var cityLatitude: [Double] = []
     var cityLongitude: [Double] = []
 
-    var memoryBytes: Int { grids.reduce(0) { $0 + $1.cellStart.count * 4 + $1.cellVenues.count * 4 } }
+    /// Floats per venue in ``Grid/embeddings``.
+    private(set) var embeddingDimension = 0
 
-    /// Builds one grid per city from the venue columns.
-    init(cities: [City], venueCity: [UInt8], latitude: [Double], longitude: [Double]) {
+    var memoryBytes: Int {
+        grids.reduce(0) {
+            $0 + $1.cellStart.count * 4 + $1.cellVenues.count * (4 + 8 + 8 + 4) + $1.embeddings.count * 4
+        }
+    }
+
+    /// Builds one grid per city from the venue columns. `embedding` holds `embeddingDimension` floats per venue, or
+    /// is empty.
+    init(
+        cities: [City],
+        venueCity: [UInt8],
+        latitude: [Double],
+        longitude: [Double],
+        radiusKm: [Float],
+        embedding: [Float],
+        embeddingDimension: Int
+    ) {
+        let hasEmbeddings = embeddingDimension > 0 && embedding.count == venueCity.count * embeddingDimension
+        self.embeddingDimension = hasEmbeddings ? embeddingDimension : 0
         let side = SpatialIndex.cellsPerSide
         for (c, city) in cities.enumerated() {
             var grid = Grid()
@@ -47,6 +73,16 @@ struct SpatialIndex {
                 fill[cell] += 1
             }
             grid.cellStart = counts
+            grid.latitude = grid.cellVenues.map { latitude[Int($0)] }
+            grid.longitude = grid.cellVenues.map { longitude[Int($0)] }
+            grid.radiusKm = grid.cellVenues.map { radiusKm[Int($0)] }
+            if hasEmbeddings {
+                grid.embeddings.reserveCapacity(grid.cellVenues.count * embeddingDimension)
+                for v in grid.cellVenues {
+                    let start = Int(v) * embeddingDimension
+                    grid.embeddings.append(contentsOf: embedding[start..<(start + embeddingDimension)])
+                }
+            }
             grids.append(grid)
             cityLatitude.append(city.latitude)
             cityLongitude.append(city.longitude)
@@ -101,13 +137,60 @@ struct SpatialIndex {
         maxKm: Double,
         _ visit: (Int) -> Bool
     ) {
+        let venues = grids[city].cellVenues
+        forEachPositionByRing(city: city, latitude: latitude, longitude: longitude, maxKm: maxKm) {
+            visit(Int(venues[$0]))
+        }
+    }
+
+    /// ``forEachVenueByRing(city:latitude:longitude:maxKm:_:)`` over the venues whose delivery radius reaches the
+    /// location only, each with its position in the city's grid (for ``Grid/embeddings``). The distance is
+    /// ``Geo/distanceKm(_:_:_:_:lonScale:)`` with the request's `lonScale`, the same test as
+    /// `CandidateRequest.isOrderable`, read from the grid's copies in cell order.
+    @inline(__always)
+    func forEachVenueInReach(
+        city: Int,
+        latitude: Double,
+        longitude: Double,
+        lonScale: Double,
+        maxKm: Double,
+        _ visit: (_ venue: Int, _ position: Int) -> Bool
+    ) {
+        let grid = grids[city]
+        grid.latitude.withUnsafeBufferPointer { lat in
+            grid.longitude.withUnsafeBufferPointer { lon in
+                grid.radiusKm.withUnsafeBufferPointer { radius in
+                    grid.cellVenues.withUnsafeBufferPointer { venues in
+                        forEachPositionByRing(city: city, latitude: latitude, longitude: longitude, maxKm: maxKm) {
+                            p in
+                            let km = Geo.distanceKm(latitude, longitude, lat[p], lon[p], lonScale: lonScale)
+                            guard km <= Double(radius[p]) else { return true }
+                            return visit(Int(venues[p]), p)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Visits the grid positions (indexes into ``Grid/cellVenues``) of the cells at Chebyshev ring distance 0, 1,
+    /// 2, ... from the location's cell, up to `maxKm`; `visit` returns false to stop.
+
+    @inline(__always)
+    private func forEachPositionByRing(
+        city: Int,
+        latitude: Double,
+        longitude: Double,
+        maxKm: Double,
+        _ visit: (Int) -> Bool
+    ) {
         let grid = grids[city]
         let (cx, cy) = SpatialIndex.cellXY(grid, latitude, longitude)
         let side = SpatialIndex.cellsPerSide
         let maxRing = Int((maxKm / SpatialIndex.cellKm).rounded(.up))
         guard cx > -maxRing - 1, cy > -maxRing - 1, cx < side + maxRing, cy < side + maxRing else { return }
         grid.cellStart.withUnsafeBufferPointer { starts in
-            grid.cellVenues.withUnsafeBufferPointer { venues in
+            do {
                 for ring in 0...maxRing {
                     for y in (cy - ring)...(cy + ring) where y >= 0 && y < side {
                         let edgeRow = y == cy - ring || y == cy + ring
@@ -115,9 +198,7 @@ struct SpatialIndex {
                         while x <= cx + ring {
                             if x >= 0 && x < side {
                                 let cell = y * side + x
-                                for i in Int(starts[cell])..<Int(starts[cell + 1]) {
-                                    if !visit(Int(venues[i])) { return }
-                                }
+                                for i in Int(starts[cell])..<Int(starts[cell + 1]) where !visit(i) { return }
                             }
                             // Inside rows only the two edge cells belong to this ring.
                             x += edgeRow || ring == 0 ? 1 : 2 * ring
