@@ -29,6 +29,8 @@ public final class GradientBoostedTrees: Sendable {
     let firstLeaves: [Int32]
     let categorySets: [CategorySet]
     let categoryWords: [UInt32]
+    /// The trees again in the 16-byte form that plain numeric splits allow; the ones it cannot hold use `nodes`.
+    let compact: CompactForest
     /// The margin every row starts from: 0 for LightGBM (its bias lives in the first tree), XGBoost's base margin.
     let baseScore: Double
 
@@ -53,6 +55,7 @@ public final class GradientBoostedTrees: Sendable {
         self.firstLeaves = trees.firstLeaves
         self.categorySets = trees.categorySets
         self.categoryWords = trees.categoryWords
+        self.compact = CompactForest(trees)
     }
 
     // MARK: Loading
@@ -111,7 +114,15 @@ public final class GradientBoostedTrees: Sendable {
         let limit = resolvedTreeLimit(treeLimit)
         // Loaders refuse models without features, so a row of the right length is never empty.
         let rowBase = row.baseAddress.unsafelyUnwrapped
-        return withWalker { walker in sumTrees(walker, row: rowBase, limit: limit) }
+        return withWalker { walker, compactWalker in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: compact.width) { widened in
+                let widenedBase = widened.baseAddress.unsafelyUnwrapped
+                if compact.hasCompactTrees {
+                    compact.widen(rowBase, count: 1, into: widenedBase, negatedFeatures: compactWalker.negatedFeatures)
+                }
+                return sumTrees(walker, compactWalker, row: rowBase, widened: widenedBase, limit: limit)
+            }
+        }
     }
 
     /// Raw score of one row held in an array; see `rawScore(_:treeLimit:)`.
@@ -161,28 +172,40 @@ public final class GradientBoostedTrees: Sendable {
         precondition(scores.count >= rowCount, "output holds \(scores.count) scores, \(rowCount) rows need more")
         guard rowCount > 0, let outBase = scores.baseAddress else { return }
         let rowBase = rows.baseAddress.unsafelyUnwrapped
-        withWalker { walker in
-            switch format {
-            case .lightGBM:
-                scoreBlocks(
-                    walker,
-                    DoubleSum.self,
-                    rows: rowBase,
-                    rowCount: rowCount,
-                    out: outBase,
-                    trees: trees,
-                    startFromBase: startFromBase
-                )
-            case .xgboost:
-                scoreBlocks(
-                    walker,
-                    Float32Sum.self,
-                    rows: rowBase,
-                    rowCount: rowCount,
-                    out: outBase,
-                    trees: trees,
-                    startFromBase: startFromBase
-                )
+        let blockRows = min(rowCount, Self.blockRows)
+        withWalker { walker, compactWalker in
+            // One block of widened rows per call, not per row; none when no tree reads them.
+            withUnsafeTemporaryAllocation(
+                of: Double.self,
+                capacity: compact.hasCompactTrees ? blockRows * compact.width : 1
+            ) { widened in
+                let widenedBase = widened.baseAddress.unsafelyUnwrapped
+                switch format {
+                case .lightGBM:
+                    scoreBlocks(
+                        walker,
+                        compactWalker,
+                        DoubleSum.self,
+                        rows: rowBase,
+                        widened: widenedBase,
+                        rowCount: rowCount,
+                        out: outBase,
+                        trees: trees,
+                        startFromBase: startFromBase
+                    )
+                case .xgboost:
+                    scoreBlocks(
+                        walker,
+                        compactWalker,
+                        Float32Sum.self,
+                        rows: rowBase,
+                        widened: widenedBase,
+                        rowCount: rowCount,
+                        out: outBase,
+                        trees: trees,
+                        startFromBase: startFromBase
+                    )
+                }
             }
         }
     }
@@ -201,7 +224,29 @@ public final class GradientBoostedTrees: Sendable {
         return min(treeLimit, roots.count)
     }
 
-    private func withWalker<R>(_ body: (TreeWalker) -> R) -> R {
+    private func withWalker<R>(_ body: (TreeWalker, CompactWalker) -> R) -> R {
+        compact.nodes.withUnsafeBufferPointer { compactNodes in
+            compact.roots.withUnsafeBufferPointer { compactRoots in
+                compact.firstLeaves.withUnsafeBufferPointer { compactFirstLeaves in
+                    compact.negatedFeatures.withUnsafeBufferPointer { negatedFeatures in
+                        withTreeWalker { walker in
+                            body(
+                                walker,
+                                CompactWalker(
+                                    nodes: compactNodes.baseAddress,
+                                    roots: compactRoots.baseAddress,
+                                    firstLeaves: compactFirstLeaves.baseAddress,
+                                    negatedFeatures: negatedFeatures.baseAddress
+                                )
+                            )
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func withTreeWalker<R>(_ body: (TreeWalker) -> R) -> R {
         nodes.withUnsafeBufferPointer { nodes in
             roots.withUnsafeBufferPointer { roots in
                 firstLeaves.withUnsafeBufferPointer { firstLeaves in
@@ -223,27 +268,63 @@ public final class GradientBoostedTrees: Sendable {
         }
     }
 
-    private func sumTrees(_ walker: TreeWalker, row: UnsafePointer<Double>, limit: Int) -> Double {
+    private func sumTrees(
+        _ walker: TreeWalker,
+        _ compactWalker: CompactWalker,
+        row: UnsafePointer<Double>,
+        widened: UnsafePointer<Double>,
+        limit: Int
+    ) -> Double {
         switch format {
         case .lightGBM:
-            return sumTrees(walker, DoubleSum.self, row: row, limit: limit)
+            return sumTrees(walker, compactWalker, DoubleSum.self, row: row, widened: widened, limit: limit)
         case .xgboost:
-            return sumTrees(walker, Float32Sum.self, row: row, limit: limit)
+            return sumTrees(walker, compactWalker, Float32Sum.self, row: row, widened: widened, limit: limit)
         }
     }
 
     /// One row, four trees walked in lockstep (independent load chains overlap), leaves still added in tree order.
     private func sumTrees<Sum: LeafSum>(
         _ walker: TreeWalker,
+        _ compactWalker: CompactWalker,
         _: Sum.Type,
         row: UnsafePointer<Double>,
+        widened: UnsafePointer<Double>,
         limit: Int
     ) -> Double {
         let roots = walker.roots.unsafelyUnwrapped
         let firstLeaves = walker.firstLeaves.unsafelyUnwrapped
+        let compactRoots = compactWalker.roots.unsafelyUnwrapped
+        let compactFirstLeaves = compactWalker.firstLeaves.unsafelyUnwrapped
         var sum = baseScore
         var tree = 0
         while tree + 4 <= limit {
+            let c0 = Int(compactRoots[tree])
+            let c1 = Int(compactRoots[tree + 1])
+            let c2 = Int(compactRoots[tree + 2])
+            let c3 = Int(compactRoots[tree + 3])
+            if min(min(c0, c1), min(c2, c3)) >= 0 {
+                var n0 = c0
+                var n1 = c1
+                var n2 = c2
+                var n3 = c3
+                let f0 = Int(compactFirstLeaves[tree])
+                let f1 = Int(compactFirstLeaves[tree + 1])
+                let f2 = Int(compactFirstLeaves[tree + 2])
+                let f3 = Int(compactFirstLeaves[tree + 3])
+                while min(min(n0 - f0, n1 - f1), min(n2 - f2, n3 - f3)) < 0 {
+                    n0 = compactWalker.step(n0, widened)
+                    n1 = compactWalker.step(n1, widened)
+                    n2 = compactWalker.step(n2, widened)
+                    n3 = compactWalker.step(n3, widened)
+                }
+                sum = Sum.add(sum, compactWalker.value(n0))
+                sum = Sum.add(sum, compactWalker.value(n1))
+                sum = Sum.add(sum, compactWalker.value(n2))
+                sum = Sum.add(sum, compactWalker.value(n3))
+                tree += 4
+                continue
+            }
             var n0 = roots[tree]
             var n1 = roots[tree + 1]
             var n2 = roots[tree + 2]
@@ -265,7 +346,15 @@ public final class GradientBoostedTrees: Sendable {
             tree += 4
         }
         while tree < limit {
-            sum = Sum.add(sum, walker.leafValue(tree: tree, row: row))
+            let compactRoot = Int(compactRoots[tree])
+            if compactRoot >= 0 {
+                var node = compactRoot
+                let firstLeaf = Int(compactFirstLeaves[tree])
+                while node < firstLeaf { node = compactWalker.step(node, widened) }
+                sum = Sum.add(sum, compactWalker.value(node))
+            } else {
+                sum = Sum.add(sum, walker.leafValue(tree: tree, row: row))
+            }
             tree += 1
         }
         return sum
@@ -276,8 +365,10 @@ public final class GradientBoostedTrees: Sendable {
 
     private func scoreBlocks<Sum: LeafSum>(
         _ walker: TreeWalker,
+        _ compactWalker: CompactWalker,
         _: Sum.Type,
         rows: UnsafePointer<Double>,
+        widened: UnsafeMutablePointer<Double>,
         rowCount: Int,
         out: UnsafeMutablePointer<Double>,
         trees: Range<Int>,
@@ -290,7 +381,28 @@ public final class GradientBoostedTrees: Sendable {
             if startFromBase {
                 for row in blockStart..<blockEnd { out[row] = baseScore }
             }
+            if compact.hasCompactTrees {
+                compact.widen(
+                    rows + blockStart * stride,
+                    count: blockEnd - blockStart,
+                    into: widened,
+                    negatedFeatures: compactWalker.negatedFeatures
+                )
+            }
             for tree in trees {
+                let compactRoot = Int(compactWalker.roots.unsafelyUnwrapped[tree])
+                if compactRoot >= 0 {
+                    scoreCompactTree(
+                        compactWalker,
+                        Sum.self,
+                        root: compactRoot,
+                        firstLeaf: Int(compactWalker.firstLeaves.unsafelyUnwrapped[tree]),
+                        widened: widened,
+                        rows: blockStart..<blockEnd,
+                        out: out
+                    )
+                    continue
+                }
                 let root = walker.roots.unsafelyUnwrapped[tree]
                 let firstLeaf = walker.firstLeaves.unsafelyUnwrapped[tree]
                 var row = blockStart
@@ -328,6 +440,52 @@ public final class GradientBoostedTrees: Sendable {
                 }
             }
             blockStart = blockEnd
+        }
+    }
+
+    /// Adds one compact tree's leaf to the scores of `rows`, whose widened forms start at `widened`.
+    @inline(__always)
+    private func scoreCompactTree<Sum: LeafSum>(
+        _ walker: CompactWalker,
+        _: Sum.Type,
+        root: Int,
+        firstLeaf: Int,
+        widened: UnsafePointer<Double>,
+        rows: Range<Int>,
+        out: UnsafeMutablePointer<Double>
+    ) {
+        let width = compact.width
+        var row = rows.lowerBound
+        // As in the general walk: eight independent chains of loads in flight, finished rows parked on their leaf.
+        while row + 8 <= rows.upperBound {
+            let base = widened + (row - rows.lowerBound) * width
+            var n = (root, root, root, root, root, root, root, root)
+            while min(min(min(n.0, n.1), min(n.2, n.3)), min(min(n.4, n.5), min(n.6, n.7))) < firstLeaf {
+                n.0 = walker.step(n.0, base)
+                n.1 = walker.step(n.1, base + width)
+                n.2 = walker.step(n.2, base + 2 * width)
+                n.3 = walker.step(n.3, base + 3 * width)
+                n.4 = walker.step(n.4, base + 4 * width)
+                n.5 = walker.step(n.5, base + 5 * width)
+                n.6 = walker.step(n.6, base + 6 * width)
+                n.7 = walker.step(n.7, base + 7 * width)
+            }
+            out[row] = Sum.add(out[row], walker.value(n.0))
+            out[row + 1] = Sum.add(out[row + 1], walker.value(n.1))
+            out[row + 2] = Sum.add(out[row + 2], walker.value(n.2))
+            out[row + 3] = Sum.add(out[row + 3], walker.value(n.3))
+            out[row + 4] = Sum.add(out[row + 4], walker.value(n.4))
+            out[row + 5] = Sum.add(out[row + 5], walker.value(n.5))
+            out[row + 6] = Sum.add(out[row + 6], walker.value(n.6))
+            out[row + 7] = Sum.add(out[row + 7], walker.value(n.7))
+            row += 8
+        }
+        while row < rows.upperBound {
+            var node = root
+            let widenedRow = widened + (row - rows.lowerBound) * width
+            while node < firstLeaf { node = walker.step(node, widenedRow) }
+            out[row] = Sum.add(out[row], walker.value(node))
+            row += 1
         }
     }
 }

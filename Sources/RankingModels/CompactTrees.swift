@@ -1,0 +1,173 @@
+/// A second copy of the trees whose splits are all plain numeric (`numericMissingRight`, `numericMissingLeft`), in
+/// a 16-byte node that decides a split with one ordered comparison and no branch on the split's kind.
+///
+/// Rows are widened before they meet these nodes: a widened row holds the row's values, then the negations of the
+/// features that some split sends NaN left on, then `+infinity`. That turns both numeric kinds into "take the
+/// second child iff `widened[column] < threshold`", which is false for NaN:
+///
+/// - NaN goes right, left iff `x <= t`: for a finite `t` no double lies between `t` and `t.nextUp`, so
+///   `x <= t` is `x < t.nextUp` for every non-NaN `x`. The second child is the left one.
+/// - NaN goes left, left iff `!(x > t)`: `x > t` is `-x < -t` for every `x` (negation is exact), and both are
+///   false for NaN. The second child is the right one.
+///
+/// A leaf compares the `+infinity` column with its own value, which is never true, and both its deltas are 0, so it
+/// keeps any row that reaches it and several rows can walk a tree in lockstep. Its value is its `threshold`.
+///
+/// Trees that this cannot express exactly stay on the general walk (`TreeWalker`): any zero-as-missing or
+/// categorical split, a `x <= +infinity` split whose NaN goes right, or more than `Int16.max` nodes.
+struct CompactNode {
+    /// The split's rewritten threshold, or the leaf's value.
+    var threshold: Double
+    /// Index into the widened row.
+    var column: Int32
+    /// Offset from this node to the child taken when the comparison is false; 0 for a leaf.
+    var firstDelta: Int16
+    /// Offset from this node to the child taken when `widened[column] < threshold`; 0 for a leaf.
+    var secondDelta: Int16
+
+    /// Byte offset of `firstDelta`, with `secondDelta` 2 bytes after it. A test pins this to the actual layout.
+    static let firstDeltaOffset = 12
+}
+
+/// The compact copy of an ensemble: per tree either its compact root or nothing (general walk), plus how to widen
+/// a row.
+struct CompactForest {
+    /// Nodes of every compact tree; each tree's splits first, then its leaves, as in `TreeEnsembleBuilder`.
+    let nodes: [CompactNode]
+    /// Per tree: index of its root in `nodes`, or -1 when the tree uses the general walk.
+    let roots: [Int32]
+    /// Per tree: index of its first leaf in `nodes` (meaningless when `roots[t]` is -1).
+    let firstLeaves: [Int32]
+    /// Features whose negation the widened row carries, in column order after the `featureCount` plain columns.
+    let negatedFeatures: [Int32]
+    /// Values in the original row.
+    let featureCount: Int
+    /// Whether any tree is compact; when none is, rows are not widened at all.
+    let hasCompactTrees: Bool
+
+    /// Doubles in a widened row: the features, their negations where needed, and the `+infinity` column.
+    var width: Int { featureCount + negatedFeatures.count + 1 }
+    /// Column holding `+infinity`, which leaves compare against.
+    var infinityColumn: Int { featureCount + negatedFeatures.count }
+
+    init(_ trees: TreeEnsembleBuilder) {
+        featureCount = trees.featureCount
+        let treeCount = trees.roots.count
+        var compactTree = [Bool](repeating: false, count: treeCount)
+        var negatedColumn = [Int32](repeating: -1, count: featureCount)
+        var negated: [Int32] = []
+        for tree in 0..<treeCount {
+            let root = Int(trees.roots[tree])
+            let firstLeaf = Int(trees.firstLeaves[tree])
+            let end = tree + 1 < treeCount ? Int(trees.roots[tree + 1]) : trees.nodes.count
+            guard end - root <= Int(Int16.max) else { continue }
+            let splits = trees.nodes[root..<firstLeaf]
+            let expressible = splits.allSatisfy { node in
+                switch node.kind {
+                case .numericMissingRight: return node.threshold != .infinity
+                case .numericMissingLeft: return true
+                default: return false
+                }
+            }
+            guard expressible else { continue }
+            compactTree[tree] = true
+            for node in splits where node.kind == .numericMissingLeft && negatedColumn[Int(node.feature)] < 0 {
+                negatedColumn[Int(node.feature)] = Int32(featureCount + negated.count)
+                negated.append(node.feature)
+            }
+        }
+        negatedFeatures = negated
+        hasCompactTrees = compactTree.contains(true)
+        let infinityColumn = Int32(featureCount + negated.count)
+
+        var nodes: [CompactNode] = []
+        var roots = [Int32](repeating: -1, count: treeCount)
+        var firstLeaves = [Int32](repeating: -1, count: treeCount)
+        for tree in 0..<treeCount where compactTree[tree] {
+            let root = Int(trees.roots[tree])
+            let firstLeaf = Int(trees.firstLeaves[tree])
+            let end = tree + 1 < treeCount ? Int(trees.roots[tree + 1]) : trees.nodes.count
+            // The general walk's nodes are copied in the same order, so a node's children keep their distance.
+            let base = nodes.count
+            roots[tree] = Int32(base)
+            firstLeaves[tree] = Int32(base + firstLeaf - root)
+            for index in root..<end {
+                let node = trees.nodes[index]
+                let left = Int16(Int(node.left) - index)
+                let right = Int16(Int(node.right) - index)
+                if index >= firstLeaf {
+                    nodes.append(
+                        CompactNode(threshold: node.threshold, column: infinityColumn, firstDelta: 0, secondDelta: 0)
+                    )
+                } else if node.kind == .numericMissingLeft {
+                    nodes.append(
+                        CompactNode(
+                            threshold: -node.threshold,
+                            column: negatedColumn[Int(node.feature)],
+                            firstDelta: left,
+                            secondDelta: right
+                        )
+                    )
+                } else {
+                    nodes.append(
+                        CompactNode(
+                            threshold: node.threshold.nextUp,
+                            column: node.feature,
+                            firstDelta: right,
+                            secondDelta: left
+                        )
+                    )
+                }
+            }
+        }
+        self.nodes = nodes
+        self.roots = roots
+        self.firstLeaves = firstLeaves
+    }
+
+    /// Writes the widened form of `count` rows (`featureCount` apart) to `out` (`width` apart).
+    func widen(
+        _ rows: UnsafePointer<Double>,
+        count: Int,
+        into out: UnsafeMutablePointer<Double>,
+        negatedFeatures: UnsafePointer<Int32>?
+    ) {
+        let negatedCount = self.negatedFeatures.count
+        for row in 0..<count {
+            let source = rows + row * featureCount
+            let target = out + row * width
+            target.update(from: source, count: featureCount)
+            for index in 0..<negatedCount {
+                target[featureCount + index] = -source[Int(negatedFeatures.unsafelyUnwrapped[index])]
+            }
+            target[featureCount + negatedCount] = .infinity
+        }
+    }
+}
+
+/// Unsafe views of a `CompactForest`'s arrays, valid only inside `GradientBoostedTrees.withWalker`.
+struct CompactWalker {
+    let nodes: UnsafePointer<CompactNode>?
+    let roots: UnsafePointer<Int32>?
+    let firstLeaves: UnsafePointer<Int32>?
+    let negatedFeatures: UnsafePointer<Int32>?
+
+    /// The child of `node` that the widened `row` goes to (the node itself for a leaf).
+    @inline(__always)
+    func step(_ node: Int, _ row: UnsafePointer<Double>) -> Int {
+        let split = nodes.unsafelyUnwrapped + node
+        // Used as an offset, not branched on: split outcomes look random to a branch predictor.
+        let second = Int(unsafeBitCast(row[Int(split.pointee.column)] < split.pointee.threshold, to: UInt8.self))
+        let delta = UnsafeRawPointer(split).load(
+            fromByteOffset: CompactNode.firstDeltaOffset + 2 * second,
+            as: Int16.self
+        )
+        return node + Int(delta)
+    }
+
+    /// A leaf's value.
+    @inline(__always)
+    func value(_ leaf: Int) -> Double {
+        nodes.unsafelyUnwrapped[leaf].threshold
+    }
+}
