@@ -13,20 +13,27 @@
 /// A leaf compares the `+infinity` column with its own value, which is never true, and both its deltas are 0, so it
 /// keeps any row that reaches it and several rows can walk a tree in lockstep. Its value is its `threshold`.
 ///
+/// Widened rows are stored in groups of `CompactForest.lanes` rows, column by column (the values of one column for
+/// the group's rows side by side), so that the rows of a group walking a tree together share one base address and
+/// differ only by a constant displacement.
+///
 /// Trees that this cannot express exactly stay on the general walk (`TreeWalker`): any zero-as-missing or
-/// categorical split, a `x <= +infinity` split whose NaN goes right, or more than `Int16.max` nodes.
+/// categorical split, a `x <= +infinity` split whose NaN goes right, or more than `maxNodesPerTree` nodes.
 struct CompactNode {
     /// The split's rewritten threshold, or the leaf's value.
     var threshold: Double
-    /// Index into the widened row.
+    /// Where the compared value sits in a group of widened rows: widened column times `CompactForest.lanes`.
     var column: Int32
-    /// Offset from this node to the child taken when the comparison is false; 0 for a leaf.
+    /// Byte offset from this node to the child taken when the comparison is false; 0 for a leaf.
     var firstDelta: Int16
-    /// Offset from this node to the child taken when `widened[column] < threshold`; 0 for a leaf.
+    /// Byte offset from this node to the child taken when `widened[column] < threshold`; 0 for a leaf.
     var secondDelta: Int16
 
     /// Byte offset of `firstDelta`, with `secondDelta` 2 bytes after it. A test pins this to the actual layout.
     static let firstDeltaOffset = 12
+
+    /// Largest tree held compactly: every byte offset between two of its nodes fits in an `Int16`.
+    static let maxNodesPerTree = Int(Int16.max) / MemoryLayout<CompactNode>.stride
 }
 
 /// The compact copy of an ensemble: per tree either its compact root or nothing (general walk), plus how to widen
@@ -45,6 +52,9 @@ struct CompactForest {
     /// Whether any tree is compact; when none is, rows are not widened at all.
     let hasCompactTrees: Bool
 
+    /// Rows per group of widened rows, and rows walking one tree in lockstep.
+    static let lanes = 8
+
     /// Doubles in a widened row: the features, their negations where needed, and the `+infinity` column.
     var width: Int { featureCount + negatedFeatures.count + 1 }
     /// Column holding `+infinity`, which leaves compare against.
@@ -60,7 +70,10 @@ struct CompactForest {
             let root = Int(trees.roots[tree])
             let firstLeaf = Int(trees.firstLeaves[tree])
             let end = tree + 1 < treeCount ? Int(trees.roots[tree + 1]) : trees.nodes.count
-            guard end - root <= Int(Int16.max) else { continue }
+            // A column offset must fit too; a model this wide keeps the general walk throughout.
+            guard end - root <= CompactNode.maxNodesPerTree, 2 * featureCount < Int(Int32.max) / Self.lanes - 1 else {
+                continue
+            }
             let splits = trees.nodes[root..<firstLeaf]
             let expressible = splits.allSatisfy { node in
                 switch node.kind {
@@ -78,7 +91,8 @@ struct CompactForest {
         }
         negatedFeatures = negated
         hasCompactTrees = compactTree.contains(true)
-        let infinityColumn = Int32(featureCount + negated.count)
+        let infinityColumn = Int32((featureCount + negated.count) * Self.lanes)
+        let stride = MemoryLayout<CompactNode>.stride
 
         var nodes: [CompactNode] = []
         var roots = [Int32](repeating: -1, count: treeCount)
@@ -93,8 +107,8 @@ struct CompactForest {
             firstLeaves[tree] = Int32(base + firstLeaf - root)
             for index in root..<end {
                 let node = trees.nodes[index]
-                let left = Int16(Int(node.left) - index)
-                let right = Int16(Int(node.right) - index)
+                let left = Int16((Int(node.left) - index) * stride)
+                let right = Int16((Int(node.right) - index) * stride)
                 if index >= firstLeaf {
                     nodes.append(
                         CompactNode(threshold: node.threshold, column: infinityColumn, firstDelta: 0, secondDelta: 0)
@@ -103,7 +117,7 @@ struct CompactForest {
                     nodes.append(
                         CompactNode(
                             threshold: -node.threshold,
-                            column: negatedColumn[Int(node.feature)],
+                            column: negatedColumn[Int(node.feature)] * Int32(Self.lanes),
                             firstDelta: left,
                             secondDelta: right
                         )
@@ -112,7 +126,7 @@ struct CompactForest {
                     nodes.append(
                         CompactNode(
                             threshold: node.threshold.nextUp,
-                            column: node.feature,
+                            column: node.feature * Int32(Self.lanes),
                             firstDelta: right,
                             secondDelta: left
                         )
@@ -125,7 +139,13 @@ struct CompactForest {
         self.firstLeaves = firstLeaves
     }
 
-    /// Writes the widened form of `count` rows (`featureCount` apart) to `out` (`width` apart).
+    /// Doubles that `count` widened rows take: whole groups of `lanes` rows.
+    func widenedCapacity(rows count: Int) -> Int {
+        (count + Self.lanes - 1) / Self.lanes * Self.lanes * width
+    }
+
+    /// Writes the widened form of `count` rows (`featureCount` apart) to `out`, which holds
+    /// `widenedCapacity(rows: count)` doubles: row `r` is lane `r % lanes` of group `r / lanes`.
     func widen(
         _ rows: UnsafePointer<Double>,
         count: Int,
@@ -133,14 +153,15 @@ struct CompactForest {
         negatedFeatures: UnsafePointer<Int32>?
     ) {
         let negatedCount = self.negatedFeatures.count
+        let lanes = Self.lanes
         for row in 0..<count {
             let source = rows + row * featureCount
-            let target = out + row * width
-            target.update(from: source, count: featureCount)
+            let target = out + (row / lanes) * (width * lanes) + row % lanes
+            for feature in 0..<featureCount { target[feature * lanes] = source[feature] }
             for index in 0..<negatedCount {
-                target[featureCount + index] = -source[Int(negatedFeatures.unsafelyUnwrapped[index])]
+                target[(featureCount + index) * lanes] = -source[Int(negatedFeatures.unsafelyUnwrapped[index])]
             }
-            target[featureCount + negatedCount] = .infinity
+            target[(featureCount + negatedCount) * lanes] = .infinity
         }
     }
 }
@@ -152,22 +173,27 @@ struct CompactWalker {
     let firstLeaves: UnsafePointer<Int32>?
     let negatedFeatures: UnsafePointer<Int32>?
 
-    /// The child of `node` that the widened `row` goes to (the node itself for a leaf).
+    /// Address of node `index`.
     @inline(__always)
-    func step(_ node: Int, _ row: UnsafePointer<Double>) -> Int {
-        let split = nodes.unsafelyUnwrapped + node
+    func node(_ index: Int32) -> UnsafeRawPointer {
+        UnsafeRawPointer(nodes.unsafelyUnwrapped + Int(index))
+    }
+
+    /// The child of `node` that the widened row in lane `lane` of `group` goes to (the node itself for a leaf).
+    /// Lanes are constants at the call sites, so a group's rows share one base register.
+    @inline(__always)
+    static func step(_ node: UnsafeRawPointer, _ group: UnsafePointer<Double>, lane: Int) -> UnsafeRawPointer {
+        let column = Int(node.load(fromByteOffset: 8, as: Int32.self))
+        let threshold = node.load(as: Double.self)
         // Used as an offset, not branched on: split outcomes look random to a branch predictor.
-        let second = Int(unsafeBitCast(row[Int(split.pointee.column)] < split.pointee.threshold, to: UInt8.self))
-        let delta = UnsafeRawPointer(split).load(
-            fromByteOffset: CompactNode.firstDeltaOffset + 2 * second,
-            as: Int16.self
-        )
+        let second = Int(unsafeBitCast(group[column &+ lane] < threshold, to: UInt8.self))
+        let delta = node.load(fromByteOffset: CompactNode.firstDeltaOffset &+ 2 &* second, as: Int16.self)
         return node + Int(delta)
     }
 
     /// A leaf's value.
     @inline(__always)
-    func value(_ leaf: Int) -> Double {
-        nodes.unsafelyUnwrapped[leaf].threshold
+    static func value(_ leaf: UnsafeRawPointer) -> Double {
+        leaf.load(as: Double.self)
     }
 }

@@ -115,7 +115,7 @@ public final class GradientBoostedTrees: Sendable {
         // Loaders refuse models without features, so a row of the right length is never empty.
         let rowBase = row.baseAddress.unsafelyUnwrapped
         return withWalker { walker, compactWalker in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: compact.width) { widened in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: compact.widenedCapacity(rows: 1)) { widened in
                 let widenedBase = widened.baseAddress.unsafelyUnwrapped
                 if compact.hasCompactTrees {
                     compact.widen(rowBase, count: 1, into: widenedBase, negatedFeatures: compactWalker.negatedFeatures)
@@ -177,7 +177,7 @@ public final class GradientBoostedTrees: Sendable {
             // One block of widened rows per call, not per row; none when no tree reads them.
             withUnsafeTemporaryAllocation(
                 of: Double.self,
-                capacity: compact.hasCompactTrees ? blockRows * compact.width : 1
+                capacity: compact.hasCompactTrees ? compact.widenedCapacity(rows: blockRows) : 1
             ) { widened in
                 let widenedBase = widened.baseAddress.unsafelyUnwrapped
                 switch format {
@@ -304,24 +304,24 @@ public final class GradientBoostedTrees: Sendable {
             let c2 = Int(compactRoots[tree + 2])
             let c3 = Int(compactRoots[tree + 3])
             if min(min(c0, c1), min(c2, c3)) >= 0 {
-                var n0 = c0
-                var n1 = c1
-                var n2 = c2
-                var n3 = c3
-                let f0 = Int(compactFirstLeaves[tree])
-                let f1 = Int(compactFirstLeaves[tree + 1])
-                let f2 = Int(compactFirstLeaves[tree + 2])
-                let f3 = Int(compactFirstLeaves[tree + 3])
-                while min(min(n0 - f0, n1 - f1), min(n2 - f2, n3 - f3)) < 0 {
-                    n0 = compactWalker.step(n0, widened)
-                    n1 = compactWalker.step(n1, widened)
-                    n2 = compactWalker.step(n2, widened)
-                    n3 = compactWalker.step(n3, widened)
+                var n0 = compactWalker.node(Int32(c0))
+                var n1 = compactWalker.node(Int32(c1))
+                var n2 = compactWalker.node(Int32(c2))
+                var n3 = compactWalker.node(Int32(c3))
+                let f0 = compactWalker.node(compactFirstLeaves[tree])
+                let f1 = compactWalker.node(compactFirstLeaves[tree + 1])
+                let f2 = compactWalker.node(compactFirstLeaves[tree + 2])
+                let f3 = compactWalker.node(compactFirstLeaves[tree + 3])
+                while n0 < f0 || n1 < f1 || n2 < f2 || n3 < f3 {
+                    n0 = CompactWalker.step(n0, widened, lane: 0)
+                    n1 = CompactWalker.step(n1, widened, lane: 0)
+                    n2 = CompactWalker.step(n2, widened, lane: 0)
+                    n3 = CompactWalker.step(n3, widened, lane: 0)
                 }
-                sum = Sum.add(sum, compactWalker.value(n0))
-                sum = Sum.add(sum, compactWalker.value(n1))
-                sum = Sum.add(sum, compactWalker.value(n2))
-                sum = Sum.add(sum, compactWalker.value(n3))
+                sum = Sum.add(sum, CompactWalker.value(n0))
+                sum = Sum.add(sum, CompactWalker.value(n1))
+                sum = Sum.add(sum, CompactWalker.value(n2))
+                sum = Sum.add(sum, CompactWalker.value(n3))
                 tree += 4
                 continue
             }
@@ -348,10 +348,10 @@ public final class GradientBoostedTrees: Sendable {
         while tree < limit {
             let compactRoot = Int(compactRoots[tree])
             if compactRoot >= 0 {
-                var node = compactRoot
-                let firstLeaf = Int(compactFirstLeaves[tree])
-                while node < firstLeaf { node = compactWalker.step(node, widened) }
-                sum = Sum.add(sum, compactWalker.value(node))
+                var node = compactWalker.node(Int32(compactRoot))
+                let firstLeaf = compactWalker.node(compactFirstLeaves[tree])
+                while node < firstLeaf { node = CompactWalker.step(node, widened, lane: 0) }
+                sum = Sum.add(sum, CompactWalker.value(node))
             } else {
                 sum = Sum.add(sum, walker.leafValue(tree: tree, row: row))
             }
@@ -393,10 +393,9 @@ public final class GradientBoostedTrees: Sendable {
                 let compactRoot = Int(compactWalker.roots.unsafelyUnwrapped[tree])
                 if compactRoot >= 0 {
                     scoreCompactTree(
-                        compactWalker,
                         Sum.self,
-                        root: compactRoot,
-                        firstLeaf: Int(compactWalker.firstLeaves.unsafelyUnwrapped[tree]),
+                        root: compactWalker.node(Int32(compactRoot)),
+                        firstLeaf: compactWalker.node(compactWalker.firstLeaves.unsafelyUnwrapped[tree]),
                         widened: widened,
                         rows: blockStart..<blockEnd,
                         out: out
@@ -446,46 +445,48 @@ public final class GradientBoostedTrees: Sendable {
     /// Adds one compact tree's leaf to the scores of `rows`, whose widened forms start at `widened`.
     @inline(__always)
     private func scoreCompactTree<Sum: LeafSum>(
-        _ walker: CompactWalker,
         _: Sum.Type,
-        root: Int,
-        firstLeaf: Int,
+        root: UnsafeRawPointer,
+        firstLeaf: UnsafeRawPointer,
         widened: UnsafePointer<Double>,
         rows: Range<Int>,
         out: UnsafeMutablePointer<Double>
     ) {
-        let width = compact.width
+        let lanes = CompactForest.lanes
+        let groupSize = compact.width &* lanes
         var row = rows.lowerBound
+        var group = widened
         // As in the general walk: eight independent chains of loads in flight, finished rows parked on their leaf.
-        while row + 8 <= rows.upperBound {
-            let base = widened + (row - rows.lowerBound) * width
+        while row &+ lanes <= rows.upperBound {
             var n = (root, root, root, root, root, root, root, root)
             while min(min(min(n.0, n.1), min(n.2, n.3)), min(min(n.4, n.5), min(n.6, n.7))) < firstLeaf {
-                n.0 = walker.step(n.0, base)
-                n.1 = walker.step(n.1, base + width)
-                n.2 = walker.step(n.2, base + 2 * width)
-                n.3 = walker.step(n.3, base + 3 * width)
-                n.4 = walker.step(n.4, base + 4 * width)
-                n.5 = walker.step(n.5, base + 5 * width)
-                n.6 = walker.step(n.6, base + 6 * width)
-                n.7 = walker.step(n.7, base + 7 * width)
+                n.0 = CompactWalker.step(n.0, group, lane: 0)
+                n.1 = CompactWalker.step(n.1, group, lane: 1)
+                n.2 = CompactWalker.step(n.2, group, lane: 2)
+                n.3 = CompactWalker.step(n.3, group, lane: 3)
+                n.4 = CompactWalker.step(n.4, group, lane: 4)
+                n.5 = CompactWalker.step(n.5, group, lane: 5)
+                n.6 = CompactWalker.step(n.6, group, lane: 6)
+                n.7 = CompactWalker.step(n.7, group, lane: 7)
             }
-            out[row] = Sum.add(out[row], walker.value(n.0))
-            out[row + 1] = Sum.add(out[row + 1], walker.value(n.1))
-            out[row + 2] = Sum.add(out[row + 2], walker.value(n.2))
-            out[row + 3] = Sum.add(out[row + 3], walker.value(n.3))
-            out[row + 4] = Sum.add(out[row + 4], walker.value(n.4))
-            out[row + 5] = Sum.add(out[row + 5], walker.value(n.5))
-            out[row + 6] = Sum.add(out[row + 6], walker.value(n.6))
-            out[row + 7] = Sum.add(out[row + 7], walker.value(n.7))
-            row += 8
+            out[row] = Sum.add(out[row], CompactWalker.value(n.0))
+            out[row &+ 1] = Sum.add(out[row &+ 1], CompactWalker.value(n.1))
+            out[row &+ 2] = Sum.add(out[row &+ 2], CompactWalker.value(n.2))
+            out[row &+ 3] = Sum.add(out[row &+ 3], CompactWalker.value(n.3))
+            out[row &+ 4] = Sum.add(out[row &+ 4], CompactWalker.value(n.4))
+            out[row &+ 5] = Sum.add(out[row &+ 5], CompactWalker.value(n.5))
+            out[row &+ 6] = Sum.add(out[row &+ 6], CompactWalker.value(n.6))
+            out[row &+ 7] = Sum.add(out[row &+ 7], CompactWalker.value(n.7))
+            row &+= lanes
+            group += groupSize
         }
+        var lane = 0
         while row < rows.upperBound {
             var node = root
-            let widenedRow = widened + (row - rows.lowerBound) * width
-            while node < firstLeaf { node = walker.step(node, widenedRow) }
-            out[row] = Sum.add(out[row], walker.value(node))
-            row += 1
+            while node < firstLeaf { node = CompactWalker.step(node, group, lane: lane) }
+            out[row] = Sum.add(out[row], CompactWalker.value(node))
+            row &+= 1
+            lane &+= 1
         }
     }
 }
