@@ -185,10 +185,14 @@ struct CompactWalker {
     static func step(_ node: UnsafeRawPointer, _ group: UnsafePointer<Double>, lane: Int) -> UnsafeRawPointer {
         let column = Int(node.load(fromByteOffset: 8, as: Int32.self))
         let threshold = node.load(as: Double.self)
-        // Used as an offset, not branched on: split outcomes look random to a branch predictor.
-        let second = Int(unsafeBitCast(group[column &+ lane] < threshold, to: UInt8.self))
-        let delta = node.load(fromByteOffset: CompactNode.firstDeltaOffset &+ 2 &* second, as: Int16.self)
-        return node + Int(delta)
+        // Both offsets are read before the comparison is known and one is picked with a conditional move: that
+        // keeps a load off the chain from one node to the next. Never a branch: split outcomes look random to a
+        // branch predictor.
+        // One 32-bit load for both, or the compiler turns the pick back into a load from a computed address.
+        let deltas = node.load(fromByteOffset: CompactNode.firstDeltaOffset, as: UInt32.self)
+        let first = Int(Int16(truncatingIfNeeded: deltas))
+        let second = Int(Int16(truncatingIfNeeded: deltas &>> 16))
+        return node + (group[column &+ lane] < threshold ? second : first)
     }
 
     /// A leaf's value.
