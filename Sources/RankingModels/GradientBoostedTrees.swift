@@ -125,6 +125,26 @@ public final class GradientBoostedTrees: Sendable {
         }
     }
 
+    /// Raw score of one row through the general walk alone, whatever form each tree also has: the reference that
+    /// tests hold the compact walk to, bit for bit.
+    func generalWalkRawScore(_ row: [Double], treeLimit: Int? = nil) -> Double {
+        precondition(row.count == featureNames.count, "row has \(row.count) values, model has \(featureNames.count)")
+        let limit = resolvedTreeLimit(treeLimit)
+        return row.withUnsafeBufferPointer { row in
+            withTreeWalker { walker in
+                var sum = baseScore
+                for tree in 0..<limit {
+                    let leaf = walker.leafValue(tree: tree, row: row.baseAddress.unsafelyUnwrapped)
+                    switch format {
+                    case .lightGBM: sum = DoubleSum.add(sum, leaf)
+                    case .xgboost: sum = Float32Sum.add(sum, leaf)
+                    }
+                }
+                return sum
+            }
+        }
+    }
+
     /// Raw score of one row held in an array; see `rawScore(_:treeLimit:)`.
     public func rawScore(_ row: [Double], treeLimit: Int? = nil) -> Double {
         row.withUnsafeBufferPointer { rawScore($0, treeLimit: treeLimit) }
