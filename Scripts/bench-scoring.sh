@@ -21,7 +21,8 @@
 # Knobs (environment): SCOREBENCH_ROWS (20000), SCOREBENCH_ROUNDS (5), SCOREBENCH_PASSES (3),
 # SCOREBENCH_RECOMMEND_RUNS (5), SCOREBENCH_RECOMMEND_REQUESTS (3000), SCOREBENCH_CPU (1, the core to pin to),
 # SCOREBENCH_SCRATCH (.build-scorebench, the Swift build folder), SCOREBENCH_OUT (out/bench-scoring/<time>),
-# SCOREBENCH_LLEAVES (1; 0 skips lleaves). SCOREBENCH_RECOMMEND_RUNS=0 skips the Recommend runs and the rankctl
+# SCOREBENCH_LLEAVES (1; 0 skips lleaves), SCOREBENCH_BINARY (a score-bench built elsewhere, e.g. from an older
+# commit, measured instead of building this tree's; env.txt names it). SCOREBENCH_RECOMMEND_RUNS=0 skips the Recommend runs and the rankctl
 # build, e.g. `SCOREBENCH_ROUNDS=3 SCOREBENCH_RECOMMEND_RUNS=0` for the tree scorer alone (about a minute).
 # About 5 minutes after the build on a 2-core machine. Not part of `make test`: a benchmark, not a test.
 set -euo pipefail
@@ -38,6 +39,7 @@ centre_km=3
 cpu=${SCOREBENCH_CPU:-1}
 scratch=${SCOREBENCH_SCRATCH:-.build-scorebench}
 with_lleaves=${SCOREBENCH_LLEAVES:-1}
+given_binary=${SCOREBENCH_BINARY:-}
 out=${SCOREBENCH_OUT:-$repo/out/bench-scoring/$(date -u +%Y%m%dT%H%M%SZ)}
 resources=$repo/Sources/Ranking/Resources
 
@@ -55,11 +57,14 @@ if [ "$with_lleaves" != 0 ] && ! python3 -c 'import lleaves' 2>/dev/null; then
 fi
 
 log "building score-bench and rankctl (release, $scratch)"
-swift build -c release --scratch-path "$scratch" --product score-bench >&2
+if [ -z "$given_binary" ]; then
+    swift build -c release --scratch-path "$scratch" --product score-bench >&2
+fi
 if [ "$recommend_runs" -gt 0 ]; then
     swift build -c release --scratch-path "$scratch" --product rankctl >&2
 fi
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+score_bench=${given_binary:-$bin/score-bench}
 
 mkdir -p "$out"
 mkdir -p "$repo/out/bench-scoring" && ln -sfn "$out" "$repo/out/bench-scoring/latest" 2>/dev/null || true
@@ -71,6 +76,9 @@ measured_paths=(Package.swift Sources/RankingModels Sources/Ranking Sources/scor
 {
     dirty=$(git diff --quiet HEAD -- "${measured_paths[@]}" || echo ' (+ local changes)')
     echo "commit: $(git rev-parse --short HEAD)$dirty"
+    if [ -n "$given_binary" ]; then
+        echo "score-bench: $given_binary (SCOREBENCH_BINARY, not built from this commit; $(sha256sum "$given_binary" | cut -c1-16))"
+    fi
     model_name=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
     echo "cpu: $model_name, $(nproc) cores, pinned to core $cpu"
     echo "kernel: $(uname -sr)"
@@ -83,12 +91,12 @@ lleaves_cache=""
 if [ "$with_lleaves" != 0 ]; then lleaves_cache=$out/lleaves-discovery-lgbm.o; fi
 
 log "exporting $rows feature rows"
-pin "$bin/score-bench" export-rows --out "$out/rows" --rows "$rows" >&2
+pin "$score_bench" export-rows --out "$out/rows" --rows "$rows" >&2
 
 for round in $(seq 1 "$rounds"); do
     log "scoring round $round/$rounds"
     for model in lgbm:discovery-lgbm.txt xgb:discovery-xgb.json; do
-        pin "$bin/score-bench" score --model "$resources/${model#*:}" --rows "$out/rows" --passes "$passes" \
+        pin "$score_bench" score --model "$resources/${model#*:}" --rows "$out/rows" --passes "$passes" \
             --label "$round" --scores-out "$out/rankd-${model%%:*}.scores" \
             --json-out "$out/rankd-${model%%:*}-$round.json" >&2
     done
