@@ -57,8 +57,6 @@ struct CompactForest {
 
     /// Doubles in a widened row: the features, their negations where needed, and the `+infinity` column.
     var width: Int { featureCount + negatedFeatures.count + 1 }
-    /// Column holding `+infinity`, which leaves compare against.
-    var infinityColumn: Int { featureCount + negatedFeatures.count }
 
     init(_ trees: TreeEnsembleBuilder) {
         featureCount = trees.featureCount
@@ -91,7 +89,8 @@ struct CompactForest {
         }
         negatedFeatures = negated
         hasCompactTrees = compactTree.contains(true)
-        let infinityColumn = Int32((featureCount + negated.count) * Self.lanes)
+        // Only meaningful (and only known to fit) when some tree passed the width check above.
+        let infinityColumn = hasCompactTrees ? Int32((featureCount + negated.count) * Self.lanes) : 0
         let stride = MemoryLayout<CompactNode>.stride
 
         var nodes: [CompactNode] = []
