@@ -45,6 +45,8 @@ struct CompactForest {
     let roots: [Int32]
     /// Per tree: index of its first leaf in `nodes` (meaningless when `roots[t]` is -1).
     let firstLeaves: [Int32]
+    /// Per tree: steps from its root to its nearest leaf, which every row takes before any can be on a leaf.
+    let shallowestLeafDepths: [Int32]
     /// Features whose negation the widened row carries, in column order after the `featureCount` plain columns.
     let negatedFeatures: [Int32]
     /// Values in the original row.
@@ -96,6 +98,7 @@ struct CompactForest {
         var nodes: [CompactNode] = []
         var roots = [Int32](repeating: -1, count: treeCount)
         var firstLeaves = [Int32](repeating: -1, count: treeCount)
+        var shallowestLeafDepths = [Int32](repeating: 0, count: treeCount)
         for tree in 0..<treeCount where compactTree[tree] {
             let root = Int(trees.roots[tree])
             let firstLeaf = Int(trees.firstLeaves[tree])
@@ -104,6 +107,7 @@ struct CompactForest {
             let base = nodes.count
             roots[tree] = Int32(base)
             firstLeaves[tree] = Int32(base + firstLeaf - root)
+            shallowestLeafDepths[tree] = Self.shallowestLeafDepth(trees.nodes, root: root, firstLeaf: firstLeaf)
             for index in root..<end {
                 let node = trees.nodes[index]
                 let left = Int16((Int(node.left) - index) * stride)
@@ -136,6 +140,18 @@ struct CompactForest {
         self.nodes = nodes
         self.roots = roots
         self.firstLeaves = firstLeaves
+        self.shallowestLeafDepths = shallowestLeafDepths
+    }
+
+    /// Breadth first from `root` in the builder's layout (leaves from `firstLeaf` on) to the first leaf met.
+    private static func shallowestLeafDepth(_ nodes: [SplitNode], root: Int, firstLeaf: Int) -> Int32 {
+        var level = [root]
+        var depth: Int32 = 0
+        while !level.contains(where: { $0 >= firstLeaf }) {
+            level = level.flatMap { [Int(nodes[$0].left), Int(nodes[$0].right)] }
+            depth += 1
+        }
+        return depth
     }
 
     /// Doubles that `count` widened rows take: whole groups of `lanes` rows.
@@ -170,6 +186,7 @@ struct CompactWalker {
     let nodes: UnsafePointer<CompactNode>?
     let roots: UnsafePointer<Int32>?
     let firstLeaves: UnsafePointer<Int32>?
+    let shallowestLeafDepths: UnsafePointer<Int32>?
     let negatedFeatures: UnsafePointer<Int32>?
 
     /// Address of node `index`.

@@ -248,17 +248,20 @@ public final class GradientBoostedTrees: Sendable {
         compact.nodes.withUnsafeBufferPointer { compactNodes in
             compact.roots.withUnsafeBufferPointer { compactRoots in
                 compact.firstLeaves.withUnsafeBufferPointer { compactFirstLeaves in
-                    compact.negatedFeatures.withUnsafeBufferPointer { negatedFeatures in
-                        withTreeWalker { walker in
-                            body(
-                                walker,
-                                CompactWalker(
-                                    nodes: compactNodes.baseAddress,
-                                    roots: compactRoots.baseAddress,
-                                    firstLeaves: compactFirstLeaves.baseAddress,
-                                    negatedFeatures: negatedFeatures.baseAddress
+                    compact.shallowestLeafDepths.withUnsafeBufferPointer { shallowestLeafDepths in
+                        compact.negatedFeatures.withUnsafeBufferPointer { negatedFeatures in
+                            withTreeWalker { walker in
+                                body(
+                                    walker,
+                                    CompactWalker(
+                                        nodes: compactNodes.baseAddress,
+                                        roots: compactRoots.baseAddress,
+                                        firstLeaves: compactFirstLeaves.baseAddress,
+                                        shallowestLeafDepths: shallowestLeafDepths.baseAddress,
+                                        negatedFeatures: negatedFeatures.baseAddress
+                                    )
                                 )
-                            )
+                            }
                         }
                     }
                 }
@@ -416,6 +419,7 @@ public final class GradientBoostedTrees: Sendable {
                         Sum.self,
                         root: compactWalker.node(Int32(compactRoot)),
                         firstLeaf: compactWalker.node(compactWalker.firstLeaves.unsafelyUnwrapped[tree]),
+                        uncheckedSteps: Int(compactWalker.shallowestLeafDepths.unsafelyUnwrapped[tree]),
                         widened: widened,
                         rows: blockStart..<blockEnd,
                         out: out
@@ -468,6 +472,7 @@ public final class GradientBoostedTrees: Sendable {
         _: Sum.Type,
         root: UnsafeRawPointer,
         firstLeaf: UnsafeRawPointer,
+        uncheckedSteps: Int,
         widened: UnsafePointer<Double>,
         rows: Range<Int>,
         out: UnsafeMutablePointer<Double>
@@ -479,6 +484,17 @@ public final class GradientBoostedTrees: Sendable {
         // As in the general walk: eight independent chains of loads in flight, finished rows parked on their leaf.
         while row &+ lanes <= rows.upperBound {
             var n = (root, root, root, root, root, root, root, root)
+            // No row can be on a leaf before the tree's shallowest one: those steps skip the exit check.
+            for _ in 0..<uncheckedSteps {
+                n.0 = CompactWalker.step(n.0, group, lane: 0)
+                n.1 = CompactWalker.step(n.1, group, lane: 1)
+                n.2 = CompactWalker.step(n.2, group, lane: 2)
+                n.3 = CompactWalker.step(n.3, group, lane: 3)
+                n.4 = CompactWalker.step(n.4, group, lane: 4)
+                n.5 = CompactWalker.step(n.5, group, lane: 5)
+                n.6 = CompactWalker.step(n.6, group, lane: 6)
+                n.7 = CompactWalker.step(n.7, group, lane: 7)
+            }
             while min(min(min(n.0, n.1), min(n.2, n.3)), min(min(n.4, n.5), min(n.6, n.7))) < firstLeaf {
                 n.0 = CompactWalker.step(n.0, group, lane: 0)
                 n.1 = CompactWalker.step(n.1, group, lane: 1)

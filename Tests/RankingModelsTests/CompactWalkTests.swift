@@ -235,6 +235,33 @@ struct RandomEnsemble {
         }
     }
 
+    @Test func theUncheckedStepsStopAtTheShallowestLeaf() throws {
+        // A chain leaning left: split 0 has a leaf on the right at depth 1, split 1 both leaves at depth 2.
+        let chain = [
+            SplitNode(threshold: 1, feature: 0, left: 1, right: ~0, kind: .numericMissingLeft),
+            SplitNode(threshold: 2, feature: 1, left: ~1, right: ~2, kind: .numericMissingRight),
+        ]
+        let balanced = [
+            SplitNode(threshold: 1, feature: 0, left: 1, right: 2, kind: .numericMissingLeft),
+            SplitNode(threshold: 2, feature: 1, left: ~0, right: ~1, kind: .numericMissingRight),
+            SplitNode(threshold: 3, feature: 2, left: ~2, right: ~3, kind: .numericMissingLeft),
+        ]
+        let model = try RandomEnsemble.model(
+            format: .lightGBM,
+            treeCount: 0,
+            slowShare: 0,
+            seed: 1,
+            extraTrees: [([], [5]), (chain, [1, 2, 3]), (balanced, [1, 2, 3, 4])]
+        )
+        #expect(model.compact.shallowestLeafDepths == [0, 1, 2])
+        let rows = RandomEnsemble.rows(19, seed: 8)
+        let batch = model.rawScores(rows, rowCount: 19)
+        for row in 0..<19 {
+            let values = Array(rows[row * 5..<(row + 1) * 5])
+            #expect(batch[row].bitPattern == model.generalWalkRawScore(values).bitPattern)
+        }
+    }
+
     @Test func treesTooLargeForInt16OffsetsKeepTheGeneralWalk() throws {
         var generator = SplitMix64(seed: 99)
         let large = RandomEnsemble.randomTree(
