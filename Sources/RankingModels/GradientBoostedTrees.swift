@@ -11,8 +11,11 @@ public enum ModelFormat: String, Sendable {
 /// A gradient-boosted tree ensemble that reproduces the training library's raw score (the margin before any
 /// sigmoid) bit for bit, loaded from a LightGBM text model or an XGBoost JSON model.
 ///
-/// Trees are flattened into one node array, one leaf array and one category-bitset array; scoring walks them with
-/// indices and allocates nothing. Rows are `featureNames.count` doubles in `featureNames` order, NaN meaning missing.
+/// Trees are flattened into one node array, one leaf array and one category-bitset array. Trees whose splits are all
+/// plain numeric are also held in a 16-byte node form with one comparison per split (`CompactForest`), which scoring
+/// walks instead; either way the leaves are added in tree order. Widened rows for that form go in one temporary
+/// buffer per call (`withUnsafeTemporaryAllocation`, on the stack when the standard library finds room there).
+/// Rows are `featureNames.count` doubles in `featureNames` order, NaN meaning missing.
 /// Instances are immutable and safe to share between threads.
 public final class GradientBoostedTrees: Sendable {
     /// The model's feature order: rows passed to the scoring functions must follow it.
