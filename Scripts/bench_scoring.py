@@ -12,6 +12,9 @@ also pins the process to one core with taskset):
             Booster.predict on one row per call (Python per-call overhead included, so on fewer rows);
             the C API's LGBM_BoosterPredictForMatSingleRowFast through ctypes, one row per call, and the same
             ctypes loop calling a no-op C function, to show how much of that is the call from Python.
+  lleaves   the same LightGBM model compiled to machine code through LLVM (lleaves, raw_score=True, float64),
+            Model.predict(X, n_jobs=1) on all rows at once and in request-sized slices. Compiled once per run: the
+            object file is cached as --lleaves-cache (in the run's output folder) and reused by later rounds.
   XGBoost   Booster.inplace_predict(X, predict_type="margin") on all rows and in request-sized slices;
             Booster.predict(DMatrix, output_margin=True) with the DMatrix built outside the timing;
             inplace_predict on one row per call.
@@ -165,6 +168,50 @@ def measure_lightgbm(path, names, matrix, args, timer, scores_dir):
     }
 
 
+def measure_lleaves(path, names, matrix, args, timer, scores_dir):
+    import lleaves
+    import llvmlite
+
+    model = lleaves.Model(model_file=path)
+    # lleaves takes columns by position, in the model's order, and has no feature-name accessor.
+    x = in_model_order(names, matrix, lightgbm_feature_names(path))
+    if x.shape[1] != model.num_feature():
+        sys.exit(f"{path}: lleaves sees {model.num_feature()} features, the model file names {x.shape[1]}")
+    # Compiling takes seconds; the cached object file makes later rounds of the same run skip it.
+    compiled_before = os.path.exists(args.lleaves_cache)
+    model.compile(cache=args.lleaves_cache, raw_score=True)
+    n = x.shape[0]
+    batch = timer.run("lleaves:batch", n, lambda: model.predict(x, n_jobs=1))
+    parts = slices(n, args.request_rows)
+    per_request = timer.run(
+        "lleaves:batch_per_request", n, lambda: np.concatenate([model.predict(x[a:b], n_jobs=1) for a, b in parts])
+    )
+    np.asarray(batch, dtype="<f8").tofile(os.path.join(scores_dir, "lleaves-batch.scores"))
+    return {
+        "version": version_of("lleaves"),
+        "llvmlite": llvmlite.__version__,
+        "reused_compiled_model": compiled_before,
+        "max_abs_diff_per_request_vs_batch": float(np.max(np.abs(per_request - batch))),
+    }
+
+
+def lightgbm_feature_names(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("feature_names="):
+                return line.rstrip("\n").split("=", 1)[1].split(" ")
+    sys.exit(f"{path}: no feature_names line")
+
+
+def version_of(package):
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
 def measure_xgboost(path, names, matrix, args, timer, scores_dir):
     import xgboost as xgb
 
@@ -202,6 +249,8 @@ def measure(args):
     os.makedirs(args.scores_dir, exist_ok=True)
     report = {"side": "python", "label": args.label, "rows": matrix.shape[0], "request_rows": args.request_rows}
     report["lightgbm"] = measure_lightgbm(args.lgbm_model, names, matrix, args, timer, args.scores_dir)
+    if args.lleaves_cache:
+        report["lleaves"] = measure_lleaves(args.lgbm_model, names, matrix, args, timer, args.scores_dir)
     if args.xgb_model:
         report["xgboost"] = measure_xgboost(args.xgb_model, names, matrix, args, timer, args.scores_dir)
     report["numpy"] = np.__version__
@@ -225,6 +274,8 @@ LGBM_ROWS = [
     ("rankd-lgbm:single", "rankd `rawScore`, one row per call"),
     ("lgbm:batch", "LightGBM `predict(raw_score=True, num_threads=1)`, all rows in one call"),
     ("lgbm:batch_per_request", "LightGBM `predict`, {request_rows} rows per call"),
+    ("lleaves:batch", "lleaves (LightGBM compiled through LLVM) `predict(n_jobs=1)`, all rows in one call"),
+    ("lleaves:batch_per_request", "lleaves `predict(n_jobs=1)`, {request_rows} rows per call"),
     ("lgbm:single_python", "LightGBM `predict`, one row per call (Python overhead included)"),
     ("lgbm:single_c_api", "LightGBM C API `PredictForMatSingleRowFast`, one row per call via ctypes"),
     ("ctypes:call_overhead", "  of which: the ctypes call itself (same loop, no-op C function)"),
@@ -334,6 +385,7 @@ def summarise(args):
     agreement = []
     for key, lib, lib_file in [
         ("rankd-lgbm", "lightgbm", "lightgbm-batch.scores"),
+        ("rankd-lgbm", "lleaves", "lleaves-batch.scores"),
         ("rankd-xgb", "xgboost", "xgboost-batch.scores"),
     ]:
         if key not in meta["rankd"] or lib not in py:
@@ -350,7 +402,7 @@ def summarise(args):
         good = diff <= TOLERANCE and internal == 0
         ok = ok and good
         agreement.append(
-            f"- {key[6:]}: max |rankd − {lib}| over {ours.size} rows = {diff:.3g} "
+            f"- {key[6:]} vs {lib}: max |rankd − {lib}| over {ours.size} rows = {diff:.3g} "
             f"({'within' if diff <= TOLERANCE else 'OUTSIDE'} {TOLERANCE:g}); rankd single-row and per-request "
             f"vs batch: {internal:.3g}; {lib} single-row/slices vs its batch: {lib_internal:.3g}"
         )
@@ -359,6 +411,7 @@ def summarise(args):
     lines.append(
         f"Rows: {py['rows']} discovery feature vectors; models: {rankd_lgbm.get('trees', '?')} trees each; "
         f"LightGBM {py['lightgbm']['version']}, XGBoost {py.get('xgboost', {}).get('version', '-')}, "
+        f"lleaves {py.get('lleaves', {}).get('version', '-')} (llvmlite {py.get('lleaves', {}).get('llvmlite', '-')}), "
         f"numpy {py['numpy']}, Python {py['python']}; {len(meta['python'])} rounds."
     )
     lines.append("")
@@ -414,6 +467,21 @@ def summarise(args):
     lines.append("### Goals")
     lines.append("")
     goals = []
+    # Issue 13: the tree scorer alone, request-sized batches (what a Recommend scores), CPU per row.
+    if "rankd-lgbm:batch_per_request" in pooled and "lleaves:batch_per_request" in pooled:
+        ours = statistics.median(pooled["rankd-lgbm:batch_per_request"]["cpu"])
+        theirs = statistics.median(pooled["lleaves:batch_per_request"]["cpu"])
+        goals.append(
+            f"- tree scorer per row <= lleaves: {'met' if ours <= theirs else 'not met'} "
+            f"(rankd {us(ours)} vs lleaves {us(theirs)} µs/row CPU, medians, {request_rows} rows per call; "
+            f"rankd/lleaves = {ours / theirs:.2f})"
+        )
+        goals.append(
+            "  every pass, µs/row CPU: rankd "
+            + " ".join(us(v) for v in pooled["rankd-lgbm:batch_per_request"]["cpu"])
+            + "; lleaves "
+            + " ".join(us(v) for v in pooled["lleaves:batch_per_request"]["cpu"])
+        )
     if "rankd-lgbm:batch" in pooled and "lgbm:batch" in pooled:
         ours = statistics.median(pooled["rankd-lgbm:batch"]["cpu"])
         theirs = statistics.median(pooled["lgbm:batch"]["cpu"])
@@ -462,6 +530,9 @@ def main():
     m.add_argument("--request-rows", type=int, default=500, help="rows per call in the request-sized mode")
     m.add_argument("--lgbm-single-rows", type=int, default=2000, help="rows for one-row-per-call Booster.predict")
     m.add_argument("--xgb-single-rows", type=int, default=1000, help="rows for one-row-per-call inplace_predict")
+    m.add_argument(
+        "--lleaves-cache", default="", help="compiled lleaves object file (made when missing); empty: skip lleaves"
+    )
     m.add_argument("--json-out", required=True)
     m.add_argument("--scores-dir", required=True, help="where the batch scores are written for the agreement check")
     m.add_argument("--label", default="")

@@ -11,8 +11,11 @@ public enum ModelFormat: String, Sendable {
 /// A gradient-boosted tree ensemble that reproduces the training library's raw score (the margin before any
 /// sigmoid) bit for bit, loaded from a LightGBM text model or an XGBoost JSON model.
 ///
-/// Trees are flattened into one node array, one leaf array and one category-bitset array; scoring walks them with
-/// indices and allocates nothing. Rows are `featureNames.count` doubles in `featureNames` order, NaN meaning missing.
+/// Trees are flattened into one node array, one leaf array and one category-bitset array. Trees whose splits are all
+/// plain numeric are also held in a 16-byte node form with one comparison per split (`CompactForest`), which scoring
+/// walks instead; either way the leaves are added in tree order. Widened rows for that form go in one temporary
+/// buffer per call (`withUnsafeTemporaryAllocation`, on the stack when the standard library finds room there).
+/// Rows are `featureNames.count` doubles in `featureNames` order, NaN meaning missing.
 /// Instances are immutable and safe to share between threads.
 public final class GradientBoostedTrees: Sendable {
     /// The model's feature order: rows passed to the scoring functions must follow it.
@@ -29,6 +32,8 @@ public final class GradientBoostedTrees: Sendable {
     let firstLeaves: [Int32]
     let categorySets: [CategorySet]
     let categoryWords: [UInt32]
+    /// The trees again in the 16-byte form that plain numeric splits allow; the ones it cannot hold use `nodes`.
+    let compact: CompactForest
     /// The margin every row starts from: 0 for LightGBM (its bias lives in the first tree), XGBoost's base margin.
     let baseScore: Double
 
@@ -53,6 +58,7 @@ public final class GradientBoostedTrees: Sendable {
         self.firstLeaves = trees.firstLeaves
         self.categorySets = trees.categorySets
         self.categoryWords = trees.categoryWords
+        self.compact = CompactForest(trees)
     }
 
     // MARK: Loading
@@ -111,7 +117,35 @@ public final class GradientBoostedTrees: Sendable {
         let limit = resolvedTreeLimit(treeLimit)
         // Loaders refuse models without features, so a row of the right length is never empty.
         let rowBase = row.baseAddress.unsafelyUnwrapped
-        return withWalker { walker in sumTrees(walker, row: rowBase, limit: limit) }
+        return withWalker { walker, compactWalker in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: compact.widenedCapacity(rows: 1)) { widened in
+                let widenedBase = widened.baseAddress.unsafelyUnwrapped
+                if compact.hasCompactTrees {
+                    compact.widen(rowBase, count: 1, into: widenedBase, negatedFeatures: compactWalker.negatedFeatures)
+                }
+                return sumTrees(walker, compactWalker, row: rowBase, widened: widenedBase, limit: limit)
+            }
+        }
+    }
+
+    /// Raw score of one row through the general walk alone, whatever form each tree also has: the reference that
+    /// tests hold the compact walk to, bit for bit.
+    func generalWalkRawScore(_ row: [Double], treeLimit: Int? = nil) -> Double {
+        precondition(row.count == featureNames.count, "row has \(row.count) values, model has \(featureNames.count)")
+        let limit = resolvedTreeLimit(treeLimit)
+        return row.withUnsafeBufferPointer { row in
+            withTreeWalker { walker in
+                var sum = baseScore
+                for tree in 0..<limit {
+                    let leaf = walker.leafValue(tree: tree, row: row.baseAddress.unsafelyUnwrapped)
+                    switch format {
+                    case .lightGBM: sum = DoubleSum.add(sum, leaf)
+                    case .xgboost: sum = Float32Sum.add(sum, leaf)
+                    }
+                }
+                return sum
+            }
+        }
     }
 
     /// Raw score of one row held in an array; see `rawScore(_:treeLimit:)`.
@@ -161,28 +195,40 @@ public final class GradientBoostedTrees: Sendable {
         precondition(scores.count >= rowCount, "output holds \(scores.count) scores, \(rowCount) rows need more")
         guard rowCount > 0, let outBase = scores.baseAddress else { return }
         let rowBase = rows.baseAddress.unsafelyUnwrapped
-        withWalker { walker in
-            switch format {
-            case .lightGBM:
-                scoreBlocks(
-                    walker,
-                    DoubleSum.self,
-                    rows: rowBase,
-                    rowCount: rowCount,
-                    out: outBase,
-                    trees: trees,
-                    startFromBase: startFromBase
-                )
-            case .xgboost:
-                scoreBlocks(
-                    walker,
-                    Float32Sum.self,
-                    rows: rowBase,
-                    rowCount: rowCount,
-                    out: outBase,
-                    trees: trees,
-                    startFromBase: startFromBase
-                )
+        let blockRows = min(rowCount, Self.blockRows)
+        withWalker { walker, compactWalker in
+            // One block of widened rows per call, not per row; none when no tree reads them.
+            withUnsafeTemporaryAllocation(
+                of: Double.self,
+                capacity: compact.hasCompactTrees ? compact.widenedCapacity(rows: blockRows) : 1
+            ) { widened in
+                let widenedBase = widened.baseAddress.unsafelyUnwrapped
+                switch format {
+                case .lightGBM:
+                    scoreBlocks(
+                        walker,
+                        compactWalker,
+                        DoubleSum.self,
+                        rows: rowBase,
+                        widened: widenedBase,
+                        rowCount: rowCount,
+                        out: outBase,
+                        trees: trees,
+                        startFromBase: startFromBase
+                    )
+                case .xgboost:
+                    scoreBlocks(
+                        walker,
+                        compactWalker,
+                        Float32Sum.self,
+                        rows: rowBase,
+                        widened: widenedBase,
+                        rowCount: rowCount,
+                        out: outBase,
+                        trees: trees,
+                        startFromBase: startFromBase
+                    )
+                }
             }
         }
     }
@@ -201,7 +247,32 @@ public final class GradientBoostedTrees: Sendable {
         return min(treeLimit, roots.count)
     }
 
-    private func withWalker<R>(_ body: (TreeWalker) -> R) -> R {
+    private func withWalker<R>(_ body: (TreeWalker, CompactWalker) -> R) -> R {
+        compact.nodes.withUnsafeBufferPointer { compactNodes in
+            compact.roots.withUnsafeBufferPointer { compactRoots in
+                compact.firstLeaves.withUnsafeBufferPointer { compactFirstLeaves in
+                    compact.shallowestLeafDepths.withUnsafeBufferPointer { shallowestLeafDepths in
+                        compact.negatedFeatures.withUnsafeBufferPointer { negatedFeatures in
+                            withTreeWalker { walker in
+                                body(
+                                    walker,
+                                    CompactWalker(
+                                        nodes: compactNodes.baseAddress,
+                                        roots: compactRoots.baseAddress,
+                                        firstLeaves: compactFirstLeaves.baseAddress,
+                                        shallowestLeafDepths: shallowestLeafDepths.baseAddress,
+                                        negatedFeatures: negatedFeatures.baseAddress
+                                    )
+                                )
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func withTreeWalker<R>(_ body: (TreeWalker) -> R) -> R {
         nodes.withUnsafeBufferPointer { nodes in
             roots.withUnsafeBufferPointer { roots in
                 firstLeaves.withUnsafeBufferPointer { firstLeaves in
@@ -223,27 +294,63 @@ public final class GradientBoostedTrees: Sendable {
         }
     }
 
-    private func sumTrees(_ walker: TreeWalker, row: UnsafePointer<Double>, limit: Int) -> Double {
+    private func sumTrees(
+        _ walker: TreeWalker,
+        _ compactWalker: CompactWalker,
+        row: UnsafePointer<Double>,
+        widened: UnsafePointer<Double>,
+        limit: Int
+    ) -> Double {
         switch format {
         case .lightGBM:
-            return sumTrees(walker, DoubleSum.self, row: row, limit: limit)
+            return sumTrees(walker, compactWalker, DoubleSum.self, row: row, widened: widened, limit: limit)
         case .xgboost:
-            return sumTrees(walker, Float32Sum.self, row: row, limit: limit)
+            return sumTrees(walker, compactWalker, Float32Sum.self, row: row, widened: widened, limit: limit)
         }
     }
 
     /// One row, four trees walked in lockstep (independent load chains overlap), leaves still added in tree order.
     private func sumTrees<Sum: LeafSum>(
         _ walker: TreeWalker,
+        _ compactWalker: CompactWalker,
         _: Sum.Type,
         row: UnsafePointer<Double>,
+        widened: UnsafePointer<Double>,
         limit: Int
     ) -> Double {
         let roots = walker.roots.unsafelyUnwrapped
         let firstLeaves = walker.firstLeaves.unsafelyUnwrapped
+        let compactRoots = compactWalker.roots.unsafelyUnwrapped
+        let compactFirstLeaves = compactWalker.firstLeaves.unsafelyUnwrapped
         var sum = baseScore
         var tree = 0
         while tree + 4 <= limit {
+            let c0 = Int(compactRoots[tree])
+            let c1 = Int(compactRoots[tree + 1])
+            let c2 = Int(compactRoots[tree + 2])
+            let c3 = Int(compactRoots[tree + 3])
+            if min(min(c0, c1), min(c2, c3)) >= 0 {
+                var n0 = compactWalker.node(Int32(c0))
+                var n1 = compactWalker.node(Int32(c1))
+                var n2 = compactWalker.node(Int32(c2))
+                var n3 = compactWalker.node(Int32(c3))
+                let f0 = compactWalker.node(compactFirstLeaves[tree])
+                let f1 = compactWalker.node(compactFirstLeaves[tree + 1])
+                let f2 = compactWalker.node(compactFirstLeaves[tree + 2])
+                let f3 = compactWalker.node(compactFirstLeaves[tree + 3])
+                while n0 < f0 || n1 < f1 || n2 < f2 || n3 < f3 {
+                    n0 = CompactWalker.step(n0, widened, lane: 0)
+                    n1 = CompactWalker.step(n1, widened, lane: 0)
+                    n2 = CompactWalker.step(n2, widened, lane: 0)
+                    n3 = CompactWalker.step(n3, widened, lane: 0)
+                }
+                sum = Sum.add(sum, CompactWalker.value(n0))
+                sum = Sum.add(sum, CompactWalker.value(n1))
+                sum = Sum.add(sum, CompactWalker.value(n2))
+                sum = Sum.add(sum, CompactWalker.value(n3))
+                tree += 4
+                continue
+            }
             var n0 = roots[tree]
             var n1 = roots[tree + 1]
             var n2 = roots[tree + 2]
@@ -265,7 +372,15 @@ public final class GradientBoostedTrees: Sendable {
             tree += 4
         }
         while tree < limit {
-            sum = Sum.add(sum, walker.leafValue(tree: tree, row: row))
+            let compactRoot = Int(compactRoots[tree])
+            if compactRoot >= 0 {
+                var node = compactWalker.node(Int32(compactRoot))
+                let firstLeaf = compactWalker.node(compactFirstLeaves[tree])
+                while node < firstLeaf { node = CompactWalker.step(node, widened, lane: 0) }
+                sum = Sum.add(sum, CompactWalker.value(node))
+            } else {
+                sum = Sum.add(sum, walker.leafValue(tree: tree, row: row))
+            }
             tree += 1
         }
         return sum
@@ -276,8 +391,10 @@ public final class GradientBoostedTrees: Sendable {
 
     private func scoreBlocks<Sum: LeafSum>(
         _ walker: TreeWalker,
+        _ compactWalker: CompactWalker,
         _: Sum.Type,
         rows: UnsafePointer<Double>,
+        widened: UnsafeMutablePointer<Double>,
         rowCount: Int,
         out: UnsafeMutablePointer<Double>,
         trees: Range<Int>,
@@ -290,7 +407,28 @@ public final class GradientBoostedTrees: Sendable {
             if startFromBase {
                 for row in blockStart..<blockEnd { out[row] = baseScore }
             }
+            if compact.hasCompactTrees {
+                compact.widen(
+                    rows + blockStart * stride,
+                    count: blockEnd - blockStart,
+                    into: widened,
+                    negatedFeatures: compactWalker.negatedFeatures
+                )
+            }
             for tree in trees {
+                let compactRoot = Int(compactWalker.roots.unsafelyUnwrapped[tree])
+                if compactRoot >= 0 {
+                    scoreCompactTree(
+                        Sum.self,
+                        root: compactWalker.node(Int32(compactRoot)),
+                        firstLeaf: compactWalker.node(compactWalker.firstLeaves.unsafelyUnwrapped[tree]),
+                        uncheckedSteps: Int(compactWalker.shallowestLeafDepths.unsafelyUnwrapped[tree]),
+                        widened: widened,
+                        rows: blockStart..<blockEnd,
+                        out: out
+                    )
+                    continue
+                }
                 let root = walker.roots.unsafelyUnwrapped[tree]
                 let firstLeaf = walker.firstLeaves.unsafelyUnwrapped[tree]
                 var row = blockStart
@@ -328,6 +466,66 @@ public final class GradientBoostedTrees: Sendable {
                 }
             }
             blockStart = blockEnd
+        }
+    }
+
+    /// Adds one compact tree's leaf to the scores of `rows`, whose widened forms start at `widened`.
+    @inline(__always)
+    private func scoreCompactTree<Sum: LeafSum>(
+        _: Sum.Type,
+        root: UnsafeRawPointer,
+        firstLeaf: UnsafeRawPointer,
+        uncheckedSteps: Int,
+        widened: UnsafePointer<Double>,
+        rows: Range<Int>,
+        out: UnsafeMutablePointer<Double>
+    ) {
+        let lanes = CompactForest.lanes
+        let groupSize = compact.width &* lanes
+        var row = rows.lowerBound
+        var group = widened
+        // As in the general walk: eight independent chains of loads in flight, finished rows parked on their leaf.
+        while row &+ lanes <= rows.upperBound {
+            var n = (root, root, root, root, root, root, root, root)
+            // No row can be on a leaf before the tree's shallowest one: those steps skip the exit check.
+            for _ in 0..<uncheckedSteps {
+                n.0 = CompactWalker.step(n.0, group, lane: 0)
+                n.1 = CompactWalker.step(n.1, group, lane: 1)
+                n.2 = CompactWalker.step(n.2, group, lane: 2)
+                n.3 = CompactWalker.step(n.3, group, lane: 3)
+                n.4 = CompactWalker.step(n.4, group, lane: 4)
+                n.5 = CompactWalker.step(n.5, group, lane: 5)
+                n.6 = CompactWalker.step(n.6, group, lane: 6)
+                n.7 = CompactWalker.step(n.7, group, lane: 7)
+            }
+            while min(min(min(n.0, n.1), min(n.2, n.3)), min(min(n.4, n.5), min(n.6, n.7))) < firstLeaf {
+                n.0 = CompactWalker.step(n.0, group, lane: 0)
+                n.1 = CompactWalker.step(n.1, group, lane: 1)
+                n.2 = CompactWalker.step(n.2, group, lane: 2)
+                n.3 = CompactWalker.step(n.3, group, lane: 3)
+                n.4 = CompactWalker.step(n.4, group, lane: 4)
+                n.5 = CompactWalker.step(n.5, group, lane: 5)
+                n.6 = CompactWalker.step(n.6, group, lane: 6)
+                n.7 = CompactWalker.step(n.7, group, lane: 7)
+            }
+            out[row] = Sum.add(out[row], CompactWalker.value(n.0))
+            out[row &+ 1] = Sum.add(out[row &+ 1], CompactWalker.value(n.1))
+            out[row &+ 2] = Sum.add(out[row &+ 2], CompactWalker.value(n.2))
+            out[row &+ 3] = Sum.add(out[row &+ 3], CompactWalker.value(n.3))
+            out[row &+ 4] = Sum.add(out[row &+ 4], CompactWalker.value(n.4))
+            out[row &+ 5] = Sum.add(out[row &+ 5], CompactWalker.value(n.5))
+            out[row &+ 6] = Sum.add(out[row &+ 6], CompactWalker.value(n.6))
+            out[row &+ 7] = Sum.add(out[row &+ 7], CompactWalker.value(n.7))
+            row &+= lanes
+            group += groupSize
+        }
+        var lane = 0
+        while row < rows.upperBound {
+            var node = root
+            while node < firstLeaf { node = CompactWalker.step(node, group, lane: lane) }
+            out[row] = Sum.add(out[row], CompactWalker.value(node))
+            row &+= 1
+            lane &+= 1
         }
     }
 }
