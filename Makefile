@@ -73,12 +73,14 @@ proto-baseline:
 alerts-test:
 	Scripts/alerts-test.sh
 
-# Side-by-side benchmarks (transport, end to end, scaling, micro), the scorer vs LightGBM/XGBoost, rankd at twice its
+# Side-by-side benchmarks (transport, end to end, scaling, micro), the scorer vs LightGBM/XGBoost/lleaves, issue 13's
+# Recommend goals (CPU per request, capacity on one core, the scorer against lleaves), rankd at twice its
 # capacity (admission control), snapshot loading, and the online store in-process against Redis (builds in
 # .build-bench/); never in `make test`.
 bench: deps
 	Scripts/bench.sh
 	Scripts/bench-scoring.sh
+	Scripts/bench-recommend-goals.sh --runs 3
 	Scripts/bench-overload.sh
 	Scripts/bench-snapshot-load.sh --runs 3 --scales "1 5"
 	Scripts/bench-online.sh --runs 3

@@ -23,8 +23,9 @@ let package = Package(
         .library(name: "CatalogLoading", targets: ["CatalogLoading"]),
         // The demo domains (for the Benchmarks package's export of the demo catalog).
         .library(name: "DemoDomains", targets: ["DemoDomains"]),
-        // For the separate Benchmarks package (protobuf encode/decode micro benchmarks).
+        // For the separate Benchmarks package (protobuf encode/decode and tree scorer micro benchmarks).
         .library(name: "ProtoSupport", targets: ["ProtoSupport"]),
+        .library(name: "RankingModels", targets: ["RankingModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "H2GRPC", package: "rankd"),
                 .product(name: "ProtoSupport", package: "rankd"),
                 .product(name: "Ranking", package: "rankd"),
+                .product(name: "RankingModels", package: "rankd"),
                 .product(name: "CatalogLoading", package: "rankd"),
             ],
             path: "Benchmarks/RankdBenchmarks",

@@ -4,7 +4,9 @@ import CatalogLoading
 import Dispatch
 import H2GRPC
 import ProtoSupport
+import Foundation
 import Ranking
+import RankingModels
 
 /// Bytes of a RankRequest with `count` venue candidates, built with protobuf-c as a client would send it.
 private func rankRequestBytes(candidates count: Int) -> [UInt8] {
@@ -47,6 +49,24 @@ private final class ResponseFixture {
         message.n_items = items.count
         message.items = arena.array(items)
     }
+}
+
+/// The embedded models and their golden files, read from the source tree this package sits in.
+private let resources = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Sources/Ranking/Resources").path
+
+/// A model with `count` rows to score: its golden file's rows (real feature vectors with some values missing),
+/// repeated to fill `count`.
+private func scorerFixture(model file: String, golden: String, rows count: Int) -> (GradientBoostedTrees, [Double])? {
+    guard let model = try? GradientBoostedTrees.load(contentsOf: "\(resources)/\(file)"),
+        let bytes = FileManager.default.contents(atPath: "\(resources)/\(golden)"),
+        let golden = try? GoldenFile(jsonBytes: [UInt8](bytes)), golden.rowCount > 0
+    else { return nil }
+    var rows: [Double] = []
+    rows.reserveCapacity(count * model.featureNames.count)
+    for r in 0..<count { rows += golden.row(r % golden.rowCount) }
+    return (model, rows)
 }
 
 /// The demo engine at a small scale (the generated demo through its snapshot, as rankd serves it), built once (it
@@ -92,6 +112,31 @@ let benchmarks: @Sendable () -> Void = {
     let response = ResponseFixture(items: 20)
     Benchmark("protobuf encode RecommendResponse (20 items)") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(ProtoC.encode(&response.message)) }
+    }
+
+    // The tree scorer alone, as the pipeline calls it: a request's candidates in one call (500 rows, issue 13's
+    // comparison with lleaves), all trees, and the first phase of two-phase scoring (20 trees).
+    for (file, golden) in [
+        ("discovery-lgbm.txt", "discovery-lgbm.golden.json"), ("discovery-xgb.json", "discovery-xgb.golden.json"),
+    ] {
+        guard let (model, rows) = scorerFixture(model: file, golden: golden, rows: 500) else {
+            print("\(file) or its golden file is unreadable: its scorer benchmarks are skipped")
+            continue
+        }
+        var scores = [Double](repeating: 0, count: 500)
+        for treeLimit in [nil, 20] {
+            let trees = treeLimit.map { "first \($0) trees" } ?? "all \(model.treeCount) trees"
+            Benchmark("tree scorer \(file), 500 rows per call, \(trees)") { benchmark in
+                for _ in benchmark.scaledIterations {
+                    rows.withUnsafeBufferPointer { input in
+                        scores.withUnsafeMutableBufferPointer {
+                            model.rawScores(input, rowCount: 500, into: $0, treeLimit: treeLimit)
+                        }
+                    }
+                    blackHole(scores[0])
+                }
+            }
+        }
     }
 
     guard let engine else {

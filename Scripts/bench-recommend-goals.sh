@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Issue 13's goals for Recommend, measured on this machine and printed met or not met with every run's figures:
+#
+#   1. CPU per Recommend at a fixed rate, discovery (goal: at most 300 us), and venue menus (venue_items) beside it;
+#   2. capacity: rankd on one core (taskset -c 0, --io-threads 1), rank-load on the other, at 2,500 Recommend/s
+#      (discovery) for a while: p99 at most 10 ms and no failed call;
+#   3. the tree scorer per row against lleaves: read from Scripts/bench-scoring.sh's latest summary (make bench runs
+#      it first), or "not measured" when there is none.
+#
+#   Scripts/bench-recommend-goals.sh [--runs N] [--rate R] [--seconds S] [--capacity-rate R] [--capacity-seconds S]
+#
+# Every run starts a fresh rankd (embedded demo, scale 1) on core 0, waits until it serves, primes it with 5 s at
+# 100 req/s, and then measures with rank-load on core 1. Every request carries the same request time (Wednesday
+# 2024-05-01 18:00 UTC), so the work does not depend on the hour. CPU per request is the server's utime + stime from
+# /proc/PID/stat over the measured run divided by the calls it answered. Medians over the runs decide a goal; the
+# load generator must keep its schedule (rank-load's "run: valid"), else the run counts as not met.
+# Results land in out/bench/recommend-goals/<time>/ (summary.txt is what BENCHMARKS.md quotes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+. Scripts/lib/bench-common.sh
+
+runs=3
+rate=300
+seconds=20
+capacity_rate=2500
+capacity_seconds=20
+time_ms=1714586400000
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --capacity-rate) capacity_rate=$2; shift 2 ;;
+    --capacity-seconds) capacity_seconds=$2; shift 2 ;;
+    *)
+      echo "usage: $0 [--runs N] [--rate R] [--seconds S] [--capacity-rate R] [--capacity-seconds S]" >&2
+      exit 2
+      ;;
+  esac
+done
+[ "$(nproc)" -ge 2 ] || { echo "needs two cores (server on 0, rank-load on 1)" >&2; exit 2; }
+
+out="out/bench/recommend-goals/$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+log "building rankd and rank-load (release)"
+build_release rankd rank-load
+rankd="$repo/.build-bench/release/rankd"
+load="$repo/.build-bench/release/rank-load"
+ticks=$(getconf CLK_TCK)
+{
+  machine_lines
+  echo "runs: $runs; CPU at $rate/s for ${seconds}s per surface; capacity at $capacity_rate/s for ${capacity_seconds}s"
+} | tee "$out/machine.txt" >&2
+
+server_pid=
+stop_server() {
+  [ -n "$server_pid" ] || return 0
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
+trap stop_server EXIT
+
+# start_server: a fresh rankd on core 0, serving and primed; sets server_pid and port.
+start_server() {
+  port=$(free_port)
+  taskset -c 0 "$rankd" --host 127.0.0.1 --port "$port" --io-threads 1 --admin-port 0 --log-level warning \
+    >"$out/server-$1.log" 2>&1 &
+  server_pid=$!
+  "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
+  taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --rate 100 --duration 5s --warmup 0s \
+    --request-time "$time_ms" --quiet >/dev/null 2>&1 || true
+}
+
+# measure NAME RATE SECONDS [rank-load options]: one measured run against the running server; appends a line to
+# results.txt: NAME, CPU us per call, calls, failed calls, p99 ms, whether the run was valid.
+measure() {
+  local name=$1 rate=$2 secs=$3
+  shift 3
+  local before after
+  before=$(cpu_ticks "$server_pid")
+  taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --rate "$rate" --duration "${secs}s" \
+    --warmup 0s --request-time "$time_ms" --seed 2 --timeout 5s "$@" --json "$out/$name.json" \
+    >"$out/$name.txt" 2>&1 || true
+  after=$(cpu_ticks "$server_pid")
+  python3 - "$out/$name.json" "$out/$name.txt" "$before" "$after" "$ticks" "$name" <<'PY' | tee -a "$out/results.txt"
+import json, sys
+path, text, before, after, ticks, name = sys.argv[1:]
+try:
+    report = json.load(open(path))
+except (OSError, ValueError):
+    print(f"{name} - 0 0 - invalid")
+    sys.exit()
+counts = report["status_counts"]
+calls = sum(counts.values())
+failed = calls - counts.get("OK", 0)
+cpu_us = (int(after) - int(before)) / int(ticks) / max(calls, 1) * 1e6
+valid = "valid" if "run: valid" in open(text).read() else "invalid"
+print(f"{name} {cpu_us:.0f} {calls} {failed} {report['latency_ms']['p99']:.2f} {valid}")
+PY
+}
+
+for run in $(seq 1 "$runs"); do
+  for surface in discovery venue_items; do
+    log "run $run: CPU per Recommend, $surface, $rate/s for ${seconds}s"
+    start_server "cpu-$surface-$run"
+    measure "cpu-$surface-$run" "$rate" "$seconds" --surface "$surface"
+    stop_server
+  done
+  log "run $run: capacity, discovery at $capacity_rate/s for ${capacity_seconds}s"
+  start_server "capacity-$run"
+  measure "capacity-$run" "$capacity_rate" "$capacity_seconds" --surface discovery
+  stop_server
+done
+
+scoring_summary=$repo/out/bench-scoring/latest/summary.md
+python3 - "$out/results.txt" "$scoring_summary" "$capacity_rate" <<'PY' | tee "$out/summary.txt"
+import os, re, statistics, sys
+results, scoring, capacity_rate = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = {}
+for line in open(results):
+    name, cpu, calls, failed, p99, valid = line.split()
+    kind = name.rsplit("-", 1)[0]
+    rows.setdefault(kind, []).append((cpu, int(calls), int(failed), p99, valid))
+
+def runs(kind):
+    return "; ".join(f"{c} us, {n} calls, {f} failed, p99 {p} ms, {v}" for c, n, f, p, v in rows.get(kind, []))
+
+def median(kind, index):
+    values = [float(r[index]) for r in rows.get(kind, []) if r[index] != "-"]
+    return statistics.median(values) if values else float("nan")
+
+discovery = median("cpu-discovery", 0)
+print(f"1. Recommend CPU per request, discovery: median {discovery:.0f} us (goal <= 300 us): "
+      + ("met" if discovery <= 300 else "not met"))
+print(f"   runs: {runs('cpu-discovery')}")
+print(f"   venue menus (venue_items), reported beside it: median {median('cpu-venue_items', 0):.0f} us")
+print(f"   runs: {runs('cpu-venue_items')}")
+capacity = rows.get("capacity", [])
+held = [f == 0 and v == "valid" and float(p) <= 10 for _, _, f, p, v in capacity]
+p99 = median("capacity", 3)
+verdict = "met" if capacity and sum(held) * 2 > len(held) else "not met"
+print(f"2. Capacity, one core, {capacity_rate} Recommend/s: median p99 {p99:.2f} ms, "
+      f"{sum(held)} of {len(held)} runs with p99 <= 10 ms and no failed call: {verdict}")
+print(f"   runs: {runs('capacity')}")
+line = None
+if os.path.exists(scoring):
+    for text in open(scoring):
+        if "tree scorer per row <= lleaves" in text:
+            line = text.strip()
+            break
+if line:
+    print(f"3. Tree scorer per row against lleaves ({os.path.realpath(scoring)}): {line}")
+else:
+    print("3. Tree scorer per row against lleaves: not measured (run Scripts/bench-scoring.sh first)")
+PY
+log "results in $out"
