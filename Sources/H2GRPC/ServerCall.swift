@@ -208,6 +208,15 @@ public final class ServerCall: @unchecked Sendable {
     /// - Parameter compress: false sends this message uncompressed even when the response encoding is gzip.
     public func send(_ message: [UInt8], compress: Bool = true) throws {
         condition.lock()
+        // Held messages never drain while the handler runs, so waiting for them would only wait for the deadline.
+        if holdsMessages && unsentBytes > Self.sendHighWater && interruptionLocked() == nil {
+            let unsent = unsentBytes
+            condition.unlock()
+            throw GRPCStatus(
+                .resourceExhausted,
+                "the answer outgrew what the server holds back to send at once (\(unsent) bytes)"
+            )
+        }
         if !sendMayWait && unsentBytes > Self.sendHighWater && interruptionLocked() == nil {
             let unsent = unsentBytes
             condition.unlock()

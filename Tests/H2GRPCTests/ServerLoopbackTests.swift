@@ -143,23 +143,13 @@ struct ServerLoopbackTests {
                         }
                     }
                 ),
-                // Holds its messages until it returns (as Recommend does). request: count, then a byte that asks
-                // for a failure after the messages (1) or for 64 KiB messages (2, to pass the send high-water mark).
+                // Holds its messages until it returns (as Recommend does); on the blocking pool too, where a send
+                // past the high-water mark would otherwise wait.
+                RPCMethod(name: "StreamHeld", handler: .serverStreaming(ServerLoopbackTests.streamHeldHandler)),
                 RPCMethod(
-                    name: "StreamHeld",
-                    handler: .serverStreaming { call, request in
-                        call.holdMessagesUntilReturn()
-                        var metadata = call.responseMetadata
-                        metadata.append("x-held", "yes")
-                        call.responseMetadata = metadata
-                        let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
-                        let mode = request.count > 4 ? request[4] : 0
-                        for index in 0..<count {
-                            let size = mode == 2 ? 64 << 10 : 1 + index
-                            try call.send([UInt8](repeating: UInt8(index & 0xff), count: size))
-                        }
-                        if mode == 1 { throw GRPCStatus(.failedPrecondition, "failed after the messages") }
-                    }
+                    name: "StreamHeldBlocking",
+                    handler: .serverStreaming(ServerLoopbackTests.streamHeldHandler),
+                    executor: .blocking
                 ),
                 RPCMethod(
                     name: "Sum",
@@ -325,11 +315,28 @@ struct ServerLoopbackTests {
         #expect(inOrder)
     }
 
-    /// Calls StreamHeld and returns the status, the response headers and the messages.
+    /// StreamHeld's handler. request: a 4-byte big-endian count, then a byte that asks for a failure after the
+    /// messages (1) or for 64 KiB messages (2, to pass the send high-water mark).
+    @Sendable static func streamHeldHandler(_ call: ServerCall, _ request: [UInt8]) throws {
+        call.holdMessagesUntilReturn()
+        var metadata = call.responseMetadata
+        metadata.append("x-held", "yes")
+        call.responseMetadata = metadata
+        let count = request.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        let mode = request.count > 4 ? request[4] : 0
+        for index in 0..<count {
+            let size = mode == 2 ? 64 << 10 : 1 + index
+            try call.send([UInt8](repeating: UInt8(index & 0xff), count: size))
+        }
+        if mode == 1 { throw GRPCStatus(.failedPrecondition, "failed after the messages") }
+    }
+
+    /// Calls StreamHeld (or `method`) and returns the status, the response headers and the messages.
     private static func streamHeld(
         _ client: ClientConnection,
         count: Int,
-        mode: UInt8
+        mode: UInt8,
+        method: String = "StreamHeld"
     ) -> (
         status: GRPCStatus, headers: Metadata, messages: [[UInt8]]
     ) {
@@ -337,7 +344,7 @@ struct ServerLoopbackTests {
         var messages: [[UInt8]] = []
         let result = client.serverStreaming(
             ClientRequest(
-                path: "/test.Echo/StreamHeld",
+                path: "/test.Echo/\(method)",
                 message: [0, 0, UInt8(count >> 8), UInt8(count & 0xff), mode],
                 timeoutNanoseconds: 60_000_000_000
             )
@@ -377,12 +384,24 @@ struct ServerLoopbackTests {
         defer { client.close() }
         let (status, _, messages) = Self.streamHeld(client, count: 600, mode: 2)
         #expect(status.code == .resourceExhausted)
-        #expect(status.message.contains("not reading"))
+        #expect(status.message.contains("outgrew"))
         // Everything held before the refusal still reaches the client, ahead of the status. Held messages never
         // drain, so the count is exact: framed, each is 5 bytes over 64 KiB, and the one after the 64th is refused.
         #expect(messages.count == ServerCall.sendHighWater / (64 << 10))
         let (_, echo) = client.unary(ClientRequest(path: "/test.Echo/Echo", message: Array("after".utf8)))
         #expect(echo.status.code == .ok)
+    }
+
+    @Test("on the blocking pool too, held messages past the high-water mark are refused at once, not waited on")
+    func heldMessagesBoundedOnTheBlockingPool() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (status, _, messages) = Self.streamHeld(client, count: 600, mode: 2, method: "StreamHeldBlocking")
+        #expect(status.code == .resourceExhausted)
+        #expect(status.message.contains("outgrew"))
+        #expect(messages.count == ServerCall.sendHighWater / (64 << 10))
     }
 
     /// Signalled by StreamFromCPU when a send is refused.
