@@ -5,7 +5,7 @@ import Dispatch
 import H2GRPC
 import ProtoSupport
 import Foundation
-import Ranking
+@_spi(Benchmarks) import Ranking
 import RankingModels
 
 /// Bytes of a RankRequest with `count` venue candidates, built with protobuf-c as a client would send it.
@@ -163,5 +163,31 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             try engine.recommend(recommend, deadline: nil, isCancelled: { false }) { blackHole($0) }
         }
+    }
+
+    // The stages of that Recommend one at a time, on the request's own inputs (StageProbe): each candidate source,
+    // the feature join of the merged candidates, and the two-phase scoring of their rows.
+    // In central Berlin at a fixed dinner time (Wednesday 2024-05-01 18:00 UTC, as the end-to-end scripts send), so
+    // that a few hundred venues deliver and are open whatever the hour the benchmark runs at.
+    let dinner = RecommendQuery(
+        userID: "u7",
+        surface: "discovery",
+        context: RequestContext(latitude: 52.52, longitude: 13.405, requestTimeUnixMs: 1_714_586_400_000, market: "ber")
+    )
+    guard let probe = try? engine.stageProbe(dinner) else {
+        print("the stage probe is unavailable: the stage benchmarks are skipped")
+        return
+    }
+    for (index, name) in probe.sourceNames.enumerated() {
+        Benchmark("stage: candidate source \(name) (discovery)") { benchmark in
+            for _ in benchmark.scaledIterations { blackHole(try probe.runSource(index)) }
+        }
+    }
+    let candidates = probe.candidates.count
+    Benchmark("stage: feature join (discovery, \(candidates) candidates)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(probe.joinFeatures()) }
+    }
+    Benchmark("stage: scoring, two phases (discovery, \(candidates) candidates)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(probe.score()) }
     }
 }

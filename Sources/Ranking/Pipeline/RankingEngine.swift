@@ -457,7 +457,7 @@ public final class RankingEngine: @unchecked Sendable {
 
     // MARK: Validation
 
-    private func surface(named name: String, in state: EngineState) throws -> ResolvedSurface {
+    func surface(named name: String, in state: EngineState) throws -> ResolvedSurface {
         if let generic = state.generic {
             // Generic surfaces generate their own candidates: Rank has nothing to rank with them.
             let surface = try generic.surface(named: name)
@@ -517,108 +517,22 @@ public final class RankingEngine: @unchecked Sendable {
         let started = DispatchTime.now()
         if let deadline, deadline <= started { throw RankingError.deadlineExceeded }
         if isCancelled() { throw RankingError.cancelled }
-        guard context.latitude.isFinite, context.longitude.isFinite, abs(context.latitude) <= 90,
-            abs(context.longitude) <= 180
-        else {
-            throw RankingError.invalidArgument(
-                "context latitude/longitude must be finite and within range "
-                    + "(got \(context.latitude), \(context.longitude))"
-            )
-        }
-        // Year 2100: far beyond any real request, and small enough that local-time arithmetic cannot overflow.
-        guard context.requestTimeUnixMs >= 0, context.requestTimeUnixMs <= 4_102_444_800_000 else {
-            throw RankingError.invalidArgument(
-                "context request_time_unix_ms must be between 0 and 4102444800000 (got \(context.requestTimeUnixMs))"
-            )
-        }
-        // Rank takes the caller's candidates and no inputs; Recommend's are what the surface requires.
-        var inputs = SurfaceInputs()
-        if callerCandidates == nil {
-            inputs = try SurfaceInputs.resolve(
-                venueID: venueID,
-                category: category,
-                contextItemIDs: contextItemIDs,
-                surface: surface,
-                catalog: catalog,
-                surfacesTaking: { input in
-                    state.surfaces.filter { $0.value.config.inputs.contains(input) }.keys.sorted()
-                }
-            )
-        }
-        let venueIndex = inputs.venueIndex
-        let userIndex = catalog.userIndex(userID)
-        // Location: the caller's, else the user's home, else the market's centre, else the largest city.
-        var latitude = context.latitude
-        var longitude = context.longitude
-        if latitude == 0 && longitude == 0 {
-            if let user = userIndex {
-                latitude = catalog.userLatitude[user]
-                longitude = catalog.userLongitude[user]
-            } else if let v = venueIndex {
-                latitude = catalog.venueLatitude[v]
-                longitude = catalog.venueLongitude[v]
-            } else {
-                let city = Marketplace.cityIndex(market: context.market) ?? 0
-                latitude = Marketplace.cities[city].latitude
-                longitude = Marketplace.cities[city].longitude
-            }
-        }
-        let timeMs =
-            context.requestTimeUnixMs != 0
-            ? context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
-        // The user's experiments on this surface, and the surface as their variants change it (model, sources,
-        // re-rank, online features).
-        let (assignments, variantKey) = state.plan.assign(userID: userID, surface: surface.name, timeMs: timeMs)
-        let surface = variantKey.isEmpty ? surface : (surface.variants[variantKey] ?? surface)
-        var onlineDegraded = false
-        let online = readOnline(
+        let prepared = try prepare(
+            state: state,
+            surface: surface,
             userID: userID,
-            sessionID: context.sessionID,
-            nowMs: timeMs,
-            budgetMillis: surface.config.defaultBudgetMillis,
+            context: context,
+            takesInputs: callerCandidates == nil,
+            venueID: venueID,
+            category: category,
+            contextItemIDs: contextItemIDs,
             deadline: deadline,
-            started: started,
-            degraded: &onlineDegraded
+            started: started
         )
-        let onlineOrders = RankingEngine.onlineOrders(online.user, catalog: catalog)
-        var frame = RequestFrame(
-            catalog: catalog,
-            userIndex: userIndex,
-            latitude: latitude,
-            longitude: longitude,
-            timeUnixMs: timeMs,
-            venueIndex: venueIndex,
-            onlineOrders: onlineOrders
-        )
-        // The online state in the positions this surface ranks (an item's event counts for its venue on venue
-        // surfaces), for its online features and rules.
-        var onlineState = OnlineRequestState(nowMs: timeMs)
-        if !surface.online.isEmpty || surface.excludeRecent != nil {
-            onlineState = OnlineRequestState(online, nowMs: timeMs, counters: onlineStore?.itemCounters) { id in
-                if kind == .venueItems { return catalog.itemIndex(id) }
-                return catalog.venueIndex(id) ?? catalog.itemIndex(id).map { Int(catalog.itemVenue[$0]) }
-            }
-        }
-        if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
-        if !inputs.contextItems.isEmpty { frame.setCart(inputs.contextItems, catalog: catalog, pairs: state.itemPairs) }
-        var request = CandidateRequest(
-            catalog: catalog,
-            userIndex: userIndex,
-            latitude: latitude,
-            longitude: longitude,
-            city: frame.city,
-            weekday: frame.weekday,
-            minuteOfDay: frame.minuteOfDay,
-            day: frame.day,
-            venueIndex: venueIndex,
-            lonScale: frame.lonScale,
-            pastVenues: kind == .venues ? frame.pastVenuesByFrequency : [],
-            covisited: kind == .venues ? frame.covisitedByWeight : [],
-            categoryTags: inputs.categoryTags,
-            contextItems: inputs.contextItems,
-            itemPairs: state.itemPairs
-        )
-        request.recentOrderItems = onlineOrders.compactMap { $0.item >= 0 ? $0.item : nil }
+        let surface = prepared.surface
+        let (inputs, frame, request) = (prepared.inputs, prepared.frame, prepared.request)
+        let (onlineState, onlineDegraded) = (prepared.onlineState, prepared.onlineDegraded)
+        let (assignments, timeMs) = (prepared.assignments, prepared.timeMs)
 
         let model = surface.model
         let rerankConfig = surface.config.rerank
@@ -913,6 +827,149 @@ public final class RankingEngine: @unchecked Sendable {
         run.catalog = catalog
         surface.metrics.record(run, sourceCounts: sourceCounts)
         return run
+    }
+
+    /// What a request works out before its stages run: the surface's inputs resolved, the location and time, the
+    /// surface as the user's experiments change it, the online state read, and the facts the stages share.
+    struct PreparedRequest {
+        let surface: ResolvedSurface
+        let inputs: SurfaceInputs
+        let frame: RequestFrame
+        let request: CandidateRequest
+        let onlineState: OnlineRequestState
+        let onlineDegraded: Bool
+        let assignments: [ExperimentAssignment.Placement]
+        let timeMs: Int64
+    }
+
+    /// Validates the request's context and works out what its stages share (``PreparedRequest``). `takesInputs` is
+    /// false for Rank, whose candidates come from the caller.
+    func prepare(
+        state: EngineState,
+        surface: ResolvedSurface,
+        userID: String,
+        context: RequestContext,
+        takesInputs: Bool,
+        venueID: String,
+        category: String,
+        contextItemIDs: [String],
+        deadline: DispatchTime?,
+        started: DispatchTime
+    ) throws -> PreparedRequest {
+        let catalog = state.catalog
+        let kind = surface.config.kind
+        guard context.latitude.isFinite, context.longitude.isFinite, abs(context.latitude) <= 90,
+            abs(context.longitude) <= 180
+        else {
+            throw RankingError.invalidArgument(
+                "context latitude/longitude must be finite and within range "
+                    + "(got \(context.latitude), \(context.longitude))"
+            )
+        }
+        // Year 2100: far beyond any real request, and small enough that local-time arithmetic cannot overflow.
+        guard context.requestTimeUnixMs >= 0, context.requestTimeUnixMs <= 4_102_444_800_000 else {
+            throw RankingError.invalidArgument(
+                "context request_time_unix_ms must be between 0 and 4102444800000 (got \(context.requestTimeUnixMs))"
+            )
+        }
+        // Rank takes the caller's candidates and no inputs; Recommend's are what the surface requires.
+        var inputs = SurfaceInputs()
+        if takesInputs {
+            inputs = try SurfaceInputs.resolve(
+                venueID: venueID,
+                category: category,
+                contextItemIDs: contextItemIDs,
+                surface: surface,
+                catalog: catalog,
+                surfacesTaking: { input in
+                    state.surfaces.filter { $0.value.config.inputs.contains(input) }.keys.sorted()
+                }
+            )
+        }
+        let venueIndex = inputs.venueIndex
+        let userIndex = catalog.userIndex(userID)
+        // Location: the caller's, else the user's home, else the market's centre, else the largest city.
+        var latitude = context.latitude
+        var longitude = context.longitude
+        if latitude == 0 && longitude == 0 {
+            if let user = userIndex {
+                latitude = catalog.userLatitude[user]
+                longitude = catalog.userLongitude[user]
+            } else if let v = venueIndex {
+                latitude = catalog.venueLatitude[v]
+                longitude = catalog.venueLongitude[v]
+            } else {
+                let city = Marketplace.cityIndex(market: context.market) ?? 0
+                latitude = Marketplace.cities[city].latitude
+                longitude = Marketplace.cities[city].longitude
+            }
+        }
+        let timeMs =
+            context.requestTimeUnixMs != 0
+            ? context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
+        // The user's experiments on this surface, and the surface as their variants change it (model, sources,
+        // re-rank, online features).
+        let (assignments, variantKey) = state.plan.assign(userID: userID, surface: surface.name, timeMs: timeMs)
+        let surface = variantKey.isEmpty ? surface : (surface.variants[variantKey] ?? surface)
+        var onlineDegraded = false
+        let online = readOnline(
+            userID: userID,
+            sessionID: context.sessionID,
+            nowMs: timeMs,
+            budgetMillis: surface.config.defaultBudgetMillis,
+            deadline: deadline,
+            started: started,
+            degraded: &onlineDegraded
+        )
+        let onlineOrders = RankingEngine.onlineOrders(online.user, catalog: catalog)
+        var frame = RequestFrame(
+            catalog: catalog,
+            userIndex: userIndex,
+            latitude: latitude,
+            longitude: longitude,
+            timeUnixMs: timeMs,
+            venueIndex: venueIndex,
+            onlineOrders: onlineOrders
+        )
+        // The online state in the positions this surface ranks (an item's event counts for its venue on venue
+        // surfaces), for its online features and rules.
+        var onlineState = OnlineRequestState(nowMs: timeMs)
+        if !surface.online.isEmpty || surface.excludeRecent != nil {
+            onlineState = OnlineRequestState(online, nowMs: timeMs, counters: onlineStore?.itemCounters) { id in
+                if kind == .venueItems { return catalog.itemIndex(id) }
+                return catalog.venueIndex(id) ?? catalog.itemIndex(id).map { Int(catalog.itemVenue[$0]) }
+            }
+        }
+        if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
+        if !inputs.contextItems.isEmpty { frame.setCart(inputs.contextItems, catalog: catalog, pairs: state.itemPairs) }
+        var request = CandidateRequest(
+            catalog: catalog,
+            userIndex: userIndex,
+            latitude: latitude,
+            longitude: longitude,
+            city: frame.city,
+            weekday: frame.weekday,
+            minuteOfDay: frame.minuteOfDay,
+            day: frame.day,
+            venueIndex: venueIndex,
+            lonScale: frame.lonScale,
+            pastVenues: kind == .venues ? frame.pastVenuesByFrequency : [],
+            covisited: kind == .venues ? frame.covisitedByWeight : [],
+            categoryTags: inputs.categoryTags,
+            contextItems: inputs.contextItems,
+            itemPairs: state.itemPairs
+        )
+        request.recentOrderItems = onlineOrders.compactMap { $0.item >= 0 ? $0.item : nil }
+        return PreparedRequest(
+            surface: surface,
+            inputs: inputs,
+            frame: frame,
+            request: request,
+            onlineState: onlineState,
+            onlineDegraded: onlineDegraded,
+            assignments: assignments,
+            timeMs: timeMs
+        )
     }
 
     /// The user's online state, or empty when there is no store, it fails, or it does not answer within its share of
