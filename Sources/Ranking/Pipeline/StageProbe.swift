@@ -29,17 +29,7 @@ public final class StageProbe: @unchecked Sendable {
         let featureWidth = surface.featureNames.count
         self.candidates = candidates
         self.featureWidth = featureWidth
-        var rows = [Double](repeating: .nan, count: candidates.count * featureWidth)
-        rows.withUnsafeMutableBufferPointer {
-            FeatureJoiner.join(
-                kind: surface.config.kind,
-                catalog: catalog,
-                frame: prepared.frame,
-                candidates: candidates,
-                stride: featureWidth,
-                into: $0
-            )
-        }
+        let rows = Self.join(prepared, catalog: catalog, candidates: candidates)
         // In the model's column order, as the pipeline hands rows to it.
         let model = surface.model
         if model.isNativeOrder {
@@ -65,23 +55,32 @@ public final class StageProbe: @unchecked Sendable {
     /// Joins the catalog's and the request's features for every candidate, as the pipeline's feature stage does
     /// (the online features are left missing); returns the first value, so the work cannot be optimised away.
     public func joinFeatures() -> Double {
+        Self.join(prepared, catalog: catalog, candidates: candidates).first ?? 0
+    }
+
+    /// The feature rows of `candidates` in the surface's native order, the online features missing.
+    private static func join(
+        _ prepared: RankingEngine.PreparedRequest,
+        catalog: Catalog,
+        candidates: [Int32]
+    ) -> [Double] {
         let surface = prepared.surface
-        let rows = [Double](unsafeUninitializedCapacity: candidates.count * featureWidth) { buffer, initialized in
+        let width = surface.featureNames.count
+        return [Double](unsafeUninitializedCapacity: candidates.count * width) { buffer, initialized in
             FeatureJoiner.join(
                 kind: surface.config.kind,
                 catalog: catalog,
                 frame: prepared.frame,
                 candidates: candidates,
-                stride: featureWidth,
+                stride: width,
                 into: buffer
             )
-            let joined = featureWidth - surface.online.count
+            let joined = width - surface.online.count
             for r in 0..<candidates.count {
-                for j in joined..<featureWidth { buffer[r * featureWidth + j] = .nan }
+                for j in joined..<width { buffer[r * width + j] = .nan }
             }
-            initialized = candidates.count * featureWidth
+            initialized = candidates.count * width
         }
-        return rows.first ?? 0
     }
 
     /// Scores every candidate with the surface's model in its two phases (the first trees on all, every tree on the
