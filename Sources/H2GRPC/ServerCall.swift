@@ -208,21 +208,16 @@ public final class ServerCall: @unchecked Sendable {
     /// - Parameter compress: false sends this message uncompressed even when the response encoding is gzip.
     public func send(_ message: [UInt8], compress: Bool = true) throws {
         condition.lock()
-        // Held messages never drain while the handler runs, so waiting for them would only wait for the deadline.
-        if holdsMessages && unsentBytes > Self.sendHighWater && interruptionLocked() == nil {
-            let unsent = unsentBytes
+        // Past the mark, a CPU-pool handler is refused rather than wait for its client, and so is a handler that
+        // holds its messages: they never drain while it runs, so waiting would only wait for the deadline.
+        if (holdsMessages || !sendMayWait) && unsentBytes > Self.sendHighWater && interruptionLocked() == nil {
+            let (unsent, held) = (unsentBytes, holdsMessages)
             condition.unlock()
             throw GRPCStatus(
                 .resourceExhausted,
-                "the answer outgrew what the server holds back to send at once (\(unsent) bytes)"
-            )
-        }
-        if !sendMayWait && unsentBytes > Self.sendHighWater && interruptionLocked() == nil {
-            let unsent = unsentBytes
-            condition.unlock()
-            throw GRPCStatus(
-                .resourceExhausted,
-                "the client is not reading its responses (\(unsent) bytes are waiting for it)"
+                held
+                    ? "the answer outgrew what the server holds back to send at once (\(unsent) bytes)"
+                    : "the client is not reading its responses (\(unsent) bytes are waiting for it)"
             )
         }
         while unsentBytes > Self.sendHighWater, interruptionLocked() == nil {
