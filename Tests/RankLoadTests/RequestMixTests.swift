@@ -92,4 +92,31 @@ struct RequestMixTests {
             )
         }
     }
+
+    @Test(
+        "a seed keeps drawing the same marketplace requests, so runs compare across commits",
+        arguments: [
+            (RequestMix.Method.recommend, nil, UInt64(13_498_389_686_606_369_784)),
+            (.recommend, "discovery", 15_241_940_554_685_334_698),
+            (.recommend, "venue_items", 6_350_907_847_761_250_252),
+            (.rank, nil, 11_645_019_085_958_050_557), (.mixed(recommendShare: 0.7), nil, 9_581_045_030_218_779_055),
+            (.track, nil, 14_269_734_262_996_045_950),
+        ]
+    )
+    func marketplaceDrawsArePinned(_ method: RequestMix.Method, _ surface: String?, _ digest: UInt64) {
+        var mix = RequestMix(method: method, surface: surface, seed: 2, poolSize: 512)
+        mix.requestTimeUnixMs = 1_714_586_400_000
+        #expect(Self.digest(mix.makeWorkload()) == digest)
+    }
+
+    /// FNV-1a over every request's path and message, in pool order.
+    static func digest(_ workload: Workload) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for request in workload.requests {
+            for byte in Array(request.path.utf8) + request.message {
+                hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+            }
+        }
+        return hash
+    }
 }
