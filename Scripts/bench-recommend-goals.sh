@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 13's goals for Recommend, measured on this machine and printed met or not met with every run's figures:
 #
-#   1. CPU per Recommend at a fixed rate, discovery (goal: at most 300 us), and venue menus (venue_items) beside it;
+#   1. CPU per Recommend at a fixed rate, discovery (goal: at most 300 us), and venue menus (venue_items) and the music
+#      surface (next_track, on the music demo) beside it;
 #   2. capacity: rankd on one core (taskset -c 0, --io-threads 1), rank-load on the other, at 2,500 Recommend/s
 #      (discovery) for a while: p99 at most 10 ms and no failed call;
 #   3. the tree scorer per row against lleaves: read from Scripts/bench-scoring.sh's latest summary (make bench runs
@@ -9,8 +10,9 @@
 #
 #   Scripts/bench-recommend-goals.sh [--runs N] [--rate R] [--seconds S] [--capacity-rate R] [--capacity-seconds S]
 #
-# Every run starts a fresh rankd (embedded demo, scale 1) on core 0, waits until it serves, primes it with 5 s at
-# 100 req/s, and then measures with rank-load on core 1. Every request carries the same request time (Wednesday
+# Every run starts a fresh rankd (embedded demo, scale 1; for next_track the music demo snapshot at scale 1, written
+# once per script run into the run's folder) on core 0, waits until it serves, primes it with 5 s at 100 req/s of its
+# workload, and then measures with rank-load on core 1. Every request carries the same request time (Wednesday
 # 2024-05-01 18:00 UTC), so the work does not depend on the hour. CPU per request is the server's utime + stime from
 # /proc/PID/stat over the measured run divided by the calls it answered. Medians over the runs decide a goal; the
 # load generator must keep its schedule (rank-load's "run: valid"), else the run counts as not met.
@@ -45,10 +47,11 @@ out="out/bench/recommend-goals/$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
-log "building rankd and rank-load (release)"
-build_release rankd rank-load
+log "building rankd, rank-load and rankctl (release)"
+build_release rankd rank-load rankctl
 rankd="$repo/.build-bench/release/rankd"
 load="$repo/.build-bench/release/rank-load"
+rankctl="$repo/.build-bench/release/rankctl"
 ticks=$(getconf CLK_TCK)
 {
   machine_lines
@@ -64,15 +67,34 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# start_server: a fresh rankd on core 0, serving and primed; sets server_pid and port.
+# The music demo next_track is measured on, and the rank-load options of its requests.
+music_scale=1
+music_snapshot="$out/music-snapshot"
+music_load=(--surface next_track --scale "$music_scale")
+log "writing the music demo snapshot (scale $music_scale)"
+if ! "$rankctl" demo-data --domain music --scale "$music_scale" --snapshot "$music_snapshot" \
+  >"$out/music-snapshot.log" 2>&1; then
+  tail -5 "$out/music-snapshot.log" >&2
+  echo "rankctl demo-data --domain music failed" >&2
+  exit 1
+fi
+
+# start_server NAME [RANK-LOAD OPTION... [-- RANKD OPTION...]]: a fresh rankd on core 0 with the rankd options (none:
+# the embedded demo), serving and primed with the requests the rank-load options draw (none: the demo mix); sets
+# server_pid and port.
 start_server() {
+  local name=$1
+  shift
+  local prime=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do prime+=("$1"); shift; done
+  [ $# -eq 0 ] || shift
   port=$(free_port)
-  taskset -c 0 "$rankd" --host 127.0.0.1 --port "$port" --io-threads 1 --admin-port 0 --log-level warning \
-    >"$out/server-$1.log" 2>&1 &
+  taskset -c 0 "$rankd" --host 127.0.0.1 --port "$port" --io-threads 1 --admin-port 0 --log-level warning "$@" \
+    >"$out/server-$name.log" 2>&1 &
   server_pid=$!
   "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
   taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --rate 100 --duration 5s --warmup 0s \
-    --request-time "$time_ms" --quiet >/dev/null 2>&1 || true
+    --request-time "$time_ms" "${prime[@]}" --quiet >/dev/null 2>&1 || true
 }
 
 # measure NAME RATE SECONDS [rank-load options]: one measured run against the running server; appends a line to
@@ -110,6 +132,10 @@ for run in $(seq 1 "$runs"); do
     measure "cpu-$surface-$run" "$rate" "$seconds" --surface "$surface"
     stop_server
   done
+  log "run $run: CPU per Recommend, next_track (music demo), $rate/s for ${seconds}s"
+  start_server "cpu-next_track-$run" "${music_load[@]}" -- --snapshot "$music_snapshot"
+  measure "cpu-next_track-$run" "$rate" "$seconds" "${music_load[@]}"
+  stop_server
   log "run $run: capacity, discovery at $capacity_rate/s for ${capacity_seconds}s"
   start_server "capacity-$run"
   measure "capacity-$run" "$capacity_rate" "$capacity_seconds" --surface discovery
@@ -139,6 +165,8 @@ print(f"1. Recommend CPU per request, discovery: median {discovery:.0f} us (goal
 print(f"   runs: {runs('cpu-discovery')}")
 print(f"   venue menus (venue_items), reported beside it: median {median('cpu-venue_items', 0):.0f} us")
 print(f"   runs: {runs('cpu-venue_items')}")
+print(f"   music (next_track), reported beside it: median {median('cpu-next_track', 0):.0f} us")
+print(f"   runs: {runs('cpu-next_track')}")
 capacity = rows.get("capacity", [])
 held = [f == 0 and v == "valid" and float(p) <= 10 for _, _, f, p, v in capacity]
 p99 = median("capacity", 3)

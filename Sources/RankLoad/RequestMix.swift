@@ -68,12 +68,41 @@ public struct DemoDataShape: Sendable, Equatable {
     }
 }
 
+/// The size of the music demo rankd serves from the snapshot `rankctl demo-data --domain music --scale S` writes,
+/// so generated ids exist on the server: listeners u1...uN, tracks t1...tM.
+public struct MusicDataShape: Sendable, Equatable {
+    /// Number of listeners.
+    public var userCount: Int
+    /// Number of tracks.
+    public var trackCount: Int
+
+    /// Creates a shape.
+    public init(userCount: Int, trackCount: Int) {
+        precondition(userCount > 0 && trackCount > 0, "the music demo has listeners and tracks")
+        self.userCount = userCount
+        self.trackCount = trackCount
+    }
+
+    /// The shape of the music demo at `scale`: the music generator's sizing rule (100,000 listeners and 50,000
+    /// tracks at scale 1, at least one of each), restated here so a load generator needs no generator (RankLoadTests
+    /// checks the two agree).
+    public static func demo(scale: Double = 1) -> MusicDataShape {
+        func count(_ base: Double) -> Int { max(1, Int((base * scale).rounded())) }
+        return MusicDataShape(userCount: count(100_000), trackCount: count(50_000))
+    }
+
+    /// The id of track `index`, numbered from t1 as the music demo numbers them.
+    public static func trackID(_ index: Int) -> String { "t\(index + 1)" }
+}
+
 /// A realistic mix of ranking requests over the demo data: known and unknown users, home and explicit locations in
-/// every city, both surfaces, both methods, drawn from a seed.
+/// every city, both surfaces, both methods, drawn from a seed. Forced to ``musicSurface``, Recommend asks the music
+/// demo what plays next after a listening session instead.
 public struct RequestMix: Sendable {
     /// What the requests call.
     public enum Method: Sendable, Equatable {
-        /// ranking.v1.RankingService/Recommend (server streaming): discovery and venue_items surfaces.
+        /// ranking.v1.RankingService/Recommend (server streaming): discovery and venue_items surfaces, or next_track
+        /// on the music demo.
         case recommend
         /// ranking.v1.RankingService/Rank: the caller's venue candidates on the discovery surface.
         case rank
@@ -96,14 +125,22 @@ public struct RequestMix: Sendable {
     public static let healthPath = "/grpc.health.v1.Health/Check"
     /// The gRPC path of Track.
     public static let trackPath = "/ranking.v1.EventService/Track"
+    /// The music demo's surface: what plays next after the tracks of a listening session.
+    public static let musicSurface = "next_track"
+    /// Most tracks of a listening session sent as next_track's context (the playing one and the recent ones), as the
+    /// music app sends them.
+    public static let maxSessionTracks = 10
 
     /// What the requests call.
     public var method: Method
     /// Demo data the ids are drawn from.
     public var shape: DemoDataShape
+    /// The music demo the ids of ``musicSurface`` requests are drawn from.
+    public var musicShape: MusicDataShape = .demo()
     /// Candidates per Rank request.
     public var candidates: Int
     /// A fixed surface for every request, or nil for the realistic mix (Recommend: 80% discovery, 20% venue_items).
+    /// ``musicSurface`` draws from ``musicShape`` and is Recommend only.
     public var surface: String?
     /// Seed of the draw.
     public var seed: UInt64
@@ -154,8 +191,19 @@ public struct RequestMix: Sendable {
         }
     }
 
-    /// Draws the pool.
+    /// Checks that the mix can be drawn as asked; the error names the options to change.
+    public func validate() throws {
+        if surface == Self.musicSurface, method != .recommend {
+            throw LoadParsing.InvalidValue(
+                description: "--surface \(Self.musicSurface) is the music demo's and answers Recommend only: use "
+                    + "--method recommend"
+            )
+        }
+    }
+
+    /// Draws the pool of a mix that ``validate()`` accepts.
     public func makeWorkload() -> Workload {
+        precondition((try? validate()) != nil, "makeWorkload() of a mix that validate() refuses")
         var random = MixRandom(seed: seed)
         var requests: [LoadRequest] = []
         let count = max(1, poolSize)
@@ -191,24 +239,29 @@ public struct RequestMix: Sendable {
 
     // MARK: Drawing
 
-    private func user(_ random: inout MixRandom) -> String {
+    /// One of `count` users, u1...; both demos number their users the same way.
+    private func user(_ random: inout MixRandom, of count: Int) -> String {
         // A few users the server has never seen, so the cold-start path is part of the traffic as in production.
-        if random.unit() < 0.03 { return Catalog.userID(shape.userCount + random.below(1_000_000)) }
-        return Catalog.userID(random.below(shape.userCount))
+        if random.unit() < 0.03 { return Catalog.userID(count + random.below(1_000_000)) }
+        return Catalog.userID(random.below(count))
     }
 
-    /// Fills a context: 60% "use my home location" (0, 0), else a point within ~5 km of a city centre chosen by
-    /// the cities' traffic weights, half of those with the market code.
+    /// Fills a context. Marketplace requests (`located`): 60% "use my home location" (0, 0), else a point within
+    /// ~5 km of a city centre chosen by the cities' traffic weights, half of those with the market code. Music
+    /// requests carry no location but the app session they belong to.
     private func context(
         _ random: inout MixRandom,
         arena: ProtoArena,
-        index: Int
+        index: Int,
+        located: Bool = true
     ) -> UnsafeMutablePointer<
         Ranking__V1__Context
     > {
         var context = Ranking__V1__Context()
         ranking__v1__context__init(&context)
-        if random.unit() >= 0.6 {
+        if !located {
+            context.session_id = arena.string("load-session-\(seed)-\(index)")
+        } else if random.unit() >= 0.6 {
             let city = pickCity(&random)
             let kmPerDegree = 110.574
             context.latitude = city.latitude + (random.unit() - 0.5) * 10 / kmPerDegree
@@ -235,22 +288,48 @@ public struct RequestMix: Sendable {
         return cities[cities.count - 1]
     }
 
+    /// A Recommend request of the surface's domain: the marketplace's users and venues, or for ``musicSurface`` the
+    /// music demo's listeners and tracks with a listening session as context. The draws of marketplace requests stay
+    /// in their order, so a seed keeps naming the same marketplace requests.
     private func recommend(_ random: inout MixRandom, _ index: Int) -> LoadRequest {
         let arena = ProtoArena()
         var message = Ranking__V1__RecommendRequest()
         ranking__v1__recommend_request__init(&message)
-        message.user_id = arena.string(user(&random))
+        let listening = surface == Self.musicSurface
+        message.user_id = arena.string(user(&random, of: listening ? musicShape.userCount : shape.userCount))
         let chosen = surface ?? (random.unit() < 0.8 ? "discovery" : "venue_items")
         message.surface = arena.string(chosen)
-        message.context = context(&random, arena: arena, index: index)
+        message.context = context(&random, arena: arena, index: index, located: !listening)
         if chosen == "venue_items" { message.venue_id = arena.string(Catalog.venueID(random.below(shape.venueCount))) }
+        let itemCount = listening ? musicShape.trackCount : shape.venueCount
+        let itemID: (Int) -> String = listening ? MusicDataShape.trackID : Catalog.venueID
+        if listening {
+            let session = listeningSession(&random).map { Optional(arena.string(MusicDataShape.trackID($0))) }
+            message.n_context_item_ids = session.count
+            message.context_item_ids = arena.array(session)
+        }
         if random.unit() < 0.1 { message.limit = 10 }
         if random.unit() < 0.1 {
-            let excluded = (0..<3).map { _ in arena.string(Catalog.venueID(random.below(shape.venueCount))) }
+            let excluded = (0..<3).map { _ in arena.string(itemID(random.below(itemCount))) }
             message.n_exclude_item_ids = excluded.count
             message.exclude_item_ids = arena.array(excluded.map { Optional($0) })
         }
         return LoadRequest(path: Self.recommendPath, message: ProtoC.encode(&message))
+    }
+
+    /// The tracks of a listening session, the playing one first: 1...``maxSessionTracks`` distinct tracks of the
+    /// catalog (at most all of them), each length equally likely. rank-load cannot read the catalog, so the tracks
+    /// are uniform over it rather than of one mood.
+    private func listeningSession(_ random: inout MixRandom) -> [Int] {
+        let length = 1 + random.below(min(Self.maxSessionTracks, musicShape.trackCount))
+        var played = Set<Int>()
+        var session: [Int] = []
+        session.reserveCapacity(length)
+        while session.count < length {
+            let track = random.below(musicShape.trackCount)
+            if played.insert(track).inserted { session.append(track) }
+        }
+        return session
     }
 
     private func track(_ random: inout MixRandom, _ index: Int) -> LoadRequest {
@@ -261,7 +340,7 @@ public struct RequestMix: Sendable {
         ]
         var events: [UnsafeMutablePointer<Ranking__V1__Event>?] = []
         events.reserveCapacity(eventsPerRequest)
-        let user = self.user(&random)
+        let user = self.user(&random, of: shape.userCount)
         for k in 0..<eventsPerRequest {
             var event = Ranking__V1__Event()
             ranking__v1__event__init(&event)
@@ -287,7 +366,7 @@ public struct RequestMix: Sendable {
         let arena = ProtoArena()
         var message = Ranking__V1__RankRequest()
         ranking__v1__rank_request__init(&message)
-        message.user_id = arena.string(user(&random))
+        message.user_id = arena.string(user(&random, of: shape.userCount))
         message.surface = arena.string(surface ?? "discovery")
         message.context = context(&random, arena: arena, index: index)
         message.limit = 20

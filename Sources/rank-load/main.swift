@@ -96,13 +96,23 @@ struct RankLoadCommand: ParsableCommand {
     @Option(help: "Request time in every request's context, Unix ms; 0 = the server's clock.")
     var requestTime: Int64 = 0
 
-    @Option(help: "Demo data scale rankd serves (its --scale).")
+    @Option(
+        help: ArgumentHelp(
+            "Demo data scale rankd serves: its --scale, or for --surface next_track the --scale of the music snapshot "
+                + "(rankctl demo-data --domain music)."
+        )
+    )
     var scale = 1.0
 
     @Option(help: "Candidates per Rank request.")
     var candidates = 100
 
-    @Option(help: "Force one surface (discovery, venue_items) instead of the realistic mix.")
+    @Option(
+        help: ArgumentHelp(
+            "Force one surface (discovery, venue_items) instead of the realistic mix, or next_track: Recommend on the "
+                + "music demo, after listening sessions of 1-10 tracks."
+        )
+    )
     var surface: String?
 
     @Option(help: "Write the JSON report here.")
@@ -181,6 +191,24 @@ struct RankLoadCommand: ParsableCommand {
 
     private func execute() throws {
         let (host, port) = try LoadParsing.target(target)
+        // The command's validate() has checked the digits.
+        let payload = stride(from: 0, to: payloadHex.count, by: 2).map { offset -> UInt8 in
+            let start = payloadHex.index(payloadHex.startIndex, offsetBy: offset)
+            return UInt8(payloadHex[start...payloadHex.index(after: start)], radix: 16)!
+        }
+        // Checked before any wait, so a wrong combination of options fails at once.
+        var mix = RequestMix(
+            method: try RequestMix.method(named: method, payload: payload),
+            shape: .demo(scale: scale),
+            candidates: candidates,
+            surface: surface,
+            seed: seed,
+            poolSize: poolSize
+        )
+        mix.musicShape = .demo(scale: scale)
+        mix.requestTimeUnixMs = requestTime
+        mix.eventsPerRequest = eventsPerRequest
+        try mix.validate()
         if let waitServing {
             do {
                 try HealthProbe.waitUntilServing(
@@ -220,21 +248,6 @@ struct RankLoadCommand: ParsableCommand {
             minAchievedFraction: minAchieved,
             maxSchedulingLagP99Nanoseconds: try LoadParsing.nanoseconds(maxLagP99)
         )
-        // validate() has checked the digits.
-        let payload = stride(from: 0, to: payloadHex.count, by: 2).map { offset -> UInt8 in
-            let start = payloadHex.index(payloadHex.startIndex, offsetBy: offset)
-            return UInt8(payloadHex[start...payloadHex.index(after: start)], radix: 16)!
-        }
-        var mix = RequestMix(
-            method: try RequestMix.method(named: method, payload: payload),
-            shape: .demo(scale: scale),
-            candidates: candidates,
-            surface: surface,
-            seed: seed,
-            poolSize: poolSize
-        )
-        mix.requestTimeUnixMs = requestTime
-        mix.eventsPerRequest = eventsPerRequest
         let workload = mix.makeWorkload()
         let pin = try cpus.map { list in
             try list.split(separator: ",").map { part -> Int in

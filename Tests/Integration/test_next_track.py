@@ -170,3 +170,28 @@ def test_rankctl_recommends_next_track(bin_dir, music):
     assert "up_next" in done.stdout, done.stdout
     for track in ("t5", "t4", "t3"):
         assert f'"{track}"' not in done.stdout, done.stdout
+
+
+def test_rank_load_next_track_requests_are_answered(music, bin_dir, tmp_path):
+    """rank-load's next_track workload at the snapshot's scale: every drawn request is one the surface answers."""
+    report = tmp_path / "load.json"
+    done = subprocess.run(
+        [str(bin_dir / "rank-load"), "--target", music.address, "--surface", "next_track", "--scale", SCALE,
+         "--rate", "5", "--duration", "2s", "--warmup", "0s", "--pool-size", "10", "--request-time",
+         "1714586400000", "--quiet", "--json", str(report),
+         # A debug generator may lag; this test is about the requests, not the schedule.
+         "--max-lag-p99", "1s", "--min-achieved", "0.5"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "workload: recommend, surface next_track" in done.stdout, done.stdout
+    assert json.loads(report.read_text())["status_counts"] == {"OK": 10}, done.stdout
+
+
+def test_rank_load_refuses_next_track_with_another_method(bin_dir):
+    done = subprocess.run(
+        [str(bin_dir / "rank-load"), "--target", "127.0.0.1:1", "--surface", "next_track", "--method", "rank",
+         "--wait-serving", "60s"],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "--surface next_track is the music demo's and answers Recommend only: use --method recommend" \
+        in done.stderr, done.stderr
