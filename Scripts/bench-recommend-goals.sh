@@ -65,7 +65,12 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=
 }
-trap stop_server EXIT
+# The music snapshot is large (about 170 MB at scale 1) and written afresh by every run of the script.
+finish() {
+  stop_server
+  rm -rf "${music_snapshot:-}"
+}
+trap finish EXIT
 
 # The music demo next_track is measured on, and the rank-load options of its requests.
 music_scale=1
