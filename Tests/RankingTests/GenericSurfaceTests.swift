@@ -203,6 +203,33 @@ import Testing
         #expect(run.featureRows[t9 * run.featureWidth + same] == 0)
     }
 
+    /// The co-occurrence features walk the neighbours of the anchor and the session once; they must equal, bit for
+    /// bit, each candidate's count looked up per item in session order (sessions with repeats and with more than the
+    /// ten items read included).
+    @Test func coOccurrenceFeaturesAreTheIndexCountsOfEveryCandidate() throws {
+        let state = try GenericFixture.state(try GenericFixture.surface())
+        let surface = state.surfaces["next_track"]!
+        let index = try #require(surface.coOccurrence)
+        let playing = try #require(surface.featureNames.firstIndex(of: "co_occurrence_playing"))
+        let session = try #require(surface.featureNames.firstIndex(of: "co_occurrence_session"))
+        let contexts = [["t2"], ["t2", "t1"], ["t3", "t2", "t3", "t1"], (1...12).map { "t\($0)" }, ["t12", "t4"]]
+        for context in contexts {
+            let run = try GenericFixture.list(state, GenericFixture.query(context, explain: true))
+            #expect(!run.candidates.isEmpty, "\(context)")
+            // The session as the pipeline reads it: repeats removed, the first one kept.
+            var seen = Set<Int32>()
+            let items = try context.map { try #require(surface.items.ids.position($0)) }
+                .filter { seen.insert(Int32($0)).inserted }
+            for (r, c) in run.candidates.enumerated() {
+                var sum: Float = 0
+                for item in items.prefix(10) { sum += index.count(item, c) }
+                let row = r * run.featureWidth
+                #expect(run.featureRows[row + playing] == Double(index.count(items[0], c)), "\(context) \(c)")
+                #expect(run.featureRows[row + session] == Double(sum), "\(context) \(c)")
+            }
+        }
+    }
+
     @Test func userFeaturesAreMissingForAUserTheCatalogDoesNotHave() throws {
         let state = try GenericFixture.state(try GenericFixture.surface())
         let surface = state.surfaces["next_track"]!

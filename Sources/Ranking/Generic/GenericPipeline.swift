@@ -401,6 +401,30 @@ extension GenericSurface {
             }
             userKeys.sort()
         }
+        // The candidates' rows by item (item << 32 | row, sorted), made by the first co-occurrence feature: each such
+        // feature walks the few neighbours of the items it reads from and finds their rows, rather than searching a
+        // neighbour list once per candidate and item.
+        var rowsByItem: [UInt64] = []
+        func coOccurrenceSums(_ index: CoOccurrenceIndex, from items: some Sequence<Int32>) -> [Float] {
+            if rowsByItem.isEmpty && !candidates.isEmpty {
+                rowsByItem = candidates.enumerated().map { UInt64(UInt32(bitPattern: $1)) << 32 | UInt64($0) }
+                rowsByItem.sort()
+            }
+            // Added in the order of `items`, each neighbour at most once per item: bit for bit the sums of every
+            // candidate's count per item (``CoOccurrenceIndex/count(_:_:)``, 0 where it is not a neighbour).
+            var sums = [Float](repeating: 0, count: candidates.count)
+            for item in items {
+                for j in index.range(Int(item)) {
+                    let neighbour = UInt64(UInt32(bitPattern: index.neighbours[j]))
+                    var k = Self.lowerBound(rowsByItem, neighbour << 32)
+                    while k < rowsByItem.count && rowsByItem[k] >> 32 == neighbour {
+                        sums[Int(rowsByItem[k] & 0xFFFF_FFFF)] += index.counts[j]
+                        k += 1
+                    }
+                }
+            }
+            return sums
+        }
         for (j, feature) in features.enumerated() {
             func set(_ r: Int, _ value: Double) { rows[r * width + j] = value }
             switch feature {
@@ -426,14 +450,10 @@ extension GenericSurface {
                 for (r, c) in candidates.enumerated() { set(r, Double(abs(values[Int(c)] - mean))) }
             case .coOccurrenceAnchor:
                 guard let index = coOccurrence else { continue }
-                for (r, c) in candidates.enumerated() { set(r, Double(index.count(anchor, c))) }
+                for (r, sum) in coOccurrenceSums(index, from: [Int32(anchor)]).enumerated() { set(r, Double(sum)) }
             case .coOccurrenceContext:
                 guard let index = coOccurrence else { continue }
-                for (r, c) in candidates.enumerated() {
-                    var sum: Float = 0
-                    for item in context.prefix(10) { sum += index.count(Int(item), c) }
-                    set(r, Double(sum))
-                }
+                for (r, sum) in coOccurrenceSums(index, from: context.prefix(10)).enumerated() { set(r, Double(sum)) }
             case .sameReference(let references):
                 let a = references[anchor]
                 for (r, c) in candidates.enumerated() {
