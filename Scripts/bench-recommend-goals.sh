@@ -2,7 +2,9 @@
 # Issue 13's goals for Recommend, measured on this machine and printed met or not met with every run's figures:
 #
 #   1. CPU per Recommend at a fixed rate, discovery (goal: at most 300 us), and venue menus (venue_items) and the music
-#      surface (next_track, on the music demo) beside it;
+#      surface (next_track, on the music demo) beside it; and the floor under them at the same rate: the CPU of a
+#      Health check (answered on the I/O thread) and of a Rank with one candidate (a call handed to the worker pool
+#      and back that ranks almost nothing), so what the transport and the hand-offs cost is read beside the total;
 #   2. capacity: rankd on one core (taskset -c 0, --io-threads 1), rank-load on the other, at 2,500 Recommend/s
 #      (discovery) for a while: p99 at most 10 ms and no failed call;
 #   3. the tree scorer per row against lleaves: read from Scripts/bench-scoring.sh's latest summary (make bench runs
@@ -105,11 +107,15 @@ start_server() {
 # measure NAME RATE SECONDS [rank-load options]: one measured run against the running server; appends a line to
 # results.txt: NAME, CPU us per call, calls, failed calls, p99 ms, whether the run was valid.
 measure() {
-  local name=$1 rate=$2 secs=$3
+  local name=$1 rate=$2 secs=$3 method=recommend
   shift 3
+  if [ "${1:-}" = --method ]; then
+    method=$2
+    shift 2
+  fi
   local before after
   before=$(cpu_ticks "$server_pid")
-  taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --rate "$rate" --duration "${secs}s" \
+  taskset -c 1 "$load" --target "127.0.0.1:$port" --method "$method" --rate "$rate" --duration "${secs}s" \
     --warmup 0s --request-time "$time_ms" --seed 2 --timeout 5s "$@" --json "$out/$name.json" \
     >"$out/$name.txt" 2>&1 || true
   after=$(cpu_ticks "$server_pid")
@@ -140,6 +146,11 @@ for run in $(seq 1 "$runs"); do
   log "run $run: CPU per Recommend, next_track (music demo), $rate/s for ${seconds}s"
   start_server "cpu-next_track-$run" "${music_load[@]}" -- --snapshot "$music_snapshot"
   measure "cpu-next_track-$run" "$rate" "$seconds" "${music_load[@]}"
+  stop_server
+  log "run $run: the floor at $rate/s: Health checks, then one-candidate Ranks, for ${seconds}s each"
+  start_server "floor-$run"
+  measure "floor-health-$run" "$rate" "$seconds" --method health
+  measure "floor-rank1-$run" "$rate" "$seconds" --method rank --candidates 1
   stop_server
   log "run $run: capacity, discovery at $capacity_rate/s for ${capacity_seconds}s"
   start_server "capacity-$run"
@@ -172,6 +183,10 @@ print(f"   venue menus (venue_items), reported beside it: median {median('cpu-ve
 print(f"   runs: {runs('cpu-venue_items')}")
 print(f"   music (next_track), reported beside it: median {median('cpu-next_track', 0):.0f} us")
 print(f"   runs: {runs('cpu-next_track')}")
+print(f"   the floor of a call at the same rate: a Health check (answered on the I/O thread) median "
+      f"{median('floor-health', 0):.0f} us; a one-candidate Rank (handed to the worker pool and back, almost no "
+      f"ranking) median {median('floor-rank1', 0):.0f} us")
+print(f"   runs: Health {runs('floor-health')}; Rank {runs('floor-rank1')}")
 capacity = rows.get("capacity", [])
 held = [f == 0 and v == "valid" and float(p) <= 10 for _, _, f, p, v in capacity]
 p99 = median("capacity", 3)
