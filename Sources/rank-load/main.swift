@@ -161,7 +161,8 @@ struct RankLoadCommand: ParsableCommand {
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard candidates > 0 else { throw ValidationError("--candidates must be positive") }
         guard requestTime >= 0 else { throw ValidationError("--request-time must be 0 or a Unix time in ms") }
-        guard scale > 0, scale.isFinite else { throw ValidationError("--scale must be positive") }
+        // The demos' sizes are scale times a base count: past a thousand they would not fit in memory anyway.
+        guard scale > 0, scale <= 1_000 else { throw ValidationError("--scale must be positive and at most 1000") }
         guard [stepBy != nil, rampTo != nil, schedule != nil, closedLoop].filter({ $0 }).count <= 1 else {
             throw ValidationError("choose one of --step-by, --ramp-to, --schedule and --closed-loop")
         }

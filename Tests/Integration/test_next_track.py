@@ -195,3 +195,12 @@ def test_rank_load_refuses_next_track_with_another_method(bin_dir):
     assert done.returncode != 0
     assert "--surface next_track is the music demo's and answers Recommend only: use --method recommend" \
         in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("scale", ["0", "-1", "nan", "1e300"])
+def test_rank_load_refuses_a_scale_out_of_range(bin_dir, scale):
+    done = subprocess.run(
+        [str(bin_dir / "rank-load"), "--target", "127.0.0.1:1", "--surface", "next_track", f"--scale={scale}"],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "--scale must be positive and at most 1000" in done.stderr, done.stderr
