@@ -250,7 +250,7 @@ struct EntityTableDecoder {
         case .schedule:
             return schedule(a, bytes, range, at: k)
         case .history:
-            return history(a, bytes, range)
+            return history(a, bytes, range, at: k)
         }
         return true
     }
@@ -299,7 +299,7 @@ struct EntityTableDecoder {
         return true
     }
 
-    private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+    private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, at k: Int) -> Bool {
         guard !targetUnavailable[a], targets[a] != nil else { return false }
         // The column is taken out of the table while its entries are appended, so each append is in place.
         var column = placeholders[a]
@@ -356,11 +356,29 @@ struct EntityTableDecoder {
                 lastEvent = event
                 lastCode = code
             }
+            if column.codes.count == column.codes.capacity { Self.reserveEntries(&column, recordsRead: k) }
             column.codes.append(Int32(position))
             column.events.append(UInt8(code))
             column.integers.append(Int64(bitPattern: time))
         }
         return true
+    }
+
+    /// Makes room in a history column for the entries the whole file is likely to hold, judged from the first
+    /// `recordsRead` records, with a margin. Histories are most of a snapshot's values: growing their arrays by
+    /// doubling would copy every entry read so far, into fresh pages, at each step. Room reserved and never used
+    /// costs address space only, and the tables are dropped once the engine's columns are built.
+    static func reserveEntries(_ column: inout AttributeColumn, recordsRead: Int) {
+        let held = column.codes.count
+        var wanted = max(2 * held, 1024)
+        if recordsRead >= 256 {
+            let perRecord = Double(held) / Double(recordsRead)
+            let estimate = Int(perRecord * Double(column.present.count) * 1.1)
+            wanted = max(held + held / 2, estimate)
+        }
+        column.codes.reserveCapacity(wanted)
+        column.events.reserveCapacity(wanted)
+        column.integers.reserveCapacity(wanted)
     }
 
     /// The `Value` oneof field that carries each type.
