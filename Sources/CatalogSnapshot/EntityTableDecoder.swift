@@ -21,8 +21,12 @@ struct EntityTableDecoder {
     private var valueField: [Int]
     private var valueStart: [Int]
     private var valueEnd: [Int]
-    /// Per attribute, an empty column to leave in the table while the real one is taken out to be appended to.
-    private let placeholders: [AttributeColumn]
+    /// An empty column left in the table while a history column is taken out to be appended to (swapped, not
+    /// copied: a copy would cost every array's reference count per record).
+    private var spare: AttributeColumn
+    /// The attribute after the one last matched: records list their attributes in schema order, so it is the first
+    /// one to try.
+    private var nextAttribute = 0
     /// Per attribute, what the quick path reads of its spec (copying an `AttributeSpec` per record costs its strings'
     /// reference counting).
     private let types: [AttributeType]
@@ -50,7 +54,7 @@ struct EntityTableDecoder {
             (spec.type == .reference || spec.type == .history) && ids.unavailable.contains(spec.target ?? "")
         }
         zoneKnown = kind.attributes.map { _ in [] }
-        placeholders = kind.attributes.map { AttributeColumn(spec: $0, count: 0) }
+        spare = AttributeColumn(spec: kind.attributes.first ?? AttributeSpec(name: "", type: .number), count: 0)
         types = kind.attributes.map(\.type)
         required = kind.attributes.map(\.required)
         dimensions = kind.attributes.map { $0.dimension ?? 0 }
@@ -102,6 +106,7 @@ struct EntityTableDecoder {
     /// True when record `k` was read and found clean; false leaves partly written columns for the caller to clear.
     private mutating func quick(_ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
         for a in valueField.indices { valueField[a] = 0 }
+        nextAttribute = 0
         var wire = WireCursor(bytes)
         var id: Range<Int>?
         while !wire.atEnd {
@@ -135,14 +140,18 @@ struct EntityTableDecoder {
         guard wire.varint() == 0x0A, let name = wire.lengthDelimited(), wire.varint() == 0x12,
             let value = wire.lengthDelimited(), wire.atEnd
         else { return false }
-        let a = attributeNames.firstIndex { candidate in
+        func isNamed(_ candidate: [UInt8]) -> Bool {
             candidate.count == name.count
                 && candidate.withUnsafeBytes {
                     memcmp($0.baseAddress!, bytes.baseAddress! + name.lowerBound, name.count)
                 }
                     == 0
         }
+        let a =
+            nextAttribute < attributeNames.count && isNamed(attributeNames[nextAttribute])
+            ? nextAttribute : attributeNames.firstIndex(where: isNamed)
         guard let a, valueField[a] == 0 else { return false }
+        nextAttribute = a + 1
         // The Value: exactly one field of its oneof.
         var inner = WireCursor(bytes, value)
         guard let key = inner.varint(), key >> 3 >= 1, key >> 3 <= 11 else { return false }
@@ -301,10 +310,10 @@ struct EntityTableDecoder {
 
     private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, at k: Int) -> Bool {
         guard !targetUnavailable[a], targets[a] != nil else { return false }
-        // The column is taken out of the table while its entries are appended, so each append is in place.
-        var column = placeholders[a]
-        swap(&column, &table.columns[a])
-        defer { swap(&column, &table.columns[a]) }
+        // The column is taken out of the table (into `spare`) while its entries are appended, so each append is in
+        // place.
+        swap(&spare, &table.columns[a])
+        defer { swap(&spare, &table.columns[a]) }
         let restricted = self.restricted[a]
         // Histories repeat a handful of events: the last one's bytes and code save a lookup per entry.
         var lastEvent = 0..<0
@@ -339,27 +348,28 @@ struct EntityTableDecoder {
             else { return false }
             let code: Int
             if !lastEvent.isEmpty && lastEvent.count == event.count
-                && zip(lastEvent, event).allSatisfy({ bytes[$0] == bytes[$1] })
+                && memcmp(bytes.baseAddress! + lastEvent.lowerBound, bytes.baseAddress! + event.lowerBound, event.count)
+                    == 0
             {
                 code = lastCode
             } else {
                 let eventBytes = UnsafeRawBufferPointer(rebasing: bytes[event])
                 if restricted {
-                    guard let known = column.names.find(eventBytes) else { return false }
+                    guard let known = spare.names.find(eventBytes) else { return false }
                     code = known
                 } else {
-                    guard WireCursor.isPlainText(bytes, event), column.names.count < Self.maximumEvents,
-                        let (added, _) = column.names.insert(eventBytes)
+                    guard WireCursor.isPlainText(bytes, event), spare.names.count < Self.maximumEvents,
+                        let (added, _) = spare.names.insert(eventBytes)
                     else { return false }
                     code = added
                 }
                 lastEvent = event
                 lastCode = code
             }
-            if column.codes.count == column.codes.capacity { Self.reserveEntries(&column, recordsRead: k) }
-            column.codes.append(Int32(position))
-            column.events.append(UInt8(code))
-            column.integers.append(Int64(bitPattern: time))
+            if spare.codes.count == spare.codes.capacity { Self.reserveEntries(&spare, recordsRead: k) }
+            spare.codes.append(Int32(position))
+            spare.events.append(UInt8(code))
+            spare.integers.append(Int64(bitPattern: time))
         }
         return true
     }
