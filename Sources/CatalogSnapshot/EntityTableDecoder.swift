@@ -24,9 +24,10 @@ struct EntityTableDecoder {
     /// An empty column left in the table while a history column is taken out to be appended to (swapped, not
     /// copied: a copy would cost every array's reference count per record).
     private var spare: AttributeColumn
-    /// The attribute after the one last matched: records list their attributes in schema order, so it is the first
-    /// one to try.
-    private var nextAttribute = 0
+    /// Attribute indexes in the order of their names, the order the snapshot writer lists a record's attributes in;
+    /// and where in it to start looking for the next attribute's name (after the last one matched).
+    private let byName: [Int]
+    private var nextByName = 0
     /// Per attribute, what the quick path reads of its spec (copying an `AttributeSpec` per record costs its strings'
     /// reference counting).
     private let types: [AttributeType]
@@ -54,6 +55,7 @@ struct EntityTableDecoder {
             (spec.type == .reference || spec.type == .history) && ids.unavailable.contains(spec.target ?? "")
         }
         zoneKnown = kind.attributes.map { _ in [] }
+        byName = kind.attributes.indices.sorted { kind.attributes[$0].name < kind.attributes[$1].name }
         spare = AttributeColumn(spec: kind.attributes.first ?? AttributeSpec(name: "", type: .number), count: 0)
         types = kind.attributes.map(\.type)
         required = kind.attributes.map(\.required)
@@ -106,7 +108,7 @@ struct EntityTableDecoder {
     /// True when record `k` was read and found clean; false leaves partly written columns for the caller to clear.
     private mutating func quick(_ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
         for a in valueField.indices { valueField[a] = 0 }
-        nextAttribute = 0
+        nextByName = 0
         var wire = WireCursor(bytes)
         var id: Range<Int>?
         while !wire.atEnd {
@@ -147,11 +149,18 @@ struct EntityTableDecoder {
                 }
                     == 0
         }
-        let a =
-            nextAttribute < attributeNames.count && isNamed(attributeNames[nextAttribute])
-            ? nextAttribute : attributeNames.firstIndex(where: isNamed)
-        guard let a, valueField[a] == 0 else { return false }
-        nextAttribute = a + 1
+        // Every attribute once, from the one after the last match on: usually the first one tried.
+        var found: Int?
+        var p = nextByName
+        for _ in 0..<byName.count {
+            if isNamed(attributeNames[byName[p]]) {
+                found = byName[p]
+                nextByName = p + 1 == byName.count ? 0 : p + 1
+                break
+            }
+            p = p + 1 == byName.count ? 0 : p + 1
+        }
+        guard let a = found, valueField[a] == 0 else { return false }
         // The Value: exactly one field of its oneof.
         var inner = WireCursor(bytes, value)
         guard let key = inner.varint(), key >> 3 >= 1, key >> 3 <= 11 else { return false }
