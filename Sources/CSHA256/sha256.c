@@ -22,32 +22,34 @@ int csha256_accelerated(void) {
     return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
 }
 
-static inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-
 __attribute__((target("sha,sse4.1")))
 void csha256_compress_blocks(uint32_t state[8], const uint8_t *data, size_t blocks) {
     // The round instruction keeps the state as two vectors, A B E F and C D G H, highest lane first.
     __m128i abef = _mm_set_epi32((int)state[0], (int)state[1], (int)state[4], (int)state[5]);
     __m128i cdgh = _mm_set_epi32((int)state[2], (int)state[3], (int)state[6], (int)state[7]);
-    uint32_t w[64];
+    // Reverses the bytes of each 32-bit lane: the message words are big-endian.
+    const __m128i byte_swap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
     for (size_t block = 0; block < blocks; block++, data += 64) {
-        // The message schedule in plain C; the rounds, where the time goes, in the SHA instructions.
-        for (int t = 0; t < 16; t++) {
-            w[t] = (uint32_t)data[4 * t] << 24 | (uint32_t)data[4 * t + 1] << 16 | (uint32_t)data[4 * t + 2] << 8 |
-                   (uint32_t)data[4 * t + 3];
-        }
-        for (int t = 16; t < 64; t++) {
-            uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-            uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
-            w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+        // The schedule lives in four vectors of four words, w[t % 4] holding words 4t ... 4t + 3 of the current
+        // group of sixteen; each group of four rounds after the first sixteen replaces the oldest vector by the next
+        // four words (sha256msg1 adds sigma0 of the words 15 back, sha256msg2 sigma1 of those 2 back).
+        __m128i w[4];
+        for (int i = 0; i < 4; i++) {
+            w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * i)), byte_swap);
         }
         __m128i abef_before = abef;
         __m128i cdgh_before = cdgh;
-        for (int t = 0; t < 64; t += 4) {
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 16; g++) {
+            if (g >= 4) {
+                __m128i next = _mm_sha256msg1_epu32(w[g % 4], w[(g + 1) % 4]);
+                // Words t-7 ... t-4: the top word of the vector three groups back, then three of two groups back.
+                next = _mm_add_epi32(next, _mm_alignr_epi8(w[(g + 3) % 4], w[(g + 2) % 4], 4));
+                w[g % 4] = _mm_sha256msg2_epu32(next, w[(g + 3) % 4]);
+            }
             // Lanes 0 and 1 feed two rounds; the shuffle brings lanes 2 and 3 down for the next two. Each call
             // returns the new A B E F, and the old one becomes C D G H.
-            __m128i wk = _mm_add_epi32(_mm_loadu_si128((const __m128i *)&w[t]),
-                                       _mm_loadu_si128((const __m128i *)&round_constants[t]));
+            __m128i wk = _mm_add_epi32(w[g % 4], _mm_loadu_si128((const __m128i *)&round_constants[4 * g]));
             cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
             wk = _mm_shuffle_epi32(wk, 0x0E);
             abef = _mm_sha256rnds2_epu32(abef, cdgh, wk);

@@ -12,6 +12,9 @@ enum DisplayValues {
         guard !attributes.isEmpty else { return DisplayColumns() }
         var columns = DisplayColumns(fields: attributes.map { table.kind.attributes[$0].name })
         let targetIDs = attributes.map { a in table.kind.attributes[a].target.flatMap { targets[$0] } }
+        // Text values are as long as in the table; a number, name or id takes a few bytes.
+        let textBytes = attributes.reduce(0) { $0 + table.columns[$1].text.bytes.count }
+        columns.reserveCapacity(entities: table.count, bytes: textBytes + table.count * 8 * attributes.count)
         var entity: [UInt8] = []
         for n in 0..<table.count {
             let k = order?[n] ?? n

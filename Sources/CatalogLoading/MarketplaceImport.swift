@@ -454,11 +454,14 @@ struct MarketplaceImport {
         }
         c.userEmbedding = MarketplaceImport.embeddings(t.column("embedding"), n, dimension: d)
         c.userIDs = try MarketplaceImport.ids(t.ids, prefix: "u", file: file)
-        let orders = t.column("orders")
-        let items = t.column("ordered_items")
+        // The history columns' arrays, bound once: binding an optional column inside the loop would copy the whole
+        // column (a dozen arrays' reference counts) per user.
+        let empty = HistoryArrays(present: [], codes: [], times: [], starts: [])
+        let orders = t.column("orders").map(HistoryArrays.init) ?? empty
+        let items = t.column("ordered_items").map(HistoryArrays.init) ?? empty
         // Orders oldest first; each takes up to two items ordered at its exact time from its venue.
         c.userOrderStart = [Int32](repeating: 0, count: n + 1)
-        let total = orders.map { Int($0.starts[n]) } ?? 0
+        let total = orders.starts.isEmpty ? 0 : Int(orders.starts[n])
         c.orderVenue.reserveCapacity(total)
         c.orderDay.reserveCapacity(total)
         c.orderItem.reserveCapacity(total)
@@ -468,35 +471,36 @@ struct MarketplaceImport {
         var itemOrders: [Int] = []
         var used: [Bool] = []
         let referenceDay = self.referenceDay
+        let itemVenue = c.itemVenue
         for u in 0..<n {
             venueOrders.removeAll(keepingCapacity: true)
             itemOrders.removeAll(keepingCapacity: true)
-            if let orders, orders.present[u] { venueOrders.append(contentsOf: orders.entries(u)) }
-            if let items, items.present[u] { itemOrders.append(contentsOf: items.entries(u)) }
+            if orders.has(u) { venueOrders.append(contentsOf: orders.entries(u)) }
+            if items.has(u) { itemOrders.append(contentsOf: items.entries(u)) }
             // Stable by time: entries are numbered in history order, so ties keep it.
-            if let orders, !MarketplaceImport.isSorted(venueOrders, orders.integers) {
-                venueOrders.sort { (orders.integers[$0], $0) < (orders.integers[$1], $1) }
+            if !MarketplaceImport.isSorted(venueOrders, orders.times) {
+                venueOrders.sort { (orders.times[$0], $0) < (orders.times[$1], $1) }
             }
-            if let items, !MarketplaceImport.isSorted(itemOrders, items.integers) {
-                itemOrders.sort { (items.integers[$0], $0) < (items.integers[$1], $1) }
+            if !MarketplaceImport.isSorted(itemOrders, items.times) {
+                itemOrders.sort { (items.times[$0], $0) < (items.times[$1], $1) }
             }
             used.removeAll(keepingCapacity: true)
             used.append(contentsOf: repeatElement(false, count: itemOrders.count))
             var j = 0
             for entry in venueOrders {
-                let v = orders!.codes[entry]
-                let time = orders!.integers[entry]
-                while j < itemOrders.count && items!.integers[itemOrders[j]] < time {
+                let v = orders.codes[entry]
+                let time = orders.times[entry]
+                while j < itemOrders.count && items.times[itemOrders[j]] < time {
                     if !used[j] { unmatchedItems += 1 }
                     j += 1
                 }
                 var picked = (Int32(-1), Int32(-1))
                 var pickedCount = 0
                 var k = j
-                while k < itemOrders.count && items!.integers[itemOrders[k]] == time && pickedCount < 2 {
-                    let raw = items!.codes[itemOrders[k]]
+                while k < itemOrders.count && items.times[itemOrders[k]] == time && pickedCount < 2 {
+                    let raw = items.codes[itemOrders[k]]
                     let item = itemPosition.map { $0[Int(raw)] } ?? raw
-                    if !used[k] && c.itemVenue[Int(item)] == v {
+                    if !used[k] && itemVenue[Int(item)] == v {
                         used[k] = true
                         if pickedCount == 0 { picked.0 = item } else { picked.1 = item }
                         pickedCount += 1
@@ -514,6 +518,30 @@ struct MarketplaceImport {
         if unmatchedItems > 0 {
             notes.append("\(unmatchedItems) ordered items match no venue order at their time; not counted")
         }
+    }
+
+    /// The arrays of a history column that the order matching reads (empty when the schema has no such column).
+    struct HistoryArrays {
+        let present: [Bool]
+        /// Target positions, per entry.
+        let codes: [Int32]
+        /// Unix milliseconds, per entry.
+        let times: [Int64]
+        let starts: [Int32]
+
+        init(present: [Bool], codes: [Int32], times: [Int64], starts: [Int32]) {
+            self.present = present
+            self.codes = codes
+            self.times = times
+            self.starts = starts
+        }
+
+        init(_ column: AttributeColumn) {
+            self.init(present: column.present, codes: column.codes, times: column.integers, starts: column.starts)
+        }
+
+        func has(_ k: Int) -> Bool { k < present.count && present[k] }
+        func entries(_ k: Int) -> Range<Int> { Int(starts[k])..<Int(starts[k + 1]) }
     }
 
     /// Whether the entries are in time order already (the demo writes them so).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Limits that keep reading and checking bounded whatever the input.
 public struct CatalogLimits: Sendable {
     /// Longest record accepted: a length prefix, CSV record or JSON line over this is a problem, not an allocation.
@@ -71,19 +73,8 @@ struct CatalogCheck {
             do {
                 while try reader.withNext({ (bytes: UnsafeRawBufferPointer) -> Void in
                     number += 1
-                    if let range = EntityCodec.idRange(of: bytes), WireCursor.isPlainText(bytes, range) {
-                        guard !range.isEmpty else { return }
-                        let id = UnsafeRawBufferPointer(rebasing: bytes[range])
-                        if let first = table.insert(id, record: number) {
-                            duplicates.append((String(decoding: id, as: UTF8.self), number, first))
-                        }
-                    } else {
-                        // Text that is not UTF-8 is repaired here, as the full decode does; pass 2 reports it.
-                        var id = EntityCodec.decode(Array(bytes))?.record.id ?? ""
-                        guard !id.isEmpty else { return }
-                        if let first = id.withUTF8({ table.insert(UnsafeRawBufferPointer($0), record: number) }) {
-                            duplicates.append((id, number, first))
-                        }
+                    if let duplicate = CatalogCheck.collectID(bytes, record: number, into: &table) {
+                        duplicates.append((duplicate.id, number, duplicate.first))
                     }
                 }) != nil {}
             } catch {
@@ -96,6 +87,83 @@ struct CatalogCheck {
             self.duplicate(duplicate.id, file: file, record: duplicate.record, first: duplicate.first)
         }
         return reader.count
+    }
+
+    /// Adds the id of the record in `bytes` (number `record`, 1-based) to `table`; returns the id and the record it
+    /// first appeared in when it is a duplicate. A record without an id adds nothing (pass 2 reports it).
+    @inline(__always)
+    static func collectID(
+        _ bytes: UnsafeRawBufferPointer,
+        record: Int,
+        into table: inout IDIndex.Kind
+    ) -> (id: String, first: Int)? {
+        if let range = EntityCodec.idRange(of: bytes), WireCursor.isPlainText(bytes, range) {
+            guard !range.isEmpty else { return nil }
+            let id = UnsafeRawBufferPointer(rebasing: bytes[range])
+            return table.insert(id, record: record).map { (String(decoding: id, as: UTF8.self), $0) }
+        } else {
+            // Text that is not UTF-8 is repaired here, as the full decode does; pass 2 reports it.
+            var id = EntityCodec.decode(Array(bytes))?.record.id ?? ""
+            guard !id.isEmpty else { return nil }
+            return id.withUTF8({ table.insert(UnsafeRawBufferPointer($0), record: record) }).map { (id, $0) }
+        }
+    }
+
+    /// Passes 1 and 2 over a snapshot's record file at once, reading it once: the ids, the checksum and every record
+    /// into columns, for a kind whose references and histories all point to kinds already read. Returns nil, leaving
+    /// the ids and the log as they were, as soon as anything at all is wrong (a problem, a duplicate id, another
+    /// record count than `expected`, another size or checksum than `entry`'s, a read error): the separate passes then
+    /// read the file again and report exactly what they always report.
+    mutating func readInOnePass(
+        kind: EntityKindSpec,
+        file: String,
+        path: String,
+        expected: Int,
+        entry: SnapshotManifest.FileEntry,
+        maxRecordBytes: Int,
+        quickPath: Bool
+    ) -> (table: EntityTable, generalPathRecords: Int)? {
+        // The columns are sized by `expected` before a record is read, so it must be a count the file could hold: a
+        // record with an id takes at least 4 bytes.
+        guard expected >= 0,
+            let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+            expected <= min(size.intValue, entry.bytes) / 4,
+            var reader = try? DelimitedRecordReader(path: path, maxRecordBytes: maxRecordBytes)
+        else { return nil }
+        let before = (ids: ids, log: log)
+        var succeeded = false
+        defer {
+            if !succeeded { (ids, log) = before }
+        }
+        var own = IDIndex.Kind(table: StringTable(capacity: min(max(expected, 16), 1 << 26)))
+        var decoder = EntityTableDecoder(kind: kind, file: file, ids: ids, count: expected)
+        decoder.quickPath = quickPath
+        let others = ids
+        var number = 0
+        var clean = true
+        do {
+            while clean,
+                try reader.withNext({ (bytes: UnsafeRawBufferPointer) -> Void in
+                    number += 1
+                    guard CatalogCheck.collectID(bytes, record: number, into: &own) == nil else {
+                        clean = false
+                        return
+                    }
+                    decoder.decode(bytes, at: number - 1, ids: others, log: &log)
+                    if log.total != before.log.total { clean = false }
+                }) != nil
+            {}
+        } catch {
+            return nil
+        }
+        guard clean, reader.count == expected, let (digest, bytes) = try? reader.finish(),
+            digest == entry.sha256.lowercased(), bytes == entry.bytes
+        else { return nil }
+        ids.set(kind.name, own)
+        var table = decoder.table
+        table.ids = own.table
+        succeeded = true
+        return (table, decoder.generalPathRecords)
     }
 
     private mutating func duplicate(_ id: String, file: String, record: Int, line: Int? = nil, first: Int) {

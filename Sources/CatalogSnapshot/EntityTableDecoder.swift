@@ -21,8 +21,13 @@ struct EntityTableDecoder {
     private var valueField: [Int]
     private var valueStart: [Int]
     private var valueEnd: [Int]
-    /// Per attribute, an empty column to leave in the table while the real one is taken out to be appended to.
-    private let placeholders: [AttributeColumn]
+    /// An empty column left in the table while a history column is taken out to be appended to (swapped, not
+    /// copied: a copy would cost every array's reference count per record).
+    private var spare: AttributeColumn
+    /// Attribute indexes in the order of their names, the order the snapshot writer lists a record's attributes in;
+    /// and where in it to start looking for the next attribute's name (after the last one matched).
+    private let byName: [Int]
+    private var nextByName = 0
     /// Per attribute, what the quick path reads of its spec (copying an `AttributeSpec` per record costs its strings'
     /// reference counting).
     private let types: [AttributeType]
@@ -50,7 +55,8 @@ struct EntityTableDecoder {
             (spec.type == .reference || spec.type == .history) && ids.unavailable.contains(spec.target ?? "")
         }
         zoneKnown = kind.attributes.map { _ in [] }
-        placeholders = kind.attributes.map { AttributeColumn(spec: $0, count: 0) }
+        byName = kind.attributes.indices.sorted { kind.attributes[$0].name < kind.attributes[$1].name }
+        spare = AttributeColumn(spec: kind.attributes.first ?? AttributeSpec(name: "", type: .number), count: 0)
         types = kind.attributes.map(\.type)
         required = kind.attributes.map(\.required)
         dimensions = kind.attributes.map { $0.dimension ?? 0 }
@@ -102,6 +108,7 @@ struct EntityTableDecoder {
     /// True when record `k` was read and found clean; false leaves partly written columns for the caller to clear.
     private mutating func quick(_ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
         for a in valueField.indices { valueField[a] = 0 }
+        nextByName = 0
         var wire = WireCursor(bytes)
         var id: Range<Int>?
         while !wire.atEnd {
@@ -135,14 +142,25 @@ struct EntityTableDecoder {
         guard wire.varint() == 0x0A, let name = wire.lengthDelimited(), wire.varint() == 0x12,
             let value = wire.lengthDelimited(), wire.atEnd
         else { return false }
-        let a = attributeNames.firstIndex { candidate in
+        func isNamed(_ candidate: [UInt8]) -> Bool {
             candidate.count == name.count
                 && candidate.withUnsafeBytes {
                     memcmp($0.baseAddress!, bytes.baseAddress! + name.lowerBound, name.count)
                 }
                     == 0
         }
-        guard let a, valueField[a] == 0 else { return false }
+        // Every attribute once, from the one after the last match on: usually the first one tried.
+        var found: Int?
+        var p = nextByName
+        for _ in 0..<byName.count {
+            if isNamed(attributeNames[byName[p]]) {
+                found = byName[p]
+                nextByName = p + 1 == byName.count ? 0 : p + 1
+                break
+            }
+            p = p + 1 == byName.count ? 0 : p + 1
+        }
+        guard let a = found, valueField[a] == 0 else { return false }
         // The Value: exactly one field of its oneof.
         var inner = WireCursor(bytes, value)
         guard let key = inner.varint(), key >> 3 >= 1, key >> 3 <= 11 else { return false }
@@ -250,7 +268,7 @@ struct EntityTableDecoder {
         case .schedule:
             return schedule(a, bytes, range, at: k)
         case .history:
-            return history(a, bytes, range)
+            return history(a, bytes, range, at: k)
         }
         return true
     }
@@ -299,12 +317,12 @@ struct EntityTableDecoder {
         return true
     }
 
-    private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+    private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, at k: Int) -> Bool {
         guard !targetUnavailable[a], targets[a] != nil else { return false }
-        // The column is taken out of the table while its entries are appended, so each append is in place.
-        var column = placeholders[a]
-        swap(&column, &table.columns[a])
-        defer { swap(&column, &table.columns[a]) }
+        // The column is taken out of the table (into `spare`) while its entries are appended, so each append is in
+        // place.
+        swap(&spare, &table.columns[a])
+        defer { swap(&spare, &table.columns[a]) }
         let restricted = self.restricted[a]
         // Histories repeat a handful of events: the last one's bytes and code save a lookup per entry.
         var lastEvent = 0..<0
@@ -339,28 +357,47 @@ struct EntityTableDecoder {
             else { return false }
             let code: Int
             if !lastEvent.isEmpty && lastEvent.count == event.count
-                && zip(lastEvent, event).allSatisfy({ bytes[$0] == bytes[$1] })
+                && memcmp(bytes.baseAddress! + lastEvent.lowerBound, bytes.baseAddress! + event.lowerBound, event.count)
+                    == 0
             {
                 code = lastCode
             } else {
                 let eventBytes = UnsafeRawBufferPointer(rebasing: bytes[event])
                 if restricted {
-                    guard let known = column.names.find(eventBytes) else { return false }
+                    guard let known = spare.names.find(eventBytes) else { return false }
                     code = known
                 } else {
-                    guard WireCursor.isPlainText(bytes, event), column.names.count < Self.maximumEvents,
-                        let (added, _) = column.names.insert(eventBytes)
+                    guard WireCursor.isPlainText(bytes, event), spare.names.count < Self.maximumEvents,
+                        let (added, _) = spare.names.insert(eventBytes)
                     else { return false }
                     code = added
                 }
                 lastEvent = event
                 lastCode = code
             }
-            column.codes.append(Int32(position))
-            column.events.append(UInt8(code))
-            column.integers.append(Int64(bitPattern: time))
+            if spare.codes.count == spare.codes.capacity { Self.reserveEntries(&spare, recordsRead: k) }
+            spare.codes.append(Int32(position))
+            spare.events.append(UInt8(code))
+            spare.integers.append(Int64(bitPattern: time))
         }
         return true
+    }
+
+    /// Makes room in a history column for the entries the whole file is likely to hold, judged from the first
+    /// `recordsRead` records, with a margin. Histories are most of a snapshot's values: growing their arrays by
+    /// doubling would copy every entry read so far, into fresh pages, at each step. Room reserved and never used
+    /// costs address space only, and the tables are dropped once the engine's columns are built.
+    static func reserveEntries(_ column: inout AttributeColumn, recordsRead: Int) {
+        let held = column.codes.count
+        var wanted = max(2 * held, 1024)
+        if recordsRead >= 256 {
+            let perRecord = Double(held) / Double(recordsRead)
+            let estimate = Int(perRecord * Double(column.present.count) * 1.1)
+            wanted = max(held + held / 2, estimate)
+        }
+        column.codes.reserveCapacity(wanted)
+        column.events.reserveCapacity(wanted)
+        column.integers.reserveCapacity(wanted)
     }
 
     /// The `Value` oneof field that carries each type.

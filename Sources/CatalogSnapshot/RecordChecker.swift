@@ -50,6 +50,11 @@ struct IDIndex {
         return body(&ids)
     }
 
+    /// Sets one kind's ids, read elsewhere.
+    mutating func set(_ kind: String, _ ids: Kind) {
+        kinds[kind] = ids
+    }
+
     func contains(_ id: String, kind: String) -> Bool {
         unavailable.contains(kind) || kinds[kind]?.table.find(id) != nil
     }

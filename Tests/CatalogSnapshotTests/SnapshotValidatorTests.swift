@@ -410,6 +410,61 @@ struct SnapshotValidatorTests {
         }
     }
 
+    @Test(
+        "Reading each file once reports a broken snapshot exactly as the two passes do",
+        arguments: brokenSnapshots
+    )
+    func onePassReportsAsTwoPasses(_ broken: BrokenSnapshot) throws {
+        let directory = try TemporaryDirectory()
+        var records = ShopFixture.records
+        broken.breakRecords(&records)
+        let snapshot = try ShopFixture.write(records, in: directory)
+        try broken.breakFiles(snapshot)
+        for limit in [1, 100] {
+            var twoPasses = SnapshotValidator(limits: CatalogLimits(maxListedProblems: limit))
+            twoPasses.onePass = false
+            let expected = try twoPasses.validate(directory: snapshot, keepTables: true)
+            let got = try SnapshotValidator(limits: CatalogLimits(maxListedProblems: limit))
+                .validate(directory: snapshot, keepTables: true)
+            #expect(got.json() == expected.json())
+            #expect(got.recordsRead.map(\.records) == expected.recordsRead.map(\.records))
+            #expect(got.tables == expected.tables)
+        }
+    }
+
+    @Test("A valid snapshot read once per file gives the columns of the two passes, whichever path decodes it")
+    func onePassReadsAsTwoPasses() throws {
+        let directory = try TemporaryDirectory()
+        let snapshot = try ShopFixture.write(in: directory)
+        for quickPath in [true, false] {
+            var twoPasses = SnapshotValidator()
+            twoPasses.onePass = false
+            twoPasses.quickPath = quickPath
+            var onePass = SnapshotValidator()
+            onePass.quickPath = quickPath
+            let expected = try twoPasses.validate(directory: snapshot, keepTables: true)
+            let got = try onePass.validate(directory: snapshot, keepTables: true)
+            #expect(got.isValid && expected.isValid)
+            #expect(got.tables.count == 3)
+            #expect(got.tables == expected.tables)
+            #expect(got.generalPathRecords == expected.generalPathRecords)
+            #expect(got.text() == expected.text())
+        }
+    }
+
+    @Test("A manifest counting more records than the file could hold is reported, not allocated")
+    func impossibleRecordCount() throws {
+        let directory = try TemporaryDirectory()
+        let snapshot = try ShopFixture.write(in: directory)
+        try SnapshotSurgery.editManifest(snapshot) { manifest in
+            manifest.recordCounts = manifest.recordCounts.map {
+                (kind: $0.kind, records: $0.kind == "item" ? 1 << 40 : $0.records)
+            }
+        }
+        let validation = try SnapshotValidator().validate(directory: snapshot)
+        #expect(validation.problems.listed.contains { $0.problemClass == .recordCountMismatch && $0.file == "item.pb" })
+    }
+
     @Test("Every problem is reported, in file and record order, not just the first")
     func everyProblemIsReported() throws {
         let directory = try TemporaryDirectory()

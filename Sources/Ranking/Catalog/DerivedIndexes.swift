@@ -44,55 +44,31 @@ extension CatalogColumns {
         }
     }
 
-    /// "People who ordered here also ordered there": venue pairs close together in users' histories.
+    /// "People who ordered here also ordered there": venue pairs close together in users' histories (each order
+    /// with the next three of the same user, when the venues differ), the ten most frequent per venue.
     mutating func deriveCovisitation() {
-        var pairs: [UInt64] = []
-        pairs.reserveCapacity(orderVenue.count * 4)
-        for u in 0..<userCount {
-            let start = Int(userOrderStart[u])
-            let end = Int(userOrderStart[u + 1])
-            guard end - start >= 2 else { continue }
-            for i in start..<end {
-                for j in (i + 1)..<min(end, i + 4) {
-                    let a = UInt64(UInt32(orderVenue[i]))
-                    let b = UInt64(UInt32(orderVenue[j]))
-                    guard a != b else { continue }
-                    pairs.append(a << 32 | b)
-                    pairs.append(b << 32 | a)
+        let users = userCount
+        let (start, venue, weight) = userOrderStart.withUnsafeBufferPointer { starts in
+            orderVenue.withUnsafeBufferPointer { venues in
+                topPartners(keys: venueCount, perKey: 10) { pair in
+                    for u in 0..<users {
+                        let end = Int(starts[u + 1])
+                        for i in Int(starts[u])..<end {
+                            let a = venues[i]
+                            for j in (i + 1)..<min(end, i + 4) {
+                                let b = venues[j]
+                                guard a != b else { continue }
+                                pair(a, b)
+                                pair(b, a)
+                            }
+                        }
+                    }
                 }
             }
         }
-        radixSort(&pairs)
-        let perVenue = 10
-        covisitStart = [Int32](repeating: 0, count: venueCount + 1)
-        var neighbours: [(venue: Int32, weight: Float)] = []
-        var nextVenue = 0
-        var i = 0
-        while i < pairs.count {
-            let a = Int(pairs[i] >> 32)
-            // Venues without pairs get empty ranges.
-            while nextVenue <= a {
-                covisitStart[nextVenue] = Int32(covisitVenue.count)
-                nextVenue += 1
-            }
-            neighbours.removeAll(keepingCapacity: true)
-            while i < pairs.count && Int(pairs[i] >> 32) == a {
-                let key = pairs[i]
-                var j = i
-                while j < pairs.count && pairs[j] == key { j += 1 }
-                neighbours.append((Int32(truncatingIfNeeded: key & 0xFFFF_FFFF), Float(j - i)))
-                i = j
-            }
-            neighbours.sort { ($0.weight, -$0.venue) > ($1.weight, -$1.venue) }
-            for n in neighbours.prefix(perVenue) {
-                covisitVenue.append(n.venue)
-                covisitWeight.append(n.weight)
-            }
-        }
-        while nextVenue <= venueCount {
-            covisitStart[nextVenue] = Int32(covisitVenue.count)
-            nextVenue += 1
-        }
+        covisitStart = start
+        covisitVenue = venue
+        covisitWeight = weight
     }
 
     /// Per city: venues by descending popularity, and venues created in the last `Marketplace.newVenueDays` days.

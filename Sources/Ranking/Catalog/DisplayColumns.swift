@@ -37,6 +37,13 @@ public struct DisplayColumns: Sendable, Equatable {
         self.fields = fields
     }
 
+    /// Makes room for `entities` more entities and `bytes` more bytes of text, so filling a kind's columns does not
+    /// copy them as they grow.
+    public mutating func reserveCapacity(entities: Int, bytes: Int) {
+        starts.reserveCapacity(starts.count + entities)
+        self.bytes.reserveCapacity(self.bytes.count + min(bytes, Int(UInt32.max)))
+    }
+
     /// Appends the next entity, its field values already joined by 0x1F (`separator`); a value's own 0x1F must
     /// have become a space. Past 4 GiB of text the entity gets no display values rather than overflowing the offsets.
     public mutating func append(joined entity: ArraySlice<UInt8>) {

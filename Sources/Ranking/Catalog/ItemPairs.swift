@@ -14,48 +14,19 @@ struct ItemPairs: Sendable {
 
     /// Counts every pair of distinct items ordered together in `catalog`.
     init(catalog: Catalog) {
-        var pairs: [UInt64] = []
-        pairs.reserveCapacity(catalog.orderItem.count)
-        for o in catalog.orderItem.indices {
-            let a = catalog.orderItem[o]
-            let b = catalog.orderItem2[o]
-            guard a >= 0, b >= 0, a != b else { continue }
-            pairs.append(UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)))
-            pairs.append(UInt64(UInt32(b)) << 32 | UInt64(UInt32(a)))
-        }
-        pairs.sort()
-        var start = [Int32](repeating: 0, count: catalog.itemCount + 1)
-        var partner: [Int32] = []
-        var count: [Float] = []
-        var neighbours: [(item: Int32, count: Float)] = []
-        var nextItem = 0
-        var i = 0
-        while i < pairs.count {
-            let a = Int(pairs[i] >> 32)
-            while nextItem <= a {
-                start[nextItem] = Int32(partner.count)
-                nextItem += 1
-            }
-            neighbours.removeAll(keepingCapacity: true)
-            while i < pairs.count && Int(pairs[i] >> 32) == a {
-                var j = i
-                while j < pairs.count && pairs[j] == pairs[i] { j += 1 }
-                neighbours.append((Int32(truncatingIfNeeded: pairs[i] & 0xFFFF_FFFF), Float(j - i)))
-                i = j
-            }
-            neighbours.sort { ($0.count, -$0.item) > ($1.count, -$1.item) }
-            for n in neighbours.prefix(ItemPairs.partnersPerItem) {
-                partner.append(n.item)
-                count.append(n.count)
+        (start, partner, count) = catalog.orderItem.withUnsafeBufferPointer { first in
+            catalog.orderItem2.withUnsafeBufferPointer { second in
+                topPartners(keys: catalog.itemCount, perKey: ItemPairs.partnersPerItem) { pair in
+                    for o in first.indices {
+                        let a = first[o]
+                        let b = second[o]
+                        guard a >= 0, b >= 0, a != b else { continue }
+                        pair(a, b)
+                        pair(b, a)
+                    }
+                }
             }
         }
-        while nextItem <= catalog.itemCount {
-            start[nextItem] = Int32(partner.count)
-            nextItem += 1
-        }
-        self.start = start
-        self.partner = partner
-        self.count = count
     }
 
     /// Partners of `item` with their counts, most frequent first.
