@@ -169,19 +169,6 @@ struct HostPopularSource: CandidateSource {
         }
     }
 
-    @Test func radixSortOfWholeKeysEqualsTheStandardSort() {
-        var rng = SplitMix64(seed: 6)
-        for (count, maxIndex) in [(0, 1), (1, 1), (2, 1), (50, 3), (20_000, 300), (30_000, 70_000)] {
-            var keys = (0..<count).map { _ in UInt64(rng.below(maxIndex)) << 32 | UInt64(rng.below(maxIndex)) }
-            let expected = keys.sorted()
-            radixSort(&keys)
-            #expect(keys == expected)
-        }
-        var extremes: [UInt64] = [.max, 0, 1 << 63, .max - 1, 0x0100_0000_0000_0000, 255, 256]
-        radixSort(&extremes)
-        #expect(extremes == extremes.sorted())
-    }
-
     @Test(arguments: ["discovery-lgbm.txt", "discovery-xgb.json"])
     func finishingTheLeadersGivesTheFullModelsScores(file: String) throws {
         let loader = try #require(RankingEngine.defaultLoader)

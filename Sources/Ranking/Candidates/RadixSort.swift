@@ -37,23 +37,3 @@ private func radixPass(_ keys: inout [UInt64], _ scratch: inout [UInt64], shift:
     }
     swap(&keys, &scratch)
 }
-
-/// Sorts 64-bit keys ascending with a least-significant-digit radix sort, one pass per byte that differs between
-/// keys (a byte every key shares needs no pass). Index pairs packed as `a << 32 | b` over a catalog's venues vary in
-/// about five bytes, so sorting millions of them at load takes five linear passes instead of a comparison sort.
-func radixSort(_ keys: inout [UInt64]) {
-    let n = keys.count
-    guard n > 1 else { return }
-    var any: UInt64 = 0
-    var all: UInt64 = ~0
-    for k in keys {
-        any |= k
-        all &= k
-    }
-    let varying = any ^ all
-    var scratch = [UInt64](repeating: 0, count: n)
-    var counts = [Int](repeating: 0, count: 257)
-    for shift in stride(from: UInt64(0), to: 64, by: 8) where (varying >> shift) & 0xFF != 0 {
-        radixPass(&keys, &scratch, shift: shift, counts: &counts)
-    }
-}
