@@ -17,6 +17,15 @@ struct BrokenSnapshot: Sendable, CustomTestStringConvertible {
     var breakRecords: @Sendable (inout [String: [EntityRecord]]) -> Void = { _ in }
     var breakFiles: @Sendable (String) throws -> Void = { _ in }
 
+    /// The shop fixture written into `directory` with this break applied to its records and files.
+    func write(in directory: TemporaryDirectory) throws -> String {
+        var records = ShopFixture.records
+        breakRecords(&records)
+        let snapshot = try ShopFixture.write(records, in: directory)
+        try breakFiles(snapshot)
+        return snapshot
+    }
+
     var testDescription: String { name }
 }
 
@@ -392,10 +401,7 @@ struct SnapshotValidatorTests {
     @Test("Each broken snapshot is reported with its problem class, file, record and field", arguments: brokenSnapshots)
     func brokenSnapshotIsReported(_ broken: BrokenSnapshot) throws {
         let directory = try TemporaryDirectory()
-        var records = ShopFixture.records
-        broken.breakRecords(&records)
-        let snapshot = try ShopFixture.write(records, in: directory)
-        try broken.breakFiles(snapshot)
+        let snapshot = try broken.write(in: directory)
 
         let validation = try SnapshotValidator().validate(directory: snapshot)
         #expect(!validation.isValid)
@@ -416,10 +422,7 @@ struct SnapshotValidatorTests {
     )
     func onePassReportsAsTwoPasses(_ broken: BrokenSnapshot) throws {
         let directory = try TemporaryDirectory()
-        var records = ShopFixture.records
-        broken.breakRecords(&records)
-        let snapshot = try ShopFixture.write(records, in: directory)
-        try broken.breakFiles(snapshot)
+        let snapshot = try broken.write(in: directory)
         for limit in [1, 100] {
             var twoPasses = SnapshotValidator(limits: CatalogLimits(maxListedProblems: limit))
             twoPasses.onePass = false
