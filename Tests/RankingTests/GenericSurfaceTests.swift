@@ -4,6 +4,15 @@ import Testing
 
 @testable import Ranking
 
+extension CoOccurrenceIndex {
+    /// How often `b` was played next to `a` (0 when `b` is not among `a`'s kept neighbours): one lookup, the
+    /// reference the join's co-occurrence features are checked against.
+    func count(_ a: Int, _ b: Int32) -> Float {
+        for j in range(a) where neighbours[j] == b { return counts[j] }
+        return 0
+    }
+}
+
 /// The generic pipeline on ``GenericFixture``: the indexes derived at load, each candidate source, each feature, the
 /// re-rank rules, the engine's dispatch and every refusal.
 @Suite struct GenericIndexTests {

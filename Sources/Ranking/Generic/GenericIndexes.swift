@@ -74,12 +74,6 @@ struct CoOccurrenceIndex: Sendable {
     @inline(__always)
     func range(_ i: Int) -> Range<Int> { Int(starts[i])..<Int(starts[i + 1]) }
 
-    /// How often `b` was played next to `a` (0 when `b` is not among `a`'s kept neighbours).
-    @inline(__always)
-    func count(_ a: Int, _ b: Int32) -> Float {
-        for j in range(a) where neighbours[j] == b { return counts[j] }
-        return 0
-    }
 }
 
 /// Entities grouped by the entity they refer to (tracks by artist), each group ordered by a number attribute, most

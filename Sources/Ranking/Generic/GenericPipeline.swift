@@ -411,7 +411,7 @@ extension GenericSurface {
                 rowsByItem.sort()
             }
             // Added in the order of `items`, each neighbour at most once per item: bit for bit the sums of every
-            // candidate's count per item (``CoOccurrenceIndex/count(_:_:)``, 0 where it is not a neighbour).
+            // candidate's count per item looked up in its neighbour list (0 where it is not a neighbour).
             var sums = [Float](repeating: 0, count: candidates.count)
             for item in items {
                 for j in index.range(Int(item)) {
