@@ -263,7 +263,7 @@ let package = Package(
         .target(
             name: "RankLoad",
             dependencies: [
-                "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking",
+                "H2GRPC", "CRankingProto", "ProtoSupport", "Ranking", "DemoDomains",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings

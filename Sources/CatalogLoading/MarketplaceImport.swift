@@ -18,10 +18,10 @@ public struct CatalogMappingError: Error, CustomStringConvertible, Sendable {
 /// Snapshot records of the marketplace schema into the engine's catalog columns. Runs after the validator, so
 /// types, references and ranges are already checked; what is checked here is what the engine itself needs.
 ///
-/// The engine's limits, stated once: ids are positional (`v1…vN`, `i1…iN`, `u1…uN`, in any order), items of a
-/// venue are contiguous (`i` ids grouped by venue in venue order), markets and cuisines are the engine's own
-/// (`Marketplace.cities`, `Marketplace.cuisines`, `Marketplace.itemCategories`), and a venue has one daily opening
-/// interval summary, and exact weekly intervals when some venue's hours differ by day or have several intervals a day.
+/// Markets, cuisines and menu sections are the snapshot's own: the markets its venues and users name (each with the
+/// time zone its venues' opening hours are written in and the mean of their locations as its centre), and the values
+/// the schema declares for `cuisine` and item `category` (else the distinct values found, in alphabetical order).
+/// Items are regrouped by venue, so a menu is a range of item positions.
 struct MarketplaceImport {
     let referenceDay: Int
     /// Things the mapping simplified, for the load log.
@@ -68,13 +68,38 @@ struct MarketplaceImport {
                 if spec.type != type {
                     problems.append("\(kindName).\(name) is \(spec.type.rawValue), the engine reads \(type.rawValue)")
                 }
-                if type == .embedding, let dimension = spec.dimension, dimension != Marketplace.embeddingDimension {
+            }
+        }
+        let venueEmbedding = schema.kind(named: "venue")?.attribute(named: "embedding")
+        let userEmbedding = schema.kind(named: "user")?.attribute(named: "embedding")
+        if let venue = venueEmbedding?.dimension, let user = userEmbedding?.dimension, venue != user {
+            problems.append(
+                "venue.embedding has dimension \(venue) and user.embedding \(user); the engine scores their dot product"
+            )
+        }
+        if let affinity = schema.kind(named: "user")?.attribute(named: "cuisine_affinity"), affinity.type == .embedding
+        {
+            if let values = schema.kind(named: "venue")?.attribute(named: "cuisine")?.values {
+                if affinity.dimension != values.count {
                     problems.append(
-                        "\(kindName).\(name) has dimension \(dimension), "
-                            + "the engine uses \(Marketplace.embeddingDimension)"
+                        "user.cuisine_affinity has dimension \(affinity.dimension ?? 0), one per cuisine needs "
+                            + "\(values.count) (the values venue.cuisine declares)"
                     )
                 }
+            } else {
+                problems.append(
+                    "user.cuisine_affinity holds one value per cuisine, so venue.cuisine must declare its values "
+                        + "(their order is the affinity's)"
+                )
             }
+        }
+        if let values = schema.kind(named: "venue")?.attribute(named: "cuisine")?.values,
+            values.count > Catalog.maximumCuisines
+        {
+            problems.append(
+                "venue.cuisine declares \(values.count) values; the engine keeps at most \(Catalog.maximumCuisines) "
+                    + "cuisines (a venue's tags are one bit each)"
+            )
         }
         for (kindName, name, target) in [
             ("item", "venue", "venue"), ("user", "orders", "venue"), ("user", "ordered_items", "item"),
@@ -141,6 +166,10 @@ struct MarketplaceImport {
         var c = CatalogColumns()
         c.referenceDay = referenceDay
         guard venues.count > 0 else { throw CatalogMappingError("venue.pb", "the snapshot has no venues") }
+        try readMarkets(venues: venues, users: users, into: &c)
+        c.embeddingDimension =
+            venues.kind.attribute(named: "embedding")?.dimension ?? users.kind.attribute(named: "embedding")?.dimension
+            ?? 0
         let targets = ["venue": venues.ids, "item": items.ids, "user": users.ids]
         let popularity = try readVenues(venues, targets: targets, into: &c)
         let (itemPopularity, itemPosition) = try readItems(items, targets: targets, into: &c)
@@ -155,7 +184,92 @@ struct MarketplaceImport {
 
     /// Per entry of a category column's vocabulary, its index in `known`, or nil for a name the engine lacks.
     static func lookup(_ column: AttributeColumn, in known: [String]) -> [Int?] {
-        (0..<column.names.count).map { known.firstIndex(of: column.names[$0]) }
+        let position = Dictionary(known.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return (0..<column.names.count).map { position[column.names[$0]] }
+    }
+
+    /// The vocabulary of a category attribute: the values its schema declares, in their order, or else the
+    /// distinct values the entities carry, in alphabetical order.
+    static func vocabulary(_ column: AttributeColumn) -> [String] {
+        if let values = column.spec.values { return values }
+        var used = [Bool](repeating: false, count: column.names.count)
+        for k in column.present.indices where column.present[k] && column.codes[k] >= 0 {
+            used[Int(column.codes[k])] = true
+        }
+        return used.indices.filter { used[$0] }.map { column.names[$0] }.sorted()
+    }
+
+    /// The markets the venues and users name: most venues first (then by code), each with the time zone most of
+    /// its venues' opening hours are written in and the mean of its venues' locations (of its users' homes, for a
+    /// market without venues) as its centre. Sets `venueCity` and `userCity` to positions in it.
+    private mutating func readMarkets(venues: EntityTable, users: EntityTable, into c: inout CatalogColumns) throws {
+        guard let venueMarket = venues.column("market"), let venueLocation = venues.column("location") else {
+            throw CatalogMappingError("venue.pb", "venues need a location and a market")
+        }
+        guard let userMarket = users.column("market"), let home = users.column("home") else {
+            throw CatalogMappingError("user.pb", "users need a home and a market")
+        }
+        // Every code named, by text, then each entity's code.
+        var codeOf: [String: Int] = [:]
+        var codes: [String] = []
+        func positions(_ market: AttributeColumn, _ table: EntityTable, file: String) throws -> [Int] {
+            let entry = (0..<market.names.count).map { k -> Int in
+                let name = market.names[k]
+                if let known = codeOf[name] { return known }
+                codeOf[name] = codes.count
+                codes.append(name)
+                return codes.count - 1
+            }
+            return try (0..<table.count).map { k in
+                guard market.present[k], market.codes[k] >= 0 else {
+                    throw CatalogMappingError(file, record: table.ids[k], field: "market", "no market")
+                }
+                return entry[Int(market.codes[k])]
+            }
+        }
+        let venueCodes = try positions(venueMarket, venues, file: "venue.pb")
+        let userCodes = try positions(userMarket, users, file: "user.pb")
+        guard codes.count <= Int(UInt16.max) else {
+            throw CatalogMappingError("venue.pb", "\(codes.count) markets; the engine keeps at most \(UInt16.max)")
+        }
+        var venueCount = [Int](repeating: 0, count: codes.count)
+        var sums = [(lat: Double, lon: Double, n: Int)](repeating: (0, 0, 0), count: codes.count)
+        for (v, m) in venueCodes.enumerated() {
+            venueCount[m] += 1
+            sums[m] = (
+                sums[m].lat + venueLocation.latitudes[v], sums[m].lon + venueLocation.longitudes[v], sums[m].n + 1
+            )
+        }
+        for (u, m) in userCodes.enumerated() where venueCount[m] == 0 && home.present[u] {
+            sums[m] = (sums[m].lat + home.latitudes[u], sums[m].lon + home.longitudes[u], sums[m].n + 1)
+        }
+        // Zones written per market, counted.
+        var zoneCounts = [[Int: Int]](repeating: [:], count: codes.count)
+        let schedule = venues.column("opening_hours")
+        if let schedule {
+            for (v, m) in venueCodes.enumerated() where schedule.present[v] && schedule.codes[v] >= 0 {
+                zoneCounts[m][Int(schedule.codes[v]), default: 0] += 1
+            }
+        }
+        let order = codes.indices.sorted { (-venueCount[$0], codes[$0]) < (-venueCount[$1], codes[$1]) }
+        var position = [Int](repeating: 0, count: codes.count)
+        var withoutZone: [String] = []
+        c.markets = order.enumerated().map { k, m in
+            position[m] = k
+            let zone = zoneCounts[m].max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key
+            let timeZone = zone.flatMap { z in schedule.map { $0.names[z] } } ?? "UTC"
+            if zone == nil { withoutZone.append(codes[m]) }
+            let n = Double(max(sums[m].n, 1))
+            return Market(code: codes[m], timeZone: timeZone, latitude: sums[m].lat / n, longitude: sums[m].lon / n)
+        }
+        c.venueCity = venueCodes.map { UInt16(position[$0]) }
+        c.userCity = userCodes.map { UInt16(position[$0]) }
+        if !withoutZone.isEmpty {
+            notes.append(
+                "\(withoutZone.count) markets have no opening hours to take a time zone from; UTC for them ("
+                    + withoutZone.prefix(10).joined(separator: ", ") + ")"
+            )
+        }
     }
 
     /// Reads every venue; true when every one carries its popularity.
@@ -165,14 +279,13 @@ struct MarketplaceImport {
         into c: inout CatalogColumns
     ) throws -> Bool {
         let file = "venue.pb"
-        let d = Marketplace.embeddingDimension
+        let d = c.embeddingDimension
         let n = t.count
         c.venueCount = n
-        guard let location = t.column("location"), let market = t.column("market"), let cuisine = t.column("cuisine")
+        guard let location = t.column("location"), let cuisine = t.column("cuisine")
         else { throw CatalogMappingError(file, "venues need a location, a market and a cuisine") }
         c.venueLatitude = location.latitudes
         c.venueLongitude = location.longitudes
-        c.venueCity = try cities(market, table: t, file: file)
         c.venueRadiusKm = [Float](repeating: 0, count: n)
         if let radius = t.column("delivery_radius") {
             for v in 0..<n where radius.present[v] { c.venueRadiusKm[v] = Float(radius.numbers[v] / 1000) }
@@ -193,8 +306,8 @@ struct MarketplaceImport {
                 guard schedule.present[v] else { continue }
                 let zone = Int(schedule.codes[v])
                 let city = Int(c.venueCity[v])
-                let key = zone * 64 + city
-                if sameZone[key] == nil { sameZone[key] = schedule.names[zone] == Marketplace.cities[city].timeZone }
+                let key = zone << 16 | city
+                if sameZone[key] == nil { sameZone[key] = schedule.names[zone] == c.markets[city].timeZone }
                 if sameZone[key] == false { otherZone += 1 }
                 let intervals = schedule.intervals[schedule.entries(v)]
                 // The daily summary serves exports and training data; opening and closing follow the exact
@@ -215,27 +328,31 @@ struct MarketplaceImport {
                 }
             }
         }
-        let cuisineOf = MarketplaceImport.lookup(cuisine, in: Marketplace.cuisines)
+        c.cuisines = MarketplaceImport.vocabulary(cuisine)
+        guard c.cuisines.count <= Catalog.maximumCuisines else {
+            throw CatalogMappingError(
+                file,
+                field: "cuisine",
+                "\(c.cuisines.count) distinct cuisines; the engine keeps at most \(Catalog.maximumCuisines) (a venue's "
+                    + "tags are one bit each)"
+            )
+        }
+        let cuisineOf = MarketplaceImport.lookup(cuisine, in: c.cuisines)
         c.venueCuisine = [UInt8](repeating: 0, count: n)
-        c.venueTags = [UInt32](repeating: 0, count: n)
+        c.venueTags = [UInt64](repeating: 0, count: n)
         let tags = t.column("tags")
-        let tagOf = tags.map { MarketplaceImport.lookup($0, in: Marketplace.cuisines) } ?? []
+        let tagOf = tags.map { MarketplaceImport.lookup($0, in: c.cuisines) } ?? []
         var unknownTags = 0
         for v in 0..<n {
-            guard cuisine.present[v], let index = cuisineOf[Int(cuisine.codes[v])] else {
-                throw CatalogMappingError(
-                    file,
-                    record: t.ids[v],
-                    field: "cuisine",
-                    "not one of the engine's cuisines (\(Marketplace.cuisines.joined(separator: ", ")))"
-                )
+            guard cuisine.present[v], cuisine.codes[v] >= 0, let index = cuisineOf[Int(cuisine.codes[v])] else {
+                throw CatalogMappingError(file, record: t.ids[v], field: "cuisine", "no cuisine")
             }
             c.venueCuisine[v] = UInt8(index)
-            var bits = UInt32(1) << UInt32(index)
+            var bits = UInt64(1) << UInt64(index)
             if let tags, tags.present[v] {
                 for entry in tags.entries(v) {
                     if let tag = tagOf[Int(tags.codes[entry])] {
-                        bits |= UInt32(1) << UInt32(tag)
+                        bits |= UInt64(1) << UInt64(tag)
                     } else {
                         unknownTags += 1
                     }
@@ -285,7 +402,7 @@ struct MarketplaceImport {
             c.venueHours = hours
             notes.append("\(weekly) venues have different hours on different days or several intervals a day")
         }
-        if unknownTags > 0 { notes.append("\(unknownTags) venue tags are not cuisines the engine knows; ignored") }
+        if unknownTags > 0 { notes.append("\(unknownTags) venue tags are not cuisines of any venue; ignored") }
         if otherZone > 0 {
             notes.append(
                 "\(otherZone) venues have opening hours in another time zone than their market's; "
@@ -293,22 +410,6 @@ struct MarketplaceImport {
             )
         }
         return allPopular
-    }
-
-    /// The engine's city of every entity from its market column; an unknown market is refused.
-    private func cities(_ market: AttributeColumn, table: EntityTable, file: String) throws -> [UInt8] {
-        let cityOf = (0..<market.names.count).map { Marketplace.cityIndex(market: market.names[$0]) }
-        return try (0..<table.count).map { k in
-            guard market.present[k], let city = cityOf[Int(market.codes[k])] else {
-                throw CatalogMappingError(
-                    file,
-                    record: table.ids[k],
-                    field: "market",
-                    "not one of the engine's markets (\(Marketplace.cities.map(\.market).joined(separator: ", ")))"
-                )
-            }
-            return UInt8(city)
-        }
     }
 
     /// A number column converted per entity, `fallback` where an entity has no value.
@@ -378,18 +479,17 @@ struct MarketplaceImport {
         c.itemVenue = ordered(venue.codes)
         c.itemCategory = [UInt8](repeating: 0, count: n)
         if let category = t.column("category") {
-            let categoryOf = MarketplaceImport.lookup(category, in: Marketplace.itemCategories)
-            for i in 0..<n where category.present[i] {
-                guard let index = categoryOf[Int(category.codes[i])] else {
-                    throw CatalogMappingError(
-                        file,
-                        record: t.ids[i],
-                        field: "category",
-                        "not one of the engine's item categories ("
-                            + Marketplace.itemCategories.joined(separator: ", ") + ")"
-                    )
-                }
-                c.itemCategory[i] = UInt8(index)
+            c.itemCategories = MarketplaceImport.vocabulary(category)
+            guard c.itemCategories.count <= 256 else {
+                throw CatalogMappingError(
+                    file,
+                    field: "category",
+                    "\(c.itemCategories.count) distinct item categories; the engine keeps at most 256"
+                )
+            }
+            let categoryOf = MarketplaceImport.lookup(category, in: c.itemCategories)
+            for i in 0..<n where category.present[i] && category.codes[i] >= 0 {
+                c.itemCategory[i] = UInt8(categoryOf[Int(category.codes[i])] ?? 0)
             }
             c.itemCategory = ordered(c.itemCategory)
         }
@@ -429,19 +529,16 @@ struct MarketplaceImport {
 
     private mutating func readUsers(_ t: EntityTable, itemPosition: [Int32]?, into c: inout CatalogColumns) throws {
         let file = "user.pb"
-        let d = Marketplace.embeddingDimension
-        let cuisines = Marketplace.cuisines.count
+        let d = c.embeddingDimension
+        let cuisines = c.cuisines.count
         let n = t.count
         c.userCount = n
-        guard let home = t.column("home"), let market = t.column("market") else {
-            throw CatalogMappingError(file, "users need a home and a market")
-        }
+        guard let home = t.column("home") else { throw CatalogMappingError(file, "users need a home and a market") }
         for u in 0..<n where !home.present[u] {
             throw CatalogMappingError(file, record: t.ids[u], field: "home", "no home")
         }
         c.userLatitude = home.latitudes
         c.userLongitude = home.longitudes
-        c.userCity = try cities(market, table: t, file: file)
         c.userAffinity = [UInt8](repeating: 0, count: n * cuisines)
         if let affinity = t.column("cuisine_affinity"), affinity.dimension == cuisines {
             for u in 0..<n where affinity.present[u] {

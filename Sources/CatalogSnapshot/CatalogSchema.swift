@@ -40,6 +40,9 @@ public struct AttributeSpec: Equatable, Sendable {
     public var target: String?
     /// For a history: the events allowed; nil allows any non-empty event.
     public var events: [String]?
+    /// For a category or tags: the values allowed, in the order their codes follow (a cuisine's position in this list
+    /// is its code, and an embedding "per cuisine" is in this order); nil allows any non-empty value.
+    public var values: [String]?
     /// rankctl shows it in tables beside the id.
     public var display: Bool
     /// What the attribute means, for people.
@@ -53,6 +56,7 @@ public struct AttributeSpec: Equatable, Sendable {
         dimension: Int? = nil,
         target: String? = nil,
         events: [String]? = nil,
+        values: [String]? = nil,
         display: Bool = false,
         description: String? = nil
     ) {
@@ -62,6 +66,7 @@ public struct AttributeSpec: Equatable, Sendable {
         self.dimension = dimension
         self.target = target
         self.events = events
+        self.values = values
         self.display = display
         self.description = description
     }
@@ -193,6 +198,7 @@ extension AttributeSpec {
         if let dimension { members.append(("dimension", .integer(Int64(dimension)))) }
         if let target { members.append(("target", .string(target))) }
         if let events { members.append(("events", .array(events.map { .string($0) }))) }
+        if let values { members.append(("values", .array(values.map { .string($0) }))) }
         if display { members.append(("display", .bool(true))) }
         if let description { members.append(("description", .string(description))) }
         return .object(members)
@@ -329,7 +335,9 @@ private struct SchemaParser {
         let attributeMembers = try members(
             value,
             at: position,
-            allowed: ["name", "type", "required", "dimension", "target", "events", "display", "description"]
+            allowed: [
+                "name", "type", "required", "dimension", "target", "events", "values", "display", "description",
+            ]
         )
         let member: (String) -> JSONValue? = { key in attributeMembers.first { $0.key == key }?.value }
         let name = try identifier(member("name"), at: position + ".name")
@@ -383,6 +391,24 @@ private struct SchemaParser {
                 let event = try string(element, at: "\(field).events[\(index)]", required: true)!
                 guard !event.isEmpty else { throw fail("\(field).events[\(index)]", "an event name cannot be empty") }
                 return event
+            }
+        }
+
+        if let valuesValue = member("values") {
+            guard type == .category || type == .tags else {
+                throw fail(field + ".values", "only a category or tags attribute has values")
+            }
+            guard case .array(let elements) = valuesValue, !elements.isEmpty else {
+                throw fail(field + ".values", "expected a non-empty array of the values allowed")
+            }
+            var seen = Set<String>()
+            spec.values = try elements.enumerated().map { index, element in
+                let value = try string(element, at: "\(field).values[\(index)]", required: true)!
+                guard !value.isEmpty else { throw fail("\(field).values[\(index)]", "a value cannot be empty") }
+                guard seen.insert(value).inserted else {
+                    throw fail("\(field).values[\(index)]", "\"\(value)\" is listed twice")
+                }
+                return value
             }
         }
         return spec

@@ -67,6 +67,10 @@ public struct AttributeColumn: Sendable, Equatable {
         if spec.type == .history, let events = spec.events {
             for event in events { names.insert(event) }
         }
+        if let values = spec.values {
+            // Declared values take the codes of their order, whichever appears first in the file.
+            for value in values { names.insert(value) }
+        }
     }
 
     /// Bytes held.

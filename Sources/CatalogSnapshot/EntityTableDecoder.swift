@@ -33,6 +33,7 @@ struct EntityTableDecoder {
     private let types: [AttributeType]
     private let required: [Bool]
     private let dimensions: [Int]
+    /// Per attribute, whether the schema lists its values (category, tags) or events (history).
     private let restricted: [Bool]
     /// Records taken by the general path, for the load log and the tests.
     private(set) var generalPathRecords = 0
@@ -60,7 +61,7 @@ struct EntityTableDecoder {
         types = kind.attributes.map(\.type)
         required = kind.attributes.map(\.required)
         dimensions = kind.attributes.map { $0.dimension ?? 0 }
-        restricted = kind.attributes.map { $0.events != nil }
+        restricted = kind.attributes.map { $0.events != nil || $0.values != nil }
         valueField = [Int](repeating: 0, count: kind.attributes.count)
         valueStart = valueField
         valueEnd = valueField
@@ -208,7 +209,7 @@ struct EntityTableDecoder {
             table.columns[a].integers[k] = Int64(bitPattern: raw)
         case .category:
             guard !range.isEmpty, WireCursor.isPlainText(bytes, range),
-                let (code, _) = table.columns[a].names.insert(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                let code = vocabularyCode(a, UnsafeRawBufferPointer(rebasing: bytes[range]))
             else { return false }
             table.columns[a].codes[k] = Int32(code)
         case .text:
@@ -261,7 +262,7 @@ struct EntityTableDecoder {
             while !wire.atEnd {
                 guard wire.varint() == 0x0A, let tag = wire.lengthDelimited(), !tag.isEmpty,
                     WireCursor.isPlainText(bytes, tag),
-                    let (code, _) = table.columns[a].names.insert(UnsafeRawBufferPointer(rebasing: bytes[tag]))
+                    let code = vocabularyCode(a, UnsafeRawBufferPointer(rebasing: bytes[tag]))
                 else { return false }
                 table.columns[a].codes.append(Int32(code))
             }
@@ -315,6 +316,14 @@ struct EntityTableDecoder {
         table.columns[a].codes[k] = Int32(code)
         table.columns[a].intervals.append(contentsOf: intervals)
         return true
+    }
+
+    /// The code of a category or tag value of attribute `a`: looked up when the schema declares the values (one it
+    /// does not list goes to the general path, which reports it), added to the vocabulary otherwise.
+    @inline(__always)
+    private mutating func vocabularyCode(_ a: Int, _ value: UnsafeRawBufferPointer) -> Int? {
+        if restricted[a] { return table.columns[a].names.find(value) }
+        return table.columns[a].names.insert(value)?.0
     }
 
     private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, at k: Int) -> Bool {

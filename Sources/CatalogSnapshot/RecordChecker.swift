@@ -154,10 +154,22 @@ struct RecordChecker {
         case .number(let number):
             if !number.isFinite { report(.invalidValue, name, "\(number) is not a finite number") }
         case .category(let text):
-            if text.isEmpty { report(.invalidValue, name, "an empty category; leave the value out instead") }
+            if text.isEmpty {
+                report(.invalidValue, name, "an empty category; leave the value out instead")
+            } else if let values = spec.values, !values.contains(text) {
+                report(.invalidValue, name, "\"\(text)\" is not one of the declared values (\(Self.list(values)))")
+            }
         case .tags(let tags):
             if let index = tags.firstIndex(where: \.isEmpty) {
                 report(.invalidValue, name, "tag \(index + 1) of \(tags.count) is empty")
+            }
+            if let values = spec.values, let index = tags.firstIndex(where: { !$0.isEmpty && !values.contains($0) }) {
+                report(
+                    .invalidValue,
+                    name,
+                    "tag \(index + 1) of \(tags.count), \"\(tags[index])\", is not one of the declared values ("
+                        + Self.list(values) + ")"
+                )
             }
         case .geo(let point):
             if !(point.lat.isFinite && (-90...90).contains(point.lat)) {
@@ -194,6 +206,13 @@ struct RecordChecker {
         case .text:
             break
         }
+    }
+
+    /// A schema's list of values for a message: the first twelve, then how many more.
+    static func list(_ values: [String]) -> String {
+        values.count <= 12
+            ? values.joined(separator: ", ")
+            : values.prefix(12).joined(separator: ", ") + " and \(values.count - 12) more"
     }
 
     private func checkHistory(

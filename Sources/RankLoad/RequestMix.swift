@@ -1,4 +1,5 @@
 import CRankingProto
+import DemoDomains
 import Foundation
 import ProtoSupport
 import Ranking
@@ -43,7 +44,7 @@ public struct Workload: Sendable {
 }
 
 /// The size of the demo marketplace rankd serves, so generated ids exist on the server: users u1...uN, venues
-/// v1...vM in the cities of ``Marketplace/cities``.
+/// v1...vM in the cities of the demo (`MarketplaceVocabulary.cities`).
 public struct DemoDataShape: Sendable, Equatable {
     /// Number of users.
     public var userCount: Int
@@ -277,8 +278,8 @@ public struct RequestMix: Sendable {
         return arena.make(context)
     }
 
-    private func pickCity(_ random: inout MixRandom) -> City {
-        let cities = Marketplace.cities
+    private func pickCity(_ random: inout MixRandom) -> MarketplaceVocabulary.City {
+        let cities = MarketplaceVocabulary.cities
         let total = cities.reduce(0) { $0 + $1.weight }
         var draw = random.unit() * total
         for city in cities {

@@ -211,9 +211,8 @@ public struct EvalCommand: ParsableCommand {
             // Same users and times, moved near their city's centre, where more venues deliver.
             var rng = SplitMix64(seed: 11)
             for i in sessions.indices {
-                guard let city = Marketplace.cities.first(where: { $0.market == sessions[i].market }) else {
-                    continue
-                }
+                guard let market = catalog.marketIndex(sessions[i].market) else { continue }
+                let city = catalog.markets[market]
                 let dy = Double.random(in: -benchCentreKm...benchCentreKm, using: &rng) / 110.574
                 let dx =
                     Double.random(in: -benchCentreKm...benchCentreKm, using: &rng)

@@ -25,6 +25,68 @@ struct EntityTableTests {
         #expect(quick.tables == general.tables)
     }
 
+    /// The shop schema with the values of `cuisine` and `tags` declared, "pizza" last.
+    static let declaredSchema = try! CatalogSchema.parse(
+        Data(
+            ShopFixture.schemaText
+                .replacingOccurrences(
+                    of: #"{"name": "cuisine", "type": "category"}"#,
+                    with: #"{"name": "cuisine", "type": "category", "values": ["sushi", "italian", "pizza"]}"#
+                )
+                .replacingOccurrences(
+                    of: #"{"name": "tags", "type": "tags"}"#,
+                    with: #"{"name": "tags", "type": "tags", "values": ["sushi", "italian", "pizza"]}"#
+                ).utf8
+        ),
+        file: "shop.json"
+    )
+
+    @Test func declaredValuesTakeTheCodesOfTheirOrderOnBothPaths() throws {
+        let directory = try TemporaryDirectory()
+        let path = try ShopFixture.write(in: directory, schema: Self.declaredSchema)
+        let quick = try Self.tables(path)
+        let general = try Self.tables(path, quickPath: false)
+        #expect(quick.isValid && general.isValid)
+        #expect(quick.generalPathRecords == 0)
+        #expect(quick.tables == general.tables)
+        let venues = try #require(quick.table("venue"))
+        let cuisine = try #require(venues.column("cuisine"))
+        #expect(cuisine.codes[0] == 2)
+        let tags = try #require(venues.column("tags"))
+        #expect(tags.entries(0).map { tags.codes[$0] } == [2, 1])
+    }
+
+    @Test func aValueTheSchemaDoesNotDeclareIsReportedWithItsRecordOnBothPaths() throws {
+        var records = ShopFixture.records
+        records["venue"]![1].attributes["cuisine"] = .category("ramen")
+        records["venue"]![1].attributes["tags"] = .tags(["sushi", "tacos", ""])
+        let directory = try TemporaryDirectory()
+        let path = try ShopFixture.write(records, in: directory, schema: Self.declaredSchema)
+        for quickPath in [true, false] {
+            let validation = try Self.tables(path, quickPath: quickPath)
+            #expect(!validation.isValid)
+            let lines = validation.problems.listed.map(\.description)
+            #expect(
+                lines.contains(
+                    "venue.pb: record 2: field cuisine: invalid_value: \"ramen\" is not one of the declared values "
+                        + "(sushi, italian, pizza)"
+                ),
+                "\(lines)"
+            )
+            #expect(
+                lines.contains { $0.hasPrefix("venue.pb: record 2: field tags: invalid_value: tag 3 of 3 is empty") }
+            )
+            #expect(
+                lines.contains {
+                    $0.hasSuffix(
+                        "field tags: invalid_value: tag 2 of 3, \"tacos\", is not one of the declared values "
+                            + "(sushi, italian, pizza)"
+                    )
+                }
+            )
+        }
+    }
+
     @Test func everyAttributeTypeLandsInItsColumns() throws {
         let directory = try TemporaryDirectory()
         let validation = try Self.tables(try ShopFixture.write(in: directory))

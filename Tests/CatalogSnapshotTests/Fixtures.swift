@@ -104,7 +104,8 @@ enum ShopFixture {
     static func write(
         _ records: [String: [EntityRecord]] = records,
         in directory: TemporaryDirectory,
-        name: String = "snapshot"
+        name: String = "snapshot",
+        schema: CatalogSchema = schema
     ) throws -> String {
         let path = directory.file(name).path
         let writer = try SnapshotWriter(schema: schema, directory: path)

@@ -26,6 +26,10 @@ struct SchemaTests {
         #expect(item.attribute(named: "venue")?.target == "venue")
         let orders = try #require(schema.kind(named: "user")?.attribute(named: "orders"))
         #expect(orders.type == .history && orders.target == "venue" && orders.events == ["order"])
+        // Cuisines and menu sections are declared, in the order their codes and the affinity vector follow.
+        #expect(venue.attribute(named: "cuisine")?.values?.prefix(3) == ["pizza", "burger", "sushi"])
+        #expect(venue.attribute(named: "cuisine")?.values?.count == 16)
+        #expect(item.attribute(named: "category")?.values == ["main", "starter", "side", "drink", "dessert"])
     }
 
     @Test("The shipped music schema declares track, artist and user with a track-to-artist reference")
@@ -74,6 +78,24 @@ struct SchemaTests {
             (
                 #"{"name": "h", "type": "number", "events": ["x"]}"#, "kinds[venue].attributes[h].events",
                 "only a history"
+            ),
+            (
+                #"{"name": "n", "type": "number", "values": ["x"]}"#, "kinds[venue].attributes[n].values",
+                "only a category or tags"
+            ),
+            (#"{"name": "c", "type": "category", "values": []}"#, "kinds[venue].attributes[c].values", "non-empty"),
+            (#"{"name": "c", "type": "tags", "values": "a,b"}"#, "kinds[venue].attributes[c].values", "non-empty"),
+            (
+                #"{"name": "c", "type": "category", "values": ["a", ""]}"#, "kinds[venue].attributes[c].values[1]",
+                "cannot be empty"
+            ),
+            (
+                #"{"name": "c", "type": "category", "values": ["a", 2]}"#, "kinds[venue].attributes[c].values[1]",
+                "string"
+            ),
+            (
+                #"{"name": "c", "type": "category", "values": ["a", "b", "a"]}"#,
+                "kinds[venue].attributes[c].values[2]", "listed twice"
             ),
             (
                 #"{"name": "n", "type": "number", "requird": true}"#, "kinds[venue].attributes[0].requird",

@@ -14,7 +14,7 @@ import pytest
 
 from calls import CALL_TIMEOUT_S, context
 
-# Marketplace.cuisines, in order: a venue's tags_mask has bit i for cuisine i.
+# The cuisines schemas/marketplace.json declares, in order: a venue's tags_mask has bit i for cuisine i.
 CUISINES = ["pizza", "burger", "sushi", "indian", "chinese", "thai", "mexican", "italian", "middle_eastern",
             "vietnamese", "healthy", "breakfast", "dessert", "grocery", "korean", "greek"]
 USERS = [f"u{n}" for n in range(1, 41)]

@@ -17,15 +17,23 @@ import Testing
             }
             h = (h ^ 0xFF) &* 0x100_0000_01B3
         }
+        // Markets and tags as the generator numbered them when the hash was taken: the demo's city order, one byte
+        // per city code and 32 tag bits. The loader numbers markets by venue count since then.
+        let demoCity = c.markets.map { market in
+            UInt8(MarketplaceVocabulary.cities.firstIndex { $0.market == market.code }!)
+        }
+        let byDemoCity = (0..<MarketplaceVocabulary.cities.count).map { city in
+            c.markets.indices.first { demoCity[$0] == UInt8(city) }!
+        }
         add(c.venueLatitude)
         add(c.venueLongitude)
-        add(c.venueCity)
+        add(c.venueCity.map { demoCity[Int($0)] })
         add(c.venueRadiusKm)
         add(c.venueOpenMinute)
         add(c.venueCloseMinute)
         add(c.venueClosedDays)
         add(c.venueCuisine)
-        add(c.venueTags)
+        add(c.venueTags.map { UInt32($0) })
         add(c.venueBrand)
         add(c.venuePriceLevel)
         add(c.venueRating)
@@ -46,7 +54,7 @@ import Testing
         add(c.itemAvailable)
         add(c.userLatitude)
         add(c.userLongitude)
-        add(c.userCity)
+        add(c.userCity.map { demoCity[Int($0)] })
         add(c.userAffinity)
         add(c.userEmbedding)
         add(c.userOrderStart)
@@ -54,8 +62,8 @@ import Testing
         add(c.orderDay)
         add(c.orderItem)
         add(c.orderItem2.map { $0 >= 0 })
-        for list in c.cityVenuesByPopularity { add(list) }
-        for list in c.cityNewVenues { add(list) }
+        for m in byDemoCity { add(c.cityVenuesByPopularity[m]) }
+        for m in byDemoCity { add(c.cityNewVenues[m]) }
         add(t.venueQuality)
         add(t.venueLatent)
         add(t.itemQuality)

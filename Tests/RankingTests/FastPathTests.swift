@@ -34,7 +34,7 @@ struct HostPopularSource: CandidateSource {
                     Spot(user: user, latitude: c.userLatitude[user], longitude: c.userLongitude[user], hour: hour)
                 )
             }
-            for (k, city) in Marketplace.cities.enumerated() {
+            for (k, city) in c.markets.enumerated() {
                 let user = k % 2 == 0 ? Fixture.berlinUser() : nil
                 for (dy, dx) in [(0.0, 0.0), (0.02, -0.03), (-0.04, 0.05)] {
                     out.append(
@@ -133,7 +133,7 @@ struct HostPopularSource: CandidateSource {
 
     @Test func theEmbeddingSourceTakesTheBestDotProductsOfTheEligibleVenues() throws {
         let catalog = Fixture.catalog
-        let d = Marketplace.embeddingDimension
+        let d = catalog.embeddingDimension
         var found = 0
         for spot in spots where spot.user != nil {
             let user = try #require(spot.user)

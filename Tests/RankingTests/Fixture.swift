@@ -79,8 +79,8 @@ extension Fixture {
     /// A request for `user` at 19:00 local time on the reference day.
     static func request(user: Int?, hour: Int = 19) -> CandidateRequest {
         let c = catalog
-        let lat = user.map { c.userLatitude[$0] } ?? Marketplace.cities[0].latitude
-        let lon = user.map { c.userLongitude[$0] } ?? Marketplace.cities[0].longitude
+        let lat = user.map { c.userLatitude[$0] } ?? c.markets[0].latitude
+        let lon = user.map { c.userLongitude[$0] } ?? c.markets[0].longitude
         let frame = RequestFrame(
             catalog: c,
             userIndex: user,

@@ -2,10 +2,19 @@ import Testing
 
 @testable import Ranking
 
-/// Local time comes from each city's IANA zone, so opening hours hold across daylight-saving changes.
+/// Local time comes from each market's IANA zone, taken from its venues' opening hours in the snapshot, so opening
+/// hours hold across daylight-saving changes.
 @Suite struct LocalTimeTests {
-    static let helsinki = Marketplace.cities[Marketplace.cityIndex(market: "hel")!]
-    static let berlin = Marketplace.cities[Marketplace.cityIndex(market: "ber")!]
+    static let helsinki = Fixture.catalog.markets[Fixture.catalog.marketIndex("hel")!]
+    static let berlin = Fixture.catalog.markets[Fixture.catalog.marketIndex("ber")!]
+
+    @Test func eachMarketTakesTheZoneOfItsVenuesOpeningHours() {
+        #expect(Self.helsinki.timeZone == "Europe/Helsinki")
+        #expect(Self.berlin.timeZone == "Europe/Berlin")
+        #expect(
+            Fixture.catalog.markets.map(\.code).sorted() == ["ber", "cph", "hel", "osl", "prg", "sto", "tll", "waw"]
+        )
+    }
     static let januaryNoonUTC: Int64 = 1_768_478_400_000  // 2026-01-15 12:00 UTC
     static let julyNoonUTC: Int64 = 1_784_116_800_000  // 2026-07-15 12:00 UTC
 
@@ -21,16 +30,6 @@ import Testing
         #expect(Self.helsinki.utcOffsetMinutes(atUnixMs: 1_792_890_000_000) == 120)
     }
 
-    @Test func wallClockTimesMapToTheirInstant() {
-        // 15:00 in Helsinki in July is 12:00 UTC; 14:00 in January is 12:00 UTC.
-        #expect(Self.helsinki.unixMs(fromLocalMs: 1_784_127_600_000) == Self.julyNoonUTC)
-        #expect(Self.helsinki.unixMs(fromLocalMs: 1_768_485_600_000) == Self.januaryNoonUTC)
-        // 03:30 on 2026-03-29 does not exist there: it moves forward by the hour to 04:30 (01:30 UTC).
-        #expect(Self.helsinki.unixMs(fromLocalMs: 1_774_755_000_000) == 1_774_747_800_000)
-        // 03:30 on 2026-10-25 happens twice: standard time, the second one (01:30 UTC).
-        #expect(Self.helsinki.unixMs(fromLocalMs: 1_792_899_000_000) == 1_792_891_800_000)
-    }
-
     @Test func theRequestFrameSeesSummerTime() {
         func frame(_ time: Int64) -> RequestFrame {
             RequestFrame(
@@ -43,7 +42,7 @@ import Testing
             )
         }
         let july = frame(Self.julyNoonUTC)
-        #expect(july.city == Marketplace.cityIndex(market: "hel"))
+        #expect(july.city == Fixture.catalog.marketIndex("hel"))
         #expect(july.hour == 15 && july.minuteOfDay == 900)
         #expect(july.weekday == 2)  // Wednesday, 0 = Monday
         let january = frame(Self.januaryNoonUTC)
@@ -55,7 +54,7 @@ import Testing
         // local summer time, it is closed; read with the winter offset the same instant would be an hour earlier,
         // while it is still open.
         let c = Fixture.catalog
-        let hel = try #require(Marketplace.cityIndex(market: "hel"))
+        let hel = try #require(Fixture.catalog.marketIndex("hel"))
         let venue = try #require(
             (0..<c.venueCount).first {
                 Int(c.venueCity[$0]) == hel && c.venueClosedDays[$0] == 0 && c.venueCloseMinute[$0] < 1439

@@ -155,7 +155,7 @@ import Testing
         let c = Fixture.catalog
         func newVenues(_ request: CandidateRequest) -> [Int] {
             (0..<c.venueCount).filter {
-                request.isOrderable($0) && Int(c.venueCreatedDay[$0]) > request.day - Marketplace.newVenueDays
+                request.isOrderable($0) && Int(c.venueCreatedDay[$0]) > request.day - Catalog.newVenueDays
             }
         }
         // A user with at least two new venues delivering home.
@@ -250,7 +250,7 @@ import Testing
                 isCancelled: Fixture.never
             ).items.map(\.itemID)
         }
-        func cuisine(_ id: String) -> String { Marketplace.cuisines[Int(c.venueCuisine[c.venueIndex(id)!])] }
+        func cuisine(_ id: String) -> String { c.cuisines[Int(c.venueCuisine[c.venueIndex(id)!])] }
         let plain = try top([:], 50)
         try #require(plain.count > 12)
         // A cuisine that only shows up low in the plain ranking.

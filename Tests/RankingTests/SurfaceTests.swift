@@ -51,12 +51,12 @@ import Testing
     @Test func theCategorySurfaceAnswersOnlyVenuesTaggedWithTheCategory() throws {
         let c = Fixture.catalog
         var answered = 0
-        for (cuisine, name) in Marketplace.cuisines.enumerated() {
+        for (cuisine, name) in c.cuisines.enumerated() {
             for user in [Fixture.berlinUser(), Fixture.berlinUser(minOrders: 8)] {
                 let result = try Self.list(Self.category(name, user: user))
                 for entry in result.items {
                     let v = try #require(c.venueIndex(entry.itemID))
-                    #expect(c.venueTags[v] & (UInt32(1) << UInt32(cuisine)) != 0, "\(entry.itemID) is not \(name)")
+                    #expect(c.venueTags[v] & (UInt64(1) << UInt64(cuisine)) != 0, "\(entry.itemID) is not \(name)")
                 }
                 answered += result.items.count
             }
@@ -79,7 +79,8 @@ import Testing
     @Test func aMissingCategoryIsInvalidAndNamesTheValidOnes() {
         #expect(
             throws: RankingError.invalidArgument(
-                "category is required for surface category; one of: " + Marketplace.cuisines.joined(separator: ", ")
+                "category is required for surface category; one of: "
+                    + Fixture.catalog.cuisines.joined(separator: ", ")
             )
         ) {
             try Self.list(Self.category(""))
@@ -297,7 +298,7 @@ import Testing
     @Test func venueSourcesFindOnlyVenuesOfTheRequestsCategory() throws {
         let c = Fixture.catalog
         var request = Fixture.request(user: Fixture.berlinUser())
-        let tag = UInt32(1) << 0  // pizza, the most common cuisine
+        let tag = UInt64(1) << 0  // pizza, the most common cuisine
         request.categoryTags = tag
         for name in BuiltinSources.names(kind: .venues) {
             let source = try #require(BuiltinSources.named(name, kind: .venues))
@@ -310,7 +311,7 @@ import Testing
     @Test func theFilterDropsVenuesOutsideTheCategoryWithItsReason() throws {
         let c = Fixture.catalog
         var request = Fixture.request(user: Fixture.berlinUser())
-        request.categoryTags = UInt32(1) << 0
+        request.categoryTags = UInt64(1) << 0
         let outside = try #require((0..<c.venueCount).first { c.venueTags[$0] & 1 == 0 })
         #expect(Reranker.unorderableReason(kind: .venues, index: Int32(outside), request: request) == .outsideCategory)
         request.categoryTags = 0

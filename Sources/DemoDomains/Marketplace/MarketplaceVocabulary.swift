@@ -2,8 +2,8 @@ import Foundation
 
 /// The fixed vocabularies of the marketplace demo: cuisines, item categories and the cities it is set in.
 ///
-/// They are the marketplace schema's values the engine serves (its markets, cuisines and categories); a snapshot
-/// naming others would be refused by the loader, so the demo keeps to them.
+/// The cuisines and item categories are the values `schemas/marketplace.json` declares, in its order; the markets are
+/// the demo's own choice (the engine takes a snapshot's markets from its venues and users).
 public enum MarketplaceVocabulary {
     /// Cuisine tags; a venue's primary cuisine is an index into this list.
     public static let cuisines: [String] = [
@@ -34,8 +34,8 @@ public enum MarketplaceVocabulary {
         public var timeZone: String
         /// Offset from UTC in winter, used only if the machine has no data for `timeZone`.
         var standardOffsetMinutes: Int
-        /// Share of venues and users in this city.
-        var weight: Double
+        /// Share of venues and users in this city (and of rank-load's located requests).
+        public var weight: Double
         /// The zone itself, looked up once.
         private let zone: TimeZone
 

@@ -28,7 +28,7 @@ public struct CandidateRequest: @unchecked Sendable {
     let covisited: [Int32]
     /// Cuisine tags a venue must carry one of (``Catalog``'s `venueTags` bits); 0 when the request names no
     /// category.
-    public internal(set) var categoryTags: UInt32 = 0
+    public internal(set) var categoryTags: UInt64 = 0
     /// Items the request gives as context (the cart), sorted; empty when it gives none.
     public internal(set) var contextItems: [Int32] = []
     /// Items bought together, when a source of the surface reads them.
@@ -149,15 +149,17 @@ struct EmbeddingSource: BuiltinCandidateSource {
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let user = request.userIndex, let city = request.city, quota > 0 else { return }
         let catalog = request.catalog
-        let d = Marketplace.embeddingDimension
-        precondition(d == 16, "the embedding source reads vectors as SIMD16")
+        let d = catalog.embeddingDimension
         // The grid holds the venues' vectors in cell order, so the ring scan reads them one after another.
-        guard catalog.spatial.embeddingDimension == d, catalog.userEmbedding.count >= (user + 1) * d else { return }
+        guard d > 0, catalog.spatial.embeddingDimension == d, catalog.userEmbedding.count >= (user + 1) * d else {
+            return
+        }
         var scored: [(Float, Int32)] = []
         scored.reserveCapacity(1024)
         catalog.userEmbedding.withUnsafeBufferPointer { users in
             catalog.spatial.grids[city].embeddings.withUnsafeBufferPointer { venues in
-                let userVector = UnsafeRawPointer(users.baseAddress! + user * d).loadUnaligned(as: SIMD16<Float>.self)
+                let userStart = users.baseAddress! + user * d
+                let userVector = d == 16 ? UnsafeRawPointer(userStart).loadUnaligned(as: SIMD16<Float>.self) : .zero
                 catalog.spatial.forEachVenueInReach(
                     city: city,
                     latitude: request.latitude,
@@ -166,9 +168,17 @@ struct EmbeddingSource: BuiltinCandidateSource {
                     maxKm: NearbySource.maxDeliveryKm
                 ) { v, position in
                     guard request.isEligibleInReach(v) else { return true }
-                    // One 16-lane multiply and a horizontal sum: this loop sees thousands of venues per request.
-                    let e = UnsafeRawPointer(venues.baseAddress! + position * d).loadUnaligned(as: SIMD16<Float>.self)
-                    scored.append(((userVector * e).sum(), Int32(v)))
+                    let venueStart = venues.baseAddress! + position * d
+                    let score: Float
+                    if d == 16 {
+                        // One 16-lane multiply and a horizontal sum: this loop sees thousands of venues per request.
+                        score = (userVector * UnsafeRawPointer(venueStart).loadUnaligned(as: SIMD16<Float>.self)).sum()
+                    } else {
+                        var dot: Float = 0
+                        for k in 0..<d { dot += userStart[k] * venueStart[k] }
+                        score = dot
+                    }
+                    scored.append((score, Int32(v)))
                     return scored.count < 4096
                 }
             }
@@ -208,7 +218,7 @@ struct NewVenuesSource: BuiltinCandidateSource {
         guard let city = request.city else { return }
         var added = 0
         for v in request.catalog.cityNewVenues[city] where added < quota {
-            guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays else {
+            guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Catalog.newVenueDays else {
                 continue
             }
             if request.isEligible(Int(v)) {

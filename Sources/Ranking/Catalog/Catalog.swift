@@ -22,12 +22,24 @@ public struct CatalogColumns: Sendable {
     /// columns are then empty.
     public var entities: EntityCatalog?
 
+    // MARK: Vocabularies, from the snapshot
+    /// The markets, in the order of the codes `venueCity` and `userCity` hold: most venues first, so the first is the
+    /// largest (where a request with no location and no known market is placed).
+    public var markets: [Market] = []
+    /// Cuisine names: `venueCuisine` and the bits of `venueTags` are positions in this list.
+    public var cuisines: [String] = []
+    /// Menu sections: `itemCategory` holds positions in this list. The first is the main dishes (the cart's
+    /// `cart_has_main` feature).
+    public var itemCategories: [String] = []
+    /// Floats per venue and per user embedding (0 when the snapshot has none).
+    public var embeddingDimension = 0
+
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
     public var venueCount = 0
     public var venueLatitude: [Double] = []
     public var venueLongitude: [Double] = []
-    public var venueCity: [UInt8] = []
+    public var venueCity: [UInt16] = []
     public var venueRadiusKm: [Float] = []
     /// Minute of the local day the venue opens.
     public var venueOpenMinute: [UInt16] = []
@@ -41,8 +53,8 @@ public struct CatalogColumns: Sendable {
     public var venueHoursStart: [Int32] = []
     public var venueHours: [UInt32] = []
     public var venueCuisine: [UInt8] = []
-    /// Bit set of cuisine tags (the primary cuisine and an optional secondary one).
-    public var venueTags: [UInt32] = []
+    /// Bit set of cuisine tags (the primary cuisine and the others it serves), bit `k` for `cuisines[k]`.
+    public var venueTags: [UInt64] = []
     /// Brand index, or -1 for an independent venue.
     public var venueBrand: [Int32] = []
     public var venuePriceLevel: [UInt8] = []
@@ -85,7 +97,7 @@ public struct CatalogColumns: Sendable {
     public var userCount = 0
     public var userLatitude: [Double] = []
     public var userLongitude: [Double] = []
-    public var userCity: [UInt8] = []
+    public var userCity: [UInt16] = []
     /// Declared cuisine affinities, one byte (0-255) per cuisine per user.
     public var userAffinity: [UInt8] = []
     public var userEmbedding: [Float] = []
@@ -102,9 +114,9 @@ public struct CatalogColumns: Sendable {
 
     // MARK: Indexes
     var spatial = SpatialIndex()
-    /// Per city: venue indexes by descending popularity.
+    /// Per market: venue indexes by descending popularity.
     var cityVenuesByPopularity: [[Int32]] = []
-    /// Per city: venues created in the last `Marketplace.newVenueDays` days, newest first.
+    /// Per market: venues created in the last `Catalog.newVenueDays` days, newest first.
     var cityNewVenues: [[Int32]] = []
 
 }
@@ -130,12 +142,25 @@ public final class Catalog: Sendable {
     /// A catalog of another schema (see `CatalogColumns.entities`), or nil for the marketplace.
     public let entities: EntityCatalog?
 
+    // MARK: Vocabularies (see `CatalogColumns.markets`)
+    public let markets: [Market]
+    public let cuisines: [String]
+    public let itemCategories: [String]
+    public let embeddingDimension: Int
+    /// Each market's position in `markets`, by code.
+    private let marketByCode: [String: Int]
+
+    /// Venues created fewer than this many days before a request count as new.
+    public static let newVenueDays = 30
+    /// Most cuisines a catalog may name: a venue's tags are one bit each.
+    public static let maximumCuisines = 64
+
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
     public let venueCount: Int
     let venueLatitude: [Double]
     let venueLongitude: [Double]
-    let venueCity: [UInt8]
+    let venueCity: [UInt16]
     let venueRadiusKm: [Float]
     /// Minute of the local day the venue opens.
     let venueOpenMinute: [UInt16]
@@ -147,8 +172,8 @@ public final class Catalog: Sendable {
     let venueHoursStart: [Int32]
     let venueHours: [UInt32]
     let venueCuisine: [UInt8]
-    /// Bit set of cuisine tags (the primary cuisine and an optional secondary one).
-    let venueTags: [UInt32]
+    /// Bit set of cuisine tags (the primary cuisine and the others it serves), bit `k` for `cuisines[k]`.
+    let venueTags: [UInt64]
     /// Brand index, or -1 for an independent venue.
     let venueBrand: [Int32]
     let venuePriceLevel: [UInt8]
@@ -191,7 +216,7 @@ public final class Catalog: Sendable {
     public let userCount: Int
     let userLatitude: [Double]
     let userLongitude: [Double]
-    let userCity: [UInt8]
+    let userCity: [UInt16]
     /// Declared cuisine affinities, one byte (0-255) per cuisine per user.
     let userAffinity: [UInt8]
     let userEmbedding: [Float]
@@ -208,9 +233,9 @@ public final class Catalog: Sendable {
 
     // MARK: Indexes
     let spatial: SpatialIndex
-    /// Per city: venue indexes by descending popularity.
+    /// Per market: venue indexes by descending popularity.
     let cityVenuesByPopularity: [[Int32]]
-    /// Per city: venues created in the last `Marketplace.newVenueDays` days, newest first.
+    /// Per market: venues created in the last `Catalog.newVenueDays` days, newest first.
     let cityNewVenues: [[Int32]]
 
     /// Freezes filled columns into a catalog; call `CatalogColumns.deriveIndexes(popularity:)` first.
@@ -223,6 +248,11 @@ public final class Catalog: Sendable {
         itemIDs = c.itemIDs ?? .positional(prefix: "i", count: c.itemCount)
         userIDs = c.userIDs ?? .positional(prefix: "u", count: c.userCount)
         entities = c.entities
+        markets = c.markets
+        cuisines = c.cuisines
+        itemCategories = c.itemCategories
+        embeddingDimension = c.embeddingDimension
+        marketByCode = Dictionary(c.markets.enumerated().map { ($1.code, $0) }, uniquingKeysWith: { first, _ in first })
         venueCount = c.venueCount
         venueLatitude = c.venueLatitude
         venueLongitude = c.venueLongitude
@@ -284,6 +314,10 @@ public final class Catalog: Sendable {
         c.itemIDs = itemIDs.isPositional ? nil : itemIDs
         c.userIDs = userIDs.isPositional ? nil : userIDs
         c.entities = entities
+        c.markets = markets
+        c.cuisines = cuisines
+        c.itemCategories = itemCategories
+        c.embeddingDimension = embeddingDimension
         c.venueCount = venueCount
         c.venueLatitude = venueLatitude
         c.venueLongitude = venueLongitude
@@ -443,6 +477,10 @@ public final class Catalog: Sendable {
         return nil
     }
 
-    /// City whose centre is nearest to the location, if it is within `SpatialIndex.cityRadiusKm`.
+    /// The position in `markets` of the market with code `code` (e.g. "hel"), if the catalog has it.
+    @inline(__always)
+    public func marketIndex(_ code: String) -> Int? { code.isEmpty ? nil : marketByCode[code] }
+
+    /// The market whose venues' area holds the location, nearest centre first.
     func city(latitude: Double, longitude: Double) -> Int? { spatial.city(latitude: latitude, longitude: longitude) }
 }

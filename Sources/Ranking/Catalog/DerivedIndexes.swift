@@ -12,16 +12,16 @@ extension CatalogColumns {
         deriveCityLists()
     }
 
-    /// The 1 km grid per city over the venues' locations.
+    /// The grid per market over the venues' locations.
     mutating func deriveSpatialIndex() {
         spatial = SpatialIndex(
-            cities: Marketplace.cities,
+            markets: markets,
             venueCity: venueCity,
             latitude: venueLatitude,
             longitude: venueLongitude,
             radiusKm: venueRadiusKm,
             embedding: venueEmbedding,
-            embeddingDimension: Marketplace.embeddingDimension
+            embeddingDimension: embeddingDimension
         )
     }
 
@@ -71,14 +71,14 @@ extension CatalogColumns {
         covisitWeight = weight
     }
 
-    /// Per city: venues by descending popularity, and venues created in the last `Marketplace.newVenueDays` days.
+    /// Per market: venues by descending popularity, and venues created in the last `Catalog.newVenueDays` days.
     mutating func deriveCityLists() {
-        let cities = Marketplace.cities.count
+        let cities = markets.count
         var byCity = [[Int32]](repeating: [], count: cities)
         var newByCity = [[Int32]](repeating: [], count: cities)
         for v in 0..<venueCount {
             byCity[Int(venueCity[v])].append(Int32(v))
-            if Int(venueCreatedDay[v]) > -Marketplace.newVenueDays {
+            if Int(venueCreatedDay[v]) > -Catalog.newVenueDays {
                 newByCity[Int(venueCity[v])].append(Int32(v))
             }
         }

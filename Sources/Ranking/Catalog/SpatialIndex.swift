@@ -1,17 +1,25 @@
 import Foundation
 
-/// A uniform grid per city: venues bucketed by 1 km cells, so "who delivers here" visits a few hundred cells around
-/// the request instead of every venue.
+/// A uniform grid per market: venues bucketed by square cells (1 km, larger for a market spread over a very large
+/// area), so "who delivers here" visits a few hundred cells around the request instead of every venue. Each grid
+/// covers its market's venues exactly: it spans their bounding box, wherever the market is.
 struct SpatialIndex {
-    /// Half the side of the square each city's grid covers; venues are placed inside it.
-    static let cityRadiusKm = 30.0
-    static let cellKm = 1.0
-    static var cellsPerSide: Int { Int((2 * cityRadiusKm / cellKm).rounded(.up)) }
+    /// Most cells in one market's grid (500 x 500 at 1 km); a wider market gets larger cells instead.
+    static let maximumCells = 250_000
+    /// A location this far beyond the farthest venue of a market (or its widest delivery radius, if larger) still
+    /// belongs to the market.
+    static let marketMarginKm = 10.0
 
     struct Grid {
         var originLatitude = 0.0
         var originLongitude = 0.0
         var lonScale = 1.0
+        /// Side of a cell.
+        var cellKm = 1.0
+        var columns = 0
+        var rows = 0
+        /// The area that belongs to the market: its venues' bounding box widened by the margin, in grid km.
+        var reachKm: (minX: Double, maxX: Double, minY: Double, maxY: Double) = (0, 0, 0, 0)
         /// Venues of cell `c` are `cellVenues[cellStart[c] ..< cellStart[c + 1]]`.
         var cellStart: [Int32] = []
         var cellVenues: [Int32] = []
@@ -38,11 +46,11 @@ struct SpatialIndex {
         }
     }
 
-    /// Builds one grid per city from the venue columns. `embedding` holds `embeddingDimension` floats per venue, or
-    /// is empty.
+    /// Builds one grid per market from the venue columns. `embedding` holds `embeddingDimension` floats per venue,
+    /// or is empty.
     init(
-        cities: [City],
-        venueCity: [UInt8],
+        markets: [Market],
+        venueCity: [UInt16],
         latitude: [Double],
         longitude: [Double],
         radiusKm: [Float],
@@ -51,25 +59,53 @@ struct SpatialIndex {
     ) {
         let hasEmbeddings = embeddingDimension > 0 && embedding.count == venueCity.count * embeddingDimension
         self.embeddingDimension = hasEmbeddings ? embeddingDimension : 0
-        let side = SpatialIndex.cellsPerSide
-        for (c, city) in cities.enumerated() {
+        var byMarket = [[Int32]](repeating: [], count: markets.count)
+        for v in venueCity.indices where Int(venueCity[v]) < markets.count {
+            byMarket[Int(venueCity[v])].append(Int32(v))
+        }
+        for (c, market) in markets.enumerated() {
             var grid = Grid()
-            grid.lonScale = Geo.kmPerDegreeLongitude(atLatitude: city.latitude)
-            grid.originLatitude = city.latitude - SpatialIndex.cityRadiusKm / Geo.kmPerDegreeLatitude
-            grid.originLongitude = city.longitude - SpatialIndex.cityRadiusKm / grid.lonScale
-            var counts = [Int32](repeating: 0, count: side * side + 1)
-            var cellOf = [Int32](repeating: -1, count: venueCity.count)
-            for v in venueCity.indices where Int(venueCity[v]) == c {
-                guard let cell = SpatialIndex.cell(grid, latitude[v], longitude[v]) else { continue }
-                cellOf[v] = Int32(cell)
+            grid.lonScale = Geo.kmPerDegreeLongitude(atLatitude: market.latitude)
+            // The venues' bounding box, in km east and north of the centre.
+            var box = (minX: 0.0, maxX: 0.0, minY: 0.0, maxY: 0.0)
+            var widest = 0.0
+            if let first = byMarket[c].first {
+                let x = (longitude[Int(first)] - market.longitude) * grid.lonScale
+                let y = (latitude[Int(first)] - market.latitude) * Geo.kmPerDegreeLatitude
+                box = (x, x, y, y)
+            }
+            for v in byMarket[c] {
+                let x = (longitude[Int(v)] - market.longitude) * grid.lonScale
+                let y = (latitude[Int(v)] - market.latitude) * Geo.kmPerDegreeLatitude
+                box = (min(box.minX, x), max(box.maxX, x), min(box.minY, y), max(box.maxY, y))
+                widest = max(widest, Double(radiusKm[Int(v)]))
+            }
+            grid.originLatitude = market.latitude + box.minY / Geo.kmPerDegreeLatitude
+            grid.originLongitude = market.longitude + box.minX / grid.lonScale
+            let width = box.maxX - box.minX
+            let height = box.maxY - box.minY
+            while true {
+                grid.columns = Int((width / grid.cellKm).rounded(.down)) + 1
+                grid.rows = Int((height / grid.cellKm).rounded(.down)) + 1
+                if grid.columns * grid.rows <= SpatialIndex.maximumCells { break }
+                grid.cellKm *= 2
+            }
+            let margin = max(widest, SpatialIndex.marketMarginKm)
+            grid.reachKm = (-margin, width + margin, -margin, height + margin)
+            let cells = grid.columns * grid.rows
+            var counts = [Int32](repeating: 0, count: cells + 1)
+            var cellOf = [Int32](repeating: -1, count: byMarket[c].count)
+            for (k, v) in byMarket[c].enumerated() {
+                guard let cell = SpatialIndex.cell(grid, latitude[Int(v)], longitude[Int(v)]) else { continue }
+                cellOf[k] = Int32(cell)
                 counts[cell + 1] += 1
             }
             for i in 1..<counts.count { counts[i] += counts[i - 1] }
             var fill = counts
-            grid.cellVenues = [Int32](repeating: 0, count: Int(counts[side * side]))
-            for v in cellOf.indices where cellOf[v] >= 0 {
-                let cell = Int(cellOf[v])
-                grid.cellVenues[Int(fill[cell])] = Int32(v)
+            grid.cellVenues = [Int32](repeating: 0, count: Int(counts[cells]))
+            for (k, v) in byMarket[c].enumerated() where cellOf[k] >= 0 {
+                let cell = Int(cellOf[k])
+                grid.cellVenues[Int(fill[cell])] = v
                 fill[cell] += 1
             }
             grid.cellStart = counts
@@ -84,8 +120,8 @@ struct SpatialIndex {
                 }
             }
             grids.append(grid)
-            cityLatitude.append(city.latitude)
-            cityLongitude.append(city.longitude)
+            cityLatitude.append(market.latitude)
+            cityLongitude.append(market.longitude)
         }
     }
 
@@ -94,24 +130,34 @@ struct SpatialIndex {
     @inline(__always)
     static func cell(_ grid: Grid, _ latitude: Double, _ longitude: Double) -> Int? {
         let (x, y) = cellXY(grid, latitude, longitude)
-        let side = cellsPerSide
-        guard x >= 0, y >= 0, x < side, y < side else { return nil }
-        return y * side + x
+        guard x >= 0, y >= 0, x < grid.columns, y < grid.rows else { return nil }
+        return y * grid.columns + x
+    }
+
+    /// Km east and north of the grid's origin.
+    @inline(__always)
+    static func offsetKm(_ grid: Grid, _ latitude: Double, _ longitude: Double) -> (x: Double, y: Double) {
+        ((longitude - grid.originLongitude) * grid.lonScale, (latitude - grid.originLatitude) * Geo.kmPerDegreeLatitude)
     }
 
     @inline(__always)
     static func cellXY(_ grid: Grid, _ latitude: Double, _ longitude: Double) -> (Int, Int) {
-        let y = ((latitude - grid.originLatitude) * Geo.kmPerDegreeLatitude / cellKm)
-        let x = ((longitude - grid.originLongitude) * grid.lonScale / cellKm)
+        let (xKm, yKm) = offsetKm(grid, latitude, longitude)
+        let x = xKm / grid.cellKm
+        let y = yKm / grid.cellKm
         guard x.isFinite, y.isFinite, abs(x) < 1e6, abs(y) < 1e6 else { return (-1, -1) }
         return (Int(x.rounded(.down)), Int(y.rounded(.down)))
     }
 
-    /// The city whose grid contains the location, nearest centre first.
+    /// The market whose area (its venues' bounding box widened by the margin) holds the location, the nearest
+    /// centre first when several do.
     func city(latitude: Double, longitude: Double) -> Int? {
         var best: Int?
         var bestKm = Double.infinity
         for c in cityLatitude.indices {
+            let (x, y) = SpatialIndex.offsetKm(grids[c], latitude, longitude)
+            let reach = grids[c].reachKm
+            guard x >= reach.minX, x <= reach.maxX, y >= reach.minY, y <= reach.maxY else { continue }
             let km = Geo.distanceKm(
                 latitude,
                 longitude,
@@ -124,8 +170,7 @@ struct SpatialIndex {
                 best = c
             }
         }
-        guard let city = best, bestKm <= SpatialIndex.cityRadiusKm * 1.5 else { return nil }
-        return city
+        return best
     }
 
     /// Visits the venues in cells at Chebyshev ring distance 0, 1, 2, ... from the location's cell, up to
@@ -186,18 +231,23 @@ struct SpatialIndex {
     ) {
         let grid = grids[city]
         let (cx, cy) = SpatialIndex.cellXY(grid, latitude, longitude)
-        let side = SpatialIndex.cellsPerSide
-        let maxRing = Int((maxKm / SpatialIndex.cellKm).rounded(.up))
-        guard cx > -maxRing - 1, cy > -maxRing - 1, cx < side + maxRing, cy < side + maxRing else { return }
+        let columns = grid.columns
+        let rows = grid.rows
+        guard maxKm.isFinite, maxKm >= 0 else { return }
+        // Rings past the farthest grid edge hold no cells.
+        let farthest = max(cx, columns - 1 - cx, cy, rows - 1 - cy)
+        let maxRing = min(Int((min(maxKm, 1e5) / grid.cellKm).rounded(.up)), farthest)
+        guard maxRing >= 0, cx > -maxRing - 1, cy > -maxRing - 1, cx < columns + maxRing, cy < rows + maxRing
+        else { return }
         grid.cellStart.withUnsafeBufferPointer { starts in
             do {
                 for ring in 0...maxRing {
-                    for y in (cy - ring)...(cy + ring) where y >= 0 && y < side {
+                    for y in (cy - ring)...(cy + ring) where y >= 0 && y < rows {
                         let edgeRow = y == cy - ring || y == cy + ring
                         var x = cx - ring
                         while x <= cx + ring {
-                            if x >= 0 && x < side {
-                                let cell = y * side + x
+                            if x >= 0 && x < columns {
+                                let cell = y * columns + x
                                 for i in Int(starts[cell])..<Int(starts[cell + 1]) where !visit(i) { return }
                             }
                             // Inside rows only the two edge cells belong to this ring.

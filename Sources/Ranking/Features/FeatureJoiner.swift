@@ -30,7 +30,7 @@ struct RequestFrame {
     var lastOrderDay: Int?
     /// The cart (context items) of an item request, sorted; empty otherwise.
     var cartItems: [Int32] = []
-    /// Cart items per item category (`Marketplace.itemCategories`).
+    /// Cart items per item category (`Catalog.itemCategories`).
     var cartCategoryCounts: [Int] = []
     /// Items bought together with the cart (``ItemPairs``), their counts summed over the cart, sorted by item.
     var cartPartners: [(item: Int32, count: Float)] = []
@@ -60,8 +60,10 @@ struct RequestFrame {
         self.venueIndex = venueIndex
         lonScale = Geo.kmPerDegreeLongitude(atLatitude: latitude)
         city = catalog.city(latitude: latitude, longitude: longitude)
-        // Local time follows the city's time zone, daylight saving included (outside every city: Central Europe).
-        let offset = Int64(Marketplace.cities[city ?? 0].utcOffsetMinutes(atUnixMs: timeUnixMs)) * 60_000
+        // Local time follows the market's time zone, daylight saving included (outside every market: the first
+        // market's, UTC when the catalog has none).
+        let market = catalog.markets.isEmpty ? nil : catalog.markets[city ?? 0]
+        let offset = Int64(market?.utcOffsetMinutes(atUnixMs: timeUnixMs) ?? 0) * 60_000
         let localMs = timeUnixMs + offset
         let localDay = Int((Double(localMs) / 86_400_000).rounded(.down))
         let utcDay = Int((Double(timeUnixMs) / 86_400_000).rounded(.down))
@@ -197,7 +199,7 @@ struct RequestFrame {
     /// Sets the cart of an item request: what is in it by category, and what is bought together with it.
     mutating func setCart(_ items: [Int32], catalog: Catalog, pairs: ItemPairs?) {
         cartItems = items.sorted()
-        cartCategoryCounts = [Int](repeating: 0, count: Marketplace.itemCategories.count)
+        cartCategoryCounts = [Int](repeating: 0, count: max(catalog.itemCategories.count, 1))
         itemPairs = pairs
         var direct: [(item: Int32, count: Float)] = []
         var walk: [(item: Int32, count: Float)] = []
@@ -327,7 +329,7 @@ public enum FeatureJoiner {
     ) {
         let width = venueFeatures.count
         let nan = Double.nan
-        let d = Marketplace.embeddingDimension
+        let d = catalog.embeddingDimension
         let user = frame.userIndex
         let known = user != nil
         let hasOrders = frame.orderCount > 0
@@ -385,12 +387,14 @@ public enum FeatureJoiner {
                             out[o + 14] = nan
                         }
                         out[o + 15] = brand >= 0 ? Double(frame.brandCount(brand)) : 0
-                        out[o + 16] = Double(catalog.userAffinity[user * Marketplace.cuisines.count + cuisine]) / 255
+                        out[o + 16] = Double(catalog.userAffinity[user * catalog.cuisines.count + cuisine]) / 255
                         out[o + 17] = hasOrders ? price - frame.averagePriceLevel : nan
                         var dot: Float = 0
-                        let ue = userEmbedding.baseAddress! + user * d
-                        let ve = venueEmbedding.baseAddress! + v * d
-                        for k in 0..<d { dot += ue[k] * ve[k] }
+                        if d > 0 {
+                            let ue = userEmbedding.baseAddress! + user * d
+                            let ve = venueEmbedding.baseAddress! + v * d
+                            for k in 0..<d { dot += ue[k] * ve[k] }
+                        }
                         out[o + 18] = Double(dot)
                         out[o + 19] = Double(frame.covisitWeight(v32))
                     } else {
@@ -441,7 +445,7 @@ public enum FeatureJoiner {
                 out[o + 9] = frame.venueHistoryIndex(Int32(v)).map { Double(frame.venueHistory[$0].count) } ?? 0
                 out[o + 10] = Double(frame.orderCount)
                 out[o + 11] = frame.averagePriceLevel
-                out[o + 12] = Double(catalog.userAffinity[user * Marketplace.cuisines.count + cuisine]) / 255
+                out[o + 12] = Double(catalog.userAffinity[user * catalog.cuisines.count + cuisine]) / 255
             } else {
                 for j in 8...12 { out[o + j] = nan }
             }

@@ -888,7 +888,7 @@ public final class RankingEngine: @unchecked Sendable {
         }
         let venueIndex = inputs.venueIndex
         let userIndex = catalog.userIndex(userID)
-        // Location: the caller's, else the user's home, else the market's centre, else the largest city.
+        // Location: the caller's, else the user's home, else the market's centre, else the largest market's.
         var latitude = context.latitude
         var longitude = context.longitude
         if latitude == 0 && longitude == 0 {
@@ -898,10 +898,10 @@ public final class RankingEngine: @unchecked Sendable {
             } else if let v = venueIndex {
                 latitude = catalog.venueLatitude[v]
                 longitude = catalog.venueLongitude[v]
-            } else {
-                let city = Marketplace.cityIndex(market: context.market) ?? 0
-                latitude = Marketplace.cities[city].latitude
-                longitude = Marketplace.cities[city].longitude
+            } else if !catalog.markets.isEmpty {
+                let market = catalog.markets[catalog.marketIndex(context.market) ?? 0]
+                latitude = market.latitude
+                longitude = market.longitude
             }
         }
         let timeMs =
@@ -940,7 +940,7 @@ public final class RankingEngine: @unchecked Sendable {
                 return catalog.venueIndex(id) ?? catalog.itemIndex(id).map { Int(catalog.itemVenue[$0]) }
             }
         }
-        if frame.city == nil, let market = Marketplace.cityIndex(market: context.market) { frame.city = market }
+        if frame.city == nil, let market = catalog.marketIndex(context.market) { frame.city = market }
         if !inputs.contextItems.isEmpty { frame.setCart(inputs.contextItems, catalog: catalog, pairs: state.itemPairs) }
         var request = CandidateRequest(
             catalog: catalog,

@@ -6,7 +6,7 @@ struct SurfaceInputs {
     /// The venue an item surface ranks in: `venue_id`'s, or the context items' venue.
     var venueIndex: Int?
     /// The category's tag bit (``Catalog``'s `venueTags`), or 0.
-    var categoryTags: UInt32 = 0
+    var categoryTags: UInt64 = 0
     /// The context items, sorted and without repeats.
     var contextItems: [Int32] = []
 
@@ -32,14 +32,18 @@ struct SurfaceInputs {
         }
 
         if inputs.contains(.category) {
-            let known = Marketplace.cuisines.joined(separator: ", ")
+            let cuisines = catalog.cuisines
+            // The catalog's cuisines, the first 20 of a long list.
+            let known =
+                cuisines.prefix(20).joined(separator: ", ")
+                + (cuisines.count > 20 ? " and \(cuisines.count - 20) more" : "")
             guard !category.isEmpty else {
                 throw RankingError.invalidArgument("category is required for surface \(name); one of: \(known)")
             }
-            guard let cuisine = Marketplace.cuisines.firstIndex(of: category) else {
+            guard let cuisine = cuisines.firstIndex(of: category), cuisine < Catalog.maximumCuisines else {
                 throw RankingError.invalidArgument("unknown category \(quoted(category)); one of: \(known)")
             }
-            resolved.categoryTags = UInt32(1) << UInt32(cuisine)
+            resolved.categoryTags = UInt64(1) << UInt64(cuisine)
         } else if !category.isEmpty {
             try refuseUnexpected(.category, field: "category")
         }

@@ -78,7 +78,7 @@ struct Reranker {
                 continue
             }
             if kind == .venues && index >= 0 && !config.cuisineBoosts.isEmpty {
-                let name = Marketplace.cuisines[Int(catalog.venueCuisine[Int(index)])]
+                let name = catalog.cuisines[Int(catalog.venueCuisine[Int(index)])]
                 adjusted[i] += config.cuisineBoosts[name] ?? 0
             }
             kept.append(i)
@@ -143,7 +143,7 @@ struct Reranker {
         var pool = Array(sorted.prefix(poolSize))
         var result: [Int] = []
         result.reserveCapacity(sorted.count)
-        var cuisineCount = [Int](repeating: 0, count: Marketplace.cuisines.count)
+        var cuisineCount = [Int](repeating: 0, count: max(catalog.cuisines.count, 1))
         var deferred: [Int] = []
         // Per pool entry, read once: score, tier, cuisine (-1: unknown venue) and brand slot (-1: no brand), where
         // slots number the pool's distinct brands so the cap check is an array read, not a search.
@@ -262,7 +262,7 @@ struct Reranker {
         var newPositions: [Int] = []
         for (p, i) in order.enumerated() where p > config.explorationSlot {
             let v = candidates[i]
-            if v >= 0 && Int(catalog.venueCreatedDay[Int(v)]) > request.day - Marketplace.newVenueDays
+            if v >= 0 && Int(catalog.venueCreatedDay[Int(v)]) > request.day - Catalog.newVenueDays
                 && !fullBrands.contains(catalog.venueBrand[Int(v)])
             {
                 newPositions.append(p)

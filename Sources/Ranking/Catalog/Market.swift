@@ -1,0 +1,58 @@
+import Foundation
+
+/// A market of the catalog, such as a city: the code its venues and users carry in their `market` attribute, the
+/// IANA time zone its local time follows, and its centre. All three come from the snapshot: the zone is the one its
+/// venues' opening hours are written in, the centre the mean of its venues' locations (of its users' homes when it
+/// has no venues).
+public struct Market: Sendable, Equatable {
+    /// Market code, as in `RequestContext.market` (e.g. "hel").
+    public let code: String
+    /// IANA name of the time zone, e.g. "Europe/Helsinki": opening hours and the hour of day follow its
+    /// daylight-saving rules.
+    public let timeZone: String
+    /// Latitude of the centre, where a request naming the market but no location is placed.
+    public let latitude: Double
+    /// Longitude of the centre.
+    public let longitude: Double
+    /// The zone itself, looked up once.
+    private let zone: TimeZone
+
+    /// A market; a `timeZone` the machine does not know is read as UTC (snapshots are validated, so a loaded
+    /// catalog's zones are known).
+    public init(code: String, timeZone: String, latitude: Double, longitude: Double) {
+        self.code = code
+        self.timeZone = timeZone
+        self.latitude = latitude
+        self.longitude = longitude
+        zone = TimeZone(identifier: timeZone) ?? .gmt
+    }
+
+    public static func == (a: Market, b: Market) -> Bool {
+        a.code == b.code && a.timeZone == b.timeZone && a.latitude == b.latitude && a.longitude == b.longitude
+    }
+
+    /// Local time's offset from UTC at the instant `unixMs`, in minutes (e.g. 180 in Helsinki in summer, 120 in
+    /// winter).
+    public func utcOffsetMinutes(atUnixMs unixMs: Int64) -> Int {
+        zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(unixMs) / 1000)) / 60
+    }
+}
+
+/// Distances on the scale of a city, where an equirectangular projection is accurate to well under 1%.
+enum Geo {
+    static let kmPerDegreeLatitude = 110.574
+    static let kmPerDegreeLongitudeAtEquator = 111.320
+
+    /// Kilometres per degree of longitude at `latitude`.
+    @inline(__always)
+    static func kmPerDegreeLongitude(atLatitude latitude: Double) -> Double {
+        kmPerDegreeLongitudeAtEquator * cos(latitude * .pi / 180)
+    }
+
+    @inline(__always)
+    static func distanceKm(_ lat1: Double, _ lon1: Double, _ lat2: Double, _ lon2: Double, lonScale: Double) -> Double {
+        let dy = (lat2 - lat1) * kmPerDegreeLatitude
+        let dx = (lon2 - lon1) * lonScale
+        return (dx * dx + dy * dy).squareRoot()
+    }
+}
