@@ -209,22 +209,33 @@ struct MarketplaceImport {
         guard let userMarket = users.column("market"), let home = users.column("home") else {
             throw CatalogMappingError("user.pb", "users need a home and a market")
         }
-        // Every code named, by text, then each entity's code.
+        // Every code some venue or user carries (a value the schema declares but nobody uses is no market), then
+        // each entity's.
         var codeOf: [String: Int] = [:]
         var codes: [String] = []
         func positions(_ market: AttributeColumn, _ table: EntityTable, file: String) throws -> [Int] {
-            let entry = (0..<market.names.count).map { k -> Int in
-                let name = market.names[k]
-                if let known = codeOf[name] { return known }
-                codeOf[name] = codes.count
-                codes.append(name)
-                return codes.count - 1
-            }
+            var entry = [Int](repeating: -1, count: market.names.count)
             return try (0..<table.count).map { k in
                 guard market.present[k], market.codes[k] >= 0 else {
-                    throw CatalogMappingError(file, record: table.ids[k], field: "market", "no market")
+                    throw CatalogMappingError(
+                        file,
+                        record: table.ids[k],
+                        field: "market",
+                        "no market (the engine needs one per venue and user)"
+                    )
                 }
-                return entry[Int(market.codes[k])]
+                let code = Int(market.codes[k])
+                if entry[code] < 0 {
+                    let name = market.names[code]
+                    if let known = codeOf[name] {
+                        entry[code] = known
+                    } else {
+                        codeOf[name] = codes.count
+                        entry[code] = codes.count
+                        codes.append(name)
+                    }
+                }
+                return entry[code]
             }
         }
         let venueCodes = try positions(venueMarket, venues, file: "venue.pb")
@@ -345,7 +356,12 @@ struct MarketplaceImport {
         var unknownTags = 0
         for v in 0..<n {
             guard cuisine.present[v], cuisine.codes[v] >= 0, let index = cuisineOf[Int(cuisine.codes[v])] else {
-                throw CatalogMappingError(file, record: t.ids[v], field: "cuisine", "no cuisine")
+                throw CatalogMappingError(
+                    file,
+                    record: t.ids[v],
+                    field: "cuisine",
+                    "no cuisine (the engine needs one per venue)"
+                )
             }
             c.venueCuisine[v] = UInt8(index)
             var bits = UInt64(1) << UInt64(index)

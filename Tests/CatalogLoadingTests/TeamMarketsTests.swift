@@ -156,6 +156,89 @@ import Testing
         )
     }
 
+    /// The demo's schema with `edit` applied to one attribute of one kind.
+    static func schema(_ kind: String, _ name: String, _ edit: (inout AttributeSpec) -> Void) throws -> CatalogSchema {
+        var schema = try MarketplaceDemo.schema()
+        let k = schema.kinds.firstIndex { $0.name == kind }!
+        let a = schema.kinds[k].attributes.firstIndex { $0.name == name }!
+        edit(&schema.kinds[k].attributes[a])
+        return schema
+    }
+
+    @Test func theSchemaCheckNamesWhatTheEngineCannotMap() throws {
+        let cases: [(CatalogSchema, String)] = [
+            (
+                try Self.schema("user", "embedding") { $0.dimension = 8 },
+                "venue.embedding has dimension 16 and user.embedding 8; the engine scores their dot product"
+            ),
+            (
+                try Self.schema("venue", "cuisine") { $0.values = nil },
+                "user.cuisine_affinity holds one value per cuisine, so venue.cuisine must declare its values"
+            ),
+            (
+                try Self.schema("venue", "cuisine") { $0.values = Array(Self.cuisines.prefix(15)) },
+                "user.cuisine_affinity has dimension 16, one per cuisine needs 15 (the values venue.cuisine declares)"
+            ),
+            (
+                try Self.schema("venue", "cuisine") { $0.values = (0..<65).map { "c\($0)" } },
+                "venue.cuisine declares 65 values; the engine keeps at most 64 cuisines"
+            ),
+        ]
+        #expect(MarketplaceImport.check(schema: try MarketplaceDemo.schema()).isEmpty)
+        for (schema, words) in cases {
+            let problems = MarketplaceImport.check(schema: schema)
+            #expect(problems.contains { $0.hasPrefix(words) }, "\(problems)")
+        }
+    }
+
+    /// Writes the demo's first `venues` venues (no items, no users) with `schema`, each edited by `edit`, and returns
+    /// why the loader refused them.
+    static func refusal(
+        _ schema: CatalogSchema,
+        venues: Int = 10,
+        _ edit: (Int, inout EntityRecord) -> Void
+    ) throws -> String {
+        let folder = try DemoSnapshotTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap").path
+        let writer = try SnapshotWriter(schema: schema, directory: path)
+        for v in 0..<venues {
+            var record = demo.venueRecord(v)
+            edit(v, &record)
+            try writer.append(record, kind: "venue")
+        }
+        try writer.finish()
+        let refused = #expect(throws: SnapshotRefused.self) { try CatalogLoader.load(directory: path) }
+        return refused?.description ?? ""
+    }
+
+    @Test func moreCuisinesThanTagBitsAreRefused() throws {
+        // No declared values and no affinity: the cuisines are whatever the venues name, here 70 of them.
+        var schema = try Self.schema("venue", "cuisine") { $0.values = nil }
+        let user = schema.kinds.firstIndex { $0.name == "user" }!
+        schema.kinds[user].attributes.removeAll { $0.name == "cuisine_affinity" }
+        let report = try Self.refusal(schema, venues: 70) { v, record in
+            record.attributes["cuisine"] = .category("c\(v)")
+            record.attributes["tags"] = nil
+        }
+        #expect(
+            report.contains("venue.pb: cuisine: 70 distinct cuisines; the engine keeps at most 64"),
+            "\(report)"
+        )
+    }
+
+    @Test func aVenueWithoutAMarketOrACuisineIsRefusedNamingIt() throws {
+        let schema = try Self.schema("venue", "market") { $0.required = false }
+        let market = try Self.refusal(schema) { v, record in if v == 3 { record.attributes["market"] = nil } }
+        #expect(
+            market.contains("venue.pb: v4: market: no market (the engine needs one per venue and user)"),
+            "\(market)"
+        )
+        let optional = try Self.schema("venue", "cuisine") { $0.required = false }
+        let cuisine = try Self.refusal(optional) { v, record in if v == 5 { record.attributes["cuisine"] = nil } }
+        #expect(cuisine.contains("venue.pb: v6: cuisine: no cuisine (the engine needs one per venue)"), "\(cuisine)")
+    }
+
     @Test func aCuisineTheSchemaDoesNotDeclareIsAProblemWithItsRecord() throws {
         let folder = try DemoSnapshotTests.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
