@@ -4,6 +4,7 @@ A good snapshot is swapped in on SIGHUP or when the `current` symlink is repoint
 broken one is refused with a log line naming the problem, and the old one keeps serving.
 """
 
+import json
 import os
 import pathlib
 import shutil
@@ -242,3 +243,70 @@ def test_a_teams_own_ids_are_served_from_csv_to_answer(bin_dir, servers, protos,
         items = [item for section in stub.Recommend(menu, timeout=CALL_TIMEOUT_S) for item in section.items]
         assert {item.item_id for item in items} == {"sku-100", "sku-101"}
         assert all(item.venue_id == "luigis-mitte" for item in items)
+
+
+# A team in New York with its own cuisines: nothing of it is in the demo.
+NYC_VENUES = """id,name,location,market,delivery_radius,opening_hours,cuisine,tags,price_level,rating
+ramen-ya,Ramen Ya,"40.7306,-73.9866",nyc,3000,America/New_York; mon-sun 11:00-23:00,ramen,ramen,2,4.5
+taco-stand,Taco Stand,"40.7312,-73.9890",nyc,3000,America/New_York; mon-sun 11:00-23:00,tacos,tacos|bagels,1,4.1
+bagel-bar,Bagel Bar,"40.7290,-73.9850",nyc,3000,America/New_York; mon-sun 06:00-15:00,bagels,bagels,1,4.3
+"""
+NYC_ITEMS = """id,name,venue,category,price
+shoyu,Shoyu ramen,ramen-ya,bowl,14
+al-pastor,Al pastor,taco-stand,plate,4
+everything,Everything bagel,bagel-bar,bagel,3
+"""
+NYC_USERS = """id,home,market,orders,ordered_items
+ny-1,"40.7300,-73.9870",nyc,ramen-ya:order:2024-04-28T23:05:00Z,shoyu:order:2024-04-28T23:05:00Z
+"""
+# Wednesday 2024-05-01 21:30 in New York (EDT, UTC-4): 03:30 on Thursday in Berlin, when nothing would be open.
+NYC_TIME_MS = 1_714_613_400_000
+
+
+def test_a_teams_own_market_and_cuisines_are_served(bin_dir, servers, protos, tmp_path):
+    """A market and cuisines the demo has never heard of: the schema declares the team's cuisines and menu
+    sections, the loader takes the market, its time zone and its centre from the venues, and Recommend over gRPC
+    answers in New York's local time, with the team's cuisines as category pages."""
+    schema = json.loads((pathlib.Path(__file__).resolve().parents[2] / "schemas" / "marketplace.json").read_text())
+    for kind in schema["kinds"]:
+        for attribute in kind["attributes"]:
+            if (kind["name"], attribute["name"]) in (("venue", "cuisine"), ("venue", "tags")):
+                attribute["values"] = ["ramen", "tacos", "bagels"]
+            if (kind["name"], attribute["name"]) == ("item", "category"):
+                attribute["values"] = ["bowl", "plate", "bagel"]
+            if attribute["name"] == "cuisine_affinity":
+                attribute["dimension"] = 3
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "venue.csv").write_text(NYC_VENUES)
+    (inputs / "item.csv").write_text(NYC_ITEMS)
+    (inputs / "user.csv").write_text(NYC_USERS)
+    built = subprocess.run([str(bin_dir / "rankctl"), "snapshot", "build", "--schema", str(tmp_path / "schema.json"),
+                            "--input", str(inputs), "--out", str(tmp_path / "snap"), "--snapshot-id", "nyc-1"],
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    server = servers.start_rankd(bin_dir, "--snapshot", str(tmp_path / "snap"))
+    assert "serving: snapshot nyc-1" in server.log_text(), server.log_text()
+
+    ranking = protos.ranking
+    evening = ranking.Context(request_time_unix_ms=NYC_TIME_MS, request_id="nyc")
+    with grpc.insecure_channel(server.address) as channel:
+        stub = protos.ranking_grpc.RankingServiceStub(channel)
+
+        def answered(request):
+            return [item.item_id for section in stub.Recommend(request, timeout=CALL_TIMEOUT_S)
+                    for item in section.items]
+
+        # At 21:30 local the two evening venues are open and the bagel bar (06:00-15:00) is not.
+        found = answered(ranking.RecommendRequest(user_id="ny-1", surface="discovery", context=evening, limit=10))
+        assert set(found) == {"ramen-ya", "taco-stand"}, found
+        # The team's cuisines are category pages: tacos is the taco stand's primary cuisine.
+        page = answered(ranking.RecommendRequest(user_id="ny-1", surface="category", context=evening, limit=10,
+                                                 category="tacos"))
+        assert page == ["taco-stand"], page
+        # A cuisine of the demo is not this catalog's: refused, naming the catalog's own.
+        with pytest.raises(grpc.RpcError) as refused:
+            answered(ranking.RecommendRequest(user_id="ny-1", surface="category", context=evening, category="pizza"))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "one of: ramen, tacos, bagels" in refused.value.details(), refused.value.details()
