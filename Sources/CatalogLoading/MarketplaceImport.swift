@@ -412,6 +412,7 @@ struct MarketplaceImport {
         c.brandCount = Int(c.venueBrand.max() ?? -1) + 1
         c.venueDisplay = DisplayValues.columns(t, targets: targets)
         c.venueIDs = try MarketplaceImport.ids(t.ids, prefix: "v", file: file)
+        c.venueNumbers = MarketplaceImport.otherNumbers(t)
         if weekly > 0 {
             // Only when some venue's week is not one interval a day: otherwise the daily columns are exact.
             c.venueHoursStart = hoursStart
@@ -426,6 +427,18 @@ struct MarketplaceImport {
             )
         }
         return allPopular
+    }
+
+    /// The number attributes of a kind that the mapping does not read (`expected`), NaN where an entity has none: the
+    /// columns surfaces may name as attribute features.
+    static func otherNumbers(_ t: EntityTable) -> [String: [Double]] {
+        let mapped = expected[t.kind.name] ?? [:]
+        var out: [String: [Double]] = [:]
+        for spec in t.kind.attributes where spec.type == .number && mapped[spec.name] == nil {
+            guard let column = t.column(spec.name) else { continue }
+            out[spec.name] = numbers(column, t.count, default: .nan) { $0 }
+        }
+        return out
     }
 
     /// A number column converted per entity, `fallback` where an entity has no value.
@@ -529,6 +542,7 @@ struct MarketplaceImport {
         }
         c.itemDisplay = DisplayValues.columns(t, targets: targets, order: order)
         c.itemIDs = try MarketplaceImport.ids(t.ids, prefix: "i", order: order, file: file)
+        c.itemNumbers = MarketplaceImport.otherNumbers(t).mapValues { ordered($0) }
         c.venueItemStart = [Int32](repeating: 0, count: c.venueCount + 1)
         for i in 0..<n { c.venueItemStart[Int(c.itemVenue[i]) + 1] = Int32(i + 1) }
         for v in 0..<c.venueCount where c.venueItemStart[v + 1] < c.venueItemStart[v] {

@@ -33,6 +33,10 @@ public struct CatalogColumns: Sendable {
     public var itemCategories: [String] = []
     /// Floats per venue and per user embedding (0 when the snapshot has none).
     public var embeddingDimension = 0
+    /// The venues' and items' number attributes the engine does not read itself, by attribute name, one value per
+    /// venue (item) in position order, NaN where it has none: what surfaces' attribute features read.
+    public var venueNumbers: [String: [Double]] = [:]
+    public var itemNumbers: [String: [Double]] = [:]
 
     // MARK: Venues
     /// Number of venues; venue index `k` has id "v\(k + 1)".
@@ -147,6 +151,8 @@ public final class Catalog: Sendable {
     public let cuisines: [String]
     public let itemCategories: [String]
     public let embeddingDimension: Int
+    public let venueNumbers: [String: [Double]]
+    public let itemNumbers: [String: [Double]]
     /// Each market's position in `markets`, by code.
     private let marketByCode: [String: Int]
 
@@ -252,6 +258,8 @@ public final class Catalog: Sendable {
         cuisines = c.cuisines
         itemCategories = c.itemCategories
         embeddingDimension = c.embeddingDimension
+        venueNumbers = c.venueNumbers
+        itemNumbers = c.itemNumbers
         marketByCode = Dictionary(c.markets.enumerated().map { ($1.code, $0) }, uniquingKeysWith: { first, _ in first })
         venueCount = c.venueCount
         venueLatitude = c.venueLatitude
@@ -318,6 +326,8 @@ public final class Catalog: Sendable {
         c.cuisines = cuisines
         c.itemCategories = itemCategories
         c.embeddingDimension = embeddingDimension
+        c.venueNumbers = venueNumbers
+        c.itemNumbers = itemNumbers
         c.venueCount = venueCount
         c.venueLatitude = venueLatitude
         c.venueLongitude = venueLongitude
@@ -375,7 +385,8 @@ public final class Catalog: Sendable {
         let venues = venueBytes
         let items =
             b(itemVenue) + b(itemCategory) + b(itemPrice) + b(itemPopularity) + b(itemPopularityRank)
-            + b(itemAvailable) + venueDisplay.memoryBytes + itemDisplay.memoryBytes + venueIDs.memoryBytes
+            + b(itemAvailable) + itemNumbers.values.reduce(0) { $0 + b($1) } + venueDisplay.memoryBytes
+            + itemDisplay.memoryBytes + venueIDs.memoryBytes
             + itemIDs.memoryBytes + userIDs.memoryBytes
         return venues + items + userBytes
     }
@@ -389,6 +400,7 @@ public final class Catalog: Sendable {
             + b(venuePopularity) + b(venueImpressions) + b(venueClicks) + b(venueEmbedding) + b(venueItemStart)
             + b(covisitStart) + b(covisitVenue) + b(covisitWeight) + spatial.memoryBytes
             + cityVenuesByPopularity.reduce(0) { $0 + b($1) } + cityNewVenues.reduce(0) { $0 + b($1) }
+            + venueNumbers.values.reduce(0) { $0 + b($1) }
     }
 
     var userBytes: Int {

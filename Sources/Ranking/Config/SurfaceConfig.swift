@@ -107,6 +107,18 @@ public struct PipelineConfig: Codable, Sendable {
             }
             surface.rerank.problems(at: at + ["rerank"], report: report)
             surface.online?.problems(kind: surface.kind, at: at + ["online"], report: report)
+            var featureNames = Set(FeatureJoiner.featureNames(for: surface.kind))
+            for (i, feature) in (surface.attributes ?? []).enumerated() {
+                if feature.name.isEmpty || !featureNames.insert(feature.name).inserted {
+                    report(
+                        at + ["attributes", "\(i)", "name"],
+                        "feature \(SurfaceInputs.quoted(feature.name)) is empty or named twice"
+                    )
+                }
+            }
+            for feature in surface.online?.features ?? [] where featureNames.contains(feature.name) {
+                report(at + ["online"], "feature \(feature.name) is both an attribute and an online feature")
+            }
             for (i, input) in (surface.requires ?? []).enumerated() where !input.kinds.contains(surface.kind) {
                 report(
                     at + ["requires", "\(i)"],
@@ -279,13 +291,31 @@ public struct SurfaceConfig: Codable, Sendable {
     /// What the surface reads from the online state (what users did since the snapshot); nil: only the orders that
     /// count in the user's history. docs/events.md.
     public var online: SurfaceOnlineConfig?
+    /// Number attributes of the snapshot's venues (venue surfaces) or items (item surfaces) that models read as
+    /// features, each under its feature name: an attribute the data team adds becomes a feature without a code change.
+    public var attributes: [AttributeFeatureConfig]?
 
     /// The inputs Recommend needs, defaults applied.
     public var inputs: [SurfaceInput] { requires ?? (kind == .venueItems ? [.venue] : []) }
 
-    /// Every feature the surface computes, in row order: the kind's joined features, then its online features.
+    /// Every feature the surface computes, in row order: the kind's joined features, its attribute features, then
+    /// its online features.
     public var featureNames: [String] {
-        FeatureJoiner.featureNames(for: kind) + (online?.features ?? []).map(\.name)
+        FeatureJoiner.featureNames(for: kind) + (attributes ?? []).map(\.name) + (online?.features ?? []).map(\.name)
+    }
+}
+
+/// A number attribute of the catalog read as a model feature on a marketplace surface.
+public struct AttributeFeatureConfig: Codable, Sendable, Equatable {
+    /// The feature's name, as models, weights and Rank's caller features use it.
+    public var name: String
+    /// The attribute of the surface's kind (`venue` or `item` in the schema): a `number` the engine does not read
+    /// itself. An entity without a value, or a candidate the catalog does not have, is missing (NaN).
+    public var attribute: String
+
+    public init(name: String, attribute: String) {
+        self.name = name
+        self.attribute = attribute
     }
 }
 

@@ -17,11 +17,45 @@ struct ResolvedSurface: Sendable {
     /// Every feature it computes, in row order (``SurfaceConfig/featureNames``), and each one's column.
     let featureNames: [String]
     let featureIndex: [String: Int]
-    /// Its online features (columns after the joined ones) and the rule that drops what was just interacted with.
+    /// Its attribute features' catalog columns (after the joined features), one value per venue or item.
+    let attributeColumns: [[Double]]
+    /// Its online features (columns after the attribute features) and the rule that drops what was just interacted
+    /// with.
     let online: [OnlineFeature]
     let excludeRecent: RecentRule?
     /// The surface as each combination of experiment variants changes it, by ``ExperimentPlan`` key.
     var variants: [String: ResolvedSurface] = [:]
+}
+
+extension ResolvedSurface {
+    /// The feature rows of `candidates` in the surface's row order: the joined features, the attribute features
+    /// (missing for a candidate the catalog does not have), and the online features missing, for the caller to fill.
+    func joinedRows(catalog: Catalog, frame: RequestFrame, candidates: [Int32]) -> [Double] {
+        let width = featureNames.count
+        let attributes = attributeColumns.count
+        let joined = width - online.count - attributes
+        // The join writes every joined value of every row, so the buffer needs no zeroing first.
+        return [Double](unsafeUninitializedCapacity: candidates.count * width) { buffer, initialized in
+            FeatureJoiner.join(
+                kind: config.kind,
+                catalog: catalog,
+                frame: frame,
+                candidates: candidates,
+                stride: width,
+                into: buffer
+            )
+            if joined < width {
+                for (r, c) in candidates.enumerated() {
+                    let base = r * width + joined
+                    for (k, column) in attributeColumns.enumerated() {
+                        buffer[base + k] = c >= 0 && Int(c) < column.count ? column[Int(c)] : .nan
+                    }
+                    for j in attributes..<(width - joined) { buffer[base + j] = .nan }
+                }
+            }
+            initialized = candidates.count * width
+        }
+    }
 }
 
 /// One immutable snapshot of what the engine serves: catalog, configuration and models. Requests take a
@@ -173,6 +207,20 @@ extension EngineState {
         let fail = { (message: String) -> Error in RankingError.invalidArgument("surface \(name): \(message)") }
         var online: [OnlineFeature] = []
         var seen = Set(FeatureJoiner.featureNames(for: surface.kind))
+        let numbers = surface.kind == .venues ? catalog.venueNumbers : catalog.itemNumbers
+        let attributeColumns = try (surface.attributes ?? []).map { feature -> [Double] in
+            guard seen.insert(feature.name).inserted else { throw fail("feature \(feature.name) is named twice") }
+            guard let column = numbers[feature.attribute] else {
+                let kindName = surface.kind == .venues ? "venue" : "item"
+                let known = numbers.keys.sorted()
+                throw fail(
+                    "feature \(feature.name): the snapshot's \(kindName)s have no number attribute "
+                        + "\(feature.attribute) beyond those the engine reads itself ("
+                        + (known.isEmpty ? "they have none" : "they have: " + known.joined(separator: ", ")) + ")"
+                )
+            }
+            return column
+        }
         for feature in surface.online?.features ?? [] {
             guard seen.insert(feature.name).inserted else { throw fail("feature \(feature.name) is named twice") }
             guard
@@ -199,6 +247,7 @@ extension EngineState {
             metrics: metrics,
             featureNames: featureNames,
             featureIndex: Dictionary(featureNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
+            attributeColumns: attributeColumns,
             online: online,
             excludeRecent: try surface.online?.excludeRecent.map {
                 try RecentRule($0, "online excludeRecent", fail: fail)

@@ -628,24 +628,9 @@ public final class RankingEngine: @unchecked Sendable {
         // 2. Features.
         let n = run.candidates.count
         let nativeWidth = surface.featureNames.count
-        let joinedWidth = nativeWidth - surface.online.count
+        let joinedWidth = nativeWidth - surface.online.count - surface.attributeColumns.count
         let featuresDeadline = stageDeadline(surface.config.stageBudgets.features)
-        // The join writes every joined value of every row and the online features start missing, so the buffer
-        // needs no zeroing first.
-        var nativeRows = [Double](unsafeUninitializedCapacity: n * nativeWidth) { buffer, initialized in
-            FeatureJoiner.join(
-                kind: kind,
-                catalog: catalog,
-                frame: frame,
-                candidates: run.candidates,
-                stride: nativeWidth,
-                into: buffer
-            )
-            if joinedWidth < nativeWidth {
-                for r in 0..<n { for j in joinedWidth..<nativeWidth { buffer[r * nativeWidth + j] = .nan } }
-            }
-            initialized = n * nativeWidth
-        }
+        var nativeRows = surface.joinedRows(catalog: catalog, frame: frame, candidates: run.candidates)
         if !surface.online.isEmpty {
             // Copies, not `run` itself: a closure that captures `run` would make every later access to it checked
             // at run time as a whole, and `run.order.removeAll { run.candidates… }` below would then trap.
@@ -661,7 +646,7 @@ public final class RankingEngine: @unchecked Sendable {
                 return made
             }
             for (k, feature) in surface.online.enumerated() {
-                let column = joinedWidth + k
+                let column = joinedWidth + surface.attributeColumns.count + k
                 feature.fill(candidates: candidates, state: onlineState, ids: candidateIDs) { r, value in
                     nativeRows[r * nativeWidth + column] = value
                 }

@@ -58,29 +58,13 @@ public final class StageProbe: @unchecked Sendable {
         Self.join(prepared, catalog: catalog, candidates: candidates).first ?? 0
     }
 
-    /// The feature rows of `candidates` in the surface's native order, the online features missing.
+    /// The feature rows of `candidates` in the surface's row order, the online features missing.
     private static func join(
         _ prepared: RankingEngine.PreparedRequest,
         catalog: Catalog,
         candidates: [Int32]
     ) -> [Double] {
-        let surface = prepared.surface
-        let width = surface.featureNames.count
-        return [Double](unsafeUninitializedCapacity: candidates.count * width) { buffer, initialized in
-            FeatureJoiner.join(
-                kind: surface.config.kind,
-                catalog: catalog,
-                frame: prepared.frame,
-                candidates: candidates,
-                stride: width,
-                into: buffer
-            )
-            let joined = width - surface.online.count
-            for r in 0..<candidates.count {
-                for j in joined..<width { buffer[r * width + j] = .nan }
-            }
-            initialized = candidates.count * width
-        }
+        prepared.surface.joinedRows(catalog: catalog, frame: prepared.frame, candidates: candidates)
     }
 
     /// Scores every candidate with the surface's model in its two phases (the first trees on all, every tree on the
