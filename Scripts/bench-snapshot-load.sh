@@ -56,7 +56,8 @@ start_and_measure() {
   pid=$!
   local waited=0
   until grep -q "serving:" "$logfile" 2>/dev/null; do
-    if ! kill -0 "$pid" 2>/dev/null || [ $waited -gt 6000 ]; then
+    # A refused first load leaves rankd up and NOT_SERVING: its log says so, and there is nothing to wait for.
+    if ! kill -0 "$pid" 2>/dev/null || [ $waited -gt 6000 ] || grep -q "could not load snapshot" "$logfile"; then
       log "$name did not serve $snapshot; see $logfile"
       kill "$pid" 2>/dev/null || true
       return 1

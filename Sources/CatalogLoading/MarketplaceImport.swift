@@ -20,7 +20,8 @@ public struct CatalogMappingError: Error, CustomStringConvertible, Sendable {
 ///
 /// Markets, cuisines and menu sections are the snapshot's own: the markets its venues and users name (each with the
 /// time zone its venues' opening hours are written in and the mean of their locations as its centre), and the values
-/// the schema declares for `cuisine` and item `category` (else the distinct values found, in alphabetical order).
+/// the schema declares for `cuisine` and item `category` (without them, the order the schema implied before it could
+/// declare them when every value fits it, else the distinct values found, in alphabetical order).
 /// Items are regrouped by venue, so a menu is a range of item positions.
 struct MarketplaceImport {
     let referenceDay: Int
@@ -77,21 +78,14 @@ struct MarketplaceImport {
                 "venue.embedding has dimension \(venue) and user.embedding \(user); the engine scores their dot product"
             )
         }
-        if let affinity = schema.kind(named: "user")?.attribute(named: "cuisine_affinity"), affinity.type == .embedding
+        if let affinity = schema.kind(named: "user")?.attribute(named: "cuisine_affinity"), affinity.type == .embedding,
+            let values = schema.kind(named: "venue")?.attribute(named: "cuisine")?.values,
+            affinity.dimension != values.count
         {
-            if let values = schema.kind(named: "venue")?.attribute(named: "cuisine")?.values {
-                if affinity.dimension != values.count {
-                    problems.append(
-                        "user.cuisine_affinity has dimension \(affinity.dimension ?? 0), one per cuisine needs "
-                            + "\(values.count) (the values venue.cuisine declares)"
-                    )
-                }
-            } else {
-                problems.append(
-                    "user.cuisine_affinity holds one value per cuisine, so venue.cuisine must declare its values "
-                        + "(their order is the affinity's)"
-                )
-            }
+            problems.append(
+                "user.cuisine_affinity has dimension \(affinity.dimension ?? 0), one per cuisine needs "
+                    + "\(values.count) (the values venue.cuisine declares)"
+            )
         }
         if let values = schema.kind(named: "venue")?.attribute(named: "cuisine")?.values,
             values.count > Catalog.maximumCuisines
@@ -171,7 +165,12 @@ struct MarketplaceImport {
             venues.kind.attribute(named: "embedding")?.dimension ?? users.kind.attribute(named: "embedding")?.dimension
             ?? 0
         let targets = ["venue": venues.ids, "item": items.ids, "user": users.ids]
-        let popularity = try readVenues(venues, targets: targets, into: &c)
+        let popularity = try readVenues(
+            venues,
+            targets: targets,
+            affinity: users.kind.attribute(named: "cuisine_affinity") != nil,
+            into: &c
+        )
         let (itemPopularity, itemPosition) = try readItems(items, targets: targets, into: &c)
         try readUsers(users, itemPosition: itemPosition, into: &c)
         let derive = !(popularity && itemPopularity)
@@ -188,15 +187,26 @@ struct MarketplaceImport {
         return (0..<column.names.count).map { position[column.names[$0]] }
     }
 
-    /// The vocabulary of a category attribute: the values its schema declares, in their order, or else the
-    /// distinct values the entities carry, in alphabetical order.
-    static func vocabulary(_ column: AttributeColumn) -> [String] {
-        if let values = column.spec.values { return values }
+    /// The cuisines and menu sections, in order, that the marketplace schema implied before it could declare
+    /// `values`: snapshots written then still load, their codes and cuisine affinities read as they were meant.
+    static let undeclaredCuisines = [
+        "pizza", "burger", "sushi", "indian", "chinese", "thai", "mexican", "italian", "middle_eastern", "vietnamese",
+        "healthy", "breakfast", "dessert", "grocery", "korean", "greek",
+    ]
+    static let undeclaredItemCategories = ["main", "starter", "side", "drink", "dessert"]
+
+    /// The vocabulary of a category attribute: the values its schema declares, in their order; without them, the
+    /// order of `undeclared` when every value found is in it (a snapshot from before `values`), else the distinct
+    /// values found, in alphabetical order. `declared` is false for the last.
+    static func vocabulary(_ column: AttributeColumn, undeclared: [String]) -> (values: [String], declared: Bool) {
+        if let values = column.spec.values { return (values, true) }
         var used = [Bool](repeating: false, count: column.names.count)
         for k in column.present.indices where column.present[k] && column.codes[k] >= 0 {
             used[Int(column.codes[k])] = true
         }
-        return used.indices.filter { used[$0] }.map { column.names[$0] }.sorted()
+        let found = used.indices.filter { used[$0] }.map { column.names[$0] }
+        if Set(found).isSubset(of: undeclared) { return (undeclared, true) }
+        return (found.sorted(), false)
     }
 
     /// The markets the venues and users name: most venues first (then by code), each with the time zone most of
@@ -287,6 +297,7 @@ struct MarketplaceImport {
     private mutating func readVenues(
         _ t: EntityTable,
         targets: [String: StringTable],
+        affinity: Bool,
         into c: inout CatalogColumns
     ) throws -> Bool {
         let file = "venue.pb"
@@ -339,7 +350,15 @@ struct MarketplaceImport {
                 }
             }
         }
-        c.cuisines = MarketplaceImport.vocabulary(cuisine)
+        let cuisines = MarketplaceImport.vocabulary(cuisine, undeclared: MarketplaceImport.undeclaredCuisines)
+        c.cuisines = cuisines.values
+        if !cuisines.declared && affinity {
+            throw CatalogMappingError(
+                "schema.json",
+                "user.cuisine_affinity holds one value per cuisine, so venue.cuisine must declare its values "
+                    + "(their order is the affinity's)"
+            )
+        }
         guard c.cuisines.count <= Catalog.maximumCuisines else {
             throw CatalogMappingError(
                 file,
@@ -508,7 +527,8 @@ struct MarketplaceImport {
         c.itemVenue = ordered(venue.codes)
         c.itemCategory = [UInt8](repeating: 0, count: n)
         if let category = t.column("category") {
-            c.itemCategories = MarketplaceImport.vocabulary(category)
+            c.itemCategories =
+                MarketplaceImport.vocabulary(category, undeclared: MarketplaceImport.undeclaredItemCategories).values
             guard c.itemCategories.count <= 256 else {
                 throw CatalogMappingError(
                     file,

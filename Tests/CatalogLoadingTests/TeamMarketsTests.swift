@@ -172,10 +172,6 @@ import Testing
                 "venue.embedding has dimension 16 and user.embedding 8; the engine scores their dot product"
             ),
             (
-                try Self.schema("venue", "cuisine") { $0.values = nil },
-                "user.cuisine_affinity holds one value per cuisine, so venue.cuisine must declare its values"
-            ),
-            (
                 try Self.schema("venue", "cuisine") { $0.values = Array(Self.cuisines.prefix(15)) },
                 "user.cuisine_affinity has dimension 16, one per cuisine needs 15 (the values venue.cuisine declares)"
             ),
@@ -223,6 +219,39 @@ import Testing
         }
         #expect(
             report.contains("venue.pb: cuisine: 70 distinct cuisines; the engine keeps at most 64"),
+            "\(report)"
+        )
+    }
+
+    @Test func aSnapshotFromBeforeDeclaredValuesLoadsInTheOrderItsSchemaImplied() throws {
+        // The schema as it was: no `values` anywhere.
+        var schema = try MarketplaceDemo.schema()
+        for k in schema.kinds.indices {
+            for a in schema.kinds[k].attributes.indices { schema.kinds[k].attributes[a].values = nil }
+        }
+        let folder = try DemoSnapshotTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("snap").path
+        let writer = try SnapshotWriter(schema: schema, directory: path)
+        let c = Self.demo.catalog
+        for v in 0..<c.venueCount { try writer.append(Self.demo.venueRecord(v), kind: "venue") }
+        for i in 0..<c.itemCount { try writer.append(Self.demo.itemRecord(i), kind: "item") }
+        for u in 0..<c.userCount { try writer.append(Self.demo.userRecord(u), kind: "user") }
+        try writer.finish()
+        let loaded = try CatalogLoader.load(directory: path, referenceDay: Self.referenceDay).catalog
+        #expect(loaded.cuisines == MarketplaceVocabulary.cuisines)
+        #expect(loaded.itemCategories == MarketplaceVocabulary.itemCategories)
+        #expect(loaded.venueCuisine == c.venueCuisine && loaded.itemCategory == c.itemCategory)
+        #expect(loaded.userAffinity == c.userAffinity)
+        // Other cuisines without declared values cannot give the affinity an order: refused, saying what to do.
+        let report = try Self.refusal(schema) { v, record in
+            if v == 0 { record.attributes["cuisine"] = .category("ramen") }
+        }
+        #expect(
+            report.contains(
+                "schema.json: user.cuisine_affinity holds one value per cuisine, so venue.cuisine must declare its "
+                    + "values"
+            ),
             "\(report)"
         )
     }
