@@ -3,7 +3,8 @@
 #
 #   Scripts/bench-snapshot-load.sh [--baseline REF] [--runs N] [--scales "1 5"] [--keep]
 #
-# For each demo scale, writes the demo marketplace once as a snapshot (`rankctl demo-data --snapshot`), then in each
+# For each demo scale, writes the demo marketplace once as a snapshot (the baseline's `rankctl demo-data --snapshot`,
+# since a newer rankd reads an older snapshot but not always the other way round), then in each
 # run starts each server in turn on core 0 (`--snapshot DIR`, one I/O thread) and waits for its "serving:" log line.
 # It then reads the process's CPU time (utime + stime in /proc/PID/stat: the whole start, almost all of it the load),
 # its resident size and peak (VmRSS, VmHWM), and the load line's own figures. A server on a 0.01-scale snapshot gives
@@ -38,6 +39,9 @@ rankctl="$repo/.build-bench/release/rankctl"
 rev=$(git rev-parse --short "$baseline")
 log "building the baseline $rev (release)"
 servers=("rankd=$repo/.build-bench/release/rankd" "rankd-$rev=$(build_baseline "$rev" rankd)/rankd")
+# The demo is written by the baseline's rankctl: a newer rankd reads older snapshots, not always the other way round
+# (a schema that declares `values` is refused by a rankd from before them).
+rankctl="$(build_baseline "$rev" rankctl)/rankctl"
 ticks=$(getconf CLK_TCK)
 
 {
