@@ -27,10 +27,6 @@ public struct Market: Sendable, Equatable {
         zone = TimeZone(identifier: timeZone) ?? .gmt
     }
 
-    public static func == (a: Market, b: Market) -> Bool {
-        a.code == b.code && a.timeZone == b.timeZone && a.latitude == b.latitude && a.longitude == b.longitude
-    }
-
     /// Local time's offset from UTC at the instant `unixMs`, in minutes (e.g. 180 in Helsinki in summer, 120 in
     /// winter).
     public func utcOffsetMinutes(atUnixMs unixMs: Int64) -> Int {

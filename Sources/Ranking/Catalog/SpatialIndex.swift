@@ -66,20 +66,17 @@ struct SpatialIndex {
         for (c, market) in markets.enumerated() {
             var grid = Grid()
             grid.lonScale = Geo.kmPerDegreeLongitude(atLatitude: market.latitude)
-            // The venues' bounding box, in km east and north of the centre.
-            var box = (minX: 0.0, maxX: 0.0, minY: 0.0, maxY: 0.0)
+            // The venues' bounding box, in km east and north of the centre (the origin until the box is known).
+            grid.originLatitude = market.latitude
+            grid.originLongitude = market.longitude
+            var box = (minX: Double.infinity, maxX: -Double.infinity, minY: Double.infinity, maxY: -Double.infinity)
             var widest = 0.0
-            if let first = byMarket[c].first {
-                let x = (longitude[Int(first)] - market.longitude) * grid.lonScale
-                let y = (latitude[Int(first)] - market.latitude) * Geo.kmPerDegreeLatitude
-                box = (x, x, y, y)
-            }
             for v in byMarket[c] {
-                let x = (longitude[Int(v)] - market.longitude) * grid.lonScale
-                let y = (latitude[Int(v)] - market.latitude) * Geo.kmPerDegreeLatitude
+                let (x, y) = SpatialIndex.offsetKm(grid, latitude[Int(v)], longitude[Int(v)])
                 box = (min(box.minX, x), max(box.maxX, x), min(box.minY, y), max(box.maxY, y))
                 widest = max(widest, Double(radiusKm[Int(v)]))
             }
+            if byMarket[c].isEmpty { box = (0, 0, 0, 0) }
             grid.originLatitude = market.latitude + box.minY / Geo.kmPerDegreeLatitude
             grid.originLongitude = market.longitude + box.minX / grid.lonScale
             let width = box.maxX - box.minX
