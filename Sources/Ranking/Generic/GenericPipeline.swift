@@ -539,8 +539,8 @@ extension GenericSurface {
 
     // MARK: Re-rank
 
-    /// Orders candidates by score without excluded items, then fills the first positions greedily: the best
-    /// remaining candidate by score minus the tag-diversity penalty, skipping references at their cap.
+    /// Orders candidates by score without excluded items, then fills the first positions by the shared rules of
+    /// ``GreedyWindow``: the cap groups are references (artists), the diversity groups main tags (genres).
     /// - Parameter scores: the scores to order by when a rule adjusted the model's (default: the model's).
     func rerank(_ run: inout GenericRun, excluded: [Int32], scores adjusted: [Double]? = nil) {
         let n = run.candidates.count
@@ -551,54 +551,23 @@ extension GenericSurface {
         let fully = run.fullyScored
         func full(_ i: Int) -> Int { fully.isEmpty || fully[i] ? 1 : 0 }
         remaining.sort { (full($0), scores[$0], run.candidates[$1]) > (full($1), scores[$1], run.candidates[$0]) }
-        let capWindow = cap?.window ?? 0
-        let diversityWindow = diversity == nil ? 0 : diversity!.window
-        let window = max(capWindow, diversityWindow)
-        var order: [Int] = []
-        var final: [Double] = []
-        order.reserveCapacity(remaining.count)
-        final.reserveCapacity(remaining.count)
-        var placedReferences: [Int32] = []
-        var placedTags: [Int32] = []
-        while order.count < window && !remaining.isEmpty {
-            var best = -1
-            var bestScore = -Double.infinity
-            for (k, i) in remaining.enumerated() {
-                // Candidates scored by the first trees only come after every fully scored one that can be placed.
-                if best >= 0 && full(i) == 0 { break }
-                let item = Int(run.candidates[i])
-                if let cap, order.count < capWindow {
-                    let ref = cap.references[item]
-                    if ref >= 0 && placedReferences.reduce(0, { $0 + ($1 == ref ? 1 : 0) }) >= cap.cap { continue }
-                }
-                var score = scores[i]
-                if let diversity, order.count < diversityWindow {
-                    let tag = diversity.tags.first(item)
-                    if tag >= 0 {
-                        score -= diversity.penalty * Double(placedTags.reduce(0) { $0 + ($1 == tag ? 1 : 0) })
-                    }
-                }
-                if score > bestScore {
-                    best = k
-                    bestScore = score
-                }
-            }
-            guard best >= 0 else { break }
-            let i = remaining.remove(at: best)
-            let item = Int(run.candidates[i])
-            if let cap { placedReferences.append(cap.references[item]) }
-            if let diversity { placedTags.append(diversity.tags.first(item)) }
-            order.append(i)
-            final.append(bestScore)
-        }
-        // What the window did not take follows in score order (when every remaining candidate is at its cap, the
-        // cap yields rather than shortening the answer).
-        for i in remaining {
-            order.append(i)
-            final.append(scores[i])
-        }
+        let candidates = run.candidates
+        let fill = GreedyWindow(
+            cap: cap.map { GreedyWindow.Cap(cap: $0.cap, window: $0.window) },
+            diversity: diversity.map { GreedyWindow.Diversity(penalty: $0.penalty, window: $0.window) }
+        ).fill(
+            remaining,
+            scores: scores,
+            fullyScored: fully,
+            capGroup: { cap?.references[Int(candidates[$0])] ?? -1 },
+            diversityGroup: { diversity?.tags.first(Int(candidates[$0])) ?? -1 }
+        )
+        // The window's entries report the score they were chosen by; reported scores never increase.
+        var final = fill.scores
+        final.reserveCapacity(fill.order.count)
+        for i in fill.order.dropFirst(final.count) { final.append(scores[i]) }
         for k in final.indices.dropFirst() where final[k] > final[k - 1] { final[k] = final[k - 1] }
-        run.order = order
+        run.order = fill.order
         run.finalScores = final
     }
 

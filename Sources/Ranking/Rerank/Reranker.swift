@@ -128,8 +128,16 @@ struct Reranker {
         return output
     }
 
-    /// Greedy fill of the first positions: each step takes the best remaining venue after a penalty for every
-    /// venue of the same cuisine already placed, skipping brands that reached their cap.
+    /// The brand cap and cuisine diversity, as the shared rules of ``GreedyWindow``.
+    private var greedyWindow: GreedyWindow {
+        GreedyWindow(
+            cap: config.brandCap > 0 ? GreedyWindow.Cap(cap: config.brandCap, window: config.brandCapWindow) : nil,
+            diversity: GreedyWindow.Diversity(penalty: config.diversityPenalty, window: config.diversityWindow)
+        )
+    }
+
+    /// Fills the first positions greedily (``GreedyWindow``): the cap groups are brands, the diversity groups
+    /// cuisines; unknown ids (-1) belong to neither.
     private func diversify(
         _ sorted: [Int],
         candidates: [Int32],
@@ -137,104 +145,13 @@ struct Reranker {
         fullyScored: [Bool],
         catalog: Catalog
     ) -> [Int] {
-        let window = max(config.diversityWindow, config.brandCap > 0 ? config.brandCapWindow : 0)
-        guard window > 0, sorted.count > 1 else { return sorted }
-        let poolSize = min(sorted.count, window * 4)
-        var pool = Array(sorted.prefix(poolSize))
-        var result: [Int] = []
-        result.reserveCapacity(sorted.count)
-        var cuisineCount = [Int](repeating: 0, count: max(catalog.cuisines.count, 1))
-        var deferred: [Int] = []
-        // Per pool entry, read once: score, tier, cuisine (-1: unknown venue) and brand slot (-1: no brand), where
-        // slots number the pool's distinct brands so the cap check is an array read, not a search.
-        var poolScore = pool.map { adjusted[$0] }
-        var poolTier = pool.map { fullyScored[$0] }
-        var poolCuisine: [Int] = []
-        var poolBrand: [Int] = []
-        var slotBrands: [Int32] = []
-        poolCuisine.reserveCapacity(poolSize)
-        poolBrand.reserveCapacity(poolSize)
-        for i in pool {
-            let index = candidates[i]
-            guard index >= 0 else {
-                poolCuisine.append(-1)
-                poolBrand.append(-1)
-                continue
-            }
-            poolCuisine.append(Int(catalog.venueCuisine[Int(index)]))
-            let brand = catalog.venueBrand[Int(index)]
-            if brand < 0 {
-                poolBrand.append(-1)
-            } else if let slot = slotBrands.firstIndex(of: brand) {
-                poolBrand.append(slot)
-            } else {
-                poolBrand.append(slotBrands.count)
-                slotBrands.append(brand)
-            }
-        }
-        var brandCount = [Int](repeating: 0, count: slotBrands.count)
-        let capping = config.brandCap > 0
-        let penalty = config.diversityPenalty
-        while result.count < window && !pool.isEmpty {
-            var bestK = -1
-            var bestScore = -Double.infinity
-            var bestTier = false
-            let capped = capping && result.count < config.brandCapWindow
-            for k in pool.indices {
-                let slot = poolBrand[k]
-                if capped && slot >= 0 && brandCount[slot] >= config.brandCap { continue }
-                var s = poolScore[k]
-                let cuisine = poolCuisine[k]
-                if cuisine >= 0 && penalty > 0 { s -= penalty * Double(cuisineCount[cuisine]) }
-                let tier = poolTier[k]
-                if bestK < 0 || (tier && !bestTier) || (tier == bestTier && s > bestScore) {
-                    bestK = k
-                    bestScore = s
-                    bestTier = tier
-                }
-            }
-            guard bestK >= 0 else { break }  // everything left is over its brand cap
-            let i = pool.remove(at: bestK)
-            poolScore.remove(at: bestK)
-            poolTier.remove(at: bestK)
-            let cuisine = poolCuisine.remove(at: bestK)
-            let slot = poolBrand.remove(at: bestK)
-            result.append(i)
-            if cuisine >= 0 { cuisineCount[cuisine] += 1 }
-            if slot >= 0 { brandCount[slot] += 1 }
-        }
-        // What the window did not take keeps its model order; over-cap venues can only appear after the window.
-        deferred.append(contentsOf: pool)
-        result.append(contentsOf: deferred)
-        result.append(contentsOf: sorted.dropFirst(poolSize))
-        return capTail(result, candidates: candidates, catalog: catalog)
-    }
-
-    /// Moves venues beyond the brand cap out of the capped window when the window was filled by pool leftovers.
-    private func capTail(_ order: [Int], candidates: [Int32], catalog: Catalog) -> [Int] {
-        guard config.brandCap > 0, config.brandCapWindow > 0 else { return order }
-        var head: [Int] = []
-        var moved: [Int] = []
-        var counts: [(Int32, Int)] = []
-        for i in order {
-            guard head.count < config.brandCapWindow else { break }
-            let index = candidates[i]
-            let brand = index >= 0 ? catalog.venueBrand[Int(index)] : -1
-            if brand >= 0 {
-                if let k = counts.firstIndex(where: { $0.0 == brand }) {
-                    if counts[k].1 >= config.brandCap {
-                        moved.append(i)
-                        continue
-                    }
-                    counts[k].1 += 1
-                } else {
-                    counts.append((brand, 1))
-                }
-            }
-            head.append(i)
-        }
-        let taken = head.count + moved.count
-        return head + moved + order.dropFirst(taken)
+        greedyWindow.fill(
+            sorted,
+            scores: adjusted,
+            fullyScored: fullyScored,
+            capGroup: { candidates[$0] >= 0 ? catalog.venueBrand[Int(candidates[$0])] : -1 },
+            diversityGroup: { candidates[$0] >= 0 ? Int32(catalog.venueCuisine[Int(candidates[$0])]) : -1 }
+        ).order
     }
 
     /// Puts one new venue in the exploration slot, chosen by Thompson sampling on its click history (or

@@ -1,0 +1,159 @@
+/// The re-rank rules every surface configures over groups of its candidates: a cap (at most `cap` candidates of one
+/// group within the first positions: a venue's brand, a track's artist) and diversity (a score penalty per candidate
+/// of the same group already placed: a venue's cuisine, a track's main genre).
+///
+/// The first positions are filled greedily: at each one, the best remaining candidate by score less the diversity
+/// penalty, skipping groups at their cap. Fully scored candidates come before those scored by the first trees only.
+/// The fill looks at the best `4 × window` candidates in model order, so its work is bounded whatever the candidate
+/// count; what it does not take keeps its model order. A last pass makes the cap hold over the whole cap window even
+/// when the fill ran out of candidates it could place: a group's extra candidates then follow the window instead of
+/// being dropped.
+struct GreedyWindow {
+    struct Cap: Sendable {
+        /// Most candidates of one group within `window`.
+        var cap: Int
+        /// Positions the cap holds for.
+        var window: Int
+    }
+
+    struct Diversity: Sendable {
+        /// Score taken off per candidate of the same group already placed.
+        var penalty: Double
+        /// Positions the penalty applies to.
+        var window: Int
+    }
+
+    var cap: Cap?
+    var diversity: Diversity?
+
+    /// What `fill` decided.
+    struct Fill {
+        /// Candidate positions in their new order.
+        var order: [Int]
+        /// The scores `order`'s first `scores.count` entries were chosen by, the diversity penalty taken off. The
+        /// cap's last pass never moves those entries: each was placed within its group's cap.
+        var scores: [Double]
+    }
+
+    /// Positions the rules look at: the longer of the two windows.
+    var window: Int {
+        max(cap.map { $0.cap > 0 ? $0.window : 0 } ?? 0, diversity.map { $0.penalty > 0 ? $0.window : 0 } ?? 0)
+    }
+
+    /// Reorders `sorted` (candidate positions in model order, fully scored first).
+    /// - Parameters:
+    ///   - scores: per candidate position, the score to order by.
+    ///   - fullyScored: per candidate position, whether the whole model scored it (empty: all were).
+    ///   - capGroup: a candidate position's group for the cap, -1 for none (an independent venue, an unknown id).
+    ///   - diversityGroup: a candidate position's group for diversity, -1 for none.
+    func fill(
+        _ sorted: [Int],
+        scores: [Double],
+        fullyScored: [Bool],
+        capGroup: (Int) -> Int32,
+        diversityGroup: (Int) -> Int32
+    ) -> Fill {
+        let window = self.window
+        guard window > 0, sorted.count > 1 else { return Fill(order: sorted, scores: []) }
+        let capRule = cap.flatMap { $0.cap > 0 && $0.window > 0 ? $0 : nil }
+        let diversityRule = diversity.flatMap { $0.penalty > 0 && $0.window > 0 ? $0 : nil }
+        let poolSize = min(sorted.count, window * 4)
+        var pool = Array(sorted.prefix(poolSize))
+        // Per pool entry, read once: score, tier, and the slots of its groups (-1: none), where slots number the
+        // pool's distinct groups so counting is an array read, not a search.
+        var poolScore = pool.map { scores[$0] }
+        var poolTier = pool.map { fullyScored.isEmpty || fullyScored[$0] }
+        var capSlots = Slots()
+        var diversitySlots = Slots()
+        var poolCap = capRule == nil ? [] : pool.map { capSlots.slot(capGroup($0)) }
+        var poolDiversity = diversityRule == nil ? [] : pool.map { diversitySlots.slot(diversityGroup($0)) }
+        var capCount = [Int](repeating: 0, count: capSlots.count)
+        var diversityCount = [Int](repeating: 0, count: diversitySlots.count)
+        var order: [Int] = []
+        order.reserveCapacity(sorted.count)
+        var chosenScores: [Double] = []
+        chosenScores.reserveCapacity(window)
+        while order.count < window && !pool.isEmpty {
+            var bestK = -1
+            var bestScore = -Double.infinity
+            var bestTier = false
+            let capping = capRule.map { order.count < $0.window } ?? false
+            let penalty = diversityRule.map { order.count < $0.window ? $0.penalty : 0 } ?? 0
+            for k in pool.indices {
+                if capping {
+                    let slot = poolCap[k]
+                    if slot >= 0 && capCount[slot] >= capRule!.cap { continue }
+                }
+                var s = poolScore[k]
+                if penalty > 0 {
+                    let slot = poolDiversity[k]
+                    if slot >= 0 { s -= penalty * Double(diversityCount[slot]) }
+                }
+                let tier = poolTier[k]
+                if bestK < 0 || (tier && !bestTier) || (tier == bestTier && s > bestScore) {
+                    bestK = k
+                    bestScore = s
+                    bestTier = tier
+                }
+            }
+            guard bestK >= 0 else { break }  // everything left is over its cap
+            order.append(pool.remove(at: bestK))
+            chosenScores.append(bestScore)
+            poolScore.remove(at: bestK)
+            poolTier.remove(at: bestK)
+            if capRule != nil {
+                let slot = poolCap.remove(at: bestK)
+                if slot >= 0 { capCount[slot] += 1 }
+            }
+            if diversityRule != nil {
+                let slot = poolDiversity.remove(at: bestK)
+                if slot >= 0 { diversityCount[slot] += 1 }
+            }
+        }
+        // What the fill did not take keeps its model order.
+        order.append(contentsOf: pool)
+        order.append(contentsOf: sorted.dropFirst(poolSize))
+        if let capRule { order = Self.holdCap(order, capRule, capGroup: capGroup) }
+        return Fill(order: order, scores: chosenScores)
+    }
+
+    /// Moves candidates beyond their group's cap out of the cap window, to just after it, keeping the order of the
+    /// rest; needed when the fill ran out of candidates it could place and what it did not take follows unchecked.
+    static func holdCap(_ order: [Int], _ rule: Cap, capGroup: (Int) -> Int32) -> [Int] {
+        var head: [Int] = []
+        var moved: [Int] = []
+        var counts: [(group: Int32, count: Int)] = []
+        for i in order {
+            guard head.count < rule.window else { break }
+            let group = capGroup(i)
+            if group >= 0 {
+                if let k = counts.firstIndex(where: { $0.group == group }) {
+                    if counts[k].count >= rule.cap {
+                        moved.append(i)
+                        continue
+                    }
+                    counts[k].count += 1
+                } else {
+                    counts.append((group, 1))
+                }
+            }
+            head.append(i)
+        }
+        guard !moved.isEmpty else { return order }
+        let taken = head.count + moved.count
+        return head + moved + order.dropFirst(taken)
+    }
+
+    /// Numbers distinct groups in the order they are first seen.
+    private struct Slots {
+        private var groups: [Int32] = []
+        var count: Int { groups.count }
+
+        mutating func slot(_ group: Int32) -> Int {
+            guard group >= 0 else { return -1 }
+            if let slot = groups.firstIndex(of: group) { return slot }
+            groups.append(group)
+            return groups.count - 1
+        }
+    }
+}

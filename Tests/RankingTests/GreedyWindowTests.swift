@@ -1,0 +1,120 @@
+import Testing
+
+@testable import Ranking
+
+/// The re-rank rules both domains configure: a cap per group (brand, artist) and diversity per group (cuisine,
+/// genre). Candidates here are positions 0..<n, already in model order; `groups` gives each one's group.
+@Suite struct GreedyWindowTests {
+    static func fill(
+        _ rules: GreedyWindow,
+        scores: [Double],
+        fully: [Bool] = [],
+        cap: [Int32] = [],
+        diversity: [Int32] = []
+    ) -> GreedyWindow.Fill {
+        rules.fill(
+            Array(scores.indices),
+            scores: scores,
+            fullyScored: fully,
+            capGroup: { cap.isEmpty ? -1 : cap[$0] },
+            diversityGroup: { diversity.isEmpty ? -1 : diversity[$0] }
+        )
+    }
+
+    @Test func withoutRulesTheModelOrderStands() {
+        let scores = [5.0, 4, 3, 2, 1]
+        #expect(Self.fill(GreedyWindow(), scores: scores).order == [0, 1, 2, 3, 4])
+        let zero = GreedyWindow(
+            cap: GreedyWindow.Cap(cap: 0, window: 3),
+            diversity: GreedyWindow.Diversity(penalty: 0, window: 3)
+        )
+        #expect(
+            Self.fill(zero, scores: scores, cap: [1, 1, 1, 1, 1], diversity: [2, 2, 2, 2, 2]).order == [0, 1, 2, 3, 4]
+        )
+    }
+
+    @Test func theCapHoldsWithinItsWindowAndAGroupsExtrasFollow() {
+        // Six of group 1 score highest, then four of group 2.
+        let scores = (0..<10).map { 10.0 - Double($0) }
+        let groups: [Int32] = [1, 1, 1, 1, 1, 1, 2, 2, 2, 2]
+        let rules = GreedyWindow(cap: GreedyWindow.Cap(cap: 2, window: 4))
+        let fill = Self.fill(rules, scores: scores, cap: groups)
+        #expect(fill.order == [0, 1, 6, 7, 2, 3, 4, 5, 8, 9])
+        #expect(fill.scores == [10, 9, 4, 3])
+    }
+
+    @Test func whenTheFillRunsOutTheCapStillHoldsOverItsWindow() {
+        // The pool (4 x window = 8) holds only group 1; the one candidate of group 2 is ninth in model order.
+        let scores = (0..<10).map { 10.0 - Double($0) }
+        let groups: [Int32] = [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]
+        let fill = Self.fill(GreedyWindow(cap: GreedyWindow.Cap(cap: 1, window: 2)), scores: scores, cap: groups)
+        #expect(fill.order == [0, 9, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(fill.scores == [10], "only the first position was chosen by the fill")
+    }
+
+    @Test func candidatesWithoutAGroupAreNeitherCappedNorPenalised() {
+        let scores = [5.0, 4, 3, 2]
+        let rules = GreedyWindow(
+            cap: GreedyWindow.Cap(cap: 1, window: 4),
+            diversity: GreedyWindow.Diversity(penalty: 10, window: 4)
+        )
+        let fill = Self.fill(rules, scores: scores, cap: [-1, -1, -1, -1], diversity: [-1, -1, -1, -1])
+        #expect(fill.order == [0, 1, 2, 3])
+        #expect(fill.scores == [5, 4, 3, 2])
+    }
+
+    @Test func diversityTakesAPenaltyPerCandidateOfTheSameGroupAlreadyPlaced() {
+        let scores = [10.0, 9.9, 9.8, 9.7]
+        let groups: [Int32] = [7, 7, 8, 7]
+        let rules = GreedyWindow(diversity: GreedyWindow.Diversity(penalty: 0.5, window: 4))
+        let fill = Self.fill(rules, scores: scores, diversity: groups)
+        // 10 (7); then 9.8 (8) beats 9.9 - 0.5; then 9.9 - 0.5 beats 9.7 - 0.5; then 9.7 - 1.0.
+        #expect(fill.order == [0, 2, 1, 3])
+        #expect(fill.scores == [10, 9.8, 9.4, 8.7])
+    }
+
+    @Test func eachRuleHoldsOnlyWithinItsOwnWindow() {
+        let scores = [10.0, 9.9, 9.8, 9.7, 9.6]
+        let groups: [Int32] = [7, 7, 7, 8, 8]
+        // Diversity over the first position only: nothing to penalise yet, so the model order stands.
+        let short = GreedyWindow(diversity: GreedyWindow.Diversity(penalty: 5, window: 1))
+        #expect(Self.fill(short, scores: scores, diversity: groups).order == [0, 1, 2, 3, 4])
+        // A cap over two positions with diversity over four: from position 2 on, group 7 is free of the cap but not
+        // of the penalty.
+        let both = GreedyWindow(
+            cap: GreedyWindow.Cap(cap: 1, window: 2),
+            diversity: GreedyWindow.Diversity(penalty: 0.05, window: 4)
+        )
+        let fill = Self.fill(both, scores: scores, cap: groups, diversity: groups)
+        #expect(fill.order == [0, 3, 1, 2, 4])
+    }
+
+    @Test func fullyScoredCandidatesComeFirstUnlessTheirGroupIsCapped() {
+        // Two fully scored of group 1, then a first-phase-only candidate of group 2 with a higher score.
+        let scores = [5.0, 4, 9]
+        let fully = [true, true, false]
+        let free = Self.fill(
+            GreedyWindow(diversity: GreedyWindow.Diversity(penalty: 3, window: 3)),
+            scores: scores,
+            fully: fully,
+            diversity: [1, 1, 2]
+        )
+        #expect(free.order == [0, 1, 2], "a penalty never lifts a first-phase candidate over a fully scored one")
+        let capped = Self.fill(
+            GreedyWindow(cap: GreedyWindow.Cap(cap: 1, window: 3)),
+            scores: scores,
+            fully: fully,
+            cap: [1, 1, 2]
+        )
+        #expect(capped.order == [0, 2, 1])
+    }
+
+    @Test func theFillLooksOnlyAtFourTimesItsWindow() {
+        // Window 2, pool 8: the ninth candidate, of another group, stays where the model put it however large the
+        // penalty on the eighth's group.
+        let scores = (0..<9).map { 10.0 - Double($0) }
+        let groups: [Int32] = [1, 1, 1, 1, 1, 1, 1, 1, 2]
+        let rules = GreedyWindow(diversity: GreedyWindow.Diversity(penalty: 100, window: 2))
+        #expect(Self.fill(rules, scores: scores, diversity: groups).order == Array(0..<9))
+    }
+}
