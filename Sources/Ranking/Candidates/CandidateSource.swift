@@ -159,7 +159,6 @@ struct EmbeddingSource: BuiltinCandidateSource {
         catalog.userEmbedding.withUnsafeBufferPointer { users in
             catalog.spatial.grids[city].embeddings.withUnsafeBufferPointer { venues in
                 let userStart = users.baseAddress! + user * d
-                let userVector = d == 16 ? UnsafeRawPointer(userStart).loadUnaligned(as: SIMD16<Float>.self) : .zero
                 catalog.spatial.forEachVenueInReach(
                     city: city,
                     latitude: request.latitude,
@@ -168,16 +167,7 @@ struct EmbeddingSource: BuiltinCandidateSource {
                     maxKm: NearbySource.maxDeliveryKm
                 ) { v, position in
                     guard request.isEligibleInReach(v) else { return true }
-                    let venueStart = venues.baseAddress! + position * d
-                    let score: Float
-                    if d == 16 {
-                        // One 16-lane multiply and a horizontal sum: this loop sees thousands of venues per request.
-                        score = (userVector * UnsafeRawPointer(venueStart).loadUnaligned(as: SIMD16<Float>.self)).sum()
-                    } else {
-                        var dot: Float = 0
-                        for k in 0..<d { dot += userStart[k] * venueStart[k] }
-                        score = dot
-                    }
+                    let score = embeddingDot(userStart, venues.baseAddress! + position * d, count: d)
                     scored.append((score, Int32(v)))
                     return scored.count < 4096
                 }

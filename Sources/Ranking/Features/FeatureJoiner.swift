@@ -389,12 +389,14 @@ public enum FeatureJoiner {
                         out[o + 15] = brand >= 0 ? Double(frame.brandCount(brand)) : 0
                         out[o + 16] = Double(catalog.userAffinity[user * catalog.cuisines.count + cuisine]) / 255
                         out[o + 17] = hasOrders ? price - frame.averagePriceLevel : nan
-                        var dot: Float = 0
-                        if d > 0 {
-                            let ue = userEmbedding.baseAddress! + user * d
-                            let ve = venueEmbedding.baseAddress! + v * d
-                            for k in 0..<d { dot += ue[k] * ve[k] }
-                        }
+                        let dot =
+                            d > 0
+                            ? embeddingDot(
+                                userEmbedding.baseAddress! + user * d,
+                                venueEmbedding.baseAddress! + v * d,
+                                count: d
+                            )
+                            : 0
                         out[o + 18] = Double(dot)
                         out[o + 19] = Double(frame.covisitWeight(v32))
                     } else {

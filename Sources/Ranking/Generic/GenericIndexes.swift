@@ -201,12 +201,8 @@ struct UnitEmbeddings: Sendable {
     /// The dot product of row `k` with `query` (`dimension` floats).
     @inline(__always)
     func dot(_ k: Int, _ query: UnsafeBufferPointer<Float>) -> Float {
-        values.withUnsafeBufferPointer { v in
-            var sum: Float = 0
-            let base = k * dimension
-            for j in 0..<dimension { sum += v[base + j] * query[j] }
-            return sum
-        }
+        guard dimension > 0, let q = query.baseAddress else { return 0 }
+        return values.withUnsafeBufferPointer { v in embeddingDot(v.baseAddress! + k * dimension, q, count: dimension) }
     }
 }
 

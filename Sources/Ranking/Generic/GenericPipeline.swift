@@ -334,22 +334,8 @@ extension GenericSurface {
                 heapScores.withUnsafeMutableBufferPointer { scores in
                     heapItems.withUnsafeMutableBufferPointer { items in
                         var row = v.baseAddress!
-                        // Eight lanes at a time when the dimension allows (32 in the music demo).
-                        let blocks = d % 8 == 0 ? d / 8 : 0
-                        var lanes = [SIMD8<Float>](repeating: .zero, count: blocks)
-                        for b in 0..<blocks { for l in 0..<8 { lanes[b][l] = q[8 * b + l] } }
                         for k in 0..<total {
-                            var s: Float = 0
-                            if blocks > 0 {
-                                var sum = SIMD8<Float>.zero
-                                let raw = UnsafeRawPointer(row)
-                                for b in 0..<blocks {
-                                    sum += raw.loadUnaligned(fromByteOffset: 32 * b, as: SIMD8<Float>.self) * lanes[b]
-                                }
-                                s = sum.sum()
-                            } else {
-                                for j in 0..<d { s += row[j] * q[j] }
-                            }
+                            let s = embeddingDot(row, q.baseAddress!, count: d)
                             row += d
                             guard s > scores[0] else { continue }
                             // Replace the heap's smallest and sift down.
