@@ -521,6 +521,27 @@ extension CoOccurrenceIndex {
         try trees.checkFeatures(available: surface.features.map(\.name))
     }
 
+    @Test func aModelWantingAFeatureTheSurfaceDoesNotComputeIsRefusedNamingIt() throws {
+        let directory = try EmbeddedResources.directory()
+        let config = try #require(try DomainConfig.embedded(schema: "music"))
+        let model = try #require(config.models["next_track_lgbm"])
+        let trees = try GenericState.loadModel(
+            file: RankingEngine.resolve(model.file, in: directory),
+            golden: RankingEngine.resolve(model.golden, in: directory)
+        )
+        let dropped = try #require(trees.featureNames.first)
+        let surface = try GenericFixture.surface {
+            $0.model = "m"
+            $0.features.removeAll { $0.name == dropped }
+        }
+        do {
+            _ = try GenericSurface(name: "s", config: surface, catalog: GenericFixture.catalog, models: ["m": trees])
+            Issue.record("a surface without \(dropped) was built with a model that reads it")
+        } catch {
+            #expect("\(error)".contains("needs features the s surface does not compute: \(dropped)"), "\(error)")
+        }
+    }
+
     @Test func aModelThatDiffersFromItsGoldenFileIsRefused() throws {
         let directory = try EmbeddedResources.directory()
         let folder = NSTemporaryDirectory() + "rankd-generic-\(UUID().uuidString)"

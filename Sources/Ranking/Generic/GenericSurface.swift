@@ -256,16 +256,7 @@ final class GenericSurface: Sendable {
         var layout: [Int] = []
         if let key = config.model {
             guard let trees = models[key] else { throw RankingError.unavailable("model \(key) is not loaded") }
-            var missing: [String] = []
-            for feature in trees.featureNames {
-                if let j = featureNames.firstIndex(of: feature) { layout.append(j) } else { missing.append(feature) }
-            }
-            guard missing.isEmpty else {
-                throw RankingError.unavailable(
-                    "model \(trees.version) needs features surface \(name) does not compute: "
-                        + missing.joined(separator: ", ")
-                )
-            }
+            layout = try ActiveModel.layout(trees.featureNames, of: trees.version, in: featureNames, surface: name)
             model = trees
         }
         let weights = config.weights ?? [:]

@@ -49,21 +49,30 @@ final class ActiveModel: Sendable {
     /// a model that wants a feature the surface does not compute.
     init(model: any ScoringModel, kind: SurfaceKind, featureNames: [String]? = nil) throws {
         let native = featureNames ?? FeatureJoiner.featureNames(for: kind)
-        var layout: [Int] = []
-        var missing: [String] = []
-        for name in model.featureNames {
-            if let i = native.firstIndex(of: name) { layout.append(i) } else { missing.append(name) }
-        }
-        guard missing.isEmpty else {
-            throw RankingError.unavailable(
-                "model \(model.version) needs features the \(kind.rawValue) surface does not compute: "
-                    + missing.joined(separator: ", ")
-            )
-        }
+        let layout = try Self.layout(model.featureNames, of: model.version, in: native, surface: kind.rawValue)
         self.model = model
         self.kind = kind
         self.layout = layout
         isNativeOrder = layout == Array(0..<native.count)
+    }
+
+    /// Where each feature of model `version` (`features`, in the model's order) sits among the features a surface
+    /// computes (`computed`), for the marketplace's surfaces and the generic ones alike; refuses a model that wants
+    /// one the surface does not compute, naming the surface and every missing feature.
+    static func layout(_ features: [String], of version: String, in computed: [String], surface: String) throws -> [Int]
+    {
+        var layout: [Int] = []
+        var missing: [String] = []
+        for name in features {
+            if let i = computed.firstIndex(of: name) { layout.append(i) } else { missing.append(name) }
+        }
+        guard missing.isEmpty else {
+            throw RankingError.unavailable(
+                "model \(version) needs features the \(surface) surface does not compute: "
+                    + missing.joined(separator: ", ")
+            )
+        }
+        return layout
     }
 }
 
