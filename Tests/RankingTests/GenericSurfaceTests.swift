@@ -457,11 +457,14 @@ extension CoOccurrenceIndex {
         var surface = try GenericFixture.surface()
         surface.sources.append(GenericSourceConfig(name: "telepathy", quota: 3))
         surface.weights = ["no_such_feature": 1]
-        surface.rerank.capPerReference = ReferenceCapConfig(attribute: "artist", cap: 0, window: 10)
+        surface.rerank.capPerReference = ReferenceCapConfig(attribute: "artist", cap: 0, window: -1)
+        surface.rerank.tagDiversity = TagDiversityConfig(attribute: "genres", penalty: 0.1, window: -2)
         let problems = DomainConfig(schema: "music", models: [:], surfaces: ["s": surface]).problems()
         #expect(problems.contains { $0.path == ["surfaces", "s", "sources", "5", "name"] })
         #expect(problems.contains { $0.path == ["surfaces", "s", "weights", "no_such_feature"] })
         #expect(problems.contains { $0.path == ["surfaces", "s", "rerank", "capPerReference", "cap"] })
+        #expect(problems.contains { $0.path == ["surfaces", "s", "rerank", "capPerReference", "window"] })
+        #expect(problems.contains { $0.path == ["surfaces", "s", "rerank", "tagDiversity", "window"] })
     }
 
     @Test func namesTheCatalogDoesNotHaveAreRefusedWhenTheSurfaceIsBuilt() throws {

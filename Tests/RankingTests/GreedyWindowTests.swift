@@ -117,4 +117,20 @@ import Testing
         let rules = GreedyWindow(diversity: GreedyWindow.Diversity(penalty: 100, window: 2))
         #expect(Self.fill(rules, scores: scores, diversity: groups).order == Array(0..<9))
     }
+
+    @Test func aWindowOfAnySizeIsBoundedByTheCandidates() {
+        // A configuration may give any window; the fill's pool is then every candidate, without overflowing.
+        let scores = [3.0, 2, 1]
+        let rules = GreedyWindow(
+            cap: GreedyWindow.Cap(cap: 1, window: Int.max),
+            diversity: GreedyWindow.Diversity(penalty: 0.5, window: Int.max)
+        )
+        let fill = Self.fill(rules, scores: scores, cap: [1, 1, 2], diversity: [1, 1, 2])
+        #expect(fill.order == [0, 2, 1])
+        let negative = GreedyWindow(
+            cap: GreedyWindow.Cap(cap: 1, window: -5),
+            diversity: GreedyWindow.Diversity(penalty: 0.5, window: -5)
+        )
+        #expect(Self.fill(negative, scores: scores, cap: [1, 1, 2], diversity: [1, 1, 2]).order == [0, 1, 2])
+    }
 }

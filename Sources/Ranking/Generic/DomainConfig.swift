@@ -94,6 +94,12 @@ public struct DomainConfig: Codable, Sendable {
             if let cap = surface.rerank.capPerReference, cap.cap < 1 {
                 report(at + ["rerank", "capPerReference", "cap"], "must be at least 1")
             }
+            if let cap = surface.rerank.capPerReference, cap.window < 0 {
+                report(at + ["rerank", "capPerReference", "window"], "must not be negative (got \(cap.window))")
+            }
+            if let diversity = surface.rerank.tagDiversity, diversity.window < 0 {
+                report(at + ["rerank", "tagDiversity", "window"], "must not be negative (got \(diversity.window))")
+            }
             if let diversity = surface.rerank.tagDiversity, !(diversity.penalty >= 0 && diversity.penalty.isFinite) {
                 report(at + ["rerank", "tagDiversity", "penalty"], "must be a non-negative number")
             }

@@ -57,7 +57,8 @@ struct GreedyWindow {
         guard window > 0, sorted.count > 1 else { return Fill(order: sorted, scores: []) }
         let capRule = cap.flatMap { $0.cap > 0 && $0.window > 0 ? $0 : nil }
         let diversityRule = diversity.flatMap { $0.penalty > 0 && $0.window > 0 ? $0 : nil }
-        let poolSize = min(sorted.count, window * 4)
+        // 4 x window without overflowing, whatever window a configuration gives.
+        let poolSize = window > sorted.count / 4 ? sorted.count : window * 4
         var pool = Array(sorted.prefix(poolSize))
         // Per pool entry, read once: score, tier, and the slots of its groups (-1: none), where slots number the
         // pool's distinct groups so counting is an array read, not a search.
