@@ -73,7 +73,7 @@ struct GreedyWindow {
         var order: [Int] = []
         order.reserveCapacity(sorted.count)
         var chosenScores: [Double] = []
-        chosenScores.reserveCapacity(window)
+        chosenScores.reserveCapacity(min(window, sorted.count))
         while order.count < window && !pool.isEmpty {
             var bestK = -1
             var bestScore = -Double.infinity
