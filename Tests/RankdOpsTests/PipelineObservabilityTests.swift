@@ -82,6 +82,78 @@ struct PipelineObservabilityTests {
         #expect(Self.sample(text, #"rankd_degraded_answers_total{surface="discovery",stage="rerank"}"#) == 0)
     }
 
+    @Test("missing feature values are counted per feature")
+    func missingFeatures() throws {
+        let backend = MetricsBackend()
+        let engine = try withMetricsFactory(backend.factory) {
+            try RankingEngine.demo(catalog: Self.catalog)
+        }
+        // A user the snapshot does not know: no embedding, so embedding_dot is missing; distance never is.
+        _ = try engine.rank(
+            RankQuery(
+                userID: "u999999999",
+                surface: "discovery",
+                context: RequestContext(
+                    latitude: 52.52,
+                    longitude: 13.405,
+                    requestTimeUnixMs: Int64(Self.referenceDay) * 86_400_000 + 18 * 3_600_000
+                ),
+                candidates: [CandidateInput(itemID: "v1"), CandidateInput(itemID: "v2")]
+            ),
+            deadline: nil,
+            isCancelled: { false }
+        )
+        let text = String(decoding: backend.render(), as: UTF8.self)
+        #expect(Self.sample(text, #"rankd_feature_rows_total{surface="discovery"}"#) == 2)
+        #expect(Self.sample(text, #"rankd_feature_missing_total{surface="discovery",feature="embedding_dot"}"#) == 2)
+        #expect(Self.sample(text, #"rankd_feature_missing_total{surface="discovery",feature="distance_km"}"#) == 0)
+    }
+
+    @Test("a music surface records the same series as a marketplace one")
+    func genericSurface() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rankd-metrics-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("music").path
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let demo = MusicDemo.generate(seed: 7, scale: 0.004)
+        _ = try demo.writeSnapshot(to: path, snapshotID: "music-metrics")
+        let loaded = try CatalogLoader.load(directory: path)
+        let backend = MetricsBackend()
+        let engine = try withMetricsFactory(backend.factory) {
+            try RankingEngine(
+                catalog: loaded.catalog,
+                config: try RankingEngine.embeddedConfig(),
+                resourceDirectory: try RankingEngine.embeddedResourceDirectory()
+            )
+        }
+        let session = try #require(demo.heldOutSessions.first { $0.tracks.count >= 2 })
+        let tracks = session.tracks.suffix(2).reversed().map { MusicCatalog.trackID(Int($0)) }
+        for _ in 0..<3 {
+            let query = RecommendQuery(
+                userID: MusicCatalog.userID(session.user),
+                surface: "next_track",
+                limit: 10,
+                contextItemIDs: tracks
+            )
+            let result = try engine.recommendList(query, deadline: .now() + .seconds(600), isCancelled: { false })
+            #expect(!result.items.isEmpty)
+        }
+        let text = String(decoding: backend.render(), as: UTF8.self)
+        for stage in ["candidates", "features", "score", "rerank"] {
+            #expect(
+                Self.sample(text, "rankd_stage_duration_seconds_count{surface=\"next_track\",stage=\"\(stage)\"}") == 3
+            )
+        }
+        var answers = 0.0
+        for line in text.split(separator: "\n") where line.hasPrefix("rankd_answers_total{surface=\"next_track\"") {
+            answers += Double(line.split(separator: " ").last!) ?? 0
+        }
+        #expect(answers == 3)
+        #expect((Self.sample(text, #"rankd_candidates_total{surface="next_track",source="co_occurrence"}"#) ?? 0) > 0)
+        #expect((Self.sample(text, #"rankd_feature_rows_total{surface="next_track"}"#) ?? 0) > 0)
+        #expect(text.contains(#"rankd_feature_missing_total{surface="next_track",feature="track.popularity"}"#))
+    }
+
     @Test("stages are spans under the caller's span when a tracer is bootstrapped")
     func spans() throws {
         let tracer = TestTracer.shared

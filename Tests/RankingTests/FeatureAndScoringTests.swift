@@ -72,30 +72,6 @@ import Testing
         #expect(Dictionary(uniqueKeysWithValues: first.features)["venue_rating"] == 1.25)
     }
 
-    @Test func missingValuesAreCountedPerFeature() throws {
-        let engine = try Fixture.engine { _ in }
-        _ = try engine.rank(
-            RankQuery(
-                userID: "u999999999",
-                surface: "discovery",
-                context: RequestContext(
-                    latitude: 52.52,
-                    longitude: 13.405,
-                    requestTimeUnixMs: Fixture.time(hour: 19)
-                ),
-                candidates: [CandidateInput(itemID: "v1"), CandidateInput(itemID: "v2")]
-            ),
-            deadline: nil,
-            isCancelled: Fixture.never
-        )
-        let counts = Dictionary(
-            uniqueKeysWithValues: engine.featureMissingCounts(surface: "discovery")
-                .map { ($0.feature, $0.missing) }
-        )
-        #expect(counts["embedding_dot"] == 2)
-        #expect(counts["distance_km"] == 0)
-    }
-
     @Test func explainReturnsTheModelsFeatureVectorSourcesAndTimings() throws {
         let user = Fixture.berlinUser()
         let list = try Fixture.engine.recommendList(

@@ -137,6 +137,13 @@ struct ExperimentPlan: Sendable {
 
     /// Every combination of variants that changes `surface`, with the variants applied in layer order: what the
     /// engine resolves in advance. Bounded by ``maxCombinations``.
+    /// The experiments that split `surface`, each with its variants' names: the answer series of its metrics.
+    func experiments(onSurface surface: String) -> [(String, [String])] {
+        layers.flatMap { layer in
+            layer.experiments.filter { $0.surfaces.contains(surface) }.map { ($0.name, $0.variants.map(\.name)) }
+        }
+    }
+
     func combinations(surface: String) -> [(key: String, variants: [LayeredVariantConfig])] {
         var combos: [(key: String, variants: [LayeredVariantConfig])] = [("", [])]
         for layer in layers {

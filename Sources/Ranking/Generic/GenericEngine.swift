@@ -184,6 +184,16 @@ extension RankingEngine {
             ? query.context.requestTimeUnixMs : Int64(Date().timeIntervalSince1970 * 1000)
         result.assignments = state.plan.assign(userID: query.userID, surface: query.surface, timeMs: timeMs).placements
         result.variant = result.assignments.first { !$0.experiment.isEmpty }?.variant ?? ""
+        var sourceCounts = [Int](repeating: 0, count: surface.config.sources.count)
+        for mask in run.sourceMask {
+            for s in sourceCounts.indices where mask & (UInt32(1) << UInt32(s)) != 0 { sourceCounts[s] += 1 }
+        }
+        surface.metrics.record(
+            timings: run.timings,
+            assignments: result.assignments,
+            degradedStages: run.degradedStages,
+            sourceCounts: sourceCounts
+        )
         return result
     }
 }

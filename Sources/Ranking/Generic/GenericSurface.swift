@@ -25,6 +25,8 @@ final class GenericSurface: Sendable {
     let demoteRecent: (rule: RecentRule, groups: [Int32], penalty: Double)?
     /// Whether anything here reads the online state (else the request does not read it).
     let readsOnline: Bool
+    /// Its metrics handles: the same series as a marketplace surface's.
+    let metrics: SurfaceMetrics
 
     enum BoundSource: Sendable {
         case coOccurrence
@@ -60,11 +62,14 @@ final class GenericSurface: Sendable {
 
     /// Resolves `config` against `catalog`; every name that does not resolve is an `invalidArgument` naming the
     /// surface and the key.
+    /// - Parameter experiments: the experiments that split the surface, with their variants' names (its metrics'
+    ///   answer series).
     init(
         name: String,
         config: GenericSurfaceConfig,
         catalog: EntityCatalog,
-        models: [String: GradientBoostedTrees]
+        models: [String: GradientBoostedTrees],
+        experiments: [(String, [String])] = []
     ) throws {
         func fail(_ message: String) -> RankingError {
             RankingError.invalidArgument("surface \(name) (schema \(catalog.schema)): \(message)")
@@ -301,6 +306,12 @@ final class GenericSurface: Sendable {
         self.linear = linear
         self.cap = cap
         self.diversity = diversity
+        metrics = SurfaceMetrics(
+            surface: name,
+            sourceNames: config.sources.map(\.name),
+            featureNames: featureNames,
+            experiments: experiments
+        )
     }
 
     /// The version answers name: the model's, or the linear scorer's.
@@ -316,7 +327,8 @@ final class GenericState: Sendable {
     /// The loaded models by key.
     let models: [String: GradientBoostedTrees]
 
-    init(catalog: EntityCatalog, config: DomainConfig, resourceDirectory: String?) throws {
+    /// - Parameter plan: the experiments that split the surfaces, for their answer series (none by default).
+    init(catalog: EntityCatalog, config: DomainConfig, resourceDirectory: String?, plan: ExperimentPlan? = nil) throws {
         self.catalog = catalog
         self.config = config
         var models: [String: GradientBoostedTrees] = [:]
@@ -328,7 +340,13 @@ final class GenericState: Sendable {
         }
         var surfaces: [String: GenericSurface] = [:]
         for (name, surface) in config.surfaces {
-            surfaces[name] = try GenericSurface(name: name, config: surface, catalog: catalog, models: models)
+            surfaces[name] = try GenericSurface(
+                name: name,
+                config: surface,
+                catalog: catalog,
+                models: models,
+                experiments: plan?.experiments(onSurface: name) ?? []
+            )
         }
         self.surfaces = surfaces
         self.models = models

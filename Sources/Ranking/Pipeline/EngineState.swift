@@ -92,7 +92,8 @@ final class EngineState: Sendable {
             generic = try GenericState(
                 catalog: entities,
                 config: domain,
-                resourceDirectory: try EmbeddedResources.directory()
+                resourceDirectory: try EmbeddedResources.directory(),
+                plan: plan
             )
             return
         }
@@ -104,9 +105,7 @@ final class EngineState: Sendable {
         var surfaces: [String: ResolvedSurface] = [:]
         let plan = ExperimentPlan(config)
         for (name, surface) in config.surfaces {
-            let experiments = plan.layers.flatMap { layer in
-                layer.experiments.filter { $0.surfaces.contains(name) }.map { ($0.name, $0.variants.map(\.name)) }
-            }
+            let experiments = plan.experiments(onSurface: name)
             // Per variant combination: its sources and features are its own, and their series are the surface's.
             func metrics(_ surface: SurfaceConfig) -> SurfaceMetrics {
                 SurfaceMetrics(

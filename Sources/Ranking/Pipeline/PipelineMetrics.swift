@@ -68,19 +68,35 @@ final class SurfaceMetrics: Sendable {
 
     /// Records one answer: its stage durations, variant, degraded stages and candidates per source.
     func record(_ run: PipelineRun, sourceCounts: [Int]) {
-        for timing in run.timings {
+        record(
+            timings: run.timings,
+            assignments: run.assignments,
+            degradedStages: run.degradedStages,
+            sourceCounts: sourceCounts
+        )
+    }
+
+    /// Records one answer of either domain: its stage durations, the experiment placements it was answered under,
+    /// the stages it went without and the candidates each source gave (in the order of the surface's sources).
+    func record(
+        timings: [StageTiming],
+        assignments: [ExperimentAssignment.Placement],
+        degradedStages: [String],
+        sourceCounts: [Int]
+    ) {
+        for timing in timings {
             // Sub-stages ("candidates.nearby") and "total" are not stages of their own here.
             guard let stage = Self.stages.firstIndex(of: timing.stage) else { continue }
             stageTimers[stage].recordNanoseconds(timing.micros * 1000)
         }
         // Once per answer, under the first experiment it is in (layer order, as the answer's `variant` field); a
         // holdout counts as no experiment, "control" outside them all. The exposure log has every layer's place.
-        if let placement = run.assignments.first(where: { !$0.experiment.isEmpty }) {
+        if let placement = assignments.first(where: { !$0.experiment.isEmpty }) {
             (answers["\(placement.experiment)|\(placement.variant)"] ?? otherAnswers).increment()
         } else {
             answers["|control"]?.increment()
         }
-        for stage in run.degradedStages { degraded[stage]?.increment() }
+        for stage in degradedStages { degraded[stage]?.increment() }
         for (source, count) in zip(sourceCandidates, sourceCounts) where count > 0 {
             source.increment(by: Int64(count))
         }

@@ -15,7 +15,6 @@ public final class RankingEngine: @unchecked Sendable {
     let loader: ModelLoader?
     private let resourceDirectory: String?
     let additionalSources: [any CandidateSource]
-    private var missingCounts: [String: [Int]] = [:]
     private var requestsServed: [String: Int] = [:]
     private var _onlineStore: (any OnlineStore)?
 
@@ -156,15 +155,6 @@ public final class RankingEngine: @unchecked Sendable {
 
     /// Memory used by the catalog, for operators.
     public var memoryReport: String { current.catalog.memoryReport }
-
-    /// How often each feature was missing (NaN) in the feature vectors scored so far, per surface.
-    public func featureMissingCounts(surface: String) -> [(feature: String, missing: Int)] {
-        guard let names = current.surfaces[surface]?.featureNames else { return [] }
-        lock.lock()
-        let counts = missingCounts[surface] ?? []
-        lock.unlock()
-        return names.enumerated().map { ($0.element, $0.offset < counts.count ? counts[$0.offset] : 0) }
-    }
 
     // MARK: Swapping
 
@@ -658,7 +648,6 @@ public final class RankingEngine: @unchecked Sendable {
             let base = r * nativeWidth
             for j in 0..<nativeWidth where nativeRows[base + j].isNaN { missing[j] += 1 }
         }
-        record(missing: missing, surface: surface.name)
         surface.metrics.recordFeatures(rows: n, missing: missing)
         if DispatchTime.now() > featuresDeadline { run.degradedStages.append("features") }
         timer.lap("features", into: &run.timings)
@@ -1016,16 +1005,6 @@ public final class RankingEngine: @unchecked Sendable {
         )
     }
 
-    private func record(missing: [Int], surface: String) {
-        lock.lock()
-        // Taken out and put back, so the stored array is updated in place rather than copied on every request.
-        var counts = missingCounts.removeValue(forKey: surface) ?? []
-        // A swapped pipeline may give the surface another kind, and so another feature count.
-        if counts.count != missing.count { counts = [Int](repeating: 0, count: missing.count) }
-        for j in missing.indices { counts[j] += missing[j] }
-        missingCounts[surface] = counts
-        lock.unlock()
-    }
 }
 
 /// Measures consecutive stages, and reports each as a span to the process's tracer (swift-distributed-tracing)
