@@ -135,8 +135,6 @@ struct ExperimentPlan: Sendable {
         return (placements, key)
     }
 
-    /// Every combination of variants that changes `surface`, with the variants applied in layer order: what the
-    /// engine resolves in advance. Bounded by ``maxCombinations``.
     /// The experiments that split `surface`, each with its variants' names: the answer series of its metrics.
     func experiments(onSurface surface: String) -> [(String, [String])] {
         layers.flatMap { layer in
@@ -144,6 +142,8 @@ struct ExperimentPlan: Sendable {
         }
     }
 
+    /// Every combination of variants that changes `surface`, with the variants applied in layer order: what the
+    /// engine resolves in advance. Bounded by ``maxCombinations``.
     func combinations(surface: String) -> [(key: String, variants: [LayeredVariantConfig])] {
         var combos: [(key: String, variants: [LayeredVariantConfig])] = [("", [])]
         for layer in layers {

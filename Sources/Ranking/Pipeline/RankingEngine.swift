@@ -15,7 +15,6 @@ public final class RankingEngine: @unchecked Sendable {
     let loader: ModelLoader?
     private let resourceDirectory: String?
     let additionalSources: [any CandidateSource]
-    private var requestsServed: [String: Int] = [:]
     private var _onlineStore: (any OnlineStore)?
 
     /// Where what users do since the snapshot is read from (``EventIngest`` writes it); nil: the snapshot only. Set
@@ -1004,7 +1003,6 @@ public final class RankingEngine: @unchecked Sendable {
                 + "surface \(surface) ranks \(kind == .venues ? "venues" : "items") (\(example))"
         )
     }
-
 }
 
 /// Measures consecutive stages, and reports each as a span to the process's tracer (swift-distributed-tracing)
