@@ -98,11 +98,7 @@ extension GenericSurface {
         let width = features.count
         var rows = [Double](repeating: .nan, count: n * width)
         join(inputs, candidates: run.candidates, into: &rows)
-        var missing = [Int](repeating: 0, count: width)
-        for r in 0..<n {
-            for j in 0..<width where rows[r * width + j].isNaN { missing[j] += 1 }
-        }
-        metrics.recordFeatures(rows: n, missing: missing)
+        metrics.recordFeatures(rows, count: n, width: width)
         timer.lap("features", into: &run.timings)
         if isCancelled() { throw RankingError.cancelled }
 

@@ -60,9 +60,15 @@ final class SurfaceMetrics: Sendable {
         }
     }
 
-    /// Records one feature join: `rows` candidates, `missing[j]` of them without feature j.
-    func recordFeatures(rows: Int, missing: [Int]) {
-        featureRows.increment(by: Int64(rows))
+    /// Records one feature join of `n` candidates: `rows` holds one row of `width` values per candidate (NaN =
+    /// missing), and each feature's missing values are counted here, for both domains' surfaces.
+    func recordFeatures(_ rows: [Double], count n: Int, width: Int) {
+        var missing = [Int](repeating: 0, count: width)
+        for r in 0..<n {
+            let base = r * width
+            for j in 0..<width where rows[base + j].isNaN { missing[j] += 1 }
+        }
+        featureRows.increment(by: Int64(n))
         for (counter, count) in zip(featureMissing, missing) where count > 0 { counter.increment(by: Int64(count)) }
     }
 

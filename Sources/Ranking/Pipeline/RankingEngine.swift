@@ -642,12 +642,7 @@ public final class RankingEngine: @unchecked Sendable {
             }
         }
         for o in overrides { nativeRows[o.row * nativeWidth + o.feature] = o.value }
-        var missing = [Int](repeating: 0, count: nativeWidth)
-        for r in 0..<n {
-            let base = r * nativeWidth
-            for j in 0..<nativeWidth where nativeRows[base + j].isNaN { missing[j] += 1 }
-        }
-        surface.metrics.recordFeatures(rows: n, missing: missing)
+        surface.metrics.recordFeatures(nativeRows, count: n, width: nativeWidth)
         if DispatchTime.now() > featuresDeadline { run.degradedStages.append("features") }
         timer.lap("features", into: &run.timings)
         if isCancelled() { throw RankingError.cancelled }

@@ -35,11 +35,6 @@ struct GreedyWindow {
         var scores: [Double]
     }
 
-    /// Positions the rules look at: the longer of the two windows.
-    var window: Int {
-        max(cap.map { $0.cap > 0 ? $0.window : 0 } ?? 0, diversity.map { $0.penalty > 0 ? $0.window : 0 } ?? 0)
-    }
-
     /// Reorders `sorted` (candidate positions in model order, fully scored first).
     /// - Parameters:
     ///   - scores: per candidate position, the score to order by.
@@ -53,10 +48,11 @@ struct GreedyWindow {
         capGroup: (Int) -> Int32,
         diversityGroup: (Int) -> Int32
     ) -> Fill {
-        let window = self.window
-        guard window > 0, sorted.count > 1 else { return Fill(order: sorted, scores: []) }
+        // The rules that do anything, and the positions they look at: the longer of their windows.
         let capRule = cap.flatMap { $0.cap > 0 && $0.window > 0 ? $0 : nil }
         let diversityRule = diversity.flatMap { $0.penalty > 0 && $0.window > 0 ? $0 : nil }
+        let window = max(capRule?.window ?? 0, diversityRule?.window ?? 0)
+        guard window > 0, sorted.count > 1 else { return Fill(order: sorted, scores: []) }
         // 4 x window without overflowing, whatever window a configuration gives.
         let poolSize = window > sorted.count / 4 ? sorted.count : window * 4
         var pool = Array(sorted.prefix(poolSize))
