@@ -25,6 +25,8 @@ public final class EventLoop: @unchecked Sendable {
     private var dirty: [EventLoopHandler] = []
     private let timers = LoopTimerHeap()
     private var dirtyIDs = Set<ObjectIdentifier>()
+    /// One call's start held back to the end of this iteration's reads (``deferToEndOfReads(_:)``).
+    private var deferred: (() -> Void)?
 
     private let taskLock = NSLock()
     private var tasks: [() -> Void] = []
@@ -148,6 +150,21 @@ public final class EventLoop: @unchecked Sendable {
         if dirtyIDs.insert(ObjectIdentifier(handler)).inserted { dirty.append(handler) }
     }
 
+    /// Runs `body` once this iteration's ready descriptors have all been read, before the tasks other threads handed
+    /// over; false, with nothing kept, when a body is already waiting. A call that may run on this thread waits here
+    /// so that the calls read with it are queued first, and it runs only if the pool is still idle after them.
+    func deferToEndOfReads(_ body: @escaping () -> Void) -> Bool {
+        guard deferred == nil else { return false }
+        deferred = body
+        return true
+    }
+
+    private func runDeferred() {
+        guard let body = deferred else { return }
+        deferred = nil
+        body()
+    }
+
     private func interest(read: Bool, write: Bool) -> UInt32 {
         (read ? UInt32(CSYSTEM_EV_READ) : 0) | (write ? UInt32(CSYSTEM_EV_WRITE) : 0)
     }
@@ -155,7 +172,7 @@ public final class EventLoop: @unchecked Sendable {
     private func run() {
         var ready = [csystem_ready](repeating: csystem_ready(), count: 128)
         while !stopping {
-            var timeout: Int32 = dirty.isEmpty ? -1 : 0
+            var timeout: Int32 = dirty.isEmpty && deferred == nil ? -1 : 0
             if timeout != 0, let next = timers.nextDeadline {
                 let now = DispatchTime.now().uptimeNanoseconds
                 // Round up so the loop never wakes a little early and spins until the deadline.
@@ -174,12 +191,15 @@ public final class EventLoop: @unchecked Sendable {
                     handlers[fd]?.handleEvents(ready[index].events)
                 }
             }
+            runDeferred()
             runTasks()
             if !timers.isEmpty {
                 for task in timers.popDue(now: DispatchTime.now().uptimeNanoseconds) { task() }
             }
             flushDirty()
         }
+        // A call held back by the last iteration still gets its answer (a refusal, once the server drains).
+        runDeferred()
         // Flush what the last tasks produced so that a GOAWAY or final trailers are not lost.
         flushDirty()
     }

@@ -86,6 +86,11 @@ public struct ServerConfiguration: Sendable {
     /// Milliseconds a call of default criticality may wait for a CPU-pool thread; one that would wait longer is
     /// refused at once with RESOURCE_EXHAUSTED.
     public var queueBudgetMilliseconds: Double = 5
+    /// A call of a method that allows it (``RPCMethod/runsInlineWhenIdle``) runs to completion on the I/O thread
+    /// that read it, skipping the hand-offs to a pool thread and back, when the CPU pool is idle and the pool's
+    /// estimate of the method's cost is at most this many milliseconds. Calls read meanwhile on that thread wait
+    /// for it, so this bounds what it adds to their latency. 0 never runs a pool call inline.
+    public var inlineCallMaxMilliseconds: Double = 1
     /// The nice value of the CPU-pool threads. At 5, an I/O thread sharing a core with them is scheduled as soon as
     /// it wakes, instead of after a handler's time slice: refusals under overload leave at once and replies are not
     /// delayed behind the next handler. 0 schedules them as the I/O threads.
@@ -159,6 +164,8 @@ public struct ServerStats: Sendable {
     public var handlersStarted: Int
     public var rejectedOverload: Int
     public var rejectedLate: Int
+    /// Of `handlersStarted`, those run to completion on the I/O thread that read them.
+    public var handlersRunInline: Int
     public var rejectedDeadline: Int
     public var rejectedDraining: Int
     public var pendingTimers: Int
@@ -172,6 +179,7 @@ public struct ServerStats: Sendable {
             ("active_calls", activeCalls), ("queued_calls", queuedCalls), ("running_calls", runningCalls),
             ("pending_timers", pendingTimers), ("buffered_request_bytes", bufferedRequestBytes),
             ("buffered_response_bytes", bufferedResponseBytes), ("handlers_started", handlersStarted),
+            ("handlers_run_inline", handlersRunInline),
             ("rejected_overload", rejectedOverload), ("rejected_late", rejectedLate),
             ("rejected_draining", rejectedDraining),
             ("rejected_deadline", rejectedDeadline), ("evicted_connections", counters.evictedConnections),
@@ -352,6 +360,7 @@ public final class Server: @unchecked Sendable {
             handlersStarted: pool.started + blocking.started,
             rejectedOverload: pool.rejectedOverload + blocking.rejectedOverload,
             rejectedLate: pool.rejectedLate + blocking.rejectedLate,
+            handlersRunInline: pool.ranInline,
             rejectedDeadline: pool.rejectedDeadline + blocking.rejectedDeadline,
             rejectedDraining: pool.rejectedDraining + blocking.rejectedDraining,
             pendingTimers: lock.withLock { pendingTimers },

@@ -332,7 +332,8 @@ final class ServerStream {
 
     // MARK: Running the handler
 
-    /// Hands the handler to its pool, or runs it here for I/O-thread methods. Waits (parked on the connection) while
+    /// Hands the handler to its pool, or runs it here for I/O-thread methods, or at the end of this loop iteration's
+    /// reads for a call that may run inline (``RPCMethod/runsInlineWhenIdle``). Waits (parked on the connection) while
     /// the connection's responses are piling up unread.
     func startHandler() {
         guard let call, let method, !finished, !isClosed else { return }
@@ -358,17 +359,40 @@ final class ServerStream {
             return
         }
         let handler = method.handler
-        submit(executor: method.executor) {
-            Self.run(handler, call: call, request: request)
+        let work: @Sendable () -> Void = { Self.run(handler, call: call, request: request) }
+        if let mayRunInline = method.runsInlineWhenIdle, server.configuration.inlineCallMaxMilliseconds > 0,
+            mayRunInline(call.requestMetadata),
+            connection.loop.deferToEndOfReads({ [self] in startDeferred(work) })
+        {
+            return
         }
+        submit(executor: method.executor, work)
+    }
+
+    /// The end of the reads that brought a call that may run inline: runs it here if the pool is still idle and its
+    /// method cheap enough, queues it otherwise.
+    private func startDeferred(_ work: @escaping @Sendable () -> Void) {
+        guard let job = makeJob(work) else { return }
+        let limit = UInt64(server.configuration.inlineCallMaxMilliseconds * 1e6)
+        if !finished && !isClosed && server.cpuPool.runInline(job, costAtMost: limit) { return }
+        submit(executor: .cpu, work)
     }
 
     /// Queues `work` on the pool; a refusal (overload, draining, deadline) ends the call at once.
     private func submit(executor: RPCMethod.Executor, _ work: @escaping @Sendable () -> Void) {
-        guard let call else { return }
+        guard let call, let job = makeJob(work) else { return }
         let pool = executor == .blocking ? server.blockingPool : server.cpuPool
+        if let refusal = pool.submit(job) {
+            call.interrupt(.cancelled)
+            finish(status: refusal, trailers: Metadata())
+        }
+    }
+
+    /// The pool job that runs `work` for this call; a job dropped from the queue ends the call with its status.
+    private func makeJob(_ work: @escaping @Sendable () -> Void) -> WorkerPool.Job? {
+        guard let call else { return nil }
         let loop = connection.loop
-        let job = WorkerPool.Job(
+        return WorkerPool.Job(
             arrival: arrival.uptimeNanoseconds,
             deadline: call.deadline?.uptimeNanoseconds,
             criticality: call.criticality,
@@ -382,13 +406,10 @@ final class ServerStream {
                 }
             }
         )
-        if let refusal = pool.submit(job) {
-            call.interrupt(.cancelled)
-            finish(status: refusal, trailers: Metadata())
-        }
     }
 
-    /// Runs a handler on a pool thread and hands the outcome back to the loop in one task.
+    /// Runs a handler (on a pool thread, or on the loop's own for a call run inline) and hands the outcome back to the
+    /// loop in one task.
     private static func run(_ handler: RPCHandler, call: ServerCall, request: [UInt8]) {
         var response: [UInt8]?
         var status = GRPCStatus.ok

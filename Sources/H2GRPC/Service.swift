@@ -64,21 +64,40 @@ public struct RPCMethod: Sendable {
     public let handler: RPCHandler
     /// Where the handler runs.
     public let executor: Executor
+    /// For a CPU-pool method, which calls may instead run to completion on the I/O thread that read them when the
+    /// pool is idle (``Configuration/inlineCallMaxMilliseconds``), given their request metadata; nil for none. Only
+    /// for handlers that never wait: not for another server, nor for ``ServerCall/sleep(milliseconds:)``, nor for
+    /// a cancellation, none of which the I/O thread can deliver while it runs the handler.
+    public let runsInlineWhenIdle: (@Sendable (Metadata) -> Bool)?
 
     /// Whether the handler runs on the I/O thread.
     public var runsOnIOThread: Bool { executor == .ioThread }
 
     /// Creates a method. `executor` defaults to the CPU pool, or the blocking pool for client- and bidirectional
-    /// streaming handlers.
-    public init(name: String, handler: RPCHandler, executor: Executor? = nil) {
+    /// streaming handlers. `runsInlineWhenIdle` is only for unary and server-streaming handlers on the CPU pool.
+    public init(
+        name: String,
+        handler: RPCHandler,
+        executor: Executor? = nil,
+        runsInlineWhenIdle: (@Sendable (Metadata) -> Bool)? = nil
+    ) {
         let executor = executor ?? handler.defaultExecutor
         if executor == .ioThread, case .unary = handler {
         } else {
             precondition(executor != .ioThread, "only unary handlers may run on the I/O thread")
         }
+        if runsInlineWhenIdle != nil {
+            switch handler {
+            case .unary, .serverStreaming:
+                precondition(executor == .cpu, "only CPU-pool handlers may run inline when the pool is idle")
+            default:
+                preconditionFailure("only unary and server-streaming handlers may run inline when the pool is idle")
+            }
+        }
         self.name = name
         self.handler = handler
         self.executor = executor
+        self.runsInlineWhenIdle = runsInlineWhenIdle
     }
 
     /// Creates a method that runs on the I/O thread when `runsOnIOThread` is true.

@@ -68,6 +68,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxQueuedCalls = 1000
     /// Milliseconds a call may wait for a worker.
     public var queueBudgetMs = 5.0
+    /// Milliseconds a Rank or Recommend may cost and still run on the I/O thread when the workers are idle; 0 never.
+    public var inlineMaxMs = 1.0
     /// Nice value of the worker threads.
     public var workerNice = 5
     /// Seconds in-flight calls get to finish on SIGTERM.
@@ -497,6 +499,14 @@ public enum Settings {
             "queue-budget-ms",
             \.server.queueBudgetMs,
             "Milliseconds a call may wait for a worker; one that would wait longer is refused at once."
+        ),
+        .number(
+            "server.inlineMaxMs",
+            "inline-max-ms",
+            \.server.inlineMaxMs,
+            maximum: 1000,
+            "Rank and Recommend run on the I/O thread that read them, with no hand-off to a worker and back, when "
+                + "every worker is idle and the call costs at most this many milliseconds; 0 always hands them over."
         ),
         .integer(
             "server.workerNice",

@@ -22,12 +22,17 @@ public final class RankingServiceHandlers: @unchecked Sendable {
     private var _onlineStore: (any OnlineStore)?
     private var _exposureLog: RecordLog<ExposureRecord>?
     private let testHooks: Bool
+    private let storeIsRemote: Bool
 
-    /// - Parameter testHooks: honour the test-only request metadata (integration tests only): `rankd-test-delay-ms`
-    ///   makes a handler wait cooperatively before working so deadlines and cancellation can be observed, and
-    ///   `x-echo-*` / `x-echo-trailer-*` are echoed in the response headers and trailers. Off, both are ignored.
-    public init(testHooks: Bool = false) {
+    /// - Parameters:
+    ///   - testHooks: honour the test-only request metadata (integration tests only): `rankd-test-delay-ms` makes a
+    ///     handler wait cooperatively before working so deadlines and cancellation can be observed, and `x-echo-*` /
+    ///     `x-echo-trailer-*` are echoed in the response headers and trailers. Off, both are ignored.
+    ///   - storeIsRemote: whether the online store is another server (Redis): the pipeline then waits for it, so
+    ///     calls never run on the I/O thread (``RPCMethod/runsInlineWhenIdle``).
+    public init(testHooks: Bool = false, storeIsRemote: Bool = false) {
         self.testHooks = testHooks
+        self.storeIsRemote = storeIsRemote
     }
 
     /// The engine serving requests; set once it is built, replaced on a snapshot swap. Each engine set here reads
@@ -64,13 +69,27 @@ public final class RankingServiceHandlers: @unchecked Sendable {
         ServiceDefinition(
             name: Self.serviceName,
             methods: [
-                RPCMethod(name: "Rank", handler: .unary { [self] call, request in try rank(call, request) }),
+                RPCMethod(
+                    name: "Rank",
+                    handler: .unary { [self] call, request in try rank(call, request) },
+                    runsInlineWhenIdle: runsInlineWhenIdle
+                ),
                 RPCMethod(
                     name: "Recommend",
-                    handler: .serverStreaming { [self] call, request in try recommend(call, request) }
+                    handler: .serverStreaming { [self] call, request in try recommend(call, request) },
+                    runsInlineWhenIdle: runsInlineWhenIdle
                 ),
             ]
         )
+    }
+
+    /// Which calls may run on the I/O thread when the workers are idle: none while the pipeline waits for a remote
+    /// online store, and none that asks the test hook to wait (it waits for a cancellation the I/O thread would
+    /// deliver).
+    private var runsInlineWhenIdle: (@Sendable (Metadata) -> Bool)? {
+        if storeIsRemote { return nil }
+        guard testHooks else { return { _ in true } }
+        return { $0.first("rankd-test-delay-ms") == nil }
     }
 
     func rank(_ call: ServerCall, _ request: [UInt8]) throws -> [UInt8] {

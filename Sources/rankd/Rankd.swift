@@ -69,6 +69,7 @@ struct Rankd: ParsableCommand {
     @Option(help: ArgumentHelp(Settings.help("workers"))) var workers: String?
     @Option(help: ArgumentHelp(Settings.help("max-queued-calls"))) var maxQueuedCalls: String?
     @Option(help: ArgumentHelp(Settings.help("queue-budget-ms"))) var queueBudgetMs: String?
+    @Option(help: ArgumentHelp(Settings.help("inline-max-ms"))) var inlineMaxMs: String?
     @Option(help: ArgumentHelp(Settings.help("worker-nice"))) var workerNice: String?
     @Option(help: ArgumentHelp(Settings.help("grace-period"))) var gracePeriod: String?
     @Option(help: ArgumentHelp(Settings.help("admin-port"))) var adminPort: String?
@@ -101,7 +102,8 @@ struct Rankd: ParsableCommand {
             ("idle-timeout", idleTimeout), ("max-connection-age", maxConnectionAge),
             ("max-connection-age-grace", maxConnectionAgeGrace), ("write-timeout", writeTimeout),
             ("min-ping-interval", minPingInterval), ("workers", workers), ("max-queued-calls", maxQueuedCalls),
-            ("queue-budget-ms", queueBudgetMs), ("worker-nice", workerNice), ("grace-period", gracePeriod),
+            ("queue-budget-ms", queueBudgetMs), ("inline-max-ms", inlineMaxMs), ("worker-nice", workerNice),
+            ("grace-period", gracePeriod),
             ("admin-port", adminPort), ("log-level", logLevel), ("log-format", logFormat),
             ("access-log-sample-rate", accessLogSampleRate), ("seed", seed), ("scale", scale), ("model", model),
             ("snapshot", snapshot), ("snapshot-poll-interval", snapshotPollInterval), ("online-store", onlineStore),
@@ -150,7 +152,7 @@ struct Rankd: ParsableCommand {
         EventIngest.registerMetrics()
         LogMetrics.register(logs: ["exposure", "event"])
         let signals = try TerminationSignals.block()
-        let ranking = RankingServiceHandlers(testHooks: testHooks)
+        let ranking = RankingServiceHandlers(testHooks: testHooks, storeIsRemote: settings.online.store != nil)
         // The online state outlives catalogs and configurations: every engine built later reads this one.
         let onlineStore = try Rankd.onlineStore(settings.online)
         ranking.onlineStore = onlineStore
@@ -400,6 +402,7 @@ struct Rankd: ParsableCommand {
         if let workers = server.workers { configuration.workers = workers }
         configuration.maxQueuedCalls = server.maxQueuedCalls
         configuration.queueBudgetMilliseconds = server.queueBudgetMs
+        configuration.inlineCallMaxMilliseconds = server.inlineMaxMs
         configuration.workerNice = Int32(clamping: server.workerNice)
         configuration.shutdownGracePeriod = server.gracePeriod
         configuration.logLevel = logLevel(settings.logging.level)

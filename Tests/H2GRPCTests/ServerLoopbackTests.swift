@@ -64,7 +64,8 @@ struct ServerLoopbackTests {
         probe: Probe = Probe(),
         maxReceive: Int = 4 << 20,
         maxStreams: UInt32 = 1000,
-        maxConnections: Int = 10_000
+        maxConnections: Int = 10_000,
+        inlineMaxMs: Double = 1
     ) throws -> Server {
         var configuration = ServerConfiguration()
         configuration.maxConcurrentStreams = maxStreams
@@ -76,6 +77,7 @@ struct ServerLoopbackTests {
         configuration.shutdownGracePeriod = 5
         // These tests are about the transport; admission control has its own tests (WorkerPoolTests).
         configuration.queueBudgetMilliseconds = 10_000
+        configuration.inlineCallMaxMilliseconds = inlineMaxMs
         let service = ServiceDefinition(
             name: "test.Echo",
             methods: [
@@ -150,6 +152,21 @@ struct ServerLoopbackTests {
                     name: "StreamHeldBlocking",
                     handler: .serverStreaming(ServerLoopbackTests.streamHeldHandler),
                     executor: .blocking
+                ),
+                // Answers "io" when it runs on its call's I/O thread, "pool" on a worker; may run inline unless the call says
+                // `x-pool`.
+                RPCMethod(
+                    name: "Where",
+                    handler: .unary { call, request in
+                        if request == Array("fail".utf8) { throw GRPCStatus(.failedPrecondition, "asked to fail") }
+                        return Array((call.loop.inEventLoop ? "io" : "pool").utf8)
+                    },
+                    runsInlineWhenIdle: { $0.first("x-pool") == nil }
+                ),
+                RPCMethod(
+                    name: "StreamHeldInline",
+                    handler: .serverStreaming(ServerLoopbackTests.streamHeldHandler),
+                    runsInlineWhenIdle: { _ in true }
                 ),
                 RPCMethod(
                     name: "Sum",
@@ -362,6 +379,110 @@ struct ServerLoopbackTests {
         #expect(status.code == .ok)
         #expect(headers.first("x-held") == "yes")
         #expect(messages == (0..<5).map { [UInt8](repeating: UInt8($0), count: 1 + $0) })
+    }
+
+    /// Calls Where and returns its status and where it ran ("io" or "pool").
+    private static func whereRan(
+        _ client: ClientConnection,
+        pool: Bool = false,
+        fail: Bool = false
+    ) -> (
+        GRPCStatus.Code, String
+    ) {
+        var metadata = Metadata()
+        if pool { metadata.append("x-pool", "1") }
+        let (response, result) = client.unary(
+            ClientRequest(path: "/test.Echo/Where", message: Array((fail ? "fail" : "where").utf8), metadata: metadata)
+        )
+        return (result.status.code, String(decoding: response ?? [], as: UTF8.self))
+    }
+
+    @Test("with the pool idle, a call its method allows runs on the I/O thread that read it; others go to the pool")
+    func inlineWhenIdle() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (code, thread) = Self.whereRan(client, pool: true)
+        #expect(code == .ok)
+        #expect(thread == "pool")
+        // A pool thread answers before it has counted itself done; then the pool is idle.
+        #expect(Self.waitUntilIdle(server))
+        // One call at a time: the pool is idle each time the I/O thread has read one.
+        for _ in 0..<5 {
+            let (code, thread) = Self.whereRan(client)
+            #expect(code == .ok)
+            #expect(thread == "io")
+        }
+        // A handler's error reaches the caller as from a pool thread.
+        #expect(Self.whereRan(client, fail: true).0 == .failedPrecondition)
+        let stats = server.stats()
+        #expect(stats.handlersRunInline == 6)
+        #expect(stats.handlersStarted == 7)
+    }
+
+    /// Waits (up to 10 s) until the server's pools run and hold no call.
+    private static func waitUntilIdle(_ server: Server) -> Bool {
+        for _ in 0..<1_000 {
+            let stats = server.stats()
+            if stats.runningCalls == 0 && stats.queuedCalls == 0 { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    @Test("a server configured with inlineCallMaxMilliseconds 0 hands every call to the pool")
+    func inlineDisabled() throws {
+        let server = try Self.makeServer(inlineMaxMs: 0)
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        for _ in 0..<3 { #expect(Self.whereRan(client).1 == "pool") }
+        #expect(server.stats().handlersRunInline == 0)
+    }
+
+    @Test("held messages of a call run inline arrive whole, in order, with the headers and the status")
+    func heldMessagesInline() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let client = try Self.connect(server)
+        defer { client.close() }
+        let (status, headers, messages) = Self.streamHeld(client, count: 5, mode: 0, method: "StreamHeldInline")
+        #expect(status.code == .ok)
+        #expect(headers.first("x-held") == "yes")
+        #expect(messages == (0..<5).map { [UInt8](repeating: UInt8($0), count: 1 + $0) })
+        let failed = Self.streamHeld(client, count: 3, mode: 1, method: "StreamHeldInline")
+        #expect(failed.status.code == .failedPrecondition)
+        #expect(failed.messages.count == 3)
+        // Past the high-water mark the handler is refused, as on a pool thread: it never waits on the I/O thread.
+        let large = Self.streamHeld(client, count: 200, mode: 2, method: "StreamHeldInline")
+        #expect(large.status.code == .resourceExhausted)
+        #expect(server.stats().handlersRunInline == 3)
+    }
+
+    @Test("many concurrent calls that may run inline all complete, whether inline or on the pool")
+    func concurrentInlineCalls() throws {
+        let server = try Self.makeServer()
+        defer { server.shutdown(gracePeriod: 1) }
+        let clients = try (0..<4).map { _ in try Self.connect(server) }
+        defer { for client in clients { client.close() } }
+        let done = DispatchGroup()
+        let lock = NSLock()
+        var ok = 0
+        for index in 0..<800 {
+            done.enter()
+            clients[index % clients.count].startCall(
+                ClientRequest(path: "/test.Echo/Where", message: Array("where".utf8)),
+                handler: ClientCallHandler(onFinish: { result in
+                    if result.status.code == .ok { lock.withLock { ok += 1 } }
+                    done.leave()
+                })
+            )
+        }
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(ok == 800)
+        #expect(Self.waitUntilIdle(server))
+        #expect(server.stats().handlersStarted == 800)
     }
 
     @Test("a handler that fails after holding messages: the messages, then its status")

@@ -206,6 +206,63 @@ struct WorkerPoolTests {
         #expect(pool.counterSnapshot.rejectedDraining == 1)
     }
 
+    @Test("an idle pool runs a cheap job on the calling thread, counted as one of its own")
+    func runsInlineWhenIdle() {
+        let clock = Clock()
+        let pool = makePool(clock: clock)
+        let outcomes = Outcomes()
+        final class Seen: @unchecked Sendable { var running = -1 }
+        let seen = Seen()
+        let inline = WorkerPool.Job(
+            arrival: clock.now,
+            deadline: clock.now + Self.millisecond,
+            criticality: .default,
+            costClass: 0,
+            isAbandoned: { false },
+            run: {
+                seen.running = pool.counterSnapshot.running
+                // While it runs, the pool is not idle: a second job may not run inline too.
+                #expect(!pool.runInline(job(2, clock: clock, outcomes: outcomes), costAtMost: Self.millisecond))
+                clock.advance(Self.millisecond / 2)
+                outcomes.run(1)
+            },
+            reject: { status in outcomes.reject(1, status.code) }
+        )
+        #expect(pool.runInline(inline, costAtMost: Self.millisecond))
+        #expect(outcomes.ran == [1])
+        #expect(seen.running == 1)
+        let counters = pool.counterSnapshot
+        #expect(counters.ranInline == 1 && counters.started == 1 && counters.running == 0)
+        // Its cost teaches the estimate, as a pool thread's run would.
+        #expect(pool.costEstimate(ofClass: 0) > WorkerPool.initialCostEstimate)
+    }
+
+    @Test("no job runs inline while one is queued, when its class costs more than allowed, nor while draining")
+    func inlineRefusals() {
+        let clock = Clock()
+        let pool = makePool(clock: clock)
+        let outcomes = Outcomes()
+        // Queued work goes first.
+        #expect(pool.submit(job(1, clock: clock, outcomes: outcomes, cost: 2 * Self.millisecond)) == nil)
+        #expect(!pool.runInline(job(2, clock: clock, outcomes: outcomes), costAtMost: Self.millisecond))
+        while pool.runNext() {}
+        // One 2 ms run moves the estimate (weight 1/8) from 50 to about 290 us: over a 100 us limit, under 10 ms.
+        #expect(!pool.runInline(job(3, clock: clock, outcomes: outcomes), costAtMost: Self.millisecond / 10))
+        #expect(pool.runInline(job(4, clock: clock, outcomes: outcomes), costAtMost: 10 * Self.millisecond))
+        // A call already past its deadline, or already cancelled, is left to submit(), which answers it.
+        #expect(
+            !pool.runInline(job(5, clock: clock, outcomes: outcomes, deadline: clock.now), costAtMost: Self.millisecond)
+        )
+        #expect(
+            !pool.runInline(job(6, clock: clock, outcomes: outcomes, abandoned: true), costAtMost: Self.millisecond)
+        )
+        pool.drain()
+        #expect(!pool.runInline(job(7, clock: clock, outcomes: outcomes), costAtMost: 10 * Self.millisecond))
+        #expect(outcomes.ran == [1, 4])
+        #expect(outcomes.rejected.isEmpty)
+        #expect(pool.counterSnapshot.ranInline == 1)
+    }
+
     @Test("with threads, every admitted job runs exactly once")
     func threadsRunEverything() {
         let pool = WorkerPool(

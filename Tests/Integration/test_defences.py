@@ -809,3 +809,44 @@ def test_overload_is_refused_at_once_and_nothing_runs_after_its_deadline(bin_dir
         started = counter(after, "handlers_started") - counter(before, "handlers_started")
         assert started == 1, f"{started} handlers started; only the blocking call may run, the rest were past " \
                              "their deadline when the worker was free"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 11. Calls run on the I/O thread that read them when every worker is idle (--inline-max-ms).
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_rank_and_recommend_run_on_the_io_thread_when_workers_are_idle_with_the_same_answers(bin_dir, servers,
+                                                                                              protos):
+    """One call at a time, an idle server runs Rank and Recommend on the I/O thread that read them, with no hand-off
+    to a worker and back. A call with the test delay hook (which waits for a cancellation only the I/O thread can
+    deliver) and every call of a server started with `--inline-max-ms 0` go to the workers. The answers do not
+    depend on where the handler ran."""
+    # A debug build's Recommend costs milliseconds: a high limit keeps every call of this test inline.
+    inline = servers.start_rankd(bin_dir, "--test-hooks", "--inline-max-ms", "1000")
+    handed = servers.start_rankd(bin_dir, "--inline-max-ms", "0")
+    answers = {}
+    counts = {}
+    for name, server in (("inline", inline), ("handed", handed)):
+        with grpc.insecure_channel(server.address) as channel:
+            grpc.channel_ready_future(channel).result(timeout=20)
+            stub = protos.ranking_grpc.RankingServiceStub(channel)
+            before = stats(server)
+            ranked = [stub.Rank(rank_request(protos, CANDIDATES), timeout=20) for _ in range(3)]
+            sections = [list(stub.Recommend(recommend_request(protos, limit=5), timeout=20)) for _ in range(3)]
+            if name == "inline":
+                delayed = stub.Rank(rank_request(protos, CANDIDATES), metadata=(delay(10),), timeout=20)
+                assert [item.item_id for item in delayed.items] == [item.item_id for item in ranked[0].items]
+            after = wait_for_stats(server, lambda v: v.get("running_calls") == 0 and v.get("queued_calls") == 0)
+            counts[name] = (counter(after, "handlers_run_inline") - counter(before, "handlers_run_inline"),
+                            counter(after, "handlers_started") - counter(before, "handlers_started"))
+            # A stage that overran its budget on a slow machine changes an answer; those are not compared.
+            answers[name] = [[item.item_id for item in response.items] if not response.degraded else None
+                             for response in ranked]
+            answers[name] += [[(section.section, [item.item_id for item in section.items]) for section in answer]
+                              if answer and not any(section.degraded for section in answer) else None
+                              for answer in sections]
+    assert counts["inline"] == (6, 7), f"run inline, started: {counts['inline']}"
+    assert counts["handed"] == (0, 6), f"run inline, started: {counts['handed']}"
+    pairs = [(a, b) for a, b in zip(answers["inline"], answers["handed"]) if a is not None and b is not None]
+    assert pairs, "every answer was degraded"
+    assert all(a == b for a, b in pairs), answers

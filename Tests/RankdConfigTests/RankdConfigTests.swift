@@ -71,6 +71,7 @@ struct DecodingTests {
               port: 6000
               pinIoCpus: [0, 1]
               queueBudgetMs: 2.5
+              inlineMaxMs: 0.5
             admin: {port: 0}
             logging: {level: WARN, format: text, accessLogSampleRate: 0.25}
             catalog:
@@ -84,6 +85,7 @@ struct DecodingTests {
         #expect(settings.server.port == 6000)
         #expect(settings.server.pinIoCpus == [0, 1])
         #expect(settings.server.queueBudgetMs == 2.5)
+        #expect(settings.server.inlineMaxMs == 0.5)
         #expect(settings.admin.port == 0)
         #expect(settings.logging.level == .warning)
         #expect(settings.logging.format == .text)
@@ -132,6 +134,7 @@ struct ValidationTests {
             ("server:\n  idleTimeout: -1\n", "server.idleTimeout: must be a non-negative number, got -1"),
             ("server:\n  prefaceTimeout: 0\n", "server.prefaceTimeout: must be a positive number, got 0"),
             ("server:\n  workerNice: 20\n", "server.workerNice: must be an integer in 0...19, got 20"),
+            ("server:\n  inlineMaxMs: 2000\n", "server.inlineMaxMs: must be a number in 0...1000, got 2000"),
             ("server:\n  pinIoCpus: [0, x]\n", "server.pinIoCpus: must be CPU numbers 0...4095, got \"x\""),
             (
                 "logging:\n  level: verbose\n",
