@@ -3,8 +3,9 @@
 #
 #   1. CPU per Recommend at a fixed rate, discovery (goal: at most 300 us), and venue menus (venue_items) and the music
 #      surface (next_track, on the music demo) beside it; and the floor under them at the same rate: the CPU of a
-#      Health check (answered on the I/O thread) and of a Rank with one candidate (a call handed to the worker pool
-#      and back that ranks almost nothing), so what the transport and the hand-offs cost is read beside the total;
+#      Health check (answered on the I/O thread) and of a Rank with one candidate (a pool call that ranks almost
+#      nothing, run on the I/O thread while the workers are idle: --inline-max-ms), so what the transport and the
+#      pipeline's fixed costs take is read beside the total;
 #   2. capacity: rankd on one core (taskset -c 0, --io-threads 1), rank-load on the other, at 2,500 Recommend/s
 #      (discovery) for a while: p99 at most 10 ms and no failed call;
 #   3. the tree scorer per row against lleaves: read from Scripts/bench-scoring.sh's latest summary (make bench runs
@@ -184,8 +185,8 @@ print(f"   runs: {runs('cpu-venue_items')}")
 print(f"   music (next_track), reported beside it: median {median('cpu-next_track', 0):.0f} us")
 print(f"   runs: {runs('cpu-next_track')}")
 print(f"   the floor of a call at the same rate: a Health check (answered on the I/O thread) median "
-      f"{median('floor-health', 0):.0f} us; a one-candidate Rank (handed to the worker pool and back, almost no "
-      f"ranking) median {median('floor-rank1', 0):.0f} us")
+      f"{median('floor-health', 0):.0f} us; a one-candidate Rank (a pool call, almost no ranking, run "
+      f"inline while the workers are idle) median {median('floor-rank1', 0):.0f} us")
 print(f"   runs: Health {runs('floor-health')}; Rank {runs('floor-rank1')}")
 capacity = rows.get("capacity", [])
 held = [f == 0 and v == "valid" and float(p) <= 10 for _, _, f, p, v in capacity]
