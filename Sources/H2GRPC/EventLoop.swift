@@ -68,7 +68,8 @@ public final class EventLoop: @unchecked Sendable {
             exited.signal()
         }
         thread.name = name
-        thread.stackSize = 1 << 20
+        // As much stack as a worker's: a call that may run inline runs its handler (the ranking pipeline) here.
+        thread.stackSize = 4 << 20
         // The Thread is not stored: its block holds the loop while the thread runs, and a loop that held the Thread
         // would never be freed (loop -> Thread -> block -> loop).
         started = true

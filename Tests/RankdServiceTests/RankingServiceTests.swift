@@ -258,3 +258,32 @@ struct RankingServiceTests {
         var all: [[UInt8]] { lock.withLock { messages } }
     }
 }
+
+/// Which Rank and Recommend calls may run on the I/O thread while the workers are idle.
+@Suite("RankingService calls run inline")
+struct RankingServiceInlineTests {
+    static func predicates(_ handlers: RankingServiceHandlers) -> [String: (@Sendable (Metadata) -> Bool)?] {
+        Dictionary(uniqueKeysWithValues: handlers.definition.methods.map { ($0.name, $0.runsInlineWhenIdle) })
+    }
+
+    @Test("Rank and Recommend may run inline, except with a Redis online store, which the pipeline waits for")
+    func remoteStoreKeepsCallsOnTheWorkers() {
+        let local = Self.predicates(RankingServiceHandlers())
+        #expect(Set(local.keys) == ["Rank", "Recommend"])
+        for (_, predicate) in local { #expect(predicate?(Metadata()) == true) }
+        let remote = Self.predicates(RankingServiceHandlers(storeIsRemote: true))
+        for (_, predicate) in remote { #expect(predicate == nil) }
+    }
+
+    @Test("with test hooks, a call that asks the handler to wait goes to the workers; the rest may run inline")
+    func delayHookKeepsTheCallOnTheWorkers() {
+        var delayed = Metadata()
+        delayed.append("rankd-test-delay-ms", "50")
+        for (_, predicate) in Self.predicates(RankingServiceHandlers(testHooks: true)) {
+            #expect(predicate?(Metadata()) == true)
+            #expect(predicate?(delayed) == false)
+        }
+        // Without test hooks the metadata means nothing, so it changes nothing.
+        for (_, predicate) in Self.predicates(RankingServiceHandlers()) { #expect(predicate?(delayed) == true) }
+    }
+}
