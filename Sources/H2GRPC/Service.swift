@@ -65,9 +65,9 @@ public struct RPCMethod: Sendable {
     /// Where the handler runs.
     public let executor: Executor
     /// For a CPU-pool method, which calls may instead run to completion on the I/O thread that read them when the
-    /// pool is idle (``Configuration/inlineCallMaxMilliseconds``), given their request metadata; nil for none. Only
-    /// for handlers that never wait: not for another server, nor for ``ServerCall/sleep(milliseconds:)``, nor for
-    /// a cancellation, none of which the I/O thread can deliver while it runs the handler.
+    /// pool is idle (``ServerConfiguration/inlineCallMaxMilliseconds``), given their request metadata; nil for
+    /// none. Only for handlers that never wait: not for another server, nor for ``ServerCall/sleep(milliseconds:)``,
+    /// nor for a cancellation, none of which the I/O thread can deliver while it runs the handler.
     public let runsInlineWhenIdle: (@Sendable (Metadata) -> Bool)?
 
     /// Whether the handler runs on the I/O thread.
