@@ -375,17 +375,20 @@ final class ServerStream {
         guard let job = makeJob(work) else { return }
         let limit = UInt64(server.configuration.inlineCallMaxMilliseconds * 1e6)
         if !finished && !isClosed && server.cpuPool.runInline(job, costAtMost: limit) { return }
-        submit(executor: .cpu, work)
+        enqueue(job, on: server.cpuPool)
     }
 
     /// Queues `work` on the pool; a refusal (overload, draining, deadline) ends the call at once.
     private func submit(executor: RPCMethod.Executor, _ work: @escaping @Sendable () -> Void) {
-        guard let call, let job = makeJob(work) else { return }
-        let pool = executor == .blocking ? server.blockingPool : server.cpuPool
-        if let refusal = pool.submit(job) {
-            call.interrupt(.cancelled)
-            finish(status: refusal, trailers: Metadata())
-        }
+        guard let job = makeJob(work) else { return }
+        enqueue(job, on: executor == .blocking ? server.blockingPool : server.cpuPool)
+    }
+
+    /// Queues this call's `job` on `pool`; a refusal ends the call at once.
+    private func enqueue(_ job: WorkerPool.Job, on pool: WorkerPool) {
+        guard let refusal = pool.submit(job) else { return }
+        call?.interrupt(.cancelled)
+        finish(status: refusal, trailers: Metadata())
     }
 
     /// The pool job that runs `work` for this call; a job dropped from the queue ends the call with its status.
