@@ -42,6 +42,7 @@ let package = Package(
         // MARK: C shims and generated code
         .target(name: "CNGHTTP2Shim", linkerSettings: [.linkedLibrary("nghttp2")]),
         .target(name: "CSystemShim"),
+        .target(name: "CPrefetch"),
         .target(name: "CZlibShim", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CRankingProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
 
@@ -83,7 +84,7 @@ let package = Package(
         .target(
             name: "Ranking",
             dependencies: [
-                "RankingModels", .product(name: "CoreMetrics", package: "swift-metrics"),
+                "RankingModels", "CPrefetch", .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             resources: [.copy("Resources")],

@@ -328,4 +328,45 @@ import Testing
         )
         #expect(result.items.map(\.itemID) == ["v399"])
     }
+
+    /// The order the re-rank starts from, as the comparison it replaced defines it.
+    static func referenceOrder(_ kept: [Int], scores: [Double], candidates: [Int32], fullyScored: [Bool]) -> [Int] {
+        kept.sorted { a, b in
+            if fullyScored[a] != fullyScored[b] { return fullyScored[a] }
+            if scores[a] != scores[b] { return scores[a] > scores[b] }
+            if candidates[a] != candidates[b] { return candidates[a] < candidates[b] }
+            return a < b
+        }
+    }
+
+    @Test(arguments: [0, 1, 2, 7, 64, 700])
+    func theKeptPoolIsOrderedExactlyAsTheComparisonOrdersIt(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count) + 11)
+        // Few distinct values, so ties in score and in index are common; both signs of zero, infinities and
+        // unknown ids (-1) among them.
+        let values: [Double] = [0, -0.0, 1.5, -1.5, 0.25, .infinity, -.infinity, 1e-300, -1e-300, 3]
+        for round in 0..<20 {
+            let scores = (0..<count).map { _ in values[rng.below(values.count)] }
+            let candidates = (0..<count).map { _ in Int32(rng.below(9)) - 1 }
+            let fullyScored = (0..<count).map { _ in rng.below(3) == 0 }
+            let kept = (0..<count).filter { _ in round == 0 || rng.below(4) != 0 }
+            var sorted = kept
+            Reranker.sortKept(&sorted, scores: scores, candidates: candidates, fullyScored: fullyScored)
+            #expect(
+                sorted
+                    == Self.referenceOrder(kept, scores: scores, candidates: candidates, fullyScored: fullyScored)
+            )
+        }
+    }
+
+    @Test func aPoolWithANaNScoreIsOrderedAsTheComparisonOrdersIt() {
+        let scores: [Double] = [0.5, .nan, 2, 0.5, .nan, -1, 2]
+        let candidates: [Int32] = [4, 3, 2, 1, 0, -1, 9]
+        let fullyScored = [true, true, false, true, false, true, true]
+        let kept = Array(0..<scores.count)
+        var sorted = kept
+        Reranker.sortKept(&sorted, scores: scores, candidates: candidates, fullyScored: fullyScored)
+        #expect(sorted == Self.referenceOrder(kept, scores: scores, candidates: candidates, fullyScored: fullyScored))
+        #expect(Set(sorted) == Set(kept))
+    }
 }

@@ -78,6 +78,10 @@ public struct CandidateRequest: @unchecked Sendable {
     }
 }
 
+/// How many venues ahead a source walking a venue list asks for the next one's eligibility columns
+/// (``Catalog/prefetchEligibility(_:)``).
+let eligibilityLookahead = 8
+
 /// The sources that ship with the engine: pure computation on the catalog, microseconds each, so the generator
 /// runs them on the calling thread.
 protocol BuiltinCandidateSource: CandidateSource {}
@@ -135,7 +139,12 @@ struct CovisitSource: BuiltinCandidateSource {
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         var added = 0
-        for v in request.covisited where added < quota && request.isEligible(Int(v)) {
+        let venues = request.covisited
+        for (k, v) in venues.enumerated() where added < quota {
+            if k + eligibilityLookahead < venues.count {
+                request.catalog.prefetchEligibility(Int(venues[k + eligibilityLookahead]))
+            }
+            guard request.isEligible(Int(v)) else { continue }
             out.append(v)
             added += 1
         }
@@ -189,9 +198,13 @@ struct PopularSource: BuiltinCandidateSource {
         guard let city = request.city else { return }
         var added = 0
         var inspected = 0
-        for v in request.catalog.cityVenuesByPopularity[city] {
+        let venues = request.catalog.cityVenuesByPopularity[city]
+        for (k, v) in venues.enumerated() {
             if added >= quota || inspected >= 40 * max(quota, 1) { break }
             inspected += 1
+            if k + eligibilityLookahead < venues.count {
+                request.catalog.prefetchEligibility(Int(venues[k + eligibilityLookahead]))
+            }
             if request.isEligible(Int(v)) {
                 out.append(v)
                 added += 1
@@ -207,7 +220,11 @@ struct NewVenuesSource: BuiltinCandidateSource {
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let city = request.city else { return }
         var added = 0
-        for v in request.catalog.cityNewVenues[city] where added < quota {
+        let venues = request.catalog.cityNewVenues[city]
+        for (k, v) in venues.enumerated() where added < quota {
+            if k + eligibilityLookahead < venues.count {
+                request.catalog.prefetchEligibility(Int(venues[k + eligibilityLookahead]))
+            }
             guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Catalog.newVenueDays else {
                 continue
             }

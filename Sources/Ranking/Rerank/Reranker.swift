@@ -41,11 +41,41 @@ struct Reranker {
         }
     }
 
-    private struct SortKey {
-        var score: Double
-        var candidate: Int32
-        var full: Bool
-        var position: Int
+    /// Orders `kept` (candidate positions): fully scored first, then by score (highest first), then by index;
+    /// position breaks the remaining ties (unknown ids are all -1), exactly as a stable sort of `kept` would.
+    static func sortKept(_ kept: inout [Int], scores: [Double], candidates: [Int32], fullyScored: [Bool]) {
+        // Each group is sorted on two integers per entry, side by side: the score as a key whose ascending order
+        // is the score's descending one, then the index and position. A NaN score has no place in that order, so a
+        // pool with one takes the comparison sort, which ranks it as the integer keys cannot.
+        guard !kept.contains(where: { scores[$0].isNaN }) else {
+            kept.sort { a, b in
+                if fullyScored[a] != fullyScored[b] { return fullyScored[a] }
+                if scores[a] != scores[b] { return scores[a] > scores[b] }
+                if candidates[a] != candidates[b] { return candidates[a] < candidates[b] }
+                return a < b
+            }
+            return
+        }
+        var keys: [(score: UInt64, tie: UInt64)] = []
+        keys.reserveCapacity(kept.count)
+        for full in [true, false] {
+            let start = keys.count
+            for i in kept where fullyScored[i] == full {
+                let tie = UInt64(UInt32(bitPattern: candidates[i]) ^ 0x8000_0000) << 32 | UInt64(UInt32(i))
+                keys.append((descendingKey(scores[i]), tie))
+            }
+            keys[start...].sort { $0.score != $1.score ? $0.score < $1.score : $0.tie < $1.tie }
+        }
+        for k in keys.indices { kept[k] = Int(keys[k].tie & 0xFFFF_FFFF) }
+    }
+
+    /// A key whose ascending order is the descending order of `score` (not NaN); -0 and +0 share one, as they
+    /// compare equal.
+    @inline(__always)
+    static func descendingKey(_ score: Double) -> UInt64 {
+        let bits = (score + 0).bitPattern
+        let ascending = bits >> 63 == 1 ? ~bits : bits | (1 << 63)
+        return ~ascending
     }
 
     func rerank(
@@ -83,18 +113,7 @@ struct Reranker {
             }
             kept.append(i)
         }
-        // Fully scored first, then by score, then by index; position breaks the remaining ties (unknown ids are
-        // all -1) exactly as a stable sort of `kept` would. The keys sit side by side so comparisons touch one array.
-        var keys = kept.map {
-            SortKey(score: adjusted[$0], candidate: candidates[$0], full: fullyScored[$0], position: $0)
-        }
-        keys.sort { a, b in
-            if a.full != b.full { return a.full }
-            if a.score != b.score { return a.score > b.score }
-            if a.candidate != b.candidate { return a.candidate < b.candidate }
-            return a.position < b.position
-        }
-        for k in keys.indices { kept[k] = keys[k].position }
+        Reranker.sortKept(&kept, scores: adjusted, candidates: candidates, fullyScored: fullyScored)
         var order =
             kind == .venues
             ? diversify(
