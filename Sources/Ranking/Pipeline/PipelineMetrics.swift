@@ -64,9 +64,15 @@ final class SurfaceMetrics: Sendable {
     /// missing), and each feature's missing values are counted here, for both domains' surfaces.
     func recordFeatures(_ rows: [Double], count n: Int, width: Int) {
         var missing = [Int](repeating: 0, count: width)
-        for r in 0..<n {
-            let base = r * width
-            for j in 0..<width where rows[base + j].isNaN { missing[j] += 1 }
+        // Counted without a branch per value: a request joins hundreds of rows of dozens of features.
+        let n = width > 0 ? min(n, rows.count / width) : 0
+        rows.withUnsafeBufferPointer { values in
+            missing.withUnsafeMutableBufferPointer { counts in
+                for r in 0..<n {
+                    let row = values.baseAddress! + r * width
+                    for j in 0..<width { counts[j] &+= row[j].isNaN ? 1 : 0 }
+                }
+            }
         }
         featureRows.increment(by: Int64(n))
         for (counter, count) in zip(featureMissing, missing) where count > 0 { counter.increment(by: Int64(count)) }
