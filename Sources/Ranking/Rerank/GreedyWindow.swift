@@ -55,31 +55,28 @@ struct GreedyWindow {
         guard window > 0, sorted.count > 1 else { return Fill(order: sorted, scores: []) }
         // 4 x window without overflowing, whatever window a configuration gives.
         let poolSize = window > sorted.count / 4 ? sorted.count : window * 4
-        let pool = Array(sorted.prefix(poolSize))
+        var pool = Array(sorted.prefix(poolSize))
         // Per pool entry, read once: score, tier, and the slots of its groups (-1: none), where slots number the
-        // pool's distinct groups so counting is an array read, not a search. An entry placed is marked taken rather
-        // than removed, so each step is one pass over the pool and nothing moves; the scan meets the entries left
-        // in model order, as it would meet them after removals.
-        let poolScore = pool.map { scores[$0] }
-        let poolTier = pool.map { fullyScored.isEmpty || fullyScored[$0] }
+        // pool's distinct groups so counting is an array read, not a search.
+        var poolScore = pool.map { scores[$0] }
+        var poolTier = pool.map { fullyScored.isEmpty || fullyScored[$0] }
         var capSlots = Slots()
         var diversitySlots = Slots()
-        let poolCap = capRule == nil ? [] : pool.map { capSlots.slot(capGroup($0)) }
-        let poolDiversity = diversityRule == nil ? [] : pool.map { diversitySlots.slot(diversityGroup($0)) }
+        var poolCap = capRule == nil ? [] : pool.map { capSlots.slot(capGroup($0)) }
+        var poolDiversity = diversityRule == nil ? [] : pool.map { diversitySlots.slot(diversityGroup($0)) }
         var capCount = [Int](repeating: 0, count: capSlots.count)
         var diversityCount = [Int](repeating: 0, count: diversitySlots.count)
-        var taken = [Bool](repeating: false, count: pool.count)
         var order: [Int] = []
         order.reserveCapacity(sorted.count)
         var chosenScores: [Double] = []
         chosenScores.reserveCapacity(min(window, sorted.count))
-        while order.count < window && order.count < pool.count {
+        while order.count < window && !pool.isEmpty {
             var bestK = -1
             var bestScore = -Double.infinity
             var bestTier = false
             let capping = capRule.map { order.count < $0.window } ?? false
             let penalty = diversityRule.map { order.count < $0.window ? $0.penalty : 0 } ?? 0
-            for k in pool.indices where !taken[k] {
+            for k in pool.indices {
                 if capping {
                     let slot = poolCap[k]
                     if slot >= 0 && capCount[slot] >= capRule!.cap { continue }
@@ -97,20 +94,21 @@ struct GreedyWindow {
                 }
             }
             guard bestK >= 0 else { break }  // everything left is over its cap
-            taken[bestK] = true
-            order.append(pool[bestK])
+            order.append(pool.remove(at: bestK))
             chosenScores.append(bestScore)
+            poolScore.remove(at: bestK)
+            poolTier.remove(at: bestK)
             if capRule != nil {
-                let slot = poolCap[bestK]
+                let slot = poolCap.remove(at: bestK)
                 if slot >= 0 { capCount[slot] += 1 }
             }
             if diversityRule != nil {
-                let slot = poolDiversity[bestK]
+                let slot = poolDiversity.remove(at: bestK)
                 if slot >= 0 { diversityCount[slot] += 1 }
             }
         }
         // What the fill did not take keeps its model order.
-        for k in pool.indices where !taken[k] { order.append(pool[k]) }
+        order.append(contentsOf: pool)
         order.append(contentsOf: sorted.dropFirst(poolSize))
         if let capRule { order = Self.holdCap(order, capRule, capGroup: capGroup) }
         return Fill(order: order, scores: chosenScores)
