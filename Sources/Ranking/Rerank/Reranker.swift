@@ -212,7 +212,14 @@ struct Reranker {
         } else {
             chosen = newPositions[0]
             var best = -1.0
-            for p in newPositions {
+            for (k, p) in newPositions.enumerated() {
+                // The click history is read for these venues only, so it is never cached: the next venues' are
+                // asked for while this one's sample is drawn.
+                if k + 4 < newPositions.count {
+                    let ahead = Int(candidates[order[newPositions[k + 4]]])
+                    catalog.venueClicks.prefetch(ahead)
+                    catalog.venueImpressions.prefetch(ahead)
+                }
                 let v = Int(candidates[order[p]])
                 let clicks = Double(catalog.venueClicks[v])
                 let misses = max(0, Double(catalog.venueImpressions[v]) - clicks)
