@@ -108,7 +108,7 @@ build_c_module() {
 
 # Include paths for every C module: generated module maps, and CRankingProto's own.
 C_IMPORT_FLAGS=()
-for name in CNGHTTP2Shim CSystemShim CZlibShim CSHA256; do C_IMPORT_FLAGS+=(-I "$B/modulemaps/$name"); done
+for name in CNGHTTP2Shim CSystemShim CZlibShim CSHA256 CPrefetch; do C_IMPORT_FLAGS+=(-I "$B/modulemaps/$name"); done
 C_IMPORT_FLAGS+=(-I "$ROOT/Sources/CRankingProto/include")
 
 # A Swift library module: a static archive plus its .swiftmodule in .build-fuzz/modules.
@@ -186,6 +186,7 @@ build_libraries() {
       $(package_sources swift-distributed-tracing ServiceContextModule)
     build_swift_module Tracing "Instrumentation ServiceContextModule" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing Tracing)
+    build_c_module CPrefetch ""
     # -enable-testing: the contract fuzzer reads page tokens and builds results with the module's internal API.
     build_swift_module Ranking "RankingModels CoreMetrics Tracing" -enable-testing -- \
       $(swift_sources Sources/Ranking) Fuzz/Support/RankingBundle.swift
@@ -204,7 +205,7 @@ build_target() {
       # ContractMapping.swift is RankdService's; compiled here so the fuzzer needs none of that module's server side.
       extra=(Sources/RankdService/ContractMapping.swift)
       libs=(Ranking RankingModels ProtoSupport H2GRPC Tracing ServiceContextModule Instrumentation Logging CoreMetrics)
-      cmods=(CRankingProto CNGHTTP2Shim CSystemShim CZlibShim) ;;
+      cmods=(CRankingProto CPrefetch CNGHTTP2Shim CSystemShim CZlibShim) ;;
     snapshot-records)
       libs=(CatalogSnapshot ProtoSupport H2GRPC Logging CoreMetrics)
       cmods=(CSHA256 CRankingProto CNGHTTP2Shim CSystemShim CZlibShim) ;;
