@@ -78,10 +78,6 @@ public struct CandidateRequest: @unchecked Sendable {
     }
 }
 
-/// How many venues ahead a source walking a venue list asks for the next one's eligibility columns
-/// (``Catalog/prefetchEligibility(_:)``).
-let eligibilityLookahead = 8
-
 /// The sources that ship with the engine: pure computation on the catalog, microseconds each, so the generator
 /// runs them on the calling thread.
 protocol BuiltinCandidateSource: CandidateSource {}
@@ -141,9 +137,7 @@ struct CovisitSource: BuiltinCandidateSource {
         var added = 0
         let venues = request.covisited
         for (k, v) in venues.enumerated() where added < quota {
-            if k + eligibilityLookahead < venues.count {
-                request.catalog.prefetchEligibility(Int(venues[k + eligibilityLookahead]))
-            }
+            request.catalog.prefetchEligibility(of: venues, ahead: k)
             guard request.isEligible(Int(v)) else { continue }
             out.append(v)
             added += 1
@@ -202,9 +196,7 @@ struct PopularSource: BuiltinCandidateSource {
         for (k, v) in venues.enumerated() {
             if added >= quota || inspected >= 40 * max(quota, 1) { break }
             inspected += 1
-            if k + eligibilityLookahead < venues.count {
-                request.catalog.prefetchEligibility(Int(venues[k + eligibilityLookahead]))
-            }
+            request.catalog.prefetchEligibility(of: venues, ahead: k)
             if request.isEligible(Int(v)) {
                 out.append(v)
                 added += 1
@@ -222,9 +214,7 @@ struct NewVenuesSource: BuiltinCandidateSource {
         var added = 0
         let venues = request.catalog.cityNewVenues[city]
         for (k, v) in venues.enumerated() where added < quota {
-            if k + eligibilityLookahead < venues.count {
-                request.catalog.prefetchEligibility(Int(venues[k + eligibilityLookahead]))
-            }
+            request.catalog.prefetchEligibility(of: venues, ahead: k)
             guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Catalog.newVenueDays else {
                 continue
             }

@@ -470,6 +470,17 @@ public final class Catalog: Sendable {
         venueRadiusKm.prefetch(v)
     }
 
+    /// How many venues ahead a source walking a venue list asks for the next one's eligibility columns.
+    static let eligibilityLookahead = 8
+
+    /// For a source at position `k` of its own venue list: asks for the eligibility columns of the venue
+    /// ``eligibilityLookahead`` places on, if the list goes that far.
+    @inline(__always)
+    func prefetchEligibility(of venues: [Int32], ahead k: Int) {
+        let next = k + Catalog.eligibilityLookahead
+        if next < venues.count { prefetchEligibility(Int(venues[next])) }
+    }
+
     /// Whether venue `v` takes orders at local `minuteOfDay` on `weekday` (0 = Monday).
     @inline(__always)
     func isOpen(_ v: Int, weekday: Int, minuteOfDay: Int) -> Bool {
