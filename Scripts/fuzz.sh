@@ -179,6 +179,7 @@ build_libraries() {
     build_swift_module CatalogSnapshot "ProtoSupport" -enable-testing -- $(swift_sources Sources/CatalogSnapshot)
   fi
   if [[ " ${targets[*]} " == *" contract "* ]]; then
+    build_c_module CPrefetch ""
     build_swift_module RankingModels "" -- $(swift_sources Sources/RankingModels)
     build_swift_module Instrumentation "" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing Instrumentation)
@@ -186,7 +187,6 @@ build_libraries() {
       $(package_sources swift-distributed-tracing ServiceContextModule)
     build_swift_module Tracing "Instrumentation ServiceContextModule" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing Tracing)
-    build_c_module CPrefetch ""
     # -enable-testing: the contract fuzzer reads page tokens and builds results with the module's internal API.
     build_swift_module Ranking "RankingModels CoreMetrics Tracing" -enable-testing -- \
       $(swift_sources Sources/Ranking) Fuzz/Support/RankingBundle.swift

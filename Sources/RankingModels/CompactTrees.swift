@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// A second copy of the trees whose splits are all plain numeric (`numericMissingRight`, `numericMissingLeft`), in
 /// a 16-byte node that decides a split with one ordered comparison and no branch on the split's kind.
 ///
@@ -209,6 +211,24 @@ struct CompactWalker {
         let first = Int(Int16(truncatingIfNeeded: deltas))
         let second = Int(Int16(truncatingIfNeeded: deltas &>> 16))
         return node + (group[column &+ lane] < threshold ? second : first)
+    }
+
+    /// Asks for the cache lines of compact tree `tree` (nothing for a tree on the general walk). Between two
+    /// requests the rest of the process evicts the model's nodes, and a walk meets each line as a miss on its chain
+    /// of dependent loads; asked for while the tree before it is walked, they arrive in parallel instead. A tree's
+    /// splits come first and its leaves after them, one more leaf than splits.
+    @inline(__always)
+    func prefetch(tree: Int) {
+        let root = Int(roots.unsafelyUnwrapped[tree])
+        guard root >= 0 else { return }
+        let splits = Int(firstLeaves.unsafelyUnwrapped[tree]) &- root
+        let start = UnsafeRawPointer(nodes.unsafelyUnwrapped + root)
+        let bytes = (2 &* splits &+ 1) &* MemoryLayout<CompactNode>.stride
+        var offset = 0
+        while offset < bytes {
+            prefetch_read(start + offset)
+            offset &+= 64
+        }
     }
 
     /// A leaf's value.

@@ -123,7 +123,14 @@ public final class GradientBoostedTrees: Sendable {
                 if compact.hasCompactTrees {
                     compact.widen(rowBase, count: 1, into: widenedBase, negatedFeatures: compactWalker.negatedFeatures)
                 }
-                return sumTrees(walker, compactWalker, row: rowBase, widened: widenedBase, limit: limit)
+                return sumTrees(
+                    walker,
+                    compactWalker,
+                    row: rowBase,
+                    widened: widenedBase,
+                    trees: 0..<limit,
+                    from: baseScore
+                )
             }
         }
     }
@@ -299,31 +306,52 @@ public final class GradientBoostedTrees: Sendable {
         _ compactWalker: CompactWalker,
         row: UnsafePointer<Double>,
         widened: UnsafePointer<Double>,
-        limit: Int
+        trees: Range<Int>,
+        from start: Double
     ) -> Double {
         switch format {
         case .lightGBM:
-            return sumTrees(walker, compactWalker, DoubleSum.self, row: row, widened: widened, limit: limit)
+            return sumTrees(
+                walker,
+                compactWalker,
+                DoubleSum.self,
+                row: row,
+                widened: widened,
+                trees: trees,
+                from: start
+            )
         case .xgboost:
-            return sumTrees(walker, compactWalker, Float32Sum.self, row: row, widened: widened, limit: limit)
+            return sumTrees(
+                walker,
+                compactWalker,
+                Float32Sum.self,
+                row: row,
+                widened: widened,
+                trees: trees,
+                from: start
+            )
         }
     }
 
-    /// One row, four trees walked in lockstep (independent load chains overlap), leaves still added in tree order.
+    /// `start` plus one row's leaves of `trees`, four trees walked in lockstep (independent load chains overlap),
+    /// leaves still added in tree order. `widened` is the row's widened form at lane 0: a row in lane `l` of a group
+    /// passes the group's address plus `l`.
     private func sumTrees<Sum: LeafSum>(
         _ walker: TreeWalker,
         _ compactWalker: CompactWalker,
         _: Sum.Type,
         row: UnsafePointer<Double>,
         widened: UnsafePointer<Double>,
-        limit: Int
+        trees: Range<Int>,
+        from start: Double
     ) -> Double {
+        let limit = trees.upperBound
         let roots = walker.roots.unsafelyUnwrapped
         let firstLeaves = walker.firstLeaves.unsafelyUnwrapped
         let compactRoots = compactWalker.roots.unsafelyUnwrapped
         let compactFirstLeaves = compactWalker.firstLeaves.unsafelyUnwrapped
-        var sum = baseScore
-        var tree = 0
+        var sum = start
+        var tree = trees.lowerBound
         while tree + 4 <= limit {
             let c0 = Int(compactRoots[tree])
             let c1 = Int(compactRoots[tree + 1])
@@ -404,6 +432,11 @@ public final class GradientBoostedTrees: Sendable {
         var blockStart = 0
         while blockStart < rowCount {
             let blockEnd = min(blockStart + Self.blockRows, rowCount)
+            // Rows in whole groups walk each tree together. The few left over (a small batch, such as the entries
+            // an answer finishes scoring) would each walk one tree at a time, one chain of dependent loads after
+            // another: they walk several trees at once instead, after the groups.
+            let lanes = CompactForest.lanes
+            let lockstepEnd = blockStart &+ (blockEnd &- blockStart) / lanes &* lanes
             if startFromBase {
                 for row in blockStart..<blockEnd { out[row] = baseScore }
             }
@@ -416,6 +449,7 @@ public final class GradientBoostedTrees: Sendable {
                 )
             }
             for tree in trees {
+                if tree &+ 1 < trees.upperBound { compactWalker.prefetch(tree: tree &+ 1) }
                 let compactRoot = Int(compactWalker.roots.unsafelyUnwrapped[tree])
                 if compactRoot >= 0 {
                     scoreCompactTree(
@@ -424,7 +458,7 @@ public final class GradientBoostedTrees: Sendable {
                         firstLeaf: compactWalker.node(compactWalker.firstLeaves.unsafelyUnwrapped[tree]),
                         uncheckedSteps: Int(compactWalker.shallowestLeafDepths.unsafelyUnwrapped[tree]),
                         widened: widened,
-                        rows: blockStart..<blockEnd,
+                        rows: blockStart..<lockstepEnd,
                         out: out
                     )
                     continue
@@ -435,7 +469,7 @@ public final class GradientBoostedTrees: Sendable {
                 // Several rows walk the tree in lockstep: each step is a chain of dependent loads, and independent
                 // chains let the CPU overlap them. Rows that reach a leaf early sit there (leaves loop to
                 // themselves) until the slowest row of the group arrives.
-                while row + 8 <= blockEnd {
+                while row + 8 <= lockstepEnd {
                     let base = rows + row * stride
                     var n = (root, root, root, root, root, root, root, root)
                     while min(min(min(n.0, n.1), min(n.2, n.3)), min(min(n.4, n.5), min(n.6, n.7))) < firstLeaf {
@@ -458,18 +492,26 @@ public final class GradientBoostedTrees: Sendable {
                     out[row + 7] = Sum.add(out[row + 7], walker.value(n.7))
                     row += 8
                 }
-                while row < blockEnd {
-                    var node = root
-                    while node < firstLeaf { node = walker.step(node, rows + row * stride) }
-                    out[row] = Sum.add(out[row], walker.value(node))
-                    row += 1
-                }
+            }
+            let groupSize = compact.width &* lanes
+            for row in lockstepEnd..<blockEnd {
+                let offset = row &- blockStart
+                out[row] = sumTrees(
+                    walker,
+                    compactWalker,
+                    Sum.self,
+                    row: rows + row &* stride,
+                    widened: widened + (offset / lanes &* groupSize &+ offset % lanes),
+                    trees: trees,
+                    from: out[row]
+                )
             }
             blockStart = blockEnd
         }
     }
 
-    /// Adds one compact tree's leaf to the scores of `rows`, whose widened forms start at `widened`.
+    /// Adds one compact tree's leaf to the scores of `rows` (whole groups of `CompactForest.lanes`), whose widened
+    /// forms start at `widened`.
     @inline(__always)
     private func scoreCompactTree<Sum: LeafSum>(
         _: Sum.Type,
@@ -518,14 +560,6 @@ public final class GradientBoostedTrees: Sendable {
             out[row &+ 7] = Sum.add(out[row &+ 7], CompactWalker.value(n.7))
             row &+= lanes
             group += groupSize
-        }
-        var lane = 0
-        while row < rows.upperBound {
-            var node = root
-            while node < firstLeaf { node = CompactWalker.step(node, group, lane: lane) }
-            out[row] = Sum.add(out[row], CompactWalker.value(node))
-            row &+= 1
-            lane &+= 1
         }
     }
 }

@@ -204,6 +204,39 @@ struct RandomEnsemble {
         }
     }
 
+    /// Rows beyond the last whole group of a block walk several trees at once each; a continuation over any tree
+    /// range (runs of compact trees broken by general ones, ranges shorter than a run) still adds every leaf in
+    /// tree order.
+    @Test(arguments: formats)
+    func continuingAFewRowsOverAnyTreeRangeEqualsOnePass(_ format: ModelFormat) throws {
+        let model = try RandomEnsemble.model(format: format, treeCount: 61, slowShare: 0.25, seed: 47)
+        let width = RandomEnsemble.featureCount
+        let all = RandomEnsemble.rows(75, seed: 29)
+        for rowCount in [1, 3, 7, 9, 15, 71, 75] {
+            let rows = Array(all[0..<rowCount * width])
+            let full = model.rawScores(rows, rowCount: rowCount)
+            for firstPhase in [0, 1, 2, 5, 13, 57, 60, 61] {
+                var scores = model.rawScores(rows, rowCount: rowCount, treeLimit: firstPhase)
+                rows.withUnsafeBufferPointer { input in
+                    scores.withUnsafeMutableBufferPointer { output in
+                        model.continueRawScores(
+                            input,
+                            rowCount: rowCount,
+                            scores: output,
+                            trees: firstPhase..<model.treeCount
+                        )
+                    }
+                }
+                for row in 0..<rowCount {
+                    #expect(
+                        scores[row].bitPattern == full[row].bitPattern,
+                        "row \(row) of \(rowCount), first phase \(firstPhase)"
+                    )
+                }
+            }
+        }
+    }
+
     @Test func continuingZeroRowsWritesNothing() throws {
         let model = try RandomEnsemble.model(format: .lightGBM, treeCount: 10, slowShare: 0.5, seed: 3)
         var scores = [42.0]
