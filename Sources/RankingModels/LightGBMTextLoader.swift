@@ -31,7 +31,7 @@ enum LightGBMTextLoader {
             let line = lines[cursor]
             cursor += 1
             if line.text.isEmpty { continue }
-            if let equals = line.text.firstIndex(of: "=") {
+            if let equals = line.text.utf8.firstIndex(of: UInt8(ascii: "=")) {
                 header[line.text[..<equals]] = (line.text[line.text.index(after: equals)...], line.number)
             } else if line.text == "average_output" {
                 throw ModelLoadError.unsupported(format: format, feature: "average_output (random forest mode)")
@@ -63,7 +63,7 @@ enum LightGBMTextLoader {
         }
         let maxFeatureIndex = try headerInt("max_feature_idx")
         let namesEntry = try headerValue("feature_names")
-        let featureNames = namesEntry.value.split(separator: " ").map(String.init)
+        let featureNames = words(namesEntry.value).map(String.init)
         guard maxFeatureIndex >= 0, featureNames.count == maxFeatureIndex + 1 else {
             throw fail(
                 namesEntry.line,
@@ -103,7 +103,7 @@ enum LightGBMTextLoader {
             {
                 let fieldLine = lines[cursor]
                 cursor += 1
-                guard let equals = fieldLine.text.firstIndex(of: "=") else {
+                guard let equals = fieldLine.text.utf8.firstIndex(of: UInt8(ascii: "=")) else {
                     throw fail(fieldLine.number, "expected key=value in a tree, found '\(fieldLine.text)'")
                 }
                 fields[fieldLine.text[..<equals]] = (
@@ -140,7 +140,7 @@ enum LightGBMTextLoader {
             return entry.value
         }
         func values<T>(_ key: Substring, count: Int, _ convert: (Substring) -> T?) throws -> [T] {
-            let parts = try field(key).split(separator: " ")
+            let parts = words(try field(key))
             guard parts.count == count else { throw fail("'\(key)' has \(parts.count) values, expected \(count)") }
             return try parts.map { part in
                 guard let value = convert(part) else { throw fail("'\(key)' has invalid value '\(part)'") }
@@ -170,7 +170,7 @@ enum LightGBMTextLoader {
         var firstCategorySet = 0
         if catCount > 0 {
             let boundaries = try values("cat_boundaries", count: catCount + 1) { Int($0) }
-            let words = try field("cat_threshold").split(separator: " ").map { part -> UInt32 in
+            let words = try Self.words(try field("cat_threshold")).map { part -> UInt32 in
                 guard let word = UInt32(part) else { throw fail("'cat_threshold' has invalid value '\(part)'") }
                 return word
             }
@@ -235,6 +235,12 @@ enum LightGBMTextLoader {
     static func normalizedNumericThreshold(_ threshold: Double) -> Double {
         guard threshold >= -lightGBMZeroThreshold, threshold <= lightGBMZeroThreshold else { return threshold }
         return threshold >= 0 ? lightGBMZeroThreshold : (-lightGBMZeroThreshold).nextDown
+    }
+
+    /// The space-separated words of `text`, split on its bytes: a value list holds thousands of numbers, and
+    /// splitting by `Character` costs a grapheme-break check per byte.
+    private static func words(_ text: Substring) -> [Substring] {
+        text.utf8.split(separator: UInt8(ascii: " ")).map { Substring($0) }
     }
 
     private static func splitLines(_ text: String) -> [Line] {
