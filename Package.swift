@@ -74,7 +74,8 @@ let package = Package(
 
         // MARK: Ranking: the pipeline, knows nothing of HTTP/2
         // Gradient-boosted tree models (LightGBM text, XGBoost JSON) with golden-file parity checks.
-        .target(name: "RankingModels", dependencies: ["CPrefetch"], swiftSettings: swiftSettings),
+        .target(name: "CQuickScorer"),
+        .target(name: "RankingModels", dependencies: ["CPrefetch", "CQuickScorer"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RankingModelsTests",
             dependencies: ["RankingModels"],

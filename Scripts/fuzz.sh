@@ -108,7 +108,7 @@ build_c_module() {
 
 # Include paths for every C module: generated module maps, and CRankingProto's own.
 C_IMPORT_FLAGS=()
-for name in CNGHTTP2Shim CSystemShim CZlibShim CSHA256 CPrefetch; do C_IMPORT_FLAGS+=(-I "$B/modulemaps/$name"); done
+for name in CNGHTTP2Shim CSystemShim CZlibShim CSHA256 CPrefetch CQuickScorer; do C_IMPORT_FLAGS+=(-I "$B/modulemaps/$name"); done
 C_IMPORT_FLAGS+=(-I "$ROOT/Sources/CRankingProto/include")
 
 # A Swift library module: a static archive plus its .swiftmodule in .build-fuzz/modules.
@@ -180,6 +180,7 @@ build_libraries() {
   fi
   if [[ " ${targets[*]} " == *" contract "* ]]; then
     build_c_module CPrefetch ""
+    build_c_module CQuickScorer ""
     build_swift_module RankingModels "" -- $(swift_sources Sources/RankingModels)
     build_swift_module Instrumentation "" -swift-version 6 -suppress-warnings -package-name swift_distributed_tracing -- \
       $(package_sources swift-distributed-tracing Instrumentation)
@@ -205,7 +206,7 @@ build_target() {
       # ContractMapping.swift is RankdService's; compiled here so the fuzzer needs none of that module's server side.
       extra=(Sources/RankdService/ContractMapping.swift)
       libs=(Ranking RankingModels ProtoSupport H2GRPC Tracing ServiceContextModule Instrumentation Logging CoreMetrics)
-      cmods=(CRankingProto CPrefetch CNGHTTP2Shim CSystemShim CZlibShim) ;;
+      cmods=(CRankingProto CPrefetch CQuickScorer CNGHTTP2Shim CSystemShim CZlibShim) ;;
     snapshot-records)
       libs=(CatalogSnapshot ProtoSupport H2GRPC Logging CoreMetrics)
       cmods=(CSHA256 CRankingProto CNGHTTP2Shim CSystemShim CZlibShim) ;;

@@ -36,6 +36,9 @@ public final class GradientBoostedTrees: Sendable {
     let compact: CompactForest
     /// The margin every row starts from: 0 for LightGBM (its bias lives in the first tree), XGBoost's base margin.
     let baseScore: Double
+    /// Whether every tree fits QuickScorer's tables (``QuickScorerTables``), and the tables by tree range.
+    let quickScorable: Bool
+    let quickScorer = QuickScorerCache()
 
     /// Number of trees; `treeLimit` arguments count these, one per boosting round for the supported objectives.
     public var treeCount: Int { roots.count }
@@ -59,6 +62,15 @@ public final class GradientBoostedTrees: Sendable {
         self.categorySets = trees.categorySets
         self.categoryWords = trees.categoryWords
         self.compact = CompactForest(trees)
+        let all = QuickScorerTables(
+            nodes: trees.nodes,
+            roots: trees.roots,
+            firstLeaves: trees.firstLeaves,
+            featureCount: featureNames.count,
+            range: 0..<trees.roots.count
+        )
+        quickScorable = all != nil
+        if let all { _ = quickScorer.tables(for: 0..<trees.roots.count) { all } }
     }
 
     // MARK: Loading
@@ -189,12 +201,29 @@ public final class GradientBoostedTrees: Sendable {
         scoreRows(rows, rowCount: rowCount, scores: scores, trees: trees, startFromBase: false)
     }
 
-    private func scoreRows(
+    /// Whether `rowCount` rows over `trees` are scored with QuickScorer's tables on this machine, and the tables.
+    /// A single row keeps the walk, which is cheaper than the kernel's eight lanes.
+    func quickScorerTables(rowCount: Int, trees: Range<Int>) -> QuickScorerTables? {
+        guard quickScorable, QuickScorerTables.cpuSupported, rowCount >= 2, !trees.isEmpty else { return nil }
+        return quickScorer.tables(for: trees) {
+            QuickScorerTables(
+                nodes: nodes,
+                roots: roots,
+                firstLeaves: firstLeaves,
+                featureCount: featureNames.count,
+                range: trees
+            )
+        }
+    }
+
+    /// `walksOnly` leaves QuickScorer out, for tests that hold the walks and the kernel to each other.
+    func scoreRows(
         _ rows: UnsafeBufferPointer<Double>,
         rowCount: Int,
         scores: UnsafeMutableBufferPointer<Double>,
         trees: Range<Int>,
-        startFromBase: Bool
+        startFromBase: Bool,
+        walksOnly: Bool = false
     ) {
         precondition(rowCount >= 0, "negative row count")
         let (needed, overflow) = rowCount.multipliedReportingOverflow(by: featureNames.count)
@@ -202,6 +231,17 @@ public final class GradientBoostedTrees: Sendable {
         precondition(scores.count >= rowCount, "output holds \(scores.count) scores, \(rowCount) rows need more")
         guard rowCount > 0, let outBase = scores.baseAddress else { return }
         let rowBase = rows.baseAddress.unsafelyUnwrapped
+        if !walksOnly, let tables = quickScorerTables(rowCount: rowCount, trees: trees) {
+            tables.score(
+                rows: rowBase,
+                stride: featureNames.count,
+                rowCount: rowCount,
+                out: outBase,
+                base: startFromBase ? baseScore : nil,
+                float32Sum: format == .xgboost
+            )
+            return
+        }
         let blockRows = min(rowCount, Self.blockRows)
         withWalker { walker, compactWalker in
             // One block of widened rows per call, not per row; none when no tree reads them.

@@ -1,0 +1,167 @@
+import CQuickScorer
+import Foundation
+
+/// QuickScorer's tables for one range of an ensemble's trees (the method and the kernel are described in
+/// `CQuickScorer.h`). Scores equal the tree walks' bit for bit: the kernel finds each tree's exit leaf exactly and
+/// adds the leaves in tree order as the walks do.
+///
+/// Only plain numeric splits (`numericMissingRight`, `numericMissingLeft`) and trees of at most 64 leaves fit; any
+/// other tree keeps the whole range on the walks. A split sends a row right iff its threshold is below the row's
+/// value, NaN read as +infinity when NaN goes right and as -infinity when it goes left. That holds for every
+/// threshold but `+infinity` with NaN going right, a split LightGBM writes to set NaN apart: it sends right exactly
+/// the NaNs, so it goes to a third column per feature, which reads NaN as +infinity and any number as -infinity,
+/// with threshold 0.
+final class QuickScorerTables: Sendable {
+    /// Most leaves a tree may have: one bit of a 64-bit mask each.
+    static let maxLeaves = 64
+
+    /// Whether this CPU has the instructions the kernel needs (AVX2); checked once.
+    static let cpuSupported = rk_quickscore_available() != 0
+
+    let treeCount: Int
+    let columnCount: Int
+    let columnStarts: [Int]
+    let thresholds: [Double]
+    let trees: [Int32]
+    let inverseMasks: [UInt64]
+    let leafValues: [Double]
+
+    /// The tables of trees `range` of a model's flat layout, or nil when one of those trees does not fit.
+    init?(
+        nodes: [SplitNode],
+        roots: [Int32],
+        firstLeaves: [Int32],
+        featureCount: Int,
+        range: Range<Int>
+    ) {
+        columnCount = 3 * featureCount
+        var columns = [[(threshold: Double, tree: Int32, ruledOut: UInt64)]](repeating: [], count: columnCount)
+        var leafValues = [Double](repeating: 0, count: Self.maxLeaves * range.count)
+        for (local, tree) in range.enumerated() {
+            let root = Int(roots[tree])
+            let firstLeaf = Int(firstLeaves[tree])
+            let end = tree + 1 < roots.count ? Int(roots[tree + 1]) : nodes.count
+            // At most 64 leaves, so at most 63 splits: the recursion below is at most that deep.
+            guard end - firstLeaf <= Self.maxLeaves else { return nil }
+            var position = 0
+            // The leaves under node `n`, numbered left to right; nil when a split does not fit.
+            func visit(_ n: Int) -> Range<Int>? {
+                if n >= firstLeaf {
+                    guard position < Self.maxLeaves else { return nil }
+                    leafValues[Self.maxLeaves * local + position] = nodes[n].threshold
+                    position += 1
+                    return (position - 1)..<position
+                }
+                let split = nodes[n]
+                let variant: Int
+                var threshold = split.threshold
+                switch split.kind {
+                case .numericMissingRight where threshold == .infinity:
+                    variant = 2
+                    threshold = 0
+                case .numericMissingRight: variant = 0
+                case .numericMissingLeft: variant = 1
+                default: return nil
+                }
+                guard !split.threshold.isNaN, let left = visit(Int(split.left)), let right = visit(Int(split.right))
+                else { return nil }
+                var ruledOut: UInt64 = 0
+                for leaf in left { ruledOut |= 1 << UInt64(leaf) }
+                columns[3 * Int(split.feature) + variant].append((threshold, Int32(local), ruledOut))
+                return left.lowerBound..<right.upperBound
+            }
+            guard visit(root) != nil else { return nil }
+        }
+        var starts = [0]
+        var thresholds: [Double] = []
+        var trees: [Int32] = []
+        var inverseMasks: [UInt64] = []
+        for column in columns {
+            for entry in column.sorted(by: { $0.threshold < $1.threshold }) {
+                thresholds.append(entry.threshold)
+                trees.append(entry.tree)
+                inverseMasks.append(entry.ruledOut)
+            }
+            starts.append(thresholds.count)
+        }
+        treeCount = range.count
+        columnStarts = starts
+        self.thresholds = thresholds
+        self.trees = trees
+        self.inverseMasks = inverseMasks
+        self.leafValues = leafValues
+    }
+
+    /// Adds the range's leaves to the scores of `rowCount` rows, eight at a time (the last group repeats its last
+    /// row in the lanes it lacks). Each score starts from `base`, or from `out` when `base` is nil.
+    func score(
+        rows: UnsafePointer<Double>,
+        stride: Int,
+        rowCount: Int,
+        out: UnsafeMutablePointer<Double>,
+        base: Double?,
+        float32Sum: Bool
+    ) {
+        // A tree's eight masks fill one cache line when aligned to one; straddling two, each store is split.
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 8 * treeCount + 8) { scratch in
+            let lineOffset = (64 - Int(bitPattern: scratch.baseAddress) & 63) & 63
+            let masks = scratch.baseAddress.unsafelyUnwrapped + lineOffset / 8
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8) { lanes in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8) { scores in
+                    columnStarts.withUnsafeBufferPointer { starts in
+                        thresholds.withUnsafeBufferPointer { thresholds in
+                            trees.withUnsafeBufferPointer { trees in
+                                inverseMasks.withUnsafeBufferPointer { inverseMasks in
+                                    leafValues.withUnsafeBufferPointer { leafValues in
+                                        var row = 0
+                                        while row < rowCount {
+                                            let filled = min(8, rowCount - row)
+                                            for lane in 0..<8 {
+                                                let source = row + min(lane, filled - 1)
+                                                lanes[lane] = rows + source * stride
+                                                scores[lane] = base ?? out[source]
+                                            }
+                                            rk_quickscore8(
+                                                lanes.baseAddress,
+                                                columnCount,
+                                                starts.baseAddress,
+                                                thresholds.baseAddress,
+                                                trees.baseAddress,
+                                                inverseMasks.baseAddress,
+                                                treeCount,
+                                                leafValues.baseAddress,
+                                                float32Sum ? 1 : 0,
+                                                masks,
+                                                scores.baseAddress
+                                            )
+                                            for lane in 0..<filled { out[row + lane] = scores[lane] }
+                                            row += 8
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A model's QuickScorer tables by tree range, built the first time a range is scored: a pipeline scores two or
+/// three (the first phase, the rest, all trees). Bounded: past `capacity` ranges, a new one stays on the walks.
+final class QuickScorerCache: @unchecked Sendable {
+    static let capacity = 8
+    private let lock = NSLock()
+    private var tables: [Range<Int>: QuickScorerTables] = [:]
+
+    /// The tables of `range`, built with `build` if there is room; nil when `build` gives none or the cache is full.
+    func tables(for range: Range<Int>, build: () -> QuickScorerTables?) -> QuickScorerTables? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let found = tables[range] { return found }
+        guard tables.count < Self.capacity, let built = build() else { return nil }
+        tables[range] = built
+        return built
+    }
+}
