@@ -36,9 +36,10 @@ public final class GradientBoostedTrees: Sendable {
     let compact: CompactForest
     /// The margin every row starts from: 0 for LightGBM (its bias lives in the first tree), XGBoost's base margin.
     let baseScore: Double
-    /// Whether every tree fits QuickScorer's tables (``QuickScorerTables``), and the tables by tree range.
-    let quickScorable: Bool
-    let quickScorer = QuickScorerCache()
+    /// QuickScorer's tables (``QuickScorerTables``) by tree range.
+    let quickScorer: QuickScorerCache
+    /// Whether every tree fits QuickScorer's tables.
+    var quickScorable: Bool { quickScorer.allTreesFit }
 
     /// Number of trees; `treeLimit` arguments count these, one per boosting round for the supported objectives.
     public var treeCount: Int { roots.count }
@@ -62,15 +63,12 @@ public final class GradientBoostedTrees: Sendable {
         self.categorySets = trees.categorySets
         self.categoryWords = trees.categoryWords
         self.compact = CompactForest(trees)
-        let all = QuickScorerTables(
+        self.quickScorer = QuickScorerCache(
             nodes: trees.nodes,
             roots: trees.roots,
             firstLeaves: trees.firstLeaves,
-            featureCount: featureNames.count,
-            range: 0..<trees.roots.count
+            featureCount: featureNames.count
         )
-        quickScorable = all != nil
-        if let all { _ = quickScorer.tables(for: 0..<trees.roots.count) { all } }
     }
 
     // MARK: Loading
@@ -204,16 +202,8 @@ public final class GradientBoostedTrees: Sendable {
     /// Whether `rowCount` rows over `trees` are scored with QuickScorer's tables on this machine, and the tables.
     /// A single row keeps the walk, which is cheaper than the kernel's eight lanes.
     func quickScorerTables(rowCount: Int, trees: Range<Int>) -> QuickScorerTables? {
-        guard quickScorable, QuickScorerTables.cpuSupported, rowCount >= 2, !trees.isEmpty else { return nil }
-        return quickScorer.tables(for: trees) {
-            QuickScorerTables(
-                nodes: nodes,
-                roots: roots,
-                firstLeaves: firstLeaves,
-                featureCount: featureNames.count,
-                range: trees
-            )
-        }
+        guard QuickScorerTables.cpuSupported, rowCount >= 2, !trees.isEmpty else { return nil }
+        return quickScorer.tables(for: trees)
     }
 
     /// `walksOnly` leaves QuickScorer out, for tests that hold the walks and the kernel to each other.

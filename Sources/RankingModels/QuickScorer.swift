@@ -149,18 +149,52 @@ final class QuickScorerTables: Sendable {
 }
 
 /// A model's QuickScorer tables by tree range, built the first time a range is scored: a pipeline scores two or
-/// three (the first phase, the rest, all trees). Bounded: past `capacity` ranges, a new one stays on the walks.
+/// three (the first phase, the rest, all trees). The tables of all trees are built with the model, which tells
+/// whether its trees fit at all. Bounded: past `capacity` ranges, a new one stays on the walks.
 final class QuickScorerCache: @unchecked Sendable {
     static let capacity = 8
+    private let nodes: [SplitNode]
+    private let roots: [Int32]
+    private let firstLeaves: [Int32]
+    private let featureCount: Int
+    /// Whether every tree fits the tables; when one does not, no range is ever built.
+    let allTreesFit: Bool
     private let lock = NSLock()
     private var tables: [Range<Int>: QuickScorerTables] = [:]
 
-    /// The tables of `range`, built with `build` if there is room; nil when `build` gives none or the cache is full.
-    func tables(for range: Range<Int>, build: () -> QuickScorerTables?) -> QuickScorerTables? {
+    /// A model's trees in its flat layout (the arrays are shared with the model, not copied).
+    init(nodes: [SplitNode], roots: [Int32], firstLeaves: [Int32], featureCount: Int) {
+        self.nodes = nodes
+        self.roots = roots
+        self.firstLeaves = firstLeaves
+        self.featureCount = featureCount
+        let all = QuickScorerTables(
+            nodes: nodes,
+            roots: roots,
+            firstLeaves: firstLeaves,
+            featureCount: featureCount,
+            range: 0..<roots.count
+        )
+        allTreesFit = all != nil
+        if let all { tables[0..<roots.count] = all }
+    }
+
+    /// The tables of `range` (within the model's trees), built if there is room; nil when the trees do not fit or
+    /// the cache is full.
+    func tables(for range: Range<Int>) -> QuickScorerTables? {
+        guard allTreesFit else { return nil }
         lock.lock()
         defer { lock.unlock() }
         if let found = tables[range] { return found }
-        guard tables.count < Self.capacity, let built = build() else { return nil }
+        guard tables.count < Self.capacity,
+            let built = QuickScorerTables(
+                nodes: nodes,
+                roots: roots,
+                firstLeaves: firstLeaves,
+                featureCount: featureCount,
+                range: range
+            )
+        else { return nil }
         tables[range] = built
         return built
     }
