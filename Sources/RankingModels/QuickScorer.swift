@@ -11,19 +11,35 @@ import Foundation
 /// threshold but `+infinity` with NaN going right, a split LightGBM writes to set NaN apart: it sends right exactly
 /// the NaNs, so it goes to a third column per feature, which reads NaN as +infinity and any number as -infinity,
 /// with threshold 0.
+///
+/// A range whose trees have at most 32 leaves each (LightGBM's default is 31, XGBoost's depth 5 is 32) takes the
+/// narrow kernel: a tree's eight masks are 32-bit words, one AVX register, half the memory traffic of the wide
+/// kernel's 64-bit masks.
 final class QuickScorerTables: Sendable {
     /// Most leaves a tree may have: one bit of a 64-bit mask each.
     static let maxLeaves = 64
 
+    /// Most leaves a tree may have for the narrow kernel (`rk_quickscore8_narrow`), whose masks are 32-bit words.
+    static let narrowLeaves = 32
+
     /// Whether this CPU has the instructions the kernel needs (AVX2); checked once.
     static let cpuSupported = rk_quickscore_available() != 0
 
+    /// The entries in the layout of the kernel that reads them.
+    enum Entries {
+        /// Every tree has at most 32 leaves: `rk_quickscore8_narrow`'s entries.
+        case narrow([rk_quickscore_entry])
+        /// `rk_quickscore8`'s arrays.
+        case wide(thresholds: [Double], trees: [Int32], inverseMasks: [UInt64])
+    }
+
     let treeCount: Int
-    let columnCount: Int
     let columnStarts: [Int]
-    let thresholds: [Double]
-    let trees: [Int32]
-    let inverseMasks: [UInt64]
+    /// The columns with entries, the ones the kernel sweeps.
+    let usedColumns: [Int32]
+    let entries: Entries
+    /// Leaf slots per tree in `leafValues`: 32 for the narrow kernel, 64 for the wide one.
+    let leafSlots: Int
     let leafValues: [Double]
 
     /// The tables of trees `range` of a model's flat layout, or nil when one of those trees does not fit.
@@ -34,21 +50,25 @@ final class QuickScorerTables: Sendable {
         featureCount: Int,
         range: Range<Int>
     ) {
-        columnCount = 3 * featureCount
-        var columns = [[(threshold: Double, tree: Int32, ruledOut: UInt64)]](repeating: [], count: columnCount)
-        var leafValues = [Double](repeating: 0, count: Self.maxLeaves * range.count)
+        var columns = [[(threshold: Double, tree: Int32, ruledOut: UInt64)]](repeating: [], count: 3 * featureCount)
+        var mostLeaves = 0
+        for tree in range {
+            let end = tree + 1 < roots.count ? Int(roots[tree + 1]) : nodes.count
+            mostLeaves = max(mostLeaves, end - Int(firstLeaves[tree]))
+        }
+        // At most 64 leaves, so at most 63 splits: the recursion below is at most that deep.
+        guard mostLeaves <= Self.maxLeaves else { return nil }
+        let slots = mostLeaves <= Self.narrowLeaves ? Self.narrowLeaves : Self.maxLeaves
+        var leafValues = [Double](repeating: 0, count: slots * range.count)
         for (local, tree) in range.enumerated() {
             let root = Int(roots[tree])
             let firstLeaf = Int(firstLeaves[tree])
-            let end = tree + 1 < roots.count ? Int(roots[tree + 1]) : nodes.count
-            // At most 64 leaves, so at most 63 splits: the recursion below is at most that deep.
-            guard end - firstLeaf <= Self.maxLeaves else { return nil }
             var position = 0
             // The leaves under node `n`, numbered left to right; nil when a split does not fit.
             func visit(_ n: Int) -> Range<Int>? {
                 if n >= firstLeaf {
-                    guard position < Self.maxLeaves else { return nil }
-                    leafValues[Self.maxLeaves * local + position] = nodes[n].threshold
+                    guard position < slots else { return nil }
+                    leafValues[slots * local + position] = nodes[n].threshold
                     position += 1
                     return (position - 1)..<position
                 }
@@ -73,22 +93,28 @@ final class QuickScorerTables: Sendable {
             guard visit(root) != nil else { return nil }
         }
         var starts = [0]
-        var thresholds: [Double] = []
-        var trees: [Int32] = []
-        var inverseMasks: [UInt64] = []
+        var sorted: [(threshold: Double, tree: Int32, ruledOut: UInt64)] = []
         for column in columns {
-            for entry in column.sorted(by: { $0.threshold < $1.threshold }) {
-                thresholds.append(entry.threshold)
-                trees.append(entry.tree)
-                inverseMasks.append(entry.ruledOut)
-            }
-            starts.append(thresholds.count)
+            sorted += column.sorted(by: { $0.threshold < $1.threshold })
+            starts.append(sorted.count)
+        }
+        if slots == Self.narrowLeaves {
+            entries = .narrow(
+                sorted.map {
+                    rk_quickscore_entry(threshold: $0.threshold, tree: $0.tree, ruled_out: UInt32($0.ruledOut))
+                }
+            )
+        } else {
+            entries = .wide(
+                thresholds: sorted.map(\.threshold),
+                trees: sorted.map(\.tree),
+                inverseMasks: sorted.map(\.ruledOut)
+            )
         }
         treeCount = range.count
         columnStarts = starts
-        self.thresholds = thresholds
-        self.trees = trees
-        self.inverseMasks = inverseMasks
+        usedColumns = columns.indices.filter { !columns[$0].isEmpty }.map { Int32($0) }
+        leafSlots = slots
         self.leafValues = leafValues
     }
 
@@ -102,42 +128,105 @@ final class QuickScorerTables: Sendable {
         base: Double?,
         float32Sum: Bool
     ) {
-        // A tree's eight masks fill one cache line when aligned to one; straddling two, each store is split.
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 8 * treeCount + 8) { scratch in
+        let float32 = Int32(float32Sum ? 1 : 0)
+        switch entries {
+        case .narrow(let entries):
+            entries.withUnsafeBufferPointer { entries in
+                eightRowsAtATime(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base) {
+                    lanes,
+                    used,
+                    starts,
+                    leaves,
+                    masks,
+                    scores in
+                    rk_quickscore8_narrow(
+                        lanes,
+                        usedColumns.count,
+                        used,
+                        starts,
+                        entries.baseAddress,
+                        treeCount,
+                        leaves,
+                        float32,
+                        UnsafeMutableRawPointer(masks).assumingMemoryBound(to: UInt32.self),
+                        scores
+                    )
+                }
+            }
+        case .wide(let thresholds, let trees, let inverseMasks):
+            thresholds.withUnsafeBufferPointer { thresholds in
+                trees.withUnsafeBufferPointer { trees in
+                    inverseMasks.withUnsafeBufferPointer { inverseMasks in
+                        eightRowsAtATime(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base) {
+                            lanes,
+                            used,
+                            starts,
+                            leaves,
+                            masks,
+                            scores in
+                            rk_quickscore8(
+                                lanes,
+                                usedColumns.count,
+                                used,
+                                starts,
+                                thresholds.baseAddress,
+                                trees.baseAddress,
+                                inverseMasks.baseAddress,
+                                treeCount,
+                                leaves,
+                                float32,
+                                masks,
+                                scores
+                            )
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `kernel` with each group of eight rows: their pointers, the used columns (nil when a range's trees are
+    /// all single leaves), the column starts, the leaf
+    /// values, scratch for the masks (aligned to a cache line, `leafSlots / 8` words a tree) and the eight scores.
+    private func eightRowsAtATime(
+        rows: UnsafePointer<Double>,
+        stride: Int,
+        rowCount: Int,
+        out: UnsafeMutablePointer<Double>,
+        base: Double?,
+        kernel: (
+            UnsafePointer<UnsafePointer<Double>?>, UnsafePointer<Int32>?, UnsafePointer<Int>, UnsafePointer<Double>,
+            UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Double>
+        ) -> Void
+    ) {
+        // A tree's eight masks fill one cache line (wide) or half of one (narrow) when aligned; straddling two, each
+        // store is split.
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount + 8) { scratch in
             let lineOffset = (64 - Int(bitPattern: scratch.baseAddress) & 63) & 63
             let masks = scratch.baseAddress.unsafelyUnwrapped + lineOffset / 8
             withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8) { lanes in
                 withUnsafeTemporaryAllocation(of: Double.self, capacity: 8) { scores in
-                    columnStarts.withUnsafeBufferPointer { starts in
-                        thresholds.withUnsafeBufferPointer { thresholds in
-                            trees.withUnsafeBufferPointer { trees in
-                                inverseMasks.withUnsafeBufferPointer { inverseMasks in
-                                    leafValues.withUnsafeBufferPointer { leafValues in
-                                        var row = 0
-                                        while row < rowCount {
-                                            let filled = min(8, rowCount - row)
-                                            for lane in 0..<8 {
-                                                let source = row + min(lane, filled - 1)
-                                                lanes[lane] = rows + source * stride
-                                                scores[lane] = base ?? out[source]
-                                            }
-                                            rk_quickscore8(
-                                                lanes.baseAddress,
-                                                columnCount,
-                                                starts.baseAddress,
-                                                thresholds.baseAddress,
-                                                trees.baseAddress,
-                                                inverseMasks.baseAddress,
-                                                treeCount,
-                                                leafValues.baseAddress,
-                                                float32Sum ? 1 : 0,
-                                                masks,
-                                                scores.baseAddress
-                                            )
-                                            for lane in 0..<filled { out[row + lane] = scores[lane] }
-                                            row += 8
-                                        }
+                    usedColumns.withUnsafeBufferPointer { used in
+                        columnStarts.withUnsafeBufferPointer { starts in
+                            leafValues.withUnsafeBufferPointer { leaves in
+                                var row = 0
+                                while row < rowCount {
+                                    let filled = min(8, rowCount - row)
+                                    for lane in 0..<8 {
+                                        let source = row + min(lane, filled - 1)
+                                        lanes[lane] = rows + source * stride
+                                        scores[lane] = base ?? out[source]
                                     }
+                                    kernel(
+                                        UnsafePointer(lanes.baseAddress.unsafelyUnwrapped),
+                                        used.baseAddress,
+                                        starts.baseAddress.unsafelyUnwrapped,
+                                        leaves.baseAddress.unsafelyUnwrapped,
+                                        masks,
+                                        scores.baseAddress.unsafelyUnwrapped
+                                    )
+                                    for lane in 0..<filled { out[row + lane] = scores[lane] }
+                                    row += 8
                                 }
                             }
                         }

@@ -84,21 +84,22 @@ struct QuickScorerTests {
         #expect(differing == 0, "\(name): \(differing) rows off the library's scores")
     }
 
-    @Test func treesTheTablesCannotHoldKeepTheWalks() throws {
-        // A tree of 65 leaves: a chain of 64 splits, each sending small values left to a leaf.
-        var chain: [SplitNode] = []
-        for index in 0..<64 {
-            chain.append(
-                SplitNode(
-                    threshold: Double(index),
-                    feature: Int32(index % RandomEnsemble.featureCount),
-                    left: ~Int32(index),
-                    right: index == 63 ? ~Int32(64) : Int32(index + 1),
-                    kind: .numericMissingLeft
-                )
+    /// A tree of `leaves` leaves as a chain of splits: split `i` sends `x <= i` (feature `i % 5`) left to leaf `i`
+    /// and the rest on, the last one right to the last leaf.
+    static func chain(leaves: Int) -> (nodes: [SplitNode], leaves: [Double]) {
+        let nodes = (0..<(leaves - 1)).map { index in
+            SplitNode(
+                threshold: Double(index),
+                feature: Int32(index % RandomEnsemble.featureCount),
+                left: ~Int32(index),
+                right: index == leaves - 2 ? ~Int32(leaves - 1) : Int32(index + 1),
+                kind: .numericMissingLeft
             )
         }
-        let chainLeaves = (0...64).map { Double($0) / 64 }
+        return (nodes, (0..<leaves).map { Double($0) / 64 - 0.25 })
+    }
+
+    @Test func treesTheTablesCannotHoldKeepTheWalks() throws {
         let cases: [(String, GradientBoostedTrees)] = [
             ("slow kinds", try RandomEnsemble.model(format: .lightGBM, treeCount: 20, slowShare: 1, seed: 5)),
             (
@@ -108,7 +109,7 @@ struct QuickScorerTests {
                     treeCount: 10,
                     slowShare: 0,
                     seed: 7,
-                    extraTrees: [(chain, chainLeaves)]
+                    extraTrees: [Self.chain(leaves: 65)]
                 )
             ),
         ]
@@ -128,18 +129,45 @@ struct QuickScorerTests {
             treeCount: 10,
             slowShare: 0,
             seed: 7,
-            extraTrees: [
-                (
-                    Array(chain[0..<63]).enumerated().map { i, split in
-                        var split = split
-                        if i == 62 { split.right = ~Int32(63) }
-                        return split
-                    }, Array(chainLeaves[0..<64])
-                )
-            ]
+            extraTrees: [Self.chain(leaves: 64)]
         )
         #expect(fits.quickScorable)
         Self.expectSameScores(fits, rows, rowCount: 40, trees: 0..<fits.treeCount, "64 leaves")
+    }
+
+    /// Trees of at most 32 leaves take the narrow kernel (32-bit masks); a tree of 33 takes the wide one. Rows are
+    /// chosen so that every leaf of the chain is some row's exit, the 32nd (bit 31, a word's sign bit) included.
+    /// And trees of one leaf each leave the kernel no column to sweep.
+    @Test(arguments: CompactWalkTests.formats)
+    func chainsOf32And33LeavesScoreAsTheWalksDo(_ format: ModelFormat) throws {
+        let width = RandomEnsemble.featureCount
+        var rows: [Double] = []
+        for exit in 0...33 { rows += Array(repeating: Double(exit) - 0.5, count: width) }
+        rows += Array(repeating: .nan, count: width) + RandomEnsemble.rows(20, seed: 12)
+        let rowCount = rows.count / width
+        for (leaves, slots) in [(32, 32), (33, 64)] {
+            let model = try RandomEnsemble.model(
+                format: format,
+                treeCount: 6,
+                slowShare: 0,
+                seed: 11,
+                extraTrees: [Self.chain(leaves: leaves), Self.chain(leaves: leaves)]
+            )
+            let chains = 6..<8
+            #expect(model.quickScorerTables(rowCount: rowCount, trees: chains)?.leafSlots == slots, "\(leaves) leaves")
+            Self.expectSameScores(model, rows, rowCount: rowCount, trees: chains, "\(format), \(leaves) leaves")
+            Self.expectSameScores(model, rows, rowCount: rowCount, trees: 0..<8, "\(format), \(leaves) leaves and more")
+        }
+        // A range of single leaves has no column to sweep.
+        let leaf = try RandomEnsemble.model(
+            format: format,
+            treeCount: 3,
+            slowShare: 0,
+            seed: 11,
+            extraTrees: [Self.chain(leaves: 1), Self.chain(leaves: 1)]
+        )
+        #expect(leaf.quickScorerTables(rowCount: rowCount, trees: 3..<5)?.usedColumns == [])
+        Self.expectSameScores(leaf, rows, rowCount: rowCount, trees: 3..<5, "\(format), single leaves")
     }
 
     /// `x <= +infinity` with NaN going right sends right exactly the NaNs, +infinity itself included on the left.

@@ -23,16 +23,33 @@ int rk_quickscore_available(void);
 /// double sum, or as a float32 sum when `float32_sum` is not 0.
 ///
 /// - `rows[lane]`: row `lane`'s values, by feature. Lanes may repeat a row.
-/// - `column_count` columns: column `c` reads feature `c / 3`, as is except for NaN, which it reads as +infinity
-///   when `c % 3` is 0 and as -infinity when it is 1; when `c % 3` is 2 it reads +infinity for NaN and -infinity
-///   for anything else. Its entries are `column_starts[c]..<column_starts[c + 1]`, sorted by threshold.
+/// - Column `c` reads feature `c / 3`, as is except for NaN, which it reads as +infinity when `c % 3` is 0 and as
+///   -infinity when it is 1; when `c % 3` is 2 it reads +infinity for NaN and -infinity for anything else. Its
+///   entries are `column_starts[c]..<column_starts[c + 1]`, sorted by threshold. The kernel sweeps the columns
+///   `columns[0..<column_count]`: those with entries.
 /// - Entry `i`: `thresholds[i]`, its tree `trees[i]` (0-based in this ensemble), and `inverse_masks[i]`, the bits
 ///   of the leaves it rules out.
 /// - `leaf_values[64 * tree + k]`: leaf `k` (left to right) of `tree`, for `tree_count` trees.
 /// - `masks`: scratch of 8 * `tree_count` words.
-void rk_quickscore8(const double *const rows[8], long column_count, const long *column_starts,
-                    const double *thresholds, const int32_t *trees, const uint64_t *inverse_masks, long tree_count,
-                    const double *leaf_values, int float32_sum, uint64_t *masks, double scores[8]);
+void rk_quickscore8(const double *const rows[8], long column_count, const int32_t *columns,
+                    const long *column_starts, const double *thresholds, const int32_t *trees,
+                    const uint64_t *inverse_masks, long tree_count, const double *leaf_values, int float32_sum,
+                    uint64_t *masks, double scores[8]);
+
+/// An entry of `rk_quickscore8_narrow`'s lists: a split's threshold, its tree and the bits of the leaves it rules
+/// out.
+typedef struct {
+    double threshold;
+    int32_t tree;
+    uint32_t ruled_out;
+} rk_quickscore_entry;
+
+/// `rk_quickscore8` for trees of at most 32 leaves: a tree's eight masks are 32-bit words, one 32-byte register,
+/// and the entries are `entries[i]` instead of three arrays. `leaf_values[32 * tree + k]`: leaf `k` of `tree`.
+/// `masks`: scratch of 8 * `tree_count` words, aligned to 32 bytes.
+void rk_quickscore8_narrow(const double *const rows[8], long column_count, const int32_t *columns,
+                           const long *column_starts, const rk_quickscore_entry *entries, long tree_count,
+                           const double *leaf_values, int float32_sum, uint32_t *masks, double scores[8]);
 
 #ifdef __cplusplus
 }
