@@ -19,7 +19,7 @@ final class QuickScorerTables: Sendable {
     /// Most leaves a tree may have: one bit of a 64-bit mask each.
     static let maxLeaves = 64
 
-    /// Most leaves a tree may have for the narrow kernel (`rk_quickscore8_narrow`), whose masks are 32-bit words.
+    /// Most leaves a tree may have for the narrow kernel (`rk_quickscore_narrow`), whose masks are 32-bit words.
     static let narrowLeaves = 32
 
     /// Whether this CPU has the instructions the kernel needs (AVX2); checked once.
@@ -27,7 +27,7 @@ final class QuickScorerTables: Sendable {
 
     /// The entries in the layout of the kernel that reads them.
     enum Entries {
-        /// Every tree has at most 32 leaves: `rk_quickscore8_narrow`'s entries.
+        /// Every tree has at most 32 leaves: `rk_quickscore_narrow`'s entries.
         case narrow([rk_quickscore_entry])
         /// `rk_quickscore8`'s arrays.
         case wide(thresholds: [Double], trees: [Int32], inverseMasks: [UInt64])
@@ -119,7 +119,7 @@ final class QuickScorerTables: Sendable {
     }
 
     /// Adds the range's leaves to the scores of `rowCount` rows, eight at a time (the last group repeats its last
-    /// row in the lanes it lacks). Each score starts from `base`, or from `out` when `base` is nil.
+    /// row in the lanes it lacks), up to four groups of eight at once in the narrow kernel. Each score starts from `base`, or from `out` when `base` is nil.
     func score(
         rows: UnsafePointer<Double>,
         stride: Int,
@@ -132,15 +132,17 @@ final class QuickScorerTables: Sendable {
         switch entries {
         case .narrow(let entries):
             entries.withUnsafeBufferPointer { entries in
-                eightRowsAtATime(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base) {
+                inGroupsOfEight(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base, most: 4) {
                     lanes,
+                    groups,
                     used,
                     starts,
                     leaves,
                     masks,
                     scores in
-                    rk_quickscore8_narrow(
+                    rk_quickscore_narrow(
                         lanes,
+                        groups,
                         usedColumns.count,
                         used,
                         starts,
@@ -157,8 +159,9 @@ final class QuickScorerTables: Sendable {
             thresholds.withUnsafeBufferPointer { thresholds in
                 trees.withUnsafeBufferPointer { trees in
                     inverseMasks.withUnsafeBufferPointer { inverseMasks in
-                        eightRowsAtATime(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base) {
+                        inGroupsOfEight(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base, most: 1) {
                             lanes,
+                            _,
                             used,
                             starts,
                             leaves,
@@ -185,40 +188,44 @@ final class QuickScorerTables: Sendable {
         }
     }
 
-    /// Calls `kernel` with each group of eight rows: their pointers, the used columns (nil when a range's trees are
-    /// all single leaves), the column starts, the leaf
-    /// values, scratch for the masks (aligned to a cache line, `leafSlots / 8` words a tree) and the eight scores.
-    private func eightRowsAtATime(
+    /// Calls `kernel` with up to `most` groups of eight rows at a time: their pointers (the last group repeats its
+    /// last row in the lanes it lacks), how many groups, the used columns (nil when a range's trees are all single
+    /// leaves), the column starts, the leaf values, scratch for the masks (aligned to a cache line, `leafSlots / 8`
+    /// words a tree and group) and the groups' scores, each starting from `base`, or from `out` when `base` is nil.
+    private func inGroupsOfEight(
         rows: UnsafePointer<Double>,
         stride: Int,
         rowCount: Int,
         out: UnsafeMutablePointer<Double>,
         base: Double?,
+        most: Int,
         kernel: (
-            UnsafePointer<UnsafePointer<Double>?>, UnsafePointer<Int32>?, UnsafePointer<Int>, UnsafePointer<Double>,
-            UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Double>
+            UnsafePointer<UnsafePointer<Double>?>, Int, UnsafePointer<Int32>?, UnsafePointer<Int>,
+            UnsafePointer<Double>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Double>
         ) -> Void
     ) {
         // A tree's eight masks fill one cache line (wide) or half of one (narrow) when aligned; straddling two, each
         // store is split.
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount + 8) { scratch in
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount * most + 8) { scratch in
             let lineOffset = (64 - Int(bitPattern: scratch.baseAddress) & 63) & 63
             let masks = scratch.baseAddress.unsafelyUnwrapped + lineOffset / 8
-            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8) { lanes in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8) { scores in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8 * most) { lanes in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8 * most) { scores in
                     usedColumns.withUnsafeBufferPointer { used in
                         columnStarts.withUnsafeBufferPointer { starts in
                             leafValues.withUnsafeBufferPointer { leaves in
                                 var row = 0
                                 while row < rowCount {
-                                    let filled = min(8, rowCount - row)
-                                    for lane in 0..<8 {
+                                    let filled = min(8 * most, rowCount - row)
+                                    let groups = (filled + 7) / 8
+                                    for lane in 0..<(8 * groups) {
                                         let source = row + min(lane, filled - 1)
                                         lanes[lane] = rows + source * stride
                                         scores[lane] = base ?? out[source]
                                     }
                                     kernel(
                                         UnsafePointer(lanes.baseAddress.unsafelyUnwrapped),
+                                        groups,
                                         used.baseAddress,
                                         starts.baseAddress.unsafelyUnwrapped,
                                         leaves.baseAddress.unsafelyUnwrapped,
@@ -226,7 +233,7 @@ final class QuickScorerTables: Sendable {
                                         scores.baseAddress.unsafelyUnwrapped
                                     )
                                     for lane in 0..<filled { out[row + lane] = scores[lane] }
-                                    row += 8
+                                    row += filled
                                 }
                             }
                         }

@@ -36,7 +36,7 @@ void rk_quickscore8(const double *const rows[8], long column_count, const int32_
                     const uint64_t *inverse_masks, long tree_count, const double *leaf_values, int float32_sum,
                     uint64_t *masks, double scores[8]);
 
-/// An entry of `rk_quickscore8_narrow`'s lists: a split's threshold, its tree and the bits of the leaves it rules
+/// An entry of `rk_quickscore_narrow`'s lists: a split's threshold, its tree and the bits of the leaves it rules
 /// out.
 typedef struct {
     double threshold;
@@ -44,12 +44,14 @@ typedef struct {
     uint32_t ruled_out;
 } rk_quickscore_entry;
 
-/// `rk_quickscore8` for trees of at most 32 leaves: a tree's eight masks are 32-bit words, one 32-byte register,
-/// and the entries are `entries[i]` instead of three arrays. `leaf_values[32 * tree + k]`: leaf `k` of `tree`.
-/// `masks`: scratch of 8 * `tree_count` words, aligned to 32 bytes.
-void rk_quickscore8_narrow(const double *const rows[8], long column_count, const int32_t *columns,
-                           const long *column_starts, const rk_quickscore_entry *entries, long tree_count,
-                           const double *leaf_values, int float32_sum, uint32_t *masks, double scores[8]);
+/// `rk_quickscore8` for trees of at most 32 leaves, and for `group_count` (1 to 4) groups of eight rows at once, each
+/// entry read once for all groups: `rows[8 * group + lane]`, `scores[8 * group + lane]`. A tree's eight masks are
+/// 32-bit words, one 32-byte register, and the entries are `entries[i]` instead of three arrays.
+/// `leaf_values[32 * tree + k]`: leaf `k` of `tree`. `masks`: scratch of 8 * `group_count` * `tree_count` words,
+/// aligned to 32 bytes.
+void rk_quickscore_narrow(const double *const rows[], long group_count, long column_count, const int32_t *columns,
+                          const long *column_starts, const rk_quickscore_entry *entries, long tree_count,
+                          const double *leaf_values, int float32_sum, uint32_t *masks, double scores[]);
 
 #ifdef __cplusplus
 }
