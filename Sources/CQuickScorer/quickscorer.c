@@ -118,7 +118,7 @@ static inline void narrow_groups(const long groups, const double *const rows[], 
     for (long t = 0; t < groups * tree_count; t++) _mm256_store_si256((__m256i *)(masks + 8 * t), ones);
     for (long c = 0; c < column_count; c++) {
         const long column = columns[c], start = column_starts[column], end = column_starts[column + 1];
-        __m256d low[4], high[4];
+        __m256d low[8], high[8];
         double largest = -__builtin_inf();
         for (long g = 0; g < groups; g++) {
             const double group_largest = column_values(rows + 8 * g, column, order, &low[g], &high[g]);
@@ -164,6 +164,22 @@ void rk_quickscore_narrow(const double *const rows[], long group_count, long col
         break;
     case 4:
         narrow_groups(4, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
+                      masks, scores);
+        break;
+    case 5:
+        narrow_groups(5, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
+                      masks, scores);
+        break;
+    case 6:
+        narrow_groups(6, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
+                      masks, scores);
+        break;
+    case 7:
+        narrow_groups(7, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
+                      masks, scores);
+        break;
+    case 8:
+        narrow_groups(8, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
                       masks, scores);
         break;
     default:

@@ -119,7 +119,8 @@ final class QuickScorerTables: Sendable {
     }
 
     /// Adds the range's leaves to the scores of `rowCount` rows, eight at a time (the last group repeats its last
-    /// row in the lanes it lacks), up to four groups of eight at once in the narrow kernel. Each score starts from `base`, or from `out` when `base` is nil.
+    /// row in the lanes it lacks), up to eight groups of eight at once in the narrow kernel. Each score starts from
+    /// `base`, or from `out` when `base` is nil.
     func score(
         rows: UnsafePointer<Double>,
         stride: Int,
@@ -132,7 +133,7 @@ final class QuickScorerTables: Sendable {
         switch entries {
         case .narrow(let entries):
             entries.withUnsafeBufferPointer { entries in
-                inGroupsOfEight(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base, most: 4) {
+                inGroupsOfEight(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base, most: 8) {
                     lanes,
                     groups,
                     used,

@@ -44,7 +44,7 @@ typedef struct {
     uint32_t ruled_out;
 } rk_quickscore_entry;
 
-/// `rk_quickscore8` for trees of at most 32 leaves, and for `group_count` (1 to 4) groups of eight rows at once, each
+/// `rk_quickscore8` for trees of at most 32 leaves, and for `group_count` (1 to 8) groups of eight rows at once, each
 /// entry read once for all groups: `rows[8 * group + lane]`, `scores[8 * group + lane]`. A tree's eight masks are
 /// 32-bit words, one 32-byte register, and the entries are `entries[i]` instead of three arrays.
 /// `leaf_values[32 * tree + k]`: leaf `k` of `tree`. `masks`: scratch of 8 * `group_count` * `tree_count` words,
