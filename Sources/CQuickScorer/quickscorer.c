@@ -71,51 +71,23 @@ static inline void add_exit_leaves(const void *masks, int wide, long stride, lon
     }
 }
 
-__attribute__((target("avx2")))
-void rk_quickscore8(const double *const rows[8], long column_count, const int32_t *columns,
-                    const long *column_starts, const double *thresholds, const int32_t *trees,
-                    const uint64_t *inverse_masks, long tree_count, const double *leaf_values, int float32_sum,
-                    uint64_t *masks, double scores[8]) {
-    static const int order[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    const __m256i ones = _mm256_set1_epi64x(-1);
-    for (long t = 0; t < 2 * tree_count; t++) _mm256_storeu_si256((__m256i *)(masks + 4 * t), ones);
-    for (long c = 0; c < column_count; c++) {
-        const long column = columns[c], start = column_starts[column], end = column_starts[column + 1];
-        __m256d low, high;
-        const double largest = column_values(rows, column, order, &low, &high);
-        for (long i = start; i < end; i++) {
-            const double threshold = thresholds[i];
-            // Sorted: once no lane's value is above the threshold, none is above the ones after it.
-            if (!(threshold < largest)) break;
-            const __m256d t = _mm256_set1_pd(threshold);
-            const __m256i ruled_out = _mm256_set1_epi64x((long long)inverse_masks[i]);
-            const __m256i right_low =
-                _mm256_and_si256(_mm256_castpd_si256(_mm256_cmp_pd(t, low, _CMP_LT_OQ)), ruled_out);
-            const __m256i right_high =
-                _mm256_and_si256(_mm256_castpd_si256(_mm256_cmp_pd(t, high, _CMP_LT_OQ)), ruled_out);
-            uint64_t *tree_masks = masks + 8 * (long)trees[i];
-            _mm256_storeu_si256((__m256i *)tree_masks,
-                                _mm256_andnot_si256(right_low, _mm256_loadu_si256((const __m256i *)tree_masks)));
-            _mm256_storeu_si256((__m256i *)(tree_masks + 4),
-                                _mm256_andnot_si256(right_high, _mm256_loadu_si256((const __m256i *)(tree_masks + 4))));
-        }
-    }
-    add_exit_leaves(masks, 1, 8, tree_count, leaf_values, float32_sum, scores);
-}
-
-// `rk_quickscore_narrow` for `groups` groups of eight rows, a constant where it is inlined. Each entry is read once
-// for all groups; the groups' masks of a tree lie side by side (`masks + 8 * (groups * tree + group)`).
+// Both kernels for `groups` groups of eight rows and masks of 64-bit words (`wide`) or 32-bit ones, each a constant
+// where this is inlined. Each entry is read once for all groups; the groups' masks of a tree lie side by side, one
+// 64-byte (wide) or 32-byte (narrow) block per group.
 __attribute__((target("avx2"), always_inline))
-static inline void narrow_groups(const long groups, const double *const rows[], long column_count,
-                                 const int32_t *columns, const long *column_starts, const rk_quickscore_entry *entries,
-                                 long tree_count, const double *leaf_values, int float32_sum, uint32_t *masks,
-                                 double scores[]) {
-    // Compares give a 64-bit lane per row, four rows a register; picking the low halves of two registers' lanes
-    // (0, 1 of the first, 0, 1 of the second, then 2, 3 and 2, 3) packs them in row order when the first holds rows
-    // 0, 1, 4, 5 and the second rows 2, 3, 6, 7.
-    static const int order[8] = {0, 1, 4, 5, 2, 3, 6, 7};
-    const __m256i ones = _mm256_set1_epi32(-1);
-    for (long t = 0; t < groups * tree_count; t++) _mm256_store_si256((__m256i *)(masks + 8 * t), ones);
+static inline void sweep(const long groups, const int wide, const double *const rows[], long column_count,
+                         const int32_t *columns, const long *column_starts, const void *entries, long tree_count,
+                         const double *leaf_values, int float32_sum, void *masks, double scores[]) {
+    // Compares give a 64-bit lane per row, four rows a register. Wide masks take them as they are, rows 0-3 and 4-7.
+    // Narrow ones take the low halves of two registers' lanes (0, 1 of the first, 0, 1 of the second, then 2, 3 and
+    // 2, 3), which packs them in row order when the first holds rows 0, 1, 4, 5 and the second rows 2, 3, 6, 7.
+    static const int wide_order[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    static const int narrow_order[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+    const int *order = wide ? wide_order : narrow_order;
+    // 32-byte registers per group and tree.
+    const long registers = wide ? 2 : 1;
+    __m256i *all_masks = masks;
+    for (long k = 0; k < registers * groups * tree_count; k++) _mm256_store_si256(all_masks + k, _mm256_set1_epi32(-1));
     for (long c = 0; c < column_count; c++) {
         const long column = columns[c], start = column_starts[column], end = column_starts[column + 1];
         __m256d low[8], high[8];
@@ -125,63 +97,74 @@ static inline void narrow_groups(const long groups, const double *const rows[], 
             largest = group_largest > largest ? group_largest : largest;
         }
         for (long i = start; i < end; i++) {
-            const rk_quickscore_entry entry = entries[i];
+            double threshold;
+            long tree;
+            __m256i ruled_out;
+            if (wide) {
+                const rk_quickscore_wide_entry entry = ((const rk_quickscore_wide_entry *)entries)[i];
+                threshold = entry.threshold;
+                tree = entry.tree;
+                ruled_out = _mm256_set1_epi64x((long long)entry.ruled_out);
+            } else {
+                const rk_quickscore_entry entry = ((const rk_quickscore_entry *)entries)[i];
+                threshold = entry.threshold;
+                tree = entry.tree;
+                ruled_out = _mm256_set1_epi32((int)entry.ruled_out);
+            }
             // Sorted: once no lane's value is above the threshold, none is above the ones after it.
-            if (!(entry.threshold < largest)) break;
-            const __m256d t = _mm256_set1_pd(entry.threshold);
-            const __m256i ruled_out = _mm256_set1_epi32((int)entry.ruled_out);
-            __m256i *tree_masks = (__m256i *)(masks + 8 * groups * (long)entry.tree);
+            if (!(threshold < largest)) break;
+            const __m256d t = _mm256_set1_pd(threshold);
+            __m256i *tree_masks = all_masks + registers * groups * tree;
             for (long g = 0; g < groups; g++) {
-                const __m256 right = _mm256_shuffle_ps(_mm256_castpd_ps(_mm256_cmp_pd(t, low[g], _CMP_LT_OQ)),
-                                                       _mm256_castpd_ps(_mm256_cmp_pd(t, high[g], _CMP_LT_OQ)),
-                                                       _MM_SHUFFLE(2, 0, 2, 0));
-                const __m256i cleared = _mm256_and_si256(_mm256_castps_si256(right), ruled_out);
-                _mm256_store_si256(tree_masks + g, _mm256_andnot_si256(cleared, _mm256_load_si256(tree_masks + g)));
+                const __m256d right_low = _mm256_cmp_pd(t, low[g], _CMP_LT_OQ);
+                const __m256d right_high = _mm256_cmp_pd(t, high[g], _CMP_LT_OQ);
+                if (wide) {
+                    __m256i *group_masks = tree_masks + 2 * g;
+                    const __m256i cleared_low = _mm256_and_si256(_mm256_castpd_si256(right_low), ruled_out);
+                    const __m256i cleared_high = _mm256_and_si256(_mm256_castpd_si256(right_high), ruled_out);
+                    _mm256_store_si256(group_masks, _mm256_andnot_si256(cleared_low, _mm256_load_si256(group_masks)));
+                    _mm256_store_si256(group_masks + 1,
+                                       _mm256_andnot_si256(cleared_high, _mm256_load_si256(group_masks + 1)));
+                } else {
+                    const __m256 right = _mm256_shuffle_ps(_mm256_castpd_ps(right_low), _mm256_castpd_ps(right_high),
+                                                           _MM_SHUFFLE(2, 0, 2, 0));
+                    const __m256i cleared = _mm256_and_si256(_mm256_castps_si256(right), ruled_out);
+                    _mm256_store_si256(tree_masks + g, _mm256_andnot_si256(cleared, _mm256_load_si256(tree_masks + g)));
+                }
             }
         }
     }
     for (long g = 0; g < groups; g++) {
-        add_exit_leaves(masks + 8 * g, 0, 8 * groups, tree_count, leaf_values, float32_sum, scores + 8 * g);
+        add_exit_leaves(all_masks + registers * g, wide, 8 * groups, tree_count, leaf_values, float32_sum,
+                        scores + 8 * g);
     }
 }
+
+#define RK_SWEEP_CASE(G, WIDE)                                                                                        \
+    case G:                                                                                                           \
+        sweep(G, WIDE, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,     \
+              masks, scores);                                                                                         \
+        break;
 
 __attribute__((target("avx2")))
 void rk_quickscore_narrow(const double *const rows[], long group_count, long column_count, const int32_t *columns,
                           const long *column_starts, const rk_quickscore_entry *entries, long tree_count,
                           const double *leaf_values, int float32_sum, uint32_t *masks, double scores[]) {
     switch (group_count) {
-    case 1:
-        narrow_groups(1, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
+        RK_SWEEP_CASE(1, 0) RK_SWEEP_CASE(2, 0) RK_SWEEP_CASE(3, 0) RK_SWEEP_CASE(4, 0)
+        RK_SWEEP_CASE(5, 0) RK_SWEEP_CASE(6, 0) RK_SWEEP_CASE(7, 0) RK_SWEEP_CASE(8, 0)
+    default:
         break;
-    case 2:
-        narrow_groups(2, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
-        break;
-    case 3:
-        narrow_groups(3, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
-        break;
-    case 4:
-        narrow_groups(4, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
-        break;
-    case 5:
-        narrow_groups(5, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
-        break;
-    case 6:
-        narrow_groups(6, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
-        break;
-    case 7:
-        narrow_groups(7, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
-        break;
-    case 8:
-        narrow_groups(8, rows, column_count, columns, column_starts, entries, tree_count, leaf_values, float32_sum,
-                      masks, scores);
-        break;
+    }
+}
+
+__attribute__((target("avx2")))
+void rk_quickscore_wide(const double *const rows[], long group_count, long column_count, const int32_t *columns,
+                        const long *column_starts, const rk_quickscore_wide_entry *entries, long tree_count,
+                        const double *leaf_values, int float32_sum, uint64_t *masks, double scores[]) {
+    switch (group_count) {
+        RK_SWEEP_CASE(1, 1) RK_SWEEP_CASE(2, 1) RK_SWEEP_CASE(3, 1) RK_SWEEP_CASE(4, 1)
+        RK_SWEEP_CASE(5, 1) RK_SWEEP_CASE(6, 1) RK_SWEEP_CASE(7, 1) RK_SWEEP_CASE(8, 1)
     default:
         break;
     }
@@ -191,17 +174,16 @@ void rk_quickscore_narrow(const double *const rows[], long group_count, long col
 
 int rk_quickscore_available(void) { return 0; }
 
-void rk_quickscore8(const double *const rows[8], long column_count, const int32_t *columns,
-                    const long *column_starts, const double *thresholds, const int32_t *trees,
-                    const uint64_t *inverse_masks, long tree_count, const double *leaf_values, int float32_sum,
-                    uint64_t *masks, double scores[8]) {
-    (void)rows; (void)column_count; (void)columns; (void)column_starts; (void)thresholds; (void)trees;
-    (void)inverse_masks; (void)tree_count; (void)leaf_values; (void)float32_sum; (void)masks; (void)scores;
-}
-
 void rk_quickscore_narrow(const double *const rows[], long group_count, long column_count, const int32_t *columns,
                           const long *column_starts, const rk_quickscore_entry *entries, long tree_count,
                           const double *leaf_values, int float32_sum, uint32_t *masks, double scores[]) {
+    (void)rows; (void)group_count; (void)column_count; (void)columns; (void)column_starts; (void)entries;
+    (void)tree_count; (void)leaf_values; (void)float32_sum; (void)masks; (void)scores;
+}
+
+void rk_quickscore_wide(const double *const rows[], long group_count, long column_count, const int32_t *columns,
+                        const long *column_starts, const rk_quickscore_wide_entry *entries, long tree_count,
+                        const double *leaf_values, int float32_sum, uint64_t *masks, double scores[]) {
     (void)rows; (void)group_count; (void)column_count; (void)columns; (void)column_starts; (void)entries;
     (void)tree_count; (void)leaf_values; (void)float32_sum; (void)masks; (void)scores;
 }

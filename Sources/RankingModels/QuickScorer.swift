@@ -22,15 +22,18 @@ final class QuickScorerTables: Sendable {
     /// Most leaves a tree may have for the narrow kernel (`rk_quickscore_narrow`), whose masks are 32-bit words.
     static let narrowLeaves = 32
 
-    /// Whether this CPU has the instructions the kernel needs (AVX2); checked once.
+    /// Most groups of eight rows the kernels take at once, each entry read once for all of them.
+    static let maxGroups = 8
+
+    /// Whether this CPU has the instructions the kernels need (AVX2); checked once.
     static let cpuSupported = rk_quickscore_available() != 0
 
     /// The entries in the layout of the kernel that reads them.
     enum Entries {
         /// Every tree has at most 32 leaves: `rk_quickscore_narrow`'s entries.
         case narrow([rk_quickscore_entry])
-        /// `rk_quickscore8`'s arrays.
-        case wide(thresholds: [Double], trees: [Int32], inverseMasks: [UInt64])
+        /// Some tree has more: `rk_quickscore_wide`'s entries.
+        case wide([rk_quickscore_wide_entry])
     }
 
     let treeCount: Int
@@ -106,9 +109,9 @@ final class QuickScorerTables: Sendable {
             )
         } else {
             entries = .wide(
-                thresholds: sorted.map(\.threshold),
-                trees: sorted.map(\.tree),
-                inverseMasks: sorted.map(\.ruledOut)
+                sorted.map {
+                    rk_quickscore_wide_entry(threshold: $0.threshold, ruled_out: $0.ruledOut, tree: $0.tree, unused: 0)
+                }
             )
         }
         treeCount = range.count
@@ -119,8 +122,8 @@ final class QuickScorerTables: Sendable {
     }
 
     /// Adds the range's leaves to the scores of `rowCount` rows, eight at a time (the last group repeats its last
-    /// row in the lanes it lacks), up to eight groups of eight at once in the narrow kernel. Each score starts from
-    /// `base`, or from `out` when `base` is nil.
+    /// row in the lanes it lacks), up to eight groups of eight at once. Each score starts from `base`, or from `out`
+    /// when `base` is nil.
     func score(
         rows: UnsafePointer<Double>,
         stride: Int,
@@ -130,17 +133,17 @@ final class QuickScorerTables: Sendable {
         float32Sum: Bool
     ) {
         let float32 = Int32(float32Sum ? 1 : 0)
-        switch entries {
-        case .narrow(let entries):
-            entries.withUnsafeBufferPointer { entries in
-                inGroupsOfEight(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base, most: 8) {
-                    lanes,
-                    groups,
-                    used,
-                    starts,
-                    leaves,
-                    masks,
-                    scores in
+        inGroupsOfEight(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base) {
+            lanes,
+            groups,
+            used,
+            starts,
+            leaves,
+            masks,
+            scores in
+            switch entries {
+            case .narrow(let entries):
+                entries.withUnsafeBufferPointer { entries in
                     rk_quickscore_narrow(
                         lanes,
                         groups,
@@ -155,41 +158,27 @@ final class QuickScorerTables: Sendable {
                         scores
                     )
                 }
-            }
-        case .wide(let thresholds, let trees, let inverseMasks):
-            thresholds.withUnsafeBufferPointer { thresholds in
-                trees.withUnsafeBufferPointer { trees in
-                    inverseMasks.withUnsafeBufferPointer { inverseMasks in
-                        inGroupsOfEight(rows: rows, stride: stride, rowCount: rowCount, out: out, base: base, most: 1) {
-                            lanes,
-                            _,
-                            used,
-                            starts,
-                            leaves,
-                            masks,
-                            scores in
-                            rk_quickscore8(
-                                lanes,
-                                usedColumns.count,
-                                used,
-                                starts,
-                                thresholds.baseAddress,
-                                trees.baseAddress,
-                                inverseMasks.baseAddress,
-                                treeCount,
-                                leaves,
-                                float32,
-                                masks,
-                                scores
-                            )
-                        }
-                    }
+            case .wide(let entries):
+                entries.withUnsafeBufferPointer { entries in
+                    rk_quickscore_wide(
+                        lanes,
+                        groups,
+                        usedColumns.count,
+                        used,
+                        starts,
+                        entries.baseAddress,
+                        treeCount,
+                        leaves,
+                        float32,
+                        masks,
+                        scores
+                    )
                 }
             }
         }
     }
 
-    /// Calls `kernel` with up to `most` groups of eight rows at a time: their pointers (the last group repeats its
+    /// Calls `kernel` with up to `maxGroups` groups of eight rows at a time: their pointers (the last group repeats its
     /// last row in the lanes it lacks), how many groups, the used columns (nil when a range's trees are all single
     /// leaves), the column starts, the leaf values, scratch for the masks (aligned to a cache line, `leafSlots / 8`
     /// words a tree and group) and the groups' scores, each starting from `base`, or from `out` when `base` is nil.
@@ -199,7 +188,6 @@ final class QuickScorerTables: Sendable {
         rowCount: Int,
         out: UnsafeMutablePointer<Double>,
         base: Double?,
-        most: Int,
         kernel: (
             UnsafePointer<UnsafePointer<Double>?>, Int, UnsafePointer<Int32>?, UnsafePointer<Int>,
             UnsafePointer<Double>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Double>
@@ -207,17 +195,18 @@ final class QuickScorerTables: Sendable {
     ) {
         // A tree's eight masks fill one cache line (wide) or half of one (narrow) when aligned; straddling two, each
         // store is split.
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount * most + 8) { scratch in
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount * Self.maxGroups + 8) {
+            scratch in
             let lineOffset = (64 - Int(bitPattern: scratch.baseAddress) & 63) & 63
             let masks = scratch.baseAddress.unsafelyUnwrapped + lineOffset / 8
-            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8 * most) { lanes in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8 * most) { scores in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8 * Self.maxGroups) { lanes in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8 * Self.maxGroups) { scores in
                     usedColumns.withUnsafeBufferPointer { used in
                         columnStarts.withUnsafeBufferPointer { starts in
                             leafValues.withUnsafeBufferPointer { leaves in
                                 var row = 0
                                 while row < rowCount {
-                                    let filled = min(8 * most, rowCount - row)
+                                    let filled = min(8 * Self.maxGroups, rowCount - row)
                                     let groups = (filled + 7) / 8
                                     for lane in 0..<(8 * groups) {
                                         let source = row + min(lane, filled - 1)
