@@ -70,7 +70,8 @@ final class SurfaceMetrics: Sendable {
             missing.withUnsafeMutableBufferPointer { counts in
                 for r in 0..<n {
                     let row = values.baseAddress! + r * width
-                    for j in 0..<width { counts[j] &+= row[j].isNaN ? 1 : 0 }
+                    // `x != x` is a NaN test the compiler turns into one vector compare; `isNaN` is not.
+                    for j in 0..<width { counts[j] &+= row[j] != row[j] ? 1 : 0 }
                 }
             }
         }
