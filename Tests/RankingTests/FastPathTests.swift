@@ -158,6 +158,40 @@ struct HostPopularSource: CandidateSource {
         #expect(found > 0)
     }
 
+    /// Through one shared list of the venues in reach (as ``CandidateGenerator`` gives its built-in sources), the
+    /// nearby and embedding sources answer what each answers alone; the list is scanned once, up to the most either
+    /// reads, and a list shorter than a source reads is not used by it.
+    @Test func sourcesSharingTheVenuesInReachAnswerAsTheyDoAlone() throws {
+        let generator = CandidateGenerator(sources: [(NearbySource(), 400), (EmbeddingSource(), 150)], parallel: false)
+        #expect(generator.venuesInReachRead == EmbeddingSource.scoredVenues)
+        let nearbyOnly = CandidateGenerator(sources: [(NearbySource(), 400), (PopularSource(), 80)], parallel: false)
+        #expect(nearbyOnly.venuesInReachRead == 400)
+        var checked = 0
+        for spot in spots {
+            var alone: [[Int32]] = [[], []]
+            try NearbySource().generate(request(spot), quota: 400, deadline: far, into: &alone[0])
+            try EmbeddingSource().generate(request(spot), quota: 150, deadline: far, into: &alone[1])
+            var shared = request(spot)
+            shared.sharedVenuesInReach = VenuesInReach(limit: generator.venuesInReachRead)
+            var together: [[Int32]] = [[], []]
+            try NearbySource().generate(shared, quota: 400, deadline: far, into: &together[0])
+            let eligible = eligibleByRing(request(spot))
+            // The nearby source's scan went on past its own 400 for the embedding source.
+            #expect(shared.sharedVenuesInReach?.venues.map(Int.init) == Array(eligible.prefix(4096)))
+            try EmbeddingSource().generate(shared, quota: 150, deadline: far, into: &together[1])
+            #expect(together == alone)
+            // A list of 10 is too short for the nearby source's 400: it scans for itself.
+            var short = request(spot)
+            short.sharedVenuesInReach = VenuesInReach(limit: 10)
+            var own: [Int32] = []
+            try NearbySource().generate(short, quota: 400, deadline: far, into: &own)
+            #expect(own == alone[0])
+            #expect(short.sharedVenuesInReach?.venues.isEmpty == true)
+            checked += alone[0].count
+        }
+        #expect(checked > 0)
+    }
+
     @Test func radixSortByIndexIsAStableSort() {
         var rng = SplitMix64(seed: 5)
         for (count, maxIndex) in [(0, 1), (1, 1), (50, 3), (2_000, 300), (3_000, 70_000), (500, 1 << 30)] {

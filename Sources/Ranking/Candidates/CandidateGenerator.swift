@@ -25,6 +25,8 @@ struct CandidateGenerator: Sendable {
     private let offloaded: [Bool]
     /// `candidates.<name>` per source, built once rather than on every request.
     private let stageNames: [String]
+    /// The most eligible venues in reach any built-in source reads (``VenuesInReach``), 0 when none does.
+    let venuesInReachRead: Int
 
     init(sources: [(source: any CandidateSource, quota: Int)], parallel: Bool) {
         self.sources = sources
@@ -32,6 +34,8 @@ struct CandidateGenerator: Sendable {
         names = sources.map(\.source.name)
         stageNames = names.map { "candidates.\($0)" }
         offloaded = sources.map { parallel && !($0.source is BuiltinCandidateSource) }
+        venuesInReachRead =
+            sources.map { ($0.source as? BuiltinCandidateSource)?.venuesInReachRead(quota: $0.quota) ?? 0 }.max() ?? 0
     }
 
     /// Result box of a source running on another thread.
@@ -90,13 +94,16 @@ struct CandidateGenerator: Sendable {
         pairs.reserveCapacity(1024)
         var local: [Int32] = []
         local.reserveCapacity(1024)
+        // The built-in sources share one scan of the venues in reach; the offloaded ones never read it.
+        var inline = request
+        if venuesInReachRead > 0 { inline.sharedVenuesInReach = VenuesInReach(limit: venuesInReachRead) }
         for i in sources.indices where !offloaded[i] {
             let started = DispatchTime.now()
             // A source that cannot finish in time is not started: it would be dropped anyway.
             guard started < deadline else { break }
             local.removeAll(keepingCapacity: true)
             do {
-                try sources[i].source.generate(request, quota: sources[i].quota, deadline: deadline, into: &local)
+                try sources[i].source.generate(inline, quota: sources[i].quota, deadline: deadline, into: &local)
             } catch {
                 outcomes[i] = .failed
                 continue

@@ -36,6 +36,17 @@ public struct CandidateRequest: @unchecked Sendable {
     /// Items of the user's orders that reached rankd as events (``EventIngest``), newest first.
     var recentOrderItems: [Int32] = []
 
+    /// The eligible venues in reach, shared by the sources that read them; set by ``CandidateGenerator`` to the most
+    /// any of the surface's sources reads.
+    var sharedVenuesInReach: VenuesInReach?
+
+    /// The shared list when it holds at least `count` venues, else one of `count` for this caller alone (a source run
+    /// outside a generator, or the list's limit below what this source reads).
+    func venuesInReach(reading count: Int) -> VenuesInReach {
+        if let shared = sharedVenuesInReach, shared.limit >= count { return shared }
+        return VenuesInReach(limit: count)
+    }
+
     /// Whether venue `v` is in the request's scope: tagged with its category, when it names one.
     @inline(__always)
     public func isInScope(_ v: Int) -> Bool {
@@ -80,7 +91,52 @@ public struct CandidateRequest: @unchecked Sendable {
 
 /// The sources that ship with the engine: pure computation on the catalog, microseconds each, so the generator
 /// runs them on the calling thread.
-protocol BuiltinCandidateSource: CandidateSource {}
+protocol BuiltinCandidateSource: CandidateSource {
+    /// How many of the eligible venues in reach (``VenuesInReach``) the source reads at `quota`; 0 when it reads
+    /// none.
+    func venuesInReachRead(quota: Int) -> Int
+}
+
+extension BuiltinCandidateSource {
+    func venuesInReachRead(quota: Int) -> Int { 0 }
+}
+
+/// The eligible venues whose delivery radius reaches a request's location, in ring order, with their positions in the
+/// city's grid, up to `limit`: scanned once per request for every source that reads them (nearby, embedding), by the
+/// first one that asks. Built-in sources run on the request's thread (``CandidateGenerator``), one after another,
+/// so the first scan needs no lock.
+final class VenuesInReach {
+    let limit: Int
+    private(set) var venues: [Int32] = []
+    private(set) var positions: [Int32] = []
+    private var scanned = false
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// The list for `request` in `city`, scanned on the first call.
+    func scan(_ request: CandidateRequest, city: Int) -> VenuesInReach {
+        guard !scanned else { return self }
+        scanned = true
+        venues.reserveCapacity(min(limit, 1024))
+        positions.reserveCapacity(min(limit, 1024))
+        guard limit > 0 else { return self }
+        request.catalog.spatial.forEachVenueInReach(
+            city: city,
+            latitude: request.latitude,
+            longitude: request.longitude,
+            lonScale: request.lonScale,
+            maxKm: NearbySource.maxDeliveryKm
+        ) { v, position in
+            guard request.isEligibleInReach(v) else { return true }
+            venues.append(Int32(v))
+            positions.append(Int32(position))
+            return venues.count < limit
+        }
+        return self
+    }
+}
 
 /// A way of finding candidates. Sources run concurrently, so an implementation must not share mutable state; it
 /// should stop at `quota` and give up once `deadline` has passed (the engine drops late answers anyway).
@@ -96,19 +152,12 @@ struct NearbySource: BuiltinCandidateSource {
     let name = "nearby"
     static let maxDeliveryKm = 6.0
 
+    func venuesInReachRead(quota: Int) -> Int { quota }
+
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
-        guard let city = request.city else { return }
-        let start = out.count
-        request.catalog.spatial.forEachVenueInReach(
-            city: city,
-            latitude: request.latitude,
-            longitude: request.longitude,
-            lonScale: request.lonScale,
-            maxKm: NearbySource.maxDeliveryKm
-        ) { v, _ in
-            if request.isEligibleInReach(v) { out.append(Int32(v)) }
-            return out.count - start < quota
-        }
+        guard let city = request.city, quota > 0 else { return }
+        let reach = request.venuesInReach(reading: quota).scan(request, city: city)
+        out.append(contentsOf: reach.venues.prefix(quota))
     }
 }
 
@@ -148,31 +197,29 @@ struct CovisitSource: BuiltinCandidateSource {
 /// Top venues by user embedding . venue embedding among those delivering here.
 struct EmbeddingSource: BuiltinCandidateSource {
     let name = "embedding"
+    /// Most venues in reach scored.
+    static let scoredVenues = 4096
+
+    func venuesInReachRead(quota: Int) -> Int { quota > 0 ? Self.scoredVenues : 0 }
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let user = request.userIndex, let city = request.city, quota > 0 else { return }
         let catalog = request.catalog
         let d = catalog.embeddingDimension
-        // The grid holds the venues' vectors in cell order, so the ring scan reads them one after another.
+        // The grid holds the venues' vectors in cell order, so the ring order reads them one after another.
         guard d > 0, catalog.spatial.embeddingDimension == d, catalog.userEmbedding.count >= (user + 1) * d else {
             return
         }
+        let reach = request.venuesInReach(reading: Self.scoredVenues).scan(request, city: city)
+        let count = min(reach.venues.count, Self.scoredVenues)
         var scored: [(Float, Int32)] = []
-        scored.reserveCapacity(1024)
+        scored.reserveCapacity(count)
         catalog.userEmbedding.withUnsafeBufferPointer { users in
             catalog.spatial.grids[city].embeddings.withUnsafeBufferPointer { venues in
                 let userStart = users.baseAddress! + user * d
-                catalog.spatial.forEachVenueInReach(
-                    city: city,
-                    latitude: request.latitude,
-                    longitude: request.longitude,
-                    lonScale: request.lonScale,
-                    maxKm: NearbySource.maxDeliveryKm
-                ) { v, position in
-                    guard request.isEligibleInReach(v) else { return true }
-                    let score = embeddingDot(userStart, venues.baseAddress! + position * d, count: d)
-                    scored.append((score, Int32(v)))
-                    return scored.count < 4096
+                for k in 0..<count {
+                    let vector = venues.baseAddress! + Int(reach.positions[k]) * d
+                    scored.append((embeddingDot(userStart, vector, count: d), reach.venues[k]))
                 }
             }
         }
