@@ -184,6 +184,13 @@ public final class GradientBoostedTrees: Sendable {
         scoreRows(rows, rowCount: rowCount, scores: out, trees: 0..<resolvedTreeLimit(treeLimit), startFromBase: true)
     }
 
+    /// Asks for the memory that scoring `rowCount` rows over `trees` will read, where that is QuickScorer's tables:
+    /// called a stage ahead (before a first phase, for the second), it overlaps their cache misses with other work.
+    public func prefetch(rowCount: Int, trees: Range<Int>) {
+        guard trees.lowerBound >= 0, trees.upperBound <= treeCount else { return }
+        quickScorerTables(rowCount: rowCount, trees: trees)?.prefetch()
+    }
+
     /// Second phase of two-phase scoring: `scores[0..<rowCount]` holds each row's raw score over the first
     /// `trees.lowerBound` trees (as `rawScores(treeLimit: trees.lowerBound)` returned it) and gets the trees in
     /// `trees` added. The result equals `rawScores(treeLimit: trees.upperBound)` exactly, because the leaves are

@@ -1,3 +1,4 @@
+import CPrefetch
 import CQuickScorer
 import Foundation
 
@@ -178,6 +179,27 @@ final class QuickScorerTables: Sendable {
         }
     }
 
+    /// Asks for the tables' memory ahead of a sweep (entries, leaves and column starts, a cache line at a time):
+    /// between two calls the pipeline's other work evicts them, and the sweep's reads then wait on each line.
+    func prefetch() {
+        @inline(__always) func lines<T>(_ array: [T]) {
+            array.withUnsafeBytes { bytes in
+                guard let base = bytes.baseAddress else { return }
+                var offset = 0
+                while offset < bytes.count {
+                    prefetch_read(base + offset)
+                    offset += 64
+                }
+            }
+        }
+        switch entries {
+        case .narrow(let entries): lines(entries)
+        case .wide(let entries): lines(entries)
+        }
+        lines(leafValues)
+        lines(columnStarts)
+    }
+
     /// Calls `kernel` with up to `maxGroups` groups of eight rows at a time: their pointers (the last group repeats its
     /// last row in the lanes it lacks), how many groups, the used columns (nil when a range's trees are all single
     /// leaves), the column starts, the leaf values, scratch for the masks (aligned to a cache line, `leafSlots / 8`
@@ -195,27 +217,29 @@ final class QuickScorerTables: Sendable {
     ) {
         // A tree's eight masks fill one cache line (wide) or half of one (narrow) when aligned; straddling two, each
         // store is split.
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount * Self.maxGroups + 8) {
+        // As many groups as the rows fill: a second phase's 80 rows over 180 trees need 46 KB of masks, 8 rows 6 KB.
+        let groups = min(Self.maxGroups, (rowCount + 7) / 8)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount * groups + 8) {
             scratch in
             let lineOffset = (64 - Int(bitPattern: scratch.baseAddress) & 63) & 63
             let masks = scratch.baseAddress.unsafelyUnwrapped + lineOffset / 8
-            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8 * Self.maxGroups) { lanes in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8 * Self.maxGroups) { scores in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: 8 * groups) { lanes in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8 * groups) { scores in
                     usedColumns.withUnsafeBufferPointer { used in
                         columnStarts.withUnsafeBufferPointer { starts in
                             leafValues.withUnsafeBufferPointer { leaves in
                                 var row = 0
                                 while row < rowCount {
-                                    let filled = min(8 * Self.maxGroups, rowCount - row)
-                                    let groups = (filled + 7) / 8
-                                    for lane in 0..<(8 * groups) {
+                                    let filled = min(8 * groups, rowCount - row)
+                                    let filledGroups = (filled + 7) / 8
+                                    for lane in 0..<(8 * filledGroups) {
                                         let source = row + min(lane, filled - 1)
                                         lanes[lane] = rows + source * stride
                                         scores[lane] = base ?? out[source]
                                     }
                                     kernel(
                                         UnsafePointer(lanes.baseAddress.unsafelyUnwrapped),
-                                        groups,
+                                        filledGroups,
                                         used.baseAddress,
                                         starts.baseAddress.unsafelyUnwrapped,
                                         leaves.baseAddress.unsafelyUnwrapped,

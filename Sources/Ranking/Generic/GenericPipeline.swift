@@ -175,6 +175,7 @@ extension GenericSurface {
             }
             return []
         }
+        model.prefetch(rowCount: phases.fullModelTopN, trees: phases.firstPhaseTrees..<model.treeCount)
         rows.withUnsafeBufferPointer { input in
             scores.withUnsafeMutableBufferPointer {
                 model.rawScores(input, rowCount: n, into: $0, treeLimit: phases.firstPhaseTrees)

@@ -25,6 +25,10 @@ struct TreeModel: ScoringModel {
     ) {
         trees.continueRawScores(rows, rowCount: rowCount, scores: scores, trees: firstTrees..<trees.treeCount)
     }
+
+    func prefetchFinish(rowCount: Int, firstTrees: Int) {
+        trees.prefetch(rowCount: rowCount, trees: firstTrees..<trees.treeCount)
+    }
 }
 
 extension RankingEngine {

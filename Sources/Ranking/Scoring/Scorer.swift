@@ -19,9 +19,15 @@ protocol ScoringModel: Sendable {
         scores: UnsafeMutableBufferPointer<Double>,
         firstTrees: Int
     )
+    /// Asks for the memory `finishScores` of `rowCount` rows after `firstTrees` trees will read, before the first
+    /// phase runs.
+    func prefetchFinish(rowCount: Int, firstTrees: Int)
 }
 
 extension ScoringModel {
+    /// Nothing to ask for by default.
+    func prefetchFinish(rowCount: Int, firstTrees: Int) {}
+
     /// Models that cannot resume a sum score the rows again with every tree.
     func finishScores(
         _ rows: UnsafeBufferPointer<Double>,
@@ -134,6 +140,7 @@ enum TwoPhaseScorer {
             for i in 0..<rowCount { fullyScored[i] = true }
             return true
         }
+        model.model.prefetchFinish(rowCount: min(topN, rowCount), firstTrees: firstTrees)
         scores.withUnsafeMutableBufferPointer {
             model.model.score(rows, rowCount: rowCount, into: $0, treeLimit: firstTrees)
         }
