@@ -119,9 +119,13 @@ final class VenuesInReach {
     func scan(_ request: CandidateRequest, city: Int) -> VenuesInReach {
         guard !scanned else { return self }
         scanned = true
+        guard limit > 0 else { return self }
+        // Filled as locals: appending to the properties inside the closure would check exclusive access each time.
+        var venues: [Int32] = []
+        var positions: [Int32] = []
         venues.reserveCapacity(min(limit, 1024))
         positions.reserveCapacity(min(limit, 1024))
-        guard limit > 0 else { return self }
+        let limit = limit
         request.catalog.spatial.forEachVenueInReach(
             city: city,
             latitude: request.latitude,
@@ -134,6 +138,8 @@ final class VenuesInReach {
             positions.append(Int32(position))
             return venues.count < limit
         }
+        self.venues = venues
+        self.positions = positions
         return self
     }
 }
@@ -211,15 +217,16 @@ struct EmbeddingSource: BuiltinCandidateSource {
             return
         }
         let reach = request.venuesInReach(reading: Self.scoredVenues).scan(request, city: city)
-        let count = min(reach.venues.count, Self.scoredVenues)
+        let (inReach, positions) = (reach.venues, reach.positions)
+        let count = min(inReach.count, Self.scoredVenues)
         var scored: [(Float, Int32)] = []
         scored.reserveCapacity(count)
         catalog.userEmbedding.withUnsafeBufferPointer { users in
-            catalog.spatial.grids[city].embeddings.withUnsafeBufferPointer { venues in
+            catalog.spatial.grids[city].embeddings.withUnsafeBufferPointer { vectors in
                 let userStart = users.baseAddress! + user * d
                 for k in 0..<count {
-                    let vector = venues.baseAddress! + Int(reach.positions[k]) * d
-                    scored.append((embeddingDot(userStart, vector, count: d), reach.venues[k]))
+                    let vector = vectors.baseAddress! + Int(positions[k]) * d
+                    scored.append((embeddingDot(userStart, vector, count: d), inReach[k]))
                 }
             }
         }
