@@ -215,9 +215,9 @@ final class QuickScorerTables: Sendable {
             UnsafePointer<Double>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Double>
         ) -> Void
     ) {
+        // As many groups as the rows fill: a second phase's 80 rows over 180 trees need 46 KB of masks, 8 rows 6 KB.
         // A tree's eight masks fill one cache line (wide) or half of one (narrow) when aligned; straddling two, each
         // store is split.
-        // As many groups as the rows fill: a second phase's 80 rows over 180 trees need 46 KB of masks, 8 rows 6 KB.
         let groups = min(Self.maxGroups, (rowCount + 7) / 8)
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: leafSlots / 8 * treeCount * groups + 8) {
             scratch in

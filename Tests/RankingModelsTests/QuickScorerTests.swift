@@ -195,6 +195,19 @@ struct QuickScorerTests {
         Self.expectSameScores(model, rows, rowCount: 24, trees: 6..<7, "\(format), the split alone")
     }
 
+    /// Asking for a range's tables ahead builds them if needed and changes no score; a range outside the model, or
+    /// one row (which keeps the walk), asks for nothing.
+    @Test func prefetchingTheTablesChangesNoScore() throws {
+        let model = try RandomEnsemble.model(format: .lightGBM, treeCount: 30, slowShare: 0, seed: 21)
+        let rows = RandomEnsemble.rows(40, seed: 6)
+        for trees in [10..<30, 0..<0, 25..<31, -1..<5, 0..<30] {
+            model.prefetch(rowCount: 40, trees: trees)
+        }
+        model.prefetch(rowCount: 1, trees: 3..<30)
+        #expect(model.quickScorerTables(rowCount: 40, trees: 10..<30) != nil)
+        Self.expectSameScores(model, rows, rowCount: 40, trees: 10..<30, "after a prefetch")
+    }
+
     @Test func pastItsCapacityTheCacheLeavesNewRangesOnTheWalks() throws {
         let model = try RandomEnsemble.model(format: .lightGBM, treeCount: 30, slowShare: 0, seed: 13)
         let rows = RandomEnsemble.rows(20, seed: 8)
