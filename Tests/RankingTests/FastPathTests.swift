@@ -101,6 +101,39 @@ struct HostPopularSource: CandidateSource {
         #expect(merged > 0)
     }
 
+    /// The re-rank skips its orderability check for a venue that a source declaring
+    /// ``BuiltinCandidateSource/answersOnlyEligibleVenues`` gave, so every such venue must pass that check; the
+    /// reorder source (the user's past venues, closed or far away included) does not declare it.
+    @Test func venuesFromSourcesThatDeclareThemEligiblePassTheRerankCheck() throws {
+        let sources: [(source: any CandidateSource, quota: Int)] = [
+            (NearbySource(), 400), (ReorderSource(), 40), (CovisitSource(), 60), (EmbeddingSource(), 150),
+            (PopularSource(), 80), (NewVenuesSource(), 30),
+        ]
+        let generator = CandidateGenerator(sources: sources, parallel: false)
+        #expect(generator.eligibleSourceBits == 0b111101)
+        var (checked, droppedFromReorder) = (0, 0)
+        for spot in spots {
+            for categoryTags: UInt64 in [0, 1 << 2] {
+                var request = request(spot)
+                request.categoryTags = categoryTags
+                var degraded: [String] = []
+                var timings: [StageTiming] = []
+                let set = generator.run(request, deadline: far, degraded: &degraded, timings: &timings)
+                for (k, v) in set.indexes.enumerated() {
+                    let reason = Reranker.unorderableReason(kind: .venues, index: v, request: request)
+                    if set.sourceMask[k] & generator.eligibleSourceBits != 0 {
+                        #expect(reason == nil, "venue \(v), sources \(set.sourceMask[k])")
+                        checked += 1
+                    } else if reason != nil {
+                        droppedFromReorder += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 0)
+        #expect(droppedFromReorder > 0, "the spots include past venues the re-rank must still drop")
+    }
+
     /// The eligible venues of the ring scan, nearest cells first, as the sources found them before the grid kept
     /// the venues' locations, radii and vectors in cell order: every venue of the ring through `isEligible`.
     func eligibleByRing(_ request: CandidateRequest) -> [Int] {

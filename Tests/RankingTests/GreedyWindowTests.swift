@@ -133,4 +133,76 @@ import Testing
         )
         #expect(Self.fill(negative, scores: scores, cap: [1, 1, 2], diversity: [1, 1, 2]).order == [0, 1, 2])
     }
+
+    /// The fill as a plain scan of the whole pool at every position: what the scan that stops early must equal.
+    static func referenceFill(
+        _ rules: GreedyWindow,
+        scores: [Double],
+        fully: [Bool],
+        cap: [Int32],
+        diversity: [Int32]
+    ) -> [Int] {
+        let capRule = rules.cap.flatMap { $0.cap > 0 && $0.window > 0 ? $0 : nil }
+        let diversityRule = rules.diversity.flatMap { $0.penalty > 0 && $0.window > 0 ? $0 : nil }
+        let window = max(capRule?.window ?? 0, diversityRule?.window ?? 0)
+        let sorted = Array(scores.indices)
+        guard window > 0, sorted.count > 1 else { return sorted }
+        let poolSize = window > sorted.count / 4 ? sorted.count : window * 4
+        var pool = Array(sorted.prefix(poolSize))
+        var order: [Int] = []
+        var capCounts: [Int32: Int] = [:]
+        var diversityCounts: [Int32: Int] = [:]
+        while order.count < window && !pool.isEmpty {
+            var best: (k: Int, score: Double, tier: Bool)?
+            for (k, i) in pool.enumerated() {
+                if let capRule, order.count < capRule.window, cap[i] >= 0, capCounts[cap[i], default: 0] >= capRule.cap
+                {
+                    continue
+                }
+                var s = scores[i]
+                if let diversityRule, order.count < diversityRule.window, diversity[i] >= 0 {
+                    s -= diversityRule.penalty * Double(diversityCounts[diversity[i], default: 0])
+                }
+                let tier = fully.isEmpty || fully[i]
+                if best == nil || (tier && !best!.tier) || (tier == best!.tier && s > best!.score) {
+                    best = (k, s, tier)
+                }
+            }
+            guard let best else { break }
+            let i = pool.remove(at: best.k)
+            order.append(i)
+            if cap[i] >= 0 { capCounts[cap[i], default: 0] += 1 }
+            if diversity[i] >= 0 { diversityCounts[diversity[i], default: 0] += 1 }
+        }
+        order += pool
+        order += sorted.dropFirst(poolSize)
+        if let capRule { order = GreedyWindow.holdCap(order, capRule, capGroup: { cap[$0] }) }
+        return order
+    }
+
+    @Test(arguments: [2, 9, 40, 130])
+    func theFillEqualsAFullScanOnOrderedAndUnorderedPools(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count) * 7 + 3)
+        // Few distinct scores (ties are common), a few groups, both tiers; pools in the re-rank's order (the scan
+        // then stops early) and in no order (it must not).
+        let values: [Double] = [3, 2.5, 2.5, 2, 1.9, 1, 0, -0.0, -1, -.infinity]
+        for round in 0..<40 {
+            var scores = (0..<count).map { _ in values[rng.below(values.count)] }
+            var fully = (0..<count).map { _ in rng.below(3) != 0 }
+            if round % 2 == 0 {
+                let order = scores.indices.sorted { fully[$0] != fully[$1] ? fully[$0] : scores[$0] > scores[$1] }
+                (scores, fully) = (order.map { scores[$0] }, order.map { fully[$0] })
+            }
+            if round % 5 == 4 { fully = [] }
+            let cap = (0..<count).map { _ in Int32(rng.below(5)) - 1 }
+            let diversity = (0..<count).map { _ in Int32(rng.below(4)) - 1 }
+            let rules = GreedyWindow(
+                cap: GreedyWindow.Cap(cap: 1 + rng.below(2), window: 1 + rng.below(8)),
+                diversity: GreedyWindow.Diversity(penalty: [0, 0.1, 0.5, 2][rng.below(4)], window: 1 + rng.below(8))
+            )
+            let fill = Self.fill(rules, scores: scores, fully: fully, cap: cap, diversity: diversity)
+            let reference = Self.referenceFill(rules, scores: scores, fully: fully, cap: cap, diversity: diversity)
+            #expect(fill.order == reference, "round \(round)")
+        }
+    }
 }

@@ -359,6 +359,29 @@ import Testing
         }
     }
 
+    @Test(arguments: [2, 64, 700])
+    func candidatesInIndexOrderAreSortedByScoreAsTheComparisonSortsThem(count: Int) {
+        // The generator's candidates ascend by index: the sort then orders on the score alone (a radix sort).
+        var rng = SplitMix64(seed: UInt64(count) + 5)
+        let values: [Double] = [0, -0.0, 1.5, -1.5, 0.25, .infinity, -.infinity, 1e-300, -1e-300, 3, 0.1, 0.7]
+        for round in 0..<20 {
+            let scores = (0..<count).map { _ in values[rng.below(values.count)] + (round % 2 == 0 ? 0 : rng.unit()) }
+            var next: Int32 = -1
+            let candidates = (0..<count).map { k -> Int32 in
+                if k > 0 || rng.below(2) == 0 { next += Int32(1 + rng.below(3)) }
+                return next
+            }
+            let fullyScored = (0..<count).map { _ in rng.below(3) == 0 }
+            let kept = (0..<count).filter { _ in rng.below(4) != 0 }
+            var sorted = kept
+            Reranker.sortKept(&sorted, scores: scores, candidates: candidates, fullyScored: fullyScored)
+            #expect(
+                sorted
+                    == Self.referenceOrder(kept, scores: scores, candidates: candidates, fullyScored: fullyScored)
+            )
+        }
+    }
+
     @Test func aPoolWithANaNScoreIsOrderedAsTheComparisonOrdersIt() {
         let scores: [Double] = [0.5, .nan, 2, 0.5, .nan, -1, 2]
         let candidates: [Int32] = [4, 3, 2, 1, 0, -1, 9]

@@ -27,6 +27,9 @@ struct CandidateGenerator: Sendable {
     private let stageNames: [String]
     /// The most eligible venues in reach any built-in source reads (``VenuesInReach``), 0 when none does.
     let venuesInReachRead: Int
+    /// The source bits of the sources that answer only eligible venues
+    /// (``BuiltinCandidateSource/answersOnlyEligibleVenues``).
+    let eligibleSourceBits: UInt32
 
     init(sources: [(source: any CandidateSource, quota: Int)], parallel: Bool) {
         self.sources = sources
@@ -36,6 +39,11 @@ struct CandidateGenerator: Sendable {
         offloaded = sources.map { parallel && !($0.source is BuiltinCandidateSource) }
         venuesInReachRead =
             sources.map { ($0.source as? BuiltinCandidateSource)?.venuesInReachRead(quota: $0.quota) ?? 0 }.max() ?? 0
+        var bits: UInt32 = 0
+        for (i, source) in sources.enumerated() where i < 32 {
+            if (source.source as? BuiltinCandidateSource)?.answersOnlyEligibleVenues == true { bits |= 1 << UInt32(i) }
+        }
+        eligibleSourceBits = bits
     }
 
     /// Result box of a source running on another thread.

@@ -95,10 +95,14 @@ protocol BuiltinCandidateSource: CandidateSource {
     /// How many of the eligible venues in reach (``VenuesInReach``) the source reads at `quota`; 0 when it reads
     /// none.
     func venuesInReachRead(quota: Int) -> Int
+    /// Whether every venue the source answers passed ``CandidateRequest/isEligible(_:)`` for the request (in scope,
+    /// taking orders, open, delivering here): the re-rank then need not check it again.
+    var answersOnlyEligibleVenues: Bool { get }
 }
 
 extension BuiltinCandidateSource {
     func venuesInReachRead(quota: Int) -> Int { 0 }
+    var answersOnlyEligibleVenues: Bool { false }
 }
 
 /// The eligible venues whose delivery radius reaches a request's location, in ring order, with their positions in the
@@ -156,6 +160,7 @@ public protocol CandidateSource: Sendable {
 /// Venues that deliver to the location and are open, nearest first, found through the spatial index.
 struct NearbySource: BuiltinCandidateSource {
     let name = "nearby"
+    var answersOnlyEligibleVenues: Bool { true }
     static let maxDeliveryKm = 6.0
 
     func venuesInReachRead(quota: Int) -> Int { quota }
@@ -187,6 +192,7 @@ struct ReorderSource: BuiltinCandidateSource {
 /// Venues often ordered by people who ordered from the user's venues.
 struct CovisitSource: BuiltinCandidateSource {
     let name = "covisit"
+    var answersOnlyEligibleVenues: Bool { true }
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         var added = 0
@@ -203,6 +209,7 @@ struct CovisitSource: BuiltinCandidateSource {
 /// Top venues by user embedding . venue embedding among those delivering here.
 struct EmbeddingSource: BuiltinCandidateSource {
     let name = "embedding"
+    var answersOnlyEligibleVenues: Bool { true }
     /// Most venues in reach scored.
     static let scoredVenues = 4096
 
@@ -241,6 +248,7 @@ struct EmbeddingSource: BuiltinCandidateSource {
 /// The city's most ordered venues that deliver here.
 struct PopularSource: BuiltinCandidateSource {
     let name = "popular"
+    var answersOnlyEligibleVenues: Bool { true }
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let city = request.city else { return }
@@ -262,6 +270,7 @@ struct PopularSource: BuiltinCandidateSource {
 /// Venues that joined recently and deliver here.
 struct NewVenuesSource: BuiltinCandidateSource {
     let name = "new"
+    var answersOnlyEligibleVenues: Bool { true }
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let city = request.city else { return }

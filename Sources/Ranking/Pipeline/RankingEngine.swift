@@ -770,7 +770,9 @@ public final class RankingEngine: @unchecked Sendable {
             recent: recent,
             explorationSeed: run.seed,
             pinned: pinned,
-            buried: buried
+            buried: buried,
+            sourceMask: callerCandidates == nil ? run.sourceMask : [],
+            eligibleSourceBits: callerCandidates == nil ? surface.generator.eligibleSourceBits : 0
         )
         run.order = output.order
         var dropped = output
@@ -1100,7 +1102,11 @@ struct PipelineRun {
             id = (kind == .venues ? catalog?.venueID(index) : catalog?.itemID(index)) ?? ""
         }
         if index >= 0, let catalog {
-            venue = kind == .venues ? catalog.venueID(index) : catalog.venueID(Int(catalog.itemVenue[index]))
+            if kind == .venueItems {
+                venue = catalog.venueID(Int(catalog.itemVenue[index]))
+            } else {
+                venue = callerIDs.isEmpty ? id : catalog.venueID(index)
+            }
             if self.display {
                 display =
                     kind == .venues ? catalog.venueDisplay.values(of: index) : catalog.itemDisplay.values(of: index)

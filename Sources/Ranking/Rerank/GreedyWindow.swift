@@ -62,10 +62,26 @@ struct GreedyWindow {
         var poolTier = pool.map { fullyScored.isEmpty || fullyScored[$0] }
         var capSlots = Slots()
         var diversitySlots = Slots()
-        var poolCap = capRule == nil ? [] : pool.map { capSlots.slot(capGroup($0)) }
-        var poolDiversity = diversityRule == nil ? [] : pool.map { diversitySlots.slot(diversityGroup($0)) }
+        // The groups are read first and numbered after: a loop that does nothing else with each read lets the
+        // cache misses of the pool's scattered entries overlap.
+        var poolCap = capRule == nil ? [] : pool.map(capGroup).map { capSlots.slot($0) }
+        var poolDiversity = diversityRule == nil ? [] : pool.map(diversityGroup).map { diversitySlots.slot($0) }
         var capCount = [Int](repeating: 0, count: capSlots.count)
         var diversityCount = [Int](repeating: 0, count: diversitySlots.count)
+        // When the pool is in order (fully scored first, then by score, highest first, no NaN), as the re-rank's
+        // sort leaves it, a scan can stop at the first entry whose own score cannot beat the best found: a penalty
+        // only lowers a score, and every entry after it has a lower tier or a score no higher.
+        var inOrder = true
+        for k in pool.indices.dropFirst() {
+            let (previous, current) = (poolScore[k - 1], poolScore[k])
+            if current.isNaN || previous.isNaN || (poolTier[k] && !poolTier[k - 1])
+                || (poolTier[k] == poolTier[k - 1] && current > previous)
+            {
+                inOrder = false
+                break
+            }
+        }
+        if poolScore.first?.isNaN == true { inOrder = false }
         var order: [Int] = []
         order.reserveCapacity(sorted.count)
         var chosenScores: [Double] = []
@@ -77,6 +93,7 @@ struct GreedyWindow {
             let capping = capRule.map { order.count < $0.window } ?? false
             let penalty = diversityRule.map { order.count < $0.window ? $0.penalty : 0 } ?? 0
             for k in pool.indices {
+                if inOrder && bestK >= 0 && (bestTier && !poolTier[k] || poolScore[k] <= bestScore) { break }
                 if capping {
                     let slot = poolCap[k]
                     if slot >= 0 && capCount[slot] >= capRule!.cap { continue }

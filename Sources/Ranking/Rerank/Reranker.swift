@@ -56,17 +56,73 @@ struct Reranker {
             }
             return
         }
+        // When the tie keys already ascend along `kept` (the generator's candidates are in index order), a stable
+        // sort on the score alone gives the same order: a radix sort, without comparisons.
+        var tiesAscend = true
+        var previousTie: UInt64 = 0
+        for (k, i) in kept.enumerated() {
+            let tie = tieKey(candidates[i], position: i)
+            if k > 0 && tie <= previousTie {
+                tiesAscend = false
+                break
+            }
+            previousTie = tie
+        }
+        if tiesAscend {
+            // The fully scored first, then the rest, each in `kept`'s order: written by two cursors without a
+            // branch on the tier (which follows no pattern a branch predictor could learn).
+            let n = kept.count
+            var full = 0
+            for i in kept where fullyScored[i] { full += 1 }
+            var keys = [UInt64](repeating: 0, count: n)
+            var positions = [Int32](repeating: 0, count: n)
+            keys.withUnsafeMutableBufferPointer { keys in
+                positions.withUnsafeMutableBufferPointer { positions in
+                    var (front, back) = (0, full)
+                    for i in kept {
+                        let isFull = fullyScored[i]
+                        let at = isFull ? front : back
+                        keys[at] = descendingKey(scores[i])
+                        positions[at] = Int32(truncatingIfNeeded: i)
+                        front += isFull ? 1 : 0
+                        back += isFull ? 0 : 1
+                    }
+                }
+            }
+            var scratchKeys: [UInt64] = []
+            var scratchPositions: [Int32] = []
+            var sorted: [Int32] = []
+            sorted.reserveCapacity(n)
+            for range in [0..<full, full..<n] where !range.isEmpty {
+                var groupKeys = Array(keys[range])
+                var groupPositions = Array(positions[range])
+                radixSort(
+                    &groupKeys,
+                    carrying: &groupPositions,
+                    scratchKeys: &scratchKeys,
+                    scratchValues: &scratchPositions
+                )
+                sorted += groupPositions
+            }
+            for k in kept.indices { kept[k] = Int(sorted[k]) }
+            return
+        }
         var keys: [(score: UInt64, tie: UInt64)] = []
         keys.reserveCapacity(kept.count)
         for full in [true, false] {
             let start = keys.count
             for i in kept where fullyScored[i] == full {
-                let tie = UInt64(UInt32(bitPattern: candidates[i]) ^ 0x8000_0000) << 32 | UInt64(UInt32(i))
-                keys.append((descendingKey(scores[i]), tie))
+                keys.append((descendingKey(scores[i]), tieKey(candidates[i], position: i)))
             }
             keys[start...].sort { $0.score != $1.score ? $0.score < $1.score : $0.tie < $1.tie }
         }
         for k in keys.indices { kept[k] = Int(keys[k].tie & 0xFFFF_FFFF) }
+    }
+
+    /// The order among equal scores: candidate index (unknown ids, -1, first), then position.
+    @inline(__always)
+    static func tieKey(_ candidate: Int32, position: Int) -> UInt64 {
+        UInt64(UInt32(bitPattern: candidate) ^ 0x8000_0000) << 32 | UInt64(UInt32(position))
     }
 
     /// A key whose ascending order is the descending order of `score` (not NaN); -0 and +0 share one, as they
@@ -87,7 +143,9 @@ struct Reranker {
         recent: [Int32] = [],
         explorationSeed: UInt64,
         pinned: [(Int32, Int)],
-        buried: [Int32]
+        buried: [Int32],
+        sourceMask: [UInt32] = [],
+        eligibleSourceBits: UInt32 = 0
     ) -> Output {
         let catalog = request.catalog
         var output = Output()
@@ -103,7 +161,9 @@ struct Reranker {
                 output.drop(.recentlyInteracted)
                 continue
             }
-            if let reason = Reranker.unorderableReason(kind: kind, index: index, request: request) {
+            // A venue that a source answering only eligible venues gave has passed this check for this request.
+            let checked = kind == .venues && i < sourceMask.count && sourceMask[i] & eligibleSourceBits != 0
+            if !checked, let reason = Reranker.unorderableReason(kind: kind, index: index, request: request) {
                 output.drop(reason)
                 continue
             }
@@ -195,14 +255,15 @@ struct Reranker {
             }
             fullBrands = counts.filter { $0.count >= config.brandCap }.map(\.brand)
         }
+        // Which candidates are new, read in candidate order (the generator's are in venue order) by a loop without
+        // branches, so the column's cache misses overlap; walking `order` instead waits for each one in turn.
+        var isNew = [Bool](repeating: false, count: candidates.count)
+        let newSince = request.day - Catalog.newVenueDays
+        let created = catalog.venueCreatedDay
+        for (i, v) in candidates.enumerated() where v >= 0 { isNew[i] = Int(created[Int(v)]) > newSince }
         var newPositions: [Int] = []
-        for (p, i) in order.enumerated() where p > config.explorationSlot {
-            let v = candidates[i]
-            if v >= 0 && Int(catalog.venueCreatedDay[Int(v)]) > request.day - Catalog.newVenueDays
-                && !fullBrands.contains(catalog.venueBrand[Int(v)])
-            {
-                newPositions.append(p)
-            }
+        for (p, i) in order.enumerated() where p > config.explorationSlot && isNew[i] {
+            if !fullBrands.contains(catalog.venueBrand[Int(candidates[i])]) { newPositions.append(p) }
         }
         guard !newPositions.isEmpty else { return nil }
         var chosen: Int

@@ -152,10 +152,7 @@ enum TwoPhaseScorer {
         let leaders = order.prefix(topN)
         scratch.removeAll(keepingCapacity: true)
         scratch.reserveCapacity(leaders.count * width)
-        for i in leaders {
-            let base = i * width
-            for j in 0..<width { scratch.append(rows[base + j]) }
-        }
+        for i in leaders { scratch.append(contentsOf: rows[(i * width)..<((i + 1) * width)]) }
         // The leaders keep their first-phase sums and only walk the remaining trees.
         var full = leaders.map { scores[$0] }
         scratch.withUnsafeBufferPointer { buffer in
