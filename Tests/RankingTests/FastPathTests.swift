@@ -272,7 +272,8 @@ struct HostPopularSource: CandidateSource {
             var scratch: [Double] = []
             _ = rows.withUnsafeBufferPointer {
                 TwoPhaseScorer.score(
-                    model: model,
+                    model: model.model,
+                    width: model.width,
                     rows: $0,
                     rowCount: candidates.count,
                     config: config,

@@ -162,48 +162,25 @@ extension GenericSurface {
         return run
     }
 
-    /// Scores `rows` (model order, `width` each) with `model`: with `scoring` configured and more candidates than
-    /// `fullModelTopN`, the first `firstPhaseTrees` trees on every candidate and the remaining trees on the leaders
-    /// only (the same score as every tree at once). Returns which candidates got every tree, or [] when all did.
+    /// Scores `rows` (model order, `width` each) with `model` in the phases `scoring` configures
+    /// (``TwoPhaseScorer``). Returns which candidates got every tree, or [] when all did.
     func scoreInPhases(_ model: GradientBoostedTrees, rows: [Double], width: Int, scores: inout [Double]) -> [Bool] {
-        let n = scores.count
-        guard let phases = config.scoring, phases.firstPhaseTrees > 0, phases.firstPhaseTrees < model.treeCount,
-            phases.fullModelTopN >= 0, n > phases.fullModelTopN
-        else {
-            rows.withUnsafeBufferPointer { input in
-                scores.withUnsafeMutableBufferPointer { model.rawScores(input, rowCount: n, into: $0, treeLimit: nil) }
-            }
-            return []
+        var fully: [Bool] = []
+        var scratch: [Double] = []
+        _ = rows.withUnsafeBufferPointer {
+            TwoPhaseScorer.score(
+                model: TreeModel(trees: model),
+                width: width,
+                rows: $0,
+                rowCount: scores.count,
+                config: config.scoring,
+                scores: &scores,
+                fullyScored: &fully,
+                scratch: &scratch,
+                deadlinePassed: { false }
+            )
         }
-        model.prefetch(rowCount: phases.fullModelTopN, trees: phases.firstPhaseTrees..<model.treeCount)
-        rows.withUnsafeBufferPointer { input in
-            scores.withUnsafeMutableBufferPointer {
-                model.rawScores(input, rowCount: n, into: $0, treeLimit: phases.firstPhaseTrees)
-            }
-        }
-        var order = Array(0..<n)
-        scores.withUnsafeBufferPointer { s in selectTop(&order, phases.fullModelTopN) { (s[$0], -$0) > (s[$1], -$1) } }
-        let leaders = order.prefix(phases.fullModelTopN)
-        var gathered: [Double] = []
-        gathered.reserveCapacity(leaders.count * width)
-        for i in leaders { gathered.append(contentsOf: rows[(i * width)..<((i + 1) * width)]) }
-        var full = leaders.map { scores[$0] }
-        gathered.withUnsafeBufferPointer { input in
-            full.withUnsafeMutableBufferPointer {
-                model.continueRawScores(
-                    input,
-                    rowCount: leaders.count,
-                    scores: $0,
-                    trees: phases.firstPhaseTrees..<model.treeCount
-                )
-            }
-        }
-        var fully = [Bool](repeating: false, count: n)
-        for (k, i) in leaders.enumerated() {
-            scores[i] = full[k]
-            fully[i] = true
-        }
-        return fully
+        return fully.contains(false) ? fully : []
     }
 
     /// Gives the entries at `positions` of the order that have a first-phase score the full model's, so an answer
@@ -212,24 +189,18 @@ extension GenericSurface {
         guard let model, !run.fullyScored.isEmpty, let phases = config.scoring else { return }
         let pending = positions.map { run.order[$0] }.filter { !run.fullyScored[$0] }
         guard !pending.isEmpty else { return }
-        let width = modelLayout.count
-        var gathered: [Double] = []
-        gathered.reserveCapacity(pending.count * width)
-        for i in pending { gathered += run.modelRows[(i * width)..<((i + 1) * width)] }
-        var full = pending.map { run.modelScores[$0] }
-        gathered.withUnsafeBufferPointer { input in
-            full.withUnsafeMutableBufferPointer {
-                model.continueRawScores(
-                    input,
-                    rowCount: pending.count,
-                    scores: $0,
-                    trees: phases.firstPhaseTrees..<model.treeCount
-                )
-            }
-        }
-        for (k, i) in pending.enumerated() {
-            run.modelScores[i] = full[k]
-            run.fullyScored[i] = true
+        var scratch: [Double] = []
+        run.modelRows.withUnsafeBufferPointer { rows in
+            TwoPhaseScorer.finish(
+                model: TreeModel(trees: model),
+                width: modelLayout.count,
+                rows: rows,
+                pending: pending,
+                firstTrees: phases.firstPhaseTrees,
+                scores: &run.modelScores,
+                fullyScored: &run.fullyScored,
+                scratch: &scratch
+            )
         }
     }
 

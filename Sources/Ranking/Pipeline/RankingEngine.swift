@@ -671,7 +671,8 @@ public final class RankingEngine: @unchecked Sendable {
         var scratch: [Double] = []
         var complete = rows.withUnsafeBufferPointer {
             TwoPhaseScorer.score(
-                model: scoring,
+                model: scoring.model,
+                width: scoring.width,
                 rows: $0,
                 rowCount: n,
                 config: surface.config.scoring,
@@ -688,7 +689,8 @@ public final class RankingEngine: @unchecked Sendable {
             rows = rowsFor(scoring)
             complete = rows.withUnsafeBufferPointer {
                 TwoPhaseScorer.score(
-                    model: scoring,
+                    model: scoring.model,
+                    width: scoring.width,
                     rows: $0,
                     rowCount: n,
                     config: surface.config.scoring,
@@ -1069,24 +1071,18 @@ struct PipelineRun {
         guard var partial else { return }
         let pending = indices.filter { !partial.fullyScored[$0] }
         guard !pending.isEmpty else { return }
-        let width = partial.model.width
-        var gathered: [Double] = []
-        gathered.reserveCapacity(pending.count * width)
-        for i in pending { gathered += partial.rows[(i * width)..<((i + 1) * width)] }
-        var full = pending.map { modelScores[$0] }
-        gathered.withUnsafeBufferPointer { rows in
-            full.withUnsafeMutableBufferPointer {
-                partial.model.model.finishScores(
-                    rows,
-                    rowCount: pending.count,
-                    scores: $0,
-                    firstTrees: partial.firstTrees
-                )
-            }
-        }
-        for (k, i) in pending.enumerated() {
-            modelScores[i] = full[k]
-            partial.fullyScored[i] = true
+        var scratch: [Double] = []
+        partial.rows.withUnsafeBufferPointer { rows in
+            TwoPhaseScorer.finish(
+                model: partial.model.model,
+                width: partial.model.width,
+                rows: rows,
+                pending: pending,
+                firstTrees: partial.firstTrees,
+                scores: &modelScores,
+                fullyScored: &partial.fullyScored,
+                scratch: &scratch
+            )
         }
         self.partial = partial
     }

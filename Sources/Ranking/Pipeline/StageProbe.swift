@@ -77,7 +77,8 @@ public final class StageProbe: @unchecked Sendable {
         var scratch: [Double] = []
         _ = rows.withUnsafeBufferPointer {
             TwoPhaseScorer.score(
-                model: surface.model,
+                model: surface.model.model,
+                width: surface.model.width,
                 rows: $0,
                 rowCount: candidates.count,
                 config: surface.config.scoring,

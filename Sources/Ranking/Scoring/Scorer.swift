@@ -112,58 +112,87 @@ struct HeuristicScorer: ScoringModel {
     }
 }
 
-/// Scores candidates in two phases: the first trees on everyone, the full model on the leaders.
+/// Scores candidates in two phases: the first trees on everyone, the full model on the leaders. The marketplace's
+/// surfaces and the generic ones both score through it.
 enum TwoPhaseScorer {
-    /// Fills `scores` and `fullyScored` for `rowCount` rows of `rows` (model order).
+    /// Fills `scores` and `fullyScored` for `rowCount` rows of `rows` (model order, `width` values each). Without
+    /// `config`, with `fullModelTopN` negative or at least the row count, or with a first phase of no trees or of
+    /// them all, every row gets every tree.
     /// - Returns: false if the deadline passed between phases, in which case first-phase scores stand.
     static func score(
-        model: ActiveModel,
+        model: any ScoringModel,
+        width: Int,
         rows: UnsafeBufferPointer<Double>,
         rowCount: Int,
-        config: ScoringConfig,
+        config: ScoringConfig?,
         scores: inout [Double],
         fullyScored: inout [Bool],
         scratch: inout [Double],
         deadlinePassed: () -> Bool
     ) -> Bool {
-        let width = model.width
         scores = [Double](repeating: 0, count: rowCount)
         fullyScored = [Bool](repeating: false, count: rowCount)
         guard rowCount > 0 else { return true }
-        let trees = model.model.treeCount
-        let topN = max(0, config.fullModelTopN)
-        let firstTrees = config.firstPhaseTrees
-        if trees == 0 || rowCount <= topN || firstTrees <= 0 || firstTrees >= trees {
+        let trees = model.treeCount
+        guard let config, config.fullModelTopN >= 0, rowCount > config.fullModelTopN, trees > 0,
+            config.firstPhaseTrees > 0, config.firstPhaseTrees < trees
+        else {
             scores.withUnsafeMutableBufferPointer {
-                model.model.score(rows, rowCount: rowCount, into: $0, treeLimit: nil)
+                model.score(rows, rowCount: rowCount, into: $0, treeLimit: nil)
             }
             for i in 0..<rowCount { fullyScored[i] = true }
             return true
         }
-        model.model.prefetchFinish(rowCount: min(topN, rowCount), firstTrees: firstTrees)
+        let (topN, firstTrees) = (config.fullModelTopN, config.firstPhaseTrees)
+        model.prefetchFinish(rowCount: topN, firstTrees: firstTrees)
         scores.withUnsafeMutableBufferPointer {
-            model.model.score(rows, rowCount: rowCount, into: $0, treeLimit: firstTrees)
+            model.score(rows, rowCount: rowCount, into: $0, treeLimit: firstTrees)
         }
         if deadlinePassed() { return false }
         var order = Array(0..<rowCount)
         scores.withUnsafeBufferPointer { s in
             selectTop(&order, topN) { (s[$0], -$0) > (s[$1], -$1) }
         }
-        let leaders = order.prefix(topN)
-        scratch.removeAll(keepingCapacity: true)
-        scratch.reserveCapacity(leaders.count * width)
-        for i in leaders { scratch.append(contentsOf: rows[(i * width)..<((i + 1) * width)]) }
         // The leaders keep their first-phase sums and only walk the remaining trees.
-        var full = leaders.map { scores[$0] }
+        finish(
+            model: model,
+            width: width,
+            rows: rows,
+            pending: order.prefix(topN),
+            firstTrees: firstTrees,
+            scores: &scores,
+            fullyScored: &fullyScored,
+            scratch: &scratch
+        )
+        return true
+    }
+
+    /// Gives the rows `pending` (positions in `rows`, model order, `width` values each), which hold the sums of the
+    /// first `firstTrees` trees in `scores`, the remaining trees' too: after the leaders, the entries an answer
+    /// shows that were ranked on the first trees alone.
+    static func finish(
+        model: any ScoringModel,
+        width: Int,
+        rows: UnsafeBufferPointer<Double>,
+        pending: some Collection<Int>,
+        firstTrees: Int,
+        scores: inout [Double],
+        fullyScored: inout [Bool],
+        scratch: inout [Double]
+    ) {
+        guard !pending.isEmpty else { return }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.reserveCapacity(pending.count * width)
+        for i in pending { scratch.append(contentsOf: rows[(i * width)..<((i + 1) * width)]) }
+        var full = pending.map { scores[$0] }
         scratch.withUnsafeBufferPointer { buffer in
             full.withUnsafeMutableBufferPointer {
-                model.model.finishScores(buffer, rowCount: leaders.count, scores: $0, firstTrees: firstTrees)
+                model.finishScores(buffer, rowCount: pending.count, scores: $0, firstTrees: firstTrees)
             }
         }
-        for (k, i) in leaders.enumerated() {
+        for (k, i) in pending.enumerated() {
             scores[i] = full[k]
             fullyScored[i] = true
         }
-        return true
     }
 }
