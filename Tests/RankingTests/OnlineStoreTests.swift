@@ -239,6 +239,44 @@ import Testing
         #expect(after.allSatisfy { !$0.degradedStages.contains("features.online") })
     }
 
+    /// Orders that arrived as events lead Order again newest first, whatever the model scores them, and the section
+    /// still reports scores in order.
+    @Test func ordersSentAsEventsLeadOrderAgainNewestFirst() throws {
+        let engine = try Fixture.engine { _ in }
+        let store = InProcessOnlineStore()
+        engine.onlineStore = store
+        let user = Fixture.berlinUser(minOrders: 4)
+        let query = Fixture.discovery(user: user)
+        let before = try Fixture.sections(engine, query)
+        let orderAgain = before.first { $0.key == "order_again" }?.items.map(\.itemID) ?? []
+        let fresh = Array(
+            before.filter { $0.key != "order_again" }.flatMap { $0.items.map(\.itemID) }
+                .filter { !orderAgain.contains($0) }.suffix(2)
+        )
+        try #require(fresh.count == 2)
+        // The first is ordered before the second, so the second leads.
+        let events = fresh.enumerated().map { k, venue in
+            IncomingEvent(
+                eventID: "order-\(k)",
+                userID: Catalog.userID(user),
+                kind: EventKind.order.rawValue,
+                itemID: venue,
+                timestampMs: query.context.requestTimeUnixMs - Int64(120_000 - 60_000 * k)
+            )
+        }
+        let outcome = try EventIngest.track(
+            events,
+            store: store,
+            nowMs: query.context.requestTimeUnixMs,
+            deadline: .now() + .seconds(5)
+        )
+        #expect(outcome.accepted == 2)
+        let after = try #require(try Fixture.sections(engine, query).first { $0.key == "order_again" })
+        #expect(Array(after.items.map(\.itemID).prefix(2)) == [fresh[1], fresh[0]])
+        let scores = after.items.map(\.score)
+        #expect(scores == scores.sorted(by: >))
+    }
+
     @Test func anItemOrderedAsAnEventLeadsTheVenuesOrderAgain() throws {
         let engine = try Fixture.engine { _ in }
         let store = InProcessOnlineStore()

@@ -30,6 +30,9 @@ struct CandidateGenerator: Sendable {
     /// The source bits of the sources that answer only eligible venues
     /// (``BuiltinCandidateSource/answersOnlyEligibleVenues``).
     let eligibleSourceBits: UInt32
+    /// The source bits of the sources that answer the user's recent orders first
+    /// (``BuiltinCandidateSource/answersRecentOrdersFirst``).
+    let recentOrdersFirstBits: UInt32
 
     init(sources: [(source: any CandidateSource, quota: Int)], parallel: Bool) {
         self.sources = sources
@@ -39,11 +42,14 @@ struct CandidateGenerator: Sendable {
         offloaded = sources.map { parallel && !($0.source is BuiltinCandidateSource) }
         venuesInReachRead =
             sources.map { ($0.source as? BuiltinCandidateSource)?.venuesInReachRead(quota: $0.quota) ?? 0 }.max() ?? 0
-        var bits: UInt32 = 0
+        var (eligible, recentOrdersFirst): (UInt32, UInt32) = (0, 0)
         for (i, source) in sources.enumerated() where i < 32 {
-            if (source.source as? BuiltinCandidateSource)?.answersOnlyEligibleVenues == true { bits |= 1 << UInt32(i) }
+            guard let builtin = source.source as? BuiltinCandidateSource else { continue }
+            if builtin.answersOnlyEligibleVenues { eligible |= 1 << UInt32(i) }
+            if builtin.answersRecentOrdersFirst { recentOrdersFirst |= 1 << UInt32(i) }
         }
-        eligibleSourceBits = bits
+        eligibleSourceBits = eligible
+        recentOrdersFirstBits = recentOrdersFirst
     }
 
     /// Result box of a source running on another thread.

@@ -98,11 +98,15 @@ protocol BuiltinCandidateSource: CandidateSource {
     /// Whether every venue the source answers passed ``CandidateRequest/isEligible(_:)`` for the request (in scope,
     /// taking orders, open, delivering here): the re-rank then need not check it again.
     var answersOnlyEligibleVenues: Bool { get }
+    /// Whether the source answers the user's orders that arrived as events first (Order again): a section of its
+    /// candidates then shows those first, newest first, whatever their scores.
+    var answersRecentOrdersFirst: Bool { get }
 }
 
 extension BuiltinCandidateSource {
     func venuesInReachRead(quota: Int) -> Int { 0 }
     var answersOnlyEligibleVenues: Bool { false }
+    var answersRecentOrdersFirst: Bool { false }
 }
 
 /// The eligible venues whose delivery radius reaches a request's location, in ring order, with their positions in the
@@ -175,6 +179,7 @@ struct NearbySource: BuiltinCandidateSource {
 /// The user's past venues: "order again".
 struct ReorderSource: BuiltinCandidateSource {
     let name = "reorder"
+    var answersRecentOrdersFirst: Bool { true }
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         if request.categoryTags == 0 {
@@ -309,6 +314,7 @@ struct MenuSource: BuiltinCandidateSource {
 /// Items of this venue the user ordered before.
 struct ItemReorderSource: BuiltinCandidateSource {
     let name = "reorder"
+    var answersRecentOrdersFirst: Bool { true }
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let venue = request.venueIndex else { return }

@@ -340,11 +340,27 @@ public final class RankingEngine: @unchecked Sendable {
         let claimOrder = sections.indices.sorted {
             (sections[$0].priority ?? $0, $0) < (sections[$1].priority ?? $1, $1)
         }
+        // The user's orders that arrived as events lead the section of a source that answers them first (Order
+        // again), newest first, whatever the model scores them (docs/events.md); only those still in the order.
+        let leadBits = surface.generator.recentOrdersFirstBits
+        var ranked: [Bool] = []
+        if leadBits != 0 && !run.recentOrders.isEmpty {
+            ranked = [Bool](repeating: false, count: run.candidates.count)
+            for i in run.order { ranked[i] = true }
+        }
         for s in claimOrder {
             var bit: UInt32 = 0
             if let source = sections[s].source {
                 guard let i = surface.generator.names.firstIndex(of: source) else { continue }
                 bit = UInt32(1) << UInt32(i)
+            }
+            if bit & leadBits != 0 && !ranked.isEmpty {
+                for v in run.recentOrders where assigned[s].count < limit {
+                    guard let i = run.candidates.firstIndex(of: v), ranked[i], !claimed[i], run.sourceMask[i] & bit != 0
+                    else { continue }
+                    assigned[s].append(i)
+                    claimed[i] = true
+                }
             }
             for i in run.order where !claimed[i] && (bit == 0 || run.sourceMask[i] & bit != 0) {
                 guard assigned[s].count < limit else { break }
@@ -357,11 +373,17 @@ public final class RankingEngine: @unchecked Sendable {
         for (s, section) in sections.enumerated() {
             if isCancelled() { throw RankingError.cancelled }
             guard !assigned[s].isEmpty || (emitted == 0 && s == sections.count - 1) else { continue }
+            // An entry placed ahead of the model's order reports the score of the best entry after it, so a
+            // section stays sorted by score.
+            var items = assigned[s].map { run.entry(at: $0) }
+            for k in stride(from: items.count - 2, through: 0, by: -1) where items[k].score < items[k + 1].score {
+                items[k].score = items[k + 1].score
+            }
             try emit(
                 RecommendSection(
                     key: section.key,
                     title: section.title,
-                    items: assigned[s].map { run.entry(at: $0) },
+                    items: items,
                     modelVersion: run.modelVersion,
                     variant: run.variant,
                     degraded: !run.degradedStages.isEmpty,
@@ -609,6 +631,7 @@ public final class RankingEngine: @unchecked Sendable {
             sourceCounts = set.sourceCounts
             run.sourceNames = surface.generator.names
             run.degradedStages.append(contentsOf: degraded)
+            run.recentOrders = kind == .venues ? frame.recentOrderVenues : request.recentOrderItems
         }
         timer.lap("candidates", into: &run.timings)
         if isCancelled() { throw RankingError.cancelled }
@@ -893,7 +916,7 @@ public final class RankingEngine: @unchecked Sendable {
             started: started,
             degraded: &onlineDegraded
         )
-        let onlineOrders = RankingEngine.onlineOrders(online.user, catalog: catalog)
+        let onlineOrders = RankingEngine.onlineOrders(online.user, catalog: catalog, requestTimeMs: timeMs)
         var frame = RequestFrame(
             catalog: catalog,
             userIndex: userIndex,
@@ -969,13 +992,19 @@ public final class RankingEngine: @unchecked Sendable {
         }
     }
 
-    /// The orders among `interactions` (newest first) whose venue or item the catalog knows, newest first.
-    static func onlineOrders(_ interactions: [OnlineInteraction], catalog: Catalog) -> [OnlineOrder] {
+    /// The orders among `interactions` (newest first) whose venue or item the catalog knows, newest first. An order
+    /// stamped after the request's time (a client clock ahead of the server's, by up to the 5 minutes events allow,
+    /// or a request that names an earlier time) counts as made at the request's time: never a day after the
+    /// request's day, which would make its days-since features negative.
+    static func onlineOrders(
+        _ interactions: [OnlineInteraction],
+        catalog: Catalog,
+        requestTimeMs: Int64
+    ) -> [OnlineOrder] {
         var orders: [OnlineOrder] = []
         for interaction in interactions where interaction.kind == .order {
-            let day = Int16(
-                clamping: Int((Double(interaction.timeMs) / 86_400_000).rounded(.down)) - catalog.referenceDay
-            )
+            let timeMs = min(interaction.timeMs, requestTimeMs)
+            let day = Int16(clamping: Int((Double(timeMs) / 86_400_000).rounded(.down)) - catalog.referenceDay)
             if let v = catalog.venueIndex(interaction.itemID) {
                 orders.append(OnlineOrder(venue: Int32(v), item: -1, day: day))
             } else if let i = catalog.itemIndex(interaction.itemID) {
@@ -1029,6 +1058,9 @@ struct PipelineRun {
     var catalog: Catalog?
     var kind: SurfaceKind = .venues
     var candidates: [Int32] = []
+    /// The user's orders that arrived as events (venues, or items on item surfaces), newest first: they lead the
+    /// section of a source that answers them first.
+    var recentOrders: [Int32] = []
     var callerIDs: [String] = []
     var sourceMask: [UInt32] = []
     var sourceNames: [String] = []
