@@ -69,40 +69,19 @@ struct Reranker {
             previousTie = tie
         }
         if tiesAscend {
-            // The fully scored first, then the rest, each in `kept`'s order: written by two cursors without a
-            // branch on the tier (which follows no pattern a branch predictor could learn).
-            let n = kept.count
-            var full = 0
-            for i in kept where fullyScored[i] { full += 1 }
-            var keys = [UInt64](repeating: 0, count: n)
-            var positions = [Int32](repeating: 0, count: n)
-            keys.withUnsafeMutableBufferPointer { keys in
-                positions.withUnsafeMutableBufferPointer { positions in
-                    var (front, back) = (0, full)
-                    for i in kept {
-                        let isFull = fullyScored[i]
-                        let at = isFull ? front : back
-                        keys[at] = descendingKey(scores[i])
-                        positions[at] = Int32(truncatingIfNeeded: i)
-                        front += isFull ? 1 : 0
-                        back += isFull ? 0 : 1
-                    }
-                }
-            }
-            var scratchKeys: [UInt64] = []
-            var scratchPositions: [Int32] = []
             var sorted: [Int32] = []
-            sorted.reserveCapacity(n)
-            for range in [0..<full, full..<n] where !range.isEmpty {
-                var groupKeys = Array(keys[range])
-                var groupPositions = Array(positions[range])
-                radixSort(
-                    &groupKeys,
-                    carrying: &groupPositions,
-                    scratchKeys: &scratchKeys,
-                    scratchValues: &scratchPositions
-                )
-                sorted += groupPositions
+            sorted.reserveCapacity(kept.count)
+            var (keys, positions): ([UInt64], [Int32]) = ([], [])
+            var (scratchKeys, scratchPositions): ([UInt64], [Int32]) = ([], [])
+            for full in [true, false] {
+                keys.removeAll(keepingCapacity: true)
+                positions.removeAll(keepingCapacity: true)
+                for i in kept where fullyScored[i] == full {
+                    keys.append(descendingKey(scores[i]))
+                    positions.append(Int32(truncatingIfNeeded: i))
+                }
+                radixSort(&keys, carrying: &positions, scratchKeys: &scratchKeys, scratchValues: &scratchPositions)
+                sorted += positions
             }
             for k in kept.indices { kept[k] = Int(sorted[k]) }
             return
