@@ -55,16 +55,13 @@ ticks=$(getconf CLK_TCK)
 
 for run in $(seq 1 "$runs"); do
   for arm in off on; do
-    port=$(free_port)
     admin=$(free_port)
-    args=(--host 127.0.0.1 --port "$port" --admin-port "$admin" --io-threads 1 --scale "$scale" --log-level info)
+    args=(--admin-port "$admin" --io-threads 1 --scale "$scale" --log-level info)
     folder="$out/log-$run"
     [ "$arm" = on ] && args+=(--exposure-log "$folder" --log-records-as "$format")
-    taskset -c 0 "$rankd" "${args[@]}" >"$out/$arm-server-$run.log" 2>&1 &
-    pid=$!
-    "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
-    taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --scale "$scale" --rate 100 --duration 5s \
-      --warmup 0s --request-time "$time_ms" --quiet --json "$out/$arm-warmup-$run.json" >/dev/null 2>&1 || true
+    start_primed "$rankd" "$out/$arm-server-$run.log" --scale "$scale" --json "$out/$arm-warmup-$run.json" -- \
+      "${args[@]}"
+    pid=$server_pid
     before=$(cpu_ticks "$pid")
     taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --scale "$scale" --rate "$cpu_rate" \
       --duration "${seconds}s" --warmup 0s --request-time "$time_ms" --seed 3 --quiet \

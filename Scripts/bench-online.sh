@@ -62,15 +62,11 @@ pool=$((track_rate * (seconds + 1) + 100))
 for run in $(seq 1 "$runs"); do
   for store in memory redis; do
     redis-cli -p "$redis_port" FLUSHALL >/dev/null
-    port=$(free_port)
     admin=$(free_port)
-    args=(--host 127.0.0.1 --port "$port" --admin-port "$admin" --io-threads 1 --scale "$scale" --log-level warning)
+    args=(--admin-port "$admin" --io-threads 1 --scale "$scale" --log-level warning)
     [ "$store" = redis ] && args+=(--online-store "redis://127.0.0.1:$redis_port")
-    taskset -c 0 "$rankd" "${args[@]}" >"$out/$store-server-$run.log" 2>&1 &
-    pid=$!
-    "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
-    taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --scale "$scale" --rate 100 --duration 5s \
-      --warmup 0s --request-time "$time_ms" --quiet >/dev/null 2>&1 || true
+    start_primed "$rankd" "$out/$store-server-$run.log" --scale "$scale" -- "${args[@]}"
+    pid=$server_pid
 
     before=$(cpu_ticks "$pid")
     redis_before=$(cpu_ticks "$redis_pid")

@@ -56,13 +56,9 @@ for run in $(seq 1 "$runs"); do
   for spec in "${servers[@]}"; do
     name=${spec%%=*}
     binary=${spec#*=}
-    port=$(free_port)
-    taskset -c 0 "$binary" --host 127.0.0.1 --port "$port" --io-threads 1 --scale "$scale" --log-level warning \
-      >"$out/$name-server-$run.log" 2>&1 &
-    pid=$!
-    "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
-    taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --scale "$scale" --rate 100 --duration 5s \
-      --warmup 0s --request-time "$time_ms" --quiet >/dev/null 2>&1 || true
+    start_primed "$binary" "$out/$name-server-$run.log" --scale "$scale" -- --io-threads 1 --scale "$scale" \
+      --log-level warning
+    pid=$server_pid
     before=$(cpu_ticks "$pid")
     taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --scale "$scale" --rate "$rate" \
       --duration "${seconds}s" --warmup 0s --request-time "$time_ms" --seed 2 --quiet \

@@ -96,13 +96,7 @@ start_server() {
   local prime=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do prime+=("$1"); shift; done
   [ $# -eq 0 ] || shift
-  port=$(free_port)
-  taskset -c 0 "$rankd" --host 127.0.0.1 --port "$port" --io-threads 1 --admin-port 0 --log-level warning "$@" \
-    >"$out/server-$name.log" 2>&1 &
-  server_pid=$!
-  "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
-  taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --rate 100 --duration 5s --warmup 0s \
-    --request-time "$time_ms" "${prime[@]}" --quiet >/dev/null 2>&1 || true
+  start_primed "$rankd" "$out/server-$name.log" "${prime[@]}" -- --io-threads 1 --admin-port 0 --log-level warning "$@"
 }
 
 # measure NAME RATE SECONDS [rank-load options]: one measured run against the running server; appends a line to

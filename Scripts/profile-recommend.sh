@@ -56,13 +56,8 @@ for run in $(seq 1 "$runs"); do
     binary=${spec#*=}
     dir="$out/$name-$run"
     mkdir -p "$dir"
-    port=$(free_port)
-    taskset -c 0 "$binary" --host 127.0.0.1 --port "$port" --io-threads 1 --admin-port 0 --log-level warning \
-      >"$dir/server.log" 2>&1 &
-    pid=$!
-    "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
-    taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --rate 100 --duration 5s --warmup 0s \
-      --request-time "$time_ms" --quiet >/dev/null 2>&1 || true
+    start_primed "$binary" "$dir/server.log" -- --io-threads 1 --admin-port 0 --log-level warning
+    pid=$server_pid
     perf record -F 2000 -g -p "$pid" -o "$dir/perf.data" -- sleep "$seconds" >/dev/null 2>&1 &
     recorder=$!
     taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --surface discovery --rate "$rate" \

@@ -59,5 +59,23 @@ wait_port() {
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (getconf CLK_TCK per second).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# start_primed BINARY LOG [RANK-LOAD OPTION... [-- RANKD OPTION...]]: starts rankd BINARY on core 0, listening on a
+# free port of 127.0.0.1 with the rankd options after it, its output in LOG; waits until it serves (up to 300 s) and
+# primes it with 5 s of Recommend at 100 req/s from rank-load on core 1, drawn with the rank-load options (none: the
+# demo mix). Needs `load` (rank-load's path) and `time_ms` (the request time); sets `port` and `server_pid`.
+start_primed() {
+  local binary=$1 logfile=$2
+  shift 2
+  local prime=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do prime+=("$1"); shift; done
+  [ $# -eq 0 ] || shift
+  port=$(free_port)
+  taskset -c 0 "$binary" --host 127.0.0.1 --port "$port" "$@" >"$logfile" 2>&1 &
+  server_pid=$!
+  "$load" --target "127.0.0.1:$port" --wait-serving 300s --wait-only >/dev/null 2>&1
+  taskset -c 1 "$load" --target "127.0.0.1:$port" --method recommend --rate 100 --duration 5s --warmup 0s \
+    --request-time "$time_ms" "${prime[@]}" --quiet >/dev/null 2>&1 || true
+}
+
 # metric ADMIN_PORT NAME: the value of one Prometheus sample (name with its labels, as /metrics writes it).
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2 }' | head -1; }

@@ -41,6 +41,9 @@ public struct AttributeColumn: Sendable, Equatable {
     /// Whether the type keeps several entries per entity, ranged by `starts`.
     var hasEntries: Bool { spec.type == .tags || spec.type == .schedule || spec.type == .history }
 
+    /// Whether `close(_:)` has anything to do: entries to range, or a text slot to fill.
+    var needsClosing: Bool { hasEntries || spec.type == .text }
+
     /// Entity `k`'s entries (tags, schedule intervals, history entries).
     public func entries(_ k: Int) -> Range<Int> { Int(starts[k])..<Int(starts[k + 1]) }
 

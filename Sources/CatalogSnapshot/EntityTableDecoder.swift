@@ -17,10 +17,6 @@ struct EntityTableDecoder {
     private let targetUnavailable: [Bool]
     /// Per attribute: whether each name of its vocabulary is a known time zone (schedules only).
     private var zoneKnown: [[Bool]]
-    /// Per attribute: where this record's value is, if it has one (scratch, reused for every record).
-    private var valueField: [Int]
-    private var valueStart: [Int]
-    private var valueEnd: [Int]
     /// An empty column left in the table while a history column is taken out to be appended to (swapped, not
     /// copied: a copy would cost every array's reference count per record).
     private var spare: AttributeColumn
@@ -35,6 +31,8 @@ struct EntityTableDecoder {
     private let dimensions: [Int]
     /// Per attribute, whether the schema lists its values (category, tags) or events (history).
     private let restricted: [Bool]
+    /// The attributes whose columns `AttributeColumn.close` has something to do for (entries or text).
+    private let closing: [Int]
     /// Records taken by the general path, for the load log and the tests.
     private(set) var generalPathRecords = 0
     /// False sends every record down the general path (tests compare the two).
@@ -62,9 +60,8 @@ struct EntityTableDecoder {
         required = kind.attributes.map(\.required)
         dimensions = kind.attributes.map { $0.dimension ?? 0 }
         restricted = kind.attributes.map { $0.events != nil || $0.values != nil }
-        valueField = [Int](repeating: 0, count: kind.attributes.count)
-        valueStart = valueField
-        valueEnd = valueField
+        let columns = table.columns
+        closing = columns.indices.filter { columns[$0].needsClosing }
     }
 
     /// Reads record `k` (0-based, file order) from `bytes` into the table, reporting its problems to `log`.
@@ -101,14 +98,33 @@ struct EntityTableDecoder {
     }
 
     private mutating func closeAll(_ k: Int) {
-        for c in table.columns.indices { table.columns[c].close(k) }
+        for c in closing { table.columns[c].close(k) }
     }
 
     // MARK: The quick path
 
     /// True when record `k` was read and found clean; false leaves partly written columns for the caller to clear.
     private mutating func quick(_ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
-        for a in valueField.indices { valueField[a] = 0 }
+        // Per attribute, where this record's value is: scratch on the stack, so noting it costs no array's
+        // uniqueness check.
+        withUnsafeTemporaryAllocation(of: ValueAt.self, capacity: types.count) { values in
+            values.initialize(repeating: ValueAt())
+            return quick(bytes, at: k, values: values)
+        }
+    }
+
+    /// Where a record's value of one attribute is: the `Value` field that carries it (0: none) and its bytes.
+    private struct ValueAt {
+        var field = 0
+        var start = 0
+        var end = 0
+    }
+
+    private mutating func quick(
+        _ bytes: UnsafeRawBufferPointer,
+        at k: Int,
+        values: UnsafeMutableBufferPointer<ValueAt>
+    ) -> Bool {
         nextByName = 0
         var wire = WireCursor(bytes)
         var id: Range<Int>?
@@ -119,18 +135,20 @@ struct EntityTableDecoder {
                 guard id == nil, let range = wire.lengthDelimited() else { return false }
                 id = range
             case 0x12:  // 2: attributes entry
-                guard let entry = wire.lengthDelimited(), attribute(in: entry, of: bytes) else { return false }
+                guard let entry = wire.lengthDelimited(), attribute(in: entry, of: bytes, into: values) else {
+                    return false
+                }
             default:
                 return false
             }
         }
         guard let id, WireCursor.isPlainID(bytes, id) else { return false }
         for a in types.indices {
-            if valueField[a] == 0 {
+            if values[a].field == 0 {
                 if required[a] { return false }
                 continue
             }
-            guard value(a, bytes, at: k) else { return false }
+            guard value(a, values[a], bytes, at: k) else { return false }
             table.columns[a].present[k] = true
         }
         closeAll(k)
@@ -138,17 +156,21 @@ struct EntityTableDecoder {
     }
 
     /// Notes where the entry's value is; false for anything unusual.
-    private mutating func attribute(in entry: Range<Int>, of bytes: UnsafeRawBufferPointer) -> Bool {
+    private mutating func attribute(
+        in entry: Range<Int>,
+        of bytes: UnsafeRawBufferPointer,
+        into values: UnsafeMutableBufferPointer<ValueAt>
+    ) -> Bool {
         var wire = WireCursor(bytes, entry)
         guard wire.varint() == 0x0A, let name = wire.lengthDelimited(), wire.varint() == 0x12,
             let value = wire.lengthDelimited(), wire.atEnd
         else { return false }
         func isNamed(_ candidate: [UInt8]) -> Bool {
             candidate.count == name.count
-                && candidate.withUnsafeBytes {
-                    memcmp($0.baseAddress!, bytes.baseAddress! + name.lowerBound, name.count)
-                }
-                    == 0
+                && (name.isEmpty
+                    || candidate.withUnsafeBytes {
+                        Self.equal($0.baseAddress!, bytes.baseAddress! + name.lowerBound, name.count)
+                    })
         }
         // Every attribute once, from the one after the last match on: usually the first one tried.
         var found: Int?
@@ -161,7 +183,7 @@ struct EntityTableDecoder {
             }
             p = p + 1 == byName.count ? 0 : p + 1
         }
-        guard let a = found, valueField[a] == 0 else { return false }
+        guard let a = found, values[a].field == 0 else { return false }
         // The Value: exactly one field of its oneof.
         var inner = WireCursor(bytes, value)
         guard let key = inner.varint(), key >> 3 >= 1, key >> 3 <= 11 else { return false }
@@ -174,24 +196,20 @@ struct EntityTableDecoder {
             guard inner.varint() != nil else { return false }
         case (2, 2), (3, 2), (4, 2), (6, 2), (8, 2), (9, 2), (10, 2), (11, 2):
             guard let payload = inner.lengthDelimited() else { return false }
-            valueField[a] = field
-            valueStart[a] = payload.lowerBound
-            valueEnd[a] = payload.upperBound
+            values[a] = ValueAt(field: field, start: payload.lowerBound, end: payload.upperBound)
             return inner.atEnd
         default:
             return false
         }
         guard inner.atEnd else { return false }
-        valueField[a] = field
-        valueStart[a] = start
-        valueEnd[a] = inner.index
+        values[a] = ValueAt(field: field, start: start, end: inner.index)
         return true
     }
 
     /// Checks and writes attribute `a`'s value of record `k`; false when the general path must judge it.
-    private mutating func value(_ a: Int, _ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
-        let field = valueField[a]
-        let range = valueStart[a]..<valueEnd[a]
+    private mutating func value(_ a: Int, _ at: ValueAt, _ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
+        let field = at.field
+        let range = at.start..<at.end
         let type = types[a]
         guard field == Self.field(of: type) else { return false }
         switch type {
@@ -249,13 +267,21 @@ struct EntityTableDecoder {
             let d = dimensions[a]
             guard wire.varint() == 0x0A, let packed = wire.lengthDelimited(), wire.atEnd, packed.count == 4 * d
             else { return false }
-            let base = k * d
             for i in 0..<d {
                 let x = Float(
                     bitPattern: bytes.loadUnaligned(fromByteOffset: packed.lowerBound + 4 * i, as: UInt32.self)
                 )
                 guard x.isFinite else { return false }
-                table.columns[a].floats[base + i] = x
+            }
+            // The packed floats are little-endian IEEE 754, as the column holds them on the little-endian machines
+            // rankd runs on: one copy, not a write per value.
+            if d > 0 {
+                table.columns[a].floats.withUnsafeMutableBytes { floats in
+                    floats.baseAddress!.advanced(by: 4 * k * d).copyMemory(
+                        from: bytes.baseAddress! + packed.lowerBound,
+                        byteCount: 4 * d
+                    )
+                }
             }
         case .tags:
             var wire = WireCursor(bytes, range)
@@ -327,7 +353,7 @@ struct EntityTableDecoder {
     }
 
     private mutating func history(_ a: Int, _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, at k: Int) -> Bool {
-        guard !targetUnavailable[a], targets[a] != nil else { return false }
+        guard !targetUnavailable[a], let target = targets[a] else { return false }
         // The column is taken out of the table (into `spare`) while its entries are appended, so each append is in
         // place.
         swap(&spare, &table.columns[a])
@@ -336,58 +362,99 @@ struct EntityTableDecoder {
         // Histories repeat a handful of events: the last one's bytes and code save a lookup per entry.
         var lastEvent = 0..<0
         var lastCode = 0
-        var wire = WireCursor(bytes, range)
-        while !wire.atEnd {
-            guard wire.varint() == 0x0A, let body = wire.lengthDelimited() else { return false }
-            var inner = WireCursor(bytes, body)
-            var entity: Range<Int>?
-            var event: Range<Int>?
-            var time: UInt64 = 0
-            var seenTime = false
-            while !inner.atEnd {
-                guard let key = inner.varint() else { return false }
-                switch key {
-                case 0x0A:
-                    guard entity == nil, let r = inner.lengthDelimited() else { return false }
-                    entity = r
-                case 0x12:
-                    guard event == nil, let r = inner.lengthDelimited() else { return false }
-                    event = r
-                case 0x18:
-                    guard !seenTime, let v = inner.varint() else { return false }
-                    time = v
-                    seenTime = true
-                default:
-                    return false
+        // Each entry takes at least 8 bytes (its key and length, an entity and an event of a byte each, with their
+        // keys and lengths). The record's entries are gathered in scratch and appended in one go per column: an
+        // append per entry would check each array's uniqueness every time.
+        let bound = range.count / 8 + 1
+        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: bound) { positions in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { codes in
+                withUnsafeTemporaryAllocation(of: Int64.self, capacity: bound) { times in
+                    var n = 0
+                    var wire = WireCursor(bytes, range)
+                    while !wire.atEnd {
+                        guard n < bound, wire.varint() == 0x0A, let body = wire.lengthDelimited() else { return false }
+                        var inner = WireCursor(bytes, body)
+                        var entity: Range<Int>?
+                        var event: Range<Int>?
+                        var time: UInt64 = 0
+                        var seenTime = false
+                        while !inner.atEnd {
+                            guard let key = inner.varint() else { return false }
+                            switch key {
+                            case 0x0A:
+                                guard entity == nil, let r = inner.lengthDelimited() else { return false }
+                                entity = r
+                            case 0x12:
+                                guard event == nil, let r = inner.lengthDelimited() else { return false }
+                                event = r
+                            case 0x18:
+                                guard !seenTime, let v = inner.varint() else { return false }
+                                time = v
+                                seenTime = true
+                            default:
+                                return false
+                            }
+                        }
+                        guard let entity, !entity.isEmpty, let event, !event.isEmpty,
+                            let position = target.find(UnsafeRawBufferPointer(rebasing: bytes[entity]))
+                        else { return false }
+                        let code: Int
+                        if lastEvent.count == event.count && !lastEvent.isEmpty
+                            && Self.equal(bytes, lastEvent.lowerBound, event.lowerBound, event.count)
+                        {
+                            code = lastCode
+                        } else {
+                            let eventBytes = UnsafeRawBufferPointer(rebasing: bytes[event])
+                            if restricted {
+                                guard let known = spare.names.find(eventBytes) else { return false }
+                                code = known
+                            } else {
+                                guard WireCursor.isPlainText(bytes, event), spare.names.count < Self.maximumEvents,
+                                    let (added, _) = spare.names.insert(eventBytes)
+                                else { return false }
+                                code = added
+                            }
+                            lastEvent = event
+                            lastCode = code
+                        }
+                        positions[n] = Int32(position)
+                        codes[n] = UInt8(code)
+                        times[n] = Int64(bitPattern: time)
+                        n += 1
+                    }
+                    if spare.codes.count + n > spare.codes.capacity {
+                        Self.reserveEntries(&spare, recordsRead: k, adding: n)
+                    }
+                    spare.codes.append(contentsOf: UnsafeBufferPointer(rebasing: positions[..<n]))
+                    spare.events.append(contentsOf: UnsafeBufferPointer(rebasing: codes[..<n]))
+                    spare.integers.append(contentsOf: UnsafeBufferPointer(rebasing: times[..<n]))
+                    return true
                 }
             }
-            guard let entity, !entity.isEmpty, let event, !event.isEmpty,
-                let position = targets[a]!.find(UnsafeRawBufferPointer(rebasing: bytes[entity]))
-            else { return false }
-            let code: Int
-            if !lastEvent.isEmpty && lastEvent.count == event.count
-                && memcmp(bytes.baseAddress! + lastEvent.lowerBound, bytes.baseAddress! + event.lowerBound, event.count)
-                    == 0
+        }
+    }
+
+    /// Whether the `count` bytes at `a` and at `b` are the same; inline, for the short names and events compared
+    /// per value.
+    @inline(__always)
+    static func equal(_ bytes: UnsafeRawBufferPointer, _ a: Int, _ b: Int, _ count: Int) -> Bool {
+        equal(bytes.baseAddress! + a, bytes.baseAddress! + b, count)
+    }
+
+    @inline(__always)
+    static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+        var i = 0
+        while i + 8 <= count {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                != b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
             {
-                code = lastCode
-            } else {
-                let eventBytes = UnsafeRawBufferPointer(rebasing: bytes[event])
-                if restricted {
-                    guard let known = spare.names.find(eventBytes) else { return false }
-                    code = known
-                } else {
-                    guard WireCursor.isPlainText(bytes, event), spare.names.count < Self.maximumEvents,
-                        let (added, _) = spare.names.insert(eventBytes)
-                    else { return false }
-                    code = added
-                }
-                lastEvent = event
-                lastCode = code
+                return false
             }
-            if spare.codes.count == spare.codes.capacity { Self.reserveEntries(&spare, recordsRead: k) }
-            spare.codes.append(Int32(position))
-            spare.events.append(UInt8(code))
-            spare.integers.append(Int64(bitPattern: time))
+            i += 8
+        }
+        while i < count {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
         }
         return true
     }
@@ -396,13 +463,13 @@ struct EntityTableDecoder {
     /// `recordsRead` records, with a margin. Histories are most of a snapshot's values: growing their arrays by
     /// doubling would copy every entry read so far, into fresh pages, at each step. Room reserved and never used
     /// costs address space only, and the tables are dropped once the engine's columns are built.
-    static func reserveEntries(_ column: inout AttributeColumn, recordsRead: Int) {
+    static func reserveEntries(_ column: inout AttributeColumn, recordsRead: Int, adding: Int = 0) {
         let held = column.codes.count
-        var wanted = max(2 * held, 1024)
+        var wanted = max(2 * held, 1024, held + adding)
         if recordsRead >= 256 {
             let perRecord = Double(held) / Double(recordsRead)
             let estimate = Int(perRecord * Double(column.present.count) * 1.1)
-            wanted = max(held + held / 2, estimate)
+            wanted = max(held + held / 2, estimate, held + adding)
         }
         column.codes.reserveCapacity(wanted)
         column.events.reserveCapacity(wanted)
@@ -505,6 +572,19 @@ struct WireCursor {
     /// A base-128 varint of at most 10 bytes, or nil when the bytes end first or it runs longer.
     @inline(__always)
     mutating func varint() -> UInt64? {
+        // Keys and short lengths, most of what a record holds, take one byte.
+        if index < end {
+            let byte = bytes[index]
+            if byte < 0x80 {
+                index += 1
+                return UInt64(byte)
+            }
+        }
+        return longVarint()
+    }
+
+    /// `varint()` past its one-byte case.
+    mutating func longVarint() -> UInt64? {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while index < end, shift < 70 {

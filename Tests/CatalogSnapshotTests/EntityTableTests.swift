@@ -182,6 +182,50 @@ struct EntityTableTests {
         #expect(validation.problems.listed.map(\.problemClass) == [.danglingReference])
     }
 
+    /// Long histories whose events change from entry to entry, and embeddings, which the quick path reads in bulk:
+    /// the same columns as the general path, entry for entry.
+    @Test func longHistoriesAndEmbeddingsReadTheSameOnBothPaths() throws {
+        let schema = try CatalogSchema.parse(
+            Data(
+                """
+                {"name": "plays", "version": 1, "kinds": [
+                  {"name": "track", "attributes": [{"name": "vector", "type": "embedding", "dimension": 3}]},
+                  {"name": "user", "attributes": [{"name": "heard", "type": "history", "target": "track"}]}
+                ]}
+                """.utf8
+            )
+        )
+        let directory = try TemporaryDirectory()
+        let path = directory.file("snapshot").path
+        let writer = try SnapshotWriter(schema: schema, directory: path)
+        for t in 1...50 {
+            let vector: [Float] = [Float(t), -0.5 / Float(t), 1e-30]
+            try writer.append(EntityRecord(id: "t\(t)", attributes: ["vector": .embedding(vector)]), kind: "track")
+        }
+        let events = ["play", "skip", "play", "complete", "complete"]
+        for (u, length) in [0, 1, 2, 7, 300, 1].enumerated() {
+            let history = (0..<length).map {
+                Interaction(
+                    entityID: "t\($0 * 7 % 50 + 1)",
+                    event: events[$0 % events.count],
+                    unixMilliseconds: 1_714_586_400_000 + Int64($0) * 86_400_123
+                )
+            }
+            try writer.append(EntityRecord(id: "u\(u + 1)", attributes: ["heard": .history(history)]), kind: "user")
+        }
+        try writer.finish(snapshotID: "plays-1")
+        let quick = try Self.tables(path)
+        let general = try Self.tables(path, quickPath: false)
+        #expect(quick.isValid && general.isValid)
+        #expect(quick.generalPathRecords == 0)
+        #expect(quick.tables == general.tables)
+        let heard = try #require(quick.table("user")?.column("heard"))
+        #expect(heard.entries(4).count == 300)
+        #expect(Array(heard.entries(4).map { heard.names[Int(heard.events[$0])] }.prefix(6)) == events + ["play"])
+        let vector = try #require(quick.table("track")?.column("vector"))
+        #expect(Array(vector.floats[3..<6]) == [2, -0.25, 1e-30])
+    }
+
     @Test func historiesWithMoreDistinctEventsThanTheColumnsHoldAreRefused() throws {
         let schema = try CatalogSchema.parse(
             Data(

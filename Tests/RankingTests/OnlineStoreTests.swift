@@ -204,37 +204,55 @@ import Testing
         func report() -> OnlineStoreReport { OnlineStoreReport(backend: "down") }
     }
 
-    @Test func anOrderSentAsAnEventShowsFirstInOrderAgain() throws {
-        let engine = try Fixture.engine { _ in }
-        let store = InProcessOnlineStore()
-        engine.onlineStore = store
-        let user = Fixture.berlinUser(minOrders: 4)
-        let query = Fixture.discovery(user: user)
-        let before = try Fixture.sections(engine, query)
-        let orderAgain = before.first { $0.key == "order_again" }?.items.map(\.itemID) ?? []
-        // A venue in the user's city that is open and delivers there, not yet in Order again.
-        let shown = Set(before.flatMap { $0.items.map(\.itemID) })
-        let fresh = try #require(
-            before.first { $0.key != "order_again" }?.items.map(\.itemID).first { !orderAgain.contains($0) }
-        )
-        #expect(shown.contains(fresh))
-        let time = query.context.requestTimeUnixMs - 60_000
-        let outcome = try EventIngest.track(
-            [
+    /// A Berlin user's discovery on an engine with an in-process store, before any event: the venues in Order again
+    /// and, in answer order, the others shown (open, delivering to the user and not yet in Order again).
+    struct OrderAgainCase {
+        let engine: RankingEngine
+        let store: InProcessOnlineStore
+        let query: RecommendQuery
+        let orderAgain: [String]
+        let others: [String]
+
+        init() throws {
+            engine = try Fixture.engine { _ in }
+            store = InProcessOnlineStore()
+            engine.onlineStore = store
+            query = Fixture.discovery(user: Fixture.berlinUser(minOrders: 4))
+            let before = try Fixture.sections(engine, query)
+            let orderAgain = before.first { $0.key == "order_again" }?.items.map(\.itemID) ?? []
+            self.orderAgain = orderAgain
+            others = before.filter { $0.key != "order_again" }.flatMap { $0.items.map(\.itemID) }
+                .filter { !orderAgain.contains($0) }
+        }
+
+        /// Sends an order event per venue, each the given milliseconds before the request; returns how many the store
+        /// accepted.
+        func order(_ venues: [(venue: String, msBefore: Int64)]) throws -> Int {
+            let events = venues.enumerated().map { k, order in
                 IncomingEvent(
-                    eventID: "order-1",
-                    userID: Catalog.userID(user),
+                    eventID: "order-\(k)",
+                    userID: query.userID,
                     kind: EventKind.order.rawValue,
-                    itemID: fresh,
-                    timestampMs: time
+                    itemID: order.venue,
+                    timestampMs: query.context.requestTimeUnixMs - order.msBefore
                 )
-            ],
-            store: store,
-            nowMs: query.context.requestTimeUnixMs,
-            deadline: .now() + .seconds(5)
-        )
-        #expect(outcome.accepted == 1)
-        let after = try Fixture.sections(engine, query)
+            }
+            return try EventIngest.track(
+                events,
+                store: store,
+                nowMs: query.context.requestTimeUnixMs,
+                deadline: .now() + .seconds(5)
+            ).accepted
+        }
+
+        func answer() throws -> [RecommendSection] { try Fixture.sections(engine, query) }
+    }
+
+    @Test func anOrderSentAsAnEventShowsFirstInOrderAgain() throws {
+        let setup = try OrderAgainCase()
+        let fresh = try #require(setup.others.first)
+        #expect(try setup.order([(fresh, 60_000)]) == 1)
+        let after = try setup.answer()
         #expect(after.first { $0.key == "order_again" }?.items.first?.itemID == fresh)
         #expect(after.allSatisfy { !$0.degradedStages.contains("features.online") })
     }
@@ -242,36 +260,12 @@ import Testing
     /// Orders that arrived as events lead Order again newest first, whatever the model scores them, and the section
     /// still reports scores in order.
     @Test func ordersSentAsEventsLeadOrderAgainNewestFirst() throws {
-        let engine = try Fixture.engine { _ in }
-        let store = InProcessOnlineStore()
-        engine.onlineStore = store
-        let user = Fixture.berlinUser(minOrders: 4)
-        let query = Fixture.discovery(user: user)
-        let before = try Fixture.sections(engine, query)
-        let orderAgain = before.first { $0.key == "order_again" }?.items.map(\.itemID) ?? []
-        let fresh = Array(
-            before.filter { $0.key != "order_again" }.flatMap { $0.items.map(\.itemID) }
-                .filter { !orderAgain.contains($0) }.suffix(2)
-        )
+        let setup = try OrderAgainCase()
+        let fresh = Array(setup.others.suffix(2))
         try #require(fresh.count == 2)
         // The first is ordered before the second, so the second leads.
-        let events = fresh.enumerated().map { k, venue in
-            IncomingEvent(
-                eventID: "order-\(k)",
-                userID: Catalog.userID(user),
-                kind: EventKind.order.rawValue,
-                itemID: venue,
-                timestampMs: query.context.requestTimeUnixMs - Int64(120_000 - 60_000 * k)
-            )
-        }
-        let outcome = try EventIngest.track(
-            events,
-            store: store,
-            nowMs: query.context.requestTimeUnixMs,
-            deadline: .now() + .seconds(5)
-        )
-        #expect(outcome.accepted == 2)
-        let after = try #require(try Fixture.sections(engine, query).first { $0.key == "order_again" })
+        #expect(try setup.order([(fresh[0], 120_000), (fresh[1], 60_000)]) == 2)
+        let after = try #require(try setup.answer().first { $0.key == "order_again" })
         #expect(Array(after.items.map(\.itemID).prefix(2)) == [fresh[1], fresh[0]])
         let scores = after.items.map(\.score)
         #expect(scores == scores.sorted(by: >))
