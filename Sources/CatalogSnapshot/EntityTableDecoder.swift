@@ -206,10 +206,11 @@ struct EntityTableDecoder {
         return true
     }
 
-    /// Checks and writes attribute `a`'s value of record `k`; false when the general path must judge it.
-    private mutating func value(_ a: Int, _ at: ValueAt, _ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
-        let field = at.field
-        let range = at.start..<at.end
+    /// Checks and writes attribute `a`'s value of record `k`, found at `place`; false when the general path must judge
+    /// it.
+    private mutating func value(_ a: Int, _ place: ValueAt, _ bytes: UnsafeRawBufferPointer, at k: Int) -> Bool {
+        let field = place.field
+        let range = place.start..<place.end
         let type = types[a]
         guard field == Self.field(of: type) else { return false }
         switch type {
