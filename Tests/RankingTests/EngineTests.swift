@@ -147,7 +147,7 @@ import Testing
                     ),
                     limit: 50
                 ),
-                deadline: nil,
+                deadline: Fixture.unhurried,
                 isCancelled: Fixture.never
             ).items.map(\.itemID)
         }
@@ -187,7 +187,7 @@ import Testing
                     limit: limit,
                     pageToken: token
                 ),
-                deadline: nil,
+                deadline: Fixture.unhurried,
                 isCancelled: Fixture.never
             )
         }
@@ -207,7 +207,7 @@ import Testing
                     limit: 6,
                     pageToken: first.nextPageToken
                 ),
-                deadline: nil,
+                deadline: Fixture.unhurried,
                 isCancelled: Fixture.never
             )
         }
