@@ -81,7 +81,7 @@ struct BrokenSource: CandidateSource {
         }
         let result = try engine.recommendList(
             Fixture.discovery(user: Fixture.berlinUser()),
-            deadline: nil,
+            deadline: Fixture.unhurried,
             isCancelled: Fixture.never
         )
         #expect(result.degradedStages == ["candidates.broken"])

@@ -6,7 +6,7 @@ import Testing
 @Suite struct EngineValidationTests {
     static let engine = Fixture.engine
     static func rank(_ q: RankQuery) throws -> RankResult {
-        try engine.rank(q, deadline: nil, isCancelled: Fixture.never)
+        try engine.rank(q, deadline: Fixture.unhurried, isCancelled: Fixture.never)
     }
 
     @Test func anEmptyUserIDIsRejected() {
@@ -81,7 +81,11 @@ import Testing
             try Self.engine.recommendList(Fixture.discovery(user: 1), deadline: .now(), isCancelled: Fixture.never)
         }
         #expect(throws: RankingError.cancelled) {
-            try Self.engine.recommendList(Fixture.discovery(user: 1), deadline: nil, isCancelled: { true })
+            try Self.engine.recommendList(
+                Fixture.discovery(user: 1),
+                deadline: Fixture.unhurried,
+                isCancelled: { true }
+            )
         }
     }
 
@@ -160,8 +164,8 @@ import Testing
         var variants: [String: Set<String>] = [:]
         for user in 0..<40 {
             let query = Fixture.discovery(user: user)
-            let a = try Fixture.engine.recommendList(query, deadline: nil, isCancelled: Fixture.never)
-            let b = try Fixture.engine.recommendList(query, deadline: nil, isCancelled: Fixture.never)
+            let a = try Fixture.engine.recommendList(query, deadline: Fixture.unhurried, isCancelled: Fixture.never)
+            let b = try Fixture.engine.recommendList(query, deadline: Fixture.unhurried, isCancelled: Fixture.never)
             #expect(a.variant == b.variant)
             variants[a.variant, default: []].insert(a.modelVersion)
         }
@@ -240,7 +244,7 @@ import Testing
                 context: RequestContext(requestTimeUnixMs: Fixture.time(hour: 19)),
                 candidates: [CandidateInput(itemID: "v999999", features: [("distance_km", 1)])]
             ),
-            deadline: nil,
+            deadline: Fixture.unhurried,
             isCancelled: Fixture.never
         )
         #expect(result.items.map(\.itemID) == ["v999999"])
@@ -254,7 +258,7 @@ import Testing
         DispatchQueue.concurrentPerform(iterations: users.count) { i in
             let list = try? engine.recommendList(
                 Fixture.discovery(user: users[i]),
-                deadline: nil,
+                deadline: Fixture.unhurried,
                 isCancelled: { false }
             )
             results[i] = list?.items.count ?? -1

@@ -181,7 +181,7 @@ import Testing
         for user in 0..<60 where seen.count < 2 {
             let list = try engine.recommendList(
                 Fixture.discovery(user: user, explain: true, limit: 30),
-                deadline: nil,
+                deadline: Fixture.unhurried,
                 isCancelled: Fixture.never
             )
             seen[list.variant] = list
@@ -367,7 +367,7 @@ import Testing
         for user in 0..<30 {
             let list = try engine.recommendList(
                 Fixture.discovery(user: user, explain: true, requestID: "r\(user)", limit: 30),
-                deadline: nil,
+                deadline: Fixture.unhurried,
                 isCancelled: Fixture.never
             )
             #expect(list.degradedStages.isEmpty)

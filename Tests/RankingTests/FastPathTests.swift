@@ -225,9 +225,46 @@ struct HostPopularSource: CandidateSource {
         #expect(checked > 0)
     }
 
+    @Test(arguments: [0, 1, 3, 4, 7, 22])
+    func missingFeaturesAreCountedPerFeature(width: Int) {
+        var rng = SplitMix64(seed: UInt64(width) + 3)
+        let count = 37
+        // Rows with a spare one after them, which the count must not read; NaN with a payload among the NaNs.
+        let rows = (0..<((count + 1) * width)).map { _ -> Double in
+            switch rng.below(4) {
+            case 0: return .nan
+            case 1: return Double(nan: 7, signaling: false)
+            case 2: return .infinity
+            default: return rng.unit()
+            }
+        }
+        var expected = [Int](repeating: 0, count: width)
+        for r in 0..<count {
+            for j in 0..<width where rows[r * width + j].isNaN { expected[j] += 1 }
+        }
+        #expect(SurfaceMetrics.missingCounts(rows, count: count, width: width) == expected)
+    }
+
+    @Test func selectTopMovesExactlyTheLeadersToTheFront() {
+        var rng = SplitMix64(seed: 21)
+        for count in [1, 2, 9, 150, 1_000] {
+            for k in Set([0, 1, count / 3, count - 1, count, count + 5]) {
+                // Few distinct scores, so the index decides many places, as it does in the scorer's selection.
+                let scores = (0..<count).map { _ in Double(rng.below(7)) }
+                var items = Array(0..<count).shuffled(using: &rng)
+                selectTop(&items, k) { (scores[$0], -$0) > (scores[$1], -$1) }
+                let leaders = Array(0..<count).sorted { (scores[$0], -$0) > (scores[$1], -$1) }.prefix(k)
+                #expect(Set(items.prefix(k)) == Set(leaders), "count \(count), k \(k)")
+                #expect(items.sorted() == Array(0..<count))
+            }
+        }
+    }
+
     @Test func radixSortByIndexIsAStableSort() {
         var rng = SplitMix64(seed: 5)
-        for (count, maxIndex) in [(0, 1), (1, 1), (50, 3), (2_000, 300), (3_000, 70_000), (500, 1 << 30)] {
+        for (count, maxIndex) in [
+            (0, 1), (1, 1), (50, 3), (2_000, 300), (3_000, 70_000), (500, 1 << 30), (500, 1 << 32),
+        ] {
             var keys = (0..<count).map { k in UInt64(rng.below(maxIndex)) << 32 | UInt64(k) }
             let expected = keys.sorted { $0 >> 32 < $1 >> 32 }
             var scratch: [UInt64] = []

@@ -17,7 +17,7 @@ import Testing
                 limit: 200,
                 explain: true
             ),
-            deadline: nil,
+            deadline: Fixture.unhurried,
             isCancelled: Fixture.never
         )
     }
@@ -76,7 +76,7 @@ import Testing
         let user = Fixture.berlinUser()
         let list = try Fixture.engine.recommendList(
             Fixture.discovery(user: user, explain: true),
-            deadline: nil,
+            deadline: Fixture.unhurried,
             isCancelled: Fixture.never
         )
         let entry = try #require(list.items.first)
@@ -149,7 +149,8 @@ import Testing
         let user = Fixture.berlinUser()
         var sections: [RecommendSection] = []
         var swapped = false
-        try engine.recommend(Fixture.discovery(user: user), deadline: nil, isCancelled: Fixture.never) { section in
+        try engine.recommend(Fixture.discovery(user: user), deadline: Fixture.unhurried, isCancelled: Fixture.never) {
+            section in
             if !swapped {
                 // Swap between the first and second section: the rest of this answer must not change model.
                 try engine.swapModel(contentsOf: Self.directory + "/discovery-xgb.json")
@@ -185,7 +186,7 @@ struct NaNModel: ScoringModel {
         let engine = try Fixture.engine(loader: loader) { config in config.surfaces["discovery"]!.experiment = nil }
         let result = try engine.recommendList(
             Fixture.discovery(user: Fixture.berlinUser()),
-            deadline: nil,
+            deadline: Fixture.unhurried,
             isCancelled: Fixture.never
         )
         #expect(result.degraded && result.degradedStages.contains("score"))
@@ -203,7 +204,7 @@ struct NaNModel: ScoringModel {
         }
         let result = try engine.recommendList(
             Fixture.discovery(user: Fixture.berlinUser(), limit: 50),
-            deadline: nil,
+            deadline: Fixture.unhurried,
             isCancelled: Fixture.never
         )
         try #require(result.items.count > 5)

@@ -59,7 +59,7 @@ enum Fixture {
 
     /// A deadline no test call reaches. With none, a call gets the surface's default budget (80 ms for discovery),
     /// which a debug build on a loaded machine can overrun; then scoring stops early and the answer's order changes.
-    /// Tests that compare the answers of several calls pass this instead.
+    /// The tests pass this instead, so their answers do not depend on how busy the machine is.
     static var unhurried: DispatchTime { .now() + .seconds(600) }
 }
 
@@ -117,7 +117,7 @@ extension Fixture {
 
     static func sections(_ engine: RankingEngine, _ query: RecommendQuery) throws -> [RecommendSection] {
         var sections: [RecommendSection] = []
-        try engine.recommend(query, deadline: nil, isCancelled: never) { sections.append($0) }
+        try engine.recommend(query, deadline: Fixture.unhurried, isCancelled: never) { sections.append($0) }
         return sections
     }
 }

@@ -323,7 +323,7 @@ import Testing
             limit: 10
         )
         query.excludeItemIDs = ["v99999999", "v88888888"]
-        let result = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        let result = try engine.rank(query, deadline: Fixture.unhurried, isCancelled: Fixture.never)
         #expect(!result.items.contains { $0.itemID == "v99999999" })
         #expect(result.dropped.contains { $0.reason == .excluded })
         var recommend = Fixture.discovery(user: Fixture.berlinUser())
@@ -401,7 +401,7 @@ import Testing
             limit: 40,
             explain: true
         )
-        let before = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        let before = try engine.rank(query, deadline: Fixture.unhurried, isCancelled: Fixture.never)
         let shown = try #require(before.items.first?.itemID)
         let ordered = try #require(before.items.dropFirst().first?.itemID)
         let names = before.items[0].features.map(\.0)
@@ -443,7 +443,7 @@ import Testing
         let outcome = try EventIngest.track(events, store: store, nowMs: time, deadline: .now() + .seconds(5))
         #expect(outcome.accepted == 3)
         query.context.requestID = "r2"
-        let after = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        let after = try engine.rank(query, deadline: Fixture.unhurried, isCancelled: Fixture.never)
         #expect(value(after, shown, "online_viewed_in_session") == 1)
         #expect(value(after, shown, "online_secs_since_cuisine_click") == 20)
         #expect(value(after, shown, "online_session_cuisine_affinity").map { $0 > 0 } == true)
@@ -452,7 +452,7 @@ import Testing
         #expect(!after.items.contains { $0.itemID == ordered })
         // A caller may override an online feature by name like any other.
         query.candidates = [CandidateInput(itemID: shown, features: [("online_viewed_in_session", 0)])]
-        let overridden = try engine.rank(query, deadline: nil, isCancelled: Fixture.never)
+        let overridden = try engine.rank(query, deadline: Fixture.unhurried, isCancelled: Fixture.never)
         #expect(value(overridden, shown, "online_viewed_in_session") == 0)
     }
 

@@ -8,7 +8,7 @@ import Testing
     @Test func eachStageRunsOnTheRequestsOwnInputs() throws {
         let query = Fixture.discovery(user: Fixture.berlinUser())
         let probe = try Fixture.engine.stageProbe(query)
-        let list = try Fixture.engine.recommendList(query, deadline: nil, isCancelled: Fixture.never)
+        let list = try Fixture.engine.recommendList(query, deadline: Fixture.unhurried, isCancelled: Fixture.never)
         // The same candidates as the pipeline's own run of the request.
         #expect(probe.candidates.count == list.candidateCount)
         #expect(probe.sourceNames == list.sourceNames)

@@ -225,7 +225,7 @@ import Testing
         let items = (0..<5).map { CandidateInput(itemID: c.itemID($0)) }
         let result = try Self.engine.rank(
             RankQuery(userID: "u1", surface: "cart", candidates: items),
-            deadline: nil,
+            deadline: Fixture.unhurried,
             isCancelled: Fixture.never
         )
         #expect(result.candidateCount == 5)

@@ -44,34 +44,89 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
     }
 
-    /// A Gamma(shape, 1) sample (Marsaglia-Tsang), used for Beta sampling in Thompson exploration.
-    public mutating func gamma(shape: Double) -> Double {
-        if shape < 1 {
-            let u = max(unit(), 1e-300)
-            return gamma(shape: shape + 1) * _pow(u, 1 / shape)
+    /// A standard normal sample by the ziggurat method (Marsaglia and Tsang, 2000, in Doornik's form of 2005 with
+    /// 128 layers): almost always one draw, one table read and one compare, where ``normal()`` takes a logarithm, a
+    /// square root and a cosine. Its sequence for a seed differs from ``normal()``'s.
+    @inline(__always)
+    public mutating func zigguratNormal() -> Double {
+        let (x, ratio) = (Ziggurat.table.x, Ziggurat.table.ratio)
+        while true {
+            let bits = next()
+            let layer = Int(bits & 0x7F)
+            // Uniform in [-1, 1), from the bits the layer did not use.
+            let u = Double(bits >> 11) * 0x1.0p-52 - 1
+            if abs(u) < ratio[layer] { return u * x[layer] }
+            if layer == 0 { return zigguratTail(negative: u < 0) }
+            // The wedge between this layer's rectangle and the curve: accept under the curve.
+            let sample = u * x[layer]
+            let f0 = _exp(-0.5 * (x[layer] * x[layer] - sample * sample))
+            let f1 = _exp(-0.5 * (x[layer + 1] * x[layer + 1] - sample * sample))
+            if f1 + unit() * (f0 - f1) < 1 { return sample }
         }
-        let d = shape - 1.0 / 3.0
+    }
+
+    /// A normal sample beyond the ziggurat's base, `Ziggurat.r` (Marsaglia's tail method).
+    private mutating func zigguratTail(negative: Bool) -> Double {
+        var a: Double
+        var b: Double
+        repeat {
+            a = -_log(max(unit(), 1e-300)) / Ziggurat.r
+            b = -_log(max(unit(), 1e-300))
+        } while b + b < a * a
+        return negative ? -(Ziggurat.r + a) : Ziggurat.r + a
+    }
+
+    /// A Gamma(shape, 1) sample (Marsaglia-Tsang) whose normals are ``normal()``'s. The demo generators draw from
+    /// it, so its sequence for a seed must stay as it is: the demo models were trained on the data they write.
+    public mutating func gamma(shape: Double) -> Double {
+        gamma(shape: shape) { $0.normal() }
+    }
+
+    /// A Beta(alpha, beta) sample, from two gammas whose normals are ``zigguratNormal()``'s: Thompson exploration
+    /// draws one for every new venue of every answer.
+    public mutating func beta(_ alpha: Double, _ beta: Double) -> Double {
+        let x = gamma(shape: alpha) { $0.zigguratNormal() }
+        let y = gamma(shape: beta) { $0.zigguratNormal() }
+        return x / (x + y)
+    }
+
+    /// Marsaglia-Tsang with the normals `normal` draws; below shape 1, a sample of `shape + 1` scaled by `u^(1/shape)`.
+    @inline(__always)
+    private mutating func gamma(shape: Double, normal: (inout SplitMix64) -> Double) -> Double {
+        let boost = shape < 1 ? _pow(max(unit(), 1e-300), 1 / shape) : 1
+        let d = (shape < 1 ? shape + 1 : shape) - 1.0 / 3.0
         let c = 1.0 / (9 * d).squareRoot()
         while true {
             var x: Double
             var v: Double
             repeat {
-                x = normal()
+                x = normal(&self)
                 v = 1 + c * x
             } while v <= 0
             v = v * v * v
             let u = unit()
-            if u < 1 - 0.0331 * x * x * x * x { return d * v }
-            if _log(max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + _log(v)) { return d * v }
+            if u < 1 - 0.0331 * x * x * x * x { return d * v * boost }
+            if _log(max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + _log(v)) { return d * v * boost }
         }
     }
+}
 
-    /// A Beta(alpha, beta) sample.
-    public mutating func beta(_ alpha: Double, _ beta: Double) -> Double {
-        let x = gamma(shape: alpha)
-        let y = gamma(shape: beta)
-        return x / (x + y)
-    }
+/// The ziggurat's layers for ``SplitMix64/zigguratNormal()``: 128 of equal area `v` under the standard normal's
+/// curve, the base one running out to the tail beyond `r`.
+enum Ziggurat {
+    static let r = 3.442619855899
+    static let v = 9.91256303526217e-3
+
+    /// `x[i]`: the right edge of layer `i` (`x[0]`, wider than `r`, gives the base layer its area with the tail's;
+    /// `x[128]` = 0); `ratio[i]` = `x[i + 1] / x[i]`, the share of layer `i` inside the curve for certain.
+    static let table: (x: [Double], ratio: [Double]) = {
+        func f(_ x: Double) -> Double { _exp(-0.5 * x * x) }
+        var x = [Double](repeating: 0, count: 129)
+        x[0] = v / f(r)
+        x[1] = r
+        for i in 2..<128 { x[i] = (-2 * _log(v / x[i - 1] + f(x[i - 1]))).squareRoot() }
+        return (x, (0..<128).map { x[$0 + 1] / x[$0] })
+    }()
 }
 
 /// Stable 64-bit hashing of strings (FNV-1a, then a SplitMix finaliser), for experiment buckets and exploration seeds.
@@ -95,3 +150,4 @@ public enum StableHash {
 @inline(__always) func _log(_ x: Double) -> Double { Foundation.log(x) }
 @inline(__always) func _cos(_ x: Double) -> Double { Foundation.cos(x) }
 @inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
+@inline(__always) func _exp(_ x: Double) -> Double { Foundation.exp(x) }

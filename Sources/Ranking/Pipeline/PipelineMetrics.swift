@@ -63,20 +63,39 @@ final class SurfaceMetrics: Sendable {
     /// Records one feature join of `n` candidates: `rows` holds one row of `width` values per candidate (NaN =
     /// missing), and each feature's missing values are counted here, for both domains' surfaces.
     func recordFeatures(_ rows: [Double], count n: Int, width: Int) {
-        var missing = [Int](repeating: 0, count: width)
-        // Counted without a branch per value: a request joins hundreds of rows of dozens of features.
         let n = width > 0 ? min(n, rows.count / width) : 0
+        featureRows.increment(by: Int64(n))
+        let missing = Self.missingCounts(rows, count: n, width: width)
+        for (counter, count) in zip(featureMissing, missing) where count > 0 { counter.increment(by: Int64(count)) }
+    }
+
+    /// Per feature, how many of the first `n` rows of `rows` (`width` values each, `n * width` at most
+    /// `rows.count`) hold NaN there.
+    static func missingCounts(_ rows: [Double], count n: Int, width: Int) -> [Int] {
+        // Counted four features at a time, with vector compares (`x != x` is true only for NaN) and no branch per
+        // value: a request joins hundreds of rows of dozens of features. The last `width % 4` are counted one by one.
+        let quads = width / 4
+        var quadCounts = [SIMD4<Int64>](repeating: .zero, count: quads)
+        var missing = [Int](repeating: 0, count: width)
         rows.withUnsafeBufferPointer { values in
-            missing.withUnsafeMutableBufferPointer { counts in
-                for r in 0..<n {
-                    let row = values.baseAddress! + r * width
-                    // `x != x` is a NaN test the compiler turns into one vector compare; `isNaN` is not.
-                    for j in 0..<width { counts[j] &+= row[j] != row[j] ? 1 : 0 }
+            quadCounts.withUnsafeMutableBufferPointer { quadCounts in
+                missing.withUnsafeMutableBufferPointer { counts in
+                    for r in 0..<n {
+                        let row = values.baseAddress! + r * width
+                        let raw = UnsafeRawPointer(row)
+                        for q in 0..<quads {
+                            let x = raw.loadUnaligned(fromByteOffset: q * 32, as: SIMD4<Double>.self)
+                            quadCounts[q] &+= SIMD4<Int64>.zero.replacing(with: 1, where: x .!= x)
+                        }
+                        for j in (4 * quads)..<width { counts[j] &+= row[j] != row[j] ? 1 : 0 }
+                    }
+                    for q in 0..<quads {
+                        for k in 0..<4 { counts[4 * q + k] = Int(quadCounts[q][k]) }
+                    }
                 }
             }
         }
-        featureRows.increment(by: Int64(n))
-        for (counter, count) in zip(featureMissing, missing) where count > 0 { counter.increment(by: Int64(count)) }
+        return missing
     }
 
     /// Records one answer: its stage durations, variant, degraded stages and candidates per source.

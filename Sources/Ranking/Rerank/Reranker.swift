@@ -57,7 +57,7 @@ struct Reranker {
             return
         }
         // When the tie keys already ascend along `kept` (the generator's candidates are in index order), a stable
-        // sort on the score alone gives the same order: a radix sort, without comparisons.
+        // sort on the score alone gives the same order: mostly a radix sort, without comparisons.
         var tiesAscend = true
         var previousTie: UInt64 = 0
         for (k, i) in kept.enumerated() {
@@ -69,21 +69,32 @@ struct Reranker {
             previousTie = tie
         }
         if tiesAscend {
-            var sorted: [Int32] = []
-            sorted.reserveCapacity(kept.count)
-            var (keys, positions): ([UInt64], [Int32]) = ([], [])
-            var (scratchKeys, scratchPositions): ([UInt64], [Int32]) = ([], [])
-            for full in [true, false] {
-                keys.removeAll(keepingCapacity: true)
-                positions.removeAll(keepingCapacity: true)
-                for i in kept where fullyScored[i] == full {
-                    keys.append(descendingKey(scores[i]))
-                    positions.append(Int32(truncatingIfNeeded: i))
-                }
-                radixSort(&keys, carrying: &positions, scratchKeys: &scratchKeys, scratchValues: &scratchPositions)
-                sorted += positions
+            // One sort of both tiers: a key's high word is the tier (fully scored first) above the score key's top
+            // 31 bits, its low word the position. A stable radix sort on the high words takes at most four passes;
+            // the rare runs whose high words are equal but whose scores differ are then put in order by the whole
+            // score key and the tie key, which ascends along `kept`, so equal scores keep their order there.
+            var keys: [UInt64] = []
+            keys.reserveCapacity(kept.count)
+            for i in kept {
+                let tier: UInt64 = fullyScored[i] ? 0 : 1 << 63
+                keys.append(tier | (descendingKey(scores[i]) >> 33) << 32 | UInt64(UInt32(i)))
             }
-            for k in kept.indices { kept[k] = Int(sorted[k]) }
+            var scratch: [UInt64] = []
+            sortByHighWord(&keys, scratch: &scratch)
+            var start = 0
+            while start < keys.count {
+                var end = start + 1
+                while end < keys.count && keys[end] >> 32 == keys[start] >> 32 { end += 1 }
+                if end - start > 1 {
+                    keys[start..<end].sort { a, b in
+                        let (i, j) = (Int(a & 0xFFFF_FFFF), Int(b & 0xFFFF_FFFF))
+                        let (x, y) = (descendingKey(scores[i]), descendingKey(scores[j]))
+                        return x != y ? x < y : tieKey(candidates[i], position: i) < tieKey(candidates[j], position: j)
+                    }
+                }
+                start = end
+            }
+            for k in kept.indices { kept[k] = Int(keys[k] & 0xFFFF_FFFF) }
             return
         }
         var keys: [(score: UInt64, tie: UInt64)] = []
