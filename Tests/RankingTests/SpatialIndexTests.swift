@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Ranking
@@ -66,5 +67,47 @@ import Testing
         }
         // Far outside the market's venues and margin: no market.
         #expect(index.city(latitude: centre.0 - spreadDegrees - 5, longitude: centre.1) == nil)
+    }
+
+    @Test func venuesAtTheEdgeOfTheirRadiusAreInReachExactlyWhenTheirDistanceSaysSo() {
+        // Venues placed at their own delivery radius from the request, give or take a few units in the last place,
+        // where the scan's squared-distance test hands over to the square root; and a few further off, at zero
+        // radius and at a negative one.
+        let (lat0, lon0) = (52.52, 13.405)
+        let lonScale = Geo.kmPerDegreeLongitude(atLatitude: lat0)
+        var rng = SplitMix64(seed: 77)
+        var (lat, lon, radius): ([Double], [Double], [Float]) = ([], [], [])
+        for k in 0..<2_000 {
+            let r = k % 50 == 0 ? 0 : k % 50 == 1 ? -1 : Float.random(in: 0.5...6, using: &rng)
+            let nudge = [-1e-9, -4e-16, -2e-16, 0, 2e-16, 4e-16, 1e-9][k % 7]
+            let d = Double(max(r, 0)) * (1 + nudge)
+            let angle = Double.random(in: 0..<(2 * Double.pi), using: &rng)
+            lat.append(lat0 + d * sin(angle) / Geo.kmPerDegreeLatitude)
+            lon.append(lon0 + d * cos(angle) / lonScale)
+            radius.append(r)
+        }
+        let index = SpatialIndex(
+            markets: [Market(code: "ber", timeZone: "Europe/Berlin", latitude: lat0, longitude: lon0)],
+            venueCity: [UInt16](repeating: 0, count: lat.count),
+            latitude: lat,
+            longitude: lon,
+            radiusKm: radius,
+            embedding: [],
+            embeddingDimension: 0
+        )
+        var found: [Int] = []
+        index.forEachVenueInReach(city: 0, latitude: lat0, longitude: lon0, lonScale: lonScale, maxKm: 8) { v, _ in
+            found.append(v)
+            return true
+        }
+        let expected = lat.indices.filter {
+            Geo.distanceKm(lat0, lon0, lat[$0], lon[$0], lonScale: lonScale) <= Double(radius[$0])
+        }
+        #expect(found.sorted() == expected)
+        // Both outcomes occur right at the edge, so the exact test decided some venues each way.
+        let atEdge = lat.indices.filter { $0 % 7 >= 1 && $0 % 7 <= 5 && radius[$0] > 0 }
+        #expect(atEdge.contains { expected.contains($0) })
+        #expect(atEdge.contains { !expected.contains($0) })
+        #expect(!expected.contains { radius[$0] < 0 })
     }
 }

@@ -8,33 +8,42 @@
 func sortByHighWord(_ keys: inout [UInt64], scratch: inout [UInt64]) {
     let n = keys.count
     guard n > 1 else { return }
-    let bits: UInt64 = 0xFFFF_FFFF_0000_0000
+    // The four bytes' counts in one read of the keys, side by side: four independent increments per key overlap,
+    // where one byte's counts alone wait on each other whenever neighbouring keys share that byte.
+    var counts = [Int32](repeating: 0, count: 4 * 256)
     var differing: UInt64 = 0
-    let first = keys[0]
-    for k in keys { differing |= (k ^ first) & bits }
-    guard differing != 0 else { return }
+    counts.withUnsafeMutableBufferPointer { counts in
+        keys.withUnsafeBufferPointer { source in
+            let first = source[0]
+            for k in source {
+                differing |= k ^ first
+                counts[Int((k >> 32) & 0xFF)] &+= 1
+                counts[256 + Int((k >> 40) & 0xFF)] &+= 1
+                counts[512 + Int((k >> 48) & 0xFF)] &+= 1
+                counts[768 + Int(k >> 56)] &+= 1
+            }
+        }
+    }
+    guard differing >> 32 != 0 else { return }
     scratch.removeAll(keepingCapacity: true)
     scratch.append(contentsOf: repeatElement(0, count: n))
-    var counts = [Int](repeating: 0, count: 256)
-    var shift: UInt64 = 32
-    while shift < 64 {
-        defer { shift += 8 }
+    for byte in 0..<4 {
+        let shift = UInt64(32 + 8 * byte)
         guard (differing >> shift) & 0xFF != 0 else { continue }
-        counts.withUnsafeMutableBufferPointer { counts in
-            counts.update(repeating: 0)
+        counts.withUnsafeMutableBufferPointer { all in
+            let counts = UnsafeMutableBufferPointer(rebasing: all[(256 * byte)..<(256 * byte + 256)])
+            var total: Int32 = 0
+            for d in 0..<256 {
+                let c = counts[d]
+                counts[d] = total
+                total &+= c
+            }
             keys.withUnsafeBufferPointer { source in
-                for k in source { counts[Int((k >> shift) & 0xFF)] += 1 }
-                var total = 0
-                for d in 0..<256 {
-                    let c = counts[d]
-                    counts[d] = total
-                    total += c
-                }
                 scratch.withUnsafeMutableBufferPointer { target in
                     for k in source {
                         let d = Int((k >> shift) & 0xFF)
-                        target[counts[d]] = k
-                        counts[d] += 1
+                        target[Int(counts[d])] = k
+                        counts[d] &+= 1
                     }
                 }
             }

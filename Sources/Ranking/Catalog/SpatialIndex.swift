@@ -180,9 +180,8 @@ struct SpatialIndex {
         _ visit: (Int) -> Bool
     ) {
         let venues = grids[city].cellVenues
-        forEachCellByRing(city: city, latitude: latitude, longitude: longitude, maxKm: maxKm) { positions in
-            for p in positions where !visit(Int(venues[p])) { return false }
-            return true
+        forEachPositionByRing(city: city, latitude: latitude, longitude: longitude, maxKm: maxKm) {
+            visit(Int(venues[$0]))
         }
     }
 
@@ -204,36 +203,11 @@ struct SpatialIndex {
             grid.longitude.withUnsafeBufferPointer { lon in
                 grid.radiusKm.withUnsafeBufferPointer { radius in
                     grid.cellVenues.withUnsafeBufferPointer { venues in
-                        forEachCellByRing(city: city, latitude: latitude, longitude: longitude, maxKm: maxKm) {
-                            positions in
-                            // Four venues at a time, without a branch per venue: about half of them are out of
-                            // reach, in no order a branch predictor could learn. The lanes compute exactly what
-                            // `Geo.distanceKm` computes, operation by operation.
-                            var p = positions.lowerBound
-                            while p + 4 <= positions.upperBound {
-                                let dy =
-                                    (SIMD4(lat[p], lat[p + 1], lat[p + 2], lat[p + 3]) - latitude)
-                                    * Geo.kmPerDegreeLatitude
-                                let dx = (SIMD4(lon[p], lon[p + 1], lon[p + 2], lon[p + 3]) - longitude) * lonScale
-                                let km = (dx * dx + dy * dy).squareRoot()
-                                let reach = SIMD4<Double>(SIMD4(radius[p], radius[p + 1], radius[p + 2], radius[p + 3]))
-                                let inReach = km .<= reach
-                                var lanes =
-                                    (inReach[0] ? 1 : 0) | (inReach[1] ? 2 : 0) | (inReach[2] ? 4 : 0)
-                                    | (inReach[3] ? 8 : 0)
-                                while lanes != 0 {
-                                    let q = p + lanes.trailingZeroBitCount
-                                    if !visit(Int(venues[q]), q) { return false }
-                                    lanes &= lanes - 1
-                                }
-                                p += 4
-                            }
-                            while p < positions.upperBound {
-                                let km = Geo.distanceKm(latitude, longitude, lat[p], lon[p], lonScale: lonScale)
-                                if km <= Double(radius[p]) && !visit(Int(venues[p]), p) { return false }
-                                p += 1
-                            }
-                            return true
+                        forEachPositionByRing(city: city, latitude: latitude, longitude: longitude, maxKm: maxKm) {
+                            p in
+                            let km = Geo.distanceKm(latitude, longitude, lat[p], lon[p], lonScale: lonScale)
+                            guard km <= Double(radius[p]) else { return true }
+                            return visit(Int(venues[p]), p)
                         }
                     }
                 }
@@ -241,15 +215,16 @@ struct SpatialIndex {
         }
     }
 
-    /// Visits the cells at Chebyshev ring distance 0, 1, 2, ... from the location's cell, up to `maxKm`, each as
-    /// its range of grid positions (indexes into ``Grid/cellVenues``); `visit` returns false to stop.
+    /// Visits the grid positions (indexes into ``Grid/cellVenues``) of the cells at Chebyshev ring distance 0, 1,
+    /// 2, ... from the location's cell, up to `maxKm`; `visit` returns false to stop.
+
     @inline(__always)
-    private func forEachCellByRing(
+    private func forEachPositionByRing(
         city: Int,
         latitude: Double,
         longitude: Double,
         maxKm: Double,
-        _ visit: (Range<Int>) -> Bool
+        _ visit: (Int) -> Bool
     ) {
         let grid = grids[city]
         let (cx, cy) = SpatialIndex.cellXY(grid, latitude, longitude)
@@ -270,7 +245,7 @@ struct SpatialIndex {
                         while x <= cx + ring {
                             if x >= 0 && x < columns {
                                 let cell = y * columns + x
-                                if !visit(Int(starts[cell])..<Int(starts[cell + 1])) { return }
+                                for i in Int(starts[cell])..<Int(starts[cell + 1]) where !visit(i) { return }
                             }
                             // Inside rows only the two edge cells belong to this ring.
                             x += edgeRow || ring == 0 ? 1 : 2 * ring

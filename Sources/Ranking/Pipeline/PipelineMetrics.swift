@@ -72,26 +72,14 @@ final class SurfaceMetrics: Sendable {
     /// Per feature, how many of the first `n` rows of `rows` (`width` values each, `n * width` at most
     /// `rows.count`) hold NaN there.
     static func missingCounts(_ rows: [Double], count n: Int, width: Int) -> [Int] {
-        // Counted four features at a time, with vector compares (`x != x` is true only for NaN) and no branch per
-        // value: a request joins hundreds of rows of dozens of features. The last `width % 4` are counted one by one.
-        let quads = width / 4
-        var quadCounts = [SIMD4<Int64>](repeating: .zero, count: quads)
         var missing = [Int](repeating: 0, count: width)
+        // Counted without a branch per value: a request joins hundreds of rows of dozens of features.
         rows.withUnsafeBufferPointer { values in
-            quadCounts.withUnsafeMutableBufferPointer { quadCounts in
-                missing.withUnsafeMutableBufferPointer { counts in
-                    for r in 0..<n {
-                        let row = values.baseAddress! + r * width
-                        let raw = UnsafeRawPointer(row)
-                        for q in 0..<quads {
-                            let x = raw.loadUnaligned(fromByteOffset: q * 32, as: SIMD4<Double>.self)
-                            quadCounts[q] &+= SIMD4<Int64>.zero.replacing(with: 1, where: x .!= x)
-                        }
-                        for j in (4 * quads)..<width { counts[j] &+= row[j] != row[j] ? 1 : 0 }
-                    }
-                    for q in 0..<quads {
-                        for k in 0..<4 { counts[4 * q + k] = Int(quadCounts[q][k]) }
-                    }
+            missing.withUnsafeMutableBufferPointer { counts in
+                for r in 0..<n {
+                    let row = values.baseAddress! + r * width
+                    // `x != x` is a NaN test the compiler turns into one vector compare; `isNaN` is not.
+                    for j in 0..<width { counts[j] &+= row[j] != row[j] ? 1 : 0 }
                 }
             }
         }

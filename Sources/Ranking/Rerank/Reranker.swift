@@ -70,9 +70,9 @@ struct Reranker {
         }
         if tiesAscend {
             // One sort of both tiers: a key's high word is the tier (fully scored first) above the score key's top
-            // 31 bits, its low word the position. A stable radix sort on the high words takes at most four passes;
-            // the rare runs whose high words are equal but whose scores differ are then put in order by the whole
-            // score key and the tie key, which ascends along `kept`, so equal scores keep their order there.
+            // 31 bits, its low word the position. A stable radix sort on the high words takes at most four passes.
+            // A run of equal high words is then checked against the whole score key and the tie key, which ascends
+            // along `kept`; the rare run whose scores differ in their last bits is sorted on them.
             var keys: [UInt64] = []
             keys.reserveCapacity(kept.count)
             for i in kept {
@@ -81,16 +81,18 @@ struct Reranker {
             }
             var scratch: [UInt64] = []
             sortByHighWord(&keys, scratch: &scratch)
+            func keyPrecedes(_ a: UInt64, _ b: UInt64) -> Bool {
+                let (i, j) = (Int(a & 0xFFFF_FFFF), Int(b & 0xFFFF_FFFF))
+                let (x, y) = (descendingKey(scores[i]), descendingKey(scores[j]))
+                return x != y ? x < y : tieKey(candidates[i], position: i) < tieKey(candidates[j], position: j)
+            }
             var start = 0
             while start < keys.count {
                 var end = start + 1
                 while end < keys.count && keys[end] >> 32 == keys[start] >> 32 { end += 1 }
-                if end - start > 1 {
-                    keys[start..<end].sort { a, b in
-                        let (i, j) = (Int(a & 0xFFFF_FFFF), Int(b & 0xFFFF_FFFF))
-                        let (x, y) = (descendingKey(scores[i]), descendingKey(scores[j]))
-                        return x != y ? x < y : tieKey(candidates[i], position: i) < tieKey(candidates[j], position: j)
-                    }
+                // Most such runs are of equal scores, already in order.
+                if ((start + 1)..<end).contains(where: { keyPrecedes(keys[$0], keys[$0 - 1]) }) {
+                    keys[start..<end].sort(by: keyPrecedes)
                 }
                 start = end
             }
