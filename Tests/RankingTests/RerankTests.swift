@@ -343,6 +343,18 @@ import Testing
         }
     }
 
+    /// Requires `sortKept` to order `kept` exactly as ``referenceOrder(_:scores:candidates:fullyScored:)`` does.
+    static func expectSortedAsTheComparisonSorts(
+        _ kept: [Int],
+        scores: [Double],
+        candidates: [Int32],
+        fullyScored: [Bool]
+    ) {
+        var sorted = kept
+        Reranker.sortKept(&sorted, scores: scores, candidates: candidates, fullyScored: fullyScored)
+        #expect(sorted == referenceOrder(kept, scores: scores, candidates: candidates, fullyScored: fullyScored))
+    }
+
     @Test(arguments: [0, 1, 2, 7, 64, 700])
     func theKeptPoolIsOrderedExactlyAsTheComparisonOrdersIt(count: Int) {
         var rng = SplitMix64(seed: UInt64(count) + 11)
@@ -354,11 +366,11 @@ import Testing
             let candidates = (0..<count).map { _ in Int32(rng.below(9)) - 1 }
             let fullyScored = (0..<count).map { _ in rng.below(3) == 0 }
             let kept = (0..<count).filter { _ in round == 0 || rng.below(4) != 0 }
-            var sorted = kept
-            Reranker.sortKept(&sorted, scores: scores, candidates: candidates, fullyScored: fullyScored)
-            #expect(
-                sorted
-                    == Self.referenceOrder(kept, scores: scores, candidates: candidates, fullyScored: fullyScored)
+            Self.expectSortedAsTheComparisonSorts(
+                kept,
+                scores: scores,
+                candidates: candidates,
+                fullyScored: fullyScored
             )
         }
     }
@@ -377,11 +389,11 @@ import Testing
             }
             let fullyScored = (0..<count).map { _ in rng.below(3) == 0 }
             let kept = (0..<count).filter { _ in rng.below(4) != 0 }
-            var sorted = kept
-            Reranker.sortKept(&sorted, scores: scores, candidates: candidates, fullyScored: fullyScored)
-            #expect(
-                sorted
-                    == Self.referenceOrder(kept, scores: scores, candidates: candidates, fullyScored: fullyScored)
+            Self.expectSortedAsTheComparisonSorts(
+                kept,
+                scores: scores,
+                candidates: candidates,
+                fullyScored: fullyScored
             )
         }
     }
@@ -400,11 +412,11 @@ import Testing
                 let candidates = (0..<count).map { Int32($0) }
                 let fullyScored = (0..<count).map { _ in rng.below(4) != 0 }
                 let kept = (0..<count).filter { _ in rng.below(5) != 0 }
-                var sorted = kept
-                Reranker.sortKept(&sorted, scores: scores, candidates: candidates, fullyScored: fullyScored)
-                #expect(
-                    sorted
-                        == Self.referenceOrder(kept, scores: scores, candidates: candidates, fullyScored: fullyScored)
+                Self.expectSortedAsTheComparisonSorts(
+                    kept,
+                    scores: scores,
+                    candidates: candidates,
+                    fullyScored: fullyScored
                 )
             }
         }

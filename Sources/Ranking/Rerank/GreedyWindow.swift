@@ -55,17 +55,17 @@ struct GreedyWindow {
         guard window > 0, sorted.count > 1 else { return Fill(order: sorted, scores: []) }
         // 4 x window without overflowing, whatever window a configuration gives.
         let poolSize = window > sorted.count / 4 ? sorted.count : window * 4
-        var pool = Array(sorted.prefix(poolSize))
+        let pool = Array(sorted.prefix(poolSize))
         // Per pool entry, read once: score, tier, and the slots of its groups (-1: none), where slots number the
         // pool's distinct groups so counting is an array read, not a search.
-        var poolScore = pool.map { scores[$0] }
-        var poolTier = pool.map { fullyScored.isEmpty || fullyScored[$0] }
+        let poolScore = pool.map { scores[$0] }
+        let poolTier = pool.map { fullyScored.isEmpty || fullyScored[$0] }
         var capSlots = Slots()
         var diversitySlots = Slots()
         // The groups are read first and numbered after: a loop that does nothing else with each read lets the
         // cache misses of the pool's scattered entries overlap.
-        var poolCap = capRule == nil ? [] : pool.map(capGroup).map { capSlots.slot($0) }
-        var poolDiversity = diversityRule == nil ? [] : pool.map(diversityGroup).map { diversitySlots.slot($0) }
+        let poolCap = capRule == nil ? [] : pool.map(capGroup).map { capSlots.slot($0) }
+        let poolDiversity = diversityRule == nil ? [] : pool.map(diversityGroup).map { diversitySlots.slot($0) }
         var capCount = [Int](repeating: 0, count: capSlots.count)
         var diversityCount = [Int](repeating: 0, count: diversitySlots.count)
         // When the pool is in order (fully scored first, then by score, highest first, no NaN), as the re-rank's
@@ -86,13 +86,16 @@ struct GreedyWindow {
         order.reserveCapacity(sorted.count)
         var chosenScores: [Double] = []
         chosenScores.reserveCapacity(min(window, sorted.count))
-        while order.count < window && !pool.isEmpty {
+        // Taken entries are marked, not removed: the pool keeps its order, and nothing moves.
+        var taken = [Bool](repeating: false, count: pool.count)
+        var first = 0
+        while order.count < window && first < pool.count {
             var bestK = -1
             var bestScore = -Double.infinity
             var bestTier = false
             let capping = capRule.map { order.count < $0.window } ?? false
             let penalty = diversityRule.map { order.count < $0.window ? $0.penalty : 0 } ?? 0
-            for k in pool.indices {
+            for k in first..<pool.count where !taken[k] {
                 if inOrder && bestK >= 0 && (bestTier && !poolTier[k] || poolScore[k] <= bestScore) { break }
                 if capping {
                     let slot = poolCap[k]
@@ -111,21 +114,15 @@ struct GreedyWindow {
                 }
             }
             guard bestK >= 0 else { break }  // everything left is over its cap
-            order.append(pool.remove(at: bestK))
+            taken[bestK] = true
+            order.append(pool[bestK])
             chosenScores.append(bestScore)
-            poolScore.remove(at: bestK)
-            poolTier.remove(at: bestK)
-            if capRule != nil {
-                let slot = poolCap.remove(at: bestK)
-                if slot >= 0 { capCount[slot] += 1 }
-            }
-            if diversityRule != nil {
-                let slot = poolDiversity.remove(at: bestK)
-                if slot >= 0 { diversityCount[slot] += 1 }
-            }
+            if capRule != nil, poolCap[bestK] >= 0 { capCount[poolCap[bestK]] += 1 }
+            if diversityRule != nil, poolDiversity[bestK] >= 0 { diversityCount[poolDiversity[bestK]] += 1 }
+            while first < pool.count && taken[first] { first += 1 }
         }
         // What the fill did not take keeps its model order.
-        order.append(contentsOf: pool)
+        for k in first..<pool.count where !taken[k] { order.append(pool[k]) }
         order.append(contentsOf: sorted.dropFirst(poolSize))
         if let capRule { order = Self.holdCap(order, capRule, capGroup: capGroup) }
         return Fill(order: order, scores: chosenScores)
