@@ -49,7 +49,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// square root and a cosine. Its sequence for a seed differs from ``normal()``'s.
     @inline(__always)
     public mutating func zigguratNormal() -> Double {
-        let (x, ratio) = (Ziggurat.table.x, Ziggurat.table.ratio)
+        let (x, ratio) = Ziggurat.table
         while true {
             let bits = next()
             let layer = Int(bits & 0x7F)
