@@ -118,38 +118,41 @@ public enum AttributeValue: Equatable, Sendable {
     /// rounding tie take printf.
     static func appendShortNumber(_ number: Double, to out: inout [UInt8]) {
         guard number.isFinite else { return out.append(contentsOf: "\(number)".utf8) }
+        // The value is `units` / 10^`decimals`, written right to left into a few bytes of stack and appended once.
+        var units: UInt64
+        var decimals = 0
         if number == number.rounded(), abs(number) < 1e15 {
-            if number < 0 { out.append(UInt8(ascii: "-")) }
-            return appendDigits(UInt64(abs(number)), to: &out)
-        }
-        let scaled = number * 10_000
-        if abs(scaled) < 1e14, abs(abs(scaled - scaled.rounded(.towardZero)) - 0.5) > 1e-6 {
-            let units = UInt64(abs(scaled.rounded()))
-            if number < 0 { out.append(UInt8(ascii: "-")) }
-            appendDigits(units / 10_000, to: &out)
-            var fraction = units % 10_000
-            if fraction != 0 {
-                var digits = 4
-                while fraction % 10 == 0 {
-                    fraction /= 10
-                    digits -= 1
-                }
-                out.append(UInt8(ascii: "."))
-                var divisor: UInt64 = 1
-                for _ in 1..<digits { divisor *= 10 }
-                while divisor > 0 {
-                    out.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
-                    divisor /= 10
-                }
+            units = UInt64(abs(number))
+        } else {
+            let scaled = number * 10_000
+            guard abs(scaled) < 1e14, abs(abs(scaled - scaled.rounded(.towardZero)) - 0.5) > 1e-6 else {
+                return out.append(contentsOf: printfShortNumber(number).utf8)
             }
-            return
+            units = UInt64(abs(scaled.rounded()))
+            decimals = 4
+            while decimals > 0 && units % 10 == 0 {
+                units /= 10
+                decimals -= 1
+            }
         }
-        out.append(contentsOf: printfShortNumber(number).utf8)
-    }
-
-    private static func appendDigits(_ value: UInt64, to out: inout [UInt8]) {
-        if value >= 10 { appendDigits(value / 10, to: &out) }
-        out.append(UInt8(ascii: "0") + UInt8(value % 10))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { digits in
+            var i = digits.count
+            func put(_ byte: UInt8) {
+                i -= 1
+                digits[i] = byte
+            }
+            for _ in 0..<decimals {
+                put(UInt8(ascii: "0") + UInt8(units % 10))
+                units /= 10
+            }
+            if decimals > 0 { put(UInt8(ascii: ".")) }
+            repeat {
+                put(UInt8(ascii: "0") + UInt8(units % 10))
+                units /= 10
+            } while units > 0
+            if number < 0 { put(UInt8(ascii: "-")) }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
+        }
     }
 
     private static func printfShortNumber(_ number: Double) -> String {

@@ -185,4 +185,35 @@ extension EntityTable {
         case .schedule, .embedding, .history: break
         }
     }
+
+    /// The display text of attribute `a` for every entity: string `n` is entity `order[n]`'s (entity `n`'s when
+    /// `order` is nil; it must hold `count` positions), as ``appendDisplayText(of:attribute:targetIDs:to:)`` gives
+    /// it. Text, categories and references are gathered from their packed strings a column at a time.
+    public func displayTexts(attribute a: Int, order: [Int]?, targetIDs: StringTable?) -> PackedStrings {
+        let column = columns[a]
+        func gather(_ source: PackedStrings, _ index: (Int) -> Int) -> PackedStrings {
+            column.present.withUnsafeBufferPointer { present in
+                PackedStrings(gathering: count, from: source) { n in
+                    let k = order?[n] ?? n
+                    return present[k] ? index(k) : -1
+                }
+            }
+        }
+        switch column.spec.type {
+        case .text: return gather(column.text) { $0 }
+        case .category: return gather(column.names.strings) { Int(column.codes[$0]) }
+        case .reference: return gather(targetIDs?.strings ?? PackedStrings()) { Int(column.codes[$0]) }
+        default:
+            var bytes: [UInt8] = []
+            var ends: [UInt32] = []
+            ends.reserveCapacity(count)
+            for n in 0..<count {
+                let start = bytes.count
+                appendDisplayText(of: order?[n] ?? n, attribute: a, targetIDs: targetIDs, to: &bytes)
+                if bytes.count > PackedStrings.maximumBytes { bytes.removeLast(bytes.count - start) }
+                ends.append(UInt32(bytes.count))
+            }
+            return PackedStrings(bytes: bytes, ends: ends)
+        }
+    }
 }

@@ -60,6 +60,52 @@ public struct PackedStrings: Sendable, Equatable {
 
     /// Most bytes held: offsets are 32-bit.
     static let maximumBytes = Int(UInt32.max)
+
+    /// Strings packed already: string `k` is `bytes[ends[k - 1] ..< ends[k]]`, from 0 for the first. The caller
+    /// keeps `ends` rising and within `bytes`.
+    init(bytes: [UInt8], ends: [UInt32]) {
+        self.bytes = bytes
+        self.ends = ends
+    }
+
+    /// `count` strings, string `n` being `source`'s string `index(n)`, or empty when `index(n)` is not one of
+    /// `source`'s (a negative index for none). Past `maximumBytes` in all, the strings that would not fit are empty.
+    /// Two passes over `index`: the ends, then one copy per string into memory allocated once.
+    init(gathering count: Int, from source: PackedStrings, index: (Int) -> Int) {
+        var ends = [UInt32](repeating: 0, count: count)
+        var total = 0
+        source.ends.withUnsafeBufferPointer { sourceEnds in
+            ends.withUnsafeMutableBufferPointer { ends in
+                for n in 0..<count {
+                    let i = index(n)
+                    if i >= 0, i < sourceEnds.count {
+                        let length = Int(sourceEnds[i]) - (i == 0 ? 0 : Int(sourceEnds[i - 1]))
+                        if total + length <= PackedStrings.maximumBytes { total += length }
+                    }
+                    ends[n] = UInt32(total)
+                }
+            }
+        }
+        bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            source.bytes.withUnsafeBufferPointer { sourceBytes in
+                source.ends.withUnsafeBufferPointer { sourceEnds in
+                    var written = 0
+                    for n in 0..<count {
+                        let end = Int(ends[n])
+                        // A string left out, or an empty one, adds nothing; any other is its source's whole string.
+                        if end > written, let base = sourceBytes.baseAddress, let to = buffer.baseAddress {
+                            let i = index(n)
+                            let from = i == 0 ? 0 : Int(sourceEnds[i - 1])
+                            (to + written).update(from: base + from, count: end - written)
+                        }
+                        written = end
+                    }
+                }
+            }
+            initialized = total
+        }
+        self.ends = ends
+    }
 }
 
 /// Distinct strings numbered in the order they were first added, found again by their bytes: the ids of a kind,

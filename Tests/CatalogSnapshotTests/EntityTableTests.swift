@@ -139,6 +139,51 @@ struct EntityTableTests {
         #expect(String(decoding: bytes, as: UTF8.self) == "v2")
     }
 
+    /// A column's display texts, gathered a column at a time, are each entity's own, in the order asked for: every
+    /// attribute type, entities with and without a value, references with and without their targets' ids.
+    @Test func displayTextsOfAColumnAreEachEntitysOwnInTheOrderAsked() throws {
+        let directory = try TemporaryDirectory()
+        let validation = try Self.tables(try ShopFixture.write(in: directory))
+        let venues = try #require(validation.table("venue"))
+        for table in validation.tables {
+            for a in table.kind.attributes.indices {
+                for order in [nil, Array((0..<table.count).reversed())] {
+                    for targetIDs in [nil, venues.ids] {
+                        let texts = table.displayTexts(attribute: a, order: order, targetIDs: targetIDs)
+                        let expected = (0..<table.count).map { n in
+                            var bytes: [UInt8] = []
+                            table.appendDisplayText(of: order?[n] ?? n, attribute: a, targetIDs: targetIDs, to: &bytes)
+                            return String(decoding: bytes, as: UTF8.self)
+                        }
+                        #expect(
+                            (0..<texts.count).map { texts[$0] } == expected,
+                            "\(table.kind.name).\(table.kind.attributes[a].name)"
+                        )
+                    }
+                }
+            }
+        }
+        let items = try #require(validation.table("item"))
+        let reversed = items.displayTexts(attribute: 0, order: [1, 0], targetIDs: venues.ids)
+        #expect(reversed[0] == "v2" && reversed[1] == "v1")
+        let names = venues.displayTexts(attribute: 0, order: nil, targetIDs: nil)
+        #expect(names[0] == "Luigi's" && names[1] == "Sushi Go")
+    }
+
+    /// Gathering strings by index: a negative or unknown index gives an empty string, empty strings stay empty,
+    /// and the same string may be taken several times.
+    @Test func gatheringStringsTakesEachIndexOrNothing() {
+        var source = PackedStrings()
+        for text in ["alpha", "", "γδ", "z"] { source.append(text) }
+        let picks = [2, -1, 0, 4, 1, 3, 2, Int.max]
+        let gathered = PackedStrings(gathering: picks.count, from: source) { picks[$0] }
+        #expect((0..<gathered.count).map { gathered[$0] } == ["γδ", "", "alpha", "", "", "z", "γδ", ""])
+        #expect(gathered.bytes.count == 2 * "γδ".utf8.count + 5 + 1)
+        let none = PackedStrings(gathering: 3, from: PackedStrings()) { $0 }
+        #expect(none.count == 3 && none.bytes.isEmpty)
+        #expect(PackedStrings(gathering: 0, from: source) { $0 }.count == 0)
+    }
+
     /// Valid but unusual encodings go down the general path and still load, with the same values.
     @Test(arguments: [
         ("an unknown field after the attributes", [UInt8]([0x78, 0x01])),
@@ -272,5 +317,13 @@ struct EntityTableTests {
         for x in values where x != x.rounded() {
             #expect(AttributeValue.shortNumber(x) == printf(x), "\(x)")
         }
+        // Whole numbers take the digits alone, up to 1e15 and past it (printf there); -0 reads as 0.
+        let wholes: [Double] = [0, 1, -1, 7, 10, -120, 99_999, 1e14, 999_999_999_999_999, 1e15, -1e15 - 2, 3e17]
+        for x in wholes {
+            #expect(AttributeValue.shortNumber(x) == printf(x), "\(x)")
+        }
+        #expect(AttributeValue.shortNumber(-0.0) == "0")
+        #expect(AttributeValue.shortNumber(0.00001) == "0" && AttributeValue.shortNumber(-0.00001) == "-0")
+        #expect(AttributeValue.shortNumber(.infinity) == "inf" && AttributeValue.shortNumber(-.infinity) == "-inf")
     }
 }
