@@ -618,7 +618,15 @@ struct MarketplaceImport {
         var itemOrders: [Int] = []
         var used: [Bool] = []
         let referenceDay = self.referenceDay
+        // Each ordered item's engine position and venue, per history entry, gathered before the matching: the
+        // items sit at random places in a large column, and a plain loop of independent reads overlaps their cache
+        // misses, where the matching's branches would wait for each one.
         let itemVenue = c.itemVenue
+        let byFilePosition: [(position: Int32, venue: Int32)] = (0..<itemVenue.count).map { raw in
+            let item = itemPosition.map { $0[raw] } ?? Int32(raw)
+            return (item, itemVenue[Int(item)])
+        }
+        let orderedItem = items.codes.map { byFilePosition[Int($0)] }
         for u in 0..<n {
             venueOrders.removeAll(keepingCapacity: true)
             itemOrders.removeAll(keepingCapacity: true)
@@ -645,11 +653,10 @@ struct MarketplaceImport {
                 var pickedCount = 0
                 var k = j
                 while k < itemOrders.count && items.times[itemOrders[k]] == time && pickedCount < 2 {
-                    let raw = items.codes[itemOrders[k]]
-                    let item = itemPosition.map { $0[Int(raw)] } ?? raw
-                    if !used[k] && itemVenue[Int(item)] == v {
+                    let item = orderedItem[itemOrders[k]]
+                    if !used[k] && item.venue == v {
                         used[k] = true
-                        if pickedCount == 0 { picked.0 = item } else { picked.1 = item }
+                        if pickedCount == 0 { picked.0 = item.position } else { picked.1 = item.position }
                         pickedCount += 1
                     }
                     k += 1

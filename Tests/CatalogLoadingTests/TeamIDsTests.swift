@@ -107,6 +107,22 @@ import Testing
                     == theirs.map { Self.venueID(Int(generated.orderVenue[$0])) }.sorted()
             )
         }
+        // And the items of those orders are the same items, matched to their orders through the regrouping.
+        var itemsCompared = 0
+        for u in 0..<min(generated.userCount, 300) {
+            let position = try #require(catalog.userIndex(Self.userID(u)))
+            let mine = Int(catalog.userOrderStart[position])..<Int(catalog.userOrderStart[position + 1])
+            let theirs = Int(generated.userOrderStart[u])..<Int(generated.userOrderStart[u + 1])
+            let mineItems = mine.map { [catalog.orderItem[$0], catalog.orderItem2[$0]].filter { $0 >= 0 } }
+            let theirItems = theirs.map { [generated.orderItem[$0], generated.orderItem2[$0]].filter { $0 >= 0 } }
+            #expect(
+                mineItems.map { $0.map { catalog.itemID(Int($0)) }.sorted() }
+                    == theirItems.map { $0.map { Self.itemID(Int($0)) }.sorted() },
+                "user \(u)"
+            )
+            itemsCompared += theirItems.joined().count
+        }
+        #expect(itemsCompared > 100)
 
         // The engine answers in the team's ids, and takes them in requests.
         let engine = try RankingEngine.demo(catalog: catalog)
