@@ -36,7 +36,7 @@ public struct LoadedCatalog: Sendable {
         let counts = manifest.recordCounts.map { "\($0.records) \($0.kind)" }.joined(separator: ", ")
         return "snapshot \(manifest.snapshotID) (\(counts)) loaded in "
             + String(
-                format: "%.1f s (validate %.1f s, build %.1f s; %.1f MB of raw columns)",
+                format: "%.2f s (validate %.2f s, build %.2f s; %.1f MB of raw columns)",
                 validateSeconds + buildSeconds,
                 validateSeconds,
                 buildSeconds,
