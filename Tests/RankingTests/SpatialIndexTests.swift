@@ -69,10 +69,12 @@ import Testing
         #expect(index.city(latitude: centre.0 - spreadDegrees - 5, longitude: centre.1) == nil)
     }
 
-    @Test func venuesAtTheEdgeOfTheirRadiusAreInReachExactlyWhenTheirDistanceSaysSo() {
+    /// With the market's centre at the request's latitude and two degrees either side of it, where the grid scales
+    /// longitude differently from the request's distance: the scan still decides by the request's own measure.
+    @Test(arguments: [0.0, -2.0, 2.0])
+    func venuesAtTheEdgeOfTheirRadiusAreInReachExactlyWhenTheirDistanceSaysSo(marketOffsetDegrees: Double) {
         // Venues placed at their own delivery radius from the request, give or take a few units in the last place,
-        // where the scan's squared-distance test hands over to the square root; and a few further off, at zero
-        // radius and at a negative one.
+        // in every direction; and a few further off, at zero radius and at a negative one.
         let (lat0, lon0) = (52.52, 13.405)
         let lonScale = Geo.kmPerDegreeLongitude(atLatitude: lat0)
         var rng = SplitMix64(seed: 77)
@@ -87,7 +89,9 @@ import Testing
             radius.append(r)
         }
         let index = SpatialIndex(
-            markets: [Market(code: "ber", timeZone: "Europe/Berlin", latitude: lat0, longitude: lon0)],
+            markets: [
+                Market(code: "ber", timeZone: "Europe/Berlin", latitude: lat0 + marketOffsetDegrees, longitude: lon0)
+            ],
             venueCity: [UInt16](repeating: 0, count: lat.count),
             latitude: lat,
             longitude: lon,
@@ -109,5 +113,51 @@ import Testing
         #expect(atEdge.contains { expected.contains($0) })
         #expect(atEdge.contains { !expected.contains($0) })
         #expect(!expected.contains { radius[$0] < 0 })
+    }
+
+    /// A few wide-reaching venues among many that deliver only close by: each is found from far off, whatever its
+    /// neighbours' radii, and the scan gives the venues in reach in the ring order of a scan of every venue.
+    @Test func wideReachingVenuesAmongNarrowOnesAreFoundInRingOrder() {
+        let (lat0, lon0) = (60.17, 24.94)
+        let lonScale = Geo.kmPerDegreeLongitude(atLatitude: lat0)
+        var rng = SplitMix64(seed: 5)
+        var (lat, lon, radius): ([Double], [Double], [Float]) = ([], [], [])
+        for k in 0..<4_000 {
+            lat.append(lat0 + Double.random(in: -0.1...0.1, using: &rng))
+            lon.append(lon0 + Double.random(in: -0.2...0.2, using: &rng))
+            radius.append(k % 400 == 0 ? 9 : Float.random(in: 0.2...0.8, using: &rng))
+        }
+        let index = SpatialIndex(
+            markets: [Market(code: "hel", timeZone: "Europe/Helsinki", latitude: lat0, longitude: lon0)],
+            venueCity: [UInt16](repeating: 0, count: lat.count),
+            latitude: lat,
+            longitude: lon,
+            radiusKm: radius,
+            embedding: [],
+            embeddingDimension: 0
+        )
+        var wideFound = 0
+        for _ in 0..<40 {
+            let pointLat = lat0 + Double.random(in: -0.1...0.1, using: &rng)
+            let pointLon = lon0 + Double.random(in: -0.2...0.2, using: &rng)
+            var found: [Int] = []
+            index.forEachVenueInReach(city: 0, latitude: pointLat, longitude: pointLon, lonScale: lonScale, maxKm: 10) {
+                v,
+                _ in
+                found.append(v)
+                return true
+            }
+            // Every venue of every cell the ring visits, kept when in reach by its distance.
+            var unskipped: [Int] = []
+            index.forEachVenueByRing(city: 0, latitude: pointLat, longitude: pointLon, maxKm: 10) { v in
+                if Geo.distanceKm(pointLat, pointLon, lat[v], lon[v], lonScale: lonScale) <= Double(radius[v]) {
+                    unskipped.append(v)
+                }
+                return true
+            }
+            #expect(found == unskipped)
+            wideFound += found.filter { radius[$0] > 1 }.count
+        }
+        #expect(wideFound > 40)
     }
 }
