@@ -43,7 +43,10 @@ import Testing
 
     @Test(
         "the best partners per key, ties by the lower index, as sorting and counting every pair gives them",
-        arguments: [(1, 1, 0), (5, 3, 40), (50, 10, 3_000), (300, 30, 20_000), (2_000, 10, 500)]
+        arguments: [
+            (1, 1, 0), (5, 3, 40), (50, 10, 3_000), (300, 30, 20_000), (2_000, 10, 500), (50_000, 10, 300_000),
+            (128, 5, 10_000), (129, 5, 10_000),
+        ]
     )
     func sameAsSortingThePairs(keys: Int, perKey: Int, pairCount: Int) {
         var generator = SplitMix64(seed: UInt64(keys * 31 + pairCount))
