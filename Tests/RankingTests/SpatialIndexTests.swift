@@ -27,20 +27,25 @@ import Testing
         return (lat, lon, radius)
     }
 
+    /// One market's index of the venues at `lat`, `lon` with delivery radius `radius`, without embeddings.
+    static func index(_ market: Market, _ lat: [Double], _ lon: [Double], _ radius: [Float]) -> SpatialIndex {
+        SpatialIndex(
+            markets: [market],
+            venueCity: [UInt16](repeating: 0, count: lat.count),
+            latitude: lat,
+            longitude: lon,
+            radiusKm: radius,
+            embedding: [],
+            embeddingDimension: 0
+        )
+    }
+
     @Test(arguments: [(0.2, UInt64(1)), (3.0, 2), (25.0, 3)])
     func aRingScanFindsExactlyTheVenuesInReach(spreadDegrees: Double, seed: UInt64) {
         let centre = (40.7, -74.0)
         let v = Self.venues(count: 3_000, centre: centre, spreadDegrees: spreadDegrees, seed: seed)
         let market = Market(code: "m", timeZone: "America/New_York", latitude: centre.0, longitude: centre.1)
-        let index = SpatialIndex(
-            markets: [market],
-            venueCity: [UInt16](repeating: 0, count: v.lat.count),
-            latitude: v.lat,
-            longitude: v.lon,
-            radiusKm: v.radius,
-            embedding: [],
-            embeddingDimension: 0
-        )
+        let index = Self.index(market, v.lat, v.lon, v.radius)
         let grid = index.grids[0]
         #expect(grid.columns * grid.rows <= SpatialIndex.maximumCells)
         #expect(grid.cellVenues.count == v.lat.count, "every venue is in a cell")
@@ -88,16 +93,11 @@ import Testing
             lon.append(lon0 + d * cos(angle) / lonScale)
             radius.append(r)
         }
-        let index = SpatialIndex(
-            markets: [
-                Market(code: "ber", timeZone: "Europe/Berlin", latitude: lat0 + marketOffsetDegrees, longitude: lon0)
-            ],
-            venueCity: [UInt16](repeating: 0, count: lat.count),
-            latitude: lat,
-            longitude: lon,
-            radiusKm: radius,
-            embedding: [],
-            embeddingDimension: 0
+        let index = Self.index(
+            Market(code: "ber", timeZone: "Europe/Berlin", latitude: lat0 + marketOffsetDegrees, longitude: lon0),
+            lat,
+            lon,
+            radius
         )
         var found: [Int] = []
         index.forEachVenueInReach(city: 0, latitude: lat0, longitude: lon0, lonScale: lonScale, maxKm: 8) { v, _ in
@@ -127,14 +127,11 @@ import Testing
             lon.append(lon0 + Double.random(in: -0.2...0.2, using: &rng))
             radius.append(k % 400 == 0 ? 9 : Float.random(in: 0.2...0.8, using: &rng))
         }
-        let index = SpatialIndex(
-            markets: [Market(code: "hel", timeZone: "Europe/Helsinki", latitude: lat0, longitude: lon0)],
-            venueCity: [UInt16](repeating: 0, count: lat.count),
-            latitude: lat,
-            longitude: lon,
-            radiusKm: radius,
-            embedding: [],
-            embeddingDimension: 0
+        let index = Self.index(
+            Market(code: "hel", timeZone: "Europe/Helsinki", latitude: lat0, longitude: lon0),
+            lat,
+            lon,
+            radius
         )
         var wideFound = 0
         for _ in 0..<40 {
