@@ -74,32 +74,26 @@ public struct PackedStrings: Sendable, Equatable {
     init(gathering count: Int, from source: PackedStrings, index: (Int) -> Int) {
         var ends = [UInt32](repeating: 0, count: count)
         var total = 0
-        source.ends.withUnsafeBufferPointer { sourceEnds in
-            ends.withUnsafeMutableBufferPointer { ends in
-                for n in 0..<count {
-                    let i = index(n)
-                    if i >= 0, i < sourceEnds.count {
-                        let length = Int(sourceEnds[i]) - (i == 0 ? 0 : Int(sourceEnds[i - 1]))
-                        if total + length <= PackedStrings.maximumBytes { total += length }
-                    }
-                    ends[n] = UInt32(total)
+        ends.withUnsafeMutableBufferPointer { ends in
+            for n in 0..<count {
+                let i = index(n)
+                if i >= 0, i < source.count {
+                    let length = source.range(i).count
+                    if total + length <= PackedStrings.maximumBytes { total += length }
                 }
+                ends[n] = UInt32(total)
             }
         }
         bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
             source.bytes.withUnsafeBufferPointer { sourceBytes in
-                source.ends.withUnsafeBufferPointer { sourceEnds in
-                    var written = 0
-                    for n in 0..<count {
-                        let end = Int(ends[n])
-                        // A string left out, or an empty one, adds nothing; any other is its source's whole string.
-                        if end > written, let base = sourceBytes.baseAddress, let to = buffer.baseAddress {
-                            let i = index(n)
-                            let from = i == 0 ? 0 : Int(sourceEnds[i - 1])
-                            (to + written).update(from: base + from, count: end - written)
-                        }
-                        written = end
+                var written = 0
+                for n in 0..<count {
+                    let end = Int(ends[n])
+                    // A string left out, or an empty one, adds nothing; any other is its source's whole string.
+                    if end > written, let base = sourceBytes.baseAddress, let to = buffer.baseAddress {
+                        (to + written).update(from: base + source.range(index(n)).lowerBound, count: end - written)
                     }
+                    written = end
                 }
             }
             initialized = total
