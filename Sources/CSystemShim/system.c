@@ -189,6 +189,13 @@ int csystem_pin_thread(int cpu) {
     return rc == 0 ? 0 : -rc;
 }
 
+int csystem_affinity_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -errno;
+    return CPU_COUNT(&set);
+}
+
 int csystem_set_thread_nice(int nice) {
     pid_t tid = (pid_t)syscall(SYS_gettid);
     return setpriority(PRIO_PROCESS, (id_t)tid, nice) == 0 ? 0 : -errno;

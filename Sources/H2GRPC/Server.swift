@@ -38,8 +38,8 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// Port to bind; 0 picks a free one (read it back from ``Server/port``).
     public var port = 50051
-    /// I/O threads, each owning the connections it was handed; one per core by default.
-    public var ioThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// I/O threads, each owning the connections it was handed; one per usable core (``UsableCores``) by default.
+    public var ioThreads = UsableCores.count
     /// Pins I/O thread N to CPU `pinIOThreads[N % count]` when set.
     public var pinIOThreads: [Int]?
     /// SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open on one connection.
@@ -80,7 +80,7 @@ public struct ServerConfiguration: Sendable {
     /// strike is answered with GOAWAY ENHANCE_YOUR_CALM.
     public var minPingInterval: Double = 300
     /// Threads of the CPU pool that runs unary and server-streaming handlers.
-    public var workers = ProcessInfo.processInfo.activeProcessorCount
+    public var workers = UsableCores.count
     /// Calls waiting for a CPU-pool thread at most.
     public var maxQueuedCalls = 1000
     /// Milliseconds a call of default criticality may wait for a CPU-pool thread; one that would wait longer is

@@ -32,11 +32,11 @@ public struct ServerSettings: Sendable, Equatable {
     public var host = "127.0.0.1"
     /// Port to listen on; 0 picks a free one.
     public var port = 50051
-    /// I/O threads; nil for one per core.
+    /// I/O threads; nil for one per usable core (the affinity mask and the cgroup CPU quota bound the count).
     public var ioThreads: Int?
     /// CPUs to pin I/O threads to.
     public var pinIoCpus: [Int]?
-    /// Threads that run Rank and Recommend; nil for one per core.
+    /// Threads that run Rank and Recommend; nil for one per usable core.
     public var workers: Int?
     /// Largest request message accepted, in bytes.
     public var maxReceiveMessageSize = 4 << 20
@@ -379,7 +379,7 @@ public enum Settings {
             "io-threads",
             \.server.ioThreads,
             1...1024,
-            unset: "one per core",
+            unset: "one per usable core",
             "I/O threads."
         ),
         Setting(
@@ -398,7 +398,7 @@ public enum Settings {
             "workers",
             \.server.workers,
             1...4096,
-            unset: "one per core",
+            unset: "one per usable core",
             "Threads that run Rank and Recommend."
         ),
         .integer(

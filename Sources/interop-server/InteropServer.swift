@@ -19,7 +19,7 @@ struct InteropServer: ParsableCommand {
     @Option(name: .customLong("use_tls"), help: "Accepted for compatibility with grpc's interop servers; must be false.")
     var useTLS = "false"
 
-    @Option(help: "I/O threads (default: one per core).")
+    @Option(help: "I/O threads (default: one per usable core).")
     var ioThreads: Int?
 
     @Option(help: "Log level: debug, info, warning, error.")

@@ -232,6 +232,10 @@ struct Rankd: ParsableCommand {
         )
         if let admin { print("rankd admin listening on \(settings.server.host):\(admin.port)") }
         try server.start()
+        print(
+            "rankd threads: \(serverConfiguration.ioThreads) I/O, \(serverConfiguration.workers) workers "
+                + "(\(UsableCores.count) usable cores of \(ProcessInfo.processInfo.activeProcessorCount) online)"
+        )
         print("rankd listening on \(settings.server.host):\(server.port)")
         fflush(stdout)
         let catalogs = SnapshotSwitcher(

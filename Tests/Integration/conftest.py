@@ -112,10 +112,11 @@ class ServerFactory:
         self.common_args = common_args
         self.started = []
 
-    def start_rankd(self, bin_dir, *extra_args, wait_serving=True):
+    def start_rankd(self, bin_dir, *extra_args, wait_serving=True, launcher=()):
+        """Starts rankd with extra_args; launcher is a command rankd runs under (e.g. `taskset -c 0`)."""
         # Every rankd gets its own free admin port (the default, 9090, would collide between servers; 0 disables it).
-        argv = [str(bin_dir / "rankd"), "--host", "127.0.0.1", "--port", "0", "--admin-port", str(free_port()),
-                *self.common_args, *extra_args]
+        argv = [*launcher, str(bin_dir / "rankd"), "--host", "127.0.0.1", "--port", "0", "--admin-port",
+                str(free_port()), *self.common_args, *extra_args]
         log_path = self.tmp_dir / f"rankd-{len(self.started)}.log"
         server = ServerProcess(argv, log_path, "rankd")
         self.started.append(server)

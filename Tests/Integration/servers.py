@@ -131,6 +131,10 @@ class ServerProcess:
             self._log_file.close()
             self._log_file = None
 
+    def stdout_text(self):
+        """What the server printed on stdout up to its listening line."""
+        return self._stdout_tail.decode("utf-8", "replace")
+
     def log_text(self):
         try:
             with open(self.log_path, "rb") as log:

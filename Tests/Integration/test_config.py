@@ -218,3 +218,16 @@ def test_the_environment_overrides_the_file_and_a_flag_overrides_both(bin_dir, s
     monkeypatch.setenv("RANKD_PORT", "not-a-port")
     server = servers.start_rankd(bin_dir, "--config", str(config))
     assert "serving:" in server.log_text()
+
+
+def test_thread_counts_follow_the_cpus_rankd_may_use_and_the_flags_override_them(bin_dir, servers):
+    # Under `taskset -c 0` rankd may run on one CPU: one I/O thread and one worker, not one per core of the host.
+    pinned = servers.start_rankd(bin_dir, wait_serving=False, launcher=("taskset", "-c", "0"))
+    assert re.search(r"^rankd threads: 1 I/O, 1 workers \(1 usable cores of \d+ online\)$", pinned.stdout_text(),
+                     re.MULTILINE), pinned.stdout_text()
+    # The flags win over the count.
+    flagged = servers.start_rankd(bin_dir, "--io-threads", "2", "--workers", "3", wait_serving=False,
+                                  launcher=("taskset", "-c", "0"))
+    assert re.search(r"^rankd threads: 2 I/O, 3 workers \(1 usable cores of \d+ online\)$", flagged.stdout_text(),
+                     re.MULTILINE), flagged.stdout_text()
+    flagged.wait_serving()

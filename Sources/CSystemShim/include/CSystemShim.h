@@ -56,6 +56,8 @@ int csystem_pin_thread(int cpu);
 int csystem_set_thread_nice(int nice);
 /// The nice value of the calling thread.
 int csystem_thread_nice(void);
+/// CPUs the calling thread may run on (its affinity mask, as `taskset` sets it), or -errno.
+int csystem_affinity_cpu_count(void);
 
 /// Returns the heap pages free() kept to the system (glibc's malloc_trim(0)); a no-op elsewhere. Called after
 /// a large load whose scratch memory is gone, so resident size is what the process keeps.
