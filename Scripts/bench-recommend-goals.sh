@@ -6,8 +6,9 @@
 #      Health check (answered on the I/O thread) and of a Rank with one candidate (a pool call that ranks almost
 #      nothing, run on the I/O thread while the workers are idle: --inline-max-ms), so what the transport and the
 #      pipeline's fixed costs take is read beside the total;
-#   2. capacity: rankd on one core (taskset -c 0, --io-threads 1), rank-load on the other, at 2,500 Recommend/s
-#      (discovery) for a while: p99 at most 10 ms and no failed call;
+#   2. capacity: rankd on one core (taskset -c 0, --io-threads 1, --workers 0: the I/O thread runs the calls), rank-load
+#      on the other, at 2,500 Recommend/s (discovery) for a while: p99 at most 10 ms and no failed call; and beside it
+#      the same with one worker thread (the default on one core), for comparison;
 #   3. the tree scorer per row against lleaves: read from Scripts/bench-scoring.sh's latest summary (make bench runs
 #      it first), or "not measured" when there is none.
 #
@@ -147,9 +148,12 @@ for run in $(seq 1 "$runs"); do
   measure "floor-health-$run" "$rate" "$seconds" --method health
   measure "floor-rank1-$run" "$rate" "$seconds" --method rank --candidates 1
   stop_server
-  log "run $run: capacity, discovery at $capacity_rate/s for ${capacity_seconds}s"
-  start_server "capacity-$run"
+  log "run $run: capacity, discovery at $capacity_rate/s for ${capacity_seconds}s, no workers, then one"
+  start_server "capacity-$run" -- --workers 0
   measure "capacity-$run" "$capacity_rate" "$capacity_seconds" --surface discovery
+  stop_server
+  start_server "capacity_one_worker-$run" -- --workers 1
+  measure "capacity_one_worker-$run" "$capacity_rate" "$capacity_seconds" --surface discovery
   stop_server
 done
 
@@ -186,9 +190,12 @@ capacity = rows.get("capacity", [])
 held = [f == 0 and v == "valid" and float(p) <= 10 for _, _, f, p, v in capacity]
 p99 = median("capacity", 3)
 verdict = "met" if capacity and sum(held) * 2 > len(held) else "not met"
-print(f"2. Capacity, one core, {capacity_rate} Recommend/s: median p99 {p99:.2f} ms, "
+print(f"2. Capacity, one core, {capacity_rate} Recommend/s (--workers 0): median p99 {p99:.2f} ms, "
       f"{sum(held)} of {len(held)} runs with p99 <= 10 ms and no failed call: {verdict}")
 print(f"   runs: {runs('capacity')}")
+print(f"   with one worker thread, reported beside it: median p99 {median('capacity_one_worker', 3):.2f} ms, median "
+      f"{median('capacity_one_worker', 2):.0f} failed calls against {median('capacity', 2):.0f} with none")
+print(f"   runs: {runs('capacity_one_worker')}")
 line = None
 if os.path.exists(scoring):
     for text in open(scoring):

@@ -38,11 +38,16 @@ public final class EventLoop: @unchecked Sendable {
     private var threadID: pthread_t?
     private let exited = DispatchSemaphore(value: 0)
     private let pinnedCPU: Int?
+    /// Runs one queued job of a pool that has no threads of its own, if one waits; true when it ran or refused one.
+    private let queuedWork: (() -> Bool)?
 
-    /// Creates a loop; call ``start()`` to give it a thread. `cpu` pins that thread to one core.
-    public init(name: String, cpu: Int? = nil) throws {
+    /// Creates a loop; call ``start()`` to give it a thread. `cpu` pins that thread to one core. `queuedWork`, when
+    /// set, is called at the end of every iteration: the loop then runs a CPU pool's jobs itself, one per iteration,
+    /// between its reads and writes (``ServerConfiguration/workers`` 0).
+    public init(name: String, cpu: Int? = nil, queuedWork: (() -> Bool)? = nil) throws {
         self.name = name
         self.pinnedCPU = cpu
+        self.queuedWork = queuedWork
         epollFD = csystem_epoll_create()
         guard epollFD >= 0 else { throw RPCError.system("epoll_create1", errno) }
         wakeFD = csystem_eventfd()
@@ -172,8 +177,10 @@ public final class EventLoop: @unchecked Sendable {
 
     private func run() {
         var ready = [csystem_ready](repeating: csystem_ready(), count: 128)
+        // Whether the last iteration ran a queued job: more may wait, so the next one only looks for input.
+        var ranQueuedWork = false
         while !stopping {
-            var timeout: Int32 = dirty.isEmpty && deferred == nil ? -1 : 0
+            var timeout: Int32 = dirty.isEmpty && deferred == nil && !ranQueuedWork ? -1 : 0
             if timeout != 0, let next = timers.nextDeadline {
                 let now = DispatchTime.now().uptimeNanoseconds
                 // Round up so the loop never wakes a little early and spins until the deadline.
@@ -198,6 +205,9 @@ public final class EventLoop: @unchecked Sendable {
                 for task in timers.popDue(now: DispatchTime.now().uptimeNanoseconds) { task() }
             }
             flushDirty()
+            // One job per iteration, after the writes: what earlier jobs answered leaves first, and input that came
+            // meanwhile is read, and admitted or refused, before the next job starts.
+            ranQueuedWork = queuedWork?() ?? false
         }
         // A call held back by the last iteration still gets its answer (a refusal, once the server drains).
         runDeferred()
@@ -244,13 +254,14 @@ public final class EventLoopGroup: @unchecked Sendable {
     private var next = 0
     private let lock = NSLock()
 
-    /// Creates `count` loops named `prefix-N`; with `pinToCPUs`, loop N is pinned to the Nth CPU of that list.
-    public init(count: Int, prefix: String = "io", pinToCPUs: [Int]? = nil) throws {
+    /// Creates `count` loops named `prefix-N`; with `pinToCPUs`, loop N is pinned to the Nth CPU of that list. Each
+    /// loop calls `queuedWork` at the end of its iterations (``EventLoop/init(name:cpu:queuedWork:)``).
+    public init(count: Int, prefix: String = "io", pinToCPUs: [Int]? = nil, queuedWork: (() -> Bool)? = nil) throws {
         precondition(count > 0, "an event loop group needs at least one loop")
         var loops: [EventLoop] = []
         for index in 0..<count {
             let cpu = pinToCPUs.flatMap { $0.isEmpty ? nil : $0[index % $0.count] }
-            loops.append(try EventLoop(name: "\(prefix)-\(index)", cpu: cpu))
+            loops.append(try EventLoop(name: "\(prefix)-\(index)", cpu: cpu, queuedWork: queuedWork))
         }
         self.loops = loops
         for loop in loops { loop.start() }

@@ -79,7 +79,10 @@ public struct ServerConfiguration: Sendable {
     /// PINGs closer together than this many seconds, with no response data between them, earn a strike; the third
     /// strike is answered with GOAWAY ENHANCE_YOUR_CALM.
     public var minPingInterval: Double = 300
-    /// Threads of the CPU pool that runs unary and server-streaming handlers.
+    /// Threads of the CPU pool that runs unary and server-streaming handlers. 0 gives the pool no threads: the I/O
+    /// threads run its calls themselves, one per loop iteration between their reads and writes, after the same
+    /// admission. That saves the hand-offs to a worker and back, for a server that has one core; a call's handler
+    /// must then never wait for anything but the CPU.
     public var workers = UsableCores.count
     /// Calls waiting for a CPU-pool thread at most.
     public var maxQueuedCalls = 1000
@@ -249,7 +252,8 @@ public final class Server: @unchecked Sendable {
         cpuPool = WorkerPool(
             name: "worker",
             limits: .init(
-                threads: max(1, configuration.workers),
+                threads: max(0, configuration.workers),
+                ioThreads: max(1, configuration.ioThreads),
                 maxQueued: max(1, configuration.maxQueuedCalls),
                 queueBudgetNanoseconds: UInt64(max(0, configuration.queueBudgetMilliseconds) * 1e6),
                 nice: configuration.workerNice
@@ -265,7 +269,12 @@ public final class Server: @unchecked Sendable {
             ),
             costClasses: router.methodCount
         )
-        self.group = try EventLoopGroup(count: max(1, configuration.ioThreads), pinToCPUs: configuration.pinIOThreads)
+        let pool = cpuPool
+        self.group = try EventLoopGroup(
+            count: max(1, configuration.ioThreads),
+            pinToCPUs: configuration.pinIOThreads,
+            queuedWork: configuration.workers > 0 ? nil : { pool.runNextOnIOThread() }
+        )
         for loop in group.loops {
             let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 256 << 10)
             readBuffers[ObjectIdentifier(loop)] = buffer

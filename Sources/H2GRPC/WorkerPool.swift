@@ -49,8 +49,10 @@ public enum Criticality: Int, Sendable, Comparable, CaseIterable {
 final class WorkerPool: @unchecked Sendable {
     /// The pool's limits.
     struct Limits: Sendable {
-        /// Threads, each running one job at a time.
+        /// Threads, each running one job at a time; 0 for none: the I/O threads then run the jobs (``runNext()``).
         var threads: Int
+        /// The I/O threads that run the jobs when `threads` is 0: the work ahead of a call is spread over them.
+        var ioThreads = 1
         /// Jobs waiting at most; more are refused.
         var maxQueued: Int
         /// How long a call of default criticality may wait to start, in nanoseconds; nil for no time-based admission
@@ -84,7 +86,8 @@ final class WorkerPool: @unchecked Sendable {
         var queued = 0
         var running = 0
         var started = 0
-        /// Of `started`, those run to completion on the I/O thread that read them (``runInline(_:costAtMost:)``).
+        /// Of `started`, those run to completion on the I/O thread that read them (``runInline(_:costAtMost:)``), or
+        /// on any I/O thread for a pool of no threads (``runNextOnIOThread()``).
         var ranInline = 0
         var rejectedOverload = 0
         /// Of `rejectedOverload`, those refused only after waiting in the queue (the estimate was too low).
@@ -130,7 +133,10 @@ final class WorkerPool: @unchecked Sendable {
         startThreads: Bool = true,
         clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
     ) {
-        precondition(limits.threads > 0 && limits.maxQueued > 0, "a worker pool needs threads and a queue")
+        precondition(
+            limits.threads >= 0 && limits.ioThreads > 0 && limits.maxQueued > 0,
+            "a worker pool needs a queue and someone to run it"
+        )
         self.name = name
         self.limits = limits
         self.clock = clock
@@ -231,14 +237,20 @@ final class WorkerPool: @unchecked Sendable {
     /// Takes the next job and runs it (or rejects it) on the calling thread; false when nothing was queued. For tests
     /// of a pool created without threads.
     @discardableResult
-    func runNext() -> Bool {
+    func runNext() -> Bool { runNext(onIOThread: false) }
+
+    /// ``runNext()`` for an I/O thread that runs the jobs of a pool of no threads: a job it starts counts as run
+    /// inline.
+    func runNextOnIOThread() -> Bool { runNext(onIOThread: true) }
+
+    private func runNext(onIOThread: Bool) -> Bool {
         condition.lock()
         guard let entry = dequeueLocked() else {
             condition.unlock()
             return false
         }
         condition.unlock()
-        execute(entry)
+        execute(entry, inline: onIOThread)
         return true
     }
 
@@ -278,7 +290,7 @@ final class WorkerPool: @unchecked Sendable {
         return entry
     }
 
-    private func execute(_ entry: Queued) {
+    private func execute(_ entry: Queued, inline: Bool = false) {
         let job = entry.job
         let now = clock()
         if let deadline = job.deadline, deadline <= now {
@@ -307,6 +319,7 @@ final class WorkerPool: @unchecked Sendable {
         }
         condition.lock()
         startLocked(estimate: entry.estimate)
+        if inline { counters.ranInline += 1 }
         condition.unlock()
         run(job, estimate: entry.estimate, startedAt: now)
     }
@@ -363,7 +376,7 @@ final class WorkerPool: @unchecked Sendable {
     private func expectedWaitLocked() -> UInt64 {
         let margin = 2 * queuedVariance.squareRoot()
         let ahead = Double(queuedCost) + margin + Double(runningCost) / 2
-        return UInt64(ahead / Double(limits.threads))
+        return UInt64(ahead / Double(limits.threads > 0 ? limits.threads : limits.ioThreads))
     }
 
     private func budget(for criticality: Criticality) -> UInt64? {

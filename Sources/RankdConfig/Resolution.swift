@@ -101,6 +101,16 @@ public enum ConfigResolver {
                 )
             )
         }
+        if server.workers == 0, settings.online.store != nil {
+            problems.append(
+                ConfigProblem(
+                    origin: origins["server.workers"] ?? .builtIn,
+                    keyPath: "server.workers",
+                    message: "is 0, which runs Rank and Recommend on the I/O threads, but they would wait there for "
+                        + "the remote online store (online.store); use 1 or more workers with it"
+                )
+            )
+        }
         if let admin = origins["admin.port"], settings.admin.port != 0, settings.admin.port == server.port {
             problems.append(
                 ConfigProblem(origin: admin, keyPath: "admin.port", message: "is the gRPC port \(server.port) too")

@@ -397,9 +397,9 @@ public enum Settings {
             "server.workers",
             "workers",
             \.server.workers,
-            1...4096,
+            0...4096,
             unset: "one per usable core",
-            "Threads that run Rank and Recommend."
+            "Threads that run Rank and Recommend; 0 runs them on the I/O threads (one core, local online store)."
         ),
         .integer(
             "server.maxReceiveMessageSize",

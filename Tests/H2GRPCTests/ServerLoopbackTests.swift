@@ -65,13 +65,16 @@ struct ServerLoopbackTests {
         maxReceive: Int = 4 << 20,
         maxStreams: UInt32 = 1000,
         maxConnections: Int = 10_000,
-        inlineMaxMs: Double = 1
+        inlineMaxMs: Double = 1,
+        workers: Int = 2,
+        ioThreads: Int = 2
     ) throws -> Server {
         var configuration = ServerConfiguration()
+        configuration.workers = workers
         configuration.maxConcurrentStreams = maxStreams
         configuration.maxConnections = maxConnections
         configuration.port = 0
-        configuration.ioThreads = 2
+        configuration.ioThreads = ioThreads
         configuration.maxReceiveMessageSize = maxReceive
         configuration.logLevel = .error
         configuration.shutdownGracePeriod = 5
@@ -483,6 +486,56 @@ struct ServerLoopbackTests {
         #expect(ok == 800)
         #expect(Self.waitUntilIdle(server))
         #expect(server.stats().handlersStarted == 800)
+    }
+
+    @Test(
+        "with no workers every CPU-pool call runs on the I/O threads, and many concurrent ones all complete",
+        arguments: [1, 2]
+    )
+    func noWorkers(ioThreads: Int) throws {
+        let server = try Self.makeServer(workers: 0, ioThreads: ioThreads)
+        defer { server.shutdown(gracePeriod: 1) }
+        let clients = try (0..<4).map { _ in try Self.connect(server) }
+        defer { for client in clients { client.close() } }
+        // Even a call its method keeps off the I/O thread when a worker could take it.
+        #expect(Self.whereRan(clients[0], pool: true).0 == .ok)
+        #expect(Self.whereRan(clients[0], fail: true).0 == .failedPrecondition)
+        let done = DispatchGroup()
+        let lock = NSLock()
+        var answers: [String: Int] = [:]
+        for index in 0..<800 {
+            done.enter()
+            var metadata = Metadata()
+            if index % 2 == 0 { metadata.append("x-pool", "1") }
+            // The client's callbacks for one call come one after another, on its loop.
+            final class Response: @unchecked Sendable { var bytes: [UInt8] = [] }
+            let response = Response()
+            clients[index % clients.count].startCall(
+                ClientRequest(path: "/test.Echo/Where", message: Array("where".utf8), metadata: metadata),
+                handler: ClientCallHandler(
+                    onMessage: { response.bytes = $0 },
+                    onFinish: { result in
+                        let key = result.status.code == .ok ? String(decoding: response.bytes, as: UTF8.self) : "failed"
+                        lock.withLock { answers[key, default: 0] += 1 }
+                        done.leave()
+                    }
+                )
+            )
+        }
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        // The I/O threads share the queue: a call may run on the thread of another connection than its own (which
+        // Where answers as "pool"), and every one counts as run inline. With one I/O thread, all ran on it.
+        #expect(answers.values.reduce(0, +) == 800 && answers["failed"] == nil, "\(answers)")
+        if ioThreads == 1 { #expect(answers == ["io": 800]) }
+        // Held messages and a streamed status, from a handler run on an I/O thread.
+        let (status, headers, messages) = Self.streamHeld(clients[1], count: 5, mode: 0, method: "StreamHeldInline")
+        #expect(status.code == .ok)
+        #expect(headers.first("x-held") == "yes")
+        #expect(messages == (0..<5).map { [UInt8](repeating: UInt8($0), count: 1 + $0) })
+        #expect(Self.waitUntilIdle(server))
+        let stats = server.stats()
+        #expect(stats.handlersStarted == 803)
+        #expect(stats.handlersRunInline == 803)
     }
 
     @Test("a handler that fails after holding messages: the messages, then its status")

@@ -26,11 +26,18 @@ struct WorkerPoolTests {
 
     static let millisecond: UInt64 = 1_000_000
 
-    func makePool(clock: Clock, threads: Int = 1, maxQueued: Int = 100, budgetMs: UInt64? = 5) -> WorkerPool {
+    func makePool(
+        clock: Clock,
+        threads: Int = 1,
+        ioThreads: Int = 1,
+        maxQueued: Int = 100,
+        budgetMs: UInt64? = 5
+    ) -> WorkerPool {
         WorkerPool(
             name: "test",
             limits: .init(
                 threads: threads,
+                ioThreads: ioThreads,
                 maxQueued: maxQueued,
                 queueBudgetNanoseconds: budgetMs.map { $0 * Self.millisecond }
             ),
@@ -87,6 +94,31 @@ struct WorkerPoolTests {
         while pool.runNext() {}
         #expect(outcomes.ran.count == 126)
         #expect(pool.counterSnapshot.rejectedOverload == 4)
+    }
+
+    @Test("a pool of no threads spreads the queued work over the I/O threads that run it")
+    func noThreads() {
+        func admitted(ioThreads: Int) -> (Int, Int) {
+            let clock = Clock()
+            let pool = makePool(clock: clock, threads: 0, ioThreads: ioThreads, maxQueued: 1000)
+            let outcomes = Outcomes()
+            for id in 0..<120 {
+                #expect(pool.submit(job(id, clock: clock, outcomes: outcomes, cost: Self.millisecond)) == nil)
+                #expect(pool.runNext())
+            }
+            let cost = Self.millisecond
+            let count = (0..<50).filter { pool.submit(job($0, clock: clock, outcomes: outcomes, cost: cost)) == nil }
+                .count
+            while pool.runNext() {}
+            #expect(pool.runNext() == false)
+            return (count, outcomes.ran.count)
+        }
+        // 1 ms calls within a 5 ms budget: about five queued per I/O thread, and every admitted call ran.
+        let one = admitted(ioThreads: 1)
+        let two = admitted(ioThreads: 2)
+        #expect((4...6).contains(one.0))
+        #expect((9...11).contains(two.0))
+        #expect(one.1 == 120 + one.0 && two.1 == 120 + two.0)
     }
 
     @Test("sheddable calls get half the budget and critical ones twice")

@@ -124,7 +124,7 @@ struct ValidationTests {
             ("server:\n  port: 70000\n", "rankd.yaml:2:3: server.port: must be an integer in 0...65535, got 70000"),
             (
                 "server:\n  workers: two\n",
-                "rankd.yaml:2:3: server.workers: must be an integer in 1...4096, got \"two\""
+                "rankd.yaml:2:3: server.workers: must be an integer in 0...4096, got \"two\""
             ),
             ("server:\n  port: \"50051\"\n", "server.port: must be an integer in 0...65535, got \"50051\""),
             (
@@ -147,6 +147,10 @@ struct ValidationTests {
             ("server:\n  port: 1\nserver:\n  port: 2\n", "duplicated key(s) server"),
             ("admin:\n  port: 50051\n", "admin.port: is the gRPC port 50051 too"),
             (
+                "server:\n  workers: 0\nonline:\n  store: redis://127.0.0.1:6379\n",
+                "server.workers: is 0, which runs Rank and Recommend on the I/O threads, but they would wait there"
+            ),
+            (
                 "server:\n  maxReceiveMessageSize: 20000000\n",
                 "need maxReceiveMessageSize (20000000) <= maxConnectionRequestBytes (16777216)"
             ),
@@ -164,7 +168,7 @@ struct ValidationTests {
             """
             server:
               port: 70000
-              workers: 0
+              workers: -1
             logging:
               level: loud
             """
@@ -390,7 +394,7 @@ struct PrecedenceTests {
         let resolved = ConfigResolver.resolve(file: nil, environment: ["RANKD_WORKERS": "many"], flags: [:])
         #expect(
             resolved.problems.map(\.description) == [
-                #"environment RANKD_WORKERS: server.workers: must be an integer in 1...4096, got "many""#
+                #"environment RANKD_WORKERS: server.workers: must be an integer in 0...4096, got "many""#
             ]
         )
     }
