@@ -231,3 +231,29 @@ def test_thread_counts_follow_the_cpus_rankd_may_use_and_the_flags_override_them
     assert re.search(r"^rankd threads: 2 I/O, 3 workers \(1 usable cores of \d+ online\)$", flagged.stdout_text(),
                      re.MULTILINE), flagged.stdout_text()
     flagged.wait_serving()
+
+
+def test_with_no_workers_the_io_thread_answers_rank_and_recommend(bin_dir, servers, protos):
+    server = servers.start_rankd(bin_dir, "--workers", "0", "--io-threads", "1", *PATIENT)
+    assert "rankd threads: 1 I/O, 0 workers" in server.stdout_text(), server.stdout_text()
+    with grpc.insecure_channel(server.address) as channel:
+        stub = protos.ranking_grpc.RankingServiceStub(channel)
+        # Several callers at once: the calls queue for the one I/O thread and all are answered.
+        results = []
+
+        def call():
+            results.append(answer_size(stub, protos))
+
+        threads = [threading.Thread(target=call) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=CALL_TIMEOUT_S * 2)
+        assert len(results) == 16 and all(count > 0 for count in results), results
+
+
+def test_no_workers_with_a_redis_online_store_is_refused_at_start(bin_dir):
+    done = subprocess.run([str(bin_dir / "rankd"), "--port", "0", "--admin-port", "0", "--workers", "0",
+                           "--online-store", "redis://127.0.0.1:1"], capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "server.workers: is 0, which runs Rank and Recommend on the I/O threads" in done.stderr, done.stderr
