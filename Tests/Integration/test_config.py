@@ -233,7 +233,7 @@ def test_thread_counts_follow_the_cpus_rankd_may_use_and_the_flags_override_them
     flagged.wait_serving()
 
 
-def test_with_no_workers_the_io_thread_answers_rank_and_recommend(bin_dir, servers, protos):
+def test_with_no_workers_the_io_thread_answers_concurrent_recommends(bin_dir, servers, protos):
     server = servers.start_rankd(bin_dir, "--workers", "0", "--io-threads", "1", *PATIENT)
     assert "rankd threads: 1 I/O, 0 workers" in server.stdout_text(), server.stdout_text()
     with grpc.insecure_channel(server.address) as channel:
