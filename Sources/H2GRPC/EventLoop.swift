@@ -66,7 +66,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Starts the loop's thread.
     public func start() {
         let thread = Thread { [self] in
+            taskLock.lock()
             threadID = pthread_self()
+            taskLock.unlock()
             if let cpu = pinnedCPU { _ = csystem_pin_thread(Int32(cpu)) }
             run()
             releaseHeldWork()
@@ -98,8 +100,12 @@ public final class EventLoop: @unchecked Sendable {
         }
         let wasEmpty = tasks.isEmpty
         tasks.append(task)
+        // The loop's own thread (a call run inline handing its answer back) looks at its tasks before it next waits
+        // (`run()`), so it needs no wake-up: that saves a write and a read of the eventfd per such call. Read under
+        // the lock the thread's id is written under, since other threads hand tasks over while the loop starts.
+        let fromLoop = threadID.map { pthread_equal($0, pthread_self()) != 0 } ?? false
         taskLock.unlock()
-        if wasEmpty { _ = csystem_eventfd_signal(wakeFD) }
+        if wasEmpty && !fromLoop { _ = csystem_eventfd_signal(wakeFD) }
     }
 
     /// Runs `task` on the loop's thread once `nanoseconds` have passed. Safe from any thread.
@@ -180,7 +186,7 @@ public final class EventLoop: @unchecked Sendable {
         // Whether the last iteration ran a queued job: more may wait, so the next one only looks for input.
         var ranQueuedWork = false
         while !stopping {
-            var timeout: Int32 = dirty.isEmpty && deferred == nil && !ranQueuedWork ? -1 : 0
+            var timeout: Int32 = dirty.isEmpty && deferred == nil && !ranQueuedWork && !hasTasks ? -1 : 0
             if timeout != 0, let next = timers.nextDeadline {
                 let now = DispatchTime.now().uptimeNanoseconds
                 // Round up so the loop never wakes a little early and spins until the deadline.
@@ -226,6 +232,13 @@ public final class EventLoop: @unchecked Sendable {
         tasks.removeAll()
         taskLock.unlock()
         _ = dropped  // released here, outside the lock: their captures may run deinits that hand over more tasks
+    }
+
+    /// Whether tasks wait: ones this thread handed itself since `runTasks()` (``execute(_:)`` does not wake it).
+    private var hasTasks: Bool {
+        taskLock.lock()
+        defer { taskLock.unlock() }
+        return !tasks.isEmpty
     }
 
     private func runTasks() {

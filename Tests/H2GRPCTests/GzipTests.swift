@@ -107,5 +107,11 @@ import Testing
     @Test func parsesAcceptEncodingListsKeepingOnlySupported() {
         #expect(MessageCompression.parseAcceptEncoding("deflate, gzip ,snappy,identity,gzip") == [.gzip, .identity])
         #expect(MessageCompression.parseAcceptEncoding("") == [])
+        // Case is ignored (ASCII only), spaces and tabs around a token are trimmed, empty tokens are skipped.
+        #expect(MessageCompression.parseAcceptEncoding("\tGZip\t,,IDENTITY ,") == [.gzip, .identity])
+        #expect(MessageCompression.parseAcceptEncoding("identity,deflate,gzip") == [.identity, .gzip])
+        // Near misses name nothing: a dotless ı, a space inside, a longer name, a prefix.
+        #expect(MessageCompression.parseAcceptEncoding("gz\u{131}p,g zip,gzips,gzi,x-gzip") == [])
+        #expect(MessageCompression.parseAcceptEncoding(" , ,") == [])
     }
 }

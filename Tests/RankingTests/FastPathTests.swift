@@ -58,10 +58,11 @@ struct HostPopularSource: CandidateSource {
     }
 
     /// A request at the spot, as the engine builds it.
-    func request(_ spot: Spot) -> CandidateRequest {
+    /// The request at `spot`, on `catalog` (one with the fixture's venues and users).
+    func request(_ spot: Spot, catalog: Catalog = Fixture.catalog) -> CandidateRequest {
         let frame = frame(spot)
         return CandidateRequest(
-            catalog: Fixture.catalog,
+            catalog: catalog,
             userIndex: spot.user,
             latitude: spot.latitude,
             longitude: spot.longitude,

@@ -73,3 +73,64 @@ import Testing
         }
     }
 }
+
+/// The daily hours and whether a venue takes orders, packed per grid position for the ring scan
+/// (``Catalog/gridHours``).
+@Suite struct DailyHoursTests {
+    @Test func thePackedWordAnswersAsTheColumnsDo() throws {
+        let c = Fixture.catalog
+        #expect(c.venueHoursStart.isEmpty)
+        #expect(c.gridHours.count == c.spatial.grids.count)
+        var open = 0
+        var closed = 0
+        for (city, grid) in c.spatial.grids.enumerated() {
+            #expect(c.gridHours[city].count == grid.cellVenues.count)
+            for (position, v32) in grid.cellVenues.enumerated() {
+                let v = Int(v32)
+                for weekday in 0..<7 {
+                    for minute in stride(from: weekday, to: 1440, by: 13) {
+                        let expected = c.venueAvailable[v] && c.isOpen(v, weekday: weekday, minuteOfDay: minute)
+                        let word = c.gridHours[city][position]
+                        #expect(DailyHours.isOrderableNow(word, weekday: weekday, minuteOfDay: minute) == expected)
+                        if expected { open += 1 } else { closed += 1 }
+                    }
+                }
+            }
+        }
+        // Both answers, past-midnight tails and venues not taking orders among them.
+        #expect(open > 0 && closed > 0)
+        #expect(c.venueCloseMinute.contains { $0 > 1440 })
+        #expect(c.venueAvailable.contains(false))
+    }
+
+    @Test func aMinuteTheWordCannotHoldOrWeeklyHoursLeaveTheColumnsToTheScan() throws {
+        #expect(DailyHours.pack(open: 600, close: 4095, closedDays: 0xFF, available: true) != nil)
+        #expect(DailyHours.pack(open: 4096, close: 4100, closedDays: 0, available: true) == nil)
+        #expect(DailyHours.pack(open: 0, close: 4096, closedDays: 0, available: true) == nil)
+        // Bit 7 of the closed days names no weekday and is dropped.
+        let word = try #require(DailyHours.pack(open: 0, close: 1440, closedDays: 0x80, available: true))
+        #expect((0..<7).allSatisfy { DailyHours.isOrderableNow(word, weekday: $0, minuteOfDay: 600) })
+        #expect(OpeningHoursTests.catalog.gridHours.isEmpty)
+        var columns = Fixture.catalog.columns
+        columns.venueCloseMinute[3] = 5000
+        let unpackable = Catalog(columns)
+        #expect(unpackable.gridHours.isEmpty)
+        // Without the words the scan reads the columns, and finds what the words find where both apply.
+        let fast = FastPathTests()
+        var found = 0
+        for spot in fast.spots {
+            var viaColumns: [Int32] = []
+            try NearbySource().generate(
+                fast.request(spot, catalog: unpackable),
+                quota: 10_000,
+                deadline: fast.far,
+                into: &viaColumns
+            )
+            var viaWords: [Int32] = []
+            try NearbySource().generate(fast.request(spot), quota: 10_000, deadline: fast.far, into: &viaWords)
+            #expect(viaColumns.filter { $0 != 3 } == viaWords.filter { $0 != 3 })
+            found += viaWords.count
+        }
+        #expect(found > 0)
+    }
+}

@@ -28,13 +28,35 @@ public enum MessageCompression: String, Sendable, CaseIterable {
 
     /// Parses a `grpc-accept-encoding` list, keeping the supported encodings in the peer's order and dropping the
     /// rest.
+    /// Read as bytes, every call (a header of every request): no string per token.
     public static func parseAcceptEncoding(_ headerValue: String) -> [MessageCompression] {
         var result: [MessageCompression] = []
-        for token in headerValue.split(separator: ",") {
-            if let encoding = MessageCompression(headerValue: String(token)), !result.contains(encoding) {
-                result.append(encoding)
+        var headerValue = headerValue
+        headerValue.withUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
+                if let encoding = named(bytes[start..<end]), !result.contains(encoding) { result.append(encoding) }
+                start = end + 1
             }
         }
         return result
+    }
+
+    /// The encoding a token names, ASCII case ignored and surrounding spaces and tabs trimmed.
+    private static func named(_ token: Slice<UnsafeBufferPointer<UInt8>>) -> MessageCompression? {
+        var token = token
+        while let first = token.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+            token = token.dropFirst()
+        }
+        while let last = token.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
+            token = token.dropLast()
+        }
+        for encoding in allCases where encoding.rawValue.utf8.count == token.count {
+            // OR-ing 0x20 lowercases ASCII letters; the names hold letters only, so no other byte can match one.
+            if zip(encoding.rawValue.utf8, token).allSatisfy({ $0 == $1 | 0x20 }) { return encoding }
+        }
+        return nil
     }
 }

@@ -134,17 +134,39 @@ final class VenuesInReach {
         venues.reserveCapacity(min(limit, 1024))
         positions.reserveCapacity(min(limit, 1024))
         let limit = limit
-        request.catalog.spatial.forEachVenueInReach(
-            city: city,
-            latitude: request.latitude,
-            longitude: request.longitude,
-            lonScale: request.lonScale,
-            maxKm: NearbySource.maxDeliveryKm
-        ) { v, position in
-            guard request.isEligibleInReach(v) else { return true }
-            venues.append(Int32(v))
-            positions.append(Int32(position))
-            return venues.count < limit
+        let catalog = request.catalog
+        if city < catalog.gridHours.count {
+            // Taking orders and open now, tested on the words in grid order (the scan's order), not the columns.
+            let (weekday, minuteOfDay) = (request.weekday, request.minuteOfDay)
+            catalog.gridHours[city].withUnsafeBufferPointer { hours in
+                catalog.spatial.forEachVenueInReach(
+                    city: city,
+                    latitude: request.latitude,
+                    longitude: request.longitude,
+                    lonScale: request.lonScale,
+                    maxKm: NearbySource.maxDeliveryKm
+                ) { v, position in
+                    guard DailyHours.isOrderableNow(hours[position], weekday: weekday, minuteOfDay: minuteOfDay),
+                        request.isInScope(v)
+                    else { return true }
+                    venues.append(Int32(v))
+                    positions.append(Int32(position))
+                    return venues.count < limit
+                }
+            }
+        } else {
+            catalog.spatial.forEachVenueInReach(
+                city: city,
+                latitude: request.latitude,
+                longitude: request.longitude,
+                lonScale: request.lonScale,
+                maxKm: NearbySource.maxDeliveryKm
+            ) { v, position in
+                guard request.isEligibleInReach(v) else { return true }
+                venues.append(Int32(v))
+                positions.append(Int32(position))
+                return venues.count < limit
+            }
         }
         self.venues = venues
         self.positions = positions

@@ -244,6 +244,11 @@ public final class Catalog: Sendable {
     let cityVenuesByPopularity: [[Int32]]
     /// Per market: venues created in the last `Catalog.newVenueDays` days, newest first.
     let cityNewVenues: [[Int32]]
+    /// Per market, per position of its grid (``SpatialIndex/Grid/cellVenues``): whether the venue takes orders and
+    /// its daily opening hours, packed by ``DailyHours``, so that a ring scan tests them in cell order instead of
+    /// reading four venue columns at random. Empty when weekly hours govern (``venueHoursStart``) or a venue's minutes
+    /// do not fit the packing: the scan then reads the columns.
+    let gridHours: [[UInt32]]
 
     /// Freezes filled columns into a catalog; call `CatalogColumns.deriveIndexes(popularity:)` first.
     public init(_ c: CatalogColumns) {
@@ -310,6 +315,7 @@ public final class Catalog: Sendable {
         spatial = c.spatial
         cityVenuesByPopularity = c.cityVenuesByPopularity
         cityNewVenues = c.cityNewVenues
+        gridHours = DailyHours.perGridPosition(c, weeklyHours: !venueHoursStart.isEmpty)
     }
 
     /// The catalog's columns again (the arrays are shared, not copied), e.g. to build a changed catalog from them.
@@ -401,7 +407,7 @@ public final class Catalog: Sendable {
             + b(venuePopularity) + b(venueImpressions) + b(venueClicks) + b(venueEmbedding) + b(venueItemStart)
             + b(covisitStart) + b(covisitVenue) + b(covisitWeight) + spatial.memoryBytes
             + cityVenuesByPopularity.reduce(0) { $0 + b($1) } + cityNewVenues.reduce(0) { $0 + b($1) }
-            + venueNumbers.values.reduce(0) { $0 + b($1) }
+            + gridHours.reduce(0) { $0 + b($1) } + venueNumbers.values.reduce(0) { $0 + b($1) }
     }
 
     var userBytes: Int {
@@ -440,13 +446,13 @@ public final class Catalog: Sendable {
 
     /// The numbered id of venue `index`, `v<index + 1>` (`Catalog.venueID(_:)` on an instance gives the catalog's
     /// own).
-    public static func venueID(_ index: Int) -> String { "v\(index + 1)" }
+    public static func venueID(_ index: Int) -> String { EntityIDs.numbered(prefix: UInt8(ascii: "v"), index + 1) }
     /// The readable id of item `index`.
-    public static func itemID(_ index: Int) -> String { "i\(index + 1)" }
+    public static func itemID(_ index: Int) -> String { EntityIDs.numbered(prefix: UInt8(ascii: "i"), index + 1) }
     /// The readable id of user `index`.
-    public static func userID(_ index: Int) -> String { "u\(index + 1)" }
+    public static func userID(_ index: Int) -> String { EntityIDs.numbered(prefix: UInt8(ascii: "u"), index + 1) }
     /// The readable id of brand `index`.
-    public static func brandID(_ index: Int) -> String { "b\(index + 1)" }
+    public static func brandID(_ index: Int) -> String { EntityIDs.numbered(prefix: UInt8(ascii: "b"), index + 1) }
 
     static func parse(_ id: String, prefix: UInt8, count: Int) -> Int? {
         EntityIDs.parse(id, prefix: prefix, count: count)

@@ -43,8 +43,29 @@ public struct EntityIDs: Sendable, Equatable {
     /// The id at `position` (which must be below `count`).
     public func id(_ position: Int) -> String {
         switch storage {
-        case .positional(let prefix): return String(UnicodeScalar(prefix)) + String(position + 1)
+        case .positional(let prefix): return Self.numbered(prefix: prefix, position + 1)
         case .explicit(let ids, _): return ids[position]
+        }
+    }
+
+    /// `<prefix><n>`, for n >= 1 its digits written right to left into the string's own storage (one string, at most
+    /// 20 bytes: inline up to 15, as any catalog's numbered ids are).
+    static func numbered(prefix: UInt8, _ n: Int) -> String {
+        guard n > 0 else { return String(UnicodeScalar(prefix)) + String(n) }
+        var digits = 1
+        var rest = n / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return String(unsafeUninitializedCapacity: digits + 1) { bytes in
+            bytes[0] = prefix
+            var value = n
+            for k in stride(from: digits, through: 1, by: -1) {
+                bytes[k] = UInt8(truncatingIfNeeded: 48 + value % 10)
+                value /= 10
+            }
+            return digits + 1
         }
     }
 
