@@ -51,6 +51,69 @@ import Testing
         #expect(value("user_order_count") == Double(c.userOrderStart[user + 1] - c.userOrderStart[user]))
     }
 
+    /// The history and co-visit features read the frame's sorted lists from where the last candidate's search
+    /// ended (``AscendingLowerBound``): in venue order, in any other order and with repeats, each row is the row its
+    /// venue gets alone, and holds the lists' values.
+    @Test func theHistoryAndCovisitFeaturesDoNotDependOnTheCandidatesOrder() throws {
+        let c = Fixture.catalog
+        let width = FeatureJoiner.venueFeatures.count
+        func column(_ name: String) -> Int { FeatureJoiner.venueFeatures.firstIndex(of: name)! }
+        var rng = SystemRandomNumberGenerator()
+        var checked = 0
+        for minOrders in [1, 3, 8] {
+            let user = Fixture.berlinUser(minOrders: minOrders)
+            let request = Fixture.request(user: user)
+            var frame = RequestFrame(
+                catalog: c,
+                userIndex: user,
+                latitude: request.latitude,
+                longitude: request.longitude,
+                timeUnixMs: Fixture.time(hour: 19),
+                venueIndex: nil
+            )
+            frame.city = request.city
+            #expect(!frame.venueHistory.isEmpty && !frame.covisit.isEmpty)
+            let listed = frame.venueHistory.map(\.venue) + frame.covisit.map(\.venue)
+            let others = (0..<40).map { _ in Int32.random(in: 0..<Int32(c.venueCount), using: &rng) }
+            let ascending = Array(Set(listed + others)).sorted()
+            func rows(_ candidates: [Int32]) -> [[Double]] {
+                var out = [Double](repeating: 0, count: candidates.count * width)
+                out.withUnsafeMutableBufferPointer {
+                    FeatureJoiner.join(kind: .venues, catalog: c, frame: frame, candidates: candidates, into: $0)
+                }
+                return (0..<candidates.count).map { Array(out[($0 * width)..<(($0 + 1) * width)]) }
+            }
+            let alone = Dictionary(uniqueKeysWithValues: ascending.map { ($0, rows([$0])[0]) })
+            for order in [ascending, ascending.reversed(), ascending.shuffled(using: &rng), ascending + ascending] {
+                for (v, row) in zip(order, rows(order)) {
+                    let expected = try #require(alone[v])
+                    #expect(row.indices.allSatisfy { row[$0] == expected[$0] || (row[$0].isNaN && expected[$0].isNaN) })
+                    let h = frame.venueHistoryIndex(v)
+                    #expect(row[column("user_venue_orders")] == h.map { Double(frame.venueHistory[$0].count) } ?? 0)
+                    let weight = frame.covisit.first { $0.venue == v }?.weight ?? 0
+                    #expect(row[column("covisit_score")] == Double(weight))
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 0)
+    }
+
+    @Test func anAscendingLowerBoundAnswersAsABinarySearch() {
+        var rng = SystemRandomNumberGenerator()
+        for size in [0, 1, 2, 7, 50] {
+            let keys = (0..<size).map { _ in Int32.random(in: -5..<40, using: &rng) }.sorted()
+            func lowerBound(_ key: Int32) -> Int { keys.firstIndex { $0 >= key } ?? keys.count }
+            let asked = (0..<60).map { _ in Int32.random(in: -10..<50, using: &rng) }
+            for sequence in [asked.sorted(), asked.sorted(by: >), asked, [Int32.min, Int32.max, Int32.min]] {
+                var search = AscendingLowerBound()
+                for key in sequence {
+                    #expect(search(key, count: keys.count) { keys[$0] } == lowerBound(key))
+                }
+            }
+        }
+    }
+
     @Test func anUnknownUserHasMissingUserFeaturesNotAnError() throws {
         let result = try explained("u999999999", candidates: Fixture.allVenues, lat: 52.52, lon: 13.405)
         let first = try #require(result.items.first)

@@ -262,16 +262,31 @@ struct RequestFrame {
 
     @inline(__always)
     func cartPartnerCount(_ item: Int32) -> Float { RequestFrame.count(of: item, in: cartPartners) }
+}
 
+/// Lower bounds in a list sorted by key (``RequestFrame``'s venue history and co-visited venues), for keys asked for
+/// mostly in ascending order, as a generator's candidates come (in venue order): a search walks on from where the last
+/// one ended, so a pass over ascending keys reads the list once, in order, with branches that predict well; a key
+/// below the last one searches the whole list again. Answers what a binary search answers, whatever the order.
+struct AscendingLowerBound {
+    private var position = 0
+    private var lastKey = Int32.min
+
+    /// The first index of `count` whose key (`keyAt`) is not below `key`.
     @inline(__always)
-    func covisitWeight(_ v: Int32) -> Float {
-        var lo = 0
-        var hi = covisit.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if covisit[mid].venue < v { lo = mid + 1 } else { hi = mid }
+    mutating func callAsFunction(_ key: Int32, count: Int, keyAt: (Int) -> Int32) -> Int {
+        if key < lastKey {
+            var (lo, hi) = (0, count)
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if keyAt(mid) < key { lo = mid + 1 } else { hi = mid }
+            }
+            position = lo
+        } else {
+            while position < count && keyAt(position) < key { position += 1 }
         }
-        return lo < covisit.count && covisit[lo].venue == v ? covisit[lo].weight : 0
+        lastKey = key
+        return position
     }
 }
 
@@ -338,6 +353,9 @@ public enum FeatureJoiner {
         let known = user != nil
         let hasOrders = frame.orderCount > 0
         let userDaysSince = frame.lastOrderDay.map { Double(frame.day - $0) } ?? nan
+        var historyAt = AscendingLowerBound()
+        var covisitAt = AscendingLowerBound()
+        let (history, covisit) = (frame.venueHistory, frame.covisit)
         catalog.venueEmbedding.withUnsafeBufferPointer { venueEmbedding in
             catalog.userEmbedding.withUnsafeBufferPointer { userEmbedding in
                 for (row, v32) in candidates.enumerated() {
@@ -394,9 +412,10 @@ public enum FeatureJoiner {
                         out[o + 10] = Double(frame.orderCount)
                         out[o + 11] = frame.averagePriceLevel
                         out[o + 12] = userDaysSince
-                        if let h = frame.venueHistoryIndex(v32) {
-                            out[o + 13] = Double(frame.venueHistory[h].count)
-                            out[o + 14] = Double(frame.day - Int(frame.venueHistory[h].lastDay))
+                        let h = historyAt(v32, count: history.count) { history[$0].venue }
+                        if h < history.count && history[h].venue == v32 {
+                            out[o + 13] = Double(history[h].count)
+                            out[o + 14] = Double(frame.day - Int(history[h].lastDay))
                         } else {
                             out[o + 13] = 0
                             out[o + 14] = nan
@@ -413,7 +432,8 @@ public enum FeatureJoiner {
                             )
                             : 0
                         out[o + 18] = Double(dot)
-                        out[o + 19] = Double(frame.covisitWeight(v32))
+                        let c = covisitAt(v32, count: covisit.count) { covisit[$0].venue }
+                        out[o + 19] = c < covisit.count && covisit[c].venue == v32 ? Double(covisit[c].weight) : 0
                     } else {
                         for j in 10...19 { out[o + j] = nan }
                     }
