@@ -22,15 +22,11 @@ import Testing
         )
     }
 
-    @Test func userVenueFeaturesReflectTheUsersHistory() throws {
-        let c = Fixture.catalog
-        let user = Fixture.berlinUser(minOrders: 3)
+    /// The request frame of fixture user `user` at their location, at 19:00.
+    static func frame(user: Int) -> RequestFrame {
         let request = Fixture.request(user: user)
-        let past = Int(c.orderVenue[Int(c.userOrderStart[user])])
-        let count = c.orderVenue[Int(c.userOrderStart[user])..<Int(c.userOrderStart[user + 1])]
-            .filter { $0 == Int32(past) }.count
         var frame = RequestFrame(
-            catalog: c,
+            catalog: Fixture.catalog,
             userIndex: user,
             latitude: request.latitude,
             longitude: request.longitude,
@@ -38,6 +34,17 @@ import Testing
             venueIndex: nil
         )
         frame.city = request.city
+        return frame
+    }
+
+    @Test func userVenueFeaturesReflectTheUsersHistory() throws {
+        let c = Fixture.catalog
+        let user = Fixture.berlinUser(minOrders: 3)
+        let request = Fixture.request(user: user)
+        let past = Int(c.orderVenue[Int(c.userOrderStart[user])])
+        let count = c.orderVenue[Int(c.userOrderStart[user])..<Int(c.userOrderStart[user + 1])]
+            .filter { $0 == Int32(past) }.count
+        let frame = Self.frame(user: user)
         let width = FeatureJoiner.venueFeatures.count
         var row = [Double](repeating: 0, count: width)
         row.withUnsafeMutableBufferPointer {
@@ -62,16 +69,7 @@ import Testing
         var checked = 0
         for minOrders in [1, 3, 8] {
             let user = Fixture.berlinUser(minOrders: minOrders)
-            let request = Fixture.request(user: user)
-            var frame = RequestFrame(
-                catalog: c,
-                userIndex: user,
-                latitude: request.latitude,
-                longitude: request.longitude,
-                timeUnixMs: Fixture.time(hour: 19),
-                venueIndex: nil
-            )
-            frame.city = request.city
+            let frame = Self.frame(user: user)
             #expect(!frame.venueHistory.isEmpty && !frame.covisit.isEmpty)
             let listed = frame.venueHistory.map(\.venue) + frame.covisit.map(\.venue)
             let others = (0..<40).map { _ in Int32.random(in: 0..<Int32(c.venueCount), using: &rng) }

@@ -135,26 +135,12 @@ final class VenuesInReach {
         positions.reserveCapacity(min(limit, 1024))
         let limit = limit
         let catalog = request.catalog
-        if city < catalog.gridHours.count {
-            // Taking orders and open now, tested on the words in grid order (the scan's order), not the columns.
-            let (weekday, minuteOfDay) = (request.weekday, request.minuteOfDay)
-            catalog.gridHours[city].withUnsafeBufferPointer { hours in
-                catalog.spatial.forEachVenueInReach(
-                    city: city,
-                    latitude: request.latitude,
-                    longitude: request.longitude,
-                    lonScale: request.lonScale,
-                    maxKm: NearbySource.maxDeliveryKm
-                ) { v, position in
-                    guard DailyHours.isOrderableNow(hours[position], weekday: weekday, minuteOfDay: minuteOfDay),
-                        request.isInScope(v)
-                    else { return true }
-                    venues.append(Int32(v))
-                    positions.append(Int32(position))
-                    return venues.count < limit
-                }
-            }
-        } else {
+        // The lists pass in and out: captured by the function, every append would check exclusive access.
+        func collect(
+            _ venues: inout [Int32],
+            _ positions: inout [Int32],
+            where eligible: (_ venue: Int, _ position: Int) -> Bool
+        ) {
             catalog.spatial.forEachVenueInReach(
                 city: city,
                 latitude: request.latitude,
@@ -162,11 +148,23 @@ final class VenuesInReach {
                 lonScale: request.lonScale,
                 maxKm: NearbySource.maxDeliveryKm
             ) { v, position in
-                guard request.isEligibleInReach(v) else { return true }
+                guard eligible(v, position) else { return true }
                 venues.append(Int32(v))
                 positions.append(Int32(position))
                 return venues.count < limit
             }
+        }
+        if city < catalog.gridHours.count {
+            // Taking orders and open now, tested on the words in grid order (the scan's order), not the columns.
+            let (weekday, minuteOfDay) = (request.weekday, request.minuteOfDay)
+            catalog.gridHours[city].withUnsafeBufferPointer { hours in
+                collect(&venues, &positions) { v, position in
+                    DailyHours.isOrderableNow(hours[position], weekday: weekday, minuteOfDay: minuteOfDay)
+                        && request.isInScope(v)
+                }
+            }
+        } else {
+            collect(&venues, &positions) { v, _ in request.isEligibleInReach(v) }
         }
         self.venues = venues
         self.positions = positions
