@@ -27,8 +27,7 @@ public enum MessageCompression: String, Sendable, CaseIterable {
     }
 
     /// Parses a `grpc-accept-encoding` list, keeping the supported encodings in the peer's order and dropping the
-    /// rest.
-    /// Read as bytes, every call (a header of every request): no string per token.
+    /// rest. Every request carries one, so it is read as bytes, without a string per token.
     public static func parseAcceptEncoding(_ headerValue: String) -> [MessageCompression] {
         var result: [MessageCompression] = []
         var headerValue = headerValue
