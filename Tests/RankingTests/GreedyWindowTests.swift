@@ -205,4 +205,39 @@ import Testing
             #expect(fill.order == reference, "round \(round)")
         }
     }
+
+    @Test func theFillEqualsAFullScanWithTheDiscoveryRulesAndManyGroups() {
+        // Discovery's shape: a brand cap of 2 over 20 positions, a diversity penalty over 30, a pool of 120 from a
+        // few hundred candidates, fifteen cuisines and many brands (most venues without one). Ordered pools take
+        // the groups' heads; these must choose exactly what the full scan chooses, ties and the cap included.
+        var rng = SplitMix64(seed: 41)
+        for round in 0..<60 {
+            let count = 40 + rng.below(400)
+            var scores = (0..<count).map { _ in Double(rng.below(40)) / 8 - 2 }
+            var fully = (0..<count).map { k in k < 80 || rng.below(10) == 0 }
+            let order = scores.indices.sorted { fully[$0] != fully[$1] ? fully[$0] : scores[$0] > scores[$1] }
+            (scores, fully) = (order.map { scores[$0] }, order.map { fully[$0] })
+            let cap = (0..<count).map { _ in rng.below(3) == 0 ? Int32(rng.below(30)) : -1 }
+            let diversity = (0..<count).map { _ in rng.below(20) == 0 ? -1 : Int32(rng.below(15)) }
+            let rules = GreedyWindow(
+                cap: GreedyWindow.Cap(cap: 1 + rng.below(2), window: 20),
+                diversity: GreedyWindow.Diversity(penalty: [0.15, 0.3, 1][rng.below(3)], window: 30)
+            )
+            let fill = Self.fill(
+                rules,
+                scores: scores,
+                fully: round % 4 == 3 ? [] : fully,
+                cap: cap,
+                diversity: diversity
+            )
+            let reference = Self.referenceFill(
+                rules,
+                scores: scores,
+                fully: round % 4 == 3 ? [] : fully,
+                cap: cap,
+                diversity: diversity
+            )
+            #expect(fill.order == reference, "round \(round)")
+        }
+    }
 }

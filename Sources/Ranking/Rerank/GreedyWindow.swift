@@ -68,9 +68,8 @@ struct GreedyWindow {
         let poolDiversity = diversityRule == nil ? [] : pool.map(diversityGroup).map { diversitySlots.slot($0) }
         var capCount = [Int](repeating: 0, count: capSlots.count)
         var diversityCount = [Int](repeating: 0, count: diversitySlots.count)
-        // When the pool is in order (fully scored first, then by score, highest first, no NaN), as the re-rank's
-        // sort leaves it, a scan can stop at the first entry whose own score cannot beat the best found: a penalty
-        // only lowers a score, and every entry after it has a lower tier or a score no higher.
+        // Whether the pool is in order (fully scored first, then by score, highest first, no NaN), as the re-rank's
+        // sort leaves it; any other pool is scanned whole at each position.
         var inOrder = true
         for k in pool.indices.dropFirst() {
             let (previous, current) = (poolScore[k - 1], poolScore[k])
@@ -89,28 +88,67 @@ struct GreedyWindow {
         // Taken entries are marked, not removed: the pool keeps its order, and nothing moves.
         var taken = [Bool](repeating: false, count: pool.count)
         var first = 0
+        // In order, a diversity group's best entry is its first one neither taken nor capped: one penalty applies to
+        // the whole group. So each position then compares the groups' heads instead of scanning the pool's entries.
+        // The diversity slots number the groups; candidates without one (or all, without the rule) are the last
+        // group, which takes no penalty. `next` links each group's entries in pool order.
+        let groupCount = diversitySlots.count + 1
+        let loose = groupCount - 1
+        var head = [Int](repeating: -1, count: inOrder ? groupCount : 0)
+        var next = [Int](repeating: -1, count: inOrder ? pool.count : 0)
+        if inOrder {
+            var tail = [Int](repeating: -1, count: groupCount)
+            for k in pool.indices {
+                let group = diversityRule == nil || poolDiversity[k] < 0 ? loose : poolDiversity[k]
+                if tail[group] < 0 { head[group] = k } else { next[tail[group]] = k }
+                tail[group] = k
+            }
+        }
         while order.count < window && first < pool.count {
             var bestK = -1
             var bestScore = -Double.infinity
             var bestTier = false
             let capping = capRule.map { order.count < $0.window } ?? false
             let penalty = diversityRule.map { order.count < $0.window ? $0.penalty : 0 } ?? 0
-            for k in first..<pool.count where !taken[k] {
-                if inOrder && bestK >= 0 && (bestTier && !poolTier[k] || poolScore[k] <= bestScore) { break }
-                if capping {
-                    let slot = poolCap[k]
-                    if slot >= 0 && capCount[slot] >= capRule!.cap { continue }
+            if inOrder {
+                for group in 0..<groupCount {
+                    while head[group] >= 0 && taken[head[group]] { head[group] = next[head[group]] }
+                    var k = head[group]
+                    while k >= 0
+                        && (taken[k] || (capping && poolCap[k] >= 0 && capCount[poolCap[k]] >= capRule!.cap))
+                    {
+                        k = next[k]
+                    }
+                    guard k >= 0 else { continue }
+                    var s = poolScore[k]
+                    if penalty > 0 && group != loose { s -= penalty * Double(diversityCount[group]) }
+                    let tier = poolTier[k]
+                    // What the scan below would choose: the best (tier, score), the first in the pool among equals.
+                    if bestK < 0 || (tier && !bestTier)
+                        || (tier == bestTier && (s > bestScore || (s == bestScore && k < bestK)))
+                    {
+                        bestK = k
+                        bestScore = s
+                        bestTier = tier
+                    }
                 }
-                var s = poolScore[k]
-                if penalty > 0 {
-                    let slot = poolDiversity[k]
-                    if slot >= 0 { s -= penalty * Double(diversityCount[slot]) }
-                }
-                let tier = poolTier[k]
-                if bestK < 0 || (tier && !bestTier) || (tier == bestTier && s > bestScore) {
-                    bestK = k
-                    bestScore = s
-                    bestTier = tier
+            } else {
+                for k in first..<pool.count where !taken[k] {
+                    if capping {
+                        let slot = poolCap[k]
+                        if slot >= 0 && capCount[slot] >= capRule!.cap { continue }
+                    }
+                    var s = poolScore[k]
+                    if penalty > 0 {
+                        let slot = poolDiversity[k]
+                        if slot >= 0 { s -= penalty * Double(diversityCount[slot]) }
+                    }
+                    let tier = poolTier[k]
+                    if bestK < 0 || (tier && !bestTier) || (tier == bestTier && s > bestScore) {
+                        bestK = k
+                        bestScore = s
+                        bestTier = tier
+                    }
                 }
             }
             guard bestK >= 0 else { break }  // everything left is over its cap
