@@ -165,6 +165,41 @@ struct HostPopularSource: CandidateSource {
         #expect(found > 0)
     }
 
+    /// The popular and new sources walk their market's lists with the eligibility columns copied in list order
+    /// (``ListedEligibility``); without the copies (weekly hours) they read the venue columns. Either way they answer
+    /// what walking the list through ``CandidateRequest/isEligible(_:)`` answers, in a category's scope too.
+    @Test(arguments: [false, true])
+    func thePopularAndNewSourcesAnswerAsTheirListsThroughTheColumns(weeklyHours: Bool) throws {
+        let catalog = weeklyHours ? OpeningHoursTests.catalog : Fixture.catalog
+        #expect(catalog.cityPopularEligibility.isEmpty == weeklyHours)
+        #expect(catalog.cityNewEligibility.isEmpty == weeklyHours)
+        var found = (popular: 0, new: 0)
+        for spot in spots {
+            for categoryTags: UInt64 in [0, 0b1010] {
+                var request = request(spot, catalog: catalog)
+                request.categoryTags = categoryTags
+                let city = try #require(request.city)
+                for quota in [0, 1, 12, 80, 5000] {
+                    var popular: [Int32] = []
+                    try PopularSource().generate(request, quota: quota, deadline: far, into: &popular)
+                    let byPopularity = catalog.cityVenuesByPopularity[city].prefix(40 * max(quota, 1))
+                    let expected = byPopularity.filter { request.isEligible(Int($0)) }.prefix(quota)
+                    #expect(popular == Array(expected))
+                    var new: [Int32] = []
+                    try NewVenuesSource().generate(request, quota: quota, deadline: far, into: &new)
+                    let expectedNew = catalog.cityNewVenues[city].filter {
+                        Int(catalog.venueCreatedDay[Int($0)]) > request.day - Catalog.newVenueDays
+                            && request.isEligible(Int($0))
+                    }.prefix(quota)
+                    #expect(new == Array(expectedNew))
+                    found.popular += popular.count
+                    found.new += new.count
+                }
+            }
+        }
+        #expect(found.popular > 0 && found.new > 0)
+    }
+
     @Test func theEmbeddingSourceTakesTheBestDotProductsOfTheEligibleVenues() throws {
         let catalog = Fixture.catalog
         let d = catalog.embeddingDimension

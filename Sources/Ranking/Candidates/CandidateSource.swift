@@ -65,6 +65,21 @@ public struct CandidateRequest: @unchecked Sendable {
         isInScope(v) && catalog.venueAvailable[v] && catalog.isOpen(v, weekday: weekday, minuteOfDay: minuteOfDay)
     }
 
+    /// ``isEligible(_:)`` for the venue at position `k` of `venues`, a list sources walk from its start. With the
+    /// list's copies of the eligibility columns (``ListedEligibility``) it reads those, in list order; without, it
+    /// reads the venue columns and asks for those of a venue further down the list.
+    @inline(__always)
+    func isEligible(listed venues: [Int32], at k: Int, copies: ListedEligibility?) -> Bool {
+        let v = Int(venues[k])
+        guard let list = copies else {
+            catalog.prefetchEligibility(of: venues, ahead: k)
+            return isEligible(v)
+        }
+        return DailyHours.isOrderableNow(list.hours[k], weekday: weekday, minuteOfDay: minuteOfDay) && isInScope(v)
+            && Geo.distanceKm(latitude, longitude, list.latitude[k], list.longitude[k], lonScale: lonScale)
+                <= Double(list.radiusKm[k])
+    }
+
     /// Whether venue `v` delivers to the request location, is open now and is taking orders.
     @inline(__always)
     public func isOrderable(_ v: Int) -> Bool {
@@ -222,10 +237,10 @@ struct CovisitSource: BuiltinCandidateSource {
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         var added = 0
         let venues = request.covisited
-        for (k, v) in venues.enumerated() where added < quota {
-            request.catalog.prefetchEligibility(of: venues, ahead: k)
-            guard request.isEligible(Int(v)) else { continue }
-            out.append(v)
+        for k in venues.indices {
+            guard added < quota else { break }
+            guard request.isEligible(listed: venues, at: k, copies: nil) else { continue }
+            out.append(venues[k])
             added += 1
         }
     }
@@ -277,15 +292,15 @@ struct PopularSource: BuiltinCandidateSource {
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let city = request.city else { return }
+        let catalog = request.catalog
+        let venues = catalog.cityVenuesByPopularity[city]
+        let copies = city < catalog.cityPopularEligibility.count ? catalog.cityPopularEligibility[city] : nil
+        // The most popular venues only: at most 40 per wanted one are looked at.
         var added = 0
-        var inspected = 0
-        let venues = request.catalog.cityVenuesByPopularity[city]
-        for (k, v) in venues.enumerated() {
-            if added >= quota || inspected >= 40 * max(quota, 1) { break }
-            inspected += 1
-            request.catalog.prefetchEligibility(of: venues, ahead: k)
-            if request.isEligible(Int(v)) {
-                out.append(v)
+        for k in 0..<min(venues.count, 40 * max(quota, 1)) {
+            guard added < quota else { break }
+            if request.isEligible(listed: venues, at: k, copies: copies) {
+                out.append(venues[k])
                 added += 1
             }
         }
@@ -299,15 +314,15 @@ struct NewVenuesSource: BuiltinCandidateSource {
 
     func generate(_ request: CandidateRequest, quota: Int, deadline: DispatchTime, into out: inout [Int32]) throws {
         guard let city = request.city else { return }
+        let catalog = request.catalog
+        let venues = catalog.cityNewVenues[city]
+        let copies = city < catalog.cityNewEligibility.count ? catalog.cityNewEligibility[city] : nil
         var added = 0
-        let venues = request.catalog.cityNewVenues[city]
-        for (k, v) in venues.enumerated() where added < quota {
-            request.catalog.prefetchEligibility(of: venues, ahead: k)
-            guard Int(request.catalog.venueCreatedDay[Int(v)]) > request.day - Catalog.newVenueDays else {
-                continue
-            }
-            if request.isEligible(Int(v)) {
-                out.append(v)
+        for k in venues.indices {
+            guard added < quota else { break }
+            guard Int(catalog.venueCreatedDay[Int(venues[k])]) > request.day - Catalog.newVenueDays else { continue }
+            if request.isEligible(listed: venues, at: k, copies: copies) {
+                out.append(venues[k])
                 added += 1
             }
         }

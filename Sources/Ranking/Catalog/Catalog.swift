@@ -249,6 +249,10 @@ public final class Catalog: Sendable {
     /// reading four venue columns at random. Empty when weekly hours govern (``venueHoursStart``) or a venue's minutes
     /// do not fit the packing: the scan then reads the columns.
     let gridHours: [[UInt32]]
+    /// Per market, the eligibility columns of ``cityVenuesByPopularity`` and of ``cityNewVenues`` in list order;
+    /// empty when ``gridHours`` is (weekly hours, or minutes the word cannot hold): the sources then read the columns.
+    let cityPopularEligibility: [ListedEligibility]
+    let cityNewEligibility: [ListedEligibility]
 
     /// Freezes filled columns into a catalog; call `CatalogColumns.deriveIndexes(popularity:)` first.
     public init(_ c: CatalogColumns) {
@@ -315,7 +319,15 @@ public final class Catalog: Sendable {
         spatial = c.spatial
         cityVenuesByPopularity = c.cityVenuesByPopularity
         cityNewVenues = c.cityNewVenues
-        gridHours = DailyHours.perGridPosition(c, weeklyHours: !venueHoursStart.isEmpty)
+        if let words = DailyHours.perVenue(c, weeklyHours: !venueHoursStart.isEmpty) {
+            gridHours = DailyHours.perGridPosition(words, c)
+            cityPopularEligibility = c.cityVenuesByPopularity.map { ListedEligibility($0, words: words, c) }
+            cityNewEligibility = c.cityNewVenues.map { ListedEligibility($0, words: words, c) }
+        } else {
+            gridHours = []
+            cityPopularEligibility = []
+            cityNewEligibility = []
+        }
     }
 
     /// The catalog's columns again (the arrays are shared, not copied), e.g. to build a changed catalog from them.
@@ -407,7 +419,9 @@ public final class Catalog: Sendable {
             + b(venuePopularity) + b(venueImpressions) + b(venueClicks) + b(venueEmbedding) + b(venueItemStart)
             + b(covisitStart) + b(covisitVenue) + b(covisitWeight) + spatial.memoryBytes
             + cityVenuesByPopularity.reduce(0) { $0 + b($1) } + cityNewVenues.reduce(0) { $0 + b($1) }
-            + gridHours.reduce(0) { $0 + b($1) } + venueNumbers.values.reduce(0) { $0 + b($1) }
+            + gridHours.reduce(0) { $0 + b($1) }
+            + (cityPopularEligibility + cityNewEligibility).reduce(0) { $0 + $1.memoryBytes }
+            + venueNumbers.values.reduce(0) { $0 + b($1) }
     }
 
     var userBytes: Int {

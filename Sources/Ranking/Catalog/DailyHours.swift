@@ -24,12 +24,11 @@ enum DailyHours {
         return close > 1440 && minuteOfDay < close - 1440 && closed & (1 << UInt32(yesterday)) == 0
     }
 
-    /// The words per market in grid order for the columns `c` (whose spatial index is built), or empty when weekly
-    /// hours govern or any venue's minutes do not fit.
-    static func perGridPosition(_ c: CatalogColumns, weeklyHours: Bool) -> [[UInt32]] {
+    /// One word per venue of the columns `c`, or nil when weekly hours govern or any venue's minutes do not fit.
+    static func perVenue(_ c: CatalogColumns, weeklyHours: Bool) -> [UInt32]? {
         guard !weeklyHours, c.venueOpenMinute.count == c.venueCount, c.venueCloseMinute.count == c.venueCount,
             c.venueClosedDays.count == c.venueCount, c.venueAvailable.count == c.venueCount
-        else { return [] }
+        else { return nil }
         var words = [UInt32](repeating: 0, count: c.venueCount)
         for v in 0..<c.venueCount {
             guard
@@ -39,9 +38,37 @@ enum DailyHours {
                     closedDays: c.venueClosedDays[v],
                     available: c.venueAvailable[v]
                 )
-            else { return [] }
+            else { return nil }
             words[v] = word
         }
-        return c.spatial.grids.map { grid in grid.cellVenues.map { words[Int($0)] } }
+        return words
+    }
+
+    /// The venues' words (``perVenue(_:weeklyHours:)``) per market in the grid order of the spatial index of `c`.
+    static func perGridPosition(_ words: [UInt32], _ c: CatalogColumns) -> [[UInt32]] {
+        c.spatial.grids.map { grid in grid.cellVenues.map { words[Int($0)] } }
+    }
+}
+
+/// What deciding a listed venue's eligibility reads (location, delivery radius and its ``DailyHours`` word), copied
+/// in the order of a venue list that sources walk from the start: a market's venues by popularity, its new venues.
+/// A walk then reads these one after another instead of six venue columns at random
+/// (``CandidateRequest/isEligible(_:at:of:)``).
+struct ListedEligibility: Sendable {
+    let latitude: [Double]
+    let longitude: [Double]
+    let radiusKm: [Float]
+    let hours: [UInt32]
+
+    /// The copies for `venues`, from the columns `c` and the venues' words.
+    init(_ venues: [Int32], words: [UInt32], _ c: CatalogColumns) {
+        latitude = venues.map { c.venueLatitude[Int($0)] }
+        longitude = venues.map { c.venueLongitude[Int($0)] }
+        radiusKm = venues.map { c.venueRadiusKm[Int($0)] }
+        hours = venues.map { words[Int($0)] }
+    }
+
+    var memoryBytes: Int {
+        latitude.count * 8 + longitude.count * 8 + radiusKm.count * 4 + hours.count * 4
     }
 }
