@@ -320,7 +320,8 @@ struct NewVenuesSource: BuiltinCandidateSource {
         var added = 0
         for k in venues.indices {
             guard added < quota else { break }
-            guard Int(catalog.venueCreatedDay[Int(venues[k])]) > request.day - Catalog.newVenueDays else { continue }
+            let created = copies?.createdDay[k] ?? catalog.venueCreatedDay[Int(venues[k])]
+            guard Int(created) > request.day - Catalog.newVenueDays else { continue }
             if request.isEligible(listed: venues, at: k, copies: copies) {
                 out.append(venues[k])
                 added += 1

@@ -50,15 +50,16 @@ enum DailyHours {
     }
 }
 
-/// What deciding a listed venue's eligibility reads (location, delivery radius and its ``DailyHours`` word), copied
-/// in the order of a venue list that sources walk from the start: a market's venues by popularity, its new venues.
-/// A walk then reads these one after another instead of six venue columns at random
-/// (``CandidateRequest/isEligible(_:at:of:)``).
+/// What deciding a listed venue's eligibility reads (location, delivery radius and its ``DailyHours`` word), and the
+/// day it joined, copied in the order of a venue list that sources walk from the start: a market's venues by
+/// popularity, its new venues. A walk then reads these one after another instead of seven venue columns at random
+/// (``CandidateRequest/isEligible(listed:at:copies:)``).
 struct ListedEligibility: Sendable {
     let latitude: [Double]
     let longitude: [Double]
     let radiusKm: [Float]
     let hours: [UInt32]
+    let createdDay: [Int32]
 
     /// The copies for `venues`, from the columns `c` and the venues' words.
     init(_ venues: [Int32], words: [UInt32], _ c: CatalogColumns) {
@@ -66,9 +67,10 @@ struct ListedEligibility: Sendable {
         longitude = venues.map { c.venueLongitude[Int($0)] }
         radiusKm = venues.map { c.venueRadiusKm[Int($0)] }
         hours = venues.map { words[Int($0)] }
+        createdDay = venues.map { c.venueCreatedDay[Int($0)] }
     }
 
     var memoryBytes: Int {
-        latitude.count * 8 + longitude.count * 8 + radiusKm.count * 4 + hours.count * 4
+        latitude.count * 8 + longitude.count * 8 + radiusKm.count * 4 + hours.count * 4 + createdDay.count * 4
     }
 }
