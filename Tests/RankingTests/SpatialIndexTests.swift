@@ -158,3 +158,62 @@ import Testing
         #expect(wideFound > 40)
     }
 }
+
+/// The delivery test without the square root (`Geo.isWithin`) answers exactly what comparing the distance does.
+@Suite struct DeliveryDistanceTests {
+    static func byRoot(_ squared: Double, _ radius: Float) -> Bool { squared.squareRoot() <= Double(radius) }
+
+    @Test func squaresAtTheBoundaryAnswerAsTheRootDoes() {
+        // Squares a few steps either side of each radius's square and of the squares of its neighbouring doubles,
+        // where rounding the root could decide; and radii of every size, including 0, the smallest and NaN.
+        var rng = SplitMix64(seed: 7)
+        var radii: [Float] = [
+            0, .leastNonzeroMagnitude, .leastNormalMagnitude, 1, 2.5, 6, 100, .greatestFiniteMagnitude,
+        ]
+        radii += (0..<400).map { _ in Float.random(in: 0.01...50, using: &rng) }
+        var within = 0
+        var outside = 0
+        for radius in radii {
+            let r = Double(radius)
+            for base in [r * r, r.nextUp * r.nextUp, r.nextDown * r.nextDown, (r * (1 + 1e-9)) * (r * (1 + 1e-9))] {
+                var below = base
+                var above = base
+                for _ in 0..<6 {
+                    for squared in [below, above] {
+                        let expected = Self.byRoot(squared, radius)
+                        #expect(Geo.isWithin(squaredKm: squared, radiusKm: radius) == expected, "\(radius) \(squared)")
+                        if expected { within += 1 } else { outside += 1 }
+                    }
+                    below = below.nextDown
+                    above = above.nextUp
+                }
+            }
+        }
+        #expect(within > 0 && outside > 0)
+        for radius: Float in [-1, -0.0, .nan, .infinity] {
+            for squared in [0, 0.25, 1, 4, .infinity, .nan] {
+                #expect(Geo.isWithin(squaredKm: squared, radiusKm: radius) == Self.byRoot(squared, radius))
+            }
+        }
+    }
+
+    @Test func placesAroundAVenueAnswerAsTheirDistanceDoes() {
+        // Points on rays from a venue, at distances stepping across its radius by a few nanometres and by metres.
+        var rng = SplitMix64(seed: 11)
+        let (lat, lon) = (60.17, 24.94)
+        let lonScale = Geo.kmPerDegreeLongitude(atLatitude: lat)
+        for _ in 0..<200 {
+            let radius = Float.random(in: 1...8, using: &rng)
+            let angle = Double.random(in: 0..<(2 * .pi), using: &rng)
+            for scale in [1e-12, 1e-9, 1e-6, 1e-3] {
+                for step in -3...3 {
+                    let km = Double(radius) * (1 + Double(step) * scale)
+                    let pLat = lat + km * sin(angle) / Geo.kmPerDegreeLatitude
+                    let pLon = lon + km * cos(angle) / lonScale
+                    let expected = Geo.distanceKm(pLat, pLon, lat, lon, lonScale: lonScale) <= Double(radius)
+                    #expect(Geo.isWithin(pLat, pLon, lat, lon, lonScale: lonScale, radiusKm: radius) == expected)
+                }
+            }
+        }
+    }
+}

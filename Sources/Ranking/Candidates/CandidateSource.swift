@@ -76,8 +76,14 @@ public struct CandidateRequest: @unchecked Sendable {
             return isEligible(v)
         }
         return DailyHours.isOrderableNow(list.hours[k], weekday: weekday, minuteOfDay: minuteOfDay) && isInScope(v)
-            && Geo.distanceKm(latitude, longitude, list.latitude[k], list.longitude[k], lonScale: lonScale)
-                <= Double(list.radiusKm[k])
+            && Geo.isWithin(
+                latitude,
+                longitude,
+                list.latitude[k],
+                list.longitude[k],
+                lonScale: lonScale,
+                radiusKm: list.radiusKm[k]
+            )
     }
 
     /// Whether venue `v` delivers to the request location, is open now and is taking orders.
@@ -86,7 +92,14 @@ public struct CandidateRequest: @unchecked Sendable {
         guard catalog.venueAvailable[v], catalog.isOpen(v, weekday: weekday, minuteOfDay: minuteOfDay) else {
             return false
         }
-        return distanceKm(v) <= Double(catalog.venueRadiusKm[v])
+        return Geo.isWithin(
+            latitude,
+            longitude,
+            catalog.venueLatitude[v],
+            catalog.venueLongitude[v],
+            lonScale: lonScale,
+            radiusKm: catalog.venueRadiusKm[v]
+        )
     }
 
     /// Why venue `v` cannot be ordered from for this request, or nil when it can (``isOrderable(_:)``).

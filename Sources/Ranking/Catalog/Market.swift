@@ -51,4 +51,35 @@ enum Geo {
         let dx = (lon2 - lon1) * lonScale
         return (dx * dx + dy * dy).squareRoot()
     }
+
+    /// Whether ``distanceKm(_:_:_:_:lonScale:)`` is at most `radiusKm`, with the same answer, mostly without taking
+    /// the square root (``isWithin(squaredKm:radiusKm:)``): the delivery test of every venue a scan looks at.
+    @inline(__always)
+    static func isWithin(
+        _ lat1: Double,
+        _ lon1: Double,
+        _ lat2: Double,
+        _ lon2: Double,
+        lonScale: Double,
+        radiusKm: Float
+    ) -> Bool {
+        let dy = (lat2 - lat1) * kmPerDegreeLatitude
+        let dx = (lon2 - lon1) * lonScale
+        return isWithin(squaredKm: dx * dx + dy * dy, radiusKm: radiusKm)
+    }
+
+    /// Whether `squaredKm.squareRoot() <= Double(radiusKm)`. A float's square is exact in a double, and a correctly
+    /// rounded square root never passes a root that is exact, so a square at or below the radius's is within. A
+    /// square more than a billionth above it has a root whose excess over the radius is millions of times its
+    /// rounding step, so it is not. Only squares in that sliver, NaN and negative values take the root.
+    @inline(__always)
+    static func isWithin(squaredKm: Double, radiusKm: Float) -> Bool {
+        let radius = Double(radiusKm)
+        if radius >= 0 && squaredKm >= 0 {
+            let square = radius * radius
+            if squaredKm <= square { return true }
+            if squaredKm > square * (1 + 1e-9) { return false }
+        }
+        return squaredKm.squareRoot() <= radius
+    }
 }

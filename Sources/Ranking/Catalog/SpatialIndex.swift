@@ -205,8 +205,16 @@ struct SpatialIndex {
                     grid.cellVenues.withUnsafeBufferPointer { venues in
                         forEachPositionByRing(city: city, latitude: latitude, longitude: longitude, maxKm: maxKm) {
                             p in
-                            let km = Geo.distanceKm(latitude, longitude, lat[p], lon[p], lonScale: lonScale)
-                            guard km <= Double(radius[p]) else { return true }
+                            guard
+                                Geo.isWithin(
+                                    latitude,
+                                    longitude,
+                                    lat[p],
+                                    lon[p],
+                                    lonScale: lonScale,
+                                    radiusKm: radius[p]
+                                )
+                            else { return true }
                             return visit(Int(venues[p]), p)
                         }
                     }
