@@ -333,7 +333,8 @@ struct NewVenuesSource: BuiltinCandidateSource {
         var added = 0
         for k in venues.indices {
             guard added < quota else { break }
-            let created = copies?.createdDay[k] ?? catalog.venueCreatedDay[Int(venues[k])]
+            let created: Int32
+            if let copies { created = copies.createdDay[k] } else { created = catalog.venueCreatedDay[Int(venues[k])] }
             guard Int(created) > request.day - Catalog.newVenueDays else { continue }
             if request.isEligible(listed: venues, at: k, copies: copies) {
                 out.append(venues[k])

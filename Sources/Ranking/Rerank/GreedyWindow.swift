@@ -60,8 +60,8 @@ struct GreedyWindow {
         // pool's distinct groups so counting is an array read, not a search.
         let poolScore = pool.map { scores[$0] }
         let poolTier = pool.map { fullyScored.isEmpty || fullyScored[$0] }
-        var capSlots = Slots(capacity: pool.count)
-        var diversitySlots = Slots(capacity: pool.count)
+        var capSlots = Slots()
+        var diversitySlots = Slots()
         // The groups are read first and numbered after: a loop that does nothing else with each read lets the
         // cache misses of the pool's scattered entries overlap.
         let poolCap = capRule == nil ? [] : pool.map(capGroup).map { capSlots.slot($0) }
@@ -193,36 +193,16 @@ struct GreedyWindow {
         return head + moved + order.dropFirst(taken)
     }
 
-    /// Numbers distinct groups in the order they are first seen. A group's number is found through an open-addressing
-    /// table at least twice the size of the pool, so numbering the pool costs about one probe per entry.
+    /// Numbers distinct groups in the order they are first seen.
     private struct Slots {
-        /// Per table entry: a group id, or -1 when empty; and its number.
-        private var groups: [Int32]
-        private var numbers: [Int32]
-        private let shift: UInt32
-        private(set) var count = 0
-
-        init(capacity: Int) {
-            var bits: UInt32 = 4
-            while 1 << bits < 2 * capacity { bits += 1 }
-            shift = 32 - bits
-            groups = [Int32](repeating: -1, count: 1 << bits)
-            numbers = [Int32](repeating: 0, count: 1 << bits)
-        }
+        private var groups: [Int32] = []
+        var count: Int { groups.count }
 
         mutating func slot(_ group: Int32) -> Int {
             guard group >= 0 else { return -1 }
-            let mask = groups.count - 1
-            // Fibonacci hashing: the top bits of the id times 2^32 / golden ratio.
-            var i = Int((UInt32(bitPattern: group) &* 2_654_435_769) >> shift)
-            while groups[i] >= 0 {
-                if groups[i] == group { return Int(numbers[i]) }
-                i = (i + 1) & mask
-            }
-            groups[i] = group
-            numbers[i] = Int32(count)
-            count += 1
-            return count - 1
+            if let slot = groups.firstIndex(of: group) { return slot }
+            groups.append(group)
+            return groups.count - 1
         }
     }
 }
