@@ -38,7 +38,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed:
         for server in dict.fromkeys(_servers_in_test):
-            report.sections.append((f"log of {' '.join(server.argv)}", server.log_tail(40)))
+            report.sections.append((f"log of {' '.join(map(str, server.argv))}", server.log_tail(40)))
 
 
 @pytest.fixture(autouse=True)
