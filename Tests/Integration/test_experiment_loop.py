@@ -41,7 +41,7 @@ def test_a_planted_improvement_is_found_significant_end_to_end(servers, bin_dir,
     # A fixed number of visits, three per user, whatever the machine's speed. The plant's effect shrinks as users
     # come back within the run and are served what their last visits changed, in both arms: NDCG +0.094, +0.068 and
     # +0.055 at 2,000, 3,000 and 5,000 visits, and +0.011 (not significant) when a 30 s run on a fast machine made
-    # about 30 visits per user. Stopping on time made the outcome depend on the machine.
+    # 100,000 visits, 100 per user. Stopping on time made the outcome depend on the machine.
     simulated = run([bin_dir / "rankctl", "simulate", "--target", server.address, "--users", "1000",
                      "--duration", "240", "--max-visits", "3000", "--rate", "0", "--seed", "22", "--json"],
                     timeout=300)
