@@ -47,9 +47,24 @@ enum Geo {
 
     @inline(__always)
     static func distanceKm(_ lat1: Double, _ lon1: Double, _ lat2: Double, _ lon2: Double, lonScale: Double) -> Double {
+        squaredDistanceKm(lat1, lon1, lat2, lon2, lonScale: lonScale).squareRoot()
+    }
+
+    /// The square of ``distanceKm(_:_:_:_:lonScale:)``, before the root: the one expression both it and
+    /// ``isWithin(_:_:_:_:lonScale:radiusKm:)`` take, so that they agree to the last bit.
+    @inline(__always)
+    static func squaredDistanceKm(
+        _ lat1: Double,
+        _ lon1: Double,
+        _ lat2: Double,
+        _ lon2: Double,
+        lonScale: Double
+    )
+        -> Double
+    {
         let dy = (lat2 - lat1) * kmPerDegreeLatitude
         let dx = (lon2 - lon1) * lonScale
-        return (dx * dx + dy * dy).squareRoot()
+        return dx * dx + dy * dy
     }
 
     /// Whether ``distanceKm(_:_:_:_:lonScale:)`` is at most `radiusKm`, with the same answer, mostly without taking
@@ -63,9 +78,7 @@ enum Geo {
         lonScale: Double,
         radiusKm: Float
     ) -> Bool {
-        let dy = (lat2 - lat1) * kmPerDegreeLatitude
-        let dx = (lon2 - lon1) * lonScale
-        return isWithin(squaredKm: dx * dx + dy * dy, radiusKm: radiusKm)
+        isWithin(squaredKm: squaredDistanceKm(lat1, lon1, lat2, lon2, lonScale: lonScale), radiusKm: radiusKm)
     }
 
     /// Whether `squaredKm.squareRoot() <= Double(radiusKm)`. A float's square is exact in a double, and a correctly

@@ -186,9 +186,9 @@ struct SpatialIndex {
     }
 
     /// ``forEachVenueByRing(city:latitude:longitude:maxKm:_:)`` over the venues whose delivery radius reaches the
-    /// location only, each with its position in the city's grid (for ``Grid/embeddings``). The distance is
-    /// ``Geo/distanceKm(_:_:_:_:lonScale:)`` with the request's `lonScale`, the same test as
-    /// `CandidateRequest.isOrderable`, read from the grid's copies in cell order.
+    /// location only, each with its position in the city's grid (for ``Grid/embeddings``). The test is
+    /// ``Geo/isWithin(_:_:_:_:lonScale:radiusKm:)`` with the request's `lonScale`, the same as
+    /// `CandidateRequest.isOrderable`'s, on the grid's copies read in cell order.
     @inline(__always)
     func forEachVenueInReach(
         city: Int,
